@@ -1,0 +1,81 @@
+"""Amber: checkpoint, restore and migrate the in-memory state of long-running Python services.
+
+Declare persisted types with a stable name and version, then save and load whole object
+graphs (shared references and cycles included) to a store::
+
+    import amber
+
+    @amber.record("bank.Customer", version=1)
+    class Customer(amber.Record):
+        id: int
+        name: str
+
+    store = amber.open_store("./state")
+    info = store.save({"customers": [Customer(1, "Ada")]})
+    state = store.load()
+"""
+
+from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
+from ._format import FORMAT_VERSION, Manifest
+from ._open import open_store
+from ._schema import (
+    FieldSchema,
+    Record,
+    RecordSchema,
+    RecordType,
+    Registry,
+    default_registry,
+    record,
+)
+from ._types import FieldType
+from ._values import Ref
+from ._version import __version__
+from .errors import (
+    AmberError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConflictError,
+    CorruptCheckpointError,
+    ForeignFileError,
+    ObjectNotFoundError,
+    SchemaError,
+    SchemaMismatchError,
+    SerializationError,
+    StoreError,
+    StoreNotFoundError,
+    UnknownTypeError,
+    UnsupportedFormatError,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "AmberError",
+    "CheckpointError",
+    "CheckpointInfo",
+    "CheckpointNotFoundError",
+    "CheckpointStore",
+    "ConflictError",
+    "CorruptCheckpointError",
+    "FieldSchema",
+    "FieldType",
+    "ForeignFileError",
+    "Manifest",
+    "ObjectNotFoundError",
+    "Record",
+    "RecordSchema",
+    "RecordType",
+    "Ref",
+    "Registry",
+    "SchemaError",
+    "SchemaMismatchError",
+    "SerializationError",
+    "StoreError",
+    "StoreNotFoundError",
+    "UnknownTypeError",
+    "UnsupportedFormatError",
+    "VerifyReport",
+    "__version__",
+    "default_registry",
+    "open_store",
+    "record",
+]

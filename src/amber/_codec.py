@@ -1,0 +1,431 @@
+"""Values to msgpack-ready data and back: the tagged encoding and typed columns (pure, no I/O).
+
+Typed columns hold one field of many records; their storage form follows the field's
+schema, so msgspec encodes and decodes them in C. The tagged encoding is self-describing
+and carries everything whose type the schema does not pin down: the root of the state and
+fields typed ``Any``. Both are specified in docs/format.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import typing
+import uuid
+from collections.abc import Callable, Sequence
+from itertools import chain
+from operator import itemgetter
+from typing import Annotated, Any, Literal, Protocol
+
+import msgspec
+
+from ._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType
+
+NoneType = type(None)
+PLAIN = frozenset({NoneType, bool, int, float, str, bytes})
+
+# Tags of the tagged encoding: a node is a plain msgpack scalar or an array [tag, ...].
+LIST, SCALARS, REFS, REFRANGE, TUPLE, SET, FROZENSET, DICT, REF = range(9)
+DATETIME, DATE, TIME, TIMEDELTA, DECIMAL, UUID = range(9, 15)
+
+_sort_key = msgspec.msgpack.Encoder(uuid_format="bytes").encode
+
+
+class BadValue(Exception):
+    """A value the writer cannot store; ``path`` is filled in innermost first as it unwinds."""
+
+    def __init__(self, message: str, path: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path or []
+
+    def where(self, root: str) -> str:
+        return root + "".join(reversed(self.path))
+
+
+class Corrupt(Exception):
+    """Stored data does not have the structure the format prescribes (internal)."""
+
+    def __init__(self, expected: str, found: str = "") -> None:
+        super().__init__(expected)
+        self.expected = expected
+        self.found = found
+
+
+class RefSink(Protocol):
+    """Where the tagged encoder turns records into (type index, row) references."""
+
+    def ref(self, obj: Any) -> tuple[int, int] | None: ...
+
+    def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None: ...
+
+
+# --- the tagged encoding, writer side ---------------------------------------------------
+
+
+class TaggedEncoder:
+    """Encodes arbitrary values into tagged nodes, handing records to a RefSink."""
+
+    def __init__(self, refs: RefSink) -> None:
+        self._refs = refs
+        self._open: set[int] = set()  # containers being encoded, to refuse container cycles
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            list: self._list,
+            tuple: lambda v: [TUPLE, self._contained(v, self.sequence, list(v))],
+            set: lambda v: [SET, self._contained(v, self._unordered, v)],
+            frozenset: lambda v: [FROZENSET, self._contained(v, self._unordered, v)],
+            dict: lambda v: self._contained(v, self._dict, v),
+            dt.datetime: lambda v: [DATETIME, v.isoformat()],
+            dt.date: lambda v: [DATE, v.isoformat()],
+            dt.time: lambda v: [TIME, v.isoformat()],
+            dt.timedelta: lambda v: [TIMEDELTA, v.days, v.seconds, v.microseconds],
+            decimal.Decimal: lambda v: [DECIMAL, str(v)],
+            uuid.UUID: lambda v: [UUID, v.bytes],
+        }
+
+    def encode(self, value: Any) -> Any:
+        kind = type(value)
+        if kind in PLAIN:
+            return value
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            return handler(value)
+        ref = self._refs.ref(value)
+        if ref is not None:
+            return [REF, *ref]
+        raise BadValue(f"{kind.__module__}.{kind.__qualname__} is not a persisted type or a supported value")
+
+    def sequence(self, items: list[Any]) -> list[Any]:
+        """A node standing for a list, with bulk forms for all-scalar and all-record lists."""
+        kinds = set(map(type, items))
+        if kinds <= PLAIN:
+            return [SCALARS, items]
+        if len(kinds) == 1:
+            bulk = self._refs.ref_many(items)
+            if bulk is not None:
+                table, rows = bulk
+                if isinstance(rows, range):
+                    return [REFRANGE, table, rows.start, len(rows)]
+                return [REFS, table, rows]
+        return [LIST, [self._item(i, x) for i, x in enumerate(items)]]
+
+    def _item(self, key: Any, value: Any) -> Any:
+        try:
+            return self.encode(value)
+        except BadValue as e:
+            e.path.append(f"[{key!r}]")
+            raise
+
+    def _list(self, value: list[Any]) -> Any:
+        return self._contained(value, self.sequence, value)
+
+    def _contained(self, container: Any, encode: Callable[[Any], Any], arg: Any) -> Any:
+        key = id(container)
+        if key in self._open:
+            raise BadValue("a container contains itself; only records may form cycles")
+        self._open.add(key)
+        try:
+            return encode(arg)
+        finally:
+            self._open.discard(key)
+
+    def _unordered(self, value: set[Any] | frozenset[Any]) -> Any:
+        # Canonical order: by content first (so records get rows in a stable order), then
+        # by the bytes of each encoded element.
+        items = sorted(value, key=_content_key)
+        node = self.sequence(items)
+        if node[0] in (SCALARS, LIST):
+            node[1] = sorted(node[1], key=_sort_key)
+        return node
+
+    def _dict(self, value: dict[Any, Any]) -> Any:
+        keys = self.sequence(list(value))
+        try:
+            values = self.sequence(list(value.values()))
+        except BadValue as e:
+            if e.path and e.path[-1].startswith("["):
+                position = int(e.path.pop()[1:-1])
+                e.path.append(f"[{list(value)[position]!r}]")
+            raise
+        return [DICT, keys, values]
+
+
+def _content_key(value: Any) -> bytes:
+    try:
+        return _sort_key(value)
+    except (TypeError, OverflowError):
+        return repr(value).encode()
+
+
+# --- the tagged encoding, reader side ---------------------------------------------------
+
+
+class TaggedDecoder:
+    """Decodes tagged nodes; ``tables[i][row]`` gives the record a reference points at."""
+
+    def __init__(self, tables: Sequence[Sequence[Any]], max_depth: int = 200) -> None:
+        self._tables = tables
+        self._max_depth = max_depth
+        self._scalar: dict[int, Callable[[list[Any]], Any]] = {
+            DATETIME: lambda n: dt.datetime.fromisoformat(_arg(n, str)),
+            DATE: lambda n: dt.date.fromisoformat(_arg(n, str)),
+            TIME: lambda n: dt.time.fromisoformat(_arg(n, str)),
+            TIMEDELTA: _timedelta,
+            DECIMAL: lambda n: decimal.Decimal(_arg(n, str)),
+            UUID: lambda n: uuid.UUID(bytes=_arg(n, bytes)),
+            REF: self._ref,
+        }
+
+    def decode(self, node: Any, depth: int = 0) -> Any:
+        kind = type(node)
+        if kind in PLAIN:
+            return node
+        if kind is not list or not node or type(node[0]) is not int:
+            raise Corrupt("a scalar or a tagged array", kind.__name__)
+        if depth > self._max_depth:
+            raise Corrupt(f"nesting at most {self._max_depth} deep")
+        tag = node[0]
+        if tag in self._scalar:
+            try:
+                return self._scalar[tag](node)
+            except (ValueError, TypeError, decimal.InvalidOperation) as e:
+                raise Corrupt(f"a valid value for tag {tag}", str(e)) from None
+        return self._container(tag, node, depth + 1)
+
+    def _container(self, tag: int, node: list[Any], depth: int) -> Any:
+        if tag in (LIST, SCALARS, REFS, REFRANGE):
+            return self.sequence(node, depth)
+        if tag == DICT and len(node) == 3:
+            keys = self.sequence(node[1], depth)
+            values = self.sequence(node[2], depth)
+            try:
+                result = dict(zip(keys, values, strict=True))
+            except (TypeError, ValueError) as e:
+                raise Corrupt("hashable keys and as many values as keys", str(e)) from None
+            if len(result) != len(keys):
+                raise Corrupt("distinct dict keys", "duplicates")
+            return result
+        wrap = {TUPLE: tuple, SET: set, FROZENSET: frozenset}.get(tag)
+        if wrap is None or len(node) != 2:
+            raise Corrupt("a known tag with its arguments", f"tag {tag}, {len(node)} items")
+        try:
+            return wrap(self.sequence(node[1], depth))
+        except TypeError as e:
+            raise Corrupt("hashable set members", str(e)) from None
+
+    def sequence(self, node: Any, depth: int) -> list[Any]:
+        if type(node) is not list or len(node) < 2:
+            raise Corrupt("a sequence node", type(node).__name__)
+        tag = node[0]
+        if tag == SCALARS and len(node) == 2 and type(node[1]) is list:
+            if not set(map(type, node[1])) <= PLAIN:
+                raise Corrupt("only scalars in a scalar list")
+            return node[1]
+        if tag == LIST and len(node) == 2 and type(node[1]) is list:
+            return [self.decode(x, depth) for x in node[1]]
+        if tag == REFS and len(node) == 3:
+            return self._refs(node[1], node[2])
+        if tag == REFRANGE and len(node) == 4:
+            table = self._table(node[1])
+            start, count = node[2], node[3]
+            if not (type(start) is int and type(count) is int and 0 <= start <= start + count <= len(table)):
+                raise Corrupt(f"a row range within 0-{len(table)}", f"{start}+{count}")
+            return list(table[start : start + count])
+        raise Corrupt("a sequence node (tags 0-3)", f"tag {tag!r}")
+
+    def _table(self, index: Any) -> Sequence[Any]:
+        if type(index) is not int or not 0 <= index < len(self._tables):
+            raise Corrupt(f"a type index below {len(self._tables)}", repr(index))
+        return self._tables[index]
+
+    def _refs(self, index: Any, rows: Any) -> list[Any]:
+        table = self._table(index)
+        if type(rows) is not list:
+            raise Corrupt("a list of rows", type(rows).__name__)
+        return rows_to_objects(table, rows)
+
+    def _ref(self, node: list[Any]) -> Any:
+        if len(node) != 3:
+            raise ValueError("a reference has a type index and a row")
+        return self._refs(node[1], [node[2]])[0]
+
+
+def rows_to_objects(table: Sequence[Any], rows: list[Any]) -> list[Any]:
+    """Map row numbers to the records they name, refusing anything outside the table."""
+    if rows and not (set(map(type, rows)) <= {int} and min(rows) >= 0 and max(rows) < len(table)):
+        raise Corrupt(f"row numbers within 0-{len(table) - 1}")
+    return list(map(table.__getitem__, rows))
+
+
+def _arg(node: list[Any], kind: type) -> Any:
+    if len(node) != 2 or type(node[1]) is not kind:
+        raise ValueError(f"one {kind.__name__} argument")
+    return node[1]
+
+
+def _timedelta(node: list[Any]) -> dt.timedelta:
+    if len(node) != 4 or not all(type(x) is int for x in node[1:]):
+        raise ValueError("days, seconds and microseconds")
+    return dt.timedelta(days=node[1], seconds=node[2], microseconds=node[3])
+
+
+# --- typed columns ----------------------------------------------------------------------
+
+Classes = dict[FieldType, type]
+
+
+def _allowed(t: FieldType, classes: Classes) -> tuple[type, ...]:
+    if t.kind == "float":
+        return (float, int)
+    if t.kind in SCALAR_TYPES:
+        return (SCALAR_TYPES[t.kind],)
+    if t.kind in CONTAINER_KINDS:
+        return (CONTAINER_KINDS[t.kind],)
+    return (classes[t],)  # record and enum: the declared class, exactly
+
+
+def check_column(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:
+    """Refuse any value whose runtime type the field's type does not allow, in bulk.
+
+    Records met on the way are added to ``found`` under their record type.
+    """
+    if not values or t.kind == "any":
+        return
+    members = t.items if t.kind == "union" else (t,)
+    by_type = {py: m for m in members for py in _allowed(m, classes)}
+    present = set(map(type, values))
+    if not present <= by_type.keys():
+        row = next(i for i, v in enumerate(values) if type(v) not in by_type)
+        raise BadValue(f"expected {t.render()}, got {type(values[row]).__qualname__}", [f"[{row}]"])
+    for py in present:
+        member = by_type[py]
+        inner = values if len(present) == 1 else [v for v in values if type(v) is py]
+        _check_inside(member, inner, classes, found)
+
+
+def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:
+    kind = t.kind
+    if kind == "record":
+        found.setdefault(t, []).extend(values)
+    elif kind in ("list", "set", "frozenset") or (kind == "tuple" and t.variadic):
+        check_column(t.items[0], list(chain.from_iterable(values)), classes, found)
+    elif kind == "tuple":
+        if set(map(len, values)) != {len(t.items)}:
+            raise BadValue(f"expected tuples of {len(t.items)} items")
+        for i, item in enumerate(t.items):
+            check_column(item, list(map(itemgetter(i), values)), classes, found)
+    elif kind == "dict":
+        check_column(t.items[0], list(chain.from_iterable(values)), classes, found)
+        check_column(t.items[1], list(chain.from_iterable(map(dict.values, values))), classes, found)
+
+
+def locate_bad_row(t: FieldType, values: list[Any], classes: Classes) -> int | None:
+    """The first row whose value fails :func:`check_column` (slow; for error messages)."""
+    for row, value in enumerate(values):
+        try:
+            check_column(t, [value], classes, {})
+        except BadValue:
+            return row
+    return None
+
+
+def _needs_rewrite(t: FieldType) -> bool:
+    return any(x.kind in ("record", "set", "frozenset") for x in t.walk())
+
+
+RowsOf = Callable[[FieldType], dict[int, int]]
+
+
+def store_column(t: FieldType, values: list[Any], rows_of: RowsOf, classes: Classes) -> list[Any]:
+    """The storage form of a checked typed column: records become rows, sets sorted lists."""
+    if t.kind == "record":
+        return list(map(rows_of(t).__getitem__, map(id, values)))
+    if not _needs_rewrite(t):
+        return values
+    return [_store_value(t, v, rows_of, classes) for v in values]
+
+
+def _store_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) -> Any:
+    kind = t.kind
+    if kind == "union":
+        kind_of_value = type(value)
+        t = next(m for m in t.items if kind_of_value in _allowed(m, classes))
+        kind = t.kind
+    if kind == "record":
+        return rows_of(t)[id(value)]
+    if not _needs_rewrite(t):
+        return value
+    if kind == "tuple":
+        items = t.items * len(value) if t.variadic else t.items
+        return [_store_value(i, v, rows_of, classes) for i, v in zip(items, value, strict=True)]
+    if kind == "dict":
+        k, v = t.items
+        return {_store_value(k, x, rows_of, classes): _store_value(v, y, rows_of, classes) for x, y in value.items()}
+    stored = [_store_value(t.items[0], x, rows_of, classes) for x in value]
+    return sorted(stored, key=_sort_key) if kind in ("set", "frozenset") else stored
+
+
+def decode_type(t: FieldType, classes: Classes) -> Any:
+    """The type msgspec decodes a stored column value into (records as row numbers)."""
+    if t.is_tagged():
+        return Any
+    return _decode_type(t, classes)
+
+
+def _decode_type(t: FieldType, classes: Classes) -> Any:
+    kind = t.kind
+    if kind in SCALAR_TYPES:
+        return SCALAR_TYPES[kind]
+    if kind == "record":
+        return Annotated[int, msgspec.Meta(ge=0)]
+    if kind == "enum":
+        return classes.get(t) or Literal[t.values]
+    items = tuple(_decode_type(i, classes) for i in t.items)
+    if kind == "union":
+        return typing.Union[items]  # noqa: UP007 - built from a runtime tuple
+    if kind == "tuple":
+        return tuple[items[0], ...] if t.variadic else tuple[items]  # type: ignore[valid-type]
+    return CONTAINER_KINDS[kind][items]  # type: ignore[index]
+
+
+ObjectsOf = Callable[[FieldType], Sequence[Any]]
+
+
+def resolve_column(t: FieldType, values: list[Any], objects_of: ObjectsOf) -> list[Any]:
+    """Turn the row numbers in a decoded typed column back into the records they name."""
+    if t.kind == "record":
+        return rows_to_objects(objects_of(t), values)
+    if not t.references():
+        return values
+    return [_resolve_value(t, v, objects_of) for v in values]
+
+
+def _resolve_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:
+    kind = t.kind
+    if kind == "union":
+        match = [m for m in t.items if m.references() and _decoded_family(m) == _family_of_value(value)]
+        if not match:
+            return value
+        t, kind = match[0], match[0].kind
+    if kind == "record":
+        return rows_to_objects(objects_of(t), [value])[0]
+    if not t.references():
+        return value
+    if kind == "dict":
+        k, v = t.items
+        return {_resolve_value(k, x, objects_of): _resolve_value(v, y, objects_of) for x, y in value.items()}
+    if kind == "tuple":
+        items = t.items * len(value) if t.variadic else t.items
+        return tuple(_resolve_value(i, v, objects_of) for i, v in zip(items, value, strict=True))
+    resolved = [_resolve_value(t.items[0], x, objects_of) for x in value]
+    return CONTAINER_KINDS[kind](resolved)
+
+
+def _decoded_family(t: FieldType) -> str:
+    return {"record": "int", "dict": "map"}.get(t.kind, "array")
+
+
+def _family_of_value(value: Any) -> str:
+    if type(value) is int:
+        return "int"
+    return "map" if type(value) is dict else "array" if type(value) in (list, tuple, set, frozenset) else "other"

@@ -1,0 +1,216 @@
+"""The container format: data file header, segments, and the manifest (docs/format.md).
+
+Everything here is pure: bytes in, bytes or typed structures out, with every read bounded
+and checked before it is trusted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import struct
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+import xxhash
+import zstandard
+
+from ._schema import RecordSchema, canonical_json
+from ._types import validate_field_type
+from .errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatError
+
+FORMAT_VERSION = 1
+DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
+DATA_HEADER = DATA_MAGIC + struct.pack(">HI", FORMAT_VERSION, 0)  # 16 bytes
+MANIFEST_MAGIC = b"AMBER-MANIFEST "
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_SEGMENT_BYTES = 1 << 30  # decompressed; the writer splits tables to stay far below
+
+ID_PATTERN = re.compile(r"^[0-9]{12}$")
+DATA_KEY = re.compile(r"^data/[0-9a-f]{32}\.seg$")
+_HEX128 = re.compile(r"^[0-9a-f]{32}$")
+
+Digest = Callable[[bytes], str]
+digest: Digest = xxhash.xxh3_128_hexdigest
+
+
+def format_id(sequence: int) -> str:
+    return f"{sequence:012d}"
+
+
+def manifest_key(checkpoint_id: str) -> str:
+    return f"checkpoints/{checkpoint_id}.manifest"
+
+
+class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Where one segment lies in the data file and what it must hash and inflate to."""
+
+    kind: Literal["root", "table"]
+    offset: int
+    length: int
+    raw_length: int
+    digest: str
+    type: int = -1  # table segments: index into Manifest.types
+    first_row: int = 0
+    rows: int = 0
+
+    def describe(self, index: int, manifest: Manifest) -> str:
+        if self.kind == "root":
+            return f"segment {index} (root)"
+        name = manifest.types[self.type].schema.name if 0 <= self.type < len(manifest.types) else "?"
+        return f"segment {index} (table {name} rows {self.first_row}-{self.first_row + self.rows - 1})"
+
+
+class TypeEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A persisted type held by a checkpoint: the writer's schema and its record count."""
+
+    schema: RecordSchema
+    fingerprint: str
+    count: int
+
+
+class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The commit record of a checkpoint. A checkpoint exists exactly when its manifest does."""
+
+    format: Literal["amber.checkpoint"]
+    format_version: int
+    id: str
+    sequence: int
+    created: str
+    library: str
+    data: str
+    data_size: int
+    digest: str
+    types: tuple[TypeEntry, ...]
+    segments: tuple[SegmentEntry, ...]
+    meta: dict[str, Any] = {}
+
+
+_manifest_decoder = msgspec.json.Decoder(Manifest)
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    header = MANIFEST_MAGIC + str(FORMAT_VERSION).encode() + b"\n"
+    body = header + canonical_json(manifest) + b"\n"
+    return body + b"xxh3-128 " + digest(body).encode() + b"\n"
+
+
+def parse_manifest(data: bytes, name: str) -> Manifest:
+    """Check framing, version, digest and structure of a manifest file; raise a typed error."""
+    if not data.startswith(MANIFEST_MAGIC):
+        raise ForeignFileError(name, "manifest", "a file starting with 'AMBER-MANIFEST'", repr(data[:16]))
+    lines = data.split(b"\n")
+    version = lines[0][len(MANIFEST_MAGIC) :]
+    if not version.isdigit():
+        raise CorruptCheckpointError(name, "manifest header", "a format version number", repr(version[:20]))
+    if int(version) > FORMAT_VERSION:
+        raise UnsupportedFormatError(
+            name,
+            "manifest",
+            f"format version {FORMAT_VERSION} or older (upgrade amber to read it)",
+            f"version {int(version)}",
+        )
+    if len(lines) != 4 or lines[3] != b"":
+        raise CorruptCheckpointError(
+            name,
+            "manifest",
+            "a header line, a body line and a digest line",
+            f"{len(lines) - 1} lines",
+        )
+    body = lines[0] + b"\n" + lines[1] + b"\n"
+    expected = b"xxh3-128 " + digest(body).encode()
+    if lines[2] != expected:
+        raise CorruptCheckpointError(name, "manifest", f"digest line {expected.decode()!r}", repr(lines[2][:50]))
+    try:
+        manifest = _manifest_decoder.decode(lines[1])
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise CorruptCheckpointError(
+            name, "manifest body", "the manifest structure of docs/format.md", str(e)
+        ) from None
+    _check_manifest(manifest, name)
+    return manifest
+
+
+def _check_manifest(m: Manifest, name: str) -> None:
+    problem = _manifest_problem(m)
+    if problem:
+        raise CorruptCheckpointError(name, "manifest", *problem)
+
+
+def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
+    if not ID_PATTERN.match(m.id) or int(m.id) != m.sequence:
+        return "an id of 12 digits equal to the sequence", f"id {m.id!r}, sequence {m.sequence}"
+    if not DATA_KEY.match(m.data):
+        return "a data object named data/<32 hex>.seg", repr(m.data)
+    if not _HEX128.match(m.digest):
+        return "a 128-bit hex content digest", repr(m.digest)
+    try:
+        dt.datetime.fromisoformat(m.created)
+    except ValueError:
+        return "an ISO 8601 creation time", repr(m.created[:40])
+    return _types_problem(m) or _segments_problem(m)
+
+
+def _types_problem(m: Manifest) -> tuple[str, str] | None:
+    names = [t.schema.name for t in m.types]
+    if len(set(names)) != len(names):
+        return "each type at most once", ", ".join(names)
+    for entry in m.types:
+        s = entry.schema
+        if entry.fingerprint != s.fingerprint:
+            return f"fingerprint {s.fingerprint} for {s.name} v{s.version}", entry.fingerprint
+        if entry.count < 1:
+            return f"a positive record count for {s.name}", str(entry.count)
+        fields = [f.name for f in s.fields]
+        if len(set(fields)) != len(fields):
+            return f"distinct field names in {s.name}", ", ".join(fields)
+        for f in s.fields:
+            problem = validate_field_type(f.type)
+            if problem:
+                return f"{s.name}.{f.name}: {problem}", f.type.render()
+    return None
+
+
+def _segments_problem(m: Manifest) -> tuple[str, str] | None:
+    roots = [s for s in m.segments if s.kind == "root"]
+    if len(roots) != 1:
+        return "exactly one root segment", f"{len(roots)}"
+    end = len(DATA_HEADER)
+    next_row = [0] * len(m.types)
+    for i, s in enumerate(m.segments):
+        if s.offset != end or s.length < 1 or not 0 <= s.raw_length <= MAX_SEGMENT_BYTES or not _HEX128.match(s.digest):
+            return (
+                f"segment {i} right after the previous one, with sane lengths and digest",
+                f"offset {s.offset}, length {s.length}",
+            )
+        end += s.length
+        if s.kind == "table":
+            if not 0 <= s.type < len(m.types) or s.first_row != next_row[s.type] or s.rows < 1:
+                return (
+                    f"segment {i} to continue its table's rows",
+                    f"type {s.type}, first row {s.first_row}",
+                )
+            next_row[s.type] += s.rows
+    if end != m.data_size:
+        return f"segments that end at the data size {m.data_size}", str(end)
+    counts = [t.count for t in m.types]
+    if next_row != counts:
+        return f"table segments covering every record ({counts})", str(next_row)
+    return None
+
+
+def compressor(level: int) -> zstandard.ZstdCompressor:
+    return zstandard.ZstdCompressor(level=level, write_content_size=True)
+
+
+def inflate(blob: bytes, raw_length: int) -> bytes:
+    """Decompress one segment, trusting nothing: the frame must declare and yield raw_length."""
+    params = zstandard.get_frame_parameters(blob)
+    if params.content_size != raw_length:
+        raise ValueError(f"a zstd frame of {raw_length} bytes, found one declaring {params.content_size}")
+    inflater = zstandard.ZstdDecompressor().decompressobj()
+    data = inflater.decompress(blob)
+    if len(data) != raw_length or not inflater.eof or inflater.unused_data:
+        raise ValueError(f"exactly one zstd frame of {raw_length} bytes")
+    return bytes(data)

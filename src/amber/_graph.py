@@ -1,0 +1,258 @@
+"""The object-graph layer: a state becomes per-type tables of records plus a root node.
+
+Records are the identity-bearing nodes of a state: each distinct record object gets one row
+in its type's table, and every place that points at it stores (type, row). So shared
+references stay shared and cycles through records survive. Builtin containers are values:
+they are copied, and a container that contains itself is refused.
+
+Discovery works in bulk wherever it can (``map``, ``set`` and ``dict`` over whole columns run
+in C), because a Python-level step per record would dominate the cost of a checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import rshift
+from typing import Any
+
+from ._codec import (
+    BadValue,
+    TaggedDecoder,
+    TaggedEncoder,
+    check_column,
+    locate_bad_row,
+    store_column,
+)
+from ._schema import RecordType, Registry
+from ._types import FieldType
+from .errors import SerializationError
+
+CHUNK_ROWS = 65_536  # rows per table segment: bounds memory and lets compression overlap encoding
+
+
+@dataclass(eq=False)
+class Table:
+    """The records of one type found in a state, in discovery order.
+
+    The id -> row index is built lazily: most tables (a million accounts in a dict) are
+    never pointed at by a typed field, and hashing every record twice would be wasted.
+    """
+
+    index: int
+    rt: RecordType
+    objects: list[Any] = field(default_factory=list)
+    scanned: int = 0  # rows whose fields have been searched for further records
+    _rows: dict[int, int] = field(default_factory=dict)  # id(object) -> row, for objects[:_indexed]
+    _indexed: int = 0
+
+    @property
+    def rows(self) -> dict[int, int]:
+        """id(record) -> row for every record in the table."""
+        if self._indexed < len(self.objects):
+            start = self._indexed
+            self._rows.update(zip(map(id, self.objects[start:]), range(start, len(self.objects)), strict=True))
+            self._indexed = len(self.objects)
+        return self._rows
+
+    def add_many(self, objs: list[Any]) -> range | list[int]:
+        """Give each new object a row; return the row of every object, in order."""
+        start = len(self.objects)
+        if not start and len(set(map(rshift, map(id, objs), repeat(4)))) == len(objs):
+            # The common first batch: all new, all distinct. (Ids shifted right: objects are
+            # 16-byte aligned, and unshifted ids crowd a hash table's low bits.)
+            self.objects = list(objs)
+            return range(len(objs))
+        rows = self.rows
+        for obj in dict(zip(map(id, objs), objs, strict=True)).values():
+            if id(obj) not in rows:
+                rows[id(obj)] = len(self.objects)
+                self.objects.append(obj)
+        self._indexed = len(self.objects)
+        if len(self.objects) - start == len(objs):
+            return range(start, len(self.objects))
+        return list(map(rows.__getitem__, map(id, objs)))
+
+
+class StateWriter:
+    """Finds every record reachable from a state and yields the state as segments' contents."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._tables: dict[type, Table] = {}
+        self._by_name: dict[str, Table] = {}
+        self._tagged = TaggedEncoder(self)
+
+    @property
+    def tables(self) -> list[Table]:
+        return list(self._tables.values())
+
+    def capture(self, state: Any) -> Any:
+        """Discover all records and return the root node (tagged encoding)."""
+        try:
+            root = self._tagged.encode(state)
+        except BadValue as e:
+            raise SerializationError(f"cannot save {e.where('state')}: {e.message}") from None
+        self._scan_until_closed()
+        return root
+
+    # RefSink protocol, used by the tagged encoder
+    def ref(self, obj: Any) -> tuple[int, int] | None:
+        table = self._table_for(type(obj))
+        if table is None:
+            return None
+        rows = table.add_many([obj])
+        return table.index, rows[0]
+
+    def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
+        table = self._table_for(type(objs[0]))
+        if table is None:
+            return None
+        return table.index, table.add_many(objs)
+
+    def _table_for(self, cls: type) -> Table | None:
+        table = self._tables.get(cls)
+        if table is None:
+            rt = self._registry.type_of(cls)
+            if rt is None:
+                return None
+            other = self._by_name.get(rt.name)
+            if other is not None:
+                raise SerializationError(
+                    f"the state holds {rt.name} in versions {other.rt.version} and {rt.version}; "
+                    "a checkpoint holds one version of each type"
+                )
+            table = self._tables[cls] = Table(len(self._tables), rt)
+            self._by_name[rt.name] = table
+        return table
+
+    def _scan_until_closed(self) -> None:
+        """Search new rows' fields for records until no table has unsearched rows."""
+        progress = True
+        while progress:
+            progress = False
+            for table in list(self._tables.values()):
+                if table.scanned < len(table.objects):
+                    self._scan(table)
+                    progress = True
+
+    def _scan(self, table: Table) -> None:
+        start, end = table.scanned, len(table.objects)
+        table.scanned = end
+        objs = table.objects[start:end]
+        for fs, getter in zip(table.rt.schema.fields, table.rt.getters, strict=True):
+            if fs.type.is_tagged():
+                for value in map(getter, objs):
+                    self._tagged_field(table, fs.name, value)
+            elif fs.type.references():
+                column = list(map(getter, objs))
+                self._found_records(self._checked(table, fs.name, fs.type, column, start))
+
+    def _tagged_field(self, table: Table, name: str, value: Any) -> Any:
+        try:
+            return self._tagged.encode(value)
+        except BadValue as e:
+            raise SerializationError(f"cannot save {table.rt.name}.{name}{e.where('')}: {e.message}") from None
+
+    def _checked(
+        self, table: Table, name: str, t: FieldType, column: list[Any], first_row: int
+    ) -> dict[FieldType, list[Any]]:
+        found: dict[FieldType, list[Any]] = {}
+        try:
+            check_column(t, column, table.rt.classes, found)
+        except BadValue as e:
+            row = locate_bad_row(t, column, table.rt.classes)
+            where = f" (row {first_row + row}: {column[row]!r:.80})" if row is not None else ""
+            raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
+        return found
+
+    def _found_records(self, found: dict[FieldType, list[Any]]) -> None:
+        for _t, objs in found.items():
+            if objs:
+                table = self._table_for(type(objs[0]))
+                assert table is not None  # check_column admitted only the declared class
+                table.add_many(objs)
+
+    def chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
+        """Each chunk of a table as (first row, row count, stored columns)."""
+        for start in range(0, len(table.objects), CHUNK_ROWS):
+            objs = table.objects[start : start + CHUNK_ROWS]
+            yield start, len(objs), self._stored_columns(table, objs, start)
+        if not table.objects:  # pragma: no cover - a table exists only once it has a row
+            yield 0, 0, []
+
+    def _stored_columns(self, table: Table, objs: list[Any], start: int) -> list[Any]:
+        columns = []
+        for fs, getter in zip(table.rt.schema.fields, table.rt.getters, strict=True):
+            values = list(map(getter, objs))
+            if fs.type.is_tagged():
+                columns.append([self._tagged_field(table, fs.name, v) for v in values])
+                continue
+            if not fs.type.references():
+                self._checked(table, fs.name, fs.type, values, start)
+            try:
+                columns.append(store_column(fs.type, values, self._rows_of, table.rt.classes))
+            except KeyError:
+                raise SerializationError(f"{table.rt.name}.{fs.name} changed while the state was being saved") from None
+        return columns
+
+    def _rows_of(self, t: FieldType) -> dict[int, int]:
+        table = self._by_name.get(t.record)
+        return table.rows if table is not None else {}
+
+
+class StateReader:
+    """Rebuilds records from decoded columns and the root from its node."""
+
+    def __init__(self, types: Sequence[RecordType | None], names: Sequence[str]) -> None:
+        self._types = types
+        self._names = names
+
+    def assemble(self, columns: Sequence[list[list[Any]]], counts: Sequence[int], root: Any) -> Any:
+        """Build every table (closing reference cycles last), then the root."""
+        from ._codec import resolve_column
+
+        tables: list[list[Any]] = [[] for _ in self._types]
+        by_name = dict(zip(self._names, range(len(self._names)), strict=True))
+        deferred: list[tuple[int, int, FieldType, list[Any]]] = []
+
+        def objects_of(t: FieldType) -> Sequence[Any]:
+            index = by_name.get(t.record)
+            return tables[index] if index is not None else ()
+
+        for index in self._order(by_name):
+            rt = self._types[index]
+            assert rt is not None
+            cols = list(columns[index])
+            for f, fs in enumerate(rt.schema.fields):
+                targets = {by_name[n] for n in fs.type.references() if n in by_name}
+                if fs.type.is_tagged() or any(not tables[i] and counts[i] for i in targets):
+                    deferred.append((index, f, fs.type, cols[f]))
+                    cols[f] = [None] * counts[index]
+                elif targets:
+                    cols[f] = resolve_column(fs.type, cols[f], objects_of)
+            tables[index] = rt.build(cols, counts[index])
+        decoder = TaggedDecoder(tables)
+        for index, f, t, stored in deferred:
+            rt = self._types[index]
+            assert rt is not None
+            values = [decoder.decode(v) for v in stored] if t.is_tagged() else resolve_column(t, stored, objects_of)
+            name = rt.schema.fields[f].name
+            for obj, value in zip(tables[index], values, strict=True):
+                rt.set_field(obj, name, value)
+        return decoder.decode(root)
+
+    def _order(self, by_name: dict[str, int]) -> list[int]:
+        """Tables in an order where a record's targets are built before it, when possible."""
+        import graphlib
+
+        graph: dict[int, set[int]] = {}
+        for index, rt in enumerate(self._types):
+            assert rt is not None
+            targets = {n for fs in rt.schema.fields for n in fs.type.references() if n in by_name}
+            graph[index] = {by_name[n] for n in targets} - {index}
+        try:
+            return list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError:
+            return list(range(len(self._types)))

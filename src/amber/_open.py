@@ -1,0 +1,46 @@
+"""``open_store``: from a URL to a checkpoint store."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlparse
+
+from ._checkpoint import CheckpointStore
+from ._schema import Registry
+from .errors import StoreNotFoundError
+from .storage import LocalStorage, MemoryStorage, Storage
+
+
+def open_store(
+    url: str | os.PathLike[str],
+    *,
+    registry: Registry | None = None,
+    create: bool = True,
+    fsync: bool = True,
+    compression_level: int = 1,
+) -> CheckpointStore:
+    """Open a checkpoint store.
+
+    ``url`` is a local directory (a plain path or ``file:///abs/path``), or ``memory://`` for a
+    new, empty in-process store. With ``create=False`` a missing directory is an error
+    instead of being created on the first save. ``fsync=False`` trades durability on power
+    loss for speed (tests, scratch stores). ``registry`` defaults to the one filled by the
+    module-level ``@amber.record``.
+    """
+    storage = _storage_for(os.fspath(url), fsync=fsync)
+    if not create and not storage.exists():
+        raise StoreNotFoundError(f"no store at {storage.url}")
+    return CheckpointStore(storage, registry=registry, compression_level=compression_level)
+
+
+def _storage_for(url: str, *, fsync: bool) -> Storage:
+    parsed = urlparse(url)
+    if parsed.scheme == "memory":
+        return MemoryStorage()
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(f"file URLs name a local path, not host {parsed.netloc!r}: {url}")
+        return LocalStorage(unquote(parsed.path), fsync=fsync)
+    if parsed.scheme in ("",) or len(parsed.scheme) == 1:  # a plain path (or a Windows drive)
+        return LocalStorage(url, fsync=fsync)
+    raise ValueError(f"unsupported store URL {url!r}: use a path, file:///path or memory://")

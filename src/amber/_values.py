@@ -1,0 +1,73 @@
+"""The JSON text rendering of stored values.
+
+Plain JSON values stand for themselves; everything JSON cannot say unambiguously is an
+object with one ``$``-key, e.g. ``{"$set": [1, 2]}`` or ``{"$ref": "bank.Customer/12"}``.
+Used for ``amber dump`` and for field defaults in schema descriptions.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import enum
+import math
+import uuid
+from typing import Any
+
+import msgspec
+
+
+class ValueRenderError(ValueError):
+    """A value has no JSON rendering (internal; callers translate it)."""
+
+
+class Ref(msgspec.Struct, frozen=True, array_like=True):
+    """A reference to row ``row`` of the table of type ``name``, as read without app code."""
+
+    name: str
+    row: int
+
+
+def to_json_value(value: Any) -> Any:
+    """Render a value as plain JSON data using the ``$``-tag conventions of docs/format.md."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"$float": repr(value)}
+    renderer = _RENDERERS.get(kind)
+    if renderer is not None:
+        return renderer(value)
+    if isinstance(value, enum.Enum):
+        return to_json_value(value.value)
+    raise ValueRenderError(f"{kind.__qualname__} values have no JSON rendering")
+
+
+def _render_dict(value: dict[Any, Any]) -> Any:
+    if all(type(k) is str and not k.startswith("$") for k in value):
+        return {k: to_json_value(v) for k, v in value.items()}
+    return {"$dict": [[to_json_value(k), to_json_value(v)] for k, v in value.items()]}
+
+
+def _render_unordered(tag: str, value: set[Any] | frozenset[Any]) -> Any:
+    items = [to_json_value(v) for v in value]
+    items.sort(key=msgspec.json.encode)
+    return {tag: items}
+
+
+_RENDERERS: dict[type, Any] = {
+    list: lambda v: [to_json_value(x) for x in v],
+    tuple: lambda v: {"$tuple": [to_json_value(x) for x in v]},
+    set: lambda v: _render_unordered("$set", v),
+    frozenset: lambda v: _render_unordered("$frozenset", v),
+    dict: _render_dict,
+    bytes: lambda v: {"$bytes": base64.b64encode(v).decode("ascii")},
+    dt.datetime: lambda v: {"$datetime": v.isoformat()},
+    dt.date: lambda v: {"$date": v.isoformat()},
+    dt.time: lambda v: {"$time": v.isoformat()},
+    dt.timedelta: lambda v: {"$timedelta": [v.days, v.seconds, v.microseconds]},
+    decimal.Decimal: lambda v: {"$decimal": str(v)},
+    uuid.UUID: lambda v: {"$uuid": str(v)},
+    Ref: lambda v: {"$ref": f"{v.name}/{v.row}"},
+}

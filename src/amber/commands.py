@@ -1,0 +1,128 @@
+"""One plain function per CLI verb: the operator's API, usable from Python as well.
+
+Each function takes a store URL (or an open store) and returns plain data (dicts, lists,
+numbers, strings) that the CLI prints as text or as JSON. None of them needs the
+application's code: everything they show comes from the checkpoints' own schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._checkpoint import CheckpointInfo, CheckpointStore
+from ._format import Manifest
+from ._open import open_store
+from ._values import to_json_value
+
+StoreArg = str | CheckpointStore
+
+__all__ = ["dump", "ls", "show", "verify"]
+
+
+def _store(store: StoreArg) -> CheckpointStore:
+    return store if isinstance(store, CheckpointStore) else open_store(store, create=False)
+
+
+def ls(store: StoreArg) -> list[dict[str, Any]]:
+    """Every committed checkpoint, oldest first, as a summary row each."""
+    return [_summary(info) for info in _store(store).list()]
+
+
+def show(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """One checkpoint in detail: types, versions, fingerprints, counts, sizes, fields."""
+    s = _store(store)
+    manifest = s.manifest(checkpoint_id)
+    info = s.info(manifest.id)
+    return {
+        **_summary(info),
+        "format_version": manifest.format_version,
+        "library": manifest.library,
+        "data": manifest.data,
+        "meta": info.meta,
+        "types": _types(manifest),
+        "root": _root_sizes(manifest),
+    }
+
+
+def verify(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """Check a checkpoint's digests, lengths, structure and references; raise if unsound."""
+    report = _store(store).verify(checkpoint_id)
+    return {
+        "id": report.info.id,
+        "ok": True,
+        "segments": report.segments,
+        "records": report.records,
+        "stored_bytes": report.info.size,
+        "raw_bytes": report.raw_bytes,
+    }
+
+
+def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """The JSON text rendering of a whole checkpoint (docs/format.md, "JSON rendering")."""
+    manifest, records, root = _store(store).read_generic(checkpoint_id)
+    return {
+        "checkpoint": {
+            "id": manifest.id,
+            "sequence": manifest.sequence,
+            "created": manifest.created,
+            "digest": manifest.digest,
+            "meta": manifest.meta,
+        },
+        "types": {
+            t.schema.name: {
+                "version": t.schema.version,
+                "fingerprint": t.fingerprint,
+                "fields": {f.name: f.type.render() for f in t.schema.fields},
+            }
+            for t in manifest.types
+        },
+        "records": {
+            t.schema.name: [{"$id": f"{t.schema.name}/{row}", **to_json_value(r)} for row, r in enumerate(rows)]
+            for t, rows in zip(manifest.types, records, strict=True)
+        },
+        "root": to_json_value(root),
+    }
+
+
+def _summary(info: CheckpointInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "time": info.time.isoformat().replace("+00:00", "Z"),
+        "size": info.size,
+        "records": sum(info.counts.values()),
+        "digest": info.digest,
+        "types": dict(info.types),
+    }
+
+
+def _types(manifest: Manifest) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for index, t in enumerate(manifest.types):
+        segs = [s for s in manifest.segments if s.kind == "table" and s.type == index]
+        rows.append(
+            {
+                "name": t.schema.name,
+                "version": t.schema.version,
+                "fingerprint": t.fingerprint,
+                "count": t.count,
+                "segments": len(segs),
+                "stored_bytes": sum(s.length for s in segs),
+                "raw_bytes": sum(s.raw_length for s in segs),
+                "fields": [
+                    {"name": f.name, "type": f.type.render(), "required": f.default is _unset()}
+                    for f in t.schema.fields
+                ],
+            }
+        )
+    return rows
+
+
+def _root_sizes(manifest: Manifest) -> dict[str, int]:
+    root = next(s for s in manifest.segments if s.kind == "root")
+    return {"stored_bytes": root.length, "raw_bytes": root.raw_length}
+
+
+def _unset() -> Any:
+    import msgspec
+
+    return msgspec.UNSET

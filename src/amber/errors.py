@@ -1,0 +1,111 @@
+"""Every exception Amber raises on purpose.
+
+Misuse of the API (a wrong argument type, say) raises the usual builtins. Everything
+else comes from this one tree::
+
+    AmberError
+    ├── SchemaError (TypeError)               a type cannot be declared or persisted as written
+    ├── SerializationError (ValueError)       a state cannot be saved (unsupported value, int out of range)
+    ├── StoreError (OSError)                  the storage underneath failed or refused
+    │   ├── StoreNotFoundError (FileNotFoundError)   the store's location does not exist
+    │   ├── ObjectNotFoundError (FileNotFoundError)  a named object is missing
+    │   └── ConflictError                     a create-only write found the name taken
+    └── CheckpointError                       a checkpoint cannot be read as it should
+        ├── CheckpointNotFoundError (FileNotFoundError)
+        ├── CorruptCheckpointError            bytes, lengths, digests or structure are wrong
+        ├── ForeignFileError                  not an Amber file at all
+        ├── UnsupportedFormatError            written by a newer format version
+        └── UnknownTypeError                  a type the reading code does not know
+            └── SchemaMismatchError           same name and version, different schema
+
+A ``CheckpointError`` always names the checkpoint, the part that is wrong and what was
+expected, as attributes and in its message, so a one-line report is enough to act on.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmberError",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "ConflictError",
+    "CorruptCheckpointError",
+    "ForeignFileError",
+    "ObjectNotFoundError",
+    "SchemaError",
+    "SchemaMismatchError",
+    "SerializationError",
+    "StoreError",
+    "StoreNotFoundError",
+    "UnknownTypeError",
+    "UnsupportedFormatError",
+]
+
+
+class AmberError(Exception):
+    """Root of every error Amber raises on purpose."""
+
+
+class SchemaError(AmberError, TypeError):
+    """A persisted type is declared in a way Amber cannot store."""
+
+
+class SerializationError(AmberError, ValueError):
+    """A state cannot be written: an unsupported value, a field holding the wrong type."""
+
+
+class StoreError(AmberError, OSError):
+    """The storage underneath failed or refused an operation."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """The store's location does not exist."""
+
+
+class ObjectNotFoundError(StoreError, FileNotFoundError):
+    """A named object (manifest, data file) is missing from the store."""
+
+
+class ConflictError(StoreError):
+    """A create-only write found its name already taken by another writer."""
+
+
+class CheckpointError(AmberError):
+    """A checkpoint cannot be read as the format says it should be.
+
+    ``checkpoint`` is the checkpoint id (or the object's name when no id is known yet),
+    ``part`` the piece at fault (``manifest``, ``segment 3 (table bank.Account rows 0-65535)``)
+    and ``expected`` what the reader needed to find there.
+    """
+
+    def __init__(self, checkpoint: str, part: str, expected: str, found: str = "") -> None:
+        self.checkpoint = checkpoint
+        self.part = part
+        self.expected = expected
+        self.found = found
+        detail = f"expected {expected}" + (f", found {found}" if found else "")
+        super().__init__(f"checkpoint {checkpoint}: {part}: {detail}")
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No committed checkpoint has the requested id (or the store holds none)."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """Bytes, lengths, digests or structure differ from what the manifest promises."""
+
+
+class ForeignFileError(CheckpointError):
+    """The file is not an Amber checkpoint at all."""
+
+
+class UnsupportedFormatError(CheckpointError):
+    """The checkpoint was written by a newer format version than this library reads."""
+
+
+class UnknownTypeError(CheckpointError):
+    """The checkpoint holds a persisted type that the reading code has not declared."""
+
+
+class SchemaMismatchError(UnknownTypeError):
+    """The reader declares the same name and version with a different schema."""

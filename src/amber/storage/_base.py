@@ -1,0 +1,57 @@
+"""The narrow protocol between checkpoints and the place their bytes live.
+
+A backend stores named, immutable-once-committed objects. Keys are ``/``-separated
+relative names made only of ``[A-Za-z0-9._-]`` segments. Every backend translates its own
+exceptions into the ``amber.errors`` tree here, at this boundary, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the store (``..``, absolute paths, odd characters)."""
+    if not _KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"invalid storage key {key!r}")
+    return key
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """What a checkpoint store needs from a backend.
+
+    ``put`` with ``create_only=True`` is the commit primitive: it must be atomic, and must
+    raise ``ConflictError`` when the key exists, without a check-then-set window.
+    """
+
+    @property
+    def url(self) -> str: ...
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``start``; fewer only when the object is shorter."""
+        ...
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes; ``ObjectNotFoundError`` when absent."""
+        ...
+
+    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False) -> int:
+        """Store the concatenated chunks durably and atomically; return the byte count."""
+        ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys of committed objects directly under ``prefix`` (a folder ending in ``/``)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove an object; absent objects are not an error."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether the store's location exists at all."""
+        ...

@@ -1,0 +1,120 @@
+"""A local directory: temp file, fsync, rename (or link for create-only), fsync the directory."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import ConflictError, ObjectNotFoundError, StoreError, StoreNotFoundError
+from ._base import check_key
+
+FILE_MODE = 0o600  # a store's files and folders are private to their owner
+DIR_MODE = 0o700
+
+
+class LocalStorage:
+    """Objects as files under ``root``. Temporary files start with ``.`` and are never listed."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.root = Path(root).absolute()
+        self._fsync = fsync
+
+    @property
+    def url(self) -> str:
+        return self.root.as_uri()
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        with self._translated(key), open(self._path(key), "rb") as f:
+            f.seek(start)
+            return f.read(length)
+
+    def size(self, key: str) -> int:
+        with self._translated(key):
+            return self._path(key).stat().st_size
+
+    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False) -> int:
+        path = self._path(key)
+        with self._translated(key):
+            self._make_dirs(path.parent)
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+            try:
+                size = self._write(tmp, chunks)
+                self._publish(tmp, path, create_only)
+            finally:
+                tmp.unlink(missing_ok=True)
+            self._sync_dir(path.parent)
+        return size
+
+    def list(self, prefix: str) -> list[str]:
+        folder = self.root / prefix if prefix else self.root
+        with self._translated(prefix):
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                return []
+        return sorted(prefix + n for n in names if not n.startswith(".") and (folder / n).is_file())
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self._translated(key):
+            path.unlink(missing_ok=True)
+            self._sync_dir(path.parent)
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _write(self, tmp: Path, chunks: Iterable[bytes]) -> int:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        size = 0
+        with os.fdopen(fd, "wb", buffering=0) as f:
+            for chunk in chunks:
+                f.write(chunk)
+                size += len(chunk)
+            if self._fsync:
+                os.fsync(f.fileno())
+        return size
+
+    def _publish(self, tmp: Path, path: Path, create_only: bool) -> None:
+        if not create_only:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)  # atomic create-only: fails if the name exists
+        except FileExistsError:
+            raise ConflictError(f"{path} already exists") from None
+
+    def _make_dirs(self, folder: Path) -> None:
+        missing = [p for p in [folder, *folder.parents] if not p.exists()]
+        for path in reversed(missing):
+            path.mkdir(mode=DIR_MODE, exist_ok=True)
+            self._sync_dir(path.parent)
+
+    def _sync_dir(self, folder: Path) -> None:
+        if not self._fsync:
+            return
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _translated(self, key: str) -> Iterator[None]:
+        try:
+            yield
+        except FileNotFoundError as e:
+            if not self.root.is_dir():
+                raise StoreNotFoundError(f"no store at {self.root}") from e
+            raise ObjectNotFoundError(f"{key} not found in {self.root}") from e
+        except StoreError:
+            raise
+        except OSError as e:
+            reason = "the disk is full" if e.errno == errno.ENOSPC else e.strerror or str(e)
+            raise StoreError(f"{self.root}: {key}: {reason}") from e

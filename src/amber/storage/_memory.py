@@ -1,0 +1,55 @@
+"""An in-process store: the default test double and the model for the store contract."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from ..errors import ConflictError, ObjectNotFoundError
+from ._base import check_key
+
+
+class MemoryStorage:
+    """Objects in a dict, guarded by a lock. Each ``memory://`` store is a new, empty one."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return "memory://"
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self._get(key)[start : start + length]
+
+    def size(self, key: str) -> int:
+        return len(self._get(key))
+
+    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False) -> int:
+        check_key(key)
+        data = b"".join(chunks)
+        with self._lock:
+            if create_only and key in self._objects:
+                raise ConflictError(f"{key} already exists")
+            self._objects[key] = data
+        return len(data)
+
+    def list(self, prefix: str) -> list[str]:
+        with self._lock:
+            keys = list(self._objects)
+        return sorted(k for k in keys if k.startswith(prefix) and "/" not in k[len(prefix) :])
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._objects.pop(key, None)
+
+    def exists(self) -> bool:
+        return True
+
+    def _get(self, key: str) -> bytes:
+        with self._lock:
+            data = self._objects.get(key)
+        if data is None:
+            raise ObjectNotFoundError(f"{key} not found in memory://")
+        return data

@@ -1,0 +1,94 @@
+"""A small bank used across the tests: shared customers, accounts, a tree with back-pointers."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import uuid
+from typing import Any
+
+import amber
+
+registry = amber.Registry()
+
+
+class Currency(enum.Enum):
+    EUR = "EUR"
+    USD = "USD"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+@registry.record("bank.Customer", version=1)
+class Customer(amber.Record):
+    id: int
+    name: str
+
+
+@registry.record("bank.Account", version=1)
+class Account(amber.Record):
+    id: int
+    owner: Customer
+    balance: int
+    tags: list[str] = []
+    opened: float = 0.0
+
+
+@registry.record("bank.Branch", version=1)
+class Branch(amber.Record):
+    name: str
+    parent: Branch | None = None
+    children: list[Branch] = []
+    manager: Customer | None = None
+
+
+@registry.record("test.Everything", version=1)
+class Everything(amber.Record):
+    i: int
+    f: float
+    b: bool
+    s: str
+    raw: bytes
+    nothing: None
+    when: dt.datetime
+    day: dt.date
+    clock: dt.time
+    span: dt.timedelta
+    amount: decimal.Decimal
+    uid: uuid.UUID
+    currency: Currency
+    level: Level
+    numbers: list[int]
+    pair: tuple[int, str]
+    many: tuple[float, ...]
+    labels: set[str]
+    frozen: frozenset[int]
+    scores: dict[str, float]
+    by_id: dict[int, Customer]
+    maybe: int | None
+    either: int | str
+    friends: list[Customer]
+    anything: Any = None
+
+
+@registry.record("test.Point", version=1)
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+    label: str = "origin"
+
+
+def bank(customers: int = 5, accounts: int = 20) -> dict[str, Any]:
+    people = [Customer(i, f"customer {i}") for i in range(customers)]
+    accts = {i: Account(i, people[i % customers], 100 * i, [f"t{i % 3}"] * (i % 3), i / 7) for i in range(accounts)}
+    root = Branch("head office")
+    for n in range(3):
+        child = Branch(f"branch {n}", parent=root, manager=people[n % customers])
+        root.children.append(child)
+    return {"customers": people, "accounts": accts, "branches": root}

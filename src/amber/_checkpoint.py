@@ -289,7 +289,7 @@ class CheckpointStore:
         raw = self._segment(manifest, index, entry)
         try:
             return msgspec.msgpack.decode(raw)
-        except (msgspec.DecodeError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8
             raise CorruptCheckpointError(
                 manifest.id, entry.describe(index, manifest), "a msgpack value", str(e)
             ) from None
@@ -393,7 +393,7 @@ def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.
 def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, part: str) -> list[list[Any]]:
     try:
         return list(decoder.decode(raw))
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8
         raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None
 
 

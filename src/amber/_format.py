@@ -124,7 +124,7 @@ def parse_manifest(data: bytes, name: str) -> Manifest:
         raise CorruptCheckpointError(name, "manifest", f"digest line {expected.decode()!r}", repr(lines[2][:50]))
     try:
         manifest = _manifest_decoder.decode(lines[1])
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+    except ValueError as e:  # msgspec errors, bad UTF-8
         raise CorruptCheckpointError(
             name, "manifest body", "the manifest structure of docs/format.md", str(e)
         ) from None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import re
 import typing
 from collections.abc import Callable, Iterator
@@ -169,7 +168,8 @@ class Registry:
     def _analyse(self, cls: type) -> None:
         name, version = self._pending[cls]
         classes: dict[FieldType, type] = {}
-        fields = tuple(_describe_fields(cls, self._name_of, name, classes))
+        known = [*self._by_class, *self._pending]
+        fields = tuple(_describe_fields(cls, self._name_of, name, classes, known))
         schema = RecordSchema(name=name, version=version, fields=fields)
         getters = tuple(attrgetter(f.name) for f in fields)
         rt = RecordType(cls, schema, getters, _takes_fields_positionally(cls, fields), classes)
@@ -207,15 +207,32 @@ def _check_declaration(cls: type, name: str, version: int) -> None:
 
 
 def _describe_fields(
-    cls: type, name_of: Callable[[type], str | None], type_name: str, classes: dict[FieldType, type]
+    cls: type,
+    name_of: Callable[[type], str | None],
+    type_name: str,
+    classes: dict[FieldType, type],
+    known: list[type],
 ) -> Iterator[FieldSchema]:
-    hints = typing.get_type_hints(cls, localns={cls.__name__: cls})
+    hints = _type_hints(cls, known)
     for field_name, default in _fields_and_defaults(cls):
         try:
             field_type = from_annotation(hints[field_name], name_of, classes)
         except SchemaError as e:
             raise SchemaError(f"{type_name}.{field_name}: {e}") from None
         yield FieldSchema(field_name, field_type, _describe_default(type_name, field_name, default))
+
+
+def _type_hints(cls: type, known: list[type]) -> dict[str, Any]:
+    """Evaluate annotations; names not found in the class's module may name other declared
+    classes (types declared inside a function refer to each other this way)."""
+    try:
+        return typing.get_type_hints(cls, localns={cls.__name__: cls})
+    except NameError:
+        names: dict[str, type] = {}
+        for other in known:
+            names[other.__name__] = other if other.__name__ not in names else type(None)
+        local = {n: c for n, c in names.items() if c is not type(None)}
+        return typing.get_type_hints(cls, localns={**local, cls.__name__: cls})
 
 
 def _fields_and_defaults(cls: type) -> Iterator[tuple[str, Any]]:
@@ -245,9 +262,6 @@ def _describe_default(type_name: str, field_name: str, default: Any) -> Any:
 
 
 def _takes_fields_positionally(cls: type, fields: tuple[FieldSchema, ...]) -> bool:
-    try:
-        params = list(inspect.signature(cls).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
-    return positional[: len(fields)] == [f.name for f in fields] and len(positional) == len(fields)
+    """Whether ``cls(*values)`` works in field order (the fast way to build records)."""
+    match_args = getattr(cls, "__match_args__", None)
+    return match_args == tuple(f.name for f in fields)

@@ -1,0 +1,63 @@
+"""Test helpers: snapshots of a store directory, to prove reads change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under root with the SHA-256 of its content."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def forge(
+    store_dir: Path,
+    checkpoint_id: str,
+    *,
+    root: bytes | None = None,
+    table: tuple[int, bytes] | None = None,
+    raw_length: int | None = None,
+    edit: Any = None,
+) -> None:
+    """Rewrite a committed checkpoint with hostile content and *valid* digests.
+
+    What an attacker with write access (and no signing key) can produce: every digest
+    matches, so only the reader's structural checks stand between the bytes and the state.
+    ``root`` replaces the root segment's decompressed bytes, ``table`` (segment index, bytes)
+    a table segment's; ``raw_length`` overrides the declared size; ``edit`` maps the manifest
+    (as a dict) to a new one.
+    """
+    import msgspec
+
+    from amber import _format
+
+    key = f"checkpoints/{checkpoint_id}.manifest"
+    manifest = _format.parse_manifest((store_dir / key).read_bytes(), checkpoint_id)
+    data = (store_dir / manifest.data).read_bytes()
+    blobs, entries = [], []
+    offset = len(_format.DATA_HEADER)
+    for index, seg in enumerate(manifest.segments):
+        blob = data[seg.offset : seg.offset + seg.length]
+        replacement = root if seg.kind == "root" else (table[1] if table and table[0] == index else None)
+        declared = seg.raw_length
+        if replacement is not None:
+            blob = _format.compressor(1).compress(replacement)
+            declared = len(replacement) if raw_length is None else raw_length
+        blobs.append(blob)
+        entries.append(
+            msgspec.structs.replace(
+                seg, offset=offset, length=len(blob), raw_length=declared, digest=_format.digest(blob)
+            )
+        )
+        offset += len(blob)
+    new = msgspec.structs.replace(manifest, segments=tuple(entries), data_size=offset)
+    if edit is not None:
+        new = msgspec.convert(edit(msgspec.to_builtins(new)), _format.Manifest)
+    (store_dir / manifest.data).write_bytes(_format.DATA_HEADER + b"".join(blobs))
+    (store_dir / key).write_bytes(_format.encode_manifest(new))

@@ -1,0 +1,248 @@
+"""Corrupted, truncated, foreign, future and hostile checkpoints: a typed error, nothing lost."""
+
+from __future__ import annotations
+
+import contextlib
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import amber
+from tests.helpers import forge, tree_digest
+from tests.sample import bank, registry
+from tests.test_roundtrip import everything
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[amber.CheckpointStore, Path, Any]:
+    store = amber.open_store(tmp_path, registry=registry)
+    state = {"bank": bank(customers=3, accounts=6), "everything": everything()}
+    store.save(state)
+    return store, tmp_path, state
+
+
+def files(root: Path) -> tuple[Path, Path]:
+    manifest = next((root / "checkpoints").iterdir())
+    data = next((root / "data").iterdir())
+    return manifest, data
+
+
+def expect_refusal(store: amber.CheckpointStore, root: Path, error: type[Exception] = amber.CheckpointError) -> None:
+    """Loading and verifying both fail with a typed error naming the checkpoint; nothing changes."""
+    before = tree_digest(root)
+    with pytest.raises(error) as caught:
+        store.load()
+    assert isinstance(caught.value, amber.CheckpointError)
+    assert caught.value.checkpoint in ("000000000001", store.url) and caught.value.part and caught.value.expected
+    with pytest.raises(error):
+        store.verify("1")
+    assert tree_digest(root) == before, "a failed load modifies and deletes nothing"
+
+
+def test_every_flipped_byte_of_the_manifest_is_caught(saved: Any) -> None:
+    store, root, _ = saved
+    manifest, _ = files(root)
+    original = manifest.read_bytes()
+    for position in range(len(original)):
+        damaged = bytearray(original)
+        damaged[position] ^= 0x41
+        manifest.write_bytes(bytes(damaged))
+        with pytest.raises(amber.CheckpointError):
+            store.load()
+    manifest.write_bytes(original)
+    assert store.load() is not None
+
+
+def test_every_flipped_byte_of_the_data_file_is_caught(saved: Any) -> None:
+    store, root, _ = saved
+    _, data = files(root)
+    original = data.read_bytes()
+    for position in range(len(original)):
+        damaged = bytearray(original)
+        damaged[position] ^= 0x01
+        data.write_bytes(bytes(damaged))
+        with pytest.raises(amber.CorruptCheckpointError, match="digest|header"):
+            store.load()
+    data.write_bytes(original)
+
+
+def test_truncation_anywhere_is_caught(saved: Any) -> None:
+    store, root, _ = saved
+    for path in files(root):
+        original = path.read_bytes()
+        for length in range(len(original)):
+            path.write_bytes(original[:length])
+            with pytest.raises(amber.CheckpointError):
+                store.load()
+        path.write_bytes(original)
+
+
+def test_a_missing_data_file(saved: Any) -> None:
+    store, root, _ = saved
+    files(root)[1].unlink()
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+def test_a_foreign_file_in_place_of_a_manifest(saved: Any) -> None:
+    store, root, _ = saved
+    files(root)[0].write_bytes(b'{"json": "but not ours"}\n')
+    expect_refusal(store, root, amber.ForeignFileError)
+
+
+def test_a_future_format_version_asks_for_an_upgrade(saved: Any) -> None:
+    store, root, _ = saved
+    manifest = files(root)[0]
+    manifest.write_bytes(manifest.read_bytes().replace(b"AMBER-MANIFEST 1\n", b"AMBER-MANIFEST 2\n", 1))
+    with pytest.raises(amber.UnsupportedFormatError, match="upgrade amber"):
+        store.load()
+
+
+def test_a_type_unknown_to_the_reader(saved: Any) -> None:
+    _, root, _ = saved
+    other = amber.open_store(root, registry=amber.Registry())
+    with pytest.raises(amber.UnknownTypeError, match=r"type bank\.\w+ v1: expected a declared type"):
+        other.load()
+    assert other.verify().records > 0, "verify needs no application code"
+
+
+def test_the_same_name_and_version_with_another_schema(saved: Any) -> None:
+    _, root, _ = saved
+    reg = amber.Registry()
+    for name in ("bank.Customer", "bank.Account", "bank.Branch", "test.Everything"):
+        reg.register(
+            msgspec.defstruct(name.split(".")[1], [("different", int)], bases=(amber.Record,)), name, version=1
+        )
+    with pytest.raises(amber.SchemaMismatchError, match="fingerprint"):
+        amber.open_store(root, registry=reg).load()
+
+
+# --- hostile content with valid digests --------------------------------------------------
+
+
+def test_a_decompression_bomb_that_lies_about_its_size(saved: Any) -> None:
+    store, root, _ = saved
+    bomb = zstandard.ZstdCompressor().compress(b"\0" * (64 << 20))  # 64 MiB in a few KiB
+    forge_with_blob(root, bomb, declared=1)  # the manifest says 1 byte; the frame says 64 MiB
+    tracemalloc.start()
+    with pytest.raises(amber.CorruptCheckpointError, match="zstd frame"):
+        store.load()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak} bytes: the bomb was inflated"
+
+
+def forge_with_blob(root: Path, blob: bytes, declared: int) -> None:
+    """Replace the root segment's stored bytes with ``blob`` and fix up every digest."""
+    from amber import _format
+
+    key = root / "checkpoints" / "000000000001.manifest"
+    m = _format.parse_manifest(key.read_bytes(), "000000000001")
+    data = (root / m.data).read_bytes()
+    segs, blobs, offset = [], [], len(_format.DATA_HEADER)
+    for seg in m.segments:
+        b = blob if seg.kind == "root" else data[seg.offset : seg.offset + seg.length]
+        segs.append(
+            msgspec.structs.replace(
+                seg,
+                offset=offset,
+                length=len(b),
+                digest=_format.digest(b),
+                raw_length=declared if seg.kind == "root" else seg.raw_length,
+            )
+        )
+        blobs.append(b)
+        offset += len(b)
+    (root / m.data).write_bytes(_format.DATA_HEADER + b"".join(blobs))
+    key.write_bytes(_format.encode_manifest(msgspec.structs.replace(m, segments=tuple(segs), data_size=offset)))
+
+
+def test_a_segment_declaring_more_than_the_limit_is_refused_before_reading(saved: Any) -> None:
+    store, root, _ = saved
+    forge(
+        root,
+        "000000000001",
+        edit=lambda m: {**m, "segments": [{**m["segments"][0], "raw_length": 1 << 40}, *m["segments"][1:]]},
+    )
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+@pytest.mark.parametrize(
+    "root_node",
+    [
+        [0] * 3,  # a list node with the wrong arity
+        [2, 0, [10**6]],  # a reference far past the table
+        [2, 0, [-1]],  # a negative row
+        [3, 0, 0, 10**12],  # a row range past the table
+        [7, [1, [[0, [1]]]], [1, [1]]],  # an unhashable dict key
+        [7, [1, [1, 1]], [1, [1, 2]]],  # duplicate dict keys
+        [99, 1],  # an unknown tag
+        [9, "not a date"],
+        [13, b"short"],  # a UUID of 5 bytes
+        {"a": "map"},  # maps are not part of the tagged encoding
+    ],
+)
+def test_structurally_wrong_roots_are_refused(saved: Any, root_node: Any) -> None:
+    store, root, _ = saved
+    forge(root, "000000000001", root=msgspec.msgpack.encode(root_node))
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+def test_deep_nesting_is_refused_without_crashing(saved: Any) -> None:
+    store, root, _ = saved
+    forge(root, "000000000001", root=b"\x92\x00\x91" * 100_000 + b"\x01")
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+def test_a_table_column_of_the_wrong_type_is_refused(saved: Any) -> None:
+    store, root, _ = saved
+    m = store.manifest()
+    index = next(i for i, s in enumerate(m.segments) if s.kind == "table")
+    rows = m.segments[index].rows
+    fields = len(m.types[m.segments[index].type].schema.fields)
+    forge(root, "000000000001", table=(index, msgspec.msgpack.encode([["x"] * rows] * fields)))
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+def test_absurd_counts_are_refused(saved: Any) -> None:
+    store, root, _ = saved
+    forge(root, "000000000001", edit=lambda m: {**m, "types": [{**m["types"][0], "count": 10**15}, *m["types"][1:]]})
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+def test_a_manifest_pointing_outside_the_store_is_refused(saved: Any) -> None:
+    store, root, _ = saved
+    forge(root, "000000000001", edit=lambda m: {**m, "data": "../../etc/passwd"})
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+def test_an_oversized_manifest_is_not_read(saved: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, root, _ = saved
+    monkeypatch.setattr("amber._checkpoint.MAX_MANIFEST_BYTES", 100)
+    expect_refusal(store, root, amber.CorruptCheckpointError)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=200)
+    | st.builds(
+        msgspec.msgpack.encode,
+        st.recursive(
+            st.integers(-3, 20) | st.binary(max_size=20) | st.text(max_size=5) | st.none(),
+            lambda inner: st.lists(inner, max_size=5),
+            max_leaves=30,
+        ),
+    )
+)
+def test_any_root_bytes_load_or_raise_a_checkpoint_error(tmp_path_factory: Any, payload: bytes) -> None:
+    root = tmp_path_factory.mktemp("fuzz")
+    store = amber.open_store(root, registry=registry)
+    store.save({"bank": bank(customers=2, accounts=2)})
+    forge(root, "000000000001", root=payload)
+    with contextlib.suppress(amber.CheckpointError):
+        store.load()

@@ -1,0 +1,160 @@
+"""Stores: the commit protocol, listing, ids, concurrency between processes, permissions."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import amber
+from tests.helpers import tree_digest
+from tests.sample import Customer, bank, registry
+
+
+def open_(url: Any, **kw: Any) -> amber.CheckpointStore:
+    return amber.open_store(url, registry=registry, **kw)
+
+
+def test_save_list_info_load_by_id(store_url: str) -> None:
+    store = open_(store_url)
+    first = store.save(bank(accounts=3), meta={"release": "1"})
+    second = store.save(bank(accounts=4))
+    assert [i.id for i in store.list()] == [first.id, second.id] == ["000000000001", "000000000002"]
+    assert first.types == {"bank.Customer": 1, "bank.Account": 1, "bank.Branch": 1}
+    assert first.counts == {"bank.Customer": 5, "bank.Account": 3, "bank.Branch": 4}
+    assert store.info(1) == store.info("000000000001") == first
+    assert len(store.load(1)["accounts"]) == 3
+    assert len(store.load()["accounts"]) == 4, "the newest committed checkpoint by default"
+    assert store.info().meta == {} and store.info(1).meta == {"release": "1"}
+    assert first.size > 0 and first.time <= second.time
+
+
+def test_an_empty_store_has_no_checkpoint(store_url: str) -> None:
+    store = open_(store_url)
+    assert store.list() == []
+    with pytest.raises(amber.CheckpointNotFoundError, match="at least one committed checkpoint"):
+        store.load()
+    with pytest.raises(FileNotFoundError):
+        store.load(7)
+
+
+def test_bad_ids_are_not_found_and_never_touch_the_filesystem(tmp_path: Path) -> None:
+    store = open_(tmp_path)
+    store.save({})
+    for bad in ["../x", "1/2", "abc", "0" * 13, "-1"]:
+        with pytest.raises(amber.CheckpointNotFoundError):
+            store.load(bad)
+
+
+def test_missing_store_is_an_error_when_not_creating(tmp_path: Path) -> None:
+    with pytest.raises(amber.StoreNotFoundError):
+        open_(tmp_path / "nope", create=False)
+    with pytest.raises(ValueError, match="unsupported store URL"):
+        open_("ftp://example/x")
+
+
+def test_file_urls_and_plain_paths_name_the_same_store(tmp_path: Path) -> None:
+    open_(tmp_path).save({"n": 1})
+    assert open_(tmp_path.as_uri()).load() == {"n": 1}
+    assert open_(tmp_path).url == tmp_path.as_uri()
+
+
+def test_a_data_file_without_a_manifest_does_not_exist_for_readers(tmp_path: Path) -> None:
+    store = open_(tmp_path)
+    store.save({"n": 1})
+    # What a crash between the data write and the manifest write leaves behind:
+    (tmp_path / "data" / ("ab" * 16 + ".seg")).write_bytes(b"half a checkpoint")
+    (tmp_path / "checkpoints" / ".000000000002.manifest.1234.tmp").write_bytes(b"AMBER-MANIFEST 1\n{")
+    assert store.ids() == ["000000000001"]
+    assert store.load() == {"n": 1}
+    assert store.save({"n": 2}).id == "000000000002"
+
+
+def test_a_failed_save_commits_nothing_and_leaves_no_files(tmp_path: Path) -> None:
+    store = open_(tmp_path)
+    store.save({"n": 1})
+    before = tree_digest(tmp_path)
+    with pytest.raises(amber.SerializationError):
+        store.save({"n": object()})
+    with pytest.raises(amber.SerializationError):
+        store.save([Customer("not an int", "x")])  # type: ignore[arg-type]
+    assert tree_digest(tmp_path) == before
+
+
+def test_manifests_are_create_only(tmp_path: Path) -> None:
+    storage = amber.storage.LocalStorage(tmp_path)
+    storage.put("checkpoints/x", [b"one"], create_only=True)
+    with pytest.raises(amber.ConflictError):
+        storage.put("checkpoints/x", [b"two"], create_only=True)
+    assert storage.get_range("checkpoints/x", 0, 10) == b"one"
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")], "no temp file left"
+
+
+def test_files_and_folders_are_private_to_the_owner(tmp_path: Path) -> None:
+    root = tmp_path / "private"
+    open_(root).save({"secret": 1})
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+def _saver(url: str, worker: int, rounds: int, out: Any) -> None:
+    store = open_(url)
+    ids = [store.save({"worker": worker, "round": r, "bank": bank(accounts=50)}).id for r in range(rounds)]
+    out.put((worker, ids))
+
+
+def test_two_processes_saving_at_once_both_commit_distinct_checkpoints(tmp_path: Path) -> None:
+    url = str(tmp_path / "shared")
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    workers = [ctx.Process(target=_saver, args=(url, w, 15, out)) for w in range(3)]
+    for p in workers:
+        p.start()
+    results = dict(out.get(timeout=60) for _ in workers)
+    for p in workers:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    all_ids = [i for ids in results.values() for i in ids]
+    assert len(set(all_ids)) == 45
+    store = open_(url)
+    assert store.ids() == sorted(all_ids)
+    for cid in store.ids():
+        state = store.load(cid)
+        assert cid in results[state["worker"]], "each checkpoint holds the state its writer saved"
+        store.verify(cid)
+
+
+def test_fsync_off_still_commits(tmp_path: Path) -> None:
+    store = open_(tmp_path, fsync=False)
+    store.save({"fast": True})
+    assert open_(tmp_path).load() == {"fast": True}
+
+
+def test_storage_keys_cannot_escape_the_store(tmp_path: Path) -> None:
+    storage = amber.storage.LocalStorage(tmp_path / "s")
+    for key in ["../evil", "/abs", "a/../../b", "a//b", ""]:
+        with pytest.raises(ValueError, match="invalid storage key"):
+            storage.put(key, [b"x"])
+    assert not (tmp_path / "evil").exists()
+
+
+def test_memory_stores_are_independent() -> None:
+    a, b = open_("memory://"), open_("memory://")
+    a.save({"n": 1})
+    assert b.list() == []
+
+
+def test_loading_changes_nothing_on_disk(tmp_path: Path) -> None:
+    store = open_(tmp_path)
+    store.save(bank())
+    before = tree_digest(tmp_path)
+    store.load()
+    store.verify()
+    store.list()
+    assert tree_digest(tmp_path) == before
+    assert os.listdir(tmp_path / "checkpoints") == ["000000000001.manifest"]

@@ -1,4 +1,8 @@
-"""A small bank used across the tests: shared customers, accounts, a tree with back-pointers."""
+"""A small bank used across the tests: shared customers, accounts, a tree with back-pointers.
+
+These declarations are frozen: the golden checkpoints under tests/golden/ were written
+with them, and must keep loading. Later versions of these types are added, never edited.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import math
 import uuid
 from typing import Any
 
@@ -92,3 +97,45 @@ def bank(customers: int = 5, accounts: int = 20) -> dict[str, Any]:
         child = Branch(f"branch {n}", parent=root, manager=people[n % customers])
         root.children.append(child)
     return {"customers": people, "accounts": accts, "branches": root}
+
+
+def everything(**changes: Any) -> Everything:
+    ada = Customer(1, "Ada")
+    values: dict[str, Any] = {
+        "i": -(2**63),
+        "f": 1.5,
+        "b": True,
+        "s": "héllo",
+        "raw": b"\x00\xff",
+        "nothing": None,
+        "when": dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC),
+        "day": dt.date(2024, 5, 1),
+        "clock": dt.time(23, 59, 58, 7),
+        "span": dt.timedelta(days=-2, microseconds=3),
+        "amount": decimal.Decimal("12.3400"),
+        "uid": uuid.UUID(int=7),
+        "currency": Currency.USD,
+        "level": Level.HIGH,
+        "numbers": [1, 2, 2**64 - 1],
+        "pair": (1, "one"),
+        "many": (0.5, -0.0, math.inf),
+        "labels": {"b", "a"},
+        "frozen": frozenset({3, 1}),
+        "scores": {"z": 1.0, "a": 2.0},
+        "by_id": {1: ada},
+        "maybe": None,
+        "either": "text",
+        "friends": [ada, ada],
+        "anything": {"nested": [1, (2, 3), {4}], 5: ada},
+    }
+    values.update(changes)
+    return Everything(**values)
+
+
+def golden_state() -> dict[str, Any]:
+    """The state in the golden checkpoints: every field type, shared records, a cycle."""
+    state = bank()
+    state["everything"] = everything()
+    state["points"] = [Point(1, 2), Point(-3, 4, "far")]
+    state["misc"] = {(1, 2): {"set": {3, 1}, "frozen": frozenset({"x"})}, None: [dt.date(2000, 1, 1)]}
+    return state

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 import amber
 from tests.helpers import forge, tree_digest
-from tests.sample import bank, registry
-from tests.test_roundtrip import everything
+from tests.sample import bank, everything, registry
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import math
 import uuid
 from typing import Any
 
@@ -18,10 +17,10 @@ from tests.sample import (
     Branch,
     Currency,
     Customer,
-    Everything,
     Level,
     Point,
     bank,
+    everything,
     registry,
 )
 
@@ -30,39 +29,6 @@ def roundtrip(state: Any, url: str = "memory://") -> Any:
     store = amber.open_store(url, registry=registry)
     store.save(state)
     return store.load()
-
-
-def everything(**changes: Any) -> Everything:
-    ada = Customer(1, "Ada")
-    values: dict[str, Any] = {
-        "i": -(2**63),
-        "f": 1.5,
-        "b": True,
-        "s": "héllo",
-        "raw": b"\x00\xff",
-        "nothing": None,
-        "when": dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC),
-        "day": dt.date(2024, 5, 1),
-        "clock": dt.time(23, 59, 58, 7),
-        "span": dt.timedelta(days=-2, microseconds=3),
-        "amount": decimal.Decimal("12.3400"),
-        "uid": uuid.UUID(int=7),
-        "currency": Currency.USD,
-        "level": Level.HIGH,
-        "numbers": [1, 2, 2**64 - 1],
-        "pair": (1, "one"),
-        "many": (0.5, -0.0, math.inf),
-        "labels": {"b", "a"},
-        "frozen": frozenset({3, 1}),
-        "scores": {"z": 1.0, "a": 2.0},
-        "by_id": {1: ada},
-        "maybe": None,
-        "either": "text",
-        "friends": [ada, ada],
-        "anything": {"nested": [1, (2, 3), {4}], 5: ada},
-    }
-    values.update(changes)
-    return Everything(**values)
 
 
 def test_every_field_type_survives_a_round_trip(store_url: str) -> None:

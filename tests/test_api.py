@@ -1,0 +1,96 @@
+"""The public surface and the layering rules of the package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import amber
+import amber.errors
+
+SRC = Path(amber.__file__).parent
+
+PUBLIC = {
+    "FORMAT_VERSION",
+    "AmberError",
+    "CheckpointError",
+    "CheckpointInfo",
+    "CheckpointNotFoundError",
+    "CheckpointStore",
+    "ConflictError",
+    "CorruptCheckpointError",
+    "FieldSchema",
+    "FieldType",
+    "ForeignFileError",
+    "Manifest",
+    "ObjectNotFoundError",
+    "Record",
+    "RecordSchema",
+    "RecordType",
+    "Ref",
+    "Registry",
+    "SchemaError",
+    "SchemaMismatchError",
+    "SerializationError",
+    "StoreError",
+    "StoreNotFoundError",
+    "UnknownTypeError",
+    "UnsupportedFormatError",
+    "VerifyReport",
+    "__version__",
+    "default_registry",
+    "open_store",
+    "record",
+}
+
+
+def test_public_names_are_exactly_the_curated_ones() -> None:
+    assert set(amber.__all__) == PUBLIC
+    for name in amber.__all__:
+        assert hasattr(amber, name), name
+
+
+def test_every_error_is_in_one_tree_under_amber_error() -> None:
+    for name in amber.errors.__all__:
+        error = getattr(amber.errors, name)
+        assert issubclass(error, amber.AmberError), name
+        assert getattr(amber, name) is error
+    assert issubclass(amber.CheckpointNotFoundError, FileNotFoundError)
+    assert issubclass(amber.StoreNotFoundError, FileNotFoundError)
+
+
+# Lower layers never import higher ones (docs/architecture.md).
+LAYERS = [
+    {"errors", "_version"},
+    {"_types", "_values"},
+    {"_schema", "_codec"},
+    {"_graph", "_format"},
+    {"storage"},
+    {"_checkpoint"},
+    {"_open"},
+    {"commands"},
+    {"_cli", "__main__"},
+]
+
+
+def _layer(module: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if module in layer)
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.update(a.name for a in node.names)
+    return found
+
+
+def test_imports_point_down_the_layers_only() -> None:
+    for path in SRC.rglob("*.py"):
+        if path.name == "__init__.py" and path.parent == SRC:
+            continue
+        module = "storage" if path.parent.name == "storage" else path.stem
+        for imported in _imports(path) - {"_base", "_local", "_memory", "errors"} | (_imports(path) & {"errors"}):
+            assert _layer(imported) <= _layer(module), f"{path.name} imports {imported}"

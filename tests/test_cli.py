@@ -1,0 +1,91 @@
+"""The amber command, run as a real process, without the application's code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import amber
+from tests.sample import bank, registry
+
+
+def amber_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "amber", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    store.save(bank(accounts=3), meta={"release": "1.0"})
+    store.save(bank(accounts=7))
+    return tmp_path / "s"
+
+
+def test_ls_lists_checkpoints_newest_last(store_dir: Path) -> None:
+    result = amber_cli("ls", str(store_dir))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("000000000001") and lines[2].startswith("000000000002")
+    rows = json.loads(amber_cli("ls", str(store_dir), "--json").stdout)
+    assert [r["id"] for r in rows] == ["000000000001", "000000000002"]
+    assert rows[1]["records"] == 5 + 7 + 4
+
+
+def test_show_names_types_versions_fingerprints_counts_and_sizes(store_dir: Path) -> None:
+    text = amber_cli("show", store_dir.as_uri(), "1").stdout
+    assert "bank.Account v1  fingerprint 2cce3544700096e1a494d2102edc67a8  3 records" in text
+    assert "owner: @bank.Customer" in text and 'meta {"release":"1.0"}' in text
+    shown = json.loads(amber_cli("show", str(store_dir), "--json").stdout)
+    account = next(t for t in shown["types"] if t["name"] == "bank.Account")
+    assert account["count"] == 7 and account["stored_bytes"] > 0
+    assert {"name": "tags", "type": "list[str]", "required": False} in account["fields"]
+
+
+def test_verify_exits_zero_only_when_sound(store_dir: Path) -> None:
+    assert amber_cli("verify", str(store_dir)).returncode == 0
+    assert json.loads(amber_cli("verify", str(store_dir), "2", "--json").stdout)["ok"] is True
+    data = store_dir / amber.open_store(store_dir).manifest().data
+    blob = bytearray(data.read_bytes())
+    blob[-3] ^= 0xFF
+    data.write_bytes(bytes(blob))
+    result = amber_cli("verify", str(store_dir))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "amber: error: checkpoint 00000000000" in result.stderr
+    assert "digest" in result.stderr
+
+
+def test_dump_renders_the_whole_state_as_json(store_dir: Path) -> None:
+    dumped = json.loads(amber_cli("dump", str(store_dir), "1").stdout)
+    assert dumped["checkpoint"]["meta"] == {"release": "1.0"}
+    accounts = dumped["records"]["bank.Account"]
+    assert accounts[1] == {
+        "$id": "bank.Account/1",
+        "id": 1,
+        "owner": {"$ref": "bank.Customer/1"},
+        "balance": 100,
+        "tags": ["t1"],
+        "opened": 1 / 7,
+    }
+    assert dumped["root"]["accounts"] == {"$dict": [[i, {"$ref": f"bank.Account/{i}"}] for i in range(3)]}
+    compact = amber_cli("dump", str(store_dir), "1", "--json").stdout
+    assert compact.count("\n") == 1 and json.loads(compact) == dumped
+
+
+def test_errors_are_one_line_with_a_nonzero_status(tmp_path: Path) -> None:
+    missing = amber_cli("ls", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and missing.stderr.startswith("amber: error: no store at")
+    amber.open_store(tmp_path / "empty").save({})
+    absent = amber_cli("show", str(tmp_path / "empty"), "42")
+    assert absent.returncode == 1 and "000000000042" in absent.stderr
+    assert amber_cli("frobnicate").returncode == 2
+
+
+def test_the_console_script_is_installed() -> None:
+    exe = Path(sys.executable).with_name("amber")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "verify" in result.stdout

@@ -182,7 +182,7 @@ def test_a_segment_declaring_more_than_the_limit_is_refused_before_reading(saved
         [7, [1, [1, 1]], [1, [1, 2]]],  # duplicate dict keys
         [99, 1],  # an unknown tag
         [9, "not a date"],
-        [13, b"short"],  # a UUID of 5 bytes
+        [14, b"short"],  # a UUID of 5 bytes
         {"a": "map"},  # maps are not part of the tagged encoding
     ],
 )

@@ -37,6 +37,16 @@ def test_ls_lists_checkpoints_newest_last(store_dir: Path) -> None:
     assert rows[1]["records"] == 5 + 7 + 4
 
 
+def test_ls_lists_the_readable_and_flags_the_unreadable(store_dir: Path) -> None:
+    manifest = store_dir / "checkpoints" / "000000000001.manifest"
+    manifest.write_bytes(manifest.read_bytes()[:-5])
+    result = amber_cli("ls", str(store_dir))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("000000000001  UNREADABLE: checkpoint 000000000001: manifest")
+    assert lines[2].startswith("000000000002  ")
+
+
 def test_show_names_types_versions_fingerprints_counts_and_sizes(store_dir: Path) -> None:
     text = amber_cli("show", store_dir.as_uri(), "1").stdout
     assert "bank.Account v1  fingerprint 2cce3544700096e1a494d2102edc67a8  3 records" in text

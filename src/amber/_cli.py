@@ -19,7 +19,12 @@ from .errors import AmberError
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
-def _run(action: Callable[[], Any], render: Callable[[Any], str], as_json: bool) -> None:
+def _run(
+    action: Callable[[], Any],
+    render: Callable[[Any], str],
+    as_json: bool,
+    failed: Callable[[Any], bool] | None = None,
+) -> None:
     try:
         result = action()
     except AmberError as e:
@@ -29,6 +34,8 @@ def _run(action: Callable[[], Any], render: Callable[[Any], str], as_json: bool)
         click.echo(msgspec.json.encode(result).decode())
     else:
         click.echo(render(result))
+    if failed is not None and failed(result):
+        sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,8 +51,8 @@ def cli() -> None:
 @click.argument("store")
 @_json_option
 def ls(store: str, as_json: bool) -> None:
-    """List committed checkpoints, one a line, newest last."""
-    _run(lambda: commands.ls(store), _render_ls, as_json)
+    """List committed checkpoints, one a line, newest last (exit 1 if any is unreadable)."""
+    _run(lambda: commands.ls(store), _render_ls, as_json, lambda rows: any("error" in r for r in rows))
 
 
 @cli.command()
@@ -84,6 +91,9 @@ def _render_ls(rows: list[dict[str, Any]]) -> str:
         return "no checkpoints"
     lines = [f"{'ID':12}  {'TIME':27}  {'SIZE':>10}  {'RECORDS':>9}  TYPES"]
     for r in rows:
+        if "error" in r:
+            lines.append(f"{r['id']:12}  UNREADABLE: {r['error']}")
+            continue
         types = ", ".join(f"{n} v{v}" for n, v in r["types"].items())
         lines.append(f"{r['id']:12}  {r['time']:27}  {_size(r['size']):>10}  {r['records']:>9}  {types}")
     return "\n".join(lines)

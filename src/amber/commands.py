@@ -13,6 +13,7 @@ from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import Manifest
 from ._open import open_store
 from ._values import to_json_value
+from .errors import CheckpointError
 
 StoreArg = str | CheckpointStore
 
@@ -24,8 +25,19 @@ def _store(store: StoreArg) -> CheckpointStore:
 
 
 def ls(store: StoreArg) -> list[dict[str, Any]]:
-    """Every committed checkpoint, oldest first, as a summary row each."""
-    return [_summary(info) for info in _store(store).list()]
+    """Every committed checkpoint, oldest first, as a summary row each.
+
+    A checkpoint whose manifest or data file cannot be read is listed with an ``error``
+    instead of hiding the others.
+    """
+    s = _store(store)
+    rows = []
+    for checkpoint_id in s.ids():
+        try:
+            rows.append(_summary(s.info(checkpoint_id)))
+        except CheckpointError as e:
+            rows.append({"id": checkpoint_id, "error": str(e)})
+    return rows
 
 
 def show(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:

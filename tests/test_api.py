@@ -22,6 +22,7 @@ PUBLIC = {
     "FieldSchema",
     "FieldType",
     "ForeignFileError",
+    "FrozenRecord",
     "Manifest",
     "ObjectNotFoundError",
     "Record",

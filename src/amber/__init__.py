@@ -20,6 +20,7 @@ from ._format import FORMAT_VERSION, Manifest
 from ._open import open_store
 from ._schema import (
     FieldSchema,
+    FrozenRecord,
     Record,
     RecordSchema,
     RecordType,
@@ -59,6 +60,7 @@ __all__ = [
     "FieldSchema",
     "FieldType",
     "ForeignFileError",
+    "FrozenRecord",
     "Manifest",
     "ObjectNotFoundError",
     "Record",

@@ -17,17 +17,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
 from ._codec import BadValue, Corrupt, TaggedDecoder, decode_type, resolve_column
 from ._format import (
     DATA_HEADER,
+    DATA_MAGIC,
     FORMAT_VERSION,
     ID_PATTERN,
     MAX_MANIFEST_BYTES,
+    MAX_ROWS,
     MAX_SEGMENT_BYTES,
+    MAX_SEQUENCE,
     Manifest,
     SegmentEntry,
     TypeEntry,
@@ -51,7 +54,9 @@ from .errors import (
     ObjectNotFoundError,
     SchemaMismatchError,
     SerializationError,
+    StoreError,
     UnknownTypeError,
+    UnsupportedFormatError,
 )
 from .storage import Storage
 
@@ -109,11 +114,23 @@ class CheckpointStore:
             data_key = f"data/{secrets.token_hex(16)}.seg"
             segments: list[SegmentEntry] = []
             data_size = self.storage.put(data_key, self._data_chunks(writer, root, segments))
+        draft = _draft(writer.tables, segments, data_key, data_size, meta)
+        tried: list[str] = []
         try:
-            return self._commit(writer.tables, segments, data_key, data_size, meta)
+            return self._commit(draft, tried)
         except BaseException:
-            self.storage.delete(data_key)  # never committed, so nobody can need it
+            # Remove the data file only when no manifest names it: a failure after the
+            # manifest was linked (a folder fsync error, an interrupt) leaves it committed.
+            if not any(self._names_data(cid, data_key) for cid in tried):
+                self.storage.delete(data_key)
             raise
+
+    def _names_data(self, checkpoint_id: str, data_key: str) -> bool:
+        try:
+            key = manifest_key(checkpoint_id)
+            return data_key.encode() in self.storage.get_range(key, 0, MAX_MANIFEST_BYTES)
+        except StoreError:
+            return True  # cannot tell: keeping a stray data file is the safe mistake
 
     def _data_chunks(self, writer: StateWriter, root: Any, out: list[SegmentEntry]) -> Iterator[bytes]:
         yield DATA_HEADER
@@ -132,33 +149,16 @@ class CheckpointStore:
                 raw = _encode(columns, f"{table.rt.name} rows {first_row}-{first_row + rows - 1}")
                 yield SegmentEntry("table", 0, 0, len(raw), "", table.index, first_row, rows), raw
 
-    def _commit(
-        self,
-        tables: list[Table],
-        segments: list[SegmentEntry],
-        data_key: str,
-        data_size: int,
-        meta: dict[str, Any],
-    ) -> CheckpointInfo:
-        types = tuple(TypeEntry(t.rt.schema, t.rt.schema.fingerprint, len(t.objects)) for t in tables)
-        content = digest(b"".join(bytes.fromhex(s.digest) for s in segments))
+    def _commit(self, draft: Manifest, tried: builtins.list[str]) -> CheckpointInfo:
+        """Publish the manifest under the next free sequence number, create-only."""
         for _ in range(_COMMIT_ATTEMPTS):
             sequence = self._last_sequence() + 1
-            manifest = Manifest(
-                format="amber.checkpoint",
-                format_version=FORMAT_VERSION,
-                id=format_id(sequence),
-                sequence=sequence,
-                created=dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
-                library=f"amber {__version__}",
-                data=data_key,
-                data_size=data_size,
-                digest=content,
-                types=types,
-                segments=tuple(segments),
-                meta=meta,
-            )
+            if sequence > MAX_SEQUENCE:
+                raise StoreError(f"{self.url}: sequence numbers are exhausted ({MAX_SEQUENCE})")
+            created = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+            manifest = msgspec.structs.replace(draft, id=format_id(sequence), sequence=sequence, created=created)
             encoded = encode_manifest(manifest)
+            tried.append(manifest.id)
             try:
                 self.storage.put(manifest_key(manifest.id), [encoded], create_only=True)
             except ConflictError:
@@ -173,7 +173,7 @@ class CheckpointStore:
         ids = []
         for key in self.storage.list("checkpoints/"):
             name = key.removeprefix("checkpoints/")
-            if name.endswith(".manifest") and ID_PATTERN.match(name[: -len(".manifest")]):
+            if name.endswith(".manifest") and ID_PATTERN.fullmatch(name[: -len(".manifest")]):
                 ids.append(name[: -len(".manifest")])
         return ids
 
@@ -280,7 +280,7 @@ class CheckpointStore:
             chunk = _decode_chunk(decoders[entry.type], raw, manifest.id, part)
             if any(len(c) != entry.rows for c in chunk):
                 raise CorruptCheckpointError(manifest.id, part, f"{entry.rows} values in every column")
-            for target, column in zip(columns[entry.type], chunk, strict=True):
+            for target, column in zip(columns[entry.type], chunk[: len(columns[entry.type])], strict=True):
                 target.extend(column)
         return columns
 
@@ -334,6 +334,10 @@ class CheckpointStore:
             raise CorruptCheckpointError(manifest.id, "data file", manifest.data, "it is missing") from None
         if size != manifest.data_size:
             raise CorruptCheckpointError(manifest.id, "data file", f"{manifest.data_size} bytes", str(size))
+        if header[: len(DATA_MAGIC)] == DATA_MAGIC and header > DATA_HEADER:
+            raise UnsupportedFormatError(
+                manifest.id, "data file header", f"format version {FORMAT_VERSION} or older", header[10:12].hex()
+            )
         if header != DATA_HEADER:
             raise CorruptCheckpointError(manifest.id, "data file header", DATA_HEADER.hex(), header.hex())
 
@@ -385,15 +389,17 @@ def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: 
 
 
 def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:
-    """A decoder for one table segment: a tuple of one typed list per field."""
-    column_types = tuple(list[decode_type(f.type, classes)] for f in entry.schema.fields)  # type: ignore[misc]
-    return msgspec.msgpack.Decoder(tuple[column_types] if column_types else tuple[()])  # type: ignore[valid-type]
+    """A decoder for one table segment: a tuple of one typed list per field (for a type
+    without fields, one list of nils), each at most MAX_ROWS long, checked before decoding."""
+    item_types = [decode_type(f.type, classes) for f in entry.schema.fields] or [None]
+    columns = tuple(Annotated[list[t], msgspec.Meta(max_length=MAX_ROWS)] for t in item_types)  # type: ignore[valid-type]
+    return msgspec.msgpack.Decoder(tuple[columns])  # type: ignore[valid-type]
 
 
 def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, part: str) -> list[list[Any]]:
     try:
         return list(decoder.decode(raw))
-    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8
+    except (ValueError, TypeError, RecursionError) as e:  # msgspec errors, bad UTF-8, unhashable keys
         raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None
 
 
@@ -430,6 +436,26 @@ def _pipelined(items: Iterator[tuple[Any, Any]], work: Callable[[Any], T], depth
         while queue:
             key0, future = queue.popleft()
             yield key0, future.result()
+
+
+def _draft(
+    tables: list[Table], segments: list[SegmentEntry], data_key: str, data_size: int, meta: dict[str, Any]
+) -> Manifest:
+    """The manifest of a written data file, before it gets its sequence number and time."""
+    return Manifest(
+        format="amber.checkpoint",
+        format_version=FORMAT_VERSION,
+        id="",
+        sequence=0,
+        created="",
+        library=f"amber {__version__}",
+        data=data_key,
+        data_size=data_size,
+        digest=digest(b"".join(bytes.fromhex(s.digest) for s in segments)),
+        types=tuple(TypeEntry(t.rt.schema, t.rt.schema.fingerprint, len(t.objects)) for t in tables),
+        segments=tuple(segments),
+        meta=meta,
+    )
 
 
 def _info(manifest: Manifest, manifest_size: int) -> CheckpointInfo:

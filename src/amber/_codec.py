@@ -153,8 +153,8 @@ class TaggedEncoder:
 def _content_key(value: Any) -> bytes:
     try:
         return _sort_key(value)
-    except (TypeError, OverflowError):
-        return repr(value).encode()
+    except (TypeError, ValueError, OverflowError, RecursionError):  # unencodable, or a cycle
+        return f"{type(value).__qualname__}:{id(value)}".encode()
 
 
 # --- the tagged encoding, reader side ---------------------------------------------------
@@ -188,7 +188,7 @@ class TaggedDecoder:
         if tag in self._scalar:
             try:
                 return self._scalar[tag](node)
-            except (ValueError, TypeError, decimal.InvalidOperation) as e:
+            except (ValueError, TypeError, OverflowError, decimal.InvalidOperation) as e:
                 raise Corrupt(f"a valid value for tag {tag}", str(e)) from None
         return self._container(tag, node, depth + 1)
 
@@ -250,6 +250,21 @@ class TaggedDecoder:
         return self._refs(node[1], [node[2]])[0]
 
 
+def tagged_targets(nodes: list[Any], max_items: int = 10_000_000) -> set[int]:
+    """Type indices referenced anywhere in tagged nodes (scanned iteratively, bounded)."""
+    found: set[int] = set()
+    stack = [n for n in nodes if type(n) is list]
+    while stack:
+        max_items -= 1
+        if max_items < 0:
+            raise Corrupt("tagged values of a sane size")
+        node = stack.pop()
+        if node and node[0] in (REFS, REFRANGE, REF) and len(node) > 1 and type(node[1]) is int:
+            found.add(node[1])
+        stack.extend(x for x in node if type(x) is list)
+    return found
+
+
 def rows_to_objects(table: Sequence[Any], rows: list[Any]) -> list[Any]:
     """Map row numbers to the records they name, refusing anything outside the table."""
     if rows and not (set(map(type, rows)) <= {int} and min(rows) >= 0 and max(rows) < len(table)):
@@ -275,13 +290,22 @@ Classes = dict[FieldType, type]
 
 
 def _allowed(t: FieldType, classes: Classes) -> tuple[type, ...]:
-    if t.kind == "float":
-        return (float, int)
     if t.kind in SCALAR_TYPES:
         return (SCALAR_TYPES[t.kind],)
     if t.kind in CONTAINER_KINDS:
         return (CONTAINER_KINDS[t.kind],)
     return (classes[t],)  # record and enum: the declared class, exactly
+
+
+def _members_by_type(t: FieldType, classes: Classes) -> dict[type, FieldType]:
+    """Which member of a (union) type each runtime type belongs to. An int is accepted
+    where a float is expected, unless another member takes ints exactly."""
+    members = t.items if t.kind == "union" else (t,)
+    by_type = {py: m for m in members for py in _allowed(m, classes)}
+    floats = [m for m in members if m.kind == "float"]
+    if floats and int not in by_type:
+        by_type[int] = floats[0]
+    return by_type
 
 
 def check_column(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:
@@ -291,8 +315,7 @@ def check_column(t: FieldType, values: list[Any], classes: Classes, found: dict[
     """
     if not values or t.kind == "any":
         return
-    members = t.items if t.kind == "union" else (t,)
-    by_type = {py: m for m in members for py in _allowed(m, classes)}
+    by_type = _members_by_type(t, classes)
     present = set(map(type, values))
     if not present <= by_type.keys():
         row = next(i for i, v in enumerate(values) if type(v) not in by_type)
@@ -330,7 +353,8 @@ def locate_bad_row(t: FieldType, values: list[Any], classes: Classes) -> int | N
 
 
 def _needs_rewrite(t: FieldType) -> bool:
-    return any(x.kind in ("record", "set", "frozenset") for x in t.walk())
+    # records become rows, sets sorted lists, ints in float places floats
+    return any(x.kind in ("record", "set", "frozenset", "float") for x in t.walk())
 
 
 RowsOf = Callable[[FieldType], dict[int, int]]
@@ -340,19 +364,21 @@ def store_column(t: FieldType, values: list[Any], rows_of: RowsOf, classes: Clas
     """The storage form of a checked typed column: records become rows, sets sorted lists."""
     if t.kind == "record":
         return list(map(rows_of(t).__getitem__, map(id, values)))
+    if t.kind == "float":
+        return list(map(float, values))  # float(x) is x for floats: cheap, and ints become float64
     if not _needs_rewrite(t):
         return values
     return [_store_value(t, v, rows_of, classes) for v in values]
 
 
 def _store_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) -> Any:
+    if t.kind == "union":
+        t = _members_by_type(t, classes)[type(value)]
     kind = t.kind
-    if kind == "union":
-        kind_of_value = type(value)
-        t = next(m for m in t.items if kind_of_value in _allowed(m, classes))
-        kind = t.kind
     if kind == "record":
         return rows_of(t)[id(value)]
+    if kind == "float":
+        return float(value)
     if not _needs_rewrite(t):
         return value
     if kind == "tuple":
@@ -360,9 +386,17 @@ def _store_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) ->
         return [_store_value(i, v, rows_of, classes) for i, v in zip(items, value, strict=True)]
     if kind == "dict":
         k, v = t.items
-        return {_store_value(k, x, rows_of, classes): _store_value(v, y, rows_of, classes) for x, y in value.items()}
+        return {
+            _hashable(_store_value(k, x, rows_of, classes)): _store_value(v, y, rows_of, classes)
+            for x, y in value.items()
+        }
     stored = [_store_value(t.items[0], x, rows_of, classes) for x in value]
     return sorted(stored, key=_sort_key) if kind in ("set", "frozenset") else stored
+
+
+def _hashable(stored: Any) -> Any:
+    """Stored containers are lists; as dict keys they must be tuples (msgpack arrays alike)."""
+    return tuple(_hashable(x) for x in stored) if type(stored) is list else stored
 
 
 def decode_type(t: FieldType, classes: Classes) -> Any:

@@ -16,7 +16,7 @@ import msgspec
 import xxhash
 import zstandard
 
-from ._schema import RecordSchema, canonical_json
+from ._schema import NAME_PATTERN, RecordSchema, canonical_json
 from ._types import validate_field_type
 from .errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatError
 
@@ -26,10 +26,12 @@ DATA_HEADER = DATA_MAGIC + struct.pack(">HI", FORMAT_VERSION, 0)  # 16 bytes
 MANIFEST_MAGIC = b"AMBER-MANIFEST "
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_SEGMENT_BYTES = 1 << 30  # decompressed; the writer splits tables to stay far below
+MAX_ROWS = 65_536  # rows in one table segment
 
-ID_PATTERN = re.compile(r"^[0-9]{12}$")
-DATA_KEY = re.compile(r"^data/[0-9a-f]{32}\.seg$")
-_HEX128 = re.compile(r"^[0-9a-f]{32}$")
+MAX_SEQUENCE = 10**12 - 1  # ids are 12 digits
+ID_PATTERN = re.compile(r"[0-9]{12}")  # patterns are used with fullmatch: "$" would accept a trailing newline
+DATA_KEY = re.compile(r"data/[0-9a-f]{32}\.seg")
+_HEX128 = re.compile(r"[0-9a-f]{32}")
 
 Digest = Callable[[bytes], str]
 digest: Digest = xxhash.xxh3_128_hexdigest
@@ -102,7 +104,7 @@ def parse_manifest(data: bytes, name: str) -> Manifest:
         raise ForeignFileError(name, "manifest", "a file starting with 'AMBER-MANIFEST'", repr(data[:16]))
     lines = data.split(b"\n")
     version = lines[0][len(MANIFEST_MAGIC) :]
-    if not version.isdigit():
+    if not (version.isdigit() and len(version) <= 6 and int(version) >= 1):
         raise CorruptCheckpointError(name, "manifest header", "a format version number", repr(version[:20]))
     if int(version) > FORMAT_VERSION:
         raise UnsupportedFormatError(
@@ -124,7 +126,7 @@ def parse_manifest(data: bytes, name: str) -> Manifest:
         raise CorruptCheckpointError(name, "manifest", f"digest line {expected.decode()!r}", repr(lines[2][:50]))
     try:
         manifest = _manifest_decoder.decode(lines[1])
-    except ValueError as e:  # msgspec errors, bad UTF-8
+    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
         raise CorruptCheckpointError(
             name, "manifest body", "the manifest structure of docs/format.md", str(e)
         ) from None
@@ -139,11 +141,13 @@ def _check_manifest(m: Manifest, name: str) -> None:
 
 
 def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
-    if not ID_PATTERN.match(m.id) or int(m.id) != m.sequence:
+    if m.format_version != FORMAT_VERSION:
+        return f"format_version {FORMAT_VERSION}, as in the header line", str(m.format_version)
+    if not ID_PATTERN.fullmatch(m.id) or int(m.id) != m.sequence:
         return "an id of 12 digits equal to the sequence", f"id {m.id!r}, sequence {m.sequence}"
-    if not DATA_KEY.match(m.data):
+    if not DATA_KEY.fullmatch(m.data):
         return "a data object named data/<32 hex>.seg", repr(m.data)
-    if not _HEX128.match(m.digest):
+    if not _HEX128.fullmatch(m.digest):
         return "a 128-bit hex content digest", repr(m.digest)
     try:
         dt.datetime.fromisoformat(m.created)
@@ -156,19 +160,23 @@ def _types_problem(m: Manifest) -> tuple[str, str] | None:
     names = [t.schema.name for t in m.types]
     if len(set(names)) != len(names):
         return "each type at most once", ", ".join(names)
-    for entry in m.types:
-        s = entry.schema
-        if entry.fingerprint != s.fingerprint:
-            return f"fingerprint {s.fingerprint} for {s.name} v{s.version}", entry.fingerprint
-        if entry.count < 1:
-            return f"a positive record count for {s.name}", str(entry.count)
-        fields = [f.name for f in s.fields]
-        if len(set(fields)) != len(fields):
-            return f"distinct field names in {s.name}", ", ".join(fields)
-        for f in s.fields:
-            problem = validate_field_type(f.type)
-            if problem:
-                return f"{s.name}.{f.name}: {problem}", f.type.render()
+    return next((p for p in map(_type_problem, m.types) if p), None)
+
+
+def _type_problem(entry: TypeEntry) -> tuple[str, str] | None:
+    s = entry.schema
+    if not NAME_PATTERN.fullmatch(s.name) or s.version < 1:
+        return "a dotted type name and a version >= 1", f"{s.name!r} v{s.version}"
+    fields = [f.name for f in s.fields]
+    if not all(f.isidentifier() for f in fields) or len(set(fields)) != len(fields):
+        return f"distinct identifiers as field names in {s.name}", ", ".join(map(repr, fields))
+    problem = next((p for f in s.fields if (p := validate_field_type(f.type))), None)
+    if problem:
+        return f"sound field types in {s.name}", problem
+    if entry.fingerprint != s.fingerprint:
+        return f"fingerprint {s.fingerprint} for {s.name} v{s.version}", entry.fingerprint
+    if entry.count < 1:
+        return f"a positive record count for {s.name}", str(entry.count)
     return None
 
 
@@ -179,14 +187,19 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
     end = len(DATA_HEADER)
     next_row = [0] * len(m.types)
     for i, s in enumerate(m.segments):
-        if s.offset != end or s.length < 1 or not 0 <= s.raw_length <= MAX_SEGMENT_BYTES or not _HEX128.match(s.digest):
+        if (
+            s.offset != end
+            or s.length < 1
+            or not 0 <= s.raw_length <= MAX_SEGMENT_BYTES
+            or not _HEX128.fullmatch(s.digest)
+        ):
             return (
                 f"segment {i} right after the previous one, with sane lengths and digest",
                 f"offset {s.offset}, length {s.length}",
             )
         end += s.length
         if s.kind == "table":
-            if not 0 <= s.type < len(m.types) or s.first_row != next_row[s.type] or s.rows < 1:
+            if not 0 <= s.type < len(m.types) or s.first_row != next_row[s.type] or not 1 <= s.rows <= MAX_ROWS:
                 return (
                     f"segment {i} to continue its table's rows",
                     f"type {s.type}, first row {s.first_row}",

@@ -11,6 +11,7 @@ in C), because a Python-level step per record would dominate the cost of a check
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -19,17 +20,20 @@ from typing import Any
 
 from ._codec import (
     BadValue,
+    Corrupt,
+    ObjectsOf,
     TaggedDecoder,
     TaggedEncoder,
     check_column,
     locate_bad_row,
+    resolve_column,
     store_column,
+    tagged_targets,
 )
+from ._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
 from ._schema import RecordType, Registry
 from ._types import FieldType
 from .errors import SerializationError
-
-CHUNK_ROWS = 65_536  # rows per table segment: bounds memory and lets compression overlap encoding
 
 
 @dataclass(eq=False)
@@ -183,6 +187,8 @@ class StateWriter:
             yield 0, 0, []
 
     def _stored_columns(self, table: Table, objs: list[Any], start: int) -> list[Any]:
+        if not table.rt.schema.fields:
+            return [[None] * len(objs)]  # a presence column: every row costs a byte (docs/format.md)
         columns = []
         for fs, getter in zip(table.rt.schema.fields, table.rt.getters, strict=True):
             values = list(map(getter, objs))
@@ -203,56 +209,78 @@ class StateWriter:
 
 
 class StateReader:
-    """Rebuilds records from decoded columns and the root from its node."""
+    """Rebuilds records from decoded columns, then the root from its node.
 
-    def __init__(self, types: Sequence[RecordType | None], names: Sequence[str]) -> None:
+    Records are built type by type; a field whose targets are not built yet (a reference
+    cycle, or an ``Any`` field) is filled in afterwards. Records hashed by value (frozen
+    structs and dataclasses) are always built complete, after everything they point at,
+    because a set or dict key holding a record with a field still missing would hash it
+    wrongly. Such records cannot form cycles (they cannot be mutated), so the order exists.
+    """
+
+    def __init__(self, types: Sequence[RecordType], names: Sequence[str]) -> None:
         self._types = types
-        self._names = names
+        self._by_name = dict(zip(names, range(len(names)), strict=True))
 
     def assemble(self, columns: Sequence[list[list[Any]]], counts: Sequence[int], root: Any) -> Any:
-        """Build every table (closing reference cycles last), then the root."""
-        from ._codec import resolve_column
-
         tables: list[list[Any]] = [[] for _ in self._types]
-        by_name = dict(zip(self._names, range(len(self._names)), strict=True))
-        deferred: list[tuple[int, int, FieldType, list[Any]]] = []
+        built = [False] * len(self._types)
+        decoder = TaggedDecoder(tables)
+        deferred: list[tuple[int, int, list[Any]]] = []
 
         def objects_of(t: FieldType) -> Sequence[Any]:
-            index = by_name.get(t.record)
+            index = self._by_name.get(t.record)
             return tables[index] if index is not None else ()
 
-        for index in self._order(by_name):
-            rt = self._types[index]
-            assert rt is not None
-            cols = list(columns[index])
+        for index in self._order(columns):
+            rt, cols = self._types[index], list(columns[index])
             for f, fs in enumerate(rt.schema.fields):
-                targets = {by_name[n] for n in fs.type.references() if n in by_name}
-                if fs.type.is_tagged() or any(not tables[i] and counts[i] for i in targets):
-                    deferred.append((index, f, fs.type, cols[f]))
+                if not (fs.type.is_tagged() or fs.type.references()):
+                    continue
+                ready = not fs.type.is_tagged() and all(built[i] for i in self._targets(fs.type))
+                if ready or _hashed_by_value(rt.cls):
+                    cols[f] = self._values(fs.type, cols[f], decoder, objects_of)
+                else:
+                    deferred.append((index, f, cols[f]))
                     cols[f] = [None] * counts[index]
-                elif targets:
-                    cols[f] = resolve_column(fs.type, cols[f], objects_of)
             tables[index] = rt.build(cols, counts[index])
-        decoder = TaggedDecoder(tables)
-        for index, f, t, stored in deferred:
-            rt = self._types[index]
-            assert rt is not None
-            values = [decoder.decode(v) for v in stored] if t.is_tagged() else resolve_column(t, stored, objects_of)
-            name = rt.schema.fields[f].name
-            for obj, value in zip(tables[index], values, strict=True):
-                rt.set_field(obj, name, value)
+            built[index] = True
+        for index, f, stored in deferred:
+            rt, fs = self._types[index], self._types[index].schema.fields[f]
+            for obj, value in zip(tables[index], self._values(fs.type, stored, decoder, objects_of), strict=True):
+                rt.set_field(obj, fs.name, value)
         return decoder.decode(root)
 
-    def _order(self, by_name: dict[str, int]) -> list[int]:
-        """Tables in an order where a record's targets are built before it, when possible."""
-        import graphlib
+    @staticmethod
+    def _values(t: FieldType, stored: list[Any], decoder: TaggedDecoder, objects_of: ObjectsOf) -> list[Any]:
+        return [decoder.decode(v) for v in stored] if t.is_tagged() else resolve_column(t, stored, objects_of)
 
-        graph: dict[int, set[int]] = {}
+    def _targets(self, t: FieldType) -> set[int]:
+        return {self._by_name[n] for n in t.references() if n in self._by_name}
+
+    def _order(self, columns: Sequence[list[list[Any]]]) -> list[int]:
+        """Types in an order where targets come first: strictly for records hashed by value
+        (all their fields resolved at construction), where possible for the others."""
+        needs: dict[int, set[int]] = {}
         for index, rt in enumerate(self._types):
-            assert rt is not None
-            targets = {n for fs in rt.schema.fields for n in fs.type.references() if n in by_name}
-            graph[index] = {by_name[n] for n in targets} - {index}
+            needs[index] = set()
+            for fs, column in zip(rt.schema.fields, columns[index], strict=True):
+                tagged = fs.type.is_tagged() and _hashed_by_value(rt.cls)
+                needs[index] |= tagged_targets(column) if tagged else self._targets(fs.type)
+            needs[index].discard(index)
         try:
-            return list(graphlib.TopologicalSorter(graph).static_order())
+            return list(graphlib.TopologicalSorter(needs).static_order())
         except graphlib.CycleError:
-            return list(range(len(self._types)))
+            strict = {i: (n if _hashed_by_value(self._types[i].cls) else set()) for i, n in needs.items()}
+            try:
+                return list(graphlib.TopologicalSorter(strict).static_order())
+            except graphlib.CycleError:
+                raise Corrupt("records hashed by value that do not point at each other in a cycle") from None
+
+
+def _hashed_by_value(cls: type) -> bool:
+    config = getattr(cls, "__struct_config__", None)
+    if config is not None:  # msgspec: one __hash__ for all structs, behaviour set by config
+        return bool(config.frozen and config.eq)
+    hash_method = getattr(cls, "__hash__", None)
+    return hash_method is not None and hash_method is not object.__hash__

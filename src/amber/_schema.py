@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ._types import FieldType, from_annotation
+from ._types import FieldType, from_annotation, validate_field_type
 from ._values import ValueRenderError, to_json_value
 from .errors import SchemaError
 
 T = TypeVar("T", bound=type)
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # use with fullmatch
 
 
 class Record(msgspec.Struct):
@@ -33,6 +33,12 @@ class Record(msgspec.Struct):
     Subclass it and declare fields with annotations, then give the class a stable name and a
     version with ``@amber.record``. Plain ``@dataclass`` classes can be declared the same way.
     """
+
+
+class FrozenRecord(msgspec.Struct, frozen=True):
+    """Base class for immutable persisted types, hashable by value (usable in sets and as
+    dict keys). Write ``class Key(amber.FrozenRecord, frozen=True)``: type checkers need to
+    see ``frozen=True`` on the class itself."""
 
 
 class FieldSchema(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -198,7 +204,7 @@ def record(name: str, *, version: int, registry: Registry | None = None) -> Call
 
 
 def _check_declaration(cls: type, name: str, version: int) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise SchemaError(f"{name!r} is not a valid type name: use dotted identifiers, e.g. bank.Account")
     if type(version) is not int or version < 1:
         raise SchemaError(f"{name}: version must be an integer >= 1, not {version!r}")
@@ -219,6 +225,9 @@ def _describe_fields(
             field_type = from_annotation(hints[field_name], name_of, classes)
         except SchemaError as e:
             raise SchemaError(f"{type_name}.{field_name}: {e}") from None
+        problem = validate_field_type(field_type)
+        if problem:
+            raise SchemaError(f"{type_name}.{field_name}: {field_type.render()} cannot be stored: needs {problem}")
         yield FieldSchema(field_name, field_type, _describe_default(type_name, field_name, default))
 
 
@@ -241,7 +250,10 @@ def _fields_and_defaults(cls: type) -> Iterator[tuple[str, Any]]:
         defaults = (msgspec.UNSET,) * (len(names) - len(cls.__struct_defaults__)) + cls.__struct_defaults__
         for field_name, default in zip(names, defaults, strict=True):
             factory = getattr(default, "factory", None)
-            yield field_name, factory() if factory is not None else default
+            if default is msgspec.NODEFAULT:  # a required kw_only field after a defaulted one
+                yield field_name, msgspec.UNSET
+            else:
+                yield field_name, factory() if factory is not None else default
         return
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if not f.init:

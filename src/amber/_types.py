@@ -119,30 +119,66 @@ def _family(t: FieldType) -> str | None:
     return _FAMILY.get(t.kind)
 
 
+MAX_TYPE_DEPTH = 32
+_INT64 = (-(2**63), 2**63 - 1)
+_UNHASHABLE = {"list", "set", "dict"}
+_ARITY = {"list": 1, "set": 1, "frozenset": 1, "dict": 2}
+
+
 def validate_field_type(t: FieldType) -> str | None:
-    """Return what is wrong with a field type read from a checkpoint, or None when sound."""
+    """Return what is wrong with a field type (read from a checkpoint or declared), or None."""
+    if _depth(t) > MAX_TYPE_DEPTH:
+        return f"types nested at most {MAX_TYPE_DEPTH} deep"
     for node in t.walk():
-        problem = _node_problem(node)
+        problem = _node_problem(node) or _hashable_problem(node)
         if problem:
             return problem
     return None
 
 
+def _depth(t: FieldType) -> int:
+    deepest, stack = 0, [(t, 1)]
+    while stack and deepest <= MAX_TYPE_DEPTH:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((item, depth + 1) for item in node.items)
+    return deepest
+
+
 def _node_problem(t: FieldType) -> str | None:  # noqa: PLR0911 - one return per rule, read top to bottom
-    arity = {"list": 1, "set": 1, "frozenset": 1, "dict": 2}
-    if t.kind not in KINDS:
-        return f"a known kind, not {t.kind!r}"
-    if t.kind in arity and len(t.items) != arity[t.kind]:
-        return f"{t.kind} with {arity[t.kind]} item type(s)"
-    if t.kind == "union" and len(t.items) < 2:
-        return "a union of at least two types"
-    if t.kind == "record" and not t.record:
-        return "a record type name"
-    if t.kind == "enum" and not t.values:
-        return "an enum with at least one value"
-    if t.kind == "tuple" and t.variadic and len(t.items) != 1:
-        return "a variadic tuple with one item type"
+    kind = t.kind
+    if kind not in KINDS:
+        return f"a known kind, not {kind!r}"
+    if kind in _ARITY and len(t.items) != _ARITY[kind]:
+        return f"{kind} with {_ARITY[kind]} item type(s)"
+    if kind not in _ARITY and kind not in ("tuple", "union") and t.items:
+        return f"no item types in a {kind}"
+    if (t.variadic and (kind != "tuple" or len(t.items) != 1)) or (kind == "tuple" and not t.items):
+        return "a tuple with item types (exactly one when variadic)"
+    if (kind == "record") != bool(t.record):
+        return "a record type name exactly on record types"
+    if (kind == "enum") != bool(t.values):
+        return "enum values exactly on enum types"
+    if kind == "union" and (len(t.items) < 2 or any(m.kind == "union" for m in t.items)):
+        return "a union of at least two non-union types"
+    return _enum_problem(t) if kind == "enum" else None
+
+
+def _enum_problem(t: FieldType) -> str | None:
+    kinds = {type(v) for v in t.values}
+    if kinds not in ({int}, {str}) or len(set(t.values)) != len(t.values):
+        return "distinct enum values, all int or all str"
+    if kinds == {int} and not all(_INT64[0] <= v <= _INT64[1] for v in t.values):  # type: ignore[operator]
+        return "integer enum values within the signed 64-bit range"
     return None
+
+
+def _hashable_problem(t: FieldType) -> str | None:
+    """Set members and dict keys must be of hashable kinds (item 0 of set, frozenset, dict)."""
+    if t.kind not in ("set", "frozenset", "dict"):
+        return None
+    unhashable = next((n.kind for n in t.items[0].walk() if n.kind in _UNHASHABLE), None)
+    return f"hashable {t.kind} keys or members, not {unhashable}" if unhashable else None
 
 
 RecordLookup = Callable[[type], "str | None"]
@@ -191,10 +227,11 @@ def _remember(t: FieldType, cls: type, classes: ClassSink) -> FieldType:
 
 
 def _enum(cls: type[enum.Enum]) -> FieldType:
-    values = tuple(member.value for member in cls)
-    if not all(type(v) in (int, str) for v in values) or len({type(v) for v in values}) > 1:
-        raise SchemaError(f"enum {cls.__qualname__} must have all-int or all-str values")
-    return FieldType("enum", values=values)
+    t = FieldType("enum", values=tuple(member.value for member in cls))
+    problem = _enum_problem(t)
+    if problem:
+        raise SchemaError(f"enum {cls.__qualname__} needs {problem}")
+    return t
 
 
 def _from_generic(annotation: Any, origin: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
@@ -218,8 +255,8 @@ def _union(members: list[FieldType]) -> FieldType:
     flat: dict[bytes, FieldType] = {}
     for member in members:
         for m in member.items if member.kind == "union" else (member,):
-            flat[msgspec.json.encode(m)] = m
+            flat[msgspec.json.encode(m, order="sorted")] = m
     if len(flat) == 1:
         return next(iter(flat.values()))
-    # Canonical member order, so int | str and str | int have one fingerprint.
+    # Canonical member order (by canonical JSON), so int | str and str | int are one type.
     return FieldType("union", items=tuple(flat[k] for k in sorted(flat)))

@@ -11,12 +11,12 @@ import re
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
-_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
 
 def check_key(key: str) -> str:
     """Refuse keys that could escape the store (``..``, absolute paths, odd characters)."""
-    if not _KEY.match(key) or ".." in key.split("/"):
+    if not _KEY.fullmatch(key) or ".." in key.split("/"):
         raise ValueError(f"invalid storage key {key!r}")
     return key
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,11 @@ from ._base import check_key
 
 FILE_MODE = 0o600  # a store's files and folders are private to their owner
 DIR_MODE = 0o700
+
+
+def _require_regular(info: os.stat_result, key: str) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise ObjectNotFoundError(f"{key} is not a regular file")  # e.g. a FIFO: treated as absent
 
 
 class LocalStorage:
@@ -28,13 +34,20 @@ class LocalStorage:
         return self.root.as_uri()
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
-        with self._translated(key), open(self._path(key), "rb") as f:
-            f.seek(start)
-            return f.read(length)
+        with self._translated(key):
+            # O_NONBLOCK: a FIFO planted in the store must not block the reader.
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                _require_regular(os.fstat(fd), key)
+                return os.pread(fd, length, start)
+            finally:
+                os.close(fd)
 
     def size(self, key: str) -> int:
         with self._translated(key):
-            return self._path(key).stat().st_size
+            info = self._path(key).stat()
+            _require_regular(info, key)
+            return info.st_size
 
     def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False) -> int:
         path = self._path(key)

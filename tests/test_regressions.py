@@ -1,0 +1,310 @@
+"""One test per defect found in review; each failed before its fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import errno
+import hashlib
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+import amber
+from amber import _format
+from amber.storage import LocalStorage
+from tests.helpers import forge
+
+reg = amber.Registry()
+
+
+@reg.record("r.A", version=1)
+class A(amber.Record):
+    n: int
+
+
+@reg.record("r.U", version=1)
+class U(amber.Record):
+    v: A | float
+    f: float = 0.0
+    floats: list[float] = []
+
+
+@reg.record("r.Key", version=1)
+class Key(amber.FrozenRecord, frozen=True):
+    x: Any
+
+
+@reg.record("r.Holder", version=1)
+class Holder(amber.Record):
+    d: Any
+
+
+@reg.record("r.Child", version=1)
+class Child(amber.FrozenRecord, frozen=True):
+    name: str
+    parent: Parent
+
+
+@reg.record("r.Parent", version=1)
+class Parent(amber.Record, eq=False):
+    kids: set[Child]
+
+
+@reg.record("r.Opt", version=1)
+class Opt(amber.Record):
+    owner: A | None
+
+
+@reg.record("r.Empty", version=1)
+class Empty(amber.Record):
+    pass
+
+
+@reg.record("r.KO", version=1)
+class KO(amber.FrozenRecord, frozen=True):
+    n: int
+
+
+@reg.record("r.Keys", version=1)
+class Keys(amber.Record):
+    by_set: dict[frozenset[int], int]
+    by_pair: dict[tuple[KO, int], str]
+
+
+@reg.record("r.Node", version=1)
+class Node(amber.Record, eq=False):
+    nxt: Any = None
+
+
+def roundtrip(state: Any) -> Any:
+    store = amber.open_store("memory://", registry=reg)
+    store.save(state)
+    return store.load()
+
+
+def saved(tmp_path: Path, state: Any) -> amber.CheckpointStore:
+    store = amber.open_store(tmp_path, registry=reg)
+    store.save(state)
+    return store
+
+
+def test_an_int_in_a_union_of_record_and_float_stays_a_number() -> None:
+    loaded = roundtrip({"as": [A(10), A(11)], "u": U(1, 3, [1, 2.5])})
+    assert loaded["u"].v == 1.0 and type(loaded["u"].v) is float
+    assert type(loaded["u"].f) is float and loaded["u"].floats == [1.0, 2.5]
+
+
+def test_ints_in_float_fields_are_stored_as_float64() -> None:
+    store = amber.open_store("memory://", registry=reg)
+    assert store.save(U(1.0, 3)).digest == store.save(U(1.0, 3.0)).digest
+
+
+def test_frozen_records_with_any_fields_hash_correctly_in_sets_and_keys() -> None:
+    assert roundtrip(Holder({Key(1): "a", Key(2): "b"})) == Holder({Key(1): "a", Key(2): "b"})
+    assert roundtrip(Holder({Key(1), Key(2)})).d == {Key(1), Key(2)}
+
+
+def test_frozen_records_in_a_typed_set_are_hashed_after_they_are_complete() -> None:
+    p1, p2 = Parent(set()), Parent(set())
+    c1, c2 = Child("c", p1), Child("c", p2)
+    p1.kids.add(c1)
+    p2.kids.add(c2)
+    loaded = roundtrip([c1, c2])
+    assert loaded[0] in loaded[0].parent.kids
+    assert loaded[1].parent is not loaded[0].parent
+
+
+def test_a_failure_after_the_manifest_is_linked_keeps_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = amber.open_store(tmp_path, registry=reg)
+    real = LocalStorage._sync_dir
+
+    def flaky(self: LocalStorage, folder: Path) -> None:
+        if folder.name == "checkpoints":
+            raise OSError(errno.EIO, "simulated EIO")
+        real(self, folder)
+
+    monkeypatch.setattr(LocalStorage, "_sync_dir", flaky)
+    with pytest.raises(amber.StoreError, match="simulated EIO"):
+        store.save(A(1))
+    monkeypatch.setattr(LocalStorage, "_sync_dir", real)
+    assert store.load() == A(1), "the checkpoint whose manifest was linked still loads"
+
+
+def test_a_reference_to_a_type_the_checkpoint_lacks_is_corrupt(tmp_path: Path) -> None:
+    store = saved(tmp_path, [Opt(None)])
+    forge(tmp_path, "000000000001", table=(1, msgspec.msgpack.encode([[0]])))
+    with pytest.raises(amber.CorruptCheckpointError, match="row numbers"):
+        store.load()
+
+
+def test_types_without_fields_round_trip_and_cannot_claim_absurd_counts(tmp_path: Path) -> None:
+    loaded = roundtrip([Empty(), Empty()])
+    assert loaded == [Empty(), Empty()] and loaded[0] is not loaded[1]
+    store = saved(tmp_path, [Empty()])
+
+    def huge(m: dict[str, Any]) -> dict[str, Any]:
+        m["types"][0]["count"] = 2**40
+        for seg in m["segments"]:
+            if seg["kind"] == "table":
+                seg["rows"] = 2**40
+        return m
+
+    forge(tmp_path, "000000000001", edit=huge)
+    with pytest.raises(amber.CorruptCheckpointError):
+        store.load()
+
+
+def rewrite_manifest(path: Path, change: Any) -> None:
+    lines = path.read_bytes().split(b"\n")
+    header, body = change(lines[0], lines[1])
+    data = header + b"\n" + body + b"\n"
+    path.write_bytes(data + b"xxh3-128 " + _format.digest(data).encode() + b"\n")
+
+
+def replace_field_type(tmp_path: Path, field_type: str) -> None:
+    """Give A's only field another type, with a matching fingerprint (what a forger can do)."""
+    path = tmp_path / "checkpoints" / "000000000001.manifest"
+    old = amber.open_store(tmp_path, registry=reg).manifest().types[0].fingerprint
+    schema = '{"fields":[{"name":"n","type":' + field_type + '}],"name":"r.A","version":1}'
+    new = hashlib.sha256(schema.encode()).hexdigest()[:32]
+    rewrite_manifest(
+        path,
+        lambda h, b: (
+            h,
+            b.replace(b'"type":{"kind":"int"}', b'"type":' + field_type.encode()).replace(old.encode(), new.encode()),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "field_type",
+    [
+        '{"kind":"enum","values":[100000000000000000000000]}',
+        '{"kind":"set","items":[{"kind":"list","items":[{"kind":"int"}]}]}',
+        '{"kind":"none","items":[{"kind":"int"}]}',
+        '{"kind":"tuple"}',
+        '{"kind":"list","items":[' * 40 + '{"kind":"int"}' + "]}" * 40,
+        '{"kind":"list","items":[' * 600 + '{"kind":"int"}' + "]}" * 600,
+    ],
+    ids=["enum-overflow", "unhashable-set", "stray-items", "empty-tuple", "deep-40", "deep-600"],
+)
+def test_unsound_field_types_in_a_manifest_are_refused(tmp_path: Path, field_type: str) -> None:
+    store = saved(tmp_path, A(1))
+    replace_field_type(tmp_path, field_type)
+    with pytest.raises(amber.CorruptCheckpointError):
+        store.load()
+    with pytest.raises(amber.CorruptCheckpointError):
+        amber.open_store(tmp_path, registry=amber.Registry()).verify()
+
+
+def test_a_huge_timedelta_in_the_root_is_corrupt_not_an_overflow(tmp_path: Path) -> None:
+    store = saved(tmp_path, A(1))
+    forge(tmp_path, "000000000001", root=msgspec.msgpack.encode([12, 10**12, 0, 0]))
+    with pytest.raises(amber.CorruptCheckpointError, match="tag 12"):
+        store.load()
+
+
+@pytest.mark.parametrize(
+    ("header", "body_change", "error"),
+    [
+        (b"AMBER-MANIFEST " + b"0" * 5000, None, amber.CorruptCheckpointError),
+        (b"AMBER-MANIFEST 0", None, amber.CorruptCheckpointError),
+        (None, (b'"format_version":1', b'"format_version":99'), amber.CorruptCheckpointError),
+        (None, (b'"name":"r.A"', b'"name":"r..A"'), amber.CorruptCheckpointError),
+    ],
+)
+def test_manifest_versions_and_names_are_checked(
+    tmp_path: Path, header: bytes | None, body_change: Any, error: Any
+) -> None:
+    store = saved(tmp_path, A(1))
+    path = tmp_path / "checkpoints" / "000000000001.manifest"
+    rewrite_manifest(path, lambda h, b: (header or h, b.replace(*body_change) if body_change else b))
+    with pytest.raises(error):
+        store.load()
+
+
+def test_a_future_data_file_version_asks_for_an_upgrade(tmp_path: Path) -> None:
+    store = saved(tmp_path, A(1))
+    data = tmp_path / store.manifest().data
+    blob = bytearray(data.read_bytes())
+    blob[11] = 2
+    data.write_bytes(bytes(blob))
+    with pytest.raises(amber.UnsupportedFormatError, match="data file header"):
+        store.load()
+
+
+def test_a_fifo_in_place_of_the_data_file_does_not_hang(tmp_path: Path) -> None:
+    store = saved(tmp_path, A(1))
+    data = tmp_path / store.manifest().data
+    data.unlink()
+    os.mkfifo(data)
+    signal.alarm(10)
+    try:
+        with pytest.raises(amber.CorruptCheckpointError, match="data file"):
+            store.load()
+    finally:
+        signal.alarm(0)
+
+
+def test_names_with_a_trailing_newline_are_not_checkpoints(tmp_path: Path) -> None:
+    store = saved(tmp_path, A(1))
+    (tmp_path / "checkpoints" / "999999999999\n.manifest").write_bytes(b"junk")
+    assert store.ids() == ["000000000001"]
+    assert store.save(A(2)).id == "000000000002"
+
+
+def test_dict_keys_that_are_frozensets_or_tuples_of_records_round_trip() -> None:
+    a = KO(1)
+    loaded = roundtrip([a, Keys({frozenset({1, 2}): 3}, {(a, 1): "x"})])
+    assert loaded[1].by_set == {frozenset({1, 2}): 3}
+    assert list(loaded[1].by_pair) == [(loaded[0], 1)]
+
+
+def test_a_set_of_records_that_reach_each_other_saves() -> None:
+    a, b = Node(), Node()
+    a.nxt, b.nxt = b, a
+    loaded = roundtrip({a, b})
+    first = next(iter(loaded))
+    assert first.nxt.nxt is first
+
+
+class Big(enum.Enum):
+    A = 2**63
+
+
+def test_enums_with_values_beyond_64_bits_are_refused_at_declaration() -> None:
+    with pytest.raises(amber.SchemaError, match="signed 64-bit"):
+
+        @amber.record("r.Big", version=1, registry=amber.Registry())
+        class B(amber.Record):
+            b: Big
+
+
+def test_kw_only_structs_with_required_fields_after_defaults_can_be_declared() -> None:
+    class K(amber.Record, kw_only=True):
+        a: int = 0
+        b: int
+
+    local = amber.Registry()
+    local.register(K, "r.K", version=1)
+    store = amber.open_store("memory://", registry=local)
+    store.save([K(b=2)])
+    assert store.load() == [K(b=2)]
+
+
+def test_kw_only_dataclasses_round_trip() -> None:
+    @dataclasses.dataclass
+    class D:
+        a: int
+        b: str = dataclasses.field(default="x", kw_only=True)
+
+    local = amber.Registry()
+    local.register(D, "r.D", version=1)
+    store = amber.open_store("memory://", registry=local)
+    store.save([D(1, b="y")])
+    assert store.load() == [D(1, b="y")]

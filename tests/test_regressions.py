@@ -308,3 +308,19 @@ def test_kw_only_dataclasses_round_trip() -> None:
     store = amber.open_store("memory://", registry=local)
     store.save([D(1, b="y")])
     assert store.load() == [D(1, b="y")]
+
+
+@reg.record("r.K1", version=1)
+class K1(amber.FrozenRecord, frozen=True):
+    x: Any
+
+
+@reg.record("r.K2", version=1)
+class K2(amber.FrozenRecord, frozen=True):
+    y: Any
+
+
+def test_lists_of_ints_that_look_like_references_are_not_dependencies() -> None:
+    # [2, n] is the shape of a "records of type n" node; inside a scalar list it is data.
+    state = [K1([2, 1]), K2([2, 0]), K1((2, 1)), K2({2: 0})]
+    assert roundtrip(state) == state

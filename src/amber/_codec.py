@@ -250,18 +250,28 @@ class TaggedDecoder:
         return self._refs(node[1], [node[2]])[0]
 
 
-def tagged_targets(nodes: list[Any], max_items: int = 10_000_000) -> set[int]:
-    """Type indices referenced anywhere in tagged nodes (scanned iteratively, bounded)."""
+def tagged_targets(nodes: list[Any], max_nodes: int = 10_000_000) -> set[int]:
+    """Type indices referenced by tagged nodes, following the grammar (iterative, bounded).
+
+    Only positions that hold nodes are visited: a list of row numbers or scalars is data,
+    even when it happens to look like a node.
+    """
     found: set[int] = set()
-    stack = [n for n in nodes if type(n) is list]
+    stack = list(nodes)
     while stack:
-        max_items -= 1
-        if max_items < 0:
+        max_nodes -= 1
+        if max_nodes < 0:
             raise Corrupt("tagged values of a sane size")
         node = stack.pop()
-        if node and node[0] in (REFS, REFRANGE, REF) and len(node) > 1 and type(node[1]) is int:
+        if type(node) is not list or len(node) < 2:
+            continue
+        tag = node[0]
+        if tag in (REFS, REFRANGE, REF) and type(node[1]) is int:
             found.add(node[1])
-        stack.extend(x for x in node if type(x) is list)
+        elif tag == LIST and type(node[1]) is list:
+            stack.extend(node[1])
+        elif tag in (TUPLE, SET, FROZENSET, DICT):
+            stack.extend(node[1:3])
     return found
 
 

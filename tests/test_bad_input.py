@@ -105,8 +105,9 @@ def test_a_future_format_version_asks_for_an_upgrade(saved: Any) -> None:
 def test_a_type_unknown_to_the_reader(saved: Any) -> None:
     _, root, _ = saved
     other = amber.open_store(root, registry=amber.Registry())
-    with pytest.raises(amber.UnknownTypeError, match=r"type bank\.\w+ v1: expected a declared type"):
+    with pytest.raises(amber.UnknownTypeError, match=r"4 problem\(s\): bank\.Customer: v1 is not declared") as caught:
         other.load()
+    assert [p.type for p in caught.value.problems] == ["bank.Customer", "bank.Account", "bank.Branch", "test.Everything"]
     assert other.verify().records > 0, "verify needs no application code"
 
 

@@ -16,18 +16,11 @@ graphs (shared references and cycles included) to a store::
 """
 
 from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
+from ._fields import FieldSchema, RecordSchema, field
 from ._format import FORMAT_VERSION, Manifest
+from ._migration import Plan, TypePlan
 from ._open import open_store
-from ._schema import (
-    FieldSchema,
-    FrozenRecord,
-    Record,
-    RecordSchema,
-    RecordType,
-    Registry,
-    default_registry,
-    record,
-)
+from ._schema import FrozenRecord, Record, RecordType, Registry, default_registry, record, upgrade
 from ._types import FieldType
 from ._values import Ref
 from ._version import __version__
@@ -38,9 +31,12 @@ from .errors import (
     ConflictError,
     CorruptCheckpointError,
     ForeignFileError,
+    IncompatibleSchemaError,
+    MigrationError,
     ObjectNotFoundError,
     SchemaError,
     SchemaMismatchError,
+    SchemaProblem,
     SerializationError,
     StoreError,
     StoreNotFoundError,
@@ -61,8 +57,11 @@ __all__ = [
     "FieldType",
     "ForeignFileError",
     "FrozenRecord",
+    "IncompatibleSchemaError",
     "Manifest",
+    "MigrationError",
     "ObjectNotFoundError",
+    "Plan",
     "Record",
     "RecordSchema",
     "RecordType",
@@ -70,14 +69,18 @@ __all__ = [
     "Registry",
     "SchemaError",
     "SchemaMismatchError",
+    "SchemaProblem",
     "SerializationError",
     "StoreError",
     "StoreNotFoundError",
+    "TypePlan",
     "UnknownTypeError",
     "UnsupportedFormatError",
     "VerifyReport",
     "__version__",
     "default_registry",
+    "field",
     "open_store",
     "record",
+    "upgrade",
 ]

@@ -12,23 +12,20 @@ import builtins
 import datetime as dt
 import gc
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
-from ._codec import BadValue, Corrupt, TaggedDecoder, decode_type, resolve_column
+from ._codec import BadValue
 from ._format import (
     DATA_HEADER,
     DATA_MAGIC,
     FORMAT_VERSION,
     ID_PATTERN,
     MAX_MANIFEST_BYTES,
-    MAX_ROWS,
     MAX_SEGMENT_BYTES,
     MAX_SEQUENCE,
     Manifest,
@@ -38,21 +35,23 @@ from ._format import (
     digest,
     encode_manifest,
     format_id,
-    inflate,
     manifest_key,
     parse_manifest,
 )
-from ._graph import StateReader, StateWriter, Table
-from ._schema import RecordType, Registry, default_registry
-from ._types import FieldType
-from ._values import Ref
+from ._graph import StateWriter, Table
+from ._migration import Plan, plan
+from ._pipeline import pipelined
+from ._reading import CheckpointReader
+from ._schema import Registry, default_registry
 from ._version import __version__
 from .errors import (
     CheckpointNotFoundError,
     ConflictError,
     CorruptCheckpointError,
+    IncompatibleSchemaError,
     ObjectNotFoundError,
     SchemaMismatchError,
+    SchemaProblem,
     SerializationError,
     StoreError,
     UnknownTypeError,
@@ -136,7 +135,7 @@ class CheckpointStore:
         yield DATA_HEADER
         offset = len(DATA_HEADER)
         level = self.compression_level
-        for entry, (blob, blob_digest) in _pipelined(self._segments(writer, root), lambda raw: _compress(raw, level)):
+        for entry, (blob, blob_digest) in pipelined(self._segments(writer, root), lambda raw: _compress(raw, level)):
             out.append(msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest))
             offset += len(blob)
             yield blob
@@ -191,23 +190,27 @@ class CheckpointStore:
         return self._read_manifest(checkpoint_id)[0]
 
     def load(self, checkpoint_id: str | int | None = None) -> Any:
-        """Rebuild the state saved in a checkpoint (the newest committed one when None)."""
+        """Rebuild the state saved in a checkpoint (the newest committed one when None),
+        upgraded to the running code's versions in memory; nothing is written."""
         manifest = self.manifest(checkpoint_id)
-        readers = [self._reader_for(manifest, entry) for entry in manifest.types]
+        migration = self.plan(manifest.id)
         with _gc_paused():
-            columns = self._columns(manifest, [rt.classes for rt in readers])
-            root = self._root(manifest)
-            try:
-                return StateReader(readers, [t.schema.name for t in manifest.types]).assemble(
-                    columns, [t.count for t in manifest.types], root
-                )
-            except Corrupt as e:
-                raise CorruptCheckpointError(manifest.id, "references", e.expected, e.found) from None
+            return CheckpointReader(self.storage, manifest).state(migration)
+
+    def plan(self, checkpoint_id: str | int | None = None) -> Plan:
+        """How each type of a checkpoint becomes the running code's type; raises
+        ``IncompatibleSchemaError`` listing every problem when that is impossible."""
+        manifest = self.manifest(checkpoint_id)
+        migration = plan([t.schema for t in manifest.types], self.registry)
+        if migration.problems:
+            raise incompatible(manifest.id, list(migration.problems))
+        return migration
 
     def verify(self, checkpoint_id: str | int | None = None) -> VerifyReport:
         """Check digests, lengths, structure and references, without the application's code."""
         manifest, size = self._read_manifest(checkpoint_id)
-        self._generic(manifest)
+        with _gc_paused():
+            CheckpointReader(self.storage, manifest).generic()
         return VerifyReport(
             info=_info(manifest, size),
             segments=len(manifest.segments),
@@ -223,92 +226,9 @@ class CheckpointStore:
         References come back as ``Ref(name, row)`` markers.
         """
         manifest = self.manifest(checkpoint_id)
-        records, root = self._generic(manifest)
-        return manifest, records, root
-
-    def _generic(self, manifest: Manifest) -> tuple[builtins.list[builtins.list[dict[str, Any]]], Any]:
         with _gc_paused():
-            columns = self._columns(manifest, [{} for _ in manifest.types])
-            markers = [_RefRows(t.schema.name, t.count) for t in manifest.types]
-            by_name = {t.schema.name: m for t, m in zip(manifest.types, markers, strict=True)}
-
-            def objects_of(t: FieldType) -> Sequence[Any]:
-                return by_name.get(t.record, ())
-
-            decoder = TaggedDecoder(markers)
-            try:
-                records = [
-                    _rows(entry, cols, objects_of, decoder) for entry, cols in zip(manifest.types, columns, strict=True)
-                ]
-                root = decoder.decode(self._root(manifest))
-            except Corrupt as e:
-                raise CorruptCheckpointError(manifest.id, "references", e.expected, e.found) from None
-        return records, root
-
-    def _reader_for(self, manifest: Manifest, entry: TypeEntry) -> RecordType:
-        s = entry.schema
-        rt = self.registry.lookup(s.name, s.version)
-        part = f"type {s.name} v{s.version}"
-        if rt is None:
-            known = self.registry.versions(s.name)
-            have = f"versions {known}" if known else "no declaration of it"
-            raise UnknownTypeError(
-                manifest.id,
-                part,
-                "a declared type of that name and version",
-                f"the reader has {have}",
-            )
-        if rt.schema.fingerprint != entry.fingerprint:
-            raise SchemaMismatchError(
-                manifest.id,
-                part,
-                f"the reader's fingerprint {rt.schema.fingerprint}",
-                f"the writer's {entry.fingerprint}",
-            )
-        return rt
-
-    def _columns(
-        self, manifest: Manifest, classes: builtins.list[dict[FieldType, type]]
-    ) -> builtins.list[builtins.list[builtins.list[Any]]]:
-        decoders = [_chunk_decoder(t, c) for t, c in zip(manifest.types, classes, strict=True)]
-        columns: builtins.list[builtins.list[builtins.list[Any]]] = [
-            [[] for _ in t.schema.fields] for t in manifest.types
-        ]
-        tables = [(i, s) for i, s in enumerate(manifest.segments) if s.kind == "table"]
-        for (index, entry), raw in _pipelined(((t, t) for t in tables), lambda t: self._segment(manifest, *t)):
-            part = entry.describe(index, manifest)
-            chunk = _decode_chunk(decoders[entry.type], raw, manifest.id, part)
-            if any(len(c) != entry.rows for c in chunk):
-                raise CorruptCheckpointError(manifest.id, part, f"{entry.rows} values in every column")
-            for target, column in zip(columns[entry.type], chunk[: len(columns[entry.type])], strict=True):
-                target.extend(column)
-        return columns
-
-    def _root(self, manifest: Manifest) -> Any:
-        index, entry = next((i, s) for i, s in enumerate(manifest.segments) if s.kind == "root")
-        raw = self._segment(manifest, index, entry)
-        try:
-            return msgspec.msgpack.decode(raw)
-        except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8
-            raise CorruptCheckpointError(
-                manifest.id, entry.describe(index, manifest), "a msgpack value", str(e)
-            ) from None
-
-    def _segment(self, manifest: Manifest, index: int, entry: SegmentEntry) -> bytes:
-        part = entry.describe(index, manifest)
-        try:
-            blob = self.storage.get_range(manifest.data, entry.offset, entry.length)
-        except ObjectNotFoundError:
-            raise CorruptCheckpointError(manifest.id, part, f"data file {manifest.data}", "it is missing") from None
-        if len(blob) != entry.length:
-            raise CorruptCheckpointError(manifest.id, part, f"{entry.length} bytes", f"{len(blob)} (truncated)")
-        found = digest(blob)
-        if found != entry.digest:
-            raise CorruptCheckpointError(manifest.id, part, f"xxh3-128 digest {entry.digest}", found)
-        try:
-            return inflate(blob, entry.raw_length)
-        except Exception as e:  # zstandard raises its own ZstdError as well as ValueError
-            raise CorruptCheckpointError(manifest.id, part, "a zstd frame", str(e)) from None
+            records, root = CheckpointReader(self.storage, manifest).generic()
+        return manifest, records, root
 
     def _read_manifest(self, checkpoint_id: str | int | None) -> tuple[Manifest, int]:
         cid = self._resolve_id(checkpoint_id)
@@ -357,52 +277,6 @@ class CheckpointStore:
         return int(ids[-1]) if ids else 0
 
 
-class _RefRows(Sequence[Ref]):
-    """Stands in for a table when reading without app code: row n is ``Ref(name, n)``."""
-
-    def __init__(self, name: str, count: int) -> None:
-        self._name = name
-        self._count = count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, row: Any) -> Any:
-        if isinstance(row, slice):
-            return [Ref(self._name, r) for r in range(*row.indices(self._count))]
-        if not 0 <= row < self._count:
-            raise IndexError(row)
-        return Ref(self._name, row)
-
-
-def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: TaggedDecoder) -> list[dict[str, Any]]:
-    resolved = []
-    for f, column in zip(entry.schema.fields, columns, strict=True):
-        if f.type.is_tagged():
-            resolved.append([decoder.decode(v) for v in column])
-        else:
-            resolved.append(resolve_column(f.type, column, objects_of))
-    names = [f.name for f in entry.schema.fields]
-    if not names:
-        return [{} for _ in range(entry.count)]
-    return [dict(zip(names, row, strict=True)) for row in zip(*resolved, strict=True)]
-
-
-def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:
-    """A decoder for one table segment: a tuple of one typed list per field (for a type
-    without fields, one list of nils), each at most MAX_ROWS long, checked before decoding."""
-    item_types = [decode_type(f.type, classes) for f in entry.schema.fields] or [None]
-    columns = tuple(Annotated[list[t], msgspec.Meta(max_length=MAX_ROWS)] for t in item_types)  # type: ignore[valid-type]
-    return msgspec.msgpack.Decoder(tuple[columns])  # type: ignore[valid-type]
-
-
-def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, part: str) -> list[list[Any]]:
-    try:
-        return list(decoder.decode(raw))
-    except (ValueError, TypeError, RecursionError) as e:  # msgspec errors, bad UTF-8, unhashable keys
-        raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None
-
-
 def _encode(value: Any, what: str) -> bytes:
     try:
         raw = _encoder.encode(value)
@@ -418,24 +292,6 @@ def _encode(value: Any, what: str) -> bytes:
 def _compress(raw: bytes, level: int) -> tuple[bytes, str]:
     blob = compressor(level).compress(raw)
     return blob, digest(blob)
-
-
-def _pipelined(items: Iterator[tuple[Any, Any]], work: Callable[[Any], T], depth: int = 2) -> Iterator[tuple[Any, T]]:
-    """Run ``work`` on a helper thread, ``depth`` items ahead, yielding results in order.
-
-    zstd and xxhash release the GIL, so compression overlaps encoding on a second core while
-    at most ``depth`` segments are held in memory.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="amber-io") as pool:
-        queue: deque[tuple[Any, Future[T]]] = deque()
-        for key, arg in items:
-            queue.append((key, pool.submit(work, arg)))
-            if len(queue) > depth:
-                key0, future = queue.popleft()
-                yield key0, future.result()
-        while queue:
-            key0, future = queue.popleft()
-            yield key0, future.result()
 
 
 def _draft(
@@ -469,6 +325,13 @@ def _info(manifest: Manifest, manifest_size: int) -> CheckpointInfo:
         counts={t.schema.name: t.count for t in manifest.types},
         meta=manifest.meta,
     )
+
+
+def incompatible(checkpoint_id: str, problems: builtins.list[SchemaProblem]) -> IncompatibleSchemaError:
+    """The most specific error for a set of planning problems."""
+    kinds = {p.kind for p in problems}
+    error = {"unknown": UnknownTypeError, "mismatch": SchemaMismatchError}.get(kinds.pop() if len(kinds) == 1 else "")
+    return (error or IncompatibleSchemaError)(checkpoint_id, problems)
 
 
 def _checked_meta(meta: dict[str, Any] | None) -> dict[str, Any]:

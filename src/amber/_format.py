@@ -16,7 +16,7 @@ import msgspec
 import xxhash
 import zstandard
 
-from ._schema import NAME_PATTERN, RecordSchema, canonical_json
+from ._fields import NAME_PATTERN, RecordSchema, canonical_json
 from ._types import validate_field_type
 from .errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatError
 

@@ -1,30 +1,28 @@
-"""Persisted types: stable names, explicit versions, canonical schemas and the registry.
+"""Persisted types: stable names, explicit versions, the registry of types and upgrade steps.
 
 A persisted type is known by the name given in ``@amber.record``, never by its import
-path, so code can move freely. Its schema (name, version, fields with types and defaults)
-has one canonical JSON description, and the fingerprint is a digest of that description.
+path, so code can move freely. A registry holds every declared (name, version), former
+names (aliases), and the upgrade steps between versions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
-import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, TypeVar
 
 import msgspec
 
-from ._types import FieldType, from_annotation, validate_field_type
-from ._values import ValueRenderError, to_json_value
+from ._fields import NAME_PATTERN, DefaultMaker, RecordSchema, describe_fields, takes_fields_positionally
+from ._types import FieldType
 from .errors import SchemaError
 
 T = TypeVar("T", bound=type)
-
-NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # use with fullmatch
+Fields = dict[str, Any]
+UpgradeStep = Callable[[Fields], Fields]
+F = TypeVar("F", bound=UpgradeStep)
 
 
 class Record(msgspec.Struct):
@@ -41,32 +39,6 @@ class FrozenRecord(msgspec.Struct, frozen=True):
     see ``frozen=True`` on the class itself."""
 
 
-class FieldSchema(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
-    """One field of a record schema. ``default`` is absent when the field is required."""
-
-    name: str
-    type: FieldType
-    default: Any = msgspec.UNSET
-
-
-class RecordSchema(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The canonical description of one version of one persisted type."""
-
-    name: str
-    version: int
-    fields: tuple[FieldSchema, ...]
-
-    @property
-    def fingerprint(self) -> str:
-        """The first 128 bits of SHA-256 over the canonical JSON of this description, in hex."""
-        return hashlib.sha256(canonical_json(self)).hexdigest()[:32]
-
-
-def canonical_json(value: Any) -> bytes:
-    """Compact JSON with object keys sorted: the one byte form every writer must produce."""
-    return msgspec.json.encode(value, order="sorted")
-
-
 @dataclass(frozen=True, eq=False)
 class RecordType:
     """A declared persisted type: the class, its schema, and how to read and build instances."""
@@ -76,6 +48,8 @@ class RecordType:
     getters: tuple[Callable[[Any], Any], ...]
     positional: bool
     classes: dict[FieldType, type]  # the class behind each record and enum type in the fields
+    field_aliases: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    defaults: tuple[DefaultMaker | None, ...] = ()  # per field: makes a fresh default, or None
 
     @property
     def name(self) -> str:
@@ -88,6 +62,10 @@ class RecordType:
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.schema.fields)
+
+    def names_for(self, field_name: str) -> tuple[str, ...]:
+        """The field's name followed by its former names, in the order they are tried."""
+        return (field_name, *self.field_aliases.get(field_name, ()))
 
     def build(self, columns: list[list[Any]], count: int) -> list[Any]:
         """Instantiate ``count`` records from one value list per field, in field order."""
@@ -109,28 +87,36 @@ class RecordType:
 class Registry:
     """Every persisted type a program declares, by class and by (name, version).
 
-    The module-level ``@amber.record`` fills a default registry; pass ``registry=`` to keep
-    separate ones (tests, plugins). Types whose annotations name classes defined later are
-    analysed on first use, so mutually referencing types can be declared in any order.
+    The module-level ``@amber.record`` and ``@amber.upgrade`` fill a default registry; pass
+    ``registry=`` to keep separate ones (tests, plugins). Types whose annotations name
+    classes defined later are analysed on first use, so mutually referencing types can be
+    declared in any order.
     """
 
     def __init__(self) -> None:
         self._by_class: dict[type, RecordType] = {}
         self._by_key: dict[tuple[str, int], RecordType] = {}
         self._pending: dict[type, tuple[str, int]] = {}
+        self._renamed: dict[str, str] = {}  # former type name -> current name
+        self._upgrades: dict[tuple[str, int], UpgradeStep] = {}
 
-    def record(self, name: str, *, version: int) -> Callable[[T], T]:
+    def record(self, name: str, *, version: int, aliases: Sequence[str] = ()) -> Callable[[T], T]:
         """Decorator form of :meth:`register`."""
 
         def decorate(cls: T) -> T:
-            self.register(cls, name, version=version)
+            self.register(cls, name, version=version, aliases=aliases)
             return cls
 
         return decorate
 
-    def register(self, cls: type, name: str, *, version: int) -> None:
-        """Declare ``cls`` as version ``version`` of the persisted type ``name``."""
+    def register(self, cls: type, name: str, *, version: int, aliases: Sequence[str] = ()) -> None:
+        """Declare ``cls`` as version ``version`` of the persisted type ``name``.
+
+        ``aliases`` are former names of the type: checkpoints holding it under one of them
+        are read into this type.
+        """
         _check_declaration(cls, name, version)
+        self._check_aliases(name, aliases)
         key = (name, version)
         if key in self._by_key or key in self._pending.values():
             raise SchemaError(f"{name} version {version} is already declared")
@@ -144,6 +130,28 @@ class Registry:
         except SchemaError:
             del self._pending[cls]
             raise
+        self._renamed.update(dict.fromkeys(aliases, name))
+
+    def upgrade(self, name: str, from_version: int) -> Callable[[F], F]:
+        """Declare the step from ``from_version`` to ``from_version + 1`` of type ``name``.
+
+        The step receives the record's fields as a dict (records it points at appear as
+        ``amber.Ref`` markers) and returns the fields of the next version.
+        """
+
+        def decorate(step: F) -> F:
+            key = (name, from_version)
+            if type(from_version) is not int or from_version < 1:
+                raise SchemaError(f"{name}: an upgrade starts from a version >= 1, not {from_version!r}")
+            if key in self._upgrades:
+                raise SchemaError(f"{name}: the step from version {from_version} is already declared")
+            self._upgrades[key] = step
+            return step
+
+        return decorate
+
+    def upgrade_step(self, name: str, from_version: int) -> UpgradeStep | None:
+        return self._upgrades.get((name, from_version))
 
     def type_of(self, cls: type) -> RecordType | None:
         """The declared type for a class, or None when the class is not persisted."""
@@ -153,6 +161,13 @@ class Registry:
     def lookup(self, name: str, version: int) -> RecordType | None:
         self.resolve()
         return self._by_key.get((name, version))
+
+    def current(self, name: str) -> RecordType | None:
+        """The newest declared version of a type, found by its name or a former name."""
+        self.resolve()
+        name = self._renamed.get(name, name)
+        versions = [v for (n, v) in self._by_key if n == name]
+        return self._by_key[(name, max(versions))] if versions else None
 
     def versions(self, name: str) -> list[int]:
         self.resolve()
@@ -171,14 +186,28 @@ class Registry:
                 name, version = self._pending[cls]
                 raise SchemaError(f"{name} v{version}: cannot resolve a field's type: {e}") from e
 
+    def _check_aliases(self, name: str, aliases: Sequence[str]) -> None:
+        for alias in aliases:
+            if not isinstance(alias, str) or not NAME_PATTERN.fullmatch(alias) or alias == name:
+                raise SchemaError(f"{name}: {alias!r} is not a valid former name")
+            if self._renamed.get(alias, name) != name or any(n == alias for n, _ in self._by_key):
+                raise SchemaError(f"{name}: the former name {alias} already belongs to another type")
+
     def _analyse(self, cls: type) -> None:
         name, version = self._pending[cls]
         classes: dict[FieldType, type] = {}
         known = [*self._by_class, *self._pending]
-        fields = tuple(_describe_fields(cls, self._name_of, name, classes, known))
-        schema = RecordSchema(name=name, version=version, fields=fields)
-        getters = tuple(attrgetter(f.name) for f in fields)
-        rt = RecordType(cls, schema, getters, _takes_fields_positionally(cls, fields), classes)
+        declared = list(describe_fields(cls, name, self._name_of, classes, known))
+        fields = tuple(d.schema for d in declared)
+        rt = RecordType(
+            cls=cls,
+            schema=RecordSchema(name=name, version=version, fields=fields),
+            getters=tuple(attrgetter(f.name) for f in fields),
+            positional=takes_fields_positionally(cls, fields),
+            classes=classes,
+            field_aliases={d.schema.name: d.aliases for d in declared if d.aliases},
+            defaults=tuple(d.default for d in declared),
+        )
         del self._pending[cls]
         self._by_class[cls] = rt
         self._by_key[(name, version)] = rt
@@ -193,14 +222,25 @@ class Registry:
 default_registry = Registry()
 
 
-def record(name: str, *, version: int, registry: Registry | None = None) -> Callable[[T], T]:
+def record(
+    name: str, *, version: int, aliases: Sequence[str] = (), registry: Registry | None = None
+) -> Callable[[T], T]:
     """Give a class a stable persisted name and an explicit version.
 
     ``@amber.record("bank.Account", version=3)`` on a subclass of ``amber.Record`` or on a
     ``@dataclass``. Fails at once when the name/version pair is taken or a field's type
-    cannot be persisted.
+    cannot be persisted. ``aliases`` lists former names of the type.
     """
-    return (registry or default_registry).record(name, version=version)
+    return (registry or default_registry).record(name, version=version, aliases=aliases)
+
+
+def upgrade(name: str, from_version: int, *, registry: Registry | None = None) -> Callable[[F], F]:
+    """Declare the upgrade step of type ``name`` from ``from_version`` to the next version.
+
+    ``@amber.upgrade("bank.Account", 2)`` on a function taking the v2 record's fields as a
+    dict and returning the v3 fields. Steps chain: v1 data read by v4 code runs 1→2→3→4.
+    """
+    return (registry or default_registry).upgrade(name, from_version)
 
 
 def _check_declaration(cls: type, name: str, version: int) -> None:
@@ -210,70 +250,3 @@ def _check_declaration(cls: type, name: str, version: int) -> None:
         raise SchemaError(f"{name}: version must be an integer >= 1, not {version!r}")
     if not (isinstance(cls, type) and (issubclass(cls, msgspec.Struct) or dataclasses.is_dataclass(cls))):
         raise SchemaError(f"{name}: {cls!r} must subclass amber.Record or be a @dataclass")
-
-
-def _describe_fields(
-    cls: type,
-    name_of: Callable[[type], str | None],
-    type_name: str,
-    classes: dict[FieldType, type],
-    known: list[type],
-) -> Iterator[FieldSchema]:
-    hints = _type_hints(cls, known)
-    for field_name, default in _fields_and_defaults(cls):
-        try:
-            field_type = from_annotation(hints[field_name], name_of, classes)
-        except SchemaError as e:
-            raise SchemaError(f"{type_name}.{field_name}: {e}") from None
-        problem = validate_field_type(field_type)
-        if problem:
-            raise SchemaError(f"{type_name}.{field_name}: {field_type.render()} cannot be stored: needs {problem}")
-        yield FieldSchema(field_name, field_type, _describe_default(type_name, field_name, default))
-
-
-def _type_hints(cls: type, known: list[type]) -> dict[str, Any]:
-    """Evaluate annotations; names not found in the class's module may name other declared
-    classes (types declared inside a function refer to each other this way)."""
-    try:
-        return typing.get_type_hints(cls, localns={cls.__name__: cls})
-    except NameError:
-        names: dict[str, type] = {}
-        for other in known:
-            names[other.__name__] = other if other.__name__ not in names else type(None)
-        local = {n: c for n, c in names.items() if c is not type(None)}
-        return typing.get_type_hints(cls, localns={**local, cls.__name__: cls})
-
-
-def _fields_and_defaults(cls: type) -> Iterator[tuple[str, Any]]:
-    if issubclass(cls, msgspec.Struct):
-        names: tuple[str, ...] = cls.__struct_fields__
-        defaults = (msgspec.UNSET,) * (len(names) - len(cls.__struct_defaults__)) + cls.__struct_defaults__
-        for field_name, default in zip(names, defaults, strict=True):
-            factory = getattr(default, "factory", None)
-            if default is msgspec.NODEFAULT:  # a required kw_only field after a defaulted one
-                yield field_name, msgspec.UNSET
-            else:
-                yield field_name, factory() if factory is not None else default
-        return
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init:
-            raise SchemaError(f"{cls.__qualname__}.{f.name}: fields with init=False cannot be restored")
-        if f.default_factory is not dataclasses.MISSING:
-            yield f.name, f.default_factory()
-        else:
-            yield f.name, msgspec.UNSET if f.default is dataclasses.MISSING else f.default
-
-
-def _describe_default(type_name: str, field_name: str, default: Any) -> Any:
-    if default is msgspec.UNSET:
-        return msgspec.UNSET
-    try:
-        return to_json_value(default)
-    except ValueRenderError as e:
-        raise SchemaError(f"{type_name}.{field_name}: default {default!r} cannot be described: {e}") from None
-
-
-def _takes_fields_positionally(cls: type, fields: tuple[FieldSchema, ...]) -> bool:
-    """Whether ``cls(*values)`` works in field order (the fast way to build records)."""
-    match_args = getattr(cls, "__match_args__", None)
-    return match_args == tuple(f.name for f in fields)

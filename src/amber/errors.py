@@ -15,14 +15,19 @@ else comes from this one tree::
         ├── CorruptCheckpointError            bytes, lengths, digests or structure are wrong
         ├── ForeignFileError                  not an Amber file at all
         ├── UnsupportedFormatError            written by a newer format version
-        └── UnknownTypeError                  a type the reading code does not know
-            └── SchemaMismatchError           same name and version, different schema
+        ├── IncompatibleSchemaError           the running code cannot read the checkpoint's types
+        │   ├── UnknownTypeError              a type the code has not declared (under any name)
+        │   └── SchemaMismatchError           same name and version, different schema
+        └── MigrationError                    an upgrade step failed, or its output does not fit
 
 A ``CheckpointError`` always names the checkpoint, the part that is wrong and what was
-expected, as attributes and in its message, so a one-line report is enough to act on.
+expected, as attributes and in its message, so a one-line report is enough to act on. An
+``IncompatibleSchemaError`` lists every problem found (``problems``), each with a fix.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 __all__ = [
     "AmberError",
@@ -31,9 +36,12 @@ __all__ = [
     "ConflictError",
     "CorruptCheckpointError",
     "ForeignFileError",
+    "IncompatibleSchemaError",
+    "MigrationError",
     "ObjectNotFoundError",
     "SchemaError",
     "SchemaMismatchError",
+    "SchemaProblem",
     "SerializationError",
     "StoreError",
     "StoreNotFoundError",
@@ -103,9 +111,41 @@ class UnsupportedFormatError(CheckpointError):
     """The checkpoint was written by a newer format version than this library reads."""
 
 
-class UnknownTypeError(CheckpointError):
+@dataclass(frozen=True)
+class SchemaProblem:
+    """One reason the running code cannot read a checkpoint's type, and how to fix it."""
+
+    type: str
+    problem: str
+    fix: str
+    kind: str = "plan"  # "unknown" (type not declared), "mismatch" (same version, other schema), "plan"
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.problem} (fix: {self.fix})"
+
+
+class IncompatibleSchemaError(CheckpointError):
+    """The running code cannot read the checkpoint's types: ``problems`` lists them all.
+
+    The whole plan is computed before any data is read, so every problem is reported at
+    once, each with a suggested fix.
+    """
+
+    def __init__(self, checkpoint: str, problems: list[SchemaProblem]) -> None:
+        self.problems = problems
+        listing = "; ".join(map(str, problems))
+        super().__init__(
+            checkpoint, "schemas", "types the running code can read", f"{len(problems)} problem(s): {listing}"
+        )
+
+
+class UnknownTypeError(IncompatibleSchemaError):
     """The checkpoint holds a persisted type that the reading code has not declared."""
 
 
-class SchemaMismatchError(UnknownTypeError):
+class SchemaMismatchError(IncompatibleSchemaError):
     """The reader declares the same name and version with a different schema."""
+
+
+class MigrationError(CheckpointError):
+    """An upgrade step raised, or returned fields that do not fit the next version."""

@@ -1,0 +1,199 @@
+"""The migration planner: how each type of a checkpoint becomes the running code's type (pure).
+
+For every type a checkpoint holds, the plan says how its writer's schema reaches the
+reader's (the newest version the code declares, found by name or former name):
+
+- *direct*: same version, same fingerprint;
+- *rules*: no upgrade step between the versions, and every difference is one the rules
+  resolve without code (docs/schema-evolution.md): a field added with a default, a field
+  removed, a field or type renamed with an alias, a safe widening;
+- *steps*: upgrade steps run record by record, then the rules finish the job.
+
+The whole plan is computed before any data is read, and every problem is collected, each
+with a fix, so that an impossible plan fails early and completely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from ._fields import RecordSchema
+from ._schema import RecordType, Registry, UpgradeStep
+from ._types import FieldType
+from .errors import SchemaProblem
+
+Mode = Literal["same", "convert", "tag", "default"]
+
+
+@dataclass(frozen=True)
+class FieldPlan:
+    """Where one reader field's values come from, in a rules-only plan."""
+
+    name: str
+    mode: Mode  # same column, converted column, typed values re-encoded tagged, or the default
+    source: int = -1  # the writer's column index (all modes but "default")
+
+
+@dataclass(frozen=True)
+class TypePlan:
+    writer: RecordSchema
+    reader: RecordType
+    steps: tuple[tuple[int, UpgradeStep], ...] = ()  # (from version, step), in order
+    fields: tuple[FieldPlan, ...] = ()  # rules-only plans: one per reader field
+
+    @property
+    def direct(self) -> bool:
+        return self.writer.fingerprint == self.reader.schema.fingerprint
+
+    def describe(self) -> str:
+        w, r = self.writer, self.reader
+        if self.direct:
+            return f"{r.name} v{r.version}: as written"
+        how = ", ".join(f"step {v}->{v + 1}" for v, _ in self.steps) or "rules only"
+        return f"{w.name} v{w.version} -> {r.name} v{r.version}: {how}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    types: tuple[TypePlan, ...]  # aligned with the checkpoint's types
+    problems: tuple[SchemaProblem, ...]
+
+
+def plan(schemas: Sequence[RecordSchema], registry: Registry) -> Plan:
+    """Plan reading types written with ``schemas`` into the registry's current types."""
+    readers = {s.name: registry.current(s.name) for s in schemas}
+    renamed = {w: r.name for w, r in readers.items() if r is not None}
+    problems: list[SchemaProblem] = []
+    plans: list[TypePlan] = []
+    for schema in schemas:
+        result = _plan_type(schema, readers[schema.name], registry, renamed.get)
+        if isinstance(result, TypePlan):
+            plans.append(result)
+        else:
+            problems.extend(result)
+    problems.extend(_shared_readers(schemas, readers))
+    return Plan(tuple(plans) if not problems else (), tuple(problems))
+
+
+def _shared_readers(schemas: Sequence[RecordSchema], readers: dict[str, RecordType | None]) -> list[SchemaProblem]:
+    seen: dict[str, str] = {}
+    problems = []
+    for s in schemas:
+        reader = readers[s.name]
+        if reader is None:
+            continue
+        if reader.name in seen:
+            problems.append(
+                SchemaProblem(s.name, f"is read into {reader.name}, like {seen[reader.name]}", "merge them with a step")
+            )
+        seen[reader.name] = s.name
+    return problems
+
+
+def _plan_type(
+    w: RecordSchema, reader: RecordType | None, registry: Registry, rename: Callable[[str], str | None]
+) -> TypePlan | list[SchemaProblem]:
+    if reader is None:
+        return [_unknown(w, registry)]
+    if w.version == reader.version:
+        if w.fingerprint == reader.schema.fingerprint:
+            return TypePlan(w, reader)
+        return [_mismatch(w, reader)]
+    if w.version < reader.version:
+        steps = tuple(
+            (v, step) for v in range(w.version, reader.version) if (step := registry.upgrade_step(reader.name, v))
+        )
+        if steps:
+            return TypePlan(w, reader, steps=steps)
+    fields, problems = _resolve_fields(w, reader, rename)
+    if problems:
+        return problems
+    return TypePlan(w, reader, fields=fields)
+
+
+def _unknown(w: RecordSchema, registry: Registry) -> SchemaProblem:
+    if registry.versions(w.name):  # pragma: no cover - current() finds declared names
+        return SchemaProblem(w.name, "is not declared", f"declare {w.name}")
+    return SchemaProblem(
+        w.name,
+        f"v{w.version} is not declared by the running code",
+        f"declare it with @amber.record({w.name!r}, version=...), or list {w.name!r} in the aliases of its new name",
+        kind="unknown",
+    )
+
+
+def _mismatch(w: RecordSchema, reader: RecordType) -> SchemaProblem:
+    problem = f"v{w.version} in the checkpoint (fingerprint {w.fingerprint}) differs from v{w.version} in the code"
+    problem += f" (fingerprint {reader.schema.fingerprint})"
+    fix = f"give the changed type version {w.version + 1}; a schema never changes in place"
+    return SchemaProblem(w.name, problem, fix, kind="mismatch")
+
+
+def _resolve_fields(
+    w: RecordSchema, reader: RecordType, rename: Callable[[str], str | None]
+) -> tuple[tuple[FieldPlan, ...], list[SchemaProblem]]:
+    written = {f.name: (i, f.type) for i, f in enumerate(w.fields)}
+    where = f"v{w.version} -> v{reader.version}"
+    newer = w.version > reader.version
+    plans, problems = [], []
+    for f, default in zip(reader.schema.fields, reader.defaults, strict=True):
+        source = next((written[n] for n in reader.names_for(f.name) if n in written), None)
+        if source is None:
+            if default is None:
+                fix = "give it a default" + ("" if newer else f", or add @amber.upgrade({reader.name!r}, {w.version})")
+                problems.append(SchemaProblem(reader.name, f"{where}: new required field {f.name!r}", fix))
+            plans.append(FieldPlan(f.name, "default"))
+            continue
+        index, written_type = source
+        mode = _mode(written_type, f.type, rename)
+        if mode is None:
+            change = f"{where}: field {f.name!r} changed from {written_type.render()} to {f.type.render()}"
+            fix = "upgrade the reader" if newer else f"add @amber.upgrade({reader.name!r}, {w.version})"
+            problems.append(SchemaProblem(reader.name, change, fix))
+            continue
+        plans.append(FieldPlan(f.name, mode, index))
+    return tuple(plans), problems
+
+
+def _mode(written: FieldType, wanted: FieldType, rename: Callable[[str], str | None]) -> Mode | None:
+    if same_type(written, wanted, rename):
+        return "same"
+    if written.is_tagged() or not widens(written, wanted, rename):
+        return None
+    if wanted.is_tagged():
+        return None if written.references() else "tag"
+    return "convert"
+
+
+def same_type(a: FieldType, b: FieldType, rename: Callable[[str], str | None]) -> bool:
+    """Equal types, once the writer's record names are mapped to the reader's."""
+    if a.kind != b.kind or len(a.items) != len(b.items) or (a.variadic, a.values) != (b.variadic, b.values):
+        return False
+    if a.kind == "record" and (rename(a.record) or a.record) != b.record:
+        return False
+    return all(same_type(x, y, rename) for x, y in zip(a.items, b.items, strict=True))
+
+
+def widens(a: FieldType, b: FieldType, rename: Callable[[str], str | None]) -> bool:  # noqa: PLR0911
+    """Whether every value of type ``a`` is, unchanged or converted safely, a value of ``b``:
+    int to float, a type to a union holding it, an enum to one with more members, and the
+    same inside containers."""
+    if same_type(a, b, rename):
+        return True
+    if a.kind == "union":
+        return all(widens(m, b, rename) for m in a.items)
+    if b.kind == "union":
+        return any(widens(a, m, rename) for m in b.items)
+    if b.kind == "any":
+        return True
+    if (a.kind, b.kind) == ("int", "float"):
+        return True
+    if a.kind == b.kind == "enum":
+        return set(a.values) <= set(b.values)
+    if a.kind != b.kind or a.kind not in ("list", "set", "frozenset", "tuple", "dict"):
+        return False
+    if len(a.items) != len(b.items) or a.variadic != b.variadic:
+        return False
+    return all(widens(x, y, rename) for x, y in zip(a.items, b.items, strict=True))

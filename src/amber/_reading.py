@@ -1,0 +1,174 @@
+"""Reading one committed checkpoint: segments, columns, the root, and the rebuilt state.
+
+Every segment is checked (length, digest, bounded decompression) before it is decoded, and
+decoded against the writer's schema before anything is built from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import msgspec
+
+from ._codec import Corrupt, TaggedDecoder, decode_type, resolve_column
+from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
+from ._graph import StateReader
+from ._migration import Plan, TypePlan
+from ._pipeline import pipelined
+from ._resolve import RefIndex, StepFailed, by_rules, by_steps
+from ._types import FieldType
+from ._values import Ref
+from .errors import CorruptCheckpointError, MigrationError, ObjectNotFoundError
+from .storage import Storage
+
+Columns = list[list[Any]]
+
+
+class CheckpointReader:
+    """Reads the segments of one checkpoint whose manifest has been parsed and checked."""
+
+    def __init__(self, storage: Storage, manifest: Manifest) -> None:
+        self.storage = storage
+        self.manifest = manifest
+
+    def state(self, migration: Plan) -> Any:
+        """The state, with every type brought to the running code's version by ``migration``."""
+        m = self.manifest
+        classes = [{} if tp.steps else tp.reader.classes for tp in migration.types]
+        columns = self.columns(classes)
+        root = self.root()
+        try:
+            columns = [
+                self._to_reader(i, tp, cols) for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
+            ]
+            reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
+            return reader.assemble(columns, [t.count for t in m.types], root)
+        except Corrupt as e:
+            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+        except StepFailed as e:
+            raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+
+    def generic(self) -> tuple[list[list[dict[str, Any]]], Any]:
+        """Records as dicts and the root, read with the writer's schemas (no app code);
+        references come back as ``Ref(name, row)`` markers."""
+        m = self.manifest
+        columns = self.columns([{} for _ in m.types])
+        decoder, objects_of = self._markers()
+        try:
+            records = [_rows(entry, cols, objects_of, decoder) for entry, cols in zip(m.types, columns, strict=True)]
+            return records, decoder.decode(self.root())
+        except Corrupt as e:
+            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+
+    def _to_reader(self, index: int, tp: TypePlan, columns: Columns) -> Columns:
+        if tp.direct:
+            return columns
+        entry = self.manifest.types[index]
+        if not tp.steps:
+            return by_rules(tp, columns, entry.count)
+        decoder, objects_of = self._markers()
+        records = _rows(entry, columns, objects_of, decoder)
+        return by_steps(tp, records, self._ref_index())
+
+    def _markers(self) -> tuple[TaggedDecoder, Any]:
+        markers = [_RefRows(t.schema.name, t.count) for t in self.manifest.types]
+        by_name = {t.schema.name: rows for t, rows in zip(self.manifest.types, markers, strict=True)}
+
+        def objects_of(t: FieldType) -> Sequence[Any]:
+            return by_name.get(t.record, ())
+
+        return TaggedDecoder(markers), objects_of
+
+    def _ref_index(self) -> RefIndex:
+        names = {t.schema.name: i for i, t in enumerate(self.manifest.types)}
+        return RefIndex(names, [t.count for t in self.manifest.types])
+
+    def columns(self, classes: list[dict[FieldType, type]]) -> list[Columns]:
+        """Every table's columns, decoded (typed) against the writer's schema."""
+        m = self.manifest
+        decoders = [_chunk_decoder(t, c) for t, c in zip(m.types, classes, strict=True)]
+        columns: list[Columns] = [[[] for _ in t.schema.fields] for t in m.types]
+        tables = [(i, s) for i, s in enumerate(m.segments) if s.kind == "table"]
+        for (index, entry), raw in pipelined(((t, t) for t in tables), lambda t: self.segment(*t)):
+            part = entry.describe(index, m)
+            chunk = _decode_chunk(decoders[entry.type], raw, m.id, part)
+            if any(len(c) != entry.rows for c in chunk):
+                raise CorruptCheckpointError(m.id, part, f"{entry.rows} values in every column")
+            for target, column in zip(columns[entry.type], chunk[: len(columns[entry.type])], strict=True):
+                target.extend(column)
+        return columns
+
+    def root(self) -> Any:
+        """The root segment, as msgpack data (tagged nodes)."""
+        index, entry = next((i, s) for i, s in enumerate(self.manifest.segments) if s.kind == "root")
+        raw = self.segment(index, entry)
+        try:
+            return msgspec.msgpack.decode(raw)
+        except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8
+            part = entry.describe(index, self.manifest)
+            raise CorruptCheckpointError(self.manifest.id, part, "a msgpack value", str(e)) from None
+
+    def segment(self, index: int, entry: SegmentEntry) -> bytes:
+        """One segment's bytes: length and digest checked, then inflated with a bound."""
+        m = self.manifest
+        part = entry.describe(index, m)
+        try:
+            blob = self.storage.get_range(m.data, entry.offset, entry.length)
+        except ObjectNotFoundError:
+            raise CorruptCheckpointError(m.id, part, f"data file {m.data}", "it is missing") from None
+        if len(blob) != entry.length:
+            raise CorruptCheckpointError(m.id, part, f"{entry.length} bytes", f"{len(blob)} (truncated)")
+        found = digest(blob)
+        if found != entry.digest:
+            raise CorruptCheckpointError(m.id, part, f"xxh3-128 digest {entry.digest}", found)
+        try:
+            return inflate(blob, entry.raw_length)
+        except Exception as e:  # zstandard raises its own ZstdError as well as ValueError
+            raise CorruptCheckpointError(m.id, part, "a zstd frame", str(e)) from None
+
+
+class _RefRows(Sequence[Ref]):
+    """Stands in for a table when reading without app code: row n is ``Ref(name, n)``."""
+
+    def __init__(self, name: str, count: int) -> None:
+        self._name = name
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [Ref(self._name, r) for r in range(*row.indices(self._count))]
+        if not 0 <= row < self._count:
+            raise IndexError(row)
+        return Ref(self._name, row)
+
+
+def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: TaggedDecoder) -> list[dict[str, Any]]:
+    resolved = []
+    for f, column in zip(entry.schema.fields, columns, strict=True):
+        if f.type.is_tagged():
+            resolved.append([decoder.decode(v) for v in column])
+        else:
+            resolved.append(resolve_column(f.type, column, objects_of))
+    names = [f.name for f in entry.schema.fields]
+    if not names:
+        return [{} for _ in range(entry.count)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*resolved, strict=True)]
+
+
+def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:
+    """A decoder for one table segment: a tuple of one typed list per field (for a type
+    without fields, one list of nils), each at most MAX_ROWS long, checked before decoding."""
+    item_types = [decode_type(f.type, classes) for f in entry.schema.fields] or [None]
+    columns = tuple(Annotated[list[t], msgspec.Meta(max_length=MAX_ROWS)] for t in item_types)  # type: ignore[valid-type]
+    return msgspec.msgpack.Decoder(tuple[columns])  # type: ignore[valid-type]
+
+
+def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, part: str) -> list[list[Any]]:
+    try:
+        return list(decoder.decode(raw))
+    except (ValueError, TypeError, RecursionError) as e:  # msgspec errors, bad UTF-8, unhashable keys
+        raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None

@@ -1,0 +1,160 @@
+"""Applying a migration plan to decoded columns: the writer's layout in, the reader's out.
+
+Rules-only plans work column by column (renames and drops are free, defaults and widenings
+one C-level pass), so they cost about what an unchanged checkpoint costs. Plans with
+upgrade steps turn each record into a dict, run the steps, and turn the dicts back into
+the reader's columns, checking every value on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from ._codec import PLAIN, BadValue, TaggedEncoder, decode_type
+from ._migration import TypePlan
+from ._schema import RecordType
+from ._types import FieldType
+from ._values import Ref
+
+Columns = list[list[Any]]
+
+
+class StepFailed(Exception):
+    """An upgrade step raised or returned something unusable (internal; carries the place)."""
+
+    def __init__(self, part: str, expected: str, found: str) -> None:
+        super().__init__(part)
+        self.part, self.expected, self.found = part, expected, found
+
+
+class RefIndex:
+    """Maps ``Ref`` markers (by writer or reader type name) to (type index, row)."""
+
+    def __init__(self, names: dict[str, int], counts: Sequence[int]) -> None:
+        self._names = names
+        self._counts = counts
+
+    def ref(self, obj: Any) -> tuple[int, int] | None:
+        if type(obj) is not Ref:
+            return None
+        index = self._names.get(obj.name)
+        if index is None or not 0 <= obj.row < self._counts[index]:
+            raise BadValue(f"a reference to {obj.name}/{obj.row}, which the checkpoint does not hold")
+        return index, obj.row
+
+    def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
+        return None
+
+    def row(self, obj: Any, target: str) -> int:
+        found = self.ref(obj)
+        if found is None or found[0] != self._names[target]:
+            raise BadValue(f"a reference to a {target}, not {obj!r:.60}")
+        return found[1]
+
+
+def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
+    """The reader's columns from the writer's, for a plan without steps."""
+    reader = tp.reader
+    out = []
+    for fp, fs, default in zip(tp.fields, reader.schema.fields, reader.defaults, strict=True):
+        if fp.mode == "default":
+            assert default is not None  # the planner refused required fields without a source
+            out.append(_defaults(default, count))
+        elif fp.mode == "same":
+            out.append(columns[fp.source])
+        elif fp.mode == "convert":
+            out.append(msgspec.convert(columns[fp.source], list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
+        else:
+            encoder = TaggedEncoder(_NoRecords())
+            out.append([encoder.encode(v) for v in columns[fp.source]])
+    return out
+
+
+def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
+    """The reader's columns from the writer's records as dicts, through the upgrade steps."""
+    for version, step in tp.steps:
+        records = [_run_step(tp, version, step, row, fields) for row, fields in enumerate(records)]
+    reader = tp.reader
+    return [_reader_column(reader, i, records, refs) for i in range(len(reader.schema.fields))]
+
+
+def _run_step(tp: TypePlan, version: int, step: Callable[[dict[str, Any]], Any], row: int, fields: Any) -> Any:
+    part = f"{tp.reader.name} upgrade step {version}->{version + 1}, row {row}"
+    try:
+        result = step(fields)
+    except Exception as e:
+        raise StepFailed(part, "the step to return the next version's fields", f"{type(e).__name__}: {e}") from e
+    if not isinstance(result, dict):
+        raise StepFailed(part, "a dict of fields", type(result).__name__)
+    return result
+
+
+def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]], refs: RefIndex) -> list[Any]:
+    fs, default = reader.schema.fields[index], reader.defaults[index]
+    names = reader.names_for(fs.name)
+    values = []
+    for row, fields in enumerate(records):
+        name = next((n for n in names if n in fields), None)
+        if name is not None:
+            values.append(fields[name])
+        elif default is not None:
+            values.append(default())
+        else:
+            raise StepFailed(f"{reader.name} v{reader.version}, row {row}", f"a value for field {fs.name!r}", "none")
+    try:
+        return _stored(fs.type, values, reader, refs)
+    except (BadValue, msgspec.ValidationError) as e:
+        part = f"{reader.name} v{reader.version} field {fs.name!r}"
+        raise StepFailed(part, fs.type.render(), str(e)) from None
+
+
+def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex) -> list[Any]:
+    """Values in the form typed decoding gives (records as rows), or tagged nodes."""
+    if t.is_tagged():
+        encoder = TaggedEncoder(refs)
+        return [encoder.encode(v) for v in values]
+    if t.references():
+        values = [_rows(t, v, refs) for v in values]
+    converted: list[Any] = msgspec.convert(values, list[decode_type(t, reader.classes)])  # type: ignore[misc]
+    return converted
+
+
+def _rows(t: FieldType, value: Any, refs: RefIndex) -> Any:
+    """Replace Ref markers by row numbers where the type holds records."""
+    if t.kind == "record":
+        return refs.row(value, t.record)
+    if t.kind == "union":
+        member = next((m for m in t.items if m.kind == "record"), None)
+        if member is not None and type(value) is Ref:
+            return refs.row(value, member.record)
+        container = next((m for m in t.items if m.kind not in ("record", "none") and m.references()), None)
+        return _rows(container, value, refs) if container is not None and value is not None else value
+    if not t.references() or not isinstance(value, list | tuple | set | frozenset | dict):
+        return value
+    if isinstance(value, dict):
+        k, v = t.items
+        return {_hashable(_rows(k, x, refs)): _rows(v, y, refs) for x, y in value.items()}
+    items = t.items * len(value) if t.kind != "tuple" or t.variadic else t.items
+    return [_rows(i, x, refs) for i, x in zip(items, value, strict=False)]
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(x) for x in value) if type(value) is list else value
+
+
+def _defaults(make: Callable[[], Any], count: int) -> list[Any]:
+    value = make()
+    if type(value) in PLAIN or type(value) in (tuple, frozenset):
+        return [value] * count  # immutable: one object serves every record
+    return [value, *(make() for _ in range(count - 1))] if count else []
+
+
+class _NoRecords:
+    def ref(self, obj: Any) -> tuple[int, int] | None:
+        return None
+
+    def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
+        return None

@@ -107,7 +107,12 @@ def test_a_type_unknown_to_the_reader(saved: Any) -> None:
     other = amber.open_store(root, registry=amber.Registry())
     with pytest.raises(amber.UnknownTypeError, match=r"4 problem\(s\): bank\.Customer: v1 is not declared") as caught:
         other.load()
-    assert [p.type for p in caught.value.problems] == ["bank.Customer", "bank.Account", "bank.Branch", "test.Everything"]
+    assert [p.type for p in caught.value.problems] == [
+        "bank.Customer",
+        "bank.Account",
+        "bank.Branch",
+        "test.Everything",
+    ]
     assert other.verify().records > 0, "verify needs no application code"
 
 

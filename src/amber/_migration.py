@@ -100,7 +100,8 @@ def _plan_type(
     if w.version == reader.version:
         if w.fingerprint == reader.schema.fingerprint:
             return TypePlan(w, reader)
-        return [_mismatch(w, reader)]
+        if not _same_but_renamed(w, reader.schema, rename):
+            return [_mismatch(w, reader)]
     if w.version < reader.version:
         steps = tuple(
             (v, step) for v in range(w.version, reader.version) if (step := registry.upgrade_step(reader.name, v))
@@ -111,6 +112,15 @@ def _plan_type(
     if problems:
         return problems
     return TypePlan(w, reader, fields=fields)
+
+
+def _same_but_renamed(w: RecordSchema, r: RecordSchema, rename: Callable[[str], str | None]) -> bool:
+    """Whether two schemas differ only in the names of the record types they point at, which
+    were renamed with aliases (renaming a type does not change the types that use it)."""
+    pairs = zip(w.fields, r.fields, strict=False)
+    return len(w.fields) == len(r.fields) and all(
+        a.name == b.name and a.default == b.default and same_type(a.type, b.type, rename) for a, b in pairs
+    )
 
 
 def _unknown(w: RecordSchema, registry: Registry) -> SchemaProblem:

@@ -1,0 +1,314 @@
+"""Reading old data with new code: the rules, upgrade chains, and plans that cannot work."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+
+import amber
+from tests.helpers import tree_digest
+
+# --- version 1 of a small bank, as an old release declared it ------------------------------
+
+v1 = amber.Registry()
+
+
+@v1.record("bank.Customer", version=1)
+class CustomerV1(amber.Record):
+    id: int
+    name: str
+
+
+@v1.record("bank.Account", version=1)
+class AccountV1(amber.Record):
+    id: int
+    owner: CustomerV1
+    balance: float
+    note: str = ""
+
+
+def write_v1(path: Path) -> dict[str, Any]:
+    ada, bob = CustomerV1(1, "Ada"), CustomerV1(2, "Bob")
+    state = {"customers": [ada, bob], "accounts": [AccountV1(i, [ada, bob][i % 2], i * 1.5, f"n{i}") for i in range(5)]}
+    amber.open_store(path, registry=v1).save(state)
+    return state
+
+
+# --- rules: no code needed -----------------------------------------------------------------
+
+
+class Tier(enum.Enum):
+    BASIC = "basic"
+    GOLD = "gold"
+
+
+def test_added_removed_and_renamed_fields_need_no_code(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    v2 = amber.Registry()
+
+    @v2.record("bank.Customer", version=2)
+    class Customer(amber.Record):
+        id: int
+        full_name: Annotated[str, amber.field(aliases=["name"])]  # renamed
+        tags: list[str] = []  # added, with a default
+
+    @v2.record("bank.Account", version=2)
+    class Account(amber.Record):  # "note" removed
+        id: int
+        owner: Customer
+        balance: float | None  # widened to an Optional
+
+    state = amber.open_store(tmp_path, registry=v2).load()
+    assert state["customers"] == [Customer(1, "Ada"), Customer(2, "Bob")]
+    assert state["customers"][0].tags is not state["customers"][1].tags, "mutable defaults are fresh"
+    assert state["accounts"][3] == Account(3, state["customers"][1], 4.5)
+    assert state["accounts"][3].owner is state["customers"][1], "references survive the migration"
+
+
+def test_a_renamed_type_is_found_by_its_former_name(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    v2 = amber.Registry()
+
+    @v2.record("crm.Client", version=2, aliases=["bank.Customer"])
+    class Client(amber.Record):
+        id: int
+        name: str
+
+    @v2.record("bank.Account", version=1)
+    class Account(amber.Record):
+        id: int
+        owner: Client
+        balance: float
+        note: str = ""
+
+    state = amber.open_store(tmp_path, registry=v2).load()
+    assert state["accounts"][0].owner == Client(1, "Ada")
+    assert type(state["customers"][0]) is Client
+
+
+def test_safe_widenings(tmp_path: Path) -> None:
+    old = amber.Registry()
+
+    @old.record("w.T", version=1)
+    class T1(amber.Record):
+        count: int
+        tier: str
+        scores: list[int]
+        maybe: int
+
+    amber.open_store(tmp_path, registry=old).save([T1(3, "x", [1, 2], 7)])
+    new = amber.Registry()
+
+    @new.record("w.T", version=2)
+    class T2(amber.Record):
+        count: float
+        tier: str | int
+        scores: list[float]
+        maybe: int | str | None
+
+    [loaded] = amber.open_store(tmp_path, registry=new).load()
+    assert loaded == T2(3.0, "x", [1.0, 2.0], 7)
+    assert type(loaded.count) is float and type(loaded.scores[0]) is float
+
+
+class OldTier(enum.Enum):
+    BASIC = "basic"
+
+
+def test_an_enum_that_gained_members(tmp_path: Path) -> None:
+    old = amber.Registry()
+
+    @old.record("e.T", version=1)
+    class T1(amber.Record):
+        tier: OldTier
+
+    amber.open_store(tmp_path, registry=old).save([T1(OldTier.BASIC)])
+    new = amber.Registry()
+
+    @new.record("e.T", version=2)
+    class T2(amber.Record):
+        tier: Tier
+
+    assert amber.open_store(tmp_path, registry=new).load() == [T2(Tier.BASIC)]
+
+
+def test_old_code_reads_newer_data_that_differs_only_by_the_rules(tmp_path: Path) -> None:
+    newer = amber.Registry()
+
+    @newer.record("bank.Customer", version=2)
+    class Customer2(amber.Record):
+        id: int
+        name: str
+        email: str = ""
+
+    amber.open_store(tmp_path, registry=newer).save([Customer2(1, "Ada", "ada@example.com")])
+    assert amber.open_store(tmp_path, registry=v1).load() == [CustomerV1(1, "Ada")]
+
+
+# --- upgrade chains -------------------------------------------------------------------------
+
+
+def chain_registry(calls: list[str]) -> amber.Registry:
+    reg = amber.Registry()
+
+    @reg.record("bank.Customer", version=1)
+    class Customer(amber.Record):
+        id: int
+        name: str
+
+    @reg.record("bank.Account", version=3)
+    class Account(amber.Record):
+        id: int
+        owner: Customer
+        balance_cents: int
+        label: str
+
+    @reg.upgrade("bank.Account", 1)
+    def add_label(fields: dict[str, Any]) -> dict[str, Any]:
+        calls.append("1->2")
+        fields["label"] = fields.pop("note").upper()
+        return fields
+
+    @reg.upgrade("bank.Account", 2)
+    def to_cents(fields: dict[str, Any]) -> dict[str, Any]:
+        calls.append("2->3")
+        assert isinstance(fields["owner"], amber.Ref), "records appear as references inside steps"
+        fields["balance_cents"] = round(fields.pop("balance") * 100)
+        return fields
+
+    return reg
+
+
+def test_steps_chain_from_the_written_version_to_the_current_one(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    calls: list[str] = []
+    state = amber.open_store(tmp_path, registry=chain_registry(calls)).load()
+    assert calls == ["1->2"] * 5 + ["2->3"] * 5
+    account = state["accounts"][3]
+    assert (account.balance_cents, account.label) == (450, "N3")
+    assert account.owner is state["customers"][1]
+
+
+def test_the_plan_says_what_will_run(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    plan = amber.open_store(tmp_path, registry=chain_registry([])).plan()
+    assert [t.describe() for t in plan.types] == [
+        "bank.Customer v1: as written",
+        "bank.Account v1 -> bank.Account v3: step 1->2, step 2->3",
+    ]
+
+
+def test_loading_with_a_migration_writes_nothing(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    before = tree_digest(tmp_path)
+    amber.open_store(tmp_path, registry=chain_registry([])).load()
+    assert tree_digest(tmp_path) == before
+
+
+# --- impossible plans and failing steps -----------------------------------------------------
+
+
+def test_an_impossible_plan_lists_every_problem_with_a_fix(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    new = amber.Registry()
+
+    @new.record("bank.Account", version=2)
+    class Account(amber.Record):
+        id: str  # changed type, no step
+        owner: int  # a record became an int
+        balance: float
+        opened: float  # new, required, no default
+
+    before = tree_digest(tmp_path)
+    with pytest.raises(amber.IncompatibleSchemaError) as caught:
+        amber.open_store(tmp_path, registry=new).load()
+    problems = {(p.type, p.problem.split(": ", 1)[-1]): p.fix for p in caught.value.problems}
+    assert problems == {
+        ("bank.Customer", "v1 is not declared by the running code"): (
+            "declare it with @amber.record('bank.Customer', version=...), or list 'bank.Customer' "
+            "in the aliases of its new name"
+        ),
+        ("bank.Account", "field 'id' changed from int to str"): "add @amber.upgrade('bank.Account', 1)",
+        ("bank.Account", "field 'owner' changed from @bank.Customer to int"): "add @amber.upgrade('bank.Account', 1)",
+        ("bank.Account", "new required field 'opened'"): "give it a default, or add @amber.upgrade('bank.Account', 1)",
+    }
+    assert tree_digest(tmp_path) == before
+
+
+def test_a_schema_changed_without_a_version_bump(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    new = amber.Registry()
+
+    @new.record("bank.Customer", version=1)
+    class Customer(amber.Record):
+        id: int
+        name: str
+        extra: int = 0
+
+    with pytest.raises(amber.IncompatibleSchemaError, match="give the changed type version 2"):
+        amber.open_store(tmp_path, registry=new).load()
+
+
+def test_newer_data_the_rules_cannot_resolve_asks_for_an_upgrade(tmp_path: Path) -> None:
+    newer = amber.Registry()
+
+    @newer.record("bank.Customer", version=2)
+    class Customer2(amber.Record):
+        id: str
+        name: str
+
+    amber.open_store(tmp_path, registry=newer).save([Customer2("a", "Ada")])
+    with pytest.raises(amber.IncompatibleSchemaError, match="v2 -> v1: field 'id' changed.*upgrade the reader"):
+        amber.open_store(tmp_path, registry=v1).load()
+
+
+def failing_registry(step: Any) -> amber.Registry:
+    reg = amber.Registry()
+
+    @reg.record("bank.Customer", version=1)
+    class Customer(amber.Record):
+        id: int
+        name: str
+
+    @reg.record("bank.Account", version=2)
+    class Account(amber.Record):
+        id: int
+        owner: Customer
+        cents: int
+
+    reg.upgrade("bank.Account", 1)(step)
+    return reg
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (lambda f: 1 / 0, r"bank.Account upgrade step 1->2, row 0: expected the step .* ZeroDivisionError"),
+        (lambda f: None, r"step 1->2, row 0: expected a dict of fields, found NoneType"),
+        (lambda f: {"id": f["id"], "owner": f["owner"]}, r"bank.Account v2, row 0: expected a value for field 'cents'"),
+        (lambda f: {**f, "cents": "lots"}, r"bank.Account v2 field 'cents': expected int"),
+        (lambda f: {**f, "cents": 1, "owner": amber.Ref("bank.Customer", 99)}, r"field 'owner'.*bank.Customer/99"),
+    ],
+    ids=["raises", "not-a-dict", "missing-field", "wrong-type", "dangling-reference"],
+)
+def test_a_failing_step_is_reported_with_its_place_and_changes_nothing(tmp_path: Path, step: Any, message: str) -> None:
+    write_v1(tmp_path)
+    before = tree_digest(tmp_path)
+    with pytest.raises(amber.MigrationError, match=message):
+        amber.open_store(tmp_path, registry=failing_registry(step)).load()
+    assert tree_digest(tmp_path) == before
+
+
+def test_aliases_are_checked_when_declared() -> None:
+    reg = amber.Registry()
+    reg.record("a.New", version=1, aliases=["a.Old"])(type("X", (amber.Record,), {"__annotations__": {"n": int}}))
+    with pytest.raises(amber.SchemaError, match="already belongs to another type"):
+        reg.record("b.Other", version=1, aliases=["a.Old"])(type("Y", (amber.Record,), {"__annotations__": {"n": int}}))
+    with pytest.raises(amber.SchemaError, match="not a valid former name"):
+        reg.record("c.C", version=1, aliases=["not valid"])(type("Z", (amber.Record,), {"__annotations__": {"n": int}}))
+    reg.upgrade("a.New", 1)(lambda f: f)
+    with pytest.raises(amber.SchemaError, match="already declared"):
+        reg.upgrade("a.New", 1)(lambda f: f)

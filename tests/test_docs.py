@@ -18,12 +18,16 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
 
 
+def run_blocks(doc: Path, cwd: Path) -> None:
+    script = "\n\n".join(python_blocks(doc))
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, check=False, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"{doc.name}: {result.stderr}"
+
+
 @pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(d)], ids=lambda p: p.name)
 def test_examples_run(doc: Path, tmp_path: Path) -> None:
-    # Later docs use the ./state store the README's quickstart creates.
-    blocks = python_blocks(README) + ([] if doc == README else python_blocks(doc))
-    script = "\n\n".join(blocks)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, check=False, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    if doc != README:
+        run_blocks(README, tmp_path)  # later docs use the ./state store the quickstart creates
+    run_blocks(doc, tmp_path)

@@ -79,7 +79,9 @@ LAYERS = [
     {"_reading"},
     {"_checkpoint"},
     {"_open"},
+    {"_migrate"},
     {"commands"},
+    {"_render"},
     {"_cli", "__main__"},
 ]
 

@@ -26,6 +26,7 @@ from ._format import (
     FORMAT_VERSION,
     ID_PATTERN,
     MAX_MANIFEST_BYTES,
+    MAX_ROWS,
     MAX_SEGMENT_BYTES,
     MAX_SEQUENCE,
     Manifest,
@@ -41,7 +42,7 @@ from ._format import (
 from ._graph import StateWriter, Table
 from ._migration import Plan, plan
 from ._pipeline import pipelined
-from ._reading import CheckpointReader
+from ._reading import CheckpointReader, Progress
 from ._schema import Registry, default_registry
 from ._version import __version__
 from .errors import (
@@ -94,6 +95,7 @@ class CheckpointStore:
         self.storage = storage
         self.registry = registry or default_registry
         self.compression_level = compression_level
+        self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
 
     @property
     def url(self) -> str:
@@ -135,9 +137,12 @@ class CheckpointStore:
         yield DATA_HEADER
         offset = len(DATA_HEADER)
         level = self.compression_level
+        total = 1 + sum(-(-len(t.objects) // MAX_ROWS) for t in writer.tables)
         for entry, (blob, blob_digest) in pipelined(self._segments(writer, root), lambda raw: _compress(raw, level)):
             out.append(msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest))
             offset += len(blob)
+            if self.progress is not None:
+                self.progress("write", len(out), total)
             yield blob
 
     def _segments(self, writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry, bytes]]:
@@ -195,7 +200,15 @@ class CheckpointStore:
         manifest = self.manifest(checkpoint_id)
         migration = self.plan(manifest.id)
         with _gc_paused():
-            return CheckpointReader(self.storage, manifest).state(migration)
+            return CheckpointReader(self.storage, manifest, self.progress).state(migration)
+
+    def recommit(self, checkpoint_id: str | int, *, meta: dict[str, Any]) -> CheckpointInfo:
+        """Commit an existing checkpoint's content again as the newest, with new metadata.
+
+        The new manifest names the same data file; nothing is copied or deleted.
+        """
+        source = self.manifest(checkpoint_id)
+        return self._commit(msgspec.structs.replace(source, meta=_checked_meta(meta)), [])
 
     def plan(self, checkpoint_id: str | int | None = None) -> Plan:
         """How each type of a checkpoint becomes the running code's type; raises

@@ -13,7 +13,9 @@ from typing import Any
 import click
 import msgspec
 
+from . import _render as render
 from . import commands
+from ._open import open_store
 from .errors import AmberError
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -52,7 +54,7 @@ def cli() -> None:
 @_json_option
 def ls(store: str, as_json: bool) -> None:
     """List committed checkpoints, one a line, newest last (exit 1 if any is unreadable)."""
-    _run(lambda: commands.ls(store), _render_ls, as_json, lambda rows: any("error" in r for r in rows))
+    _run(lambda: commands.ls(store), render.ls, as_json, lambda rows: any("error" in r for r in rows))
 
 
 @cli.command()
@@ -61,7 +63,7 @@ def ls(store: str, as_json: bool) -> None:
 @_json_option
 def show(store: str, checkpoint: str | None, as_json: bool) -> None:
     """Show a checkpoint's types, versions, fingerprints, counts and sizes (newest by default)."""
-    _run(lambda: commands.show(store, checkpoint), _render_show, as_json)
+    _run(lambda: commands.show(store, checkpoint), render.show, as_json)
 
 
 @cli.command()
@@ -70,7 +72,7 @@ def show(store: str, checkpoint: str | None, as_json: bool) -> None:
 @_json_option
 def verify(store: str, checkpoint: str | None, as_json: bool) -> None:
     """Check digests, lengths, structure and references; exit 0 only when sound."""
-    _run(lambda: commands.verify(store, checkpoint), _render_verify, as_json)
+    _run(lambda: commands.verify(store, checkpoint), render.verify, as_json)
 
 
 @cli.command()
@@ -86,51 +88,53 @@ def dump(store: str, checkpoint: str | None, as_json: bool) -> None:
     )
 
 
-def _render_ls(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "no checkpoints"
-    lines = [f"{'ID':12}  {'TIME':27}  {'SIZE':>10}  {'RECORDS':>9}  TYPES"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"{r['id']:12}  UNREADABLE: {r['error']}")
-            continue
-        types = ", ".join(f"{n} v{v}" for n, v in r["types"].items())
-        lines.append(f"{r['id']:12}  {r['time']:27}  {_size(r['size']):>10}  {r['records']:>9}  {types}")
-    return "\n".join(lines)
+@cli.command()
+@click.argument("store")
+@click.option("--app", required=True, help="MODULE (or MODULE:REGISTRY) that declares the application's types.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and run it in memory; write nothing.")
+@_json_option
+def migrate(store: str, app: str, dry_run: bool, as_json: bool) -> None:
+    """Upgrade the newest checkpoint to the app's versions, as a new checkpoint (the source stays)."""
+
+    def action() -> Any:
+        target = open_store(store, create=False)
+        target.progress = _ProgressBars() if sys.stderr.isatty() and not as_json else None
+        return commands.migrate(target, app, dry_run=dry_run)
+
+    _run(action, render.migrate, as_json)
 
 
-def _render_show(r: dict[str, Any]) -> str:
-    lines = [
-        f"checkpoint {r['id']}  {r['time']}  format {r['format_version']}  written by {r['library']}",
-        f"size {_size(r['size'])}  records {r['records']}  digest {r['digest']}",
-    ]
-    if r["meta"]:
-        lines.append(f"meta {msgspec.json.encode(r['meta']).decode()}")
-    for t in r["types"]:
-        lines.append(
-            f"  {t['name']} v{t['version']}  fingerprint {t['fingerprint']}  {t['count']} records  "
-            f"{_size(t['stored_bytes'])} stored ({_size(t['raw_bytes'])} raw)"
-        )
-        lines.extend(f"      {f['name']}: {f['type']}{'' if f['required'] else ' (has default)'}" for f in t["fields"])
-    lines.append(f"  root  {_size(r['root']['stored_bytes'])} stored ({_size(r['root']['raw_bytes'])} raw)")
-    return "\n".join(lines)
+@cli.command()
+@click.argument("store")
+@click.option("--to", "to", metavar="ID", help="The checkpoint to restore (default: the last migration's source).")
+@_json_option
+def rollback(store: str, to: str | None, as_json: bool) -> None:
+    """Make the pre-migration checkpoint the newest again; nothing is deleted, and it is logged."""
+    _run(lambda: commands.rollback(store, to), render.rollback, as_json)
 
 
-def _render_verify(r: dict[str, Any]) -> str:
-    return (
-        f"OK {r['id']}: {r['segments']} segments, {r['records']} records, "
-        f"{_size(r['stored_bytes'])} stored, {_size(r['raw_bytes'])} raw; "
-        "digests, lengths, structure and references sound"
-    )
+@cli.command("log")
+@click.argument("store")
+@_json_option
+def log_(store: str, as_json: bool) -> None:
+    """Show the store's migration log, oldest first."""
+    _run(lambda: commands.log(store), render.log, as_json)
 
 
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
+class _ProgressBars:
+    """One progress bar per phase (read, write), on stderr."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        bar = self._bars.get(phase)
+        if bar is None:
+            bar = self._bars[phase] = click.progressbar(length=total, label=f"{phase:5}", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
 
 
 def main() -> None:

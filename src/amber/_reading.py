@@ -6,7 +6,7 @@ decoded against the writer's schema before anything is built from it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -23,14 +23,16 @@ from .errors import CorruptCheckpointError, MigrationError, ObjectNotFoundError
 from .storage import Storage
 
 Columns = list[list[Any]]
+Progress = Callable[[str, int, int], None]  # (phase, segments done, segments in all)
 
 
 class CheckpointReader:
     """Reads the segments of one checkpoint whose manifest has been parsed and checked."""
 
-    def __init__(self, storage: Storage, manifest: Manifest) -> None:
+    def __init__(self, storage: Storage, manifest: Manifest, progress: Progress | None = None) -> None:
         self.storage = storage
         self.manifest = manifest
+        self.progress = progress
 
     def state(self, migration: Plan) -> Any:
         """The state, with every type brought to the running code's version by ``migration``."""
@@ -90,7 +92,9 @@ class CheckpointReader:
         decoders = [_chunk_decoder(t, c) for t, c in zip(m.types, classes, strict=True)]
         columns: list[Columns] = [[[] for _ in t.schema.fields] for t in m.types]
         tables = [(i, s) for i, s in enumerate(m.segments) if s.kind == "table"]
-        for (index, entry), raw in pipelined(((t, t) for t in tables), lambda t: self.segment(*t)):
+        for done, ((index, entry), raw) in enumerate(pipelined(((t, t) for t in tables), lambda t: self.segment(*t))):
+            if self.progress is not None:
+                self.progress("read", done + 1, len(tables))
             part = entry.describe(index, m)
             chunk = _decode_chunk(decoders[entry.type], raw, m.id, part)
             if any(len(c) != entry.rows for c in chunk):

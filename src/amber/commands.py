@@ -1,23 +1,31 @@
 """One plain function per CLI verb: the operator's API, usable from Python as well.
 
 Each function takes a store URL (or an open store) and returns plain data (dicts, lists,
-numbers, strings) that the CLI prints as text or as JSON. None of them needs the
-application's code: everything they show comes from the checkpoints' own schemas.
+numbers, strings) that the CLI prints as text or as JSON. Only ``migrate`` needs the
+application's code (``app``); everything the others show comes from the checkpoints'
+own schemas.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from typing import Any
 
+import msgspec
+
+from . import _migrate
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import Manifest
 from ._open import open_store
+from ._schema import Registry, default_registry
 from ._values import to_json_value
 from .errors import CheckpointError
 
 StoreArg = str | CheckpointStore
 
-__all__ = ["dump", "ls", "show", "verify"]
+__all__ = ["dump", "load_app", "log", "ls", "migrate", "rollback", "show", "verify"]
 
 
 def _store(store: StoreArg) -> CheckpointStore:
@@ -94,6 +102,43 @@ def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
         },
         "root": to_json_value(root),
     }
+
+
+def load_app(app: str) -> Registry:
+    """Import the application's types: ``MODULE`` (which fills the default registry) or
+    ``MODULE:ATTRIBUTE`` naming an ``amber.Registry``. The current directory is importable."""
+    module_name, _, attribute = app.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(module_name)
+    registry = getattr(module, attribute) if attribute else default_registry
+    if not isinstance(registry, Registry):
+        raise TypeError(f"{app} is not an amber.Registry")
+    return registry
+
+
+def migrate(store: StoreArg, app: str | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+    """Upgrade the newest checkpoint to the versions of the code in ``app``, as a new checkpoint
+    (the source stays). ``dry_run``: compute the plan and run it in memory, write nothing."""
+    s = _with_app(store, app)
+    return msgspec.to_builtins(_migrate.migrate(s, dry_run=dry_run))  # type: ignore[no-any-return]
+
+
+def rollback(store: StoreArg, to: str | None = None) -> dict[str, Any]:
+    """Make the pre-migration checkpoint (or ``to``) the newest again; nothing is deleted."""
+    return _migrate.rollback(_store(store), to=to)
+
+
+def log(store: StoreArg) -> list[dict[str, Any]]:
+    """The store's migration log, oldest first."""
+    return [msgspec.to_builtins(e) for e in _migrate.MigrationLog(_store(store)).entries()]
+
+
+def _with_app(store: StoreArg, app: str | None) -> CheckpointStore:
+    s = _store(store)
+    if app is not None:
+        s.registry = load_app(app)
+    return s
 
 
 def _summary(info: CheckpointInfo) -> dict[str, Any]:

@@ -1,0 +1,195 @@
+"""Migrating a store offline, rolling back, and the migration log.
+
+A migration loads the newest checkpoint through the plan (in memory) and commits the result
+as a new checkpoint whose metadata names its source; the source stays. The commit is the
+usual atomic one, so a migration killed at any point has either committed its checkpoint or
+left the store exactly as it was. A rollback commits the source's content again as the
+newest checkpoint (same data file, nothing copied, nothing deleted).
+
+The log is append-only and durable: one create-only object per entry under ``log/``. A
+migration writes a ``started`` entry before it reads and a ``committed`` or ``failed``
+entry after; a ``started`` entry with no outcome marks a run that was killed (nothing it did
+became visible).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any, Literal
+
+import msgspec
+
+from ._checkpoint import CheckpointInfo, CheckpointStore
+from ._format import ID_PATTERN, format_id
+from ._migration import Plan
+from .errors import CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
+
+_LOG = "log/"
+
+
+class TypeChange(msgspec.Struct, frozen=True):
+    """What a migration did to one type."""
+
+    name: str
+    from_version: int
+    to_version: int
+    from_fingerprint: str
+    to_fingerprint: str
+    records: int
+    how: str  # "as written", "rules only", or the steps run
+
+
+class LogEntry(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One line of a store's migration log."""
+
+    sequence: int
+    time: str
+    action: Literal["migrate", "rollback"]
+    outcome: Literal["started", "committed", "failed"]
+    run: str  # the run this entry belongs to: the sequence of its "started" entry
+    source: str  # the checkpoint read
+    target: str = ""  # the checkpoint committed
+    types: tuple[TypeChange, ...] = ()
+    records: int = 0
+    seconds: float = 0.0
+    undo: str = ""  # the command that undoes it
+    error: str = ""
+
+
+class MigrationLog:
+    """The append-only log of a store's migrations and rollbacks."""
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+
+    def entries(self) -> list[LogEntry]:
+        entries = []
+        for key in self.store.storage.list(_LOG):
+            name = key.removeprefix(_LOG).removesuffix(".json")
+            if not (key.endswith(".json") and ID_PATTERN.fullmatch(name)):
+                continue
+            data = self.store.storage.get_range(key, 0, 1 << 20)
+            try:
+                entries.append(msgspec.json.decode(data, type=LogEntry))
+            except (ValueError, RecursionError) as e:
+                raise CorruptCheckpointError(name, f"migration log entry {key}", "a log entry", str(e)) from None
+        return entries
+
+    def append(self, **fields: Any) -> LogEntry:
+        """Add an entry under the next free sequence number (create-only, so never overwritten)."""
+        for _ in range(1000):
+            sequence = max((e.sequence for e in self.entries()), default=0) + 1
+            now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+            entry = LogEntry(sequence=sequence, time=now, **{"run": format_id(sequence), **fields})
+            try:
+                self.store.storage.put(
+                    f"{_LOG}{format_id(sequence)}.json", [msgspec.json.encode(entry)], create_only=True
+                )
+            except ConflictError:
+                continue
+            return entry
+        raise ConflictError(f"{self.store.url}: could not append to the migration log")
+
+
+class MigrationResult(msgspec.Struct, frozen=True):
+    """What ``migrate`` did (or, with ``dry_run``, would do)."""
+
+    source: str
+    target: str | None  # the committed checkpoint; None for a dry run or when nothing changes
+    dry_run: bool
+    changed: bool  # False when every type is already at the running code's version
+    records: int
+    seconds: float
+    types: tuple[TypeChange, ...]
+
+
+def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult:
+    """Upgrade the newest checkpoint to the running code's versions, as a new checkpoint.
+
+    With ``dry_run``, the plan is computed and applied in memory (every step runs and every
+    value is checked) and nothing is written.
+    """
+    source = store.info()
+    changes = _changes(store.plan(source.id), source)
+    if all(t.how == "as written" for t in changes):
+        return MigrationResult(source.id, None, dry_run, False, 0, 0.0, changes)
+    if dry_run:
+        return _run(store, source, changes, commit=False)
+    log = MigrationLog(store)
+    started = log.append(action="migrate", outcome="started", source=source.id, types=changes)
+    try:
+        result = _run(store, source, changes, commit=True)
+    except Exception as e:
+        log.append(action="migrate", outcome="failed", run=started.run, source=source.id, error=str(e)[:2000])
+        raise
+    assert result.target is not None
+    log.append(
+        action="migrate",
+        outcome="committed",
+        run=started.run,
+        source=source.id,
+        target=result.target,
+        types=changes,
+        records=result.records,
+        seconds=result.seconds,
+        undo=f"amber rollback {store.url} --to {source.id}",
+    )
+    return result
+
+
+def _run(
+    store: CheckpointStore, source: CheckpointInfo, changes: tuple[TypeChange, ...], commit: bool
+) -> MigrationResult:
+    begun = time.perf_counter()
+    state = store.load(source.id)
+    target = store.save(state, meta={**source.meta, "migrated_from": source.id}) if commit else None
+    records = sum(t.records for t in changes)
+    seconds = time.perf_counter() - begun
+    return MigrationResult(source.id, target.id if target else None, not commit, True, records, seconds, changes)
+
+
+def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
+    changes = []
+    for tp in plan.types:
+        how = "as written" if tp.direct else (", ".join(f"step {v}->{v + 1}" for v, _ in tp.steps) or "rules only")
+        changes.append(
+            TypeChange(
+                name=tp.reader.name,
+                from_version=tp.writer.version,
+                to_version=tp.reader.version,
+                from_fingerprint=tp.writer.fingerprint,
+                to_fingerprint=tp.reader.schema.fingerprint,
+                records=source.counts.get(tp.writer.name, 0),
+                how=how,
+            )
+        )
+    return tuple(changes)
+
+
+def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str, Any]:
+    """Make an earlier checkpoint the newest again (by default the source of the last
+    migration that produced the newest checkpoint). Nothing is deleted; the rollback is logged."""
+    newest = store.info()
+    if to is None:
+        source = newest.meta.get("migrated_from")
+        if not isinstance(source, str):
+            raise CheckpointNotFoundError(
+                newest.id, "rollback", "a newest checkpoint made by a migration, or --to ID", "no migration source"
+            )
+        to = source
+    restored = store.info(to)
+    if restored.id == newest.id:
+        raise CheckpointError(newest.id, "rollback", "an earlier checkpoint than the newest", restored.id)
+    log = MigrationLog(store)
+    started = log.append(action="rollback", outcome="started", source=restored.id)
+    target = store.recommit(restored.id, meta={**restored.meta, "rollback_of": newest.id, "restores": restored.id})
+    log.append(
+        action="rollback",
+        outcome="committed",
+        run=started.run,
+        source=restored.id,
+        target=target.id,
+        undo=f"amber rollback {store.url} --to {newest.id}",
+    )
+    return {"from": newest.id, "restored": restored.id, "target": target.id}

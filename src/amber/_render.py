@@ -1,0 +1,97 @@
+"""Text renderings of the commands' results, for people (the CLI prints JSON for machines)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+def migrate(r: dict[str, Any]) -> str:
+    lines = []
+    for t in r["types"]:
+        change = (
+            f"v{t['from_version']} -> v{t['to_version']}"
+            if t["from_version"] != t["to_version"]
+            else f"v{t['to_version']}"
+        )
+        lines.append(f"  {t['name']:24} {change:12} {t['records']:>10} records  {t['how']}")
+    if not r["changed"]:
+        head = f"{r['source']} is already at the code's versions; nothing to do"
+    elif r["dry_run"]:
+        head = f"dry run: {r['source']} would migrate ({r['records']} records checked in {r['seconds']:.2f} s)"
+        head += "; nothing written"
+    else:
+        head = (
+            f"migrated {r['source']} -> {r['target']}: {r['records']} records in {r['seconds']:.2f} s; the source stays"
+        )
+    return "\n".join([head, *lines])
+
+
+def rollback(r: dict[str, Any]) -> str:
+    return f"rolled back: {r['target']} restores {r['restored']} (was {r['from']}); nothing deleted"
+
+
+def log(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "no migrations"
+    finished = {e["run"] for e in entries if e["outcome"] != "started"}
+    lines = []
+    for e in entries:
+        outcome = (
+            e["outcome"] if e["outcome"] != "started" or e["run"] in finished else "interrupted (nothing committed)"
+        )
+        target = f" -> {e['target']}" if e.get("target") else ""
+        detail = "; ".join(
+            f"{t['name']} v{t['from_version']}->v{t['to_version']} ({t['how']})" for t in e.get("types", ())
+        )
+        extra = f"  undo: {e['undo']}" if e.get("undo") else (f"  error: {e['error']}" if e.get("error") else "")
+        lines.append(f"{e['time']}  {e['action']:8} {outcome:10} {e['source']}{target}  {detail}{extra}")
+    return "\n".join(lines)
+
+
+def ls(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no checkpoints"
+    lines = [f"{'ID':12}  {'TIME':27}  {'SIZE':>10}  {'RECORDS':>9}  TYPES"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['id']:12}  UNREADABLE: {r['error']}")
+            continue
+        types = ", ".join(f"{n} v{v}" for n, v in r["types"].items())
+        lines.append(f"{r['id']:12}  {r['time']:27}  {size(r['size']):>10}  {r['records']:>9}  {types}")
+    return "\n".join(lines)
+
+
+def show(r: dict[str, Any]) -> str:
+    lines = [
+        f"checkpoint {r['id']}  {r['time']}  format {r['format_version']}  written by {r['library']}",
+        f"size {size(r['size'])}  records {r['records']}  digest {r['digest']}",
+    ]
+    if r["meta"]:
+        lines.append(f"meta {msgspec.json.encode(r['meta']).decode()}")
+    for t in r["types"]:
+        lines.append(
+            f"  {t['name']} v{t['version']}  fingerprint {t['fingerprint']}  {t['count']} records  "
+            f"{size(t['stored_bytes'])} stored ({size(t['raw_bytes'])} raw)"
+        )
+        lines.extend(f"      {f['name']}: {f['type']}{'' if f['required'] else ' (has default)'}" for f in t["fields"])
+    lines.append(f"  root  {size(r['root']['stored_bytes'])} stored ({size(r['root']['raw_bytes'])} raw)")
+    return "\n".join(lines)
+
+
+def verify(r: dict[str, Any]) -> str:
+    return (
+        f"OK {r['id']}: {r['segments']} segments, {r['records']} records, "
+        f"{size(r['stored_bytes'])} stored, {size(r['raw_bytes'])} raw; "
+        "digests, lengths, structure and references sound"
+    )
+
+
+def size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover

@@ -1,0 +1,152 @@
+"""Migrating a store offline, the migration log, rollback, and crashes in the middle."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import amber
+from amber import commands
+from tests import migration_app
+from tests.helpers import tree_digest
+from tests.sample import bank, registry
+
+APP = "tests.migration_app:registry"
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    amber.open_store(tmp_path, registry=registry).save(bank(customers=3, accounts=10), meta={"release": "1"})
+    return tmp_path
+
+
+def test_migrate_writes_a_new_checkpoint_and_keeps_the_source(store_dir: Path) -> None:
+    result = commands.migrate(str(store_dir), APP)
+    assert (result["source"], result["target"], result["changed"]) == ("000000000001", "000000000002", True)
+    assert {t["name"]: t["how"] for t in result["types"]}["bank.Account"] == "step 1->2"
+    new = amber.open_store(store_dir, registry=migration_app.registry)
+    assert new.info().meta == {"release": "1", "migrated_from": "000000000001"}
+    assert [t.describe() for t in new.plan().types][1] == "bank.Account v2: as written"
+    assert new.load()["accounts"][3].balance_cents == 30000
+    assert amber.open_store(store_dir, registry=registry).load(1)["accounts"][3].balance == 300, "the source stays"
+
+
+def test_the_log_records_every_migration_with_its_undo(store_dir: Path) -> None:
+    commands.migrate(str(store_dir), APP)
+    entries = commands.log(str(store_dir))
+    assert [(e["action"], e["outcome"]) for e in entries] == [("migrate", "started"), ("migrate", "committed")]
+    done = entries[1]
+    assert done["run"] == entries[0]["run"]
+    assert (done["source"], done["target"], done["records"]) == ("000000000001", "000000000002", 17)
+    account = next(t for t in done["types"] if t["name"] == "bank.Account")
+    assert (account["from_version"], account["to_version"], account["records"]) == (1, 2, 10)
+    assert account["from_fingerprint"] != account["to_fingerprint"]
+    assert done["undo"] == f"amber rollback {store_dir.as_uri()} --to 000000000001"
+
+
+def test_a_dry_run_checks_everything_and_writes_nothing(store_dir: Path) -> None:
+    before = tree_digest(store_dir)
+    result = commands.migrate(str(store_dir), APP, dry_run=True)
+    assert (result["dry_run"], result["target"], result["records"]) == (True, None, 17)
+    assert tree_digest(store_dir) == before
+
+
+def test_nothing_to_migrate(store_dir: Path) -> None:
+    commands.migrate(str(store_dir), APP)
+    again = commands.migrate(str(store_dir), APP)
+    assert (again["changed"], again["target"]) == (False, None)
+
+
+def test_rollback_makes_the_source_newest_again_and_deletes_nothing(store_dir: Path) -> None:
+    commands.migrate(str(store_dir), APP)
+    files = set(tree_digest(store_dir))
+    result = commands.rollback(str(store_dir))
+    assert result == {"from": "000000000002", "restored": "000000000001", "target": "000000000003"}
+    assert files <= set(tree_digest(store_dir)), "nothing deleted"
+    old = amber.open_store(store_dir, registry=registry)
+    assert old.load()["accounts"][3].balance == 300, "old code reads the newest checkpoint again"
+    assert old.info().meta["rollback_of"] == "000000000002"
+    assert [e["action"] for e in commands.log(str(store_dir))][-2:] == ["rollback", "rollback"]
+    with pytest.raises(amber.CheckpointNotFoundError, match="made by a migration"):
+        commands.rollback(str(store_dir))
+    assert commands.rollback(str(store_dir), to="2")["restored"] == "000000000002", "a rollback can be undone"
+
+
+def test_a_failing_step_fails_the_migration_and_is_logged(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(fields: dict[str, object]) -> dict[str, object]:
+        raise ValueError("bad data")
+
+    monkeypatch.setitem(migration_app.registry._upgrades, ("bank.Account", 1), broken)
+    before = {k: v for k, v in tree_digest(store_dir).items() if k.startswith(("checkpoints", "data"))}
+    with pytest.raises(amber.MigrationError, match="bad data"):
+        commands.migrate(str(store_dir), APP)
+    after = {k: v for k, v in tree_digest(store_dir).items() if k.startswith(("checkpoints", "data"))}
+    assert after == before
+    assert [e["outcome"] for e in commands.log(str(store_dir))] == ["started", "failed"]
+
+
+def amber_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "amber", *args],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_the_cli_migrates_logs_and_rolls_back(store_dir: Path) -> None:
+    dry = amber_cli("migrate", str(store_dir), "--app", APP, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: 000000000001 would migrate" in dry.stdout and "step 1->2" in dry.stdout
+    done = json.loads(amber_cli("migrate", str(store_dir), "--app", APP, "--json").stdout)
+    assert done["target"] == "000000000002"
+    log = amber_cli("log", str(store_dir)).stdout
+    assert "migrate  committed  000000000001 -> 000000000002" in log and "undo: amber rollback" in log
+    assert amber_cli("rollback", str(store_dir)).stdout.startswith("rolled back: 000000000003 restores 000000000001")
+    missing = amber_cli("migrate", str(store_dir), "--app", "no_such_module")
+    assert missing.returncode != 0
+
+
+def test_a_migration_killed_at_any_moment_leaves_the_store_unambiguous(tmp_path: Path) -> None:
+    """SIGKILL a real `amber migrate` at many moments: the store then holds either just the
+    source or the finished migration, never anything in between, and a rerun completes."""
+    rng = random.Random(7)
+    outcomes = set()
+    for attempt in range(12):
+        store_dir = tmp_path / f"s{attempt}"
+        amber.open_store(store_dir, registry=registry).save(bank(customers=3, accounts=40))
+        child = subprocess.Popen(
+            [sys.executable, "-m", "amber", "migrate", str(store_dir), "--app", APP],
+            cwd=ROOT,
+            env={**os.environ, "AMBER_TEST_SLOW_STEP": "0.005"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.05, 0.9))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        ids = amber.open_store(store_dir, registry=registry).ids()
+        assert ids in (["000000000001"], ["000000000001", "000000000002"])
+        outcomes.add(len(ids))
+        if len(ids) == 2:
+            assert (
+                amber.open_store(store_dir, registry=migration_app.registry).load()["accounts"][3].balance_cents
+                == 30000
+            )
+        rerun = amber_cli("migrate", str(store_dir), "--app", APP)
+        assert rerun.returncode == 0, rerun.stderr
+        final = amber.open_store(store_dir, registry=migration_app.registry)
+        assert final.plan().types[1].direct and final.load()["accounts"][3].balance_cents == 30000
+    assert outcomes == {1, 2}, "kills landed both before and after the commit"

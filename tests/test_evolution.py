@@ -312,3 +312,75 @@ def test_aliases_are_checked_when_declared() -> None:
     reg.upgrade("a.New", 1)(lambda f: f)
     with pytest.raises(amber.SchemaError, match="already declared"):
         reg.upgrade("a.New", 1)(lambda f: f)
+
+
+# --- writing an older version during a rolling upgrade ---------------------------------------
+
+
+def rolling_registry() -> amber.Registry:
+    """Code at v3 that still declares v1 (to write it) and a downgrade twin for each step."""
+    reg = amber.Registry()
+
+    @reg.record("bank.Customer", version=1)
+    class Customer(amber.Record):
+        id: int
+        name: str
+
+    @reg.record("bank.Account", version=1)
+    class AccountOld(amber.Record):
+        id: int
+        owner: Customer
+        balance: float
+        note: str = ""
+
+    @reg.record("bank.Account", version=3)
+    class Account(amber.Record):
+        id: int
+        owner: Customer
+        balance_cents: int
+        memo: Annotated[str, amber.field(aliases=["note"])] = ""
+
+    @reg.upgrade("bank.Account", 1)
+    def up(fields: dict[str, Any]) -> dict[str, Any]:
+        fields["balance_cents"] = round(fields.pop("balance") * 100)
+        return fields
+
+    @reg.downgrade("bank.Account", 3)
+    def down(fields: dict[str, Any]) -> dict[str, Any]:
+        fields["balance"] = fields.pop("balance_cents") / 100
+        return fields
+
+    return reg
+
+
+def test_a_write_pin_writes_the_older_version_for_old_readers(tmp_path: Path) -> None:
+    reg = rolling_registry()
+    current = reg.current("bank.Account")
+    customer = reg.current("bank.Customer")
+    assert current is not None and customer is not None
+    ada = customer.cls(1, "Ada")
+    state = {"accounts": [current.cls(1, ada, 250, "hello")], "customers": [ada]}
+    store = amber.open_store(tmp_path, registry=reg, write_versions={"bank.Account": 1})
+    info = store.save(state)
+    assert info.types["bank.Account"] == 1
+    assert store.manifest().write_versions == {"bank.Account": 1}
+    old = amber.open_store(tmp_path, registry=v1).load()  # the old release reads it as its own
+    assert old["accounts"][0] == AccountV1(1, old["customers"][0], 2.5, "hello")
+    assert store.load() == state, "the new code reads it back through the upgrade step"
+    unpinned = store.save(state, write_versions={})
+    assert unpinned.types["bank.Account"] == 3 and store.manifest().write_versions == {}
+
+
+def test_a_pin_without_the_old_declaration_or_twin_is_refused(tmp_path: Path) -> None:
+    reg = rolling_registry()
+    current, customer = reg.current("bank.Account"), reg.current("bank.Customer")
+    assert current is not None and customer is not None
+    state = [current.cls(1, customer.cls(1, "Ada"), 250)]
+    with pytest.raises(amber.SerializationError, match="needs its declaration"):
+        amber.open_store(tmp_path, registry=reg).save(state, write_versions={"bank.Account": 2})
+    with pytest.raises(amber.SerializationError, match="newer than the running v3"):
+        amber.open_store(tmp_path, registry=reg).save(state, write_versions={"bank.Account": 4})
+    del reg._downgrades[("bank.Account", 3)]
+    with pytest.raises(amber.SerializationError, match=r"field 'balance' has no value; add @amber.downgrade"):
+        amber.open_store(tmp_path, registry=reg).save(state, write_versions={"bank.Account": 1})
+    assert amber.open_store(tmp_path, registry=reg).ids() == []

@@ -20,7 +20,7 @@ from ._fields import FieldSchema, RecordSchema, field
 from ._format import FORMAT_VERSION, Manifest
 from ._migration import Plan, TypePlan
 from ._open import open_store
-from ._schema import FrozenRecord, Record, RecordType, Registry, default_registry, record, upgrade
+from ._schema import FrozenRecord, Record, RecordType, Registry, default_registry, downgrade, record, upgrade
 from ._types import FieldType
 from ._values import Ref
 from ._version import __version__
@@ -79,6 +79,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "default_registry",
+    "downgrade",
     "field",
     "open_store",
     "record",

@@ -91,10 +91,18 @@ class VerifyReport:
 class CheckpointStore:
     """A store of checkpoints: ``save``, ``load``, ``list``, ``verify``. See ``amber.open_store``."""
 
-    def __init__(self, storage: Storage, *, registry: Registry | None = None, compression_level: int = 1) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        registry: Registry | None = None,
+        compression_level: int = 1,
+        write_versions: dict[str, int] | None = None,
+    ) -> None:
         self.storage = storage
         self.registry = registry or default_registry
         self.compression_level = compression_level
+        self.write_versions = dict(write_versions or {})  # type name -> version to write (a pin)
         self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
 
     @property
@@ -106,11 +114,18 @@ class CheckpointStore:
 
     # --- writing --------------------------------------------------------------------------
 
-    def save(self, state: Any, *, meta: dict[str, Any] | None = None) -> CheckpointInfo:
-        """Write ``state`` as a new checkpoint and commit it; return what was committed."""
+    def save(
+        self, state: Any, *, meta: dict[str, Any] | None = None, write_versions: dict[str, int] | None = None
+    ) -> CheckpointInfo:
+        """Write ``state`` as a new checkpoint and commit it; return what was committed.
+
+        ``write_versions`` (default: the store's) pins types to an older version, written
+        through their ``@amber.downgrade`` twins, for readers that do not know the newer one.
+        """
         meta = _checked_meta(meta)
+        pins = self.write_versions if write_versions is None else write_versions
         with _gc_paused():
-            writer = StateWriter(self.registry)
+            writer = StateWriter(self.registry, pins)
             root = writer.capture(state)
             data_key = f"data/{secrets.token_hex(16)}.seg"
             segments: list[SegmentEntry] = []
@@ -321,9 +336,10 @@ def _draft(
         data=data_key,
         data_size=data_size,
         digest=digest(b"".join(bytes.fromhex(s.digest) for s in segments)),
-        types=tuple(TypeEntry(t.rt.schema, t.rt.schema.fingerprint, len(t.objects)) for t in tables),
+        types=tuple(TypeEntry(t.written.schema, t.written.schema.fingerprint, len(t.objects)) for t in tables),
         segments=tuple(segments),
         meta=meta,
+        write_versions={t.rt.name: t.written.version for t in tables if t.pin is not None},
     )
 
 

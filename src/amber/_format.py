@@ -72,7 +72,7 @@ class TypeEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     count: int
 
 
-class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """The commit record of a checkpoint. A checkpoint exists exactly when its manifest does."""
 
     format: Literal["amber.checkpoint"]
@@ -87,6 +87,7 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     types: tuple[TypeEntry, ...]
     segments: tuple[SegmentEntry, ...]
     meta: dict[str, Any] = {}
+    write_versions: dict[str, int] = {}  # types written at an older version than the writer's code
 
 
 _manifest_decoder = msgspec.json.Decoder(Manifest)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ._codec import (
     BadValue,
+    Classes,
     Corrupt,
     ObjectsOf,
     TaggedDecoder,
@@ -30,7 +31,9 @@ from ._codec import (
     store_column,
     tagged_targets,
 )
+from ._fields import FieldSchema
 from ._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
+from ._pin import WritePin, write_pin
 from ._schema import RecordType, Registry
 from ._types import FieldType
 from .errors import SerializationError
@@ -46,10 +49,16 @@ class Table:
 
     index: int
     rt: RecordType
+    pin: WritePin | None = None  # set when the type is written at an older version
     objects: list[Any] = field(default_factory=list)
     scanned: int = 0  # rows whose fields have been searched for further records
     _rows: dict[int, int] = field(default_factory=dict)  # id(object) -> row, for objects[:_indexed]
     _indexed: int = 0
+
+    @property
+    def written(self) -> RecordType:
+        """The declared version the table is written as."""
+        return self.pin.written if self.pin is not None else self.rt
 
     @property
     def rows(self) -> dict[int, int]:
@@ -82,8 +91,9 @@ class Table:
 class StateWriter:
     """Finds every record reachable from a state and yields the state as segments' contents."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, pins: dict[str, int] | None = None) -> None:
         self._registry = registry
+        self._pins = pins or {}
         self._tables: dict[type, Table] = {}
         self._by_name: dict[str, Table] = {}
         self._tagged = TaggedEncoder(self)
@@ -127,7 +137,9 @@ class StateWriter:
                     f"the state holds {rt.name} in versions {other.rt.version} and {rt.version}; "
                     "a checkpoint holds one version of each type"
                 )
-            table = self._tables[cls] = Table(len(self._tables), rt)
+            pinned = self._pins.get(rt.name, rt.version)
+            pin = write_pin(rt, pinned, self._registry) if pinned != rt.version else None
+            table = self._tables[cls] = Table(len(self._tables), rt, pin)
             self._by_name[rt.name] = table
         return table
 
@@ -151,7 +163,7 @@ class StateWriter:
                     self._tagged_field(table, fs.name, value)
             elif fs.type.references():
                 column = list(map(getter, objs))
-                self._found_records(self._checked(table, fs.name, fs.type, column, start))
+                self._found_records(self._checked(table, fs, column, start, classes=table.rt.classes))
 
     def _tagged_field(self, table: Table, name: str, value: Any) -> Any:
         try:
@@ -160,13 +172,14 @@ class StateWriter:
             raise SerializationError(f"cannot save {table.rt.name}.{name}{e.where('')}: {e.message}") from None
 
     def _checked(
-        self, table: Table, name: str, t: FieldType, column: list[Any], first_row: int
+        self, table: Table, fs: FieldSchema, column: list[Any], first_row: int, *, classes: Classes
     ) -> dict[FieldType, list[Any]]:
+        name, t = fs.name, fs.type
         found: dict[FieldType, list[Any]] = {}
         try:
-            check_column(t, column, table.rt.classes, found)
+            check_column(t, column, classes, found)
         except BadValue as e:
-            row = locate_bad_row(t, column, table.rt.classes)
+            row = locate_bad_row(t, column, classes)
             where = f" (row {first_row + row}: {column[row]!r:.80})" if row is not None else ""
             raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
         return found
@@ -187,18 +200,22 @@ class StateWriter:
             yield 0, 0, []
 
     def _stored_columns(self, table: Table, objs: list[Any], start: int) -> list[Any]:
-        if not table.rt.schema.fields:
+        if not table.written.schema.fields:
             return [[None] * len(objs)]  # a presence column: every row costs a byte (docs/format.md)
+        if table.pin is not None:
+            fields, classes = table.pin.columns(objs), table.pin.classes
+        else:
+            fields = [(fs, list(map(g, objs))) for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)]
+            classes = table.rt.classes
         columns = []
-        for fs, getter in zip(table.rt.schema.fields, table.rt.getters, strict=True):
-            values = list(map(getter, objs))
+        for fs, values in fields:
             if fs.type.is_tagged():
                 columns.append([self._tagged_field(table, fs.name, v) for v in values])
                 continue
-            if not fs.type.references():
-                self._checked(table, fs.name, fs.type, values, start)
+            if table.pin is not None or not fs.type.references():
+                self._checked(table, fs, values, start, classes=classes)
             try:
-                columns.append(store_column(fs.type, values, self._rows_of, table.rt.classes))
+                columns.append(store_column(fs.type, values, self._rows_of, classes))
             except KeyError:
                 raise SerializationError(f"{table.rt.name}.{fs.name} changed while the state was being saved") from None
         return columns

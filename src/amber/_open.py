@@ -18,6 +18,7 @@ def open_store(
     create: bool = True,
     fsync: bool = True,
     compression_level: int = 1,
+    write_versions: dict[str, int] | None = None,
 ) -> CheckpointStore:
     """Open a checkpoint store.
 
@@ -25,12 +26,15 @@ def open_store(
     new, empty in-process store. With ``create=False`` a missing directory is an error
     instead of being created on the first save. ``fsync=False`` trades durability on power
     loss for speed (tests, scratch stores). ``registry`` defaults to the one filled by the
-    module-level ``@amber.record``.
+    module-level ``@amber.record``. ``write_versions`` pins types to an older version when
+    writing (see ``CheckpointStore.save``); set it from a feature flag during a rolling upgrade.
     """
     storage = _storage_for(os.fspath(url), fsync=fsync)
     if not create and not storage.exists():
         raise StoreNotFoundError(f"no store at {storage.url}")
-    return CheckpointStore(storage, registry=registry, compression_level=compression_level)
+    return CheckpointStore(
+        storage, registry=registry, compression_level=compression_level, write_versions=write_versions
+    )
 
 
 def _storage_for(url: str, *, fsync: bool) -> Storage:

@@ -99,6 +99,7 @@ class Registry:
         self._pending: dict[type, tuple[str, int]] = {}
         self._renamed: dict[str, str] = {}  # former type name -> current name
         self._upgrades: dict[tuple[str, int], UpgradeStep] = {}
+        self._downgrades: dict[tuple[str, int], UpgradeStep] = {}
 
     def record(self, name: str, *, version: int, aliases: Sequence[str] = ()) -> Callable[[T], T]:
         """Decorator form of :meth:`register`."""
@@ -138,20 +139,36 @@ class Registry:
         The step receives the record's fields as a dict (records it points at appear as
         ``amber.Ref`` markers) and returns the fields of the next version.
         """
+        return self._step(self._upgrades, "upgrade", name, from_version, lowest=1)
 
-        def decorate(step: F) -> F:
-            key = (name, from_version)
-            if type(from_version) is not int or from_version < 1:
-                raise SchemaError(f"{name}: an upgrade starts from a version >= 1, not {from_version!r}")
-            if key in self._upgrades:
-                raise SchemaError(f"{name}: the step from version {from_version} is already declared")
-            self._upgrades[key] = step
-            return step
+    def downgrade(self, name: str, from_version: int) -> Callable[[F], F]:
+        """Declare the twin step from ``from_version`` down to ``from_version - 1``.
 
-        return decorate
+        With it, code at ``from_version`` can keep writing the older version (a write pin)
+        while older readers are still deployed. The step receives the fields as a dict
+        (records it points at as the live objects) and returns the older version's fields.
+        """
+        return self._step(self._downgrades, "downgrade", name, from_version, lowest=2)
 
     def upgrade_step(self, name: str, from_version: int) -> UpgradeStep | None:
         return self._upgrades.get((name, from_version))
+
+    def downgrade_step(self, name: str, from_version: int) -> UpgradeStep | None:
+        return self._downgrades.get((name, from_version))
+
+    def _step(
+        self, steps: dict[tuple[str, int], UpgradeStep], kind: str, name: str, from_version: int, lowest: int
+    ) -> Callable[[F], F]:
+        if type(from_version) is not int or from_version < lowest:
+            raise SchemaError(f"{name}: a {kind} starts from a version >= {lowest}, not {from_version!r}")
+
+        def decorate(step: F) -> F:
+            if (name, from_version) in steps:
+                raise SchemaError(f"{name}: the {kind} from version {from_version} is already declared")
+            steps[(name, from_version)] = step
+            return step
+
+        return decorate
 
     def type_of(self, cls: type) -> RecordType | None:
         """The declared type for a class, or None when the class is not persisted."""
@@ -241,6 +258,16 @@ def upgrade(name: str, from_version: int, *, registry: Registry | None = None) -
     dict and returning the v3 fields. Steps chain: v1 data read by v4 code runs 1→2→3→4.
     """
     return (registry or default_registry).upgrade(name, from_version)
+
+
+def downgrade(name: str, from_version: int, *, registry: Registry | None = None) -> Callable[[F], F]:
+    """Declare the downgrade twin of type ``name`` from ``from_version`` to the previous version.
+
+    ``@amber.downgrade("bank.Account", 3)`` on a function taking the v3 fields as a dict and
+    returning the v2 fields; it lets this code keep writing v2 (``write_versions``) while v2
+    readers are still deployed.
+    """
+    return (registry or default_registry).downgrade(name, from_version)
 
 
 def _check_declaration(cls: type, name: str, version: int) -> None:

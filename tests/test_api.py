@@ -76,7 +76,7 @@ LAYERS = [
     {"_schema"},
     {"_pin"},
     {"_graph", "_format", "_migration"},
-    {"_resolve"},
+    {"_resolve", "_lock"},
     {"storage"},
     {"_reading"},
     {"_checkpoint"},

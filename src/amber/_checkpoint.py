@@ -98,11 +98,13 @@ class CheckpointStore:
         registry: Registry | None = None,
         compression_level: int = 1,
         write_versions: dict[str, int] | None = None,
+        oldest_supported: dict[str, int] | None = None,
     ) -> None:
         self.storage = storage
         self.registry = registry or default_registry
         self.compression_level = compression_level
         self.write_versions = dict(write_versions or {})  # type name -> version to write (a pin)
+        self.oldest_supported = dict(oldest_supported or {})  # type name -> oldest version read
         self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
 
     @property
@@ -229,7 +231,7 @@ class CheckpointStore:
         """How each type of a checkpoint becomes the running code's type; raises
         ``IncompatibleSchemaError`` listing every problem when that is impossible."""
         manifest = self.manifest(checkpoint_id)
-        migration = plan([t.schema for t in manifest.types], self.registry)
+        migration = plan([t.schema for t in manifest.types], self.registry, self.oldest_supported)
         if migration.problems:
             raise incompatible(manifest.id, list(migration.problems))
         return migration

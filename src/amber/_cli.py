@@ -121,6 +121,38 @@ def log_(store: str, as_json: bool) -> None:
     _run(lambda: commands.log(store), render.log, as_json)
 
 
+@cli.group()
+def schema() -> None:
+    """The lock file of persisted types, and the CI check against it."""
+
+
+def _oldest(values: tuple[str, ...]) -> dict[str, int]:
+    pairs = [v.partition("=") for v in values]
+    if not all(sep and version.isdigit() for _, sep, version in pairs):
+        raise click.BadParameter("use NAME=VERSION, e.g. bank.Account=2")
+    return {name: int(version) for name, _, version in pairs}
+
+
+@schema.command("lock")
+@click.option("--app", required=True, help="MODULE (or MODULE:REGISTRY) that declares the application's types.")
+@click.option("--file", "path", default="amber.lock", show_default=True, help="The lock file to write or extend.")
+@click.option("--oldest", multiple=True, metavar="NAME=VERSION", help="The oldest version still supported.")
+@_json_option
+def schema_lock(app: str, path: str, oldest: tuple[str, ...], as_json: bool) -> None:
+    """Record every persisted type and version of the app in the lock file (commit it)."""
+    _run(lambda: commands.schema_lock(app, path, oldest=_oldest(oldest)), render.lock, as_json)
+
+
+@schema.command("check")
+@click.option("--app", required=True, help="MODULE (or MODULE:REGISTRY) that declares the application's types.")
+@click.option("--file", "path", default="amber.lock", show_default=True, help="The lock file to check against.")
+@_json_option
+def schema_check(app: str, path: str, as_json: bool) -> None:
+    """Fail (exit 1) on schema changes that would break reading old data; show notes."""
+    failed = lambda findings: any(f["severity"] == "error" for f in findings)  # noqa: E731
+    _run(lambda: commands.schema_check(app, path), render.check, as_json, failed)
+
+
 class _ProgressBars:
     """One progress bar per phase (read, write), on stderr."""
 

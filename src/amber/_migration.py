@@ -15,7 +15,7 @@ with a fix, so that an impossible plan fails early and completely.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,8 +61,11 @@ class Plan:
     problems: tuple[SchemaProblem, ...]
 
 
-def plan(schemas: Sequence[RecordSchema], registry: Registry) -> Plan:
-    """Plan reading types written with ``schemas`` into the registry's current types."""
+def plan(schemas: Sequence[RecordSchema], registry: Registry, oldest: Mapping[str, int] | None = None) -> Plan:
+    """Plan reading types written with ``schemas`` into the registry's current types.
+
+    ``oldest`` (from a lock file's policy) gives the oldest version still supported per type.
+    """
     readers = {s.name: registry.current(s.name) for s in schemas}
     renamed = {w: r.name for w, r in readers.items() if r is not None}
     problems: list[SchemaProblem] = []
@@ -74,7 +77,21 @@ def plan(schemas: Sequence[RecordSchema], registry: Registry) -> Plan:
         else:
             problems.extend(result)
     problems.extend(_shared_readers(schemas, readers))
+    problems.extend(_unsupported(schemas, readers, oldest or {}))
     return Plan(tuple(plans) if not problems else (), tuple(problems))
+
+
+def _unsupported(
+    schemas: Sequence[RecordSchema], readers: dict[str, RecordType | None], oldest: Mapping[str, int]
+) -> list[SchemaProblem]:
+    problems = []
+    for s in schemas:
+        reader = readers[s.name]
+        floor = oldest.get(reader.name if reader else s.name)
+        if floor is not None and s.version < floor:
+            fix = f"migrate it with a release that still reads v{s.version}, or lower oldest_supported in the lock"
+            problems.append(SchemaProblem(s.name, f"v{s.version} is older than the oldest supported v{floor}", fix))
+    return problems
 
 
 def _shared_readers(schemas: Sequence[RecordSchema], readers: dict[str, RecordType | None]) -> list[SchemaProblem]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ._checkpoint import CheckpointStore
+from ._lock import read_lock
 from ._schema import Registry
-from .errors import StoreNotFoundError
+from .errors import SchemaError, StoreNotFoundError
 from .storage import LocalStorage, MemoryStorage, Storage
 
 
@@ -19,6 +21,7 @@ def open_store(
     fsync: bool = True,
     compression_level: int = 1,
     write_versions: dict[str, int] | None = None,
+    policy: str | os.PathLike[str] | None = None,
 ) -> CheckpointStore:
     """Open a checkpoint store.
 
@@ -28,13 +31,27 @@ def open_store(
     loss for speed (tests, scratch stores). ``registry`` defaults to the one filled by the
     module-level ``@amber.record``. ``write_versions`` pins types to an older version when
     writing (see ``CheckpointStore.save``); set it from a feature flag during a rolling upgrade.
+    ``policy`` is a lock file (``amber schema lock``): checkpoints holding a type older than
+    its ``oldest_supported`` version are refused before any data is read.
     """
     storage = _storage_for(os.fspath(url), fsync=fsync)
     if not create and not storage.exists():
         raise StoreNotFoundError(f"no store at {storage.url}")
+    oldest = _oldest_supported(policy) if policy is not None else None
     return CheckpointStore(
-        storage, registry=registry, compression_level=compression_level, write_versions=write_versions
+        storage,
+        registry=registry,
+        compression_level=compression_level,
+        write_versions=write_versions,
+        oldest_supported=oldest,
     )
+
+
+def _oldest_supported(policy: str | os.PathLike[str]) -> dict[str, int]:
+    lock = read_lock(Path(policy))
+    if lock is None:
+        raise SchemaError(f"no lock file at {policy}")
+    return {name: t.oldest_supported for name, t in lock.types.items()}
 
 
 def _storage_for(url: str, *, fsync: bool) -> Storage:

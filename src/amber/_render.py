@@ -95,3 +95,23 @@ def size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"  # pragma: no cover
+
+
+def lock(r: dict[str, Any]) -> str:
+    lines = [f"locked {len(r['types'])} type(s)"]
+    for name, t in r["types"].items():
+        versions = ", ".join(f"v{v}" for v in t["versions"])
+        lines.append(f"  {name}: current v{t['current']}, supported from v{t['oldest_supported']} ({versions})")
+    return "\n".join(lines)
+
+
+def check(findings: list[dict[str, str]]) -> str:
+    if not findings:
+        return "schema check passed: the code reads everything the lock supports"
+    lines = []
+    for f in findings:
+        fix = f" -> {f['fix']}" if f["fix"] else ""
+        lines.append(f"{f['severity']}: {f['type']}: {f['message']}{fix}")
+    errors = sum(f["severity"] == "error" for f in findings)
+    lines.append(f"{errors} error(s), {len(findings) - errors} note(s)")
+    return "\n".join(lines)

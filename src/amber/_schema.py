@@ -150,6 +150,10 @@ class Registry:
         """
         return self._step(self._downgrades, "downgrade", name, from_version, lowest=2)
 
+    def renamed(self) -> dict[str, str]:
+        """Former type names and the names they now go by."""
+        return dict(self._renamed)
+
     def upgrade_step(self, name: str, from_version: int) -> UpgradeStep | None:
         return self._upgrades.get((name, from_version))
 

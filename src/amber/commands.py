@@ -11,21 +11,22 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from . import _migrate
+from . import _lock, _migrate
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import Manifest
 from ._open import open_store
 from ._schema import Registry, default_registry
 from ._values import to_json_value
-from .errors import CheckpointError
+from .errors import CheckpointError, SchemaError
 
 StoreArg = str | CheckpointStore
 
-__all__ = ["dump", "load_app", "log", "ls", "migrate", "rollback", "show", "verify"]
+__all__ = ["dump", "load_app", "log", "ls", "migrate", "rollback", "schema_check", "schema_lock", "show", "verify"]
 
 
 def _store(store: StoreArg) -> CheckpointStore:
@@ -132,6 +133,28 @@ def rollback(store: StoreArg, to: str | None = None) -> dict[str, Any]:
 def log(store: StoreArg) -> list[dict[str, Any]]:
     """The store's migration log, oldest first."""
     return [msgspec.to_builtins(e) for e in _migrate.MigrationLog(_store(store)).entries()]
+
+
+def schema_lock(app: str, path: str = "amber.lock", *, oldest: dict[str, int] | None = None) -> dict[str, Any]:
+    """Write (or extend) the lock file with every type and version the app declares.
+
+    Versions already locked are kept even when their classes are gone. ``oldest`` sets the
+    oldest version still supported per type (the policy ``open_store(policy=...)`` enforces).
+    """
+    registry = load_app(app)
+    lock = _lock.build_lock(registry, _lock.read_lock(Path(path)))
+    for name, version in (oldest or {}).items():
+        if name not in lock.types:
+            raise SchemaError(f"{name} is not a persisted type of {app}")
+        lock.types[name].oldest_supported = version
+    _lock.write_lock(Path(path), lock)
+    return msgspec.to_builtins(lock)  # type: ignore[no-any-return]
+
+
+def schema_check(app: str, path: str = "amber.lock") -> list[dict[str, str]]:
+    """Compare the app's types with the lock file; every finding with what to do."""
+    findings = _lock.check(load_app(app), _lock.read_lock(Path(path)))
+    return [{"severity": f.severity, "type": f.type, "message": f.message, "fix": f.fix} for f in findings]
 
 
 def _with_app(store: StoreArg, app: str | None) -> CheckpointStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -384,3 +385,113 @@ def test_a_pin_without_the_old_declaration_or_twin_is_refused(tmp_path: Path) ->
     with pytest.raises(amber.SerializationError, match=r"field 'balance' has no value; add @amber.downgrade"):
         amber.open_store(tmp_path, registry=reg).save(state, write_versions={"bank.Account": 1})
     assert amber.open_store(tmp_path, registry=reg).ids() == []
+
+
+# --- checkpoint steps: changes across types ---------------------------------------------------
+
+
+def address_registry(calls: list[str]) -> amber.Registry:
+    """v1 customers held their address; v2 point at a bank.Address record of its own."""
+    reg = amber.Registry()
+
+    @reg.record("bank.Address", version=1)
+    class Address(amber.Record):
+        street: str
+        city: str
+
+    @reg.record("bank.Customer", version=2)
+    class Customer(amber.Record):
+        id: int
+        name: str
+        address: Address | None = None
+
+    @reg.record("bank.Account", version=2)
+    class Account(amber.Record):
+        id: int
+        owner: Customer
+        balance: float
+        memo: str = ""
+
+    @reg.upgrade("bank.Account", 1)
+    def rename_note(fields: dict[str, Any]) -> dict[str, Any]:
+        calls.append("account 1->2")
+        fields["memo"] = fields.pop("note")
+        return fields
+
+    @reg.checkpoint_upgrade(requires={"bank.Customer": 1}, produces={"bank.Customer": 2, "bank.Address": 1})
+    def split_address(tables: amber.Tables) -> None:
+        calls.append("split")
+        for customer in tables["bank.Customer"]:
+            customer["address"] = tables.add("bank.Address", {"street": f"{customer['id']} Main St", "city": "Oslo"})
+
+    return reg
+
+
+def test_a_checkpoint_step_splits_one_type_into_two(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    calls: list[str] = []
+    store = amber.open_store(tmp_path, registry=address_registry(calls))
+    assert store.plan().describe() == [
+        "checkpoint step address_registry.<locals>.split_address",
+        "bank.Account step 1->2",
+    ]
+    state = store.load()
+    assert calls == ["split", *["account 1->2"] * 5]
+    ada = state["customers"][0]
+    assert (ada.address.street, ada.address.city) == ("1 Main St", "Oslo")
+    assert state["accounts"][2].owner is ada and state["accounts"][2].memo == "n2"
+
+
+def test_a_checkpoint_step_merges_a_type_away(tmp_path: Path) -> None:
+    old = amber.Registry()
+
+    @old.record("crm.Note", version=1)
+    class Note(amber.Record):
+        text: str
+
+    @old.record("crm.Contact", version=1)
+    class Contact(amber.Record):
+        name: str
+        note: Note
+
+    amber.open_store(tmp_path, registry=old).save([Contact("Ada", Note("likes tea")), Contact("Bob", Note("ok"))])
+    new = amber.Registry()
+
+    @new.record("crm.Contact", version=2)
+    class Contact2(amber.Record):
+        name: str
+        note_text: str
+
+    @new.checkpoint_upgrade(requires={"crm.Contact": 1, "crm.Note": 1}, produces={"crm.Contact": 2, "crm.Note": None})
+    def inline_notes(tables: amber.Tables) -> None:
+        notes = tables["crm.Note"]
+        for contact in tables["crm.Contact"]:
+            contact["note_text"] = notes[contact.pop("note").row]["text"]
+
+    assert amber.open_store(tmp_path, registry=new).load() == [Contact2("Ada", "likes tea"), Contact2("Bob", "ok")]
+
+
+def test_a_failing_checkpoint_step_changes_nothing(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    reg = address_registry([])
+
+    def broken(tables: amber.Tables) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    reg._checkpoint_steps[0] = dataclasses.replace(reg._checkpoint_steps[0], run=broken)
+    before = tree_digest(tmp_path)
+    with pytest.raises(amber.MigrationError, match="checkpoint step .*ZeroDivisionError"):
+        amber.open_store(tmp_path, registry=reg).load()
+    assert tree_digest(tmp_path) == before
+
+
+def test_a_checkpoint_step_the_data_never_reaches_is_a_plan_problem(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    reg = address_registry([])
+
+    @reg.checkpoint_upgrade(requires={"bank.Customer": 1, "bank.Account": 5}, produces={"bank.Account": 6})
+    def impossible(tables: amber.Tables) -> None:
+        pass
+
+    with pytest.raises(amber.IncompatibleSchemaError, match="needs bank.Customer v1, bank.Account v5"):
+        amber.open_store(tmp_path, registry=reg).load()

@@ -18,9 +18,20 @@ graphs (shared references and cycles included) to a store::
 from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
 from ._fields import FieldSchema, RecordSchema, field
 from ._format import FORMAT_VERSION, Manifest
-from ._migration import Plan, TypePlan
+from ._migration import Plan, Stage, TypePlan
 from ._open import open_store
-from ._schema import FrozenRecord, Record, RecordType, Registry, default_registry, downgrade, record, upgrade
+from ._resolve import Tables
+from ._schema import (
+    FrozenRecord,
+    Record,
+    RecordType,
+    Registry,
+    checkpoint_upgrade,
+    default_registry,
+    downgrade,
+    record,
+    upgrade,
+)
 from ._types import FieldType
 from ._values import Ref
 from ._version import __version__
@@ -71,13 +82,16 @@ __all__ = [
     "SchemaMismatchError",
     "SchemaProblem",
     "SerializationError",
+    "Stage",
     "StoreError",
     "StoreNotFoundError",
+    "Tables",
     "TypePlan",
     "UnknownTypeError",
     "UnsupportedFormatError",
     "VerifyReport",
     "__version__",
+    "checkpoint_upgrade",
     "default_registry",
     "downgrade",
     "field",

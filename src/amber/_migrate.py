@@ -151,8 +151,11 @@ def _run(
 
 def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
     changes = []
+    staged = "; ".join(plan.describe()) if plan.stages else ""
     for tp in plan.types:
-        how = "as written" if tp.direct else (", ".join(f"step {v}->{v + 1}" for v, _ in tp.steps) or "rules only")
+        how = staged or (
+            "as written" if tp.direct else (", ".join(f"step {v}->{v + 1}" for v, _ in tp.steps) or "rules only")
+        )
         changes.append(
             TypeChange(
                 name=tp.reader.name,

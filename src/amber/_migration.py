@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ._fields import RecordSchema
-from ._schema import RecordType, Registry, UpgradeStep
+from ._schema import CheckpointStep, RecordType, Registry, UpgradeStep
 from ._types import FieldType
 from .errors import SchemaProblem
 
@@ -56,9 +56,32 @@ class TypePlan:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One action of a plan that runs checkpoint steps: a per-type step, or a checkpoint step."""
+
+    type: str  # the type stepped, or "*" for a checkpoint step
+    version: int  # the version stepped from (per-type)
+    step: Any  # the per-type step (None: no code, the version just advances) or the CheckpointStep
+
+    def describe(self) -> str:
+        if self.type == "*":
+            return f"checkpoint step {self.step.name}"
+        return f"{self.type} {'step' if self.step else 'rules'} {self.version}->{self.version + 1}"
+
+
+@dataclass(frozen=True)
 class Plan:
     types: tuple[TypePlan, ...]  # aligned with the checkpoint's types
     problems: tuple[SchemaProblem, ...]
+    stages: tuple[Stage, ...] = ()  # when checkpoint steps apply: every action, in order
+    # With stages: the tables afterwards, the checkpoint's types first (None: removed), then new ones.
+    final: tuple[tuple[str, RecordType | None], ...] = ()
+
+    def describe(self) -> list[str]:
+        """One line per type, or per action when checkpoint steps run."""
+        if self.stages:
+            return [s.describe() for s in self.stages]
+        return [t.describe() for t in self.types]
 
 
 def plan(schemas: Sequence[RecordSchema], registry: Registry, oldest: Mapping[str, int] | None = None) -> Plan:
@@ -68,6 +91,9 @@ def plan(schemas: Sequence[RecordSchema], registry: Registry, oldest: Mapping[st
     """
     readers = {s.name: registry.current(s.name) for s in schemas}
     renamed = {w: r.name for w, r in readers.items() if r is not None}
+    versions = {renamed.get(s.name, s.name): s.version for s in schemas}
+    if any(_applies(c, versions) for c in registry.checkpoint_steps()):
+        return _staged(schemas, registry, readers, oldest or {})
     problems: list[SchemaProblem] = []
     plans: list[TypePlan] = []
     for schema in schemas:
@@ -79,6 +105,81 @@ def plan(schemas: Sequence[RecordSchema], registry: Registry, oldest: Mapping[st
     problems.extend(_shared_readers(schemas, readers))
     problems.extend(_unsupported(schemas, readers, oldest or {}))
     return Plan(tuple(plans) if not problems else (), tuple(problems))
+
+
+def _applies(step: CheckpointStep, versions: Mapping[str, int]) -> bool:
+    """Whether a checkpoint step still lies ahead of data at ``versions``."""
+    ahead = all(n in versions and versions[n] <= v for n, v in step.requires.items())
+    done = all((versions.get(n) is None) if v is None else versions.get(n, 0) >= v for n, v in step.produces.items())
+    return ahead and not done
+
+
+def _staged(
+    schemas: Sequence[RecordSchema],
+    registry: Registry,
+    readers: dict[str, RecordType | None],
+    oldest: Mapping[str, int],
+) -> Plan:
+    """Plan a checkpoint through checkpoint steps: per-type steps bring each type to the
+    version the next checkpoint step requires, then it runs, and so on; then each type is
+    brought to the running code's version. Records go through as dicts."""
+    names = [r.name if r else s.name for s, r in zip(schemas, readers.values(), strict=True)]
+    versions: dict[str, int] = dict(zip(names, (s.version for s in schemas), strict=True))
+    order = list(names)
+    pending = [c for c in registry.checkpoint_steps() if _applies(c, versions)]
+    stages: list[Stage] = []
+    while True:
+        ready = next((c for c in pending if all(versions.get(n) == v for n, v in c.requires.items())), None)
+        if ready is not None:
+            pending.remove(ready)
+            stages.append(Stage("*", 0, ready))
+            for name, version in ready.produces.items():
+                if version is None:
+                    versions.pop(name, None)
+                else:
+                    versions[name] = version
+                    order += [] if name in order else [name]
+            continue
+        stage = _next_type_stage(registry, versions, pending)
+        if stage is None:
+            break
+        stages.append(stage)
+        versions[stage.type] += 1
+    problems = [_unreached(c) for c in pending] + _undeclared(registry, versions)
+    problems += _unsupported(schemas, readers, oldest)
+    final = tuple((n, registry.current(n) if n in versions else None) for n in order)
+    types = tuple(
+        TypePlan(s, r, steps=(), fields=()) for s, r in zip(schemas, readers.values(), strict=True) if r is not None
+    )
+    return Plan(types if not problems else (), tuple(problems), tuple(stages) if not problems else (), final)
+
+
+def _next_type_stage(registry: Registry, versions: dict[str, int], pending: list[CheckpointStep]) -> Stage | None:
+    for name in sorted(versions):
+        current = registry.current(name)
+        caps = [c.requires[name] for c in pending if c.requires.get(name, 0) > versions[name]]
+        target = min([current.version if current else versions[name], *caps])
+        if versions[name] < target:
+            return Stage(name, versions[name], registry.upgrade_step(name, versions[name]))
+    return None
+
+
+def _unreached(step: CheckpointStep) -> SchemaProblem:
+    needs = ", ".join(f"{n} v{v}" for n, v in step.requires.items())
+    return SchemaProblem(
+        "*",
+        f"checkpoint step {step.name} needs {needs}, which this checkpoint never reaches",
+        "add the per-type steps that lead there",
+    )
+
+
+def _undeclared(registry: Registry, versions: Mapping[str, int]) -> list[SchemaProblem]:
+    fix = "declare it, or have a checkpoint step remove it (produces={name: None})"
+    return [
+        SchemaProblem(n, f"v{v} is left after the checkpoint steps but not declared", fix, kind="unknown")
+        for n, v in versions.items()
+        if registry.current(n) is None
+    ]
 
 
 def _unsupported(

@@ -16,7 +16,7 @@ from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflat
 from ._graph import StateReader
 from ._migration import Plan, TypePlan
 from ._pipeline import pipelined
-from ._resolve import RefIndex, StepFailed, by_rules, by_steps
+from ._resolve import RefIndex, StepFailed, Tables, by_rules, by_steps, reader_columns, removed_type, run_stage
 from ._types import FieldType
 from ._values import Ref
 from .errors import CorruptCheckpointError, MigrationError, ObjectNotFoundError
@@ -36,6 +36,8 @@ class CheckpointReader:
 
     def state(self, migration: Plan) -> Any:
         """The state, with every type brought to the running code's version by ``migration``."""
+        if migration.stages:
+            return self._staged_state(migration)
         m = self.manifest
         classes = [{} if tp.steps else tp.reader.classes for tp in migration.types]
         columns = self.columns(classes)
@@ -50,6 +52,42 @@ class CheckpointReader:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+
+    def _staged_state(self, migration: Plan) -> Any:
+        """The state through checkpoint steps: every record as a dict, stage by stage."""
+        m = self.manifest
+        decoder, objects_of = self._markers()
+        names = [name for name, _ in migration.final[: len(m.types)]]  # the checkpoint's types, current names
+        try:
+            records = [
+                _rows(t, c, objects_of, decoder)
+                for t, c in zip(m.types, self.columns([{} for _ in m.types]), strict=True)
+            ]
+            versions = {n: t.schema.version for n, t in zip(names, m.types, strict=True)}
+            tables = Tables(dict(zip(names, records, strict=True)), versions)
+            for stage in migration.stages:
+                run_stage(stage, tables)
+            return self._assemble_tables(migration, tables, names)
+        except Corrupt as e:
+            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+        except StepFailed as e:
+            raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+
+    def _assemble_tables(self, migration: Plan, tables: Tables, names: list[str]) -> Any:
+        final = [name for name, _ in migration.final]
+        unexpected = [n for n in tables.names() if tables[n] and n not in final]
+        if unexpected:
+            raise StepFailed(
+                "checkpoint steps", "records only of the types they declare in produces", ", ".join(unexpected)
+            )
+        readers = [reader or removed_type(name) for name, reader in migration.final]
+        counts = [len(tables[n]) if n in tables and reader is not None else 0 for n, reader in migration.final]
+        written = {t.schema.name: final.index(n) for t, n in zip(self.manifest.types, names, strict=True)}
+        refs = RefIndex({**written, **{n: i for i, n in enumerate(final)}}, counts)
+        columns = [
+            reader_columns(r, tables[n] if c else [], refs) for n, r, c in zip(final, readers, counts, strict=True)
+        ]
+        return StateReader(readers, final).assemble(columns, counts, self.root())
 
     def generic(self) -> tuple[list[list[dict[str, Any]]], Any]:
         """Records as dicts and the root, read with the writer's schemas (no app code);

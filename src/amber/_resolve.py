@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 
 from ._codec import PLAIN, BadValue, TaggedEncoder, decode_type
-from ._migration import TypePlan
-from ._schema import RecordType
+from ._fields import RecordSchema
+from ._migration import Stage, TypePlan
+from ._schema import CheckpointStep, RecordType
 from ._types import FieldType
 from ._values import Ref
 
@@ -55,6 +56,45 @@ class RefIndex:
         return found[1]
 
 
+class Tables:
+    """Every type's records as dicts, as a checkpoint step sees them.
+
+    Records pointing at others hold ``amber.Ref(type, row)`` markers; ``add`` returns the
+    marker of the record it appends. Rows are never removed one by one (markers would move);
+    a whole type can be dropped once nothing points at it.
+    """
+
+    def __init__(self, records: dict[str, list[dict[str, Any]]], versions: dict[str, int]) -> None:
+        self._records = records
+        self._versions = versions
+
+    def __getitem__(self, name: str) -> list[dict[str, Any]]:
+        if name not in self._records:
+            raise KeyError(f"no type {name!r} at this point; types: {', '.join(self._records)}")
+        return self._records[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records
+
+    def names(self) -> list[str]:
+        return list(self._records)
+
+    def version(self, name: str) -> int:
+        """The version the records of ``name`` are at right now."""
+        return self._versions[name]
+
+    def add(self, name: str, fields: dict[str, Any]) -> Ref:
+        """Append a record to ``name`` (created if absent); return its reference."""
+        rows = self._records.setdefault(name, [])
+        rows.append(fields)
+        return Ref(name, len(rows) - 1)
+
+    def drop(self, name: str) -> None:
+        """Remove a whole type (nothing may point at its records any more)."""
+        self._records[name] = []
+        self._versions[name] = 0
+
+
 def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
     """The reader's columns from the writer's, for a plan without steps."""
     reader = tp.reader
@@ -76,13 +116,38 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
 def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
     """The reader's columns from the writer's records as dicts, through the upgrade steps."""
     for version, step in tp.steps:
-        records = [_run_step(tp, version, step, row, fields) for row, fields in enumerate(records)]
-    reader = tp.reader
+        records = [_run_step(tp.reader.name, version, step, row, fields) for row, fields in enumerate(records)]
+    return reader_columns(tp.reader, records, refs)
+
+
+def reader_columns(reader: RecordType, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
+    """Records as dicts, resolved against the reader's schema into its columns."""
     return [_reader_column(reader, i, records, refs) for i in range(len(reader.schema.fields))]
 
 
-def _run_step(tp: TypePlan, version: int, step: Callable[[dict[str, Any]], Any], row: int, fields: Any) -> Any:
-    part = f"{tp.reader.name} upgrade step {version}->{version + 1}, row {row}"
+def run_stage(stage: Stage, tables: Tables) -> None:
+    """One action of a plan with checkpoint steps, applied to the tables in place."""
+    if stage.type != "*":
+        rows = tables[stage.type]
+        if stage.step is not None:
+            rows[:] = [_run_step(stage.type, stage.version, stage.step, i, fields) for i, fields in enumerate(rows)]
+        tables._versions[stage.type] = stage.version + 1
+        return
+    step: CheckpointStep = stage.step
+    try:
+        step.run(tables)
+    except Exception as e:
+        raise StepFailed(f"checkpoint step {step.name}", "the step to complete", f"{type(e).__name__}: {e}") from e
+    for name, version in step.produces.items():
+        if version is None:
+            tables.drop(name)
+        else:
+            tables._records.setdefault(name, [])
+            tables._versions[name] = version
+
+
+def _run_step(name: str, version: int, step: Callable[[dict[str, Any]], Any], row: int, fields: Any) -> Any:
+    part = f"{name} upgrade step {version}->{version + 1}, row {row}"
     try:
         result = step(fields)
     except Exception as e:
@@ -158,3 +223,8 @@ class _NoRecords:
 
     def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
         return None
+
+
+def removed_type(name: str) -> RecordType:
+    """Stands in for a type a checkpoint step removed: no fields, no records."""
+    return RecordType(type(None), RecordSchema(name, 1, ()), (), True, {})

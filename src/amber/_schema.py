@@ -23,6 +23,17 @@ T = TypeVar("T", bound=type)
 Fields = dict[str, Any]
 UpgradeStep = Callable[[Fields], Fields]
 F = TypeVar("F", bound=UpgradeStep)
+C = TypeVar("C", bound=Callable[[Any], None])
+
+
+@dataclass(frozen=True)
+class CheckpointStep:
+    """A step over a whole checkpoint (split, merge, move fields between types)."""
+
+    name: str
+    run: Callable[[Any], None]  # receives an amber.Tables
+    requires: dict[str, int]  # the versions it runs at
+    produces: dict[str, int | None]  # the versions it leaves (None: the type is gone)
 
 
 class Record(msgspec.Struct):
@@ -100,6 +111,7 @@ class Registry:
         self._renamed: dict[str, str] = {}  # former type name -> current name
         self._upgrades: dict[tuple[str, int], UpgradeStep] = {}
         self._downgrades: dict[tuple[str, int], UpgradeStep] = {}
+        self._checkpoint_steps: list[CheckpointStep] = []
 
     def record(self, name: str, *, version: int, aliases: Sequence[str] = ()) -> Callable[[T], T]:
         """Decorator form of :meth:`register`."""
@@ -149,6 +161,28 @@ class Registry:
         (records it points at as the live objects) and returns the older version's fields.
         """
         return self._step(self._downgrades, "downgrade", name, from_version, lowest=2)
+
+    def checkpoint_upgrade(self, *, requires: dict[str, int], produces: dict[str, int | None]) -> Callable[[C], C]:
+        """Declare a step over the whole checkpoint, run when its types are at ``requires``.
+
+        The step receives an ``amber.Tables`` (every type's records as dicts) and changes it
+        in place; afterwards the types are at ``produces`` (a type mapped to None is gone).
+        Checkpoint steps run in declaration order, interleaved with the per-type steps.
+        """
+        if not requires or not all(type(v) is int and v >= 1 for v in requires.values()):
+            raise SchemaError(f"a checkpoint step requires type versions >= 1, not {requires!r}")
+        if not all(v is None or (type(v) is int and v >= 1) for v in produces.values()):
+            raise SchemaError(f"a checkpoint step produces versions >= 1 or None, not {produces!r}")
+
+        def decorate(run: C) -> C:
+            name = getattr(run, "__qualname__", repr(run))
+            self._checkpoint_steps.append(CheckpointStep(name, run, dict(requires), dict(produces)))
+            return run
+
+        return decorate
+
+    def checkpoint_steps(self) -> list[CheckpointStep]:
+        return list(self._checkpoint_steps)
 
     def renamed(self) -> dict[str, str]:
         """Former type names and the names they now go by."""
@@ -262,6 +296,17 @@ def upgrade(name: str, from_version: int, *, registry: Registry | None = None) -
     dict and returning the v3 fields. Steps chain: v1 data read by v4 code runs 1→2→3→4.
     """
     return (registry or default_registry).upgrade(name, from_version)
+
+
+def checkpoint_upgrade(
+    *, requires: dict[str, int], produces: dict[str, int | None], registry: Registry | None = None
+) -> Callable[[C], C]:
+    """Declare a step over the whole checkpoint: see :meth:`Registry.checkpoint_upgrade`.
+
+    ``@amber.checkpoint_upgrade(requires={"bank.Customer": 2}, produces={"bank.Customer": 3,
+    "bank.Address": 1})`` on a function that splits each customer's address into its own type.
+    """
+    return (registry or default_registry).checkpoint_upgrade(requires=requires, produces=produces)
 
 
 def downgrade(name: str, from_version: int, *, registry: Registry | None = None) -> Callable[[F], F]:

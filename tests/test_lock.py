@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 import pytest
@@ -137,3 +138,22 @@ def test_the_cli_writes_the_lock_with_a_policy(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "shop.Item: current v2, supported from v2" in result.stdout
     assert msgspec.json.decode(path.read_bytes())["types"]["shop.Item"]["oldest_supported"] == 2
+
+
+def test_deprecated_fields_are_locked_and_reported() -> None:
+    reg = amber.Registry()
+
+    @reg.record("shop.Thing", version=1)
+    class Thing(amber.Record):
+        sku: str
+        legacy: Annotated[str, amber.field(deprecated=True)] = ""
+
+    from amber import _lock
+
+    built = _lock.build_lock(reg, None)
+    assert built.types["shop.Thing"].deprecated == ["legacy"]
+    notes = [str(f) for f in _lock.check(reg, built)]
+    assert notes == [
+        "note: shop.Thing: deprecated field 'legacy' is still held by supported versions v1 "
+        "(fix: remove it once oldest_supported is past them)"
+    ]

@@ -29,16 +29,19 @@ class FieldOptions(msgspec.Struct, frozen=True):
     """Per-field options, given as ``Annotated`` metadata: see :func:`field`."""
 
     aliases: tuple[str, ...] = ()
+    deprecated: bool = False
 
 
-def field(*, aliases: Sequence[str] = ()) -> FieldOptions:
+def field(*, aliases: Sequence[str] = (), deprecated: bool = False) -> FieldOptions:
     """Options for one field, used as ``Annotated`` metadata::
 
         nickname: Annotated[str, amber.field(aliases=["name"])] = ""
 
     ``aliases`` are the field's former names: data written under them is read into it.
+    ``deprecated`` marks a field on its way out: the lock file lists it and ``amber schema
+    check`` reminds you of it while supported versions still hold it.
     """
-    return FieldOptions(aliases=tuple(aliases))
+    return FieldOptions(aliases=tuple(aliases), deprecated=deprecated)
 
 
 class FieldSchema(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -77,6 +80,7 @@ class DeclaredField:
     schema: FieldSchema
     aliases: tuple[str, ...]
     default: DefaultMaker | None  # makes a fresh default value; None when required
+    deprecated: bool = False
 
 
 def describe_fields(
@@ -95,13 +99,22 @@ def describe_fields(
         if problem:
             raise SchemaError(f"{where}: {field_type.render()} cannot be stored: needs {problem}")
         described = _describe_default(where, default)
-        yield DeclaredField(FieldSchema(field_name, field_type, described), _aliases(annotation, where), default)
+        options = _options(annotation)
+        yield DeclaredField(
+            FieldSchema(field_name, field_type, described),
+            _aliases(options, where),
+            default,
+            any(o.deprecated for o in options),
+        )
 
 
-def _aliases(annotation: Any, where: str) -> tuple[str, ...]:
+def _options(annotation: Any) -> list[FieldOptions]:
     if typing.get_origin(annotation) is not typing.Annotated:
-        return ()
-    options = [m for m in annotation.__metadata__ if isinstance(m, FieldOptions)]
+        return []
+    return [m for m in annotation.__metadata__ if isinstance(m, FieldOptions)]
+
+
+def _aliases(options: list[FieldOptions], where: str) -> tuple[str, ...]:
     aliases = tuple(a for o in options for a in o.aliases)
     if not all(isinstance(a, str) and a.isidentifier() for a in aliases):
         raise SchemaError(f"{where}: aliases must be field names, not {aliases!r}")

@@ -105,7 +105,7 @@ def _locked_type(registry: Registry, current: RecordType, old: LockedType | None
         downgrades=sorted({*(old.downgrades if old else ()), *_steps(registry, current, "downgrade")}),
         aliases=sorted({*(old.aliases if old else ()), *_aliases_of(registry, current.name)}),
         tombstones=removed,
-        deprecated=old.deprecated if old else [],
+        deprecated=sorted(current.deprecated),
     )
 
 
@@ -181,7 +181,10 @@ def _check_type(registry: Registry, current: RecordType, locked: LockedType) -> 
         if old_type is not None and old_type != f.type.render():
             fix = "choose another name: old data may still hold the removed field"
             findings.append(Finding("error", name, f"field {f.name!r} reuses a removed name (was {old_type})", fix))
-    findings.extend(Finding("note", name, f"deprecated field {d!r} still present", "") for d in locked.deprecated)
+    for d in sorted(current.deprecated):
+        holders = [v for v, schema in locked.versions.items() if any(f.name == d for f in schema.fields)]
+        note = f"deprecated field {d!r} is still held by supported versions v{', v'.join(holders)}"
+        findings.append(Finding("note", name, note, "remove it once oldest_supported is past them"))
     return findings
 
 

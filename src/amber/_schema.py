@@ -61,6 +61,7 @@ class RecordType:
     classes: dict[FieldType, type]  # the class behind each record and enum type in the fields
     field_aliases: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     defaults: tuple[DefaultMaker | None, ...] = ()  # per field: makes a fresh default, or None
+    deprecated: frozenset[str] = frozenset()  # fields marked amber.field(deprecated=True)
 
     @property
     def name(self) -> str:
@@ -262,6 +263,7 @@ class Registry:
             classes=classes,
             field_aliases={d.schema.name: d.aliases for d in declared if d.aliases},
             defaults=tuple(d.default for d in declared),
+            deprecated=frozenset(d.schema.name for d in declared if d.deprecated),
         )
         del self._pending[cls]
         self._by_class[cls] = rt

@@ -92,12 +92,13 @@ def dump(store: str, checkpoint: str | None, as_json: bool) -> None:
 @click.argument("store")
 @click.option("--app", required=True, help="MODULE (or MODULE:REGISTRY) that declares the application's types.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and run it in memory; write nothing.")
+@click.option("--policy", metavar="LOCKFILE", help="Refuse types older than the lock file's oldest_supported.")
 @_json_option
-def migrate(store: str, app: str, dry_run: bool, as_json: bool) -> None:
+def migrate(store: str, app: str, dry_run: bool, policy: str | None, as_json: bool) -> None:
     """Upgrade the newest checkpoint to the app's versions, as a new checkpoint (the source stays)."""
 
     def action() -> Any:
-        target = open_store(store, create=False)
+        target = open_store(store, create=False, policy=policy)
         target.progress = _ProgressBars() if sys.stderr.isatty() and not as_json else None
         return commands.migrate(target, app, dry_run=dry_run)
 

@@ -26,6 +26,7 @@ from ._migration import Plan
 from .errors import CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
 
 _LOG = "log/"
+_LINEAGE = ("migrated_from", "rollback_of", "restores")  # metadata that describes one checkpoint's origin
 
 
 class TypeChange(msgspec.Struct, frozen=True):
@@ -143,7 +144,8 @@ def _run(
 ) -> MigrationResult:
     begun = time.perf_counter()
     state = store.load(source.id)
-    target = store.save(state, meta={**source.meta, "migrated_from": source.id}) if commit else None
+    meta = {k: v for k, v in source.meta.items() if k not in _LINEAGE} | {"migrated_from": source.id}
+    target = store.save(state, meta=meta) if commit else None
     records = sum(t.records for t in changes)
     seconds = time.perf_counter() - begun
     return MigrationResult(source.id, target.id if target else None, not commit, True, records, seconds, changes)
@@ -186,7 +188,8 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
         raise CheckpointError(newest.id, "rollback", "an earlier checkpoint than the newest", restored.id)
     log = MigrationLog(store)
     started = log.append(action="rollback", outcome="started", source=restored.id)
-    target = store.recommit(restored.id, meta={**restored.meta, "rollback_of": newest.id, "restores": restored.id})
+    meta = {k: v for k, v in restored.meta.items() if k not in _LINEAGE}
+    target = store.recommit(restored.id, meta=meta | {"rollback_of": newest.id, "restores": restored.id})
     log.append(
         action="rollback",
         outcome="committed",

@@ -8,6 +8,8 @@ import errno
 import hashlib
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +326,37 @@ def test_lists_of_ints_that_look_like_references_are_not_dependencies() -> None:
     # [2, n] is the shape of a "records of type n" node; inside a scalar list it is data.
     state = [K1([2, 1]), K2([2, 0]), K1((2, 1)), K2({2: 0})]
     assert roundtrip(state) == state
+
+
+@reg.record("r.City", version=1)
+class City(amber.FrozenRecord, frozen=True):
+    name: str
+
+
+class Cabin(enum.Enum):
+    FIRST = "first"
+    ECONOMY = "economy"
+
+
+@reg.record("r.Fares", version=1)
+class Fares(amber.Record):
+    price: dict[City | tuple[City, str], float]
+    cabins: list[Cabin | tuple[int, int]]
+
+
+def test_unions_of_records_or_enums_with_tuples_do_not_crash_the_reader(tmp_path: Path) -> None:
+    """msgspec segfaults decoding a union of a constrained or literal scalar and a tuple;
+    the reader never asks it to. Run in a child process: a regression would kill pytest."""
+    paris = City("Paris")
+    state = [Fares({paris: 10.0, (paris, "first"): 30.0}, [Cabin.FIRST, (1, 2)])]
+    store = amber.open_store(tmp_path, registry=reg)
+    store.save(state)
+    assert store.load() == state
+    code = (
+        "import amber, amber.commands as c, sys\n"
+        "s = amber.open_store(sys.argv[1], registry=amber.Registry(), create=False)\n"
+        "s.verify(); print(c.dump(s)['records']['r.Fares'][0]['cabins'])"
+    )
+    child = subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False, capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "['first', {'$tuple': [1, 2]}]"

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -416,15 +416,19 @@ def decode_type(t: FieldType, classes: Classes) -> Any:
     return _decode_type(t, classes)
 
 
-def _decode_type(t: FieldType, classes: Classes) -> Any:
+def _decode_type(t: FieldType, classes: Classes, plain: bool = False) -> Any:
+    """``plain``: no ``Literal`` members. msgspec 0.18-0.22 crashes (segfault) decoding a union
+    of a constrained or literal scalar and an array type, so unions get plain scalars. Record
+    rows are plain ints everywhere; their bounds are checked when they are resolved."""
     kind = t.kind
-    if kind in SCALAR_TYPES:
-        return SCALAR_TYPES[kind]
-    if kind == "record":
-        return Annotated[int, msgspec.Meta(ge=0)]
+    if kind in SCALAR_TYPES or kind == "record":
+        return SCALAR_TYPES.get(kind, int)
     if kind == "enum":
-        return classes.get(t) or Literal[t.values]
-    items = tuple(_decode_type(i, classes) for i in t.items)
+        enum_class = classes.get(t)
+        if enum_class is not None:
+            return enum_class
+        return type(t.values[0]) if plain else Literal[t.values]
+    items = tuple(_decode_type(i, classes, plain or kind == "union") for i in t.items)
     if kind == "union":
         return typing.Union[items]  # noqa: UP007 - built from a runtime tuple
     if kind == "tuple":

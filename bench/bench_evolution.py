@@ -86,10 +86,14 @@ def report(accounts: int, runs: int, samples: dict[str, list[tuple[float, float]
     }
     print(f"\nevolution: {accounts:,} accounts written at v1, median of {runs} runs (fresh processes)\n")
     print("| measure | value | baseline | ratio | target |\n|---|---|---|---|---|")
-    print(f"| load through the rules (v1 -> v2) | {load['rules']:.3f} s | unchanged load {load['plain']:.3f} s "
-          f"| {r['rules_speed_vs_plain']:.2f} of the speed | >= 0.90 |")
-    print(f"| load + save through two steps (v1 -> v3) | {total['steps']:.3f} s | plain load + save "
-          f"{total['plain']:.3f} s | {r['steps_cost_vs_plain']:.2f}x | <= 3x |")
+    print(
+        f"| load through the rules (v1 -> v2) | {load['rules']:.3f} s | unchanged load {load['plain']:.3f} s "
+        f"| {r['rules_speed_vs_plain']:.2f} of the speed | >= 0.90 |"
+    )
+    print(
+        f"| load + save through two steps (v1 -> v3) | {total['steps']:.3f} s | plain load + save "
+        f"{total['plain']:.3f} s | {r['steps_cost_vs_plain']:.2f}x | <= 3x |"
+    )
     print(f"| records upgraded per second (load through steps) | {r['steps_records_per_s']:,.0f} | - | - | - |")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "evolution.json").write_text(json.dumps(r, indent=2) + "\n")

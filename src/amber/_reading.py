@@ -7,6 +7,7 @@ decoded against the writer's schema before anything is built from it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Annotated, Any
 
 import msgspec
@@ -180,6 +181,10 @@ class _RefRows(Sequence[Ref]):
     def __len__(self) -> int:
         return self._count
 
+    def take(self, rows: list[int]) -> list[Ref]:
+        """Markers for rows already checked to lie in the table."""
+        return list(map(Ref, repeat(self._name), rows))
+
     def __getitem__(self, row: Any) -> Any:
         if isinstance(row, slice):
             return [Ref(self._name, r) for r in range(*row.indices(self._count))]
@@ -198,7 +203,7 @@ def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: 
     names = [f.name for f in entry.schema.fields]
     if not names:
         return [{} for _ in range(entry.count)]
-    return [dict(zip(names, row, strict=True)) for row in zip(*resolved, strict=True)]
+    return list(map(dict, map(zip, repeat(names), zip(*resolved, strict=True))))  # C loops: the hot path
 
 
 def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:

@@ -9,6 +9,7 @@ the reader's columns, checking every value on the way.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -48,6 +49,17 @@ class RefIndex:
 
     def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
         return None
+
+    def rows(self, objs: list[Any], target: str) -> list[int]:
+        """Row numbers of a column of references to ``target`` (checked in bulk)."""
+        index = self._names[target]
+        names = {n for n, i in self._names.items() if i == index}
+        if not (set(map(type, objs)) <= {Ref} and set(map(attrgetter("name"), objs)) <= names):
+            return [self.row(o, target) for o in objs]  # finds and reports the culprit
+        rows = list(map(attrgetter("row"), objs))
+        if rows and not (min(rows) >= 0 and max(rows) < self._counts[index]):
+            return [self.row(o, target) for o in objs]
+        return rows
 
     def row(self, obj: Any, target: str) -> int:
         found = self.ref(obj)
@@ -116,7 +128,7 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
 def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
     """The reader's columns from the writer's records as dicts, through the upgrade steps."""
     for version, step in tp.steps:
-        records = [_run_step(tp.reader.name, version, step, row, fields) for row, fields in enumerate(records)]
+        records = _run_step(tp.reader.name, version, step, records)
     return reader_columns(tp.reader, records, refs)
 
 
@@ -130,7 +142,7 @@ def run_stage(stage: Stage, tables: Tables) -> None:
     if stage.type != "*":
         rows = tables[stage.type]
         if stage.step is not None:
-            rows[:] = [_run_step(stage.type, stage.version, stage.step, i, fields) for i, fields in enumerate(rows)]
+            rows[:] = _run_step(stage.type, stage.version, stage.step, rows)
         tables._versions[stage.type] = stage.version + 1
         return
     step: CheckpointStep = stage.step
@@ -146,18 +158,38 @@ def run_stage(stage: Stage, tables: Tables) -> None:
             tables._versions[name] = version
 
 
-def _run_step(name: str, version: int, step: Callable[[dict[str, Any]], Any], row: int, fields: Any) -> Any:
-    part = f"{name} upgrade step {version}->{version + 1}, row {row}"
+def _run_step(
+    name: str, version: int, step: Callable[[dict[str, Any]], Any], records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Run one per-type step over every record (one try for the loop: this is the hot path)."""
+    out: list[Any] = []
     try:
-        result = step(fields)
+        out.extend(map(step, records))
     except Exception as e:
+        part = f"{name} upgrade step {version}->{version + 1}, row {len(out)}"
         raise StepFailed(part, "the step to return the next version's fields", f"{type(e).__name__}: {e}") from e
-    if not isinstance(result, dict):
-        raise StepFailed(part, "a dict of fields", type(result).__name__)
-    return result
+    if not set(map(type, out)) <= {dict}:
+        row = next(i for i, r in enumerate(out) if type(r) is not dict)
+        part = f"{name} upgrade step {version}->{version + 1}, row {row}"
+        raise StepFailed(part, "a dict of fields", type(out[row]).__name__)
+    return out
 
 
 def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]], refs: RefIndex) -> list[Any]:
+    fs = reader.schema.fields[index]
+    try:
+        values = list(map(itemgetter(fs.name), records))  # the usual case: every record has it
+    except KeyError:
+        values = _gather(reader, index, records)
+    try:
+        return _stored(fs.type, values, reader, refs)
+    except (BadValue, msgspec.ValidationError) as e:
+        part = f"{reader.name} v{reader.version} field {fs.name!r}"
+        raise StepFailed(part, fs.type.render(), str(e)) from None
+
+
+def _gather(reader: RecordType, index: int, records: list[dict[str, Any]]) -> list[Any]:
+    """A field's values under its name or a former name, or its default."""
     fs, default = reader.schema.fields[index], reader.defaults[index]
     names = reader.names_for(fs.name)
     values = []
@@ -169,11 +201,7 @@ def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]]
             values.append(default())
         else:
             raise StepFailed(f"{reader.name} v{reader.version}, row {row}", f"a value for field {fs.name!r}", "none")
-    try:
-        return _stored(fs.type, values, reader, refs)
-    except (BadValue, msgspec.ValidationError) as e:
-        part = f"{reader.name} v{reader.version} field {fs.name!r}"
-        raise StepFailed(part, fs.type.render(), str(e)) from None
+    return values
 
 
 def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex) -> list[Any]:
@@ -181,7 +209,9 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
     if t.is_tagged():
         encoder = TaggedEncoder(refs)
         return [encoder.encode(v) for v in values]
-    if t.references():
+    if t.kind == "record":
+        values = refs.rows(values, t.record)
+    elif t.references():
         values = [_rows(t, v, refs) for v in values]
     converted: list[Any] = msgspec.convert(values, list[decode_type(t, reader.classes)])  # type: ignore[misc]
     return converted

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._fields import FieldSchema
-from ._schema import RecordType, Registry, UpgradeStep
+from ._schema import MissingField, RecordType, Registry, UpgradeStep, field_values
 from ._types import FieldType
 from .errors import SerializationError
 
@@ -51,22 +51,16 @@ class WritePin:
         return result
 
     def _values(self, index: int, records: list[dict[str, Any]]) -> list[Any]:
-        fs, default = self.written.schema.fields[index], self.written.defaults[index]
+        fs = self.written.schema.fields[index]
         names = [fs.name, *self.written.field_aliases.get(fs.name, ())]
         names += [n for n in self.current.field_names if fs.name in self.current.field_aliases.get(n, ())]
-        values = []
-        for fields in records:
-            name = next((n for n in names if n in fields), None)
-            if name is not None:
-                values.append(fields[name])
-            elif default is not None:
-                values.append(default())
-            else:
-                raise SerializationError(
-                    f"cannot save {self.current.name} as v{self.written.version}: field {fs.name!r} has no value; "
-                    f"add @amber.downgrade({self.current.name!r}, {self.written.version + 1}) or give it a default"
-                )
-        return values
+        try:
+            return field_values(records, names, self.written.defaults[index])
+        except MissingField:
+            raise SerializationError(
+                f"cannot save {self.current.name} as v{self.written.version}: field {fs.name!r} has no value; "
+                f"add @amber.downgrade({self.current.name!r}, {self.written.version + 1}) or give it a default"
+            ) from None
 
 
 def write_pin(current: RecordType, version: int, registry: Registry) -> WritePin:

@@ -9,7 +9,7 @@ the reader's columns, checking every value on the way.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -17,7 +17,7 @@ import msgspec
 from ._codec import PLAIN, BadValue, TaggedEncoder, decode_type
 from ._fields import RecordSchema
 from ._migration import Stage, TypePlan
-from ._schema import CheckpointStep, RecordType
+from ._schema import CheckpointStep, MissingField, RecordType, field_values
 from ._types import FieldType
 from ._values import Ref
 
@@ -178,30 +178,16 @@ def _run_step(
 def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]], refs: RefIndex) -> list[Any]:
     fs = reader.schema.fields[index]
     try:
-        values = list(map(itemgetter(fs.name), records))  # the usual case: every record has it
-    except KeyError:
-        values = _gather(reader, index, records)
+        values = field_values(records, reader.names_for(fs.name), reader.defaults[index])
+    except MissingField as e:
+        raise StepFailed(
+            f"{reader.name} v{reader.version}, row {e.row}", f"a value for field {fs.name!r}", "none"
+        ) from None
     try:
         return _stored(fs.type, values, reader, refs)
     except (BadValue, msgspec.ValidationError) as e:
         part = f"{reader.name} v{reader.version} field {fs.name!r}"
         raise StepFailed(part, fs.type.render(), str(e)) from None
-
-
-def _gather(reader: RecordType, index: int, records: list[dict[str, Any]]) -> list[Any]:
-    """A field's values under its name or a former name, or its default."""
-    fs, default = reader.schema.fields[index], reader.defaults[index]
-    names = reader.names_for(fs.name)
-    values = []
-    for row, fields in enumerate(records):
-        name = next((n for n in names if n in fields), None)
-        if name is not None:
-            values.append(fields[name])
-        elif default is not None:
-            values.append(default())
-        else:
-            raise StepFailed(f"{reader.name} v{reader.version}, row {row}", f"a value for field {fs.name!r}", "none")
-    return values
 
 
 def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex) -> list[Any]:

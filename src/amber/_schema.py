@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
 
 import msgspec
@@ -24,6 +24,33 @@ Fields = dict[str, Any]
 UpgradeStep = Callable[[Fields], Fields]
 F = TypeVar("F", bound=UpgradeStep)
 C = TypeVar("C", bound=Callable[[Any], None])
+
+
+class MissingField(Exception):
+    """A record (as a dict) has no value for a field that has no default (internal)."""
+
+    def __init__(self, row: int) -> None:
+        super().__init__(row)
+        self.row = row
+
+
+def field_values(records: list[Fields], names: Sequence[str], default: DefaultMaker | None) -> list[Any]:
+    """One field's values from records as dicts: under the first of ``names`` a record has
+    (the field's name, then former names), else a fresh default; ``MissingField`` if neither."""
+    try:
+        return list(map(itemgetter(names[0]), records))  # the usual case, in C
+    except KeyError:
+        pass
+    values = []
+    for row, fields in enumerate(records):
+        name = next((n for n in names if n in fields), None)
+        if name is not None:
+            values.append(fields[name])
+        elif default is not None:
+            values.append(default())
+        else:
+            raise MissingField(row)
+    return values
 
 
 @dataclass(frozen=True)

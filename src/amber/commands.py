@@ -189,7 +189,7 @@ def _types(manifest: Manifest) -> list[dict[str, Any]]:
                 "stored_bytes": sum(s.length for s in segs),
                 "raw_bytes": sum(s.raw_length for s in segs),
                 "fields": [
-                    {"name": f.name, "type": f.type.render(), "required": f.default is _unset()}
+                    {"name": f.name, "type": f.type.render(), "required": f.default is msgspec.UNSET}
                     for f in t.schema.fields
                 ],
             }
@@ -200,9 +200,3 @@ def _types(manifest: Manifest) -> list[dict[str, Any]]:
 def _root_sizes(manifest: Manifest) -> dict[str, int]:
     root = next(s for s in manifest.segments if s.kind == "root")
     return {"stored_bytes": root.length, "raw_bytes": root.raw_length}
-
-
-def _unset() -> Any:
-    import msgspec
-
-    return msgspec.UNSET

@@ -47,6 +47,7 @@ from ._schema import Registry, default_registry
 from ._version import __version__
 from .errors import (
     CheckpointNotFoundError,
+    CheckpointTooLargeError,
     ConflictError,
     CorruptCheckpointError,
     IncompatibleSchemaError,
@@ -99,6 +100,7 @@ class CheckpointStore:
         compression_level: int = 1,
         write_versions: dict[str, int] | None = None,
         oldest_supported: dict[str, int] | None = None,
+        max_load_bytes: int = 4 << 30,
     ) -> None:
         self.storage = storage
         self.registry = registry or default_registry
@@ -106,6 +108,8 @@ class CheckpointStore:
         self.write_versions = dict(write_versions or {})  # type name -> version to write (a pin)
         self.oldest_supported = dict(oldest_supported or {})  # type name -> oldest version read
         self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
+        # Decompressed bytes one load may read; bounds the memory a hostile checkpoint can cost.
+        self.max_load_bytes = max_load_bytes
 
     @property
     def url(self) -> str:
@@ -154,21 +158,36 @@ class CheckpointStore:
         yield DATA_HEADER
         offset = len(DATA_HEADER)
         level = self.compression_level
-        total = 1 + sum(-(-len(t.objects) // MAX_ROWS) for t in writer.tables)
+        total = 1 + sum(-(-len(t.objects) // MAX_ROWS) for t in writer.tables)  # at least; halves add more
         for entry, (blob, blob_digest) in pipelined(self._segments(writer, root), lambda raw: _compress(raw, level)):
             out.append(msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest))
             offset += len(blob)
             if self.progress is not None:
-                self.progress("write", len(out), total)
+                self.progress("write", min(len(out), total), total)
             yield blob
 
     def _segments(self, writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry, bytes]]:
         raw = _encode(root, "the state's root")
         yield SegmentEntry("root", 0, 0, len(raw), ""), raw
         for table in writer.tables:
-            for first_row, rows, columns in writer.chunks(table):
-                raw = _encode(columns, f"{table.rt.name} rows {first_row}-{first_row + rows - 1}")
-                yield SegmentEntry("table", 0, 0, len(raw), "", table.index, first_row, rows), raw
+            for first_row, rows in writer.chunks(table):
+                yield from self._table_segments(writer, table, first_row, rows)
+
+    def _table_segments(
+        self, writer: StateWriter, table: Table, first_row: int, rows: int
+    ) -> Iterator[tuple[SegmentEntry, bytes]]:
+        """A chunk's segment, or two halves of it when it would exceed the segment limit."""
+        what = f"{table.rt.name} rows {first_row}-{first_row + rows - 1}"
+        raw = _encode(writer.columns(table, first_row, rows), what, limit=None)
+        if len(raw) <= MAX_SEGMENT_BYTES:
+            yield SegmentEntry("table", 0, 0, len(raw), "", table.index, first_row, rows), raw
+        elif rows == 1:
+            raise SerializationError(f"cannot save {what}: one record takes {len(raw)} bytes, over {MAX_SEGMENT_BYTES}")
+        else:
+            del raw
+            half = rows // 2
+            yield from self._table_segments(writer, table, first_row, half)
+            yield from self._table_segments(writer, table, first_row + half, rows - half)
 
     def _commit(self, draft: Manifest, tried: builtins.list[str]) -> CheckpointInfo:
         """Publish the manifest under the next free sequence number, create-only."""
@@ -273,6 +292,11 @@ class CheckpointStore:
         manifest = parse_manifest(data, cid)
         if manifest.id != cid:
             raise CorruptCheckpointError(cid, "manifest", f"id {cid}", manifest.id)
+        raw = sum(s.raw_length for s in manifest.segments)
+        if raw > self.max_load_bytes:
+            raise CheckpointTooLargeError(
+                cid, "manifest", f"at most {self.max_load_bytes} decompressed bytes (raise max_load_bytes)", str(raw)
+            )
         self._check_data_file(manifest)
         return manifest, size
 
@@ -307,15 +331,20 @@ class CheckpointStore:
         return int(ids[-1]) if ids else 0
 
 
-def _encode(value: Any, what: str) -> bytes:
+def _encode(value: Any, what: str, limit: int | None = MAX_SEGMENT_BYTES) -> bytes:
     try:
         raw = _encoder.encode(value)
     except OverflowError:
         raise SerializationError(f"cannot save {what}: an integer is outside [-2**63, 2**64 - 1]") from None
+    except UnicodeEncodeError:
+        raise SerializationError(f"cannot save {what}: a string is not valid Unicode (a lone surrogate)") from None
     except BadValue as e:  # pragma: no cover - values are checked before encoding
         raise SerializationError(f"cannot save {what}: {e.message}") from None
-    if len(raw) > MAX_SEGMENT_BYTES:
-        raise SerializationError(f"cannot save {what}: {len(raw)} bytes exceed one segment's limit")
+    if limit is not None and len(raw) > limit:
+        raise SerializationError(
+            f"cannot save {what}: {len(raw)} bytes exceed one segment's limit ({limit}); "
+            "keep large collections in records, whose tables are split into segments"
+        )
     return raw
 
 

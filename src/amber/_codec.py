@@ -28,7 +28,17 @@ PLAIN = frozenset({NoneType, bool, int, float, str, bytes})
 LIST, SCALARS, REFS, REFRANGE, TUPLE, SET, FROZENSET, DICT, REF = range(9)
 DATETIME, DATE, TIME, TIMEDELTA, DECIMAL, UUID = range(9, 15)
 
-_sort_key = msgspec.msgpack.Encoder(uuid_format="bytes").encode
+_encode_for_sort = msgspec.msgpack.Encoder(uuid_format="bytes").encode
+
+
+def _sort_key(value: Any) -> bytes:
+    """The canonical order of unordered collections: by the bytes of each element's encoding."""
+    try:
+        return _encode_for_sort(value)
+    except OverflowError:
+        raise BadValue("an integer is outside [-2**63, 2**64 - 1]") from None
+    except UnicodeEncodeError:
+        raise BadValue("a string is not valid Unicode (it holds a lone surrogate)") from None
 
 
 class BadValue(Exception):
@@ -151,10 +161,38 @@ class TaggedEncoder:
 
 
 def _content_key(value: Any) -> bytes:
+    """Order set members by their own content, never by where they live in memory.
+
+    Records count by their type and fields two levels deep (records further in by their
+    type name alone), so the key stays small however much the records share.
+    """
     try:
-        return _sort_key(value)
-    except (TypeError, ValueError, OverflowError, RecursionError):  # unencodable, or a cycle
-        return f"{type(value).__qualname__}:{id(value)}".encode()
+        return _encode_for_sort(_shallow(value, 2))
+    except (TypeError, ValueError, OverflowError):
+        return type(value).__qualname__.encode()
+
+
+def _shallow(value: Any, depth: int) -> Any:
+    kind = type(value)
+    names = _field_names(kind)
+    if kind in PLAIN or not (names or kind in (list, tuple, set, frozenset, dict)):
+        return value
+    if depth <= 0:
+        return kind.__qualname__
+    if names:
+        return [kind.__qualname__, *(_shallow(getattr(value, n), depth - 1) for n in names)]
+    if kind is dict:
+        return [[_shallow(k, depth - 1), _shallow(v, depth - 1)] for k, v in value.items()]
+    items = [_shallow(x, depth - 1) for x in value]
+    return sorted(items, key=_encode_for_sort) if kind in (set, frozenset) else items
+
+
+def _field_names(kind: type) -> list[str]:
+    """The fields of a msgspec struct or dataclass type; [] for anything else."""
+    names = getattr(kind, "__struct_fields__", None)
+    if names is None:
+        names = list(getattr(kind, "__dataclass_fields__", {}))
+    return list(names)
 
 
 # --- the tagged encoding, reader side ---------------------------------------------------
@@ -333,7 +371,18 @@ def check_column(t: FieldType, values: list[Any], classes: Classes, found: dict[
     for py in present:
         member = by_type[py]
         inner = values if len(present) == 1 else [v for v in values if type(v) is py]
+        if member.kind == "time":
+            _check_times(inner)
         _check_inside(member, inner, classes, found)
+
+
+def _check_times(values: list[Any]) -> None:
+    """Typed times keep their UTC offset only to the minute (ISO 8601 as msgspec writes it)."""
+    minute = dt.timedelta(minutes=1)
+    for row, value in enumerate(values):
+        offset = value.utcoffset()
+        if offset is not None and offset % minute:
+            raise BadValue(f"a time whose UTC offset {offset} is not whole minutes", [f"[{row}]"])
 
 
 def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:
@@ -375,7 +424,7 @@ def store_column(t: FieldType, values: list[Any], rows_of: RowsOf, classes: Clas
     if t.kind == "record":
         return list(map(rows_of(t).__getitem__, map(id, values)))
     if t.kind == "float":
-        return list(map(float, values))  # float(x) is x for floats: cheap, and ints become float64
+        return values if int not in set(map(type, values)) else list(map(_to_float, values))
     if not _needs_rewrite(t):
         return values
     return [_store_value(t, v, rows_of, classes) for v in values]
@@ -388,7 +437,7 @@ def _store_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) ->
     if kind == "record":
         return rows_of(t)[id(value)]
     if kind == "float":
-        return float(value)
+        return _to_float(value)
     if not _needs_rewrite(t):
         return value
     if kind == "tuple":
@@ -407,6 +456,19 @@ def _store_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) ->
 def _hashable(stored: Any) -> Any:
     """Stored containers are lists; as dict keys they must be tuples (msgpack arrays alike)."""
     return tuple(_hashable(x) for x in stored) if type(stored) is list else stored
+
+
+def _to_float(value: Any) -> float:
+    """An int in a float field becomes float64, only when that loses nothing."""
+    if type(value) is float:
+        return value
+    try:
+        converted = float(value)
+    except OverflowError:
+        raise BadValue(f"the int {value} is too large for a float field") from None
+    if int(converted) != value:
+        raise BadValue(f"the int {value} has no exact float value (declare the field int)")
+    return converted
 
 
 def decode_type(t: FieldType, classes: Classes) -> Any:
@@ -445,10 +507,11 @@ def resolve_column(t: FieldType, values: list[Any], objects_of: ObjectsOf) -> li
         return rows_to_objects(objects_of(t), values)
     if not t.references():
         return values
-    return [_resolve_value(t, v, objects_of) for v in values]
+    return [resolve_value(t, v, objects_of) for v in values]
 
 
-def _resolve_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:
+def resolve_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:
+    """One decoded typed value with its row numbers turned into the records they name."""
     kind = t.kind
     if kind == "union":
         match = [m for m in t.items if m.references() and _decoded_family(m) == _family_of_value(value)]
@@ -461,11 +524,11 @@ def _resolve_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:
         return value
     if kind == "dict":
         k, v = t.items
-        return {_resolve_value(k, x, objects_of): _resolve_value(v, y, objects_of) for x, y in value.items()}
+        return {resolve_value(k, x, objects_of): resolve_value(v, y, objects_of) for x, y in value.items()}
     if kind == "tuple":
         items = t.items * len(value) if t.variadic else t.items
-        return tuple(_resolve_value(i, v, objects_of) for i, v in zip(items, value, strict=True))
-    resolved = [_resolve_value(t.items[0], x, objects_of) for x in value]
+        return tuple(resolve_value(i, v, objects_of) for i, v in zip(items, value, strict=True))
+    resolved = [resolve_value(t.items[0], x, objects_of) for x in value]
     return CONTAINER_KINDS[kind](resolved)
 
 

@@ -25,7 +25,9 @@ DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
 DATA_HEADER = DATA_MAGIC + struct.pack(">HI", FORMAT_VERSION, 0)  # 16 bytes
 MANIFEST_MAGIC = b"AMBER-MANIFEST "
 MAX_MANIFEST_BYTES = 64 << 20
-MAX_SEGMENT_BYTES = 1 << 30  # decompressed; the writer splits tables to stay far below
+# Decompressed bytes of one segment. Hostile msgpack can turn each byte into an object of
+# ~60 bytes, so this bounds what one segment can cost; the writer halves table chunks to fit.
+MAX_SEGMENT_BYTES = 64 << 20
 MAX_ROWS = 65_536  # rows in one table segment
 
 MAX_SEQUENCE = 10**12 - 1  # ids are 12 digits

@@ -11,8 +11,7 @@ in C), because a Python-level step per record would dominate the cost of a check
 
 from __future__ import annotations
 
-import graphlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import rshift
@@ -21,15 +20,10 @@ from typing import Any
 from ._codec import (
     BadValue,
     Classes,
-    Corrupt,
-    ObjectsOf,
-    TaggedDecoder,
     TaggedEncoder,
     check_column,
     locate_bad_row,
-    resolve_column,
     store_column,
-    tagged_targets,
 )
 from ._fields import FieldSchema
 from ._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
@@ -191,13 +185,14 @@ class StateWriter:
                 assert table is not None  # check_column admitted only the declared class
                 table.add_many(objs)
 
-    def chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
-        """Each chunk of a table as (first row, row count, stored columns)."""
+    def chunks(self, table: Table) -> Iterator[tuple[int, int]]:
+        """Each chunk of a table as (first row, row count)."""
         for start in range(0, len(table.objects), CHUNK_ROWS):
-            objs = table.objects[start : start + CHUNK_ROWS]
-            yield start, len(objs), self._stored_columns(table, objs, start)
-        if not table.objects:  # pragma: no cover - a table exists only once it has a row
-            yield 0, 0, []
+            yield start, min(CHUNK_ROWS, len(table.objects) - start)
+
+    def columns(self, table: Table, start: int, count: int) -> list[Any]:
+        """The stored columns of rows ``start`` to ``start + count - 1`` of a table."""
+        return self._stored_columns(table, table.objects[start : start + count], start)
 
     def _stored_columns(self, table: Table, objs: list[Any], start: int) -> list[Any]:
         if not table.written.schema.fields:
@@ -210,12 +205,15 @@ class StateWriter:
         columns = []
         for fs, values in fields:
             if fs.type.is_tagged():
+                self._checked(table, fs, values, start, classes=classes)
                 columns.append([self._tagged_field(table, fs.name, v) for v in values])
                 continue
             if table.pin is not None or not fs.type.references():
                 self._checked(table, fs, values, start, classes=classes)
             try:
                 columns.append(store_column(fs.type, values, self._rows_of, classes))
+            except BadValue as e:
+                raise SerializationError(f"cannot save {table.rt.name}.{fs.name}: {e.message}") from None
             except KeyError:
                 raise SerializationError(f"{table.rt.name}.{fs.name} changed while the state was being saved") from None
         return columns
@@ -223,81 +221,3 @@ class StateWriter:
     def _rows_of(self, t: FieldType) -> dict[int, int]:
         table = self._by_name.get(t.record)
         return table.rows if table is not None else {}
-
-
-class StateReader:
-    """Rebuilds records from decoded columns, then the root from its node.
-
-    Records are built type by type; a field whose targets are not built yet (a reference
-    cycle, or an ``Any`` field) is filled in afterwards. Records hashed by value (frozen
-    structs and dataclasses) are always built complete, after everything they point at,
-    because a set or dict key holding a record with a field still missing would hash it
-    wrongly. Such records cannot form cycles (they cannot be mutated), so the order exists.
-    """
-
-    def __init__(self, types: Sequence[RecordType], names: Sequence[str]) -> None:
-        self._types = types
-        self._by_name = dict(zip(names, range(len(names)), strict=True))
-
-    def assemble(self, columns: Sequence[list[list[Any]]], counts: Sequence[int], root: Any) -> Any:
-        tables: list[list[Any]] = [[] for _ in self._types]
-        built = [False] * len(self._types)
-        decoder = TaggedDecoder(tables)
-        deferred: list[tuple[int, int, list[Any]]] = []
-
-        def objects_of(t: FieldType) -> Sequence[Any]:
-            index = self._by_name.get(t.record)
-            return tables[index] if index is not None else ()
-
-        for index in self._order(columns):
-            rt, cols = self._types[index], list(columns[index])
-            for f, fs in enumerate(rt.schema.fields):
-                if not (fs.type.is_tagged() or fs.type.references()):
-                    continue
-                ready = not fs.type.is_tagged() and all(built[i] for i in self._targets(fs.type))
-                if ready or _hashed_by_value(rt.cls):
-                    cols[f] = self._values(fs.type, cols[f], decoder, objects_of)
-                else:
-                    deferred.append((index, f, cols[f]))
-                    cols[f] = [None] * counts[index]
-            tables[index] = rt.build(cols, counts[index])
-            built[index] = True
-        for index, f, stored in deferred:
-            rt, fs = self._types[index], self._types[index].schema.fields[f]
-            for obj, value in zip(tables[index], self._values(fs.type, stored, decoder, objects_of), strict=True):
-                rt.set_field(obj, fs.name, value)
-        return decoder.decode(root)
-
-    @staticmethod
-    def _values(t: FieldType, stored: list[Any], decoder: TaggedDecoder, objects_of: ObjectsOf) -> list[Any]:
-        return [decoder.decode(v) for v in stored] if t.is_tagged() else resolve_column(t, stored, objects_of)
-
-    def _targets(self, t: FieldType) -> set[int]:
-        return {self._by_name[n] for n in t.references() if n in self._by_name}
-
-    def _order(self, columns: Sequence[list[list[Any]]]) -> list[int]:
-        """Types in an order where targets come first: strictly for records hashed by value
-        (all their fields resolved at construction), where possible for the others."""
-        needs: dict[int, set[int]] = {}
-        for index, rt in enumerate(self._types):
-            needs[index] = set()
-            for fs, column in zip(rt.schema.fields, columns[index], strict=True):
-                tagged = fs.type.is_tagged() and _hashed_by_value(rt.cls)
-                needs[index] |= tagged_targets(column) if tagged else self._targets(fs.type)
-            needs[index].discard(index)
-        try:
-            return list(graphlib.TopologicalSorter(needs).static_order())
-        except graphlib.CycleError:
-            strict = {i: (n if _hashed_by_value(self._types[i].cls) else set()) for i, n in needs.items()}
-            try:
-                return list(graphlib.TopologicalSorter(strict).static_order())
-            except graphlib.CycleError:
-                raise Corrupt("records hashed by value that do not point at each other in a cycle") from None
-
-
-def _hashed_by_value(cls: type) -> bool:
-    config = getattr(cls, "__struct_config__", None)
-    if config is not None:  # msgspec: one __hash__ for all structs, behaviour set by config
-        return bool(config.frozen and config.eq)
-    hash_method = getattr(cls, "__hash__", None)
-    return hash_method is not None and hash_method is not object.__hash__

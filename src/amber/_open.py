@@ -22,6 +22,7 @@ def open_store(
     compression_level: int = 1,
     write_versions: dict[str, int] | None = None,
     policy: str | os.PathLike[str] | None = None,
+    max_load_bytes: int = 4 << 30,
 ) -> CheckpointStore:
     """Open a checkpoint store.
 
@@ -32,7 +33,9 @@ def open_store(
     module-level ``@amber.record``. ``write_versions`` pins types to an older version when
     writing (see ``CheckpointStore.save``); set it from a feature flag during a rolling upgrade.
     ``policy`` is a lock file (``amber schema lock``): checkpoints holding a type older than
-    its ``oldest_supported`` version are refused before any data is read.
+    its ``oldest_supported`` version are refused before any data is read. ``max_load_bytes``
+    caps the decompressed bytes one load reads (hostile data can cost ~60 bytes of memory per
+    byte); a checkpoint declaring more is refused before any segment is read.
     """
     storage = _storage_for(os.fspath(url), fsync=fsync)
     if not create and not storage.exists():
@@ -44,6 +47,7 @@ def open_store(
         compression_level=compression_level,
         write_versions=write_versions,
         oldest_supported=oldest,
+        max_load_bytes=max_load_bytes,
     )
 
 

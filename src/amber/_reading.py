@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import msgspec
 
+from ._assemble import StateReader
 from ._codec import Corrupt, TaggedDecoder, decode_type, resolve_column
 from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
-from ._graph import StateReader
 from ._migration import Plan, TypePlan
 from ._pipeline import pipelined
 from ._resolve import RefIndex, StepFailed, Tables, by_rules, by_steps, reader_columns, removed_type, run_stage
@@ -148,7 +148,7 @@ class CheckpointReader:
         raw = self.segment(index, entry)
         try:
             return msgspec.msgpack.decode(raw)
-        except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8
+        except (ValueError, RecursionError, MemoryError) as e:  # msgspec errors, bad UTF-8, absurd counts
             part = entry.describe(index, self.manifest)
             raise CorruptCheckpointError(self.manifest.id, part, "a msgpack value", str(e)) from None
 
@@ -217,5 +217,5 @@ def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.
 def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, part: str) -> list[list[Any]]:
     try:
         return list(decoder.decode(raw))
-    except (ValueError, TypeError, RecursionError) as e:  # msgspec errors, bad UTF-8, unhashable keys
+    except (ValueError, TypeError, RecursionError, MemoryError) as e:  # msgspec errors, bad UTF-8, unhashable keys
         raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None

@@ -110,6 +110,8 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
 
 def _union_is_typed(union: FieldType) -> bool:
     families = [_family(member) for member in union.items]
+    if any(m.kind == "record" for m in union.items) and not all(m.kind in ("record", "none") for m in union.items):
+        return False  # stored rows would compare equal to False, 1.0 or Decimal(0) in sets and keys
     return None not in families and len(set(families)) == len(families)
 
 
@@ -129,6 +131,8 @@ def validate_field_type(t: FieldType) -> str | None:
     """Return what is wrong with a field type (read from a checkpoint or declared), or None."""
     if _depth(t) > MAX_TYPE_DEPTH:
         return f"types nested at most {MAX_TYPE_DEPTH} deep"
+    if t.is_tagged() and any(n.kind == "enum" for n in t.walk()):
+        return "no enum inside Any or an ambiguous union (use a union of distinct kinds, e.g. Color | None)"
     for node in t.walk():
         problem = _node_problem(node) or _hashable_problem(node)
         if problem:

@@ -12,6 +12,7 @@ else comes from this one tree::
     │   └── ConflictError                     a create-only write found the name taken
     └── CheckpointError                       a checkpoint cannot be read as it should
         ├── CheckpointNotFoundError (FileNotFoundError)
+        ├── CheckpointTooLargeError           declares more data than the store may read
         ├── CorruptCheckpointError            bytes, lengths, digests or structure are wrong
         ├── ForeignFileError                  not an Amber file at all
         ├── UnsupportedFormatError            written by a newer format version
@@ -33,6 +34,7 @@ __all__ = [
     "AmberError",
     "CheckpointError",
     "CheckpointNotFoundError",
+    "CheckpointTooLargeError",
     "ConflictError",
     "CorruptCheckpointError",
     "ForeignFileError",
@@ -97,6 +99,10 @@ class CheckpointError(AmberError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """No committed checkpoint has the requested id (or the store holds none)."""
+
+
+class CheckpointTooLargeError(CheckpointError):
+    """The checkpoint declares more decompressed data than the store's ``max_load_bytes``."""
 
 
 class CorruptCheckpointError(CheckpointError):

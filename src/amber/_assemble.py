@@ -1,0 +1,213 @@
+"""Rebuilding records from decoded columns, then the root from its node (reader side).
+
+Records are built type by type; a field whose targets are not built yet (a reference cycle,
+or an ``Any`` field) is filled in afterwards. Records hashed by value (frozen structs and
+dataclasses) must be complete before any set or dict key holds them, so they are built with
+every field resolved, after what they point at. When such records point at records of their
+own type (an immutable tree), the order is worked out row by row. Frozen records cannot
+form cycles (they cannot be changed after construction), so that order always exists.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ._codec import (
+    DICT,
+    FROZENSET,
+    LIST,
+    REF,
+    REFRANGE,
+    REFS,
+    SET,
+    TUPLE,
+    Corrupt,
+    ObjectsOf,
+    TaggedDecoder,
+    resolve_column,
+    resolve_value,
+    tagged_targets,
+)
+from ._schema import RecordType
+from ._types import FieldType
+
+Node = tuple[int, int]  # (type index, row)
+
+
+class StateReader:
+    """Rebuilds records from decoded columns, then the root from its node."""
+
+    def __init__(self, types: Sequence[RecordType], names: Sequence[str]) -> None:
+        self._types = types
+        self._by_name = dict(zip(names, range(len(names)), strict=True))
+
+    def assemble(self, columns: Sequence[list[list[Any]]], counts: Sequence[int], root: Any) -> Any:
+        tables: list[list[Any]] = [[] for _ in self._types]
+        built = [False] * len(self._types)
+        decoder = TaggedDecoder(tables)
+        deferred: list[tuple[int, int, list[Any]]] = []
+
+        def objects_of(t: FieldType) -> Sequence[Any]:
+            index = self._by_name.get(t.record)
+            return tables[index] if index is not None else ()
+
+        order, by_rows = self._order(columns)
+        for index in (i for i in order if i not in by_rows):
+            rt, cols = self._types[index], list(columns[index])
+            for f, fs in enumerate(rt.schema.fields):
+                if not (fs.type.is_tagged() or fs.type.references()):
+                    continue
+                ready = not fs.type.is_tagged() and all(built[i] for i in self._targets(fs.type))
+                if ready or _hashed_by_value(rt.cls):
+                    cols[f] = self._values(fs.type, cols[f], decoder, objects_of)
+                else:
+                    deferred.append((index, f, cols[f]))
+                    cols[f] = [None] * counts[index]
+            tables[index] = rt.build(cols, counts[index])
+            built[index] = True
+        if by_rows:
+            self._build_by_rows(by_rows, columns, counts, tables, decoder=decoder, objects_of=objects_of)
+        for index, f, stored in deferred:
+            rt, fs = self._types[index], self._types[index].schema.fields[f]
+            for obj, value in zip(tables[index], self._values(fs.type, stored, decoder, objects_of), strict=True):
+                rt.set_field(obj, fs.name, value)
+        return decoder.decode(root)
+
+    @staticmethod
+    def _values(t: FieldType, stored: list[Any], decoder: TaggedDecoder, objects_of: ObjectsOf) -> list[Any]:
+        return [decoder.decode(v) for v in stored] if t.is_tagged() else resolve_column(t, stored, objects_of)
+
+    def _targets(self, t: FieldType) -> set[int]:
+        return {self._by_name[n] for n in t.references() if n in self._by_name}
+
+    def _order(self, columns: Sequence[list[list[Any]]]) -> tuple[list[int], set[int]]:
+        """Types in an order where targets come first (strictly for records hashed by value),
+        and the types hashed by value that must be built row by row (they point at their
+        own kind)."""
+        needs: dict[int, set[int]] = {}
+        count = len(self._types)
+        for index, rt in enumerate(self._types):
+            needs[index] = set()
+            for fs, column in zip(rt.schema.fields, columns[index], strict=True):
+                tagged = fs.type.is_tagged() and _hashed_by_value(rt.cls)
+                needs[index] |= tagged_targets(column) if tagged else self._targets(fs.type)
+            if not needs[index] <= set(range(count)):
+                raise Corrupt(f"references to type indices below {count}", str(sorted(needs[index])))
+        valued = {i for i in range(count) if _hashed_by_value(self._types[i].cls)}
+        by_rows = {i for i in valued if needs[i] & valued}  # frozen records pointing at frozen records
+        loose = {i: (set() if i in by_rows else needs[i] - {i}) for i in range(count)}
+        try:
+            return list(graphlib.TopologicalSorter(loose).static_order()), by_rows
+        except graphlib.CycleError:
+            strict = {i: (n if i in valued else set()) for i, n in loose.items()}
+            return list(graphlib.TopologicalSorter(strict).static_order()), by_rows
+
+    def _build_by_rows(
+        self,
+        group: set[int],
+        columns: Sequence[list[list[Any]]],
+        counts: Sequence[int],
+        tables: list[list[Any]],
+        *,
+        decoder: TaggedDecoder,
+        objects_of: ObjectsOf,
+    ) -> None:
+        """Build frozen records one by one, each after the frozen records it points at."""
+        for index in group:
+            tables[index] = [None] * counts[index]
+        for index, row in self._rows_in_order(group, columns, counts):
+            rt = self._types[index]
+            values = [
+                decoder.decode(column[row]) if fs.type.is_tagged() else resolve_value(fs.type, column[row], objects_of)
+                for fs, column in zip(rt.schema.fields, columns[index], strict=True)
+            ]
+            tables[index][row] = rt.build([[v] for v in values], 1)[0]
+
+    def _rows_in_order(
+        self, group: set[int], columns: Sequence[list[list[Any]]], counts: Sequence[int]
+    ) -> Iterator[Node]:
+        """Every row of the group's types, each after the group rows it points at (post-order)."""
+        done: set[Node] = set()
+        for start in ((i, r) for i in sorted(group) for r in range(counts[i])):
+            if start in done:
+                continue
+            stack: list[tuple[Node, Iterator[Node]]] = [(start, iter(self._row_refs(start, group, columns, counts)))]
+            path = {start}
+            while stack:
+                node, children = stack[-1]
+                child = next((c for c in children if c not in done), None)
+                if child is None:
+                    stack.pop()
+                    path.discard(node)
+                    done.add(node)
+                    yield node
+                elif child in path:
+                    raise Corrupt("frozen records that do not point at each other in a cycle")
+                else:
+                    path.add(child)
+                    stack.append((child, iter(self._row_refs(child, group, columns, counts))))
+
+    def _row_refs(
+        self, node: Node, group: set[int], columns: Sequence[list[list[Any]]], counts: Sequence[int]
+    ) -> list[Node]:
+        index, row = node
+        found: list[Node] = []
+        for fs, column in zip(self._types[index].schema.fields, columns[index], strict=True):
+            if fs.type.is_tagged():
+                found.extend(_tagged_refs(column[row], counts))
+            elif fs.type.references():
+                found.extend(self._typed_refs(fs.type, column[row]))
+        # Rows outside their table are left to the resolution, which refuses them clearly.
+        return [(i, r) for i, r in found if i in group and type(r) is int and 0 <= r < counts[i]]
+
+    def _typed_refs(self, t: FieldType, value: Any) -> Iterator[Node]:
+        if value is None:
+            return
+        if t.kind == "record":
+            index = self._by_name.get(t.record)
+            if index is not None and type(value) is int:
+                yield index, value
+        elif t.kind == "union":
+            for member in t.items:
+                if member.references():
+                    yield from self._typed_refs(member, value)
+        elif t.kind == "dict" and isinstance(value, dict):
+            for k, v in value.items():
+                yield from self._typed_refs(t.items[0], k)
+                yield from self._typed_refs(t.items[1], v)
+        elif isinstance(value, list | tuple | set | frozenset):
+            items = t.items * len(value) if t.kind != "tuple" or t.variadic else t.items
+            for item, x in zip(items, value, strict=False):
+                yield from self._typed_refs(item, x)
+
+
+def _tagged_refs(node: Any, counts: Sequence[int]) -> Iterator[Node]:
+    """(type index, row) of every record a tagged value points at, following the grammar."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is not list or len(n) < 2 or type(n[0]) is not int:
+            continue
+        tag, table = n[0], n[1]
+        if tag in (REF, REFS, REFRANGE) and not (type(table) is int and 0 <= table < len(counts)):
+            continue  # refused with a clear error when the value is decoded
+        if tag == REF and len(n) == 3:
+            yield table, n[2]
+        elif tag == REFS and len(n) == 3 and type(n[2]) is list:
+            yield from ((table, r) for r in n[2])
+        elif tag == REFRANGE and len(n) == 4 and type(n[2]) is int and type(n[3]) is int:
+            yield from ((table, r) for r in range(n[2], min(n[2] + n[3], counts[table])))
+        elif tag == LIST and type(table) is list:
+            stack.extend(table)
+        elif tag in (TUPLE, SET, FROZENSET, DICT):
+            stack.extend(n[1:3])
+
+
+def _hashed_by_value(cls: type) -> bool:
+    config = getattr(cls, "__struct_config__", None)
+    if config is not None:  # msgspec: one __hash__ for all structs, behaviour set by config
+        return bool(config.frozen and config.eq)
+    hash_method = getattr(cls, "__hash__", None)
+    return hash_method is not None and hash_method is not object.__hash__

@@ -28,7 +28,8 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_core.py
+	$(BIN)/python -m bench.bench_core --runs 5
+	$(BIN)/python -m bench.bench_evolution --runs 5
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

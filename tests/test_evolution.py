@@ -11,24 +11,9 @@ import pytest
 
 import amber
 from tests.helpers import tree_digest
+from tests.matrix_app import AccountV1, CustomerV1, v1
 
-# --- version 1 of a small bank, as an old release declared it ------------------------------
-
-v1 = amber.Registry()
-
-
-@v1.record("bank.Customer", version=1)
-class CustomerV1(amber.Record):
-    id: int
-    name: str
-
-
-@v1.record("bank.Account", version=1)
-class AccountV1(amber.Record):
-    id: int
-    owner: CustomerV1
-    balance: float
-    note: str = ""
+# --- version 1 of a small bank, as an old release declared it (shared with the matrix) ------
 
 
 def write_v1(path: Path) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import amber
 from amber import _format
@@ -506,3 +508,35 @@ def test_table_chunks_are_halved_to_fit_the_segment_limit(monkeypatch: pytest.Mo
     assert store.load() == state
     with pytest.raises(amber.SerializationError, match="one record takes"):
         store.save([Loose(["y" * 6_000])])
+
+
+@st.composite
+def frozen_forests(draw: st.DrawFn) -> list[Tree]:
+    """Random DAGs of frozen trees: later nodes reuse earlier ones as children."""
+    nodes: list[Tree] = []
+    for i in range(draw(st.integers(1, 25))):
+        picks = draw(st.lists(st.integers(0, max(0, len(nodes) - 1)), max_size=3)) if nodes else []
+        nodes.append(Tree(f"n{i}", tuple(nodes[p] for p in picks)))
+    return nodes
+
+
+@settings(max_examples=60, deadline=None)
+@given(frozen_forests())
+def test_any_dag_of_frozen_records_round_trips_with_its_sharing(nodes: list[Tree]) -> None:
+    loaded = roundtrip({"nodes": nodes, "set": set(nodes[-3:])})
+    assert loaded["nodes"] == nodes
+    assert loaded["set"] == set(nodes[-3:])
+    for original, copy in zip(nodes, loaded["nodes"], strict=True):
+        for a, b in zip(original.children, copy.children, strict=True):
+            assert loaded["nodes"][nodes.index(a)] is b, "children are the shared objects, not copies"
+
+
+def test_frozen_records_pointing_at_frozen_records_through_any_fields() -> None:
+    leaf = Tree("leaf")
+    inner = K1(("tree", leaf, (leaf, Tree("x", (leaf,)))))
+    outer = K2((inner, frozenset({inner})))
+    loaded = roundtrip({"outer": outer, "again": inner})
+    assert loaded == {"outer": outer, "again": inner}
+    assert loaded["outer"].y[0] is loaded["again"]
+    assert loaded["again"].x[1] is loaded["again"].x[2][0]
+    assert loaded["again"] in loaded["outer"].y[1], "hashed once complete"

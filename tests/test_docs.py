@@ -31,3 +31,17 @@ def test_examples_run(doc: Path, tmp_path: Path) -> None:
     if doc != README:
         run_blocks(README, tmp_path)  # later docs use the ./state store the quickstart creates
     run_blocks(doc, tmp_path)
+
+
+def test_the_demo_runs_unattended(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "refused: checkpoint 000000000002" in result.stdout
+    assert "amber rollback: 000000000005 restores 000000000003" in result.stdout

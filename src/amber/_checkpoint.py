@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ._codec import BadValue
 from ._format import (
     DATA_HEADER,
     DATA_MAGIC,
@@ -338,8 +337,6 @@ def _encode(value: Any, what: str, limit: int | None = MAX_SEGMENT_BYTES) -> byt
         raise SerializationError(f"cannot save {what}: an integer is outside [-2**63, 2**64 - 1]") from None
     except UnicodeEncodeError:
         raise SerializationError(f"cannot save {what}: a string is not valid Unicode (a lone surrogate)") from None
-    except BadValue as e:  # pragma: no cover - values are checked before encoding
-        raise SerializationError(f"cannot save {what}: {e.message}") from None
     if limit is not None and len(raw) > limit:
         raise SerializationError(
             f"cannot save {what}: {len(raw)} bytes exceed one segment's limit ({limit}); "

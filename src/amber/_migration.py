@@ -214,7 +214,7 @@ def _plan_type(
     w: RecordSchema, reader: RecordType | None, registry: Registry, rename: Callable[[str], str | None]
 ) -> TypePlan | list[SchemaProblem]:
     if reader is None:
-        return [_unknown(w, registry)]
+        return [_unknown(w)]
     if w.version == reader.version:
         if w.fingerprint == reader.schema.fingerprint:
             return TypePlan(w, reader)
@@ -241,9 +241,7 @@ def _same_but_renamed(w: RecordSchema, r: RecordSchema, rename: Callable[[str], 
     )
 
 
-def _unknown(w: RecordSchema, registry: Registry) -> SchemaProblem:
-    if registry.versions(w.name):  # pragma: no cover - current() finds declared names
-        return SchemaProblem(w.name, "is not declared", f"declare {w.name}")
+def _unknown(w: RecordSchema) -> SchemaProblem:
     return SchemaProblem(
         w.name,
         f"v{w.version} is not declared by the running code",

@@ -89,12 +89,15 @@ def verify(r: dict[str, Any]) -> str:
 
 
 def size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
+    """Bytes for people: 512 B, 20.7 MiB."""
+    if n < 1024:
+        return f"{n} B"
+    value, unit = float(n) / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
 
 
 def lock(r: dict[str, Any]) -> str:

@@ -139,3 +139,32 @@ def golden_state() -> dict[str, Any]:
     state["points"] = [Point(1, 2), Point(-3, 4, "far")]
     state["misc"] = {(1, 2): {"set": {3, 1}, "frozen": frozenset({"x"})}, None: [dt.date(2000, 1, 1)]}
     return state
+
+
+def golden_chain(store: amber.CheckpointStore) -> list[dict[str, Any]]:
+    """Write the format 2 golden chain into ``store``: a full checkpoint holding amber.Tables,
+    then two deltas (changed keys, tombstones, links to unchanged customers). Returns the
+    state as of each checkpoint, as plain dicts of the tables' contents."""
+    people = amber.Table({i: Customer(i, f"customer {i}") for i in range(6)})
+    accounts = amber.Table({i: Account(i, people[i % 6], 100 * i, [f"t{i % 3}"]) for i in range(30)})
+    people.token, accounts.token = 1001, 1002  # fixed, so the bytes are reproducible
+    state = {"tables": {"customers": people, "accounts": accounts}, "ledger": [Point(0, 0)], "version": 1}
+    expected = []
+
+    def save(parent: str | None) -> str:
+        info = store.save(state, parent=parent, meta={"golden": True})
+        expected.append({"customers": dict(people), "accounts": dict(accounts), "version": state["version"]})
+        return info.id
+
+    first = save(None)
+    accounts[3] = Account(3, people[5], 7)  # changed: its owner is an unchanged customer (a link)
+    accounts[40] = Account(40, people[2], 1, ["new"])
+    del accounts[4]
+    state["version"] = 2
+    second = save(first)
+    people[2] = Customer(2, "renamed")
+    accounts[41] = Account(41, people[2], 2)
+    del accounts[40]
+    state["version"] = 3
+    save(second)
+    return expected

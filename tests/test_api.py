@@ -33,6 +33,7 @@ PUBLIC = {
     "downgrade",
     "checkpoint_upgrade",
     "Stage",
+    "Table",
     "Tables",
     "FrozenRecord",
     "Manifest",
@@ -75,7 +76,7 @@ def test_every_error_is_in_one_tree_under_amber_error() -> None:
 # Lower layers never import higher ones (docs/architecture.md).
 LAYERS = [
     {"errors", "_version", "_pipeline"},
-    {"_types", "_values"},
+    {"_types", "_values", "_keyed"},
     {"_fields", "_codec"},
     {"_schema"},
     {"_pin"},

@@ -18,6 +18,7 @@ graphs (shared references and cycles included) to a store::
 from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
 from ._fields import FieldSchema, RecordSchema, field
 from ._format import FORMAT_VERSION, Manifest
+from ._keyed import Table
 from ._migration import Plan, Stage, TypePlan
 from ._open import open_store
 from ._resolve import Tables
@@ -87,6 +88,7 @@ __all__ = [
     "Stage",
     "StoreError",
     "StoreNotFoundError",
+    "Table",
     "Tables",
     "TypePlan",
     "UnknownTypeError",

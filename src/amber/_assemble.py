@@ -24,10 +24,12 @@ from ._codec import (
     SET,
     TUPLE,
     Corrupt,
+    KeyedHook,
     ObjectsOf,
     TaggedDecoder,
     resolve_column,
     resolve_value,
+    restore_table,
     tagged_targets,
 )
 from ._schema import RecordType
@@ -43,10 +45,21 @@ class StateReader:
         self._types = types
         self._by_name = dict(zip(names, range(len(names)), strict=True))
 
-    def assemble(self, columns: Sequence[list[list[Any]]], counts: Sequence[int], root: Any) -> Any:
-        tables: list[list[Any]] = [[] for _ in self._types]
+    def assemble(
+        self,
+        columns: Sequence[list[list[Any]]],
+        counts: Sequence[int],
+        root: Any,
+        *,
+        linked: Sequence[list[Any]] | None = None,
+        keyed: KeyedHook = restore_table,
+    ) -> Any:
+        """The state: ``counts[i]`` records of type i built from ``columns[i]``, after the
+        ``linked[i]`` records of earlier checkpoints that a delta's first rows stand for."""
+        links = linked if linked is not None else [[] for _ in self._types]
+        tables: list[list[Any]] = [list(objs) for objs in links]
         built = [False] * len(self._types)
-        decoder = TaggedDecoder(tables)
+        decoder = TaggedDecoder(tables, keyed=keyed)
         deferred: list[tuple[int, int, list[Any]]] = []
 
         def objects_of(t: FieldType) -> Sequence[Any]:
@@ -65,13 +78,14 @@ class StateReader:
                 else:
                     deferred.append((index, f, cols[f]))
                     cols[f] = [None] * counts[index]
-            tables[index] = rt.build(cols, counts[index])
+            tables[index].extend(rt.build(cols, counts[index]))
             built[index] = True
         if by_rows:
             self._build_by_rows(by_rows, columns, counts, tables, decoder=decoder, objects_of=objects_of)
         for index, f, stored in deferred:
             rt, fs = self._types[index], self._types[index].schema.fields[f]
-            for obj, value in zip(tables[index], self._values(fs.type, stored, decoder, objects_of), strict=True):
+            records = tables[index][len(links[index]) :]
+            for obj, value in zip(records, self._values(fs.type, stored, decoder, objects_of), strict=True):
                 rt.set_field(obj, fs.name, value)
         return decoder.decode(root)
 
@@ -114,26 +128,34 @@ class StateReader:
         decoder: TaggedDecoder,
         objects_of: ObjectsOf,
     ) -> None:
-        """Build frozen records one by one, each after the frozen records it points at."""
+        """Build frozen records one by one, each after the frozen records it points at.
+
+        Rows are numbered after the table's links (already built); ``columns`` hold the rest."""
+        first = {index: len(tables[index]) for index in group}
         for index in group:
-            tables[index] = [None] * counts[index]
-        for index, row in self._rows_in_order(group, columns, counts):
+            tables[index].extend([None] * counts[index])
+        for index, row in self._rows_in_order(group, columns, counts, first):
             rt = self._types[index]
+            at = row - first[index]
             values = [
-                decoder.decode(column[row]) if fs.type.is_tagged() else resolve_value(fs.type, column[row], objects_of)
+                decoder.decode(column[at]) if fs.type.is_tagged() else resolve_value(fs.type, column[at], objects_of)
                 for fs, column in zip(rt.schema.fields, columns[index], strict=True)
             ]
             tables[index][row] = rt.build([[v] for v in values], 1)[0]
 
     def _rows_in_order(
-        self, group: set[int], columns: Sequence[list[list[Any]]], counts: Sequence[int]
+        self, group: set[int], columns: Sequence[list[list[Any]]], counts: Sequence[int], first: dict[int, int]
     ) -> Iterator[Node]:
         """Every row of the group's types, each after the group rows it points at (post-order)."""
         done: set[Node] = set()
-        for start in ((i, r) for i in sorted(group) for r in range(counts[i])):
+
+        def refs(node: Node) -> Iterator[Node]:
+            return iter(self._row_refs(node, group, columns, counts, first))
+
+        for start in ((i, r) for i in sorted(group) for r in range(first[i], first[i] + counts[i])):
             if start in done:
                 continue
-            stack: list[tuple[Node, Iterator[Node]]] = [(start, iter(self._row_refs(start, group, columns, counts)))]
+            stack: list[tuple[Node, Iterator[Node]]] = [(start, refs(start))]
             path = {start}
             while stack:
                 node, children = stack[-1]
@@ -147,20 +169,27 @@ class StateReader:
                     raise Corrupt("frozen records that do not point at each other in a cycle")
                 else:
                     path.add(child)
-                    stack.append((child, iter(self._row_refs(child, group, columns, counts))))
+                    stack.append((child, refs(child)))
 
     def _row_refs(
-        self, node: Node, group: set[int], columns: Sequence[list[list[Any]]], counts: Sequence[int]
+        self,
+        node: Node,
+        group: set[int],
+        columns: Sequence[list[list[Any]]],
+        counts: Sequence[int],
+        first: dict[int, int],
     ) -> list[Node]:
         index, row = node
+        rows = [first.get(i, 0) + n for i, n in enumerate(counts)]
         found: list[Node] = []
         for fs, column in zip(self._types[index].schema.fields, columns[index], strict=True):
             if fs.type.is_tagged():
-                found.extend(_tagged_refs(column[row], counts))
+                found.extend(_tagged_refs(column[row - first[index]], rows))
             elif fs.type.references():
-                found.extend(self._typed_refs(fs.type, column[row]))
-        # Rows outside their table are left to the resolution, which refuses them clearly.
-        return [(i, r) for i, r in found if i in group and type(r) is int and 0 <= r < counts[i]]
+                found.extend(self._typed_refs(fs.type, column[row - first[index]]))
+        # Rows outside their table are left to the resolution, which refuses them clearly;
+        # links (rows before ``first``) are built already.
+        return [(i, r) for i, r in found if i in group and type(r) is int and first[i] <= r < rows[i]]
 
     def _typed_refs(self, t: FieldType, value: Any) -> Iterator[Node]:
         if value is None:

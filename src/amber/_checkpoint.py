@@ -12,7 +12,9 @@ import builtins
 import datetime as dt
 import gc
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,9 +22,9 @@ from typing import Any, TypeVar
 import msgspec
 
 from ._format import (
-    DATA_HEADER,
     DATA_MAGIC,
     FORMAT_VERSION,
+    HEADER_SIZE,
     ID_PATTERN,
     MAX_MANIFEST_BYTES,
     MAX_ROWS,
@@ -32,13 +34,16 @@ from ._format import (
     SegmentEntry,
     TypeEntry,
     compressor,
+    data_header,
     digest,
     encode_manifest,
     format_id,
     manifest_key,
     parse_manifest,
 )
-from ._graph import StateWriter, Table
+from ._graph import Delta, StateWriter, Table
+from ._keyed import Changes, find_tables
+from ._keyed import Table as KeyedTable
 from ._migration import Plan, plan
 from ._pipeline import pipelined
 from ._reading import CheckpointReader, Progress
@@ -76,6 +81,12 @@ class CheckpointInfo(msgspec.Struct, frozen=True):
     types: dict[str, int]  # type name -> version
     counts: dict[str, int]  # type name -> number of records
     meta: dict[str, Any]
+    parent: str = ""  # a delta's parent checkpoint ("" for a full checkpoint)
+    depth: int = 0  # deltas between this checkpoint and its full base
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.parent)
 
 
 @dataclass(frozen=True)
@@ -120,24 +131,89 @@ class CheckpointStore:
     # --- writing --------------------------------------------------------------------------
 
     def save(
-        self, state: Any, *, meta: dict[str, Any] | None = None, write_versions: dict[str, int] | None = None
+        self,
+        state: Any,
+        *,
+        meta: dict[str, Any] | None = None,
+        write_versions: dict[str, int] | None = None,
+        parent: str | int | None = None,
     ) -> CheckpointInfo:
         """Write ``state`` as a new checkpoint and commit it; return what was committed.
 
         ``write_versions`` (default: the store's) pins types to an older version, written
         through their ``@amber.downgrade`` twins, for readers that do not know the newer one.
+        With ``parent`` (the checkpoint this state was last saved in), the checkpoint is a
+        delta: each ``amber.Table`` of the parent contributes only its changes.
         """
-        meta = _checked_meta(meta)
-        pins = self.write_versions if write_versions is None else write_versions
-        with _gc_paused():
-            writer = StateWriter(self.registry, pins)
-            root = writer.capture(state)
-            data_key = f"data/{secrets.token_hex(16)}.seg"
-            segments: list[SegmentEntry] = []
-            data_size = self.storage.put(data_key, self._data_chunks(writer, root, segments))
-        draft = _draft(writer.tables, segments, data_key, data_size, meta)
-        tried: list[str] = []
+        taken = self.take_tables(state, parent)
         try:
+            info = self.write(self.capture(state, taken, meta=meta, write_versions=write_versions))
+        except BaseException:
+            taken.give_back()
+            raise
+        taken.committed(self.url, info.id)
+        return info
+
+    def take_tables(self, state: Any, parent: str | int | None = None) -> Taken:
+        """Find the state's tables and take their changes for one checkpoint (cheap: the
+        service's pause covers it). A delta needs every table of ``parent`` to have been
+        saved last in ``parent`` itself, or its changes would not be relative to it."""
+        tables = find_tables(state)
+        base = self.manifest(parent) if parent is not None else None
+        if base is not None:
+            for table in tables:
+                if str(table.token) in base.tables and table.last != (self.url, base.id):
+                    where = f"checkpoint {table.last[1]}" if table.last else "no checkpoint of this store"
+                    raise SerializationError(
+                        f"cannot save a delta on {base.id}: amber.Table {table.token} was last saved in {where}; "
+                        "save a full checkpoint"
+                    )
+        return Taken(tables, {t.token: t.take_changes() for t in tables}, base)
+
+    def capture(
+        self,
+        state: Any,
+        taken: Taken,
+        *,
+        meta: dict[str, Any] | None = None,
+        write_versions: dict[str, int] | None = None,
+        encode_now: bool = False,
+    ) -> Capture:
+        """Find every record of ``state`` and encode its root; with ``encode_now``, encode
+        every table too, so the state may change as soon as this returns."""
+        pins = self.write_versions if write_versions is None else write_versions
+        base = taken.parent
+        delta = None
+        if base is not None:
+            changes = {token: c for token, c in taken.changes.items() if str(token) in base.tables}
+            delta = Delta(changes, taken.tables)
+        with _gc_paused():
+            writer = StateWriter(self.registry, pins, delta)
+            root = writer.capture(state)
+            segments: Iterable[tuple[SegmentEntry, bytes]] = self._segments(writer, root)
+            if encode_now:
+                segments = builtins.list(segments)
+        return Capture(writer, segments, _checked_meta(meta), base)
+
+    def write(
+        self, capture: Capture, *, rate: float | None = None, check: Callable[[str], None] | None = None
+    ) -> CheckpointInfo:
+        """Compress and write a captured state, then commit it. ``rate`` caps the write rate
+        (bytes per second); ``check(phase)`` is called between steps and may raise to abort."""
+        writer, base = capture.writer, capture.parent
+        version = 2 if base is not None or writer.keyed_tables or any(t.linked for t in writer.tables) else 1
+        data_key = f"data/{secrets.token_hex(16)}.seg"
+        segments: builtins.list[SegmentEntry] = []
+        chunks = self._data_chunks(writer, capture.segments, segments, version, check)
+        with _gc_paused():
+            data_size = self.storage.put(data_key, _throttled(chunks, rate) if rate else chunks)
+        draft = _draft(
+            writer, segments, data_key=data_key, data_size=data_size, meta=capture.meta, version=version, parent=base
+        )
+        tried: builtins.list[str] = []
+        try:
+            if check is not None:
+                check("commit")
             return self._commit(draft, tried)
         except BaseException:
             # Remove the data file only when no manifest names it: a failure after the
@@ -153,22 +229,34 @@ class CheckpointStore:
         except StoreError:
             return True  # cannot tell: keeping a stray data file is the safe mistake
 
-    def _data_chunks(self, writer: StateWriter, root: Any, out: list[SegmentEntry]) -> Iterator[bytes]:
-        yield DATA_HEADER
-        offset = len(DATA_HEADER)
+    def _data_chunks(
+        self,
+        writer: StateWriter,
+        raw_segments: Iterable[tuple[SegmentEntry, bytes]],
+        out: builtins.list[SegmentEntry],
+        version: int,
+        check: Callable[[str], None] | None,
+    ) -> Iterator[bytes]:
+        yield data_header(version)
+        offset = HEADER_SIZE
         level = self.compression_level
         total = 1 + sum(-(-len(t.objects) // MAX_ROWS) for t in writer.tables)  # at least; halves add more
-        for entry, (blob, blob_digest) in pipelined(self._segments(writer, root), lambda raw: _compress(raw, level)):
+        for entry, (blob, blob_digest) in pipelined(iter(raw_segments), lambda raw: _compress(raw, level)):
             out.append(msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest))
             offset += len(blob)
             if self.progress is not None:
                 self.progress("write", min(len(out), total), total)
+            if check is not None:
+                check("write")
             yield blob
 
     def _segments(self, writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry, bytes]]:
         raw = _encode(root, "the state's root")
         yield SegmentEntry("root", 0, 0, len(raw), ""), raw
         for table in writer.tables:
+            for first_row, rows, node in writer.link_chunks(table):
+                raw = _encode(node, f"links of {table.rt.name}")
+                yield SegmentEntry("links", 0, 0, len(raw), "", table.index, first_row, rows), raw
             for first_row, rows in writer.chunks(table):
                 yield from self._table_segments(writer, table, first_row, rows)
 
@@ -231,11 +319,43 @@ class CheckpointStore:
 
     def load(self, checkpoint_id: str | int | None = None) -> Any:
         """Rebuild the state saved in a checkpoint (the newest committed one when None),
-        upgraded to the running code's versions in memory; nothing is written."""
-        manifest = self.manifest(checkpoint_id)
-        migration = self.plan(manifest.id)
+        upgraded to the running code's versions in memory; nothing is written.
+
+        A delta is rebuilt from its full base and every delta up to it, in order; each
+        table's entry count is checked against its manifest along the way.
+        """
+        chain = self.chain(checkpoint_id)
+        plans = [self._plan(m) for m in chain]
+        raw = sum(s.raw_length for m in chain for s in m.segments)
+        if raw > self.max_load_bytes:
+            expected = f"at most {self.max_load_bytes} decompressed bytes (raise max_load_bytes)"
+            raise CheckpointTooLargeError(chain[-1].id, "chain", expected, str(raw))
+        state: Any = None
+        prior: dict[int, KeyedTable[Any, Any]] | None = None
         with _gc_paused():
-            return CheckpointReader(self.storage, manifest, self.progress).state(migration)
+            for manifest, migration in zip(chain, plans, strict=True):
+                state = CheckpointReader(self.storage, manifest, self.progress).state(migration, prior)
+                prior = _tables_as_saved(manifest, state)
+        for table in (prior or {}).values():
+            table.last = (self.url, chain[-1].id)
+        return state
+
+    def chain(self, checkpoint_id: str | int | None = None) -> builtins.list[Manifest]:
+        """The manifests a checkpoint needs, its full base first and itself last."""
+        chain = [self.manifest(checkpoint_id)]
+        while chain[-1].parent:
+            child = chain[-1]
+            try:
+                parent = self.manifest(child.parent)
+            except CheckpointNotFoundError:
+                raise CorruptCheckpointError(
+                    child.id, "parent", f"its parent checkpoint {child.parent}", "it is missing"
+                ) from None
+            if parent.depth != child.depth - 1:
+                expected = f"a parent at depth {child.depth - 1}"
+                raise CorruptCheckpointError(child.id, "parent", expected, str(parent.depth))
+            chain.append(parent)
+        return chain[::-1]
 
     def recommit(self, checkpoint_id: str | int, *, meta: dict[str, Any]) -> CheckpointInfo:
         """Commit an existing checkpoint's content again as the newest, with new metadata.
@@ -248,7 +368,9 @@ class CheckpointStore:
     def plan(self, checkpoint_id: str | int | None = None) -> Plan:
         """How each type of a checkpoint becomes the running code's type; raises
         ``IncompatibleSchemaError`` listing every problem when that is impossible."""
-        manifest = self.manifest(checkpoint_id)
+        return self._plan(self.manifest(checkpoint_id))
+
+    def _plan(self, manifest: Manifest) -> Plan:
         migration = plan([t.schema for t in manifest.types], self.registry, self.oldest_supported)
         if migration.problems:
             raise incompatible(manifest.id, list(migration.problems))
@@ -257,6 +379,8 @@ class CheckpointStore:
     def verify(self, checkpoint_id: str | int | None = None) -> VerifyReport:
         """Check digests, lengths, structure and references, without the application's code."""
         manifest, size = self._read_manifest(checkpoint_id)
+        if manifest.parent:
+            self.chain(manifest.parent)  # every manifest it builds on is there and sound
         with _gc_paused():
             CheckpointReader(self.storage, manifest).generic()
         return VerifyReport(
@@ -302,17 +426,18 @@ class CheckpointStore:
     def _check_data_file(self, manifest: Manifest) -> None:
         try:
             size = self.storage.size(manifest.data)
-            header = self.storage.get_range(manifest.data, 0, len(DATA_HEADER))
+            header = self.storage.get_range(manifest.data, 0, HEADER_SIZE)
         except ObjectNotFoundError:
             raise CorruptCheckpointError(manifest.id, "data file", manifest.data, "it is missing") from None
         if size != manifest.data_size:
             raise CorruptCheckpointError(manifest.id, "data file", f"{manifest.data_size} bytes", str(size))
-        if header[: len(DATA_MAGIC)] == DATA_MAGIC and header > DATA_HEADER:
+        expected = data_header(manifest.format_version)
+        if header[: len(DATA_MAGIC)] == DATA_MAGIC and header > data_header(FORMAT_VERSION):
             raise UnsupportedFormatError(
                 manifest.id, "data file header", f"format version {FORMAT_VERSION} or older", header[10:12].hex()
             )
-        if header != DATA_HEADER:
-            raise CorruptCheckpointError(manifest.id, "data file header", DATA_HEADER.hex(), header.hex())
+        if header != expected:
+            raise CorruptCheckpointError(manifest.id, "data file header", expected.hex(), header.hex())
 
     def _resolve_id(self, checkpoint_id: str | int | None) -> str:
         if checkpoint_id is None:
@@ -345,18 +470,72 @@ def _encode(value: Any, what: str, limit: int | None = MAX_SEGMENT_BYTES) -> byt
     return raw
 
 
+_local = threading.local()
+
+
 def _compress(raw: bytes, level: int) -> tuple[bytes, str]:
-    blob = compressor(level).compress(raw)
+    # One compressor per thread and level, reused: its work buffers are allocated once.
+    compressors: dict[int, Any] = _local.__dict__.setdefault("compressors", {})
+    if level not in compressors:
+        compressors[level] = compressor(level)
+    blob = compressors[level].compress(raw)
     return blob, digest(blob)
 
 
+def _throttled(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
+    """Chunks at no more than ``rate`` bytes per second on average (sleeping between them)."""
+    start, sent = time.monotonic(), 0
+    for chunk in chunks:
+        yield chunk
+        sent += len(chunk)
+        ahead = sent / rate - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+@dataclass
+class Taken:
+    """The tables of a state and the changes taken from them for one checkpoint."""
+
+    tables: builtins.list[KeyedTable[Any, Any]]
+    changes: dict[int, Changes]
+    parent: Manifest | None
+
+    def give_back(self) -> None:
+        """The checkpoint failed: the next one must include these changes."""
+        for table in self.tables:
+            table.return_changes(self.changes[table.token])
+
+    def committed(self, store_url: str, checkpoint_id: str) -> None:
+        for table in self.tables:
+            table.last = (store_url, checkpoint_id)
+
+
+@dataclass
+class Capture:
+    """A captured state: records found and root encoded; segments encoded now or lazily."""
+
+    writer: StateWriter
+    segments: Iterable[tuple[SegmentEntry, bytes]]
+    meta: dict[str, Any]
+    parent: Manifest | None
+
+
 def _draft(
-    tables: list[Table], segments: list[SegmentEntry], data_key: str, data_size: int, meta: dict[str, Any]
+    writer: StateWriter,
+    segments: list[SegmentEntry],
+    *,
+    data_key: str,
+    data_size: int,
+    meta: dict[str, Any],
+    version: int,
+    parent: Manifest | None,
 ) -> Manifest:
     """The manifest of a written data file, before it gets its sequence number and time."""
+    tables = writer.tables
     return Manifest(
         format="amber.checkpoint",
-        format_version=FORMAT_VERSION,
+        format_version=version,
         id="",
         sequence=0,
         created="",
@@ -364,15 +543,36 @@ def _draft(
         data=data_key,
         data_size=data_size,
         digest=digest(b"".join(bytes.fromhex(s.digest) for s in segments)),
-        types=tuple(TypeEntry(t.written.schema, t.written.schema.fingerprint, len(t.objects)) for t in tables),
+        types=tuple(
+            TypeEntry(t.written.schema, t.written.schema.fingerprint, len(t.objects) - t.linked, t.linked)
+            for t in tables
+        ),
         segments=tuple(segments),
         meta=meta,
         write_versions={t.rt.name: t.written.version for t in tables if t.pin is not None},
+        parent=parent.id if parent is not None else "",
+        depth=parent.depth + 1 if parent is not None else 0,
+        tables={str(token): n for token, n in sorted(writer.keyed_tables.items())},
     )
+
+
+def _tables_as_saved(manifest: Manifest, state: Any) -> dict[int, KeyedTable[Any, Any]]:
+    """The state's tables by token, each checked against the entry count its manifest
+    recorded (a broken chain, or a delta applied to the wrong parent, shows up here)."""
+    tables = {t.token: t for t in find_tables(state)}
+    found = {str(token): len(t) for token, t in tables.items()}
+    if found != manifest.tables:
+        wrong = sorted(set(found.items()) ^ set(manifest.tables.items()))[:3]
+        raise CorruptCheckpointError(
+            manifest.id, "tables", "tables with the entry counts in the manifest", f"differences {wrong}"
+        )
+    return tables
 
 
 def _info(manifest: Manifest, manifest_size: int) -> CheckpointInfo:
     return CheckpointInfo(
+        parent=manifest.parent,
+        depth=manifest.depth,
         id=manifest.id,
         sequence=manifest.sequence,
         time=dt.datetime.fromisoformat(manifest.created),

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from ._keyed import Table as KeyedTable
 from ._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType
 
 NoneType = type(None)
@@ -27,6 +28,7 @@ PLAIN = frozenset({NoneType, bool, int, float, str, bytes})
 # Tags of the tagged encoding: a node is a plain msgpack scalar or an array [tag, ...].
 LIST, SCALARS, REFS, REFRANGE, TUPLE, SET, FROZENSET, DICT, REF = range(9)
 DATETIME, DATE, TIME, TIMEDELTA, DECIMAL, UUID = range(9, 15)
+TABLE, TABLEDELTA = 15, 16  # format 2: an amber.Table, whole or as changes to its parent's
 
 _encode_for_sort = msgspec.msgpack.Encoder(uuid_format="bytes").encode
 
@@ -39,6 +41,14 @@ def _sort_key(value: Any) -> bytes:
         raise BadValue("an integer is outside [-2**63, 2**64 - 1]") from None
     except UnicodeEncodeError:
         raise BadValue("a string is not valid Unicode (it holds a lone surrogate)") from None
+
+
+def sort_canonically(keys: list[Any]) -> list[Any]:
+    """Keys in an order that does not depend on hashing: natural, else by encoded bytes."""
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=_sort_key)
 
 
 class BadValue(Exception):
@@ -69,6 +79,23 @@ class RefSink(Protocol):
 
     def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None: ...
 
+    def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
+        """The node of an ``amber.Table``: whole, or its changes in a delta."""
+        ...
+
+
+class NoRefs:
+    """A sink for values that hold no records (table keys, values converted by rules)."""
+
+    def ref(self, obj: Any) -> None:
+        return None
+
+    def ref_many(self, objs: list[Any]) -> None:
+        return None
+
+    def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
+        raise BadValue("an amber.Table cannot sit here (only in the state's containers)")
+
 
 # --- the tagged encoding, writer side ---------------------------------------------------
 
@@ -91,7 +118,20 @@ class TaggedEncoder:
             dt.timedelta: lambda v: [TIMEDELTA, v.days, v.seconds, v.microseconds],
             decimal.Decimal: lambda v: [DECIMAL, str(v)],
             uuid.UUID: lambda v: [UUID, v.bytes],
+            KeyedTable: lambda v: self._contained(v, self._keyed, v),
         }
+
+    def keys(self, keys: list[Any]) -> list[Any]:
+        """The node of a table's keys: storable values without records."""
+        if set(map(type, keys)) <= PLAIN:
+            return [SCALARS, keys]
+        try:
+            return TaggedEncoder(NoRefs()).sequence(keys)
+        except BadValue as e:
+            raise BadValue(f"table keys must be plain values, not records: {e.message}", e.path) from None
+
+    def _keyed(self, table: KeyedTable[Any, Any]) -> list[Any]:
+        return self._refs.keyed(table, self)
 
     def encode(self, value: Any) -> Any:
         kind = type(value)
@@ -198,12 +238,27 @@ def _field_names(kind: type) -> list[str]:
 # --- the tagged encoding, reader side ---------------------------------------------------
 
 
-class TaggedDecoder:
-    """Decodes tagged nodes; ``tables[i][row]`` gives the record a reference points at."""
+KeyedHook = Callable[[int, dict[Any, Any], "list[Any] | None"], Any]
 
-    def __init__(self, tables: Sequence[Sequence[Any]], max_depth: int = 200) -> None:
+
+def restore_table(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> Any:
+    """The default for table nodes: a whole table is rebuilt; changes need a parent."""
+    if deleted is not None:
+        raise Corrupt("whole tables only, outside a delta checkpoint", f"changes to table {token}")
+    return KeyedTable._restored(token, entries)
+
+
+class TaggedDecoder:
+    """Decodes tagged nodes; ``tables[i][row]`` gives the record a reference points at.
+
+    ``keyed(token, entries, deleted)`` builds an ``amber.Table`` from its node (``deleted``
+    is None for a whole table, the tombstones for changes).
+    """
+
+    def __init__(self, tables: Sequence[Sequence[Any]], max_depth: int = 200, keyed: KeyedHook = restore_table) -> None:
         self._tables = tables
         self._max_depth = max_depth
+        self._keyed = keyed
         self._scalar: dict[int, Callable[[list[Any]], Any]] = {
             DATETIME: lambda n: dt.datetime.fromisoformat(_arg(n, str)),
             DATE: lambda n: dt.date.fromisoformat(_arg(n, str)),
@@ -234,15 +289,14 @@ class TaggedDecoder:
         if tag in (LIST, SCALARS, REFS, REFRANGE):
             return self.sequence(node, depth)
         if tag == DICT and len(node) == 3:
-            keys = self.sequence(node[1], depth)
-            values = self.sequence(node[2], depth)
-            try:
-                result = dict(zip(keys, values, strict=True))
-            except (TypeError, ValueError) as e:
-                raise Corrupt("hashable keys and as many values as keys", str(e)) from None
-            if len(result) != len(keys):
-                raise Corrupt("distinct dict keys", "duplicates")
-            return result
+            return self._mapping(node[1], node[2], depth)
+        if tag in (TABLE, TABLEDELTA) and len(node) == (4 if tag == TABLE else 5):
+            token = node[1]
+            if type(token) is not int or not 0 <= token < 2**63:
+                raise Corrupt("a table token (a 63-bit number)", repr(token)[:40])
+            entries = self._mapping(node[2], node[3], depth)
+            deleted = self.sequence(node[4], depth) if tag == TABLEDELTA else None
+            return self._keyed(token, entries, deleted)
         wrap = {TUPLE: tuple, SET: set, FROZENSET: frozenset}.get(tag)
         if wrap is None or len(node) != 2:
             raise Corrupt("a known tag with its arguments", f"tag {tag}, {len(node)} items")
@@ -250,6 +304,17 @@ class TaggedDecoder:
             return wrap(self.sequence(node[1], depth))
         except TypeError as e:
             raise Corrupt("hashable set members", str(e)) from None
+
+    def _mapping(self, keys_node: Any, values_node: Any, depth: int) -> dict[Any, Any]:
+        keys = self.sequence(keys_node, depth)
+        values = self.sequence(values_node, depth)
+        try:
+            result = dict(zip(keys, values, strict=True))
+        except (TypeError, ValueError) as e:
+            raise Corrupt("hashable keys and as many values as keys", str(e)) from None
+        if len(result) != len(keys):
+            raise Corrupt("distinct keys", f"{len(keys) - len(result)} duplicates")
+        return result
 
     def sequence(self, node: Any, depth: int) -> list[Any]:
         if type(node) is not list or len(node) < 2:
@@ -310,6 +375,8 @@ def tagged_targets(nodes: list[Any], max_nodes: int = 10_000_000) -> set[int]:
             stack.extend(node[1])
         elif tag in (TUPLE, SET, FROZENSET, DICT):
             stack.extend(node[1:3])
+        elif tag in (TABLE, TABLEDELTA):
+            stack.extend(node[2:])
     return found
 
 

@@ -20,9 +20,18 @@ from ._fields import NAME_PATTERN, RecordSchema, canonical_json
 from ._types import validate_field_type
 from .errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatError
 
-FORMAT_VERSION = 1
+# Format 2 adds amber.Table nodes, delta checkpoints (parent, links). A writer uses the lowest
+# version that can hold a checkpoint, so what format 1 readers can read stays readable to them.
+FORMAT_VERSION = 2
 DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
-DATA_HEADER = DATA_MAGIC + struct.pack(">HI", FORMAT_VERSION, 0)  # 16 bytes
+
+
+def data_header(version: int) -> bytes:
+    return DATA_MAGIC + struct.pack(">HI", version, 0)  # 16 bytes
+
+
+DATA_HEADER = data_header(1)
+HEADER_SIZE = len(DATA_HEADER)
 MANIFEST_MAGIC = b"AMBER-MANIFEST "
 MAX_MANIFEST_BYTES = 64 << 20
 # Decompressed bytes of one segment. Hostile msgpack can turn each byte into an object of
@@ -50,12 +59,12 @@ def manifest_key(checkpoint_id: str) -> str:
 class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Where one segment lies in the data file and what it must hash and inflate to."""
 
-    kind: Literal["root", "table"]
+    kind: Literal["root", "table", "links"]
     offset: int
     length: int
     raw_length: int
     digest: str
-    type: int = -1  # table segments: index into Manifest.types
+    type: int = -1  # table and links segments: index into Manifest.types
     first_row: int = 0
     rows: int = 0
 
@@ -63,15 +72,21 @@ class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit
         if self.kind == "root":
             return f"segment {index} (root)"
         name = manifest.types[self.type].schema.name if 0 <= self.type < len(manifest.types) else "?"
-        return f"segment {index} (table {name} rows {self.first_row}-{self.first_row + self.rows - 1})"
+        what = "table" if self.kind == "table" else "links of"
+        return f"segment {index} ({what} {name} rows {self.first_row}-{self.first_row + self.rows - 1})"
 
 
-class TypeEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A persisted type held by a checkpoint: the writer's schema and its record count."""
+class TypeEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A persisted type held by a checkpoint: the writer's schema and its record count.
+
+    In a delta, the first ``links`` rows of the type stand for records of the parent's
+    state (values of unchanged table entries); ``count`` records follow them.
+    """
 
     schema: RecordSchema
     fingerprint: str
     count: int
+    links: int = 0
 
 
 class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -90,13 +105,26 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
     segments: tuple[SegmentEntry, ...]
     meta: dict[str, Any] = {}
     write_versions: dict[str, int] = {}  # types written at an older version than the writer's code
+    parent: str = ""  # format 2: a delta names the checkpoint its changes apply to
+    depth: int = 0  # deltas between this checkpoint and its full base (0: a full checkpoint)
+    tables: dict[str, int] = {}  # format 2: token -> entries of each amber.Table in the state
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.parent)
+
+
+def needed_version(manifest: Manifest) -> int:
+    """The lowest format version that can hold a checkpoint."""
+    uses_tables = manifest.parent or manifest.tables or any(t.links for t in manifest.types)
+    return 2 if uses_tables else 1
 
 
 _manifest_decoder = msgspec.json.Decoder(Manifest)
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
-    header = MANIFEST_MAGIC + str(FORMAT_VERSION).encode() + b"\n"
+    header = MANIFEST_MAGIC + str(manifest.format_version).encode() + b"\n"
     body = header + canonical_json(manifest) + b"\n"
     return body + b"xxh3-128 " + digest(body).encode() + b"\n"
 
@@ -133,6 +161,10 @@ def parse_manifest(data: bytes, name: str) -> Manifest:
         raise CorruptCheckpointError(
             name, "manifest body", "the manifest structure of docs/format.md", str(e)
         ) from None
+    if manifest.format_version != int(version):
+        raise CorruptCheckpointError(
+            name, "manifest", f"format_version {int(version)}, as in the header line", str(manifest.format_version)
+        )
     _check_manifest(manifest, name)
     return manifest
 
@@ -144,8 +176,8 @@ def _check_manifest(m: Manifest, name: str) -> None:
 
 
 def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
-    if m.format_version != FORMAT_VERSION:
-        return f"format_version {FORMAT_VERSION}, as in the header line", str(m.format_version)
+    if needed_version(m) > m.format_version:
+        return "no tables, links or parent in a format 1 manifest", f"format_version {m.format_version}"
     if not ID_PATTERN.fullmatch(m.id) or int(m.id) != m.sequence:
         return "an id of 12 digits equal to the sequence", f"id {m.id!r}, sequence {m.sequence}"
     if not DATA_KEY.fullmatch(m.data):
@@ -156,7 +188,17 @@ def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
         dt.datetime.fromisoformat(m.created)
     except ValueError:
         return "an ISO 8601 creation time", repr(m.created[:40])
-    return _types_problem(m) or _segments_problem(m)
+    return _chain_problem(m) or _types_problem(m) or _segments_problem(m)
+
+
+def _chain_problem(m: Manifest) -> tuple[str, str] | None:
+    if m.parent and not (ID_PATTERN.fullmatch(m.parent) and int(m.parent) < m.sequence and m.depth >= 1):
+        return "a parent id below the checkpoint's own, and a depth of 1 or more", f"{m.parent!r}, depth {m.depth}"
+    if not m.parent and m.depth:
+        return "depth 0 in a full checkpoint", str(m.depth)
+    if any(not (k.isdigit() and int(k) < 2**63 and n >= 0) for k, n in m.tables.items()):
+        return "table tokens (numbers below 2**63) with entry counts", ", ".join(list(m.tables)[:3])
+    return None
 
 
 def _types_problem(m: Manifest) -> tuple[str, str] | None:
@@ -178,8 +220,8 @@ def _type_problem(entry: TypeEntry) -> tuple[str, str] | None:
         return f"sound field types in {s.name}", problem
     if entry.fingerprint != s.fingerprint:
         return f"fingerprint {s.fingerprint} for {s.name} v{s.version}", entry.fingerprint
-    if entry.count < 1:
-        return f"a positive record count for {s.name}", str(entry.count)
+    if entry.count < 0 or entry.links < 0 or entry.count + entry.links < 1:
+        return f"a positive record count for {s.name}", f"{entry.count} records, {entry.links} links"
     return None
 
 
@@ -188,7 +230,8 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
     if len(roots) != 1:
         return "exactly one root segment", f"{len(roots)}"
     end = len(DATA_HEADER)
-    next_row = [0] * len(m.types)
+    next_link = [0] * len(m.types)
+    next_row = [t.links for t in m.types]
     for i, s in enumerate(m.segments):
         if (
             s.offset != end
@@ -201,18 +244,19 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
                 f"offset {s.offset}, length {s.length}",
             )
         end += s.length
-        if s.kind == "table":
-            if not 0 <= s.type < len(m.types) or s.first_row != next_row[s.type] or not 1 <= s.rows <= MAX_ROWS:
+        if s.kind != "root":
+            rows = next_row if s.kind == "table" else next_link
+            if not 0 <= s.type < len(m.types) or s.first_row != rows[s.type] or not 1 <= s.rows <= MAX_ROWS:
                 return (
-                    f"segment {i} to continue its table's rows",
+                    f"segment {i} to continue its type's {s.kind} rows",
                     f"type {s.type}, first row {s.first_row}",
                 )
-            next_row[s.type] += s.rows
+            rows[s.type] += s.rows
     if end != m.data_size:
         return f"segments that end at the data size {m.data_size}", str(end)
-    counts = [t.count for t in m.types]
-    if next_row != counts:
-        return f"table segments covering every record ({counts})", str(next_row)
+    counts = [t.links + t.count for t in m.types]
+    if next_row != counts or next_link != [t.links for t in m.types]:
+        return f"table and links segments covering every row ({counts})", str(next_row)
     return None
 
 

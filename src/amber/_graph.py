@@ -18,15 +18,20 @@ from operator import rshift
 from typing import Any
 
 from ._codec import (
+    TABLE,
+    TABLEDELTA,
     BadValue,
     Classes,
     TaggedEncoder,
     check_column,
     locate_bad_row,
+    sort_canonically,
     store_column,
 )
 from ._fields import FieldSchema
 from ._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
+from ._keyed import MISSING, Changes
+from ._keyed import Table as KeyedTable
 from ._pin import WritePin, write_pin
 from ._schema import RecordType, Registry
 from ._types import FieldType
@@ -46,6 +51,8 @@ class Table:
     pin: WritePin | None = None  # set when the type is written at an older version
     objects: list[Any] = field(default_factory=list)
     scanned: int = 0  # rows whose fields have been searched for further records
+    links: dict[int, tuple[int, Any]] = field(default_factory=dict)  # delta: row -> (table token, key)
+    linked: int = 0  # rows 0..linked-1 stand for records of earlier checkpoints (second pass)
     _rows: dict[int, int] = field(default_factory=dict)  # id(object) -> row, for objects[:_indexed]
     _indexed: int = 0
 
@@ -82,15 +89,37 @@ class Table:
         return list(map(rows.__getitem__, map(id, objs)))
 
 
-class StateWriter:
-    """Finds every record reachable from a state and yields the state as segments' contents."""
+@dataclass
+class Delta:
+    """What a delta checkpoint is relative to: the changes taken from each table of the
+    parent checkpoint (by token), and every table of the state (to find links)."""
 
-    def __init__(self, registry: Registry, pins: dict[str, int] | None = None) -> None:
+    changes: dict[int, Changes]
+    tables: list[KeyedTable[Any, Any]]
+
+
+class StateWriter:
+    """Finds every record reachable from a state and yields the state as segments' contents.
+
+    In a delta, a record reached through a reference that is the value of an unchanged
+    table entry is not written again: its row is a *link* to that entry of the parent.
+    Links take the first rows of their type's table, so finding them takes a first pass
+    (``capture`` runs two when it finds any).
+    """
+
+    def __init__(self, registry: Registry, pins: dict[str, int] | None = None, delta: Delta | None = None) -> None:
         self._registry = registry
         self._pins = pins or {}
+        self._delta = delta
+        self._reset()
+
+    def _reset(self) -> None:
         self._tables: dict[type, Table] = {}
         self._by_name: dict[str, Table] = {}
         self._tagged = TaggedEncoder(self)
+        self._in_fields = False  # encoding a record's fields (not the root's containers)
+        self._owning = False  # encoding a table's changed values: written, never linked
+        self.keyed_tables: dict[int, int] = {}  # token -> entries of every amber.Table written
 
     @property
     def tables(self) -> list[Table]:
@@ -98,6 +127,21 @@ class StateWriter:
 
     def capture(self, state: Any) -> Any:
         """Discover all records and return the root node (tagged encoding)."""
+        root = self._capture(state)
+        if not any(t.links for t in self._tables.values()):
+            return root
+        seeds = [(t.rt.cls, [t.objects[r] for r in t.links], list(t.links.values())) for t in self._tables.values()]
+        self._reset()
+        for cls, objs, targets in seeds:
+            if objs:
+                table = self._table_for(cls)
+                assert table is not None
+                table.add_many(objs)
+                table.scanned = table.linked = len(objs)
+                table.links = dict(enumerate(targets))
+        return self._capture(state)
+
+    def _capture(self, state: Any) -> Any:
         try:
             root = self._tagged.encode(state)
         except BadValue as e:
@@ -107,17 +151,57 @@ class StateWriter:
 
     # RefSink protocol, used by the tagged encoder
     def ref(self, obj: Any) -> tuple[int, int] | None:
-        table = self._table_for(type(obj))
-        if table is None:
-            return None
-        rows = table.add_many([obj])
-        return table.index, rows[0]
+        found = self.ref_many([obj])
+        return None if found is None else (found[0], found[1][0])
 
     def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
         table = self._table_for(type(objs[0]))
         if table is None:
             return None
-        return table.index, table.add_many(objs)
+        return table.index, self._add(table, objs)
+
+    def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
+        if self._in_fields:
+            raise BadValue("an amber.Table must sit in the state's containers, not inside a record")
+        if table.token in self.keyed_tables:
+            raise BadValue(f"amber.Table {table.token} appears twice in the state (use table.copy())")
+        self.keyed_tables[table.token] = len(table)
+        changes = self._delta.changes.get(table.token) if self._delta is not None else None
+        if changes is None:
+            return [TABLE, table.token, encoder.keys(list(table)), self._owned(list(table.values()))]
+        changed = sort_canonically([k for k in changes.changed if k in table])
+        deleted = sort_canonically([k for k in changes.deleted if k not in table])
+        values = self._owned([table[k] for k in changed])
+        return [TABLEDELTA, table.token, encoder.keys(changed), values, encoder.keys(deleted)]
+
+    def _owned(self, values: list[Any]) -> Any:
+        self._owning, was = True, self._owning
+        try:
+            return self._tagged.sequence(values)
+        finally:
+            self._owning = was
+
+    def _add(self, table: Table, objs: list[Any]) -> range | list[int]:
+        known = len(table.objects)
+        rows = table.add_many(objs)
+        if self._delta is not None and not self._owning and not table.linked and len(table.objects) > known:
+            for row in range(known, len(table.objects)):
+                target = self._link_of(table.objects[row])
+                if target is not None:
+                    table.links[row] = target
+        return rows
+
+    def _link_of(self, obj: Any) -> tuple[int, Any] | None:
+        """(token, key) of the unchanged table entry whose value is ``obj``, if any."""
+        assert self._delta is not None
+        for keyed in self._delta.tables:
+            changes = self._delta.changes.get(keyed.token)
+            if changes is None:
+                continue  # a table new since the parent is written whole
+            key = keyed.key_of(obj)
+            if key is not MISSING and key not in changes.changed:
+                return keyed.token, key
+        return None
 
     def _table_for(self, cls: type) -> Table | None:
         table = self._tables.get(cls)
@@ -151,6 +235,8 @@ class StateWriter:
         start, end = table.scanned, len(table.objects)
         table.scanned = end
         objs = table.objects[start:end]
+        if table.links:  # links are not written, so what they point at is not searched
+            objs = [o for row, o in enumerate(objs, start) if row not in table.links]
         for fs, getter in zip(table.rt.schema.fields, table.rt.getters, strict=True):
             if fs.type.is_tagged():
                 for value in map(getter, objs):
@@ -160,10 +246,13 @@ class StateWriter:
                 self._found_records(self._checked(table, fs, column, start, classes=table.rt.classes))
 
     def _tagged_field(self, table: Table, name: str, value: Any) -> Any:
+        self._in_fields = True
         try:
             return self._tagged.encode(value)
         except BadValue as e:
             raise SerializationError(f"cannot save {table.rt.name}.{name}{e.where('')}: {e.message}") from None
+        finally:
+            self._in_fields = False
 
     def _checked(
         self, table: Table, fs: FieldSchema, column: list[Any], first_row: int, *, classes: Classes
@@ -183,12 +272,20 @@ class StateWriter:
             if objs:
                 table = self._table_for(type(objs[0]))
                 assert table is not None  # check_column admitted only the declared class
-                table.add_many(objs)
+                self._add(table, objs)
 
     def chunks(self, table: Table) -> Iterator[tuple[int, int]]:
-        """Each chunk of a table as (first row, row count)."""
-        for start in range(0, len(table.objects), CHUNK_ROWS):
+        """Each chunk of a table's written rows (links excluded) as (first row, row count)."""
+        for start in range(table.linked, len(table.objects), CHUNK_ROWS):
             yield start, min(CHUNK_ROWS, len(table.objects) - start)
+
+    def link_chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
+        """Each chunk of a table's links as (first row, row count, [tokens, keys node])."""
+        targets = list(table.links.values())
+        for start in range(0, table.linked, CHUNK_ROWS):
+            part = targets[start : start + CHUNK_ROWS]
+            node = [[token for token, _ in part], self._tagged.keys([key for _, key in part])]
+            yield start, len(part), node
 
     def columns(self, table: Table, start: int, count: int) -> list[Any]:
         """The stored columns of rows ``start`` to ``start + count - 1`` of a table."""

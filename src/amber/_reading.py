@@ -13,14 +13,16 @@ from typing import Annotated, Any
 import msgspec
 
 from ._assemble import StateReader
-from ._codec import Corrupt, TaggedDecoder, decode_type, resolve_column
+from ._codec import Corrupt, KeyedHook, TaggedDecoder, decode_type, resolve_column, restore_table
 from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
+from ._keyed import MISSING
+from ._keyed import Table as KeyedTable
 from ._migration import Plan, TypePlan
 from ._pipeline import pipelined
 from ._resolve import RefIndex, StepFailed, Tables, by_rules, by_steps, reader_columns, removed_type, run_stage
 from ._types import FieldType
-from ._values import Ref
-from .errors import CorruptCheckpointError, MigrationError, ObjectNotFoundError
+from ._values import Link, Ref, TableNode
+from .errors import CheckpointError, CorruptCheckpointError, MigrationError, ObjectNotFoundError
 from .storage import Storage
 
 Columns = list[list[Any]]
@@ -35,24 +37,69 @@ class CheckpointReader:
         self.manifest = manifest
         self.progress = progress
 
-    def state(self, migration: Plan) -> Any:
-        """The state, with every type brought to the running code's version by ``migration``."""
-        if migration.stages:
-            return self._staged_state(migration)
+    def state(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]] | None = None) -> Any:
+        """The state, with every type brought to the running code's version by ``migration``.
+
+        A delta needs ``prior``: the tables of its parent's state (by token), which its
+        changes are applied to and its links point into.
+        """
         m = self.manifest
+        if m.is_delta and prior is None:
+            raise CheckpointError(m.id, "parent", "the parent's state to apply this delta to", "none")
+        if migration.stages:
+            if m.is_delta:
+                raise MigrationError(
+                    m.id,
+                    "checkpoint steps",
+                    "a full checkpoint (checkpoint steps cannot run on a delta)",
+                    f"a delta on {m.parent}; compact the chain with the previous code version first",
+                )
+            return self._staged_state(migration)
         classes = [{} if tp.steps else tp.reader.classes for tp in migration.types]
         columns = self.columns(classes)
         root = self.root()
         try:
+            linked = self.linked(migration, prior or {})
             columns = [
                 self._to_reader(i, tp, cols) for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
             ]
             reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
-            return reader.assemble(columns, [t.count for t in m.types], root)
+            hook = _applier(m, prior) if prior is not None else restore_table
+            return reader.assemble(columns, [t.count for t in m.types], root, linked=linked, keyed=hook)
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+
+    def linked(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[Any]]:
+        """The records each type's link rows stand for, found in the parent's tables."""
+        found: list[list[Any]] = [[] for _ in self.manifest.types]
+        for index, entry in enumerate(self.manifest.segments):
+            if entry.kind != "links":
+                continue
+            part = entry.describe(index, self.manifest)
+            cls = migration.types[entry.type].reader.cls
+            for token, key in self._link_targets(index, entry, part):
+                table = prior.get(token)
+                value = table.get(key, MISSING) if table is not None else MISSING
+                if value is MISSING:
+                    raise CorruptCheckpointError(
+                        self.manifest.id, part, f"links to entries of the parent {self.manifest.parent}", f"{key!r:.60}"
+                    )
+                if type(value) is not cls:
+                    raise CorruptCheckpointError(self.manifest.id, part, f"a link to a {cls.__qualname__}", repr(value))
+                found[entry.type].append(value)
+        return found
+
+    def _link_targets(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, Any]]:
+        try:
+            tokens, keys_node = _links_decoder.decode(self.segment(index, entry))
+            keys = TaggedDecoder([]).sequence(keys_node, 0)
+        except (ValueError, Corrupt) as e:
+            raise CorruptCheckpointError(self.manifest.id, part, "table tokens and keys", str(e)) from None
+        if len(tokens) != entry.rows or len(keys) != entry.rows:
+            raise CorruptCheckpointError(self.manifest.id, part, f"{entry.rows} links", str(len(tokens)))
+        return list(zip(tokens, keys, strict=True))
 
     def _staged_state(self, migration: Plan) -> Any:
         """The state through checkpoint steps: every record as a dict, stage by stage."""
@@ -92,12 +139,21 @@ class CheckpointReader:
 
     def generic(self) -> tuple[list[list[dict[str, Any]]], Any]:
         """Records as dicts and the root, read with the writer's schemas (no app code);
-        references come back as ``Ref(name, row)`` markers."""
+        references come back as ``Ref(name, row)`` markers, link rows as ``{"$link": Link}``
+        and tables as ``TableNode`` values."""
         m = self.manifest
         columns = self.columns([{} for _ in m.types])
         decoder, objects_of = self._markers()
+        links: list[list[dict[str, Any]]] = [[] for _ in m.types]
+        for index, entry in enumerate(m.segments):
+            if entry.kind == "links":
+                targets = self._link_targets(index, entry, entry.describe(index, m))
+                links[entry.type].extend({"$link": Link(token, key)} for token, key in targets)
         try:
-            records = [_rows(entry, cols, objects_of, decoder) for entry, cols in zip(m.types, columns, strict=True)]
+            records = [
+                linked + _rows(entry, cols, objects_of, decoder)
+                for entry, cols, linked in zip(m.types, columns, links, strict=True)
+            ]
             return records, decoder.decode(self.root())
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
@@ -113,24 +169,24 @@ class CheckpointReader:
         return by_steps(tp, records, self._ref_index())
 
     def _markers(self) -> tuple[TaggedDecoder, Any]:
-        markers = [_RefRows(t.schema.name, t.count) for t in self.manifest.types]
+        markers = [_RefRows(t.schema.name, t.links + t.count) for t in self.manifest.types]
         by_name = {t.schema.name: rows for t, rows in zip(self.manifest.types, markers, strict=True)}
 
         def objects_of(t: FieldType) -> Sequence[Any]:
             return by_name.get(t.record, ())
 
-        return TaggedDecoder(markers), objects_of
+        return TaggedDecoder(markers, keyed=TableNode), objects_of
 
     def _ref_index(self) -> RefIndex:
         names = {t.schema.name: i for i, t in enumerate(self.manifest.types)}
-        return RefIndex(names, [t.count for t in self.manifest.types])
+        return RefIndex(names, [t.links + t.count for t in self.manifest.types])
 
     def columns(self, classes: list[dict[FieldType, type]]) -> list[Columns]:
         """Every table's columns, decoded (typed) against the writer's schema."""
         m = self.manifest
         decoders = [_chunk_decoder(t, c) for t, c in zip(m.types, classes, strict=True)]
         columns: list[Columns] = [[[] for _ in t.schema.fields] for t in m.types]
-        tables = [(i, s) for i, s in enumerate(m.segments) if s.kind == "table"]
+        tables = [(i, s) for i, s in enumerate(m.segments) if s.kind == "table"]  # not links
         for done, ((index, entry), raw) in enumerate(pipelined(((t, t) for t in tables), lambda t: self.segment(*t))):
             if self.progress is not None:
                 self.progress("read", done + 1, len(tables))
@@ -191,6 +247,30 @@ class _RefRows(Sequence[Ref]):
         if not 0 <= row < self._count:
             raise IndexError(row)
         return Ref(self._name, row)
+
+
+_links_decoder = msgspec.msgpack.Decoder(
+    tuple[Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]], msgspec.Meta(max_length=MAX_ROWS)], Any]
+)
+
+
+def _applier(m: Manifest, prior: dict[int, KeyedTable[Any, Any]]) -> KeyedHook:
+    """Table nodes of a delta: changes go to the parent's table of the same token."""
+    seen: set[int] = set()
+
+    def apply(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> Any:
+        if token in seen:
+            raise Corrupt("each table once in the state", f"table {token} twice")
+        seen.add(token)
+        if deleted is None:
+            return KeyedTable._restored(token, entries)
+        table = prior.get(token)
+        if table is None:
+            raise Corrupt(f"changes to tables of the parent {m.parent}", f"changes to unknown table {token}")
+        table._apply(entries, deleted)
+        return table
+
+    return apply
 
 
 def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: TaggedDecoder) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ._codec import PLAIN, BadValue, TaggedEncoder, decode_type
+from ._codec import PLAIN, BadValue, NoRefs, TaggedEncoder, decode_type
 from ._fields import RecordSchema
 from ._migration import Stage, TypePlan
 from ._schema import CheckpointStep, MissingField, RecordType, field_values
@@ -49,6 +49,9 @@ class RefIndex:
 
     def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
         return None
+
+    def keyed(self, table: Any, encoder: TaggedEncoder) -> list[Any]:
+        raise BadValue("an amber.Table cannot be a record's field")
 
     def rows(self, objs: list[Any], target: str) -> list[int]:
         """Row numbers of a column of references to ``target`` (checked in bulk)."""
@@ -120,7 +123,7 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
         elif fp.mode == "convert":
             out.append(msgspec.convert(columns[fp.source], list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
         else:
-            encoder = TaggedEncoder(_NoRecords())
+            encoder = TaggedEncoder(NoRefs())
             out.append([encoder.encode(v) for v in columns[fp.source]])
     return out
 
@@ -231,14 +234,6 @@ def _defaults(make: Callable[[], Any], count: int) -> list[Any]:
     if type(value) in PLAIN or type(value) in (tuple, frozenset):
         return [value] * count  # immutable: one object serves every record
     return [value, *(make() for _ in range(count - 1))] if count else []
-
-
-class _NoRecords:
-    def ref(self, obj: Any) -> tuple[int, int] | None:
-        return None
-
-    def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
-        return None
 
 
 def removed_type(name: str) -> RecordType:

@@ -29,6 +29,28 @@ class Ref(msgspec.Struct, frozen=True, array_like=True):
     row: int
 
 
+class Link(msgspec.Struct, frozen=True, array_like=True):
+    """A delta's row standing for the value at ``key`` of table ``table`` in its parent."""
+
+    table: int
+    key: Any
+
+
+class TableNode(msgspec.Struct, frozen=True):
+    """An ``amber.Table`` as read without app code: whole (``deleted`` None) or its changes."""
+
+    token: int
+    entries: dict[Any, Any]
+    deleted: list[Any] | None = None
+
+
+def _render_table(node: TableNode) -> Any:
+    body = {"token": str(node.token), "entries": _render_dict(node.entries)}
+    if node.deleted is not None:
+        body["deleted"] = [to_json_value(k) for k in node.deleted]
+    return {"$table" if node.deleted is None else "$table-changes": body}
+
+
 def to_json_value(value: Any) -> Any:
     """Render a value as plain JSON data using the ``$``-tag conventions of docs/format.md."""
     kind = type(value)
@@ -70,4 +92,6 @@ _RENDERERS: dict[type, Any] = {
     decimal.Decimal: lambda v: {"$decimal": str(v)},
     uuid.UUID: lambda v: {"$uuid": str(v)},
     Ref: lambda v: {"$ref": f"{v.name}/{v.row}"},
+    Link: lambda v: {"$link": [str(v.table), to_json_value(v.key)]},
+    TableNode: _render_table,
 }

@@ -21,7 +21,7 @@ from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import Manifest
 from ._open import open_store
 from ._schema import Registry, default_registry
-from ._values import to_json_value
+from ._values import Link, to_json_value
 from .errors import CheckpointError, SchemaError
 
 StoreArg = str | CheckpointStore
@@ -78,6 +78,11 @@ def verify(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
     }
 
 
+def _record_json(record: dict[str, Any]) -> dict[str, Any]:
+    link = record.get("$link")
+    return to_json_value(link) if isinstance(link, Link) else dict(to_json_value(record))
+
+
 def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
     """The JSON text rendering of a whole checkpoint (docs/format.md, "JSON rendering")."""
     manifest, records, root = _store(store).read_generic(checkpoint_id)
@@ -88,6 +93,7 @@ def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
             "created": manifest.created,
             "digest": manifest.digest,
             "meta": manifest.meta,
+            **({"parent": manifest.parent, "depth": manifest.depth} if manifest.parent else {}),
         },
         "types": {
             t.schema.name: {
@@ -98,7 +104,7 @@ def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
             for t in manifest.types
         },
         "records": {
-            t.schema.name: [{"$id": f"{t.schema.name}/{row}", **to_json_value(r)} for row, r in enumerate(rows)]
+            t.schema.name: [{"$id": f"{t.schema.name}/{row}", **_record_json(r)} for row, r in enumerate(rows)]
             for t, rows in zip(manifest.types, records, strict=True)
         },
         "root": to_json_value(root),

@@ -16,7 +16,7 @@ import msgspec
 
 import amber
 from amber import commands
-from tests.sample import golden_state, registry
+from tests.sample import golden_chain, golden_state, registry
 
 HERE = Path(__file__).parent
 
@@ -27,8 +27,12 @@ def main() -> None:
         sys.exit(f"{target} exists; golden files of a released format are never rewritten")
     shutil.rmtree(target, ignore_errors=True)
     store = amber.open_store(target / "store", registry=registry)
-    store.save(golden_state(), meta={"golden": True, "library": amber.__version__})
-    dump = commands.dump(store)
+    if amber.FORMAT_VERSION == 1:
+        store.save(golden_state(), meta={"golden": True, "library": amber.__version__})
+        dump = commands.dump(store)
+    else:  # format 2 added tables and deltas: a chain of a full checkpoint and two deltas
+        golden_chain(store)
+        dump = [commands.dump(store, i) for i in store.ids()]
     (target / "dump.json").write_bytes(msgspec.json.format(msgspec.json.encode(dump)) + b"\n")
     print(f"wrote {target}")
 

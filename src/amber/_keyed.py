@@ -1,0 +1,232 @@
+"""``amber.Table``: a dict of keyed records that knows what changed since the last checkpoint.
+
+A delta checkpoint holds only a table's changed keys and tombstones for its deleted ones.
+Changes are seen through the mapping interface (``table[k] = v``, ``del table[k]``,
+``update``, ``pop``...); a record changed in place must be marked with ``touch(k)``.
+
+Each table has a ``token``, a random 63-bit number that names it across a chain of
+checkpoints: a delta's changes apply to the table with the same token in its parent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+K = TypeVar("K")
+V = TypeVar("V")
+_MISSING: Any = object()
+
+
+def new_token() -> int:
+    return int.from_bytes(os.urandom(8), "big") >> 1
+
+
+@dataclass
+class Changes:
+    """Keys set and keys deleted since changes were last taken."""
+
+    changed: set[Any] = field(default_factory=set)
+    deleted: set[Any] = field(default_factory=set)
+
+
+class Table(MutableMapping[K, V]):
+    """A dict-like container of keyed records with change tracking for delta checkpoints.
+
+    Keys must be values Amber can store without references (numbers, strings, bytes,
+    tuples of them, dates, UUIDs...). Values are usually records; any storable value works.
+    """
+
+    __slots__ = ("_changes", "_data", "_kinds", "_where", "last", "token")
+
+    def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = (), /) -> None:
+        self._data: dict[K, V] = dict(items)
+        self._changes = Changes()
+        self._kinds: set[type] = set(map(type, self._data.values()))  # value types ever held
+        self._where: dict[int, K] | None = None  # id(value) -> key, built when a delta needs it
+        self.token = new_token()
+        self.last: tuple[str, str] | None = None  # (store url, checkpoint id) it was last saved in
+
+    # --- reading: plain dict speed ---------------------------------------------------------
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: K, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def keys(self) -> Any:
+        return self._data.keys()
+
+    def values(self) -> Any:
+        return self._data.values()
+
+    def items(self) -> Any:
+        return self._data.items()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Table):
+            return self._data == other._data
+        return isinstance(other, Mapping) and self._data == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"amber.Table({len(self._data)} entries, {len(self._changes.changed)} changed)"
+
+    # --- writing: every change is recorded ---------------------------------------------------
+
+    def __setitem__(self, key: K, value: V) -> None:
+        data = self._data
+        if self._where is not None:
+            self._unindex(key)
+            self._where[id(value)] = key
+        data[key] = value
+        self._changes.changed.add(key)
+        self._changes.deleted.discard(key)
+        if type(value) not in self._kinds:
+            self._kinds.add(type(value))
+
+    def __delitem__(self, key: K) -> None:
+        if self._where is not None:
+            self._unindex(key)
+        del self._data[key]
+        self._changes.changed.discard(key)
+        self._changes.deleted.add(key)
+
+    def update(self, other: Any = (), /, **kwargs: V) -> None:
+        items = dict(other, **kwargs)
+        if self._where is not None:
+            for key, value in items.items():
+                self._unindex(key)
+                self._where[id(value)] = key
+        self._data.update(items)
+        self._changes.changed.update(items)
+        self._changes.deleted.difference_update(items)
+        self._kinds.update(map(type, items.values()))
+
+    @overload
+    def pop(self, key: K, /) -> V: ...
+    @overload
+    def pop(self, key: K, default: Any, /) -> Any: ...
+    def pop(self, key: K, default: Any = _MISSING, /) -> Any:
+        if key in self._data:
+            value = self._data[key]
+            del self[key]
+            return value
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def clear(self) -> None:
+        self._changes.deleted.update(self._data)
+        self._changes.changed.clear()
+        self._data.clear()
+        self._where = None
+
+    def touch(self, key: K) -> None:
+        """Mark ``key`` changed: its record was modified in place and must be in the next delta."""
+        if key not in self._data:
+            raise KeyError(key)
+        self._changes.changed.add(key)
+
+    def copy(self) -> Table[K, V]:
+        """A new table (a new token) with the same entries."""
+        return Table(self._data)
+
+    # --- used by checkpoints -------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Keys changed or deleted since the last checkpoint."""
+        return len(self._changes.changed) + len(self._changes.deleted)
+
+    def take_changes(self) -> Changes:
+        """Hand the changes so far to a checkpoint and start recording afresh."""
+        taken, self._changes = self._changes, Changes()
+        return taken
+
+    def return_changes(self, taken: Changes) -> None:
+        """Give back changes of a checkpoint that failed: the next one must include them."""
+        now = self._changes
+        now.changed |= taken.changed - now.deleted
+        now.deleted |= taken.deleted - now.changed
+
+    def key_of(self, value: Any) -> Any:
+        """The key whose value is ``value`` (the same object), or ``_MISSING``."""
+        if type(value) not in self._kinds:
+            return _MISSING
+        if self._where is None:
+            self._where = dict(zip(map(id, self._data.values()), self._data, strict=True))
+        key = self._where.get(id(value), _MISSING)
+        if key is not _MISSING and self._data.get(key, _MISSING) is not value:
+            return _MISSING  # a stale entry: the object moved or went away
+        return key
+
+    def _unindex(self, key: K) -> None:
+        assert self._where is not None
+        old = self._data.get(key, _MISSING)
+        if old is not _MISSING and self._where.get(id(old)) == key:
+            del self._where[id(old)]
+
+    @classmethod
+    def _restored(cls, token: int, data: dict[Any, Any]) -> Table[Any, Any]:
+        table: Table[Any, Any] = cls()
+        table._data = data
+        table._kinds = set(map(type, data.values()))
+        table.token = token
+        return table
+
+    def _apply(self, changed: dict[Any, Any], deleted: list[Any]) -> None:
+        """Apply a delta read from a checkpoint (no change tracking: this is the saved state)."""
+        data = self._data
+        for key in deleted:
+            data.pop(key, None)
+        data.update(changed)
+        self._kinds.update(map(type, changed.values()))
+        self._where = None
+
+
+MISSING = _MISSING
+
+
+def find_tables(state: Any) -> list[Table[Any, Any]]:
+    """Tables reachable from ``state`` through builtin containers (not through records)."""
+    found: dict[int, Table[Any, Any]] = {}
+    seen: set[int] = set()  # containers visited: a container holding itself is refused later
+    stack = [state]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        kind = type(node)
+        if kind is Table:
+            found[id(node)] = node
+        elif kind is dict:
+            stack.extend(_containers(node.values()))
+            stack.extend(_containers(node))
+        elif kind in (list, tuple, set, frozenset):
+            stack.extend(_containers(node))
+    return list(found.values())
+
+
+_CONTAINERS = frozenset({Table, dict, list, tuple, set, frozenset})
+
+
+def _containers(items: Iterable[Any]) -> list[Any]:
+    items = list(items)
+    if _CONTAINERS.isdisjoint(map(type, items)):
+        return []  # the common case: a list of records or scalars, checked in C
+    return [x for x in items if type(x) in _CONTAINERS]

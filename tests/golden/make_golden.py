@@ -27,6 +27,7 @@ def main() -> None:
         sys.exit(f"{target} exists; golden files of a released format are never rewritten")
     shutil.rmtree(target, ignore_errors=True)
     store = amber.open_store(target / "store", registry=registry)
+    dump: object
     if amber.FORMAT_VERSION == 1:
         store.save(golden_state(), meta={"golden": True, "library": amber.__version__})
         dump = commands.dump(store)

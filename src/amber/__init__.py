@@ -15,15 +15,21 @@ graphs (shared references and cycles included) to a store::
     state = store.load()
 """
 
+from . import events
 from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
 from ._fields import FieldSchema, RecordSchema, field
 from ._format import FORMAT_VERSION, Manifest
 from ._keyed import Table
+from ._manager import CheckpointResult, Manager, Timeouts
 from ._migration import Plan, Stage, TypePlan
 from ._open import open_store
+from ._participants import Participant
 from ._resolve import Tables
+from ._restore import RestoreReport
+from ._retention import GcReport, Retention
 from ._schema import (
     FrozenRecord,
+    OpenFile,
     Record,
     RecordType,
     Registry,
@@ -38,15 +44,20 @@ from ._values import Ref
 from ._version import __version__
 from .errors import (
     AmberError,
+    CheckpointAbortedError,
     CheckpointError,
     CheckpointNotFoundError,
+    CheckpointTimeoutError,
     CheckpointTooLargeError,
     ConflictError,
     CorruptCheckpointError,
     ForeignFileError,
     IncompatibleSchemaError,
+    InvariantError,
+    ManagerError,
     MigrationError,
     ObjectNotFoundError,
+    RestoreError,
     SchemaError,
     SchemaMismatchError,
     SchemaProblem,
@@ -55,15 +66,19 @@ from .errors import (
     StoreNotFoundError,
     UnknownTypeError,
     UnsupportedFormatError,
+    Violation,
 )
 
 __all__ = [
     "FORMAT_VERSION",
     "AmberError",
+    "CheckpointAbortedError",
     "CheckpointError",
     "CheckpointInfo",
     "CheckpointNotFoundError",
+    "CheckpointResult",
     "CheckpointStore",
+    "CheckpointTimeoutError",
     "CheckpointTooLargeError",
     "ConflictError",
     "CorruptCheckpointError",
@@ -71,16 +86,25 @@ __all__ = [
     "FieldType",
     "ForeignFileError",
     "FrozenRecord",
+    "GcReport",
     "IncompatibleSchemaError",
+    "InvariantError",
+    "Manager",
+    "ManagerError",
     "Manifest",
     "MigrationError",
     "ObjectNotFoundError",
+    "OpenFile",
+    "Participant",
     "Plan",
     "Record",
     "RecordSchema",
     "RecordType",
     "Ref",
     "Registry",
+    "RestoreError",
+    "RestoreReport",
+    "Retention",
     "SchemaError",
     "SchemaMismatchError",
     "SchemaProblem",
@@ -90,14 +114,17 @@ __all__ = [
     "StoreNotFoundError",
     "Table",
     "Tables",
+    "Timeouts",
     "TypePlan",
     "UnknownTypeError",
     "UnsupportedFormatError",
     "VerifyReport",
+    "Violation",
     "__version__",
     "checkpoint_upgrade",
     "default_registry",
     "downgrade",
+    "events",
     "field",
     "open_store",
     "record",

@@ -154,20 +154,24 @@ class CheckpointStore:
         taken.committed(self.url, info.id)
         return info
 
-    def take_tables(self, state: Any, parent: str | int | None = None) -> Taken:
+    def take_tables(self, state: Any, parent: str | int | None = None, *, strict: bool = True) -> Taken:
         """Find the state's tables and take their changes for one checkpoint (cheap: the
         service's pause covers it). A delta needs every table of ``parent`` to have been
-        saved last in ``parent`` itself, or its changes would not be relative to it."""
+        saved last in ``parent`` itself, or its changes would not be relative to it: when
+        one was not, this raises (``strict``) or settles for a full checkpoint."""
         tables = find_tables(state)
         base = self.manifest(parent) if parent is not None else None
         if base is not None:
-            for table in tables:
-                if str(table.token) in base.tables and table.last != (self.url, base.id):
-                    where = f"checkpoint {table.last[1]}" if table.last else "no checkpoint of this store"
-                    raise SerializationError(
-                        f"cannot save a delta on {base.id}: amber.Table {table.token} was last saved in {where}; "
-                        "save a full checkpoint"
-                    )
+            stale = [t for t in tables if str(t.token) in base.tables and t.last != (self.url, base.id)]
+            if stale and not strict:
+                base = None
+            elif stale:
+                last = stale[0].last
+                where = f"checkpoint {last[1]} of {last[0]}" if last else "no checkpoint"
+                raise SerializationError(
+                    f"cannot save a delta on {base.id}: amber.Table {stale[0].token} was last saved in {where}; "
+                    "save a full checkpoint"
+                )
         return Taken(tables, {t.token: t.take_changes() for t in tables}, base)
 
     def capture(
@@ -196,19 +200,30 @@ class CheckpointStore:
         return Capture(writer, segments, _checked_meta(meta), base)
 
     def write(
-        self, capture: Capture, *, rate: float | None = None, check: Callable[[str], None] | None = None
+        self,
+        capture: Capture,
+        *,
+        rate: float | None = None,
+        check: Callable[[str], None] | None = None,
+        diagnose: bool = False,
+        on_data: Callable[[str], None] | None = None,
     ) -> CheckpointInfo:
         """Compress and write a captured state, then commit it. ``rate`` caps the write rate
-        (bytes per second); ``check(phase)`` is called between steps and may raise to abort."""
+        (bytes per second); ``check(phase)`` is called between steps and may raise to abort;
+        ``diagnose`` adds per-type sizes to the meta (under ``amber.types``); ``on_data`` is
+        told the data file's key before it is written."""
         writer, base = capture.writer, capture.parent
         version = 2 if base is not None or writer.keyed_tables or any(t.linked for t in writer.tables) else 1
         data_key = f"data/{secrets.token_hex(16)}.seg"
+        if on_data is not None:
+            on_data(data_key)
         segments: builtins.list[SegmentEntry] = []
         chunks = self._data_chunks(writer, capture.segments, segments, version, check)
         with _gc_paused():
             data_size = self.storage.put(data_key, _throttled(chunks, rate) if rate else chunks)
+        meta = _with_sizes(capture.meta, writer, segments) if diagnose else capture.meta
         draft = _draft(
-            writer, segments, data_key=data_key, data_size=data_size, meta=capture.meta, version=version, parent=base
+            writer, segments, data_key=data_key, data_size=data_size, meta=meta, version=version, parent=base
         )
         tried: builtins.list[str] = []
         try:
@@ -292,6 +307,30 @@ class CheckpointStore:
                 continue  # another writer took this sequence number; take the next one
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")
+
+    def quarantine(self, checkpoint_id: str | int, reason: str) -> None:
+        """Mark a checkpoint bad: restores skip it; nothing is deleted (an operator inspects it)."""
+        cid = self._resolve_id(checkpoint_id)
+        body = msgspec.json.encode({"checkpoint": cid, "reason": reason[:4000], "time": time.time()})
+        self.storage.put(f"quarantine/{cid}.json", [body])
+
+    def quarantined(self) -> dict[str, str]:
+        """Quarantined checkpoint ids with the reason each was set aside."""
+        found = {}
+        for key in self.storage.list("quarantine/"):
+            cid = key.removeprefix("quarantine/").removesuffix(".json")
+            if not ID_PATTERN.fullmatch(cid):
+                continue
+            try:
+                body = msgspec.json.decode(self.storage.get_range(key, 0, 8192))
+                found[cid] = str(body.get("reason", "")) if isinstance(body, dict) else ""
+            except (msgspec.DecodeError, ObjectNotFoundError):
+                found[cid] = "(unreadable quarantine note)"
+        return found
+
+    def release(self, checkpoint_id: str | int) -> None:
+        """Lift a checkpoint's quarantine."""
+        self.storage.delete(f"quarantine/{self._resolve_id(checkpoint_id)}.json")
 
     # --- reading --------------------------------------------------------------------------
 
@@ -554,6 +593,22 @@ def _draft(
         depth=parent.depth + 1 if parent is not None else 0,
         tables={str(token): n for token, n in sorted(writer.keyed_tables.items())},
     )
+
+
+def _with_sizes(meta: dict[str, Any], writer: StateWriter, segments: list[SegmentEntry]) -> dict[str, Any]:
+    """``meta`` plus, under ``amber.types``, each type's records, links and bytes."""
+    sizes: dict[str, dict[str, int]] = {}
+    for table in writer.tables:
+        sizes[table.rt.name] = {"records": len(table.objects) - table.linked, "links": table.linked}
+        sizes[table.rt.name].update(stored_bytes=0, raw_bytes=0)
+    for entry in segments:
+        name = writer.tables[entry.type].rt.name if entry.kind != "root" else "(root)"
+        target = sizes.setdefault(name, {"stored_bytes": 0, "raw_bytes": 0})
+        target["stored_bytes"] += entry.length
+        target["raw_bytes"] += entry.raw_length
+    amber_meta = dict(meta.get("amber", {}))
+    amber_meta["types"] = sizes
+    return {**meta, "amber": amber_meta}
 
 
 def _tables_as_saved(manifest: Manifest, state: Any) -> dict[int, KeyedTable[Any, Any]]:

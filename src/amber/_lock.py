@@ -80,7 +80,7 @@ def write_lock(path: Path, lock: Lock) -> None:
 def build_lock(registry: Registry, previous: Lock | None) -> Lock:
     """The lock for the running code, keeping every version the previous lock recorded."""
     types: dict[str, LockedType] = dict(previous.types) if previous else {}
-    names = {rt.name for rt in registry}
+    names = {rt.name for rt in registry.declared()}
     for name in sorted(names):
         current = registry.current(name)
         assert current is not None
@@ -133,7 +133,8 @@ def check(registry: Registry, lock: Lock | None) -> list[Finding]:
     if lock is None:
         return [Finding("error", "*", "no lock file", "run `amber schema lock --app ...` and commit the file")]
     findings: list[Finding] = []
-    code = {rt.name: rt for rt in (registry.current(n) for n in {r.name for r in registry}) if rt is not None}
+    names = {r.name for r in registry.declared()}
+    code = {rt.name: rt for rt in map(registry.current, names) if rt is not None}
     renamed = registry.renamed()
     for name, locked in lock.types.items():
         current = registry.current(name)

@@ -8,6 +8,7 @@ names (aliases), and the upgrade steps between versions.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
@@ -140,6 +141,8 @@ class Registry:
         self._upgrades: dict[tuple[str, int], UpgradeStep] = {}
         self._downgrades: dict[tuple[str, int], UpgradeStep] = {}
         self._checkpoint_steps: list[CheckpointStep] = []
+        for cls, name in _BUILTIN_TYPES:
+            self.register(cls, name, version=1)
 
     def record(self, name: str, *, version: int, aliases: Sequence[str] = ()) -> Callable[[T], T]:
         """Decorator form of :meth:`register`."""
@@ -260,6 +263,10 @@ class Registry:
         self.resolve()
         return iter(list(self._by_class.values()))
 
+    def declared(self) -> list[RecordType]:
+        """The application's types: every declared version, without Amber's own (``amber.*``)."""
+        return [rt for rt in self if not rt.name.startswith("amber.")]
+
     def resolve(self) -> None:
         """Analyse types whose annotations could not be evaluated when they were declared."""
         for cls in list(self._pending):
@@ -303,7 +310,43 @@ class Registry:
         return pending[0] if pending else None
 
 
-default_registry = Registry()
+class OpenFile(FrozenRecord, frozen=True):
+    """An open file, captured as a descriptor (its path, mode and offset) and reopened on
+    restore. Put ``amber.OpenFile.of(f)`` in a snapshot; call ``reopen()`` in ``restore``."""
+
+    path: str
+    mode: str
+    offset: int
+
+    @classmethod
+    def of(cls, file: Any) -> OpenFile:
+        """Describe ``file`` (flushed first, so the offset counts everything written)."""
+        file.flush()
+        return cls(os.path.abspath(file.name), file.mode, file.tell())
+
+    def reopen(self, *, truncate: bool = False, within: str | os.PathLike[str] | None = None) -> Any:
+        """Open the file again at the saved offset. ``truncate`` cuts what was written after
+        the checkpoint (a log then matches the restored state). ``within`` refuses a path
+        outside that folder: the path comes from the checkpoint, so check it like input."""
+        path = os.path.realpath(self.path)
+        if within is not None and os.path.commonpath([path, os.path.realpath(within)]) != os.path.realpath(within):
+            raise ValueError(f"{self.path} lies outside {within}")
+        mode = _REOPEN_MODES.get(self.mode)
+        if mode is None:
+            raise ValueError(f"cannot reopen a file opened with mode {self.mode!r}")
+        file = open(path, mode)  # noqa: SIM115 - the caller owns the file
+        if truncate and mode not in {"rb", "r"}:
+            file.truncate(self.offset)
+        file.seek(min(self.offset, os.fstat(file.fileno()).st_size))
+        return file
+
+
+# Modes a saved file is reopened with: never one that empties the file or creates it anew.
+_REOPEN_MODES = {
+    "r": "r", "rb": "rb", "a": "a", "ab": "ab", "r+": "r+", "rb+": "rb+", "r+b": "rb+",
+    "a+": "a+", "ab+": "ab+", "a+b": "ab+", "w": "r+", "wb": "rb+", "w+": "r+", "wb+": "rb+", "w+b": "rb+",
+}  # fmt: skip
+_BUILTIN_TYPES: list[tuple[type, str]] = [(OpenFile, "amber.OpenFile")]
 
 
 def record(
@@ -355,3 +398,6 @@ def _check_declaration(cls: type, name: str, version: int) -> None:
         raise SchemaError(f"{name}: version must be an integer >= 1, not {version!r}")
     if not (isinstance(cls, type) and (issubclass(cls, msgspec.Struct) or dataclasses.is_dataclass(cls))):
         raise SchemaError(f"{name}: {cls!r} must subclass amber.Record or be a @dataclass")
+
+
+default_registry = Registry()  # filled by the module-level decorators

@@ -20,6 +20,11 @@ else comes from this one tree::
         │   ├── UnknownTypeError              a type the code has not declared (under any name)
         │   └── SchemaMismatchError           same name and version, different schema
         └── MigrationError                    an upgrade step failed, or its output does not fit
+    ManagerError                              the persistence manager could not do what was asked
+    ├── CheckpointAbortedError                a checkpoint was aborted; nothing of it was committed
+    │   └── CheckpointTimeoutError (TimeoutError)   a phase ran over its timeout
+    └── RestoreError                          no checkpoint restored into a valid state
+        └── InvariantError                    a restored state broke a participant's invariant
 
 A ``CheckpointError`` always names the checkpoint, the part that is wrong and what was
 expected, as attributes and in its message, so a one-line report is enough to act on. An
@@ -32,15 +37,20 @@ from dataclasses import dataclass
 
 __all__ = [
     "AmberError",
+    "CheckpointAbortedError",
     "CheckpointError",
     "CheckpointNotFoundError",
+    "CheckpointTimeoutError",
     "CheckpointTooLargeError",
     "ConflictError",
     "CorruptCheckpointError",
     "ForeignFileError",
     "IncompatibleSchemaError",
+    "InvariantError",
+    "ManagerError",
     "MigrationError",
     "ObjectNotFoundError",
+    "RestoreError",
     "SchemaError",
     "SchemaMismatchError",
     "SchemaProblem",
@@ -49,6 +59,7 @@ __all__ = [
     "StoreNotFoundError",
     "UnknownTypeError",
     "UnsupportedFormatError",
+    "Violation",
 ]
 
 
@@ -155,3 +166,59 @@ class SchemaMismatchError(IncompatibleSchemaError):
 
 class MigrationError(CheckpointError):
     """An upgrade step raised, or returned fields that do not fit the next version."""
+
+
+class ManagerError(AmberError):
+    """The persistence manager could not checkpoint or restore as asked."""
+
+
+class CheckpointAbortedError(ManagerError):
+    """A checkpoint was aborted in ``phase`` (by ``participant`` when one is to blame):
+    every participant was resumed and nothing of it became visible."""
+
+    def __init__(self, phase: str, participant: str | None, reason: str) -> None:
+        self.phase = phase
+        self.participant = participant
+        self.reason = reason
+        who = f" by participant {participant!r}" if participant else ""
+        super().__init__(f"checkpoint aborted in phase {phase}{who}: {reason}; nothing was committed")
+
+
+class CheckpointTimeoutError(CheckpointAbortedError, TimeoutError):
+    """A checkpoint phase ran over its timeout."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant: its name, what is wrong, and the keys at fault (if any)."""
+
+    invariant: str
+    detail: str
+    keys: tuple[object, ...] = ()
+
+    def __str__(self) -> str:
+        keys = f" (keys {', '.join(map(repr, self.keys[:10]))}{'...' if len(self.keys) > 10 else ''})"
+        return f"{self.invariant}: {self.detail}{keys if self.keys else ''}"
+
+
+class RestoreError(ManagerError):
+    """No checkpoint could be restored into a valid state.
+
+    ``failures`` lists each checkpoint tried, newest first, with why it was refused.
+    """
+
+    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None) -> None:
+        self.failures = failures or []
+        tried = "; ".join(f"{cid}: {why}" for cid, why in self.failures)
+        super().__init__(message + (f" (tried {tried})" if tried else ""))
+
+
+class InvariantError(RestoreError):
+    """A state broke a participant's invariants (``violations``), naming the checkpoint."""
+
+    def __init__(self, checkpoint: str, participant: str, violations: list[Violation]) -> None:
+        self.checkpoint = checkpoint
+        self.participant = participant
+        self.violations = violations
+        listing = "; ".join(map(str, violations[:5]))
+        super().__init__(f"checkpoint {checkpoint}: participant {participant!r}: invariant broken: {listing}")

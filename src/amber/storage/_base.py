@@ -7,6 +7,7 @@ exceptions into the ``amber.errors`` tree here, at this boundary, and nowhere el
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
@@ -54,4 +55,18 @@ class Storage(Protocol):
 
     def exists(self) -> bool:
         """Whether the store's location exists at all."""
+        ...
+
+    def modified(self, key: str) -> float:
+        """When the object was last written (Unix seconds); ``ObjectNotFoundError`` when absent."""
+        ...
+
+    def temporaries(self, prefix: str) -> builtins.list[tuple[str, float]]:
+        """Leftovers of interrupted writes directly under ``prefix``, with their Unix mtime.
+
+        They are never listed by ``list`` and never read; garbage collection removes them."""
+        ...
+
+    def delete_temporary(self, name: str) -> None:
+        """Remove a leftover named by ``temporaries``."""
         ...

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable, Iterator
@@ -13,6 +15,7 @@ from pathlib import Path
 from ..errors import ConflictError, ObjectNotFoundError, StoreError, StoreNotFoundError
 from ._base import check_key
 
+_TEMPORARY = re.compile(r"\.[A-Za-z0-9_-][A-Za-z0-9._-]*\.[0-9a-f]{16}\.tmp")  # see put()
 FILE_MODE = 0o600  # a store's files and folders are private to their owner
 DIR_MODE = 0o700
 
@@ -79,6 +82,36 @@ class LocalStorage:
 
     def exists(self) -> bool:
         return self.root.is_dir()
+
+    def modified(self, key: str) -> float:
+        with self._translated(key):
+            info = self._path(key).stat()
+            _require_regular(info, key)
+            return info.st_mtime
+
+    def temporaries(self, prefix: str) -> builtins.list[tuple[str, float]]:
+        folder = self.root / prefix if prefix else self.root
+        with self._translated(prefix):
+            try:
+                names = [n for n in os.listdir(folder) if _TEMPORARY.fullmatch(n)]
+            except FileNotFoundError:
+                return []
+            found = []
+            for name in names:
+                try:
+                    found.append((prefix + name, (folder / name).lstat().st_mtime))
+                except FileNotFoundError:
+                    continue  # finished or removed meanwhile
+        return sorted(found)
+
+    def delete_temporary(self, name: str) -> None:
+        folder, _, leaf = name.rpartition("/")
+        if not _TEMPORARY.fullmatch(leaf):
+            raise ValueError(f"{name!r} is not a leftover of an interrupted write")
+        path = self.root / check_key(folder) / leaf if folder else self.root / leaf
+        with self._translated(name):
+            path.unlink(missing_ok=True)
+            self._sync_dir(path.parent)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
+import time
 from collections.abc import Iterable
 
 from ..errors import ConflictError, ObjectNotFoundError
@@ -14,6 +16,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self._objects: dict[str, bytes] = {}
+        self._times: dict[str, float] = {}
         self._lock = threading.Lock()
 
     @property
@@ -33,6 +36,7 @@ class MemoryStorage:
             if create_only and key in self._objects:
                 raise ConflictError(f"{key} already exists")
             self._objects[key] = data
+            self._times[key] = time.time()
         return len(data)
 
     def list(self, prefix: str) -> list[str]:
@@ -43,9 +47,20 @@ class MemoryStorage:
     def delete(self, key: str) -> None:
         with self._lock:
             self._objects.pop(key, None)
+            self._times.pop(key, None)
 
     def exists(self) -> bool:
         return True
+
+    def modified(self, key: str) -> float:
+        self._get(key)
+        return self._times[key]
+
+    def temporaries(self, prefix: str) -> builtins.list[tuple[str, float]]:
+        return []  # writes here are atomic: nothing is ever left half-written
+
+    def delete_temporary(self, name: str) -> None:
+        pass
 
     def _get(self, key: str) -> bytes:
         with self._lock:

@@ -1,0 +1,121 @@
+"""Running a checkpoint in a forked child (copy-on-write, as Redis BGSAVE does).
+
+The child sees the state as it was at ``fork()`` while the parent goes back to serving.
+It reports over a pipe, one JSON message per line: the phase it enters, the data file it
+is about to write, and finally its outcome. The parent bounds every wait; a child that
+hangs is killed with SIGKILL and reaped, and one that dies is reaped and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import select
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+
+Send = Callable[[dict[str, Any]], None]
+
+
+class ChildFailed(Exception):
+    """The child reported a failure, died, or ran over its time (internal)."""
+
+    def __init__(self, phase: str, reason: str, participant: str | None = None, timeout: bool = False) -> None:
+        super().__init__(reason)
+        self.phase = phase
+        self.reason = reason
+        self.participant = participant
+        self.timeout = timeout
+
+
+class Child:
+    """The parent's handle on a forked child: its messages, then its reaping."""
+
+    def __init__(self, pid: int, pipe: int) -> None:
+        self.pid = pid
+        self._pipe = pipe
+        self._buffer = b""
+        self.status: int | None = None
+
+    def messages(self, deadline: Callable[[], float]) -> Iterator[dict[str, Any]]:
+        """The child's messages, each awaited until ``deadline()`` (a monotonic time)."""
+        while True:
+            line = self._line(deadline())
+            if line is None:
+                return
+            yield msgspec.json.decode(line)
+
+    def _line(self, deadline: float) -> bytes | None:
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._pipe], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._pipe, 65536)
+            if not chunk:
+                return None  # the child closed its end: it exited (or died)
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+    def reap(self) -> str:
+        """Wait for the child to exit; describe how it ended."""
+        os.close(self._pipe)
+        _, status = os.waitpid(self.pid, 0)
+        self.status = status
+        if os.WIFSIGNALED(status):
+            return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+def fork(job: Callable[[Send], dict[str, Any]]) -> Child:
+    """Run ``job(send)`` in a forked child; its return value is the final ``ok`` message."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        _child(job, write_end)
+    os.close(write_end)
+    return Child(pid, read_end)
+
+
+def _child(job: Callable[[Send], dict[str, Any]], pipe: int) -> None:
+    code = 1
+    # The collector would touch every object's header and copy the whole heap; the child
+    # is short-lived, so it runs without. Signals meant for the service are not ours.
+    gc.disable()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signum, signal.SIG_DFL)
+
+    def send(message: dict[str, Any]) -> None:
+        data = msgspec.json.encode(message) + b"\n"
+        while data:
+            data = data[os.write(pipe, data) :]
+
+    try:
+        send({"ok": True, **job(send)})
+        code = 0
+    except BaseException as e:  # everything is reported to the parent, nothing escapes the child
+        with contextlib.suppress(BaseException):
+            send(_failure(e))
+    finally:
+        os._exit(code)
+
+
+def _failure(error: BaseException) -> dict[str, Any]:
+    phase = getattr(error, "phase", "")
+    return {
+        "ok": False,
+        "phase": phase,
+        "participant": getattr(error, "participant", None),
+        "reason": getattr(error, "reason", None) or f"{type(error).__name__}: {error}",
+    }

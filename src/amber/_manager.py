@@ -1,0 +1,638 @@
+"""``amber.Manager``: coordinated checkpoints of a service's participants, and verified restore.
+
+A checkpoint moves through idle -> preparing -> capturing -> validating -> committing ->
+online. The service's pause runs from the first ``prepare()`` to the last ``resume()``:
+
+- ``capture="inline"``: snapshots are taken and fully encoded during the pause (so the
+  state may change the moment it ends); compression and I/O happen after ``resume()``.
+- ``capture="fork"``: the pause covers the snapshots and ``fork()``; a child encodes,
+  validates and commits the copy-on-write image while the parent serves.
+
+Any failure or overrun aborts the checkpoint: every participant is resumed, table
+changes are handed back (the next checkpoint includes them), nothing is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import platform
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any, Literal
+
+from . import _fork
+from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
+from ._participants import call, ordered, violations
+from ._restore import Restorer, RestoreReport
+from ._retention import Retention, collect
+from ._version import __version__
+from .errors import AmberError, CheckpointAbortedError, CheckpointTimeoutError
+from .events import (
+    CheckpointAborted,
+    CheckpointCommitted,
+    CheckpointStarted,
+    Event,
+    GarbageCollected,
+    Listener,
+    PhaseFinished,
+)
+
+log = logging.getLogger("amber.manager")
+
+Capture_ = Literal["inline", "fork"]
+Level = Literal["minimal", "comprehensive"]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds each checkpoint phase may take before the checkpoint is aborted."""
+
+    preparing: float = 10.0
+    capturing: float = 60.0
+    validating: float = 60.0
+    committing: float = 600.0
+
+    def of(self, phase: str) -> float:
+        return float(getattr(self, phase))
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    """What one checkpoint did: the committed checkpoint and where the time went."""
+
+    info: CheckpointInfo
+    kind: str  # "full" or "delta"
+    pause: float  # seconds the service was held (first prepare to last resume)
+    seconds: float  # first prepare to commit
+    phases: dict[str, float]
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # comprehensive level only
+
+
+class _Attempt:
+    """Book-keeping of one checkpoint attempt: phases, deadlines, the pause."""
+
+    def __init__(self, manager: Manager, kind: str) -> None:
+        self.manager = manager
+        self.token = secrets.token_hex(8)
+        self.kind = kind
+        self.start = time.perf_counter()
+        self.phase = "idle"
+        self.phase_start = self.start
+        self.deadline = 0.0  # monotonic
+        self.phases: dict[str, float] = {}
+        self.timings: dict[str, dict[str, float]] = {}  # phase -> participant -> seconds
+        self.pause_end: float | None = None
+
+    def enter(self, phase: str) -> None:
+        self.finish_phase()
+        self.phase = phase
+        self.phase_start = time.perf_counter()
+        self.deadline = time.monotonic() + self.manager.timeouts.of(phase)
+        self.manager._set_phase(phase)
+
+    def finish_phase(self) -> None:
+        if self.phase in ("idle", "done"):
+            return
+        seconds = time.perf_counter() - self.phase_start
+        self.phases[self.phase] = seconds
+        participants = self.timings.get(self.phase, {})
+        self.manager._emit(
+            PhaseFinished(
+                time=time.time(), attempt=self.token, phase=self.phase, seconds=seconds, participants=participants
+            )
+        )
+        self.phase = "done"
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check(self, phase: str | None = None) -> None:
+        """Abort when the phase ran over (called between steps of our own work)."""
+        if time.monotonic() > self.deadline:
+            name = phase or self.phase
+            raise CheckpointTimeoutError(
+                self.phase, None, f"{name} ran over {self.manager.timeouts.of(self.phase):g} s"
+            )
+
+    def call(self, participant: Any, method: str, *args: Any) -> Any:
+        result, seconds = call(participant, method, self.phase, self.left(), *args)
+        self.timings.setdefault(self.phase, {})[participant.name] = seconds
+        return result
+
+    @property
+    def pause(self) -> float:
+        end = self.pause_end if self.pause_end is not None else time.perf_counter()
+        return end - self.start
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+class Manager:
+    """Coordinates checkpoints and restores of a service's participants on one store.
+
+    ``interval`` (seconds) takes periodic checkpoints once started (``with manager:``);
+    ``level="comprehensive"`` adds diagnostics to each manifest's meta; deltas are written
+    while the chain is shorter than ``max_chain`` and the deltas since the base weigh less
+    than ``max_delta_ratio`` of it, after which a full checkpoint compacts the chain.
+    ``retention`` is applied after each checkpoint. ``on_invalid`` decides what a restore
+    does with a checkpoint that fails verification: ``"fallback"`` quarantines it and
+    tries the previous one, ``"refuse"`` raises. ``write_rate`` caps checkpoint I/O in
+    bytes per second.
+    """
+
+    def __init__(
+        self,
+        store: CheckpointStore,
+        participants: Sequence[Any],
+        *,
+        interval: float | None = None,
+        capture: Capture_ = "inline",
+        listeners: Iterable[Listener] = (),
+        level: Level = "minimal",
+        timeouts: Timeouts | None = None,
+        max_chain: int = 10,
+        max_delta_ratio: float = 0.5,
+        retention: Retention | None = None,
+        on_invalid: Literal["fallback", "refuse"] = "fallback",
+        write_rate: float | None = None,
+        app_version: str | None = None,
+        handle_sigterm: bool = True,
+    ) -> None:
+        if capture not in ("inline", "fork"):
+            raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
+        if capture == "fork" and not hasattr(os, "fork"):
+            raise ValueError("capture='fork' needs os.fork(), which this platform lacks; use 'inline'")
+        if level not in ("minimal", "comprehensive"):
+            raise ValueError(f"level must be 'minimal' or 'comprehensive', not {level!r}")
+        if on_invalid not in ("fallback", "refuse"):
+            raise ValueError(f"on_invalid must be 'fallback' or 'refuse', not {on_invalid!r}")
+        if interval is not None and interval <= 0:
+            raise ValueError("interval must be a positive number of seconds")
+        if max_chain < 0 or max_delta_ratio < 0:
+            raise ValueError("max_chain and max_delta_ratio must not be negative")
+        self.store = store
+        self.participants = ordered(participants)
+        self.interval = interval
+        self.capture = capture
+        self.listeners = list(listeners)
+        self.level = level
+        self.timeouts = timeouts or Timeouts()
+        self.max_chain = max_chain
+        self.max_delta_ratio = max_delta_ratio
+        self.retention = retention
+        self.on_invalid = on_invalid
+        self.write_rate = write_rate
+        self.app_version = app_version
+        self.handle_sigterm = handle_sigterm
+        self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
+        self.last_result: CheckpointResult | None = None
+        self._phase = "idle"
+        self._lock = threading.Lock()  # one checkpoint or restore at a time, never interleaved
+        self._chain_bytes = (0, 0)  # (base size, deltas since) of the chain self.last ends
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._old_sigterm: Any = None
+        self._pending_data = ""  # the data file a forked child announced
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> str:
+        """idle, restoring, preparing, capturing, validating, committing, online or closed."""
+        return self._phase
+
+    def _set_phase(self, phase: str) -> None:
+        self._phase = phase
+
+    def _emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("amber listener %r failed on %s; ignored", listener, type(event).__name__)
+
+    # --- restore --------------------------------------------------------------------------
+
+    def restore(self) -> RestoreReport:
+        """Restore every participant from the newest sound checkpoint (verified: digests,
+        counts, references, keys, invariants), falling back or refusing by ``on_invalid``.
+        An empty store leaves the participants as they are."""
+        with self._lock:
+            self._set_phase("restoring")
+            try:
+                report = Restorer(self.store, self.participants, self.on_invalid, self._emit).run()
+            except BaseException:
+                self._set_phase("idle")
+                raise
+            if report.checkpoint is not None:
+                self.last = self.store.info(report.checkpoint)
+                self._chain_bytes = (report.base_bytes, report.delta_bytes)
+            self._set_phase("online")
+            return report
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint(self, *, full: bool = False, level: Level | None = None) -> CheckpointResult:
+        """Take a checkpoint now (a delta when the chain allows, unless ``full``); return
+        what was committed, or raise ``CheckpointAbortedError`` with nothing committed."""
+        with self._lock:
+            if self._phase == "closed":
+                raise AmberError("the manager is closed")
+            return self._checkpoint(full, level or self.level)
+
+    def _checkpoint(self, full: bool, level: Level) -> CheckpointResult:
+        parent = None if full else self._delta_parent()
+        attempt = _Attempt(self, "delta" if parent else "full")
+        self._emit(
+            CheckpointStarted(
+                time=time.time(), attempt=attempt.token, kind=attempt.kind, capture=self.capture, level=level
+            )
+        )
+        prepared: list[Any] = []
+        taken: Taken | None = None
+        online = self.last is not None or self._phase == "online"
+        try:
+            attempt.enter("preparing")
+            for p in self.participants:
+                prepared.append(p)
+                attempt.call(p, "prepare")
+            attempt.enter("capturing")
+            state = {p.name: attempt.call(p, "snapshot") for p in self.participants}
+            taken = self._take(state, parent)
+            attempt.kind = "delta" if taken.parent is not None else "full"
+            meta = self._meta(attempt, level, taken)
+            if self.capture == "fork":
+                info = self._forked(attempt, state, taken, meta, prepared, diagnose=level == "comprehensive")
+            else:
+                info = self._inline(attempt, state, taken, meta, prepared, diagnose=level == "comprehensive")
+        except BaseException as error:
+            self._abort(attempt, prepared, taken, error, online)
+            raise self._aborted(attempt, error) from error
+        taken.committed(self.store.url, info.id)
+        return self._committed(attempt, info, level)
+
+    def _take(self, state: dict[str, Any], parent: CheckpointInfo | None) -> Taken:
+        taken = self.store.take_tables(state, parent.id if parent else None, strict=False)
+        if not taken.tables:
+            taken.parent = None  # nothing incremental in this state: a delta would be a full copy
+        return taken
+
+    def _inline(
+        self,
+        attempt: _Attempt,
+        state: dict[str, Any],
+        taken: Taken,
+        meta: dict[str, Any],
+        prepared: list[Any],
+        *,
+        diagnose: bool,
+    ) -> CheckpointInfo:
+        capture = self.store.capture(state, taken, meta=meta, encode_now=True)
+        attempt.check()
+        attempt.enter("validating")
+        self._validate(attempt)
+        self._resume(attempt, prepared)
+        attempt.enter("committing")
+        return self.store.write(capture, rate=self.write_rate, check=attempt.check, diagnose=diagnose)
+
+    def _forked(
+        self,
+        attempt: _Attempt,
+        state: dict[str, Any],
+        taken: Taken,
+        meta: dict[str, Any],
+        prepared: list[Any],
+        *,
+        diagnose: bool,
+    ) -> CheckpointInfo:
+        head = self.store.ids()
+        before = head[-1] if head else ""
+
+        def job(send: _fork.Send) -> dict[str, Any]:
+            capture: Capture = self.store.capture(state, taken, meta=meta)
+            send({"phase": "validating"})
+            for p in self.participants:
+                self._check_invariants(p, p.invariants() if hasattr(p, "invariants") else None)
+            send({"phase": "committing"})
+            info = self.store.write(
+                capture, rate=self.write_rate, diagnose=diagnose, on_data=lambda key: send({"data": key})
+            )
+            return {"id": info.id}
+
+        child = _fork.fork(job)
+        self._resume(attempt, prepared)
+        try:
+            outcome = self._follow(attempt, child)
+        except BaseException:
+            child.kill()
+            how = child.reap()
+            found = self._committed_by(attempt, before)
+            if found is not None:
+                log.warning("checkpoint child %s after committing %s; kept", how, found.id)
+                return found
+            raise
+        child.reap()
+        return self.store.info(outcome["id"])
+
+    def _follow(self, attempt: _Attempt, child: _fork.Child) -> dict[str, Any]:
+        """The child's messages until its outcome, each phase within its timeout."""
+        data_key = ""
+        try:
+            for message in child.messages(lambda: attempt.deadline):
+                if "phase" in message and "ok" not in message:
+                    attempt.enter(message["phase"])
+                elif "data" in message:
+                    data_key = message["data"]
+                elif message.get("ok"):
+                    return message
+                else:
+                    participant = message.get("participant")
+                    phase = message.get("phase") or attempt.phase
+                    raise CheckpointAbortedError(phase, participant, str(message.get("reason")))
+        except TimeoutError:
+            raise CheckpointTimeoutError(
+                attempt.phase, None, f"the checkpoint child ran over {self.timeouts.of(attempt.phase):g} s"
+            ) from None
+        finally:
+            self._pending_data = data_key
+        raise CheckpointAbortedError(attempt.phase, None, "the checkpoint child died without reporting")
+
+    def _committed_by(self, attempt: _Attempt, before: str) -> CheckpointInfo | None:
+        """A checkpoint the (dead) child committed before it could say so, if any; else
+        remove the data file it left, which no manifest names."""
+        for cid in reversed(self.store.ids()):
+            if cid <= before:
+                break
+            with contextlib.suppress(AmberError):
+                info = self.store.info(cid)
+                if info.meta.get("amber", {}).get("attempt") == attempt.token:
+                    return info
+        key = getattr(self, "_pending_data", "")
+        if key:
+            with contextlib.suppress(AmberError):
+                self.store.storage.delete(key)
+        return None
+
+    def _validate(self, attempt: _Attempt) -> None:
+        for p in self.participants:
+            self._check_invariants(p, attempt.call(p, "invariants"))
+
+    @staticmethod
+    def _check_invariants(participant: Any, result: Any) -> None:
+        found = violations(result)
+        if found:
+            listing = "; ".join(map(str, found[:5]))
+            raise CheckpointAbortedError("validating", participant.name, f"invariant broken: {listing}")
+
+    def _resume(self, attempt: _Attempt, prepared: list[Any]) -> None:
+        """End the pause: resume every prepared participant (all of them, even if one fails)."""
+        failure: BaseException | None = None
+        while prepared:
+            p = prepared.pop(0)
+            try:
+                call(p, "resume", attempt.phase, self.timeouts.preparing)
+            except CheckpointAbortedError as e:
+                failure = failure or e
+        attempt.pause_end = time.perf_counter()
+        if failure is not None:
+            raise failure
+
+    def _abort(
+        self, attempt: _Attempt, prepared: list[Any], taken: Taken | None, error: BaseException, online: bool
+    ) -> None:
+        if prepared:
+            with contextlib.suppress(CheckpointAbortedError):
+                self._resume(attempt, prepared)
+        if taken is not None:
+            taken.give_back()
+        phase = attempt.phase
+        attempt.finish_phase()
+        self._set_phase("online" if online else "idle")
+        reason = error.reason if isinstance(error, CheckpointAbortedError) else f"{type(error).__name__}: {error}"
+        participant = error.participant if isinstance(error, CheckpointAbortedError) else None
+        log.warning("checkpoint %s aborted in %s: %s", attempt.token, phase, reason)
+        self._emit(
+            CheckpointAborted(
+                time=time.time(),
+                attempt=attempt.token,
+                phase=getattr(error, "phase", None) or phase,
+                participant=participant,
+                reason=reason,
+                seconds=attempt.elapsed(),
+                pause_seconds=attempt.pause,
+            )
+        )
+
+    @staticmethod
+    def _aborted(attempt: _Attempt, error: BaseException) -> BaseException:
+        if isinstance(error, CheckpointAbortedError) or not isinstance(error, Exception):
+            return error  # already precise; KeyboardInterrupt and SystemExit pass through
+        return CheckpointAbortedError(attempt.phase, None, f"{type(error).__name__}: {error}")
+
+    def _committed(self, attempt: _Attempt, info: CheckpointInfo, level: Level) -> CheckpointResult:
+        attempt.finish_phase()
+        self._set_phase("online")
+        base, deltas = self._chain_bytes
+        self._chain_bytes = (base, deltas + info.size) if info.parent else (info.size, 0)
+        self.last = info
+        diagnostics = info.meta.get("amber", {}).get("diagnostics", {}) if level == "comprehensive" else {}
+        phases = dict(attempt.phases)
+        result = CheckpointResult(info, attempt.kind, attempt.pause, attempt.elapsed(), phases, diagnostics)
+        self.last_result = result
+        log.info(
+            "checkpoint %s committed: %s, %d bytes, pause %.1f ms, %.3f s",
+            info.id,
+            attempt.kind,
+            info.size,
+            result.pause * 1000,
+            result.seconds,
+        )
+        self._emit(
+            CheckpointCommitted(
+                time=time.time(),
+                attempt=attempt.token,
+                checkpoint=info.id,
+                kind=attempt.kind,
+                parent=info.parent,
+                depth=info.depth,
+                bytes=info.size,
+                records=sum(info.counts.values()),
+                seconds=result.seconds,
+                pause_seconds=result.pause,
+                phases=result.phases,
+            )
+        )
+        self._apply_retention()
+        return result
+
+    def _apply_retention(self) -> None:
+        if self.retention is None:
+            return
+        try:
+            report = collect(self.store, self.retention)
+        except AmberError:
+            log.exception("retention failed; checkpoints are kept")
+            return
+        self._emit(
+            GarbageCollected(
+                time=time.time(),
+                deleted_checkpoints=report.deleted_checkpoints,
+                deleted_files=report.deleted_files,
+                kept=report.kept,
+                dry_run=False,
+            )
+        )
+
+    def _delta_parent(self) -> CheckpointInfo | None:
+        """The checkpoint the next one can be a delta on, or None for a full one."""
+        last = self.last
+        if last is None or last.depth + 1 > self.max_chain:
+            return None
+        base, deltas = self._chain_bytes
+        if base and deltas > self.max_delta_ratio * base:
+            return None  # the deltas weigh too much: compact into a full checkpoint
+        ids = self.store.ids()
+        if not ids or ids[-1] != last.id:
+            return None  # someone else committed since (a rollback, another writer): start anew
+        return last
+
+    def _meta(self, attempt: _Attempt, level: Level, taken: Taken) -> dict[str, Any]:
+        amber_meta: dict[str, Any] = {
+            "attempt": attempt.token,
+            "kind": attempt.kind,
+            "capture": self.capture,
+            "level": level,
+            "participants": [p.name for p in self.participants],
+        }
+        if level == "comprehensive":
+            amber_meta["diagnostics"] = self._diagnostics(attempt, taken)
+        return {"amber": amber_meta}
+
+    def _diagnostics(self, attempt: _Attempt, taken: Taken) -> dict[str, Any]:
+        tables = {
+            str(t.token): {
+                "entries": len(t),
+                "changed": len(taken.changes[t.token].changed),
+                "deleted": len(taken.changes[t.token].deleted),
+            }
+            for t in taken.tables
+        }
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+            "platform": sys.platform,
+            "amber": __version__,
+            "app_version": self.app_version,
+            "time": dt.datetime.now(dt.UTC).isoformat(),
+            "participants": {
+                name: {f"{phase}_seconds": timings.get(name, 0.0) for phase, timings in attempt.timings.items()}
+                for name in (p.name for p in self.participants)
+            },
+            "tables": tables,
+            "flags": {
+                "capture": self.capture,
+                "interval": self.interval,
+                "max_chain": self.max_chain,
+                "max_delta_ratio": self.max_delta_ratio,
+                "write_rate": self.write_rate,
+                "compression_level": self.store.compression_level,
+                "write_versions": self.store.write_versions,
+                "on_invalid": self.on_invalid,
+            },
+        }
+
+    # --- running: periodic checkpoints, SIGTERM, with / async with ------------------------
+
+    def start(self) -> None:
+        """Start periodic checkpoints (when ``interval`` is set)."""
+        if self.interval is not None and self._ticker is None:
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick, name="amber-periodic", daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        assert self.interval is not None
+        while not self._stop.wait(self.interval):
+            try:
+                self.checkpoint()
+            except AmberError as e:
+                log.error("periodic checkpoint failed: %s", e)
+
+    def close(self, *, final: bool = True) -> CheckpointResult | None:
+        """Stop periodic checkpoints; take a final one (when ``final``) and close."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        result = None
+        if final and self._phase == "online":
+            result = self.checkpoint()
+        self._set_phase("closed")
+        return result
+
+    def __enter__(self) -> Manager:
+        if self._phase == "idle":
+            self.restore()
+        self.start()
+        if self.handle_sigterm and threading.current_thread() is threading.main_thread():
+            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+        # A final checkpoint on a clean exit or a shutdown signal; not after a crash, whose
+        # state may be what caused it.
+        shutdown = kind is None or issubclass(kind, SystemExit | KeyboardInterrupt | asyncio.CancelledError)
+        self.close(final=shutdown)
+
+    async def acheckpoint(self, *, full: bool = False, level: Level | None = None) -> CheckpointResult:
+        """``checkpoint()`` without blocking the event loop."""
+        return await asyncio.to_thread(self.checkpoint, full=full, level=level)
+
+    async def arestore(self) -> RestoreReport:
+        """``restore()`` without blocking the event loop."""
+        return await asyncio.to_thread(self.restore)
+
+    async def __aenter__(self) -> Manager:
+        if self._phase == "idle":
+            await self.arestore()
+        self.start()
+        if self.handle_sigterm:
+            task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGTERM, task.cancel if task else _noop)
+                self._old_sigterm = loop
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(self._old_sigterm, asyncio.AbstractEventLoop):
+            self._old_sigterm.remove_signal_handler(signal.SIGTERM)
+            self._old_sigterm = None
+        shutdown = kind is None or issubclass(kind, SystemExit | KeyboardInterrupt | asyncio.CancelledError)
+        await asyncio.to_thread(self.close, final=shutdown)
+
+
+def _raise_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds to ``with manager:``, which takes the final checkpoint
+
+
+def _noop() -> None:
+    pass

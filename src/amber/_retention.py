@@ -1,0 +1,131 @@
+"""Retention and garbage collection: which checkpoints to keep, and removing the rest.
+
+A checkpoint is kept when the policy selects it (the newest N, those younger than an age),
+when it is the head or quarantined, or when a kept checkpoint needs it (a delta needs its
+whole chain). Data files are shared between manifests (a rollback commits a new manifest
+naming an old data file), so a data file goes only when no remaining manifest names it.
+Deletion runs newest first, so an interrupted collection never leaves a delta without
+its parent. Files younger than ``grace`` that no manifest names may belong to a save in
+progress and are left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+
+from ._checkpoint import CheckpointStore
+from ._format import Manifest
+from .errors import CheckpointError, StoreError
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What to keep: the newest ``keep_last`` checkpoints and/or those younger than
+    ``keep_within``. Leftovers and unnamed data files younger than ``grace`` are kept."""
+
+    keep_last: int | None = None
+    keep_within: dt.timedelta | None = None
+    grace: dt.timedelta = dt.timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.keep_last is None and self.keep_within is None:
+            raise ValueError("a retention policy needs keep_last, keep_within or both")
+        if self.keep_last is not None and self.keep_last < 1:
+            raise ValueError("keep_last must be at least 1")
+
+
+@dataclass
+class GcReport:
+    """What a collection kept and removed (or would, in a dry run)."""
+
+    kept: list[str] = field(default_factory=list)
+    needed: dict[str, list[str]] = field(default_factory=dict)  # kept only because these need it
+    deleted_checkpoints: list[str] = field(default_factory=list)
+    deleted_files: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # manifests that could not be read: kept
+    dry_run: bool = False
+
+
+def collect(store: CheckpointStore, retention: Retention, *, dry_run: bool = False) -> GcReport:
+    """Apply ``retention`` to ``store``; with ``dry_run``, only report what would go."""
+    report = GcReport(dry_run=dry_run)
+    manifests: dict[str, Manifest] = {}
+    for cid in store.ids():
+        try:
+            manifests[cid] = store.manifest(cid)
+        except CheckpointError:
+            report.unreadable.append(cid)  # never delete what cannot be read
+    selected = _selected(manifests, retention) | set(store.quarantined()) | set(report.unreadable)
+    if manifests:
+        selected.add(max(manifests))  # the head always stays
+    kept = _with_parents(selected, manifests, report.needed)
+    report.kept = sorted(kept | set(report.unreadable))
+    doomed = sorted((cid for cid in manifests if cid not in kept), reverse=True)  # children first
+    report.deleted_checkpoints = doomed
+    if not dry_run:
+        for cid in doomed:
+            store.storage.delete(f"checkpoints/{cid}.manifest")
+    report.deleted_files = _unneeded_files(store, retention, doomed, manifests, dry_run=dry_run)
+    return report
+
+
+def _selected(manifests: dict[str, Manifest], retention: Retention) -> set[str]:
+    ids = sorted(manifests)
+    chosen: set[str] = set()
+    if retention.keep_last is not None:
+        chosen.update(ids[-retention.keep_last :])
+    if retention.keep_within is not None:
+        cutoff = dt.datetime.now(dt.UTC) - retention.keep_within
+        chosen.update(cid for cid, m in manifests.items() if dt.datetime.fromisoformat(m.created) >= cutoff)
+    return chosen
+
+
+def _with_parents(selected: set[str], manifests: dict[str, Manifest], needed: dict[str, list[str]]) -> set[str]:
+    kept = set(selected)
+    for cid in sorted(selected):
+        child = manifests.get(cid)
+        while child is not None and child.parent:
+            if child.parent not in selected:
+                needed.setdefault(child.parent, []).append(child.id)
+            kept.add(child.parent)
+            child = manifests.get(child.parent)
+    return kept
+
+
+def _unneeded_files(
+    store: CheckpointStore, retention: Retention, doomed: list[str], manifests: dict[str, Manifest], *, dry_run: bool
+) -> list[str]:
+    """Data files no remaining manifest names, and leftovers of interrupted writes."""
+    storage = store.storage
+    # Listed again after the manifests went: a rollback committed meanwhile may name old data.
+    remaining = manifests if dry_run else {cid: m for cid, m in manifests.items() if cid not in doomed}
+    if not dry_run:
+        try:
+            remaining.update({cid: store.manifest(cid) for cid in store.ids() if cid not in manifests})
+        except CheckpointError:
+            return []  # a new manifest we cannot read might name any data file: delete none
+    named = {m.data for m in remaining.values()}
+    freed = {manifests[cid].data for cid in doomed} - named
+    old = time.time() - retention.grace.total_seconds()
+    files = []
+    for key in storage.list("data/"):
+        if key in named:
+            continue
+        if key in freed or _older(store, key, old):
+            files.append(key)
+    leftovers = [name for prefix in ("data/", "checkpoints/", "") for name, t in storage.temporaries(prefix) if t < old]
+    if not dry_run:
+        for key in files:
+            storage.delete(key)
+        for name in leftovers:
+            storage.delete_temporary(name)
+    return files + leftovers
+
+
+def _older(store: CheckpointStore, key: str, cutoff: float) -> bool:
+    try:
+        return store.storage.modified(key) < cutoff
+    except StoreError:
+        return False

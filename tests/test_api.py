@@ -100,7 +100,7 @@ LAYERS = [
     {"storage"},
     {"_reading"},
     {"_checkpoint"},
-    {"_open", "_retention"},
+    {"_open", "_retention", "_diff"},
     {"_migrate", "_restore"},
     {"_manager"},
     {"commands"},

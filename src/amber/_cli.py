@@ -122,6 +122,37 @@ def log_(store: str, as_json: bool) -> None:
     _run(lambda: commands.log(store), render.log, as_json)
 
 
+@cli.command()
+@click.argument("store")
+@click.option("--keep-last", type=click.IntRange(min=1), metavar="N", help="Keep the newest N checkpoints.")
+@click.option("--keep-within", metavar="AGE", help="Keep checkpoints younger than AGE (90s, 15m, 12h, 7d).")
+@click.option("--grace", default="1h", show_default=True, help="Leave unnamed files younger than this alone.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@_json_option
+def gc(store: str, as_json: bool, **policy: Any) -> None:
+    """Delete checkpoints the policy does not keep (never one a kept delta needs), then
+    unreferenced data files and leftovers of interrupted writes."""
+    if policy["keep_last"] is None and policy["keep_within"] is None:
+        raise click.UsageError("give --keep-last, --keep-within or both")
+    for value in (policy["keep_within"], policy["grace"]):
+        if value is not None:
+            try:
+                commands.parse_duration(value)
+            except ValueError as e:
+                raise click.BadParameter(str(e)) from None
+    _run(lambda: commands.gc(store, **policy), render.gc, as_json)
+
+
+@cli.command()
+@click.argument("store")
+@click.argument("a")
+@click.argument("b")
+@_json_option
+def diff(store: str, a: str, b: str, as_json: bool) -> None:
+    """What changed from checkpoint A to B: table keys added, changed, deleted per type; schemas."""
+    _run(lambda: commands.diff(store, a, b), render.diff, as_json)
+
+
 @cli.group()
 def schema() -> None:
     """The lock file of persisted types, and the CI check against it."""

@@ -53,13 +53,49 @@ def log(entries: list[dict[str, Any]]) -> str:
 def ls(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no checkpoints"
-    lines = [f"{'ID':12}  {'TIME':27}  {'SIZE':>10}  {'RECORDS':>9}  TYPES"]
+    lines = [f"{'ID':12}  {'TIME':27}  {'KIND':18}  {'SIZE':>10}  {'RECORDS':>9}  TYPES"]
     for r in rows:
+        mark = f"  QUARANTINED: {r['quarantined']}" if "quarantined" in r else ""
         if "error" in r:
-            lines.append(f"{r['id']:12}  UNREADABLE: {r['error']}")
+            lines.append(f"{r['id']:12}  UNREADABLE: {r['error']}{mark}")
             continue
         types = ", ".join(f"{n} v{v}" for n, v in r["types"].items())
-        lines.append(f"{r['id']:12}  {r['time']:27}  {size(r['size']):>10}  {r['records']:>9}  {types}")
+        kind = f"delta on {r['parent']}" if r["parent"] else "full"
+        lines.append(
+            f"{r['id']:12}  {r['time']:27}  {kind:18}  {size(r['size']):>10}  {r['records']:>9}  {types}{mark}"
+        )
+    return "\n".join(lines)
+
+
+def gc(r: dict[str, Any]) -> str:
+    verb = "would delete" if r["dry_run"] else "deleted"
+    lines = [
+        f"{verb} {len(r['deleted_checkpoints'])} checkpoint(s) and {len(r['deleted_files'])} file(s); "
+        f"kept {len(r['kept'])}" + ("; dry run, nothing deleted" if r["dry_run"] else "")
+    ]
+    lines.extend(f"  {verb}: {cid}" for cid in r["deleted_checkpoints"])
+    lines.extend(f"  {verb}: {key}" for key in r["deleted_files"])
+    lines.extend(f"  kept {cid}: needed by {', '.join(by)}" for cid, by in sorted(r["needed"].items()))
+    lines.extend(f"  kept {cid}: its manifest is unreadable" for cid in r["unreadable"])
+    return "\n".join(lines)
+
+
+def diff(r: dict[str, Any]) -> str:
+    lines = [f"{r['a']} -> {r['b']}"]
+    if not (r["types"] or r["schemas"] or r["other_records"]):
+        lines.append("  no differences")
+    for name, t in r["types"].items():
+        lines.append(f"  {name}: {t['added']} added, {t['changed']} changed, {t['deleted']} deleted")
+        for change, keys in t["keys"].items():
+            more = t[change] - len(keys)
+            listing = ", ".join(msgspec.json.encode(k).decode() for k in keys) + (f" (+{more} more)" if more else "")
+            lines.append(f"      {change}: {listing}")
+    for s in r["schemas"]:
+        a = f"v{s['a']['version']}" if s["a"] else "-"
+        b = f"v{s['b']['version']}" if s["b"] else "-"
+        lines.append(f"  schema {s['type']}: {s['change']} ({a} -> {b})")
+    for name, counts in r["other_records"].items():
+        lines.append(f"  {name} (outside tables): {counts['a']} -> {counts['b']} records")
     return "\n".join(lines)
 
 

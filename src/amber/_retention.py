@@ -88,7 +88,7 @@ def _with_parents(selected: set[str], manifests: dict[str, Manifest], needed: di
         child = manifests.get(cid)
         while child is not None and child.parent:
             if child.parent not in selected:
-                needed.setdefault(child.parent, []).append(child.id)
+                needed.setdefault(child.parent, []).append(cid)
             kept.add(child.parent)
             child = manifests.get(child.parent)
     return kept
@@ -100,7 +100,7 @@ def _unneeded_files(
     """Data files no remaining manifest names, and leftovers of interrupted writes."""
     storage = store.storage
     # Listed again after the manifests went: a rollback committed meanwhile may name old data.
-    remaining = manifests if dry_run else {cid: m for cid, m in manifests.items() if cid not in doomed}
+    remaining = {cid: m for cid, m in manifests.items() if cid not in doomed}
     if not dry_run:
         try:
             remaining.update({cid: store.manifest(cid) for cid in store.ids() if cid not in manifests})

@@ -8,6 +8,7 @@ own schemas.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import sys
@@ -16,17 +17,32 @@ from typing import Any
 
 import msgspec
 
-from . import _lock, _migrate
+from . import _diff, _lock, _migrate
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import Manifest
 from ._open import open_store
+from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
 from .errors import CheckpointError, SchemaError
 
 StoreArg = str | CheckpointStore
 
-__all__ = ["dump", "load_app", "log", "ls", "migrate", "rollback", "schema_check", "schema_lock", "show", "verify"]
+__all__ = [
+    "diff",
+    "dump",
+    "gc",
+    "load_app",
+    "log",
+    "ls",
+    "migrate",
+    "parse_duration",
+    "rollback",
+    "schema_check",
+    "schema_lock",
+    "show",
+    "verify",
+]
 
 
 def _store(store: StoreArg) -> CheckpointStore:
@@ -40,13 +56,63 @@ def ls(store: StoreArg) -> list[dict[str, Any]]:
     instead of hiding the others.
     """
     s = _store(store)
+    quarantined = s.quarantined()
     rows = []
     for checkpoint_id in s.ids():
         try:
-            rows.append(_summary(s.info(checkpoint_id)))
+            row = _summary(s.info(checkpoint_id))
         except CheckpointError as e:
-            rows.append({"id": checkpoint_id, "error": str(e)})
+            row = {"id": checkpoint_id, "error": str(e)}
+        if checkpoint_id in quarantined:
+            row["quarantined"] = quarantined[checkpoint_id]
+        rows.append(row)
     return rows
+
+
+def gc(
+    store: StoreArg,
+    *,
+    keep_last: int | None = None,
+    keep_within: str | None = None,
+    grace: str = "1h",
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Remove checkpoints the retention policy does not keep (never one a kept delta needs,
+    the head, or a quarantined one), then data files no manifest names and leftovers of
+    interrupted writes older than ``grace``. Durations: ``90s``, ``15m``, ``12h``, ``7d``."""
+    policy = Retention(
+        keep_last=keep_last,
+        keep_within=parse_duration(keep_within) if keep_within else None,
+        grace=parse_duration(grace),
+    )
+    report = collect(_store(store), policy, dry_run=dry_run)
+    return {
+        "dry_run": report.dry_run,
+        "kept": report.kept,
+        "needed": report.needed,
+        "deleted_checkpoints": report.deleted_checkpoints,
+        "deleted_files": report.deleted_files,
+        "unreadable": report.unreadable,
+    }
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90s``, ``15m``, ``12h``, ``7d`` (or plain seconds) as a timedelta."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 12h, 7d)") from None
+    if value < 0:
+        raise ValueError(f"a duration cannot be negative: {text!r}")
+    return dt.timedelta(seconds=value * units[unit])
+
+
+def diff(store: StoreArg, a: str, b: str) -> dict[str, Any]:
+    """Per type: table keys added, changed and deleted from checkpoint ``a`` to ``b``, plus
+    schema differences and counts of records outside tables (no application code needed)."""
+    return _diff.diff(_store(store), a, b)
 
 
 def show(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
@@ -173,6 +239,9 @@ def _with_app(store: StoreArg, app: str | None) -> CheckpointStore:
 def _summary(info: CheckpointInfo) -> dict[str, Any]:
     return {
         "id": info.id,
+        "kind": "delta" if info.parent else "full",
+        "parent": info.parent,
+        "depth": info.depth,
         "time": info.time.isoformat().replace("+00:00", "Z"),
         "size": info.size,
         "records": sum(info.counts.values()),

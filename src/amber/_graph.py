@@ -96,6 +96,17 @@ class Delta:
 
     changes: dict[int, Changes]
     tables: list[KeyedTable[Any, Any]]
+    # token -> (changed keys, deleted keys, values), worked out once for both passes
+    selected: dict[int, tuple[list[Any], list[Any], list[Any]]] = field(default_factory=dict)
+
+    def select(self, table: KeyedTable[Any, Any], changes: Changes) -> tuple[list[Any], list[Any], list[Any]]:
+        found = self.selected.get(table.token)
+        if found is None:
+            data = table._data  # read directly: this runs in the service's pause
+            changed = sort_canonically(list(data.keys() & changes.changed))  # set operations run in C
+            deleted = sort_canonically(list(changes.deleted - data.keys()))
+            found = self.selected[table.token] = (changed, deleted, list(map(data.__getitem__, changed)))
+        return found
 
 
 class StateWriter:
@@ -168,11 +179,11 @@ class StateWriter:
         self.keyed_tables[table.token] = len(table)
         changes = self._delta.changes.get(table.token) if self._delta is not None else None
         if changes is None:
-            return [TABLE, table.token, encoder.keys(list(table)), self._owned(list(table.values()))]
-        changed = sort_canonically([k for k in changes.changed if k in table])
-        deleted = sort_canonically([k for k in changes.deleted if k not in table])
-        values = self._owned([table[k] for k in changed])
-        return [TABLEDELTA, table.token, encoder.keys(changed), values, encoder.keys(deleted)]
+            data = table._data
+            return [TABLE, table.token, encoder.keys(list(data)), self._owned(list(data.values()))]
+        assert self._delta is not None
+        changed, deleted, values = self._delta.select(table, changes)
+        return [TABLEDELTA, table.token, encoder.keys(changed), self._owned(values), encoder.keys(deleted)]
 
     def _owned(self, values: list[Any]) -> Any:
         self._owning, was = True, self._owning
@@ -185,23 +196,22 @@ class StateWriter:
         known = len(table.objects)
         rows = table.add_many(objs)
         if self._delta is not None and not self._owning and not table.linked and len(table.objects) > known:
-            for row in range(known, len(table.objects)):
-                target = self._link_of(table.objects[row])
-                if target is not None:
-                    table.links[row] = target
+            self._find_links(table, known)
         return rows
 
-    def _link_of(self, obj: Any) -> tuple[int, Any] | None:
-        """(token, key) of the unchanged table entry whose value is ``obj``, if any."""
+    def _find_links(self, table: Table, first: int) -> None:
+        """Mark the new rows whose record is the value of an unchanged entry of a table that
+        was in the parent: (token, key) links instead of written rows."""
         assert self._delta is not None
+        new = table.objects[first:]
         for keyed in self._delta.tables:
             changes = self._delta.changes.get(keyed.token)
             if changes is None:
                 continue  # a table new since the parent is written whole
-            key = keyed.key_of(obj)
-            if key is not MISSING and key not in changes.changed:
-                return keyed.token, key
-        return None
+            changed = changes.changed
+            for row, key in enumerate(keyed.keys_of(new), first):
+                if key is not MISSING and key not in changed and row not in table.links:
+                    table.links[row] = (keyed.token, key)
 
     def _table_for(self, cls: type) -> Table | None:
         table = self._tables.get(cls)

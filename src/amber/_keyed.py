@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, TypeVar, overload
 
 K = TypeVar("K")
@@ -163,16 +164,20 @@ class Table(MutableMapping[K, V]):
         now.changed |= taken.changed - now.deleted
         now.deleted |= taken.deleted - now.changed
 
-    def key_of(self, value: Any) -> Any:
-        """The key whose value is ``value`` (the same object), or ``_MISSING``."""
-        if type(value) not in self._kinds:
-            return _MISSING
+    def keys_of(self, values: list[Any]) -> list[Any]:
+        """For each value (all of one type), the key holding that very object, or ``MISSING``.
+
+        The reverse index is built on first use and kept up to date by later changes."""
+        if not values or type(values[0]) not in self._kinds:
+            return [_MISSING] * len(values)
         if self._where is None:
             self._where = dict(zip(map(id, self._data.values()), self._data, strict=True))
-        key = self._where.get(id(value), _MISSING)
-        if key is not _MISSING and self._data.get(key, _MISSING) is not value:
-            return _MISSING  # a stale entry: the object moved or went away
-        return key
+        where: dict[int, Any] = self._where
+        keys = list(map(where.get, map(id, values), repeat(_MISSING)))
+        data: dict[Any, Any] = self._data
+        return [
+            k if k is _MISSING or data.get(k, _MISSING) is v else _MISSING for k, v in zip(keys, values, strict=True)
+        ]
 
     def _unindex(self, key: K) -> None:
         assert self._where is not None

@@ -259,15 +259,6 @@ class TaggedDecoder:
         self._tables = tables
         self._max_depth = max_depth
         self._keyed = keyed
-        self._scalar: dict[int, Callable[[list[Any]], Any]] = {
-            DATETIME: lambda n: dt.datetime.fromisoformat(_arg(n, str)),
-            DATE: lambda n: dt.date.fromisoformat(_arg(n, str)),
-            TIME: lambda n: dt.time.fromisoformat(_arg(n, str)),
-            TIMEDELTA: _timedelta,
-            DECIMAL: lambda n: decimal.Decimal(_arg(n, str)),
-            UUID: lambda n: uuid.UUID(bytes=_arg(n, bytes)),
-            REF: self._ref,
-        }
 
     def decode(self, node: Any, depth: int = 0) -> Any:
         kind = type(node)
@@ -278,9 +269,10 @@ class TaggedDecoder:
         if depth > self._max_depth:
             raise Corrupt(f"nesting at most {self._max_depth} deep")
         tag = node[0]
-        if tag in self._scalar:
+        scalar = _SCALARS.get(tag)
+        if scalar is not None or tag == REF:
             try:
-                return self._scalar[tag](node)
+                return scalar(node) if scalar is not None else self._ref(node)
             except (ValueError, TypeError, OverflowError, decimal.InvalidOperation) as e:
                 raise Corrupt(f"a valid value for tag {tag}", str(e)) from None
         return self._container(tag, node, depth + 1)
@@ -397,6 +389,19 @@ def _timedelta(node: list[Any]) -> dt.timedelta:
     if len(node) != 4 or not all(type(x) is int for x in node[1:]):
         raise ValueError("days, seconds and microseconds")
     return dt.timedelta(days=node[1], seconds=node[2], microseconds=node[3])
+
+
+# Tags of scalar values, by tag. Module-level, not per decoder: a decoder holding its own
+# bound methods would be a reference cycle, keeping every table it saw alive until the
+# cyclic GC runs (hundreds of ms after loading a million records).
+_SCALARS: dict[int, Callable[[list[Any]], Any]] = {
+    DATETIME: lambda n: dt.datetime.fromisoformat(_arg(n, str)),
+    DATE: lambda n: dt.date.fromisoformat(_arg(n, str)),
+    TIME: lambda n: dt.time.fromisoformat(_arg(n, str)),
+    TIMEDELTA: _timedelta,
+    DECIMAL: lambda n: decimal.Decimal(_arg(n, str)),
+    UUID: lambda n: uuid.UUID(bytes=_arg(n, bytes)),
+}
 
 
 # --- typed columns ----------------------------------------------------------------------

@@ -103,8 +103,9 @@ class Delta:
         found = self.selected.get(table.token)
         if found is None:
             data = table._data  # read directly: this runs in the service's pause
-            changed = sort_canonically(list(data.keys() & changes.changed))  # set operations run in C
-            deleted = sort_canonically(list(changes.deleted - data.keys()))
+            # Iterate the changes, never the table: this runs in the service's pause.
+            changed = sort_canonically(list(data.keys() & changes.changed))
+            deleted = sort_canonically([k for k in changes.deleted if k not in data])
             found = self.selected[table.token] = (changed, deleted, list(map(data.__getitem__, changed)))
         return found
 

@@ -30,6 +30,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_core --runs 5
 	$(BIN)/python -m bench.bench_evolution --runs 5
+	$(BIN)/python -m bench.bench_manager --runs 5
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

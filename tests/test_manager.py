@@ -433,3 +433,24 @@ def test_a_schema_the_code_cannot_read_is_not_quarantined(tmp_path: Path) -> Non
     with pytest.raises(amber.UnknownTypeError):
         amber.Manager(store, Bank().participants).restore()
     assert store.quarantined() == {}
+
+
+def test_a_commit_that_runs_over_leaves_no_data_file(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path)
+    bank.open_accounts(5, 50)
+    good = manager.checkpoint().info
+    before = tree_digest(tmp_path / "store")
+    manager.timeouts = amber.Timeouts(committing=0.0)
+    bank.deposit(1, 5)
+    with pytest.raises(amber.CheckpointTimeoutError) as caught:
+        manager.checkpoint()
+    assert caught.value.phase == "committing"
+    assert manager.store.ids() == [good.id] and tree_digest(tmp_path / "store") == before
+
+
+def test_the_write_rate_limit_slows_checkpoint_io(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, write_rate=20_000.0)
+    bank.open_accounts(50, 3000)
+    result = manager.checkpoint()
+    assert result.info.size > 10_000
+    assert result.phases["committing"] >= 0.5 * result.info.size / 20_000  # a floor, not a speed target

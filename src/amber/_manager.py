@@ -266,6 +266,8 @@ class Manager:
         prepared: list[Any] = []
         taken: Taken | None = None
         online = self.last is not None or self._phase == "online"
+        ids = self.store.ids() if self.capture == "fork" else []  # listed before the pause
+        head = ids[-1] if ids else ""
         try:
             attempt.enter("preparing")
             for p in self.participants:
@@ -277,12 +279,12 @@ class Manager:
             attempt.kind = "delta" if taken.parent is not None else "full"
             meta = self._meta(attempt, level, taken)
             if self.capture == "fork":
-                info = self._forked(attempt, state, taken, meta, prepared, diagnose=level == "comprehensive")
+                info = self._forked(attempt, (state, taken, meta), prepared, head, diagnose=level == "comprehensive")
             else:
                 info = self._inline(attempt, state, taken, meta, prepared, diagnose=level == "comprehensive")
         except BaseException as error:
-            self._abort(attempt, prepared, taken, error, online)
-            raise self._aborted(attempt, error) from error
+            phase = self._abort(attempt, prepared, taken, error, online)
+            raise self._aborted(phase, error) from error
         taken.committed(self.store.url, info.id)
         return self._committed(attempt, info, level)
 
@@ -313,15 +315,15 @@ class Manager:
     def _forked(
         self,
         attempt: _Attempt,
-        state: dict[str, Any],
-        taken: Taken,
-        meta: dict[str, Any],
+        captured: tuple[dict[str, Any], Taken, dict[str, Any]],
         prepared: list[Any],
+        before: str,
         *,
         diagnose: bool,
     ) -> CheckpointInfo:
-        head = self.store.ids()
-        before = head[-1] if head else ""
+        """Fork; the child captures, validates and commits ``captured`` (state, taken
+        changes, meta) while the parent resumes the service and follows the child."""
+        state, taken, meta = captured
 
         def job(send: _fork.Send) -> dict[str, Any]:
             capture: Capture = self.store.capture(state, taken, meta=meta)
@@ -425,7 +427,8 @@ class Manager:
 
     def _abort(
         self, attempt: _Attempt, prepared: list[Any], taken: Taken | None, error: BaseException, online: bool
-    ) -> None:
+    ) -> str:
+        """Undo what an attempt did; return the phase it failed in."""
         if prepared:
             with contextlib.suppress(CheckpointAbortedError):
                 self._resume(attempt, prepared)
@@ -448,12 +451,13 @@ class Manager:
                 pause_seconds=attempt.pause,
             )
         )
+        return phase
 
     @staticmethod
-    def _aborted(attempt: _Attempt, error: BaseException) -> BaseException:
+    def _aborted(phase: str, error: BaseException) -> BaseException:
         if isinstance(error, CheckpointAbortedError) or not isinstance(error, Exception):
             return error  # already precise; KeyboardInterrupt and SystemExit pass through
-        return CheckpointAbortedError(attempt.phase, None, f"{type(error).__name__}: {error}")
+        return CheckpointAbortedError(phase, None, f"{type(error).__name__}: {error}")
 
     def _committed(self, attempt: _Attempt, info: CheckpointInfo, level: Level) -> CheckpointResult:
         attempt.finish_phase()
@@ -584,6 +588,8 @@ class Manager:
                 self.checkpoint()
             except AmberError as e:
                 log.error("periodic checkpoint failed: %s", e)
+            except Exception:  # a bug must not silently end periodic checkpoints
+                log.exception("periodic checkpoint failed")
 
     def close(self, *, final: bool = True) -> CheckpointResult | None:
         """Stop periodic checkpoints; take a final one (when ``final``) and close."""

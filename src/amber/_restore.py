@@ -11,6 +11,7 @@ code cannot read, a failed migration, the storage itself failing) always stop it
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +28,12 @@ from .errors import (
     InvariantError,
     MigrationError,
     RestoreError,
+    StoreError,
     UnsupportedFormatError,
 )
 from .events import Event, Quarantined, RestoreFailed, RestoreFinished
+
+log = logging.getLogger("amber.restore")
 
 CHECKS = (
     "digests and lengths of every segment",
@@ -90,8 +94,7 @@ class Restorer:
                 if self.policy == "refuse":
                     self._fail("the newest checkpoint failed verification; refusing to start", failures)
                     raise RestoreError(f"checkpoint {cid} cannot be restored", failures) from refused.cause
-                self.store.quarantine(cid, refused.reason)
-                self.emit(Quarantined(time=time.time(), checkpoint=cid, reason=refused.reason))
+                self._quarantine(cid, refused.reason)
                 continue
             report.fallbacks = failures
             report.seconds = time.perf_counter() - start
@@ -112,6 +115,15 @@ class Restorer:
         report = RestoreReport(None, seconds=time.perf_counter() - start)
         self.emit(RestoreFinished(time=time.time(), checkpoint=None, chain=[], checks=[], fallbacks=[], seconds=0.0))
         return report
+
+    def _quarantine(self, cid: str, reason: str) -> None:
+        try:
+            self.store.quarantine(cid, reason)
+        except StoreError as e:  # a read-only store must not stop the fallback
+            log.warning("could not quarantine checkpoint %s (%s); falling back all the same", cid, e)
+            return
+        log.warning("checkpoint %s quarantined: %s", cid, reason)
+        self.emit(Quarantined(time=time.time(), checkpoint=cid, reason=reason))
 
     def _fail(self, reason: str, failures: list[tuple[str, str]]) -> None:
         self.emit(RestoreFailed(time=time.time(), reason=reason, failures=list(failures)))

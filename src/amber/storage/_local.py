@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ConflictError, ObjectNotFoundError, StoreError, StoreNotFoundError
+from ..errors import AmberError, ConflictError, ObjectNotFoundError, StoreError, StoreNotFoundError
 from ._base import check_key
 
 _TEMPORARY = re.compile(r"\.[A-Za-z0-9_-][A-Za-z0-9._-]*\.[0-9a-f]{16}\.tmp")  # see put()
@@ -159,8 +159,8 @@ class LocalStorage:
             if not self.root.is_dir():
                 raise StoreNotFoundError(f"no store at {self.root}") from e
             raise ObjectNotFoundError(f"{key} not found in {self.root}") from e
-        except StoreError:
-            raise
+        except AmberError:
+            raise  # ours, e.g. raised by the chunks being written: never a storage error
         except OSError as e:
             reason = "the disk is full" if e.errno == errno.ENOSPC else e.strerror or str(e)
             raise StoreError(f"{self.root}: {key}: {reason}") from e

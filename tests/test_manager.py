@@ -15,7 +15,7 @@ import pytest
 import amber
 from amber import commands
 from amber.events import CheckpointAborted, CheckpointCommitted, PhaseFinished, Quarantined, Recorder
-from tests.bank_service import Account, Bank, registry
+from tests.bank_service import Account, Bank, Customer, Ledger, registry
 from tests.helpers import tree_digest
 
 CAPTURES = ["inline", "fork"]
@@ -454,3 +454,36 @@ def test_the_write_rate_limit_slows_checkpoint_io(tmp_path: Path) -> None:
     result = manager.checkpoint()
     assert result.info.size > 10_000
     assert result.phases["committing"] >= 0.5 * result.info.size / 20_000  # a floor, not a speed target
+
+
+def test_migrating_a_delta_upgrades_its_whole_chain(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, max_delta_ratio=100.0)
+    bank.open_accounts(5, 50)
+    manager.checkpoint()
+    bank.transfer(1, 2, 3)
+    assert manager.checkpoint().kind == "delta"
+    v2 = amber.Registry()
+    for cls, name in ((Customer, "bank.Customer"), (Account, "bank.Account"), (Ledger, "bank.Ledger")):
+        v2.register(cls, name, version=1)
+
+    @v2.record("bank.Account", version=2)
+    class AccountV2(amber.Record):
+        id: int
+        owner: Customer
+        balance: int
+        note: str = ""
+
+    store = amber.open_store(tmp_path / "store", registry=v2)
+    # The new code restores the chain and adds a delta written at v2 on top of v1 data.
+    again = Bank()
+    newer = amber.Manager(store, again.participants, max_delta_ratio=100.0)
+    newer.restore()
+    again.accounts[7] = AccountV2(7, again.customers[2], again.accounts[7].balance, "moved")  # type: ignore[assignment]
+    assert newer.checkpoint().kind == "delta" and store.info().types["bank.Account"] == 2
+    report = commands.migrate(store, None)
+    account = next(t for t in report["types"] if t["name"] == "bank.Account")
+    assert report["changed"] and (account["from_version"], account["records"]) == (1, 53)
+    state = store.load()
+    accounts = state["accounts"]["accounts"]
+    assert type(accounts[2]) is AccountV2 and accounts[2].balance == 103 and not store.info().parent
+    assert all(a.owner is state["accounts"]["customers"][a.owner.id] for a in accounts.values())

@@ -112,7 +112,7 @@ def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult
     value is checked) and nothing is written.
     """
     source = store.info()
-    changes = _changes(store.plan(source.id), source)
+    changes = _chain_changes(store, source)
     if all(t.how == "as written" for t in changes):
         return MigrationResult(source.id, None, dry_run, False, 0, 0.0, changes)
     if dry_run:
@@ -149,6 +149,23 @@ def _run(
     records = sum(t.records for t in changes)
     seconds = time.perf_counter() - begun
     return MigrationResult(source.id, target.id if target else None, not commit, True, records, seconds, changes)
+
+
+def _chain_changes(store: CheckpointStore, source: CheckpointInfo) -> tuple[TypeChange, ...]:
+    """What loading ``source`` does to each type, over its whole chain (a delta's base may
+    hold older versions than the delta): per type, the change from its oldest version, and
+    every record the chain holds of it."""
+    merged: dict[str, TypeChange] = {}
+    for manifest in store.chain(source.id):
+        for change in _changes(store.plan(manifest.id), store.info(manifest.id)):
+            known = merged.get(change.name)
+            if known is None:
+                merged[change.name] = change
+                continue
+            oldest = min(known, change, key=lambda c: (c.how == "as written", c.from_version))
+            records = known.records + change.records
+            merged[change.name] = msgspec.structs.replace(oldest, records=records)
+    return tuple(merged.values())
 
 
 def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:

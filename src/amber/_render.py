@@ -106,9 +106,12 @@ def show(r: dict[str, Any]) -> str:
     ]
     if r["meta"]:
         lines.append(f"meta {msgspec.json.encode(r['meta']).decode()}")
+    if r["parent"]:
+        lines.append(f"a delta on {r['parent']} (depth {r['depth']}): records and table changes since it")
     for t in r["types"]:
+        links = f"{t['links']} links  " if t["links"] else ""
         lines.append(
-            f"  {t['name']} v{t['version']}  fingerprint {t['fingerprint']}  {t['count']} records  "
+            f"  {t['name']} v{t['version']}  fingerprint {t['fingerprint']}  {t['count']} records  {links}"
             f"{size(t['stored_bytes'])} stored ({size(t['raw_bytes'])} raw)"
         )
         lines.extend(f"      {f['name']}: {f['type']}{'' if f['required'] else ' (has default)'}" for f in t["fields"])

@@ -260,6 +260,7 @@ def _types(manifest: Manifest) -> list[dict[str, Any]]:
                 "version": t.schema.version,
                 "fingerprint": t.fingerprint,
                 "count": t.count,
+                "links": t.links,
                 "segments": len(segs),
                 "stored_bytes": sum(s.length for s in segs),
                 "raw_bytes": sum(s.raw_length for s in segs),

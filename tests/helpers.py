@@ -30,7 +30,7 @@ def forge(
     What an attacker with write access (and no signing key) can produce: every digest
     matches, so only the reader's structural checks stand between the bytes and the state.
     ``root`` replaces the root segment's decompressed bytes, ``table`` (segment index, bytes)
-    a table segment's; ``raw_length`` overrides the declared size; ``edit`` maps the manifest
+    another segment's (a table or links segment); ``raw_length`` overrides the declared size; ``edit`` maps the manifest
     (as a dict) to a new one.
     """
     import msgspec
@@ -59,5 +59,5 @@ def forge(
     new = msgspec.structs.replace(manifest, segments=tuple(entries), data_size=offset)
     if edit is not None:
         new = msgspec.convert(edit(msgspec.to_builtins(new)), _format.Manifest)
-    (store_dir / manifest.data).write_bytes(_format.DATA_HEADER + b"".join(blobs))
+    (store_dir / manifest.data).write_bytes(_format.data_header(new.format_version) + b"".join(blobs))
     (store_dir / key).write_bytes(_format.encode_manifest(new))

@@ -29,8 +29,8 @@ from ._codec import (
     TaggedDecoder,
     resolve_column,
     resolve_value,
-    restore_table,
     tagged_targets,
+    whole_tables,
 )
 from ._schema import RecordType
 from ._types import FieldType
@@ -52,14 +52,14 @@ class StateReader:
         root: Any,
         *,
         linked: Sequence[list[Any]] | None = None,
-        keyed: KeyedHook = restore_table,
+        keyed: KeyedHook | None = None,
     ) -> Any:
         """The state: ``counts[i]`` records of type i built from ``columns[i]``, after the
         ``linked[i]`` records of earlier checkpoints that a delta's first rows stand for."""
         links = linked if linked is not None else [[] for _ in self._types]
         tables: list[list[Any]] = [list(objs) for objs in links]
         built = [False] * len(self._types)
-        decoder = TaggedDecoder(tables, keyed=keyed)
+        decoder = TaggedDecoder(tables)  # for records' fields, where no table may sit
         deferred: list[tuple[int, int, list[Any]]] = []
 
         def objects_of(t: FieldType) -> Sequence[Any]:
@@ -87,7 +87,7 @@ class StateReader:
             records = tables[index][len(links[index]) :]
             for obj, value in zip(records, self._values(fs.type, stored, decoder, objects_of), strict=True):
                 rt.set_field(obj, fs.name, value)
-        return decoder.decode(root)
+        return TaggedDecoder(tables, keyed=keyed or whole_tables()).decode(root)
 
     @staticmethod
     def _values(t: FieldType, stored: list[Any], decoder: TaggedDecoder, objects_of: ObjectsOf) -> list[Any]:

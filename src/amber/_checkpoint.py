@@ -46,7 +46,7 @@ from ._keyed import Changes, find_tables
 from ._keyed import Table as KeyedTable
 from ._migration import Plan, plan
 from ._pipeline import pipelined
-from ._reading import CheckpointReader, Progress
+from ._reading import CheckpointReader, Progress, verify_chain
 from ._schema import Registry, default_registry
 from ._version import __version__
 from .errors import (
@@ -418,10 +418,11 @@ class CheckpointStore:
     def verify(self, checkpoint_id: str | int | None = None) -> VerifyReport:
         """Check digests, lengths, structure and references, without the application's code."""
         manifest, size = self._read_manifest(checkpoint_id)
-        if manifest.parent:
-            self.chain(manifest.parent)  # every manifest it builds on is there and sound
         with gc_paused():
-            CheckpointReader(self.storage, manifest).generic()
+            if manifest.parent:  # a delta is sound only with its chain: read it all
+                verify_chain(self.storage, self.chain(manifest.id))
+            else:
+                CheckpointReader(self.storage, manifest).generic()
         return VerifyReport(
             info=_info(manifest, size),
             segments=len(manifest.segments),
@@ -442,6 +443,21 @@ class CheckpointStore:
         return manifest, records, root
 
     def _read_manifest(self, checkpoint_id: str | int | None) -> tuple[Manifest, int]:
+        manifest, size = self.parsed_manifest(checkpoint_id)
+        raw = sum(s.raw_length for s in manifest.segments)
+        if raw > self.max_load_bytes:
+            raise CheckpointTooLargeError(
+                manifest.id,
+                "manifest",
+                f"at most {self.max_load_bytes} decompressed bytes (raise max_load_bytes)",
+                str(raw),
+            )
+        self._check_data_file(manifest)
+        return manifest, size
+
+    def parsed_manifest(self, checkpoint_id: str | int | None) -> tuple[Manifest, int]:
+        """A checkpoint's manifest, checked on its own (not its data file or its size
+        against ``max_load_bytes``), with the manifest's size in bytes."""
         cid = self._resolve_id(checkpoint_id)
         key = manifest_key(cid)
         try:
@@ -454,12 +470,6 @@ class CheckpointStore:
         manifest = parse_manifest(data, cid)
         if manifest.id != cid:
             raise CorruptCheckpointError(cid, "manifest", f"id {cid}", manifest.id)
-        raw = sum(s.raw_length for s in manifest.segments)
-        if raw > self.max_load_bytes:
-            raise CheckpointTooLargeError(
-                cid, "manifest", f"at most {self.max_load_bytes} decompressed bytes (raise max_load_bytes)", str(raw)
-            )
-        self._check_data_file(manifest)
         return manifest, size
 
     def _check_data_file(self, manifest: Manifest) -> None:
@@ -614,9 +624,10 @@ def _with_sizes(meta: dict[str, Any], writer: StateWriter, segments: list[Segmen
 def _tables_as_saved(manifest: Manifest, state: Any) -> dict[int, KeyedTable[Any, Any]]:
     """The state's tables by token, each checked against the entry count its manifest
     recorded (a broken chain, or a delta applied to the wrong parent, shows up here)."""
-    tables = {t.token: t for t in find_tables(state)}
+    found_tables = find_tables(state)
+    tables = {t.token: t for t in found_tables}
     found = {str(token): len(t) for token, t in tables.items()}
-    if found != manifest.tables:
+    if found != manifest.tables or len(tables) != len(found_tables):
         wrong = sorted(set(found.items()) ^ set(manifest.tables.items()))[:3]
         raise CorruptCheckpointError(
             manifest.id, "tables", "tables with the entry counts in the manifest", f"differences {wrong}"

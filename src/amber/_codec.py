@@ -173,6 +173,8 @@ class TaggedEncoder:
         key = id(container)
         if key in self._open:
             raise BadValue("a container contains itself; only records may form cycles")
+        if len(self._open) >= MAX_DEPTH:
+            raise BadValue(f"containers nested more than {MAX_DEPTH} deep (readers follow at most {MAX_DEPTH})")
         self._open.add(key)
         try:
             return encode(arg)
@@ -239,13 +241,29 @@ def _field_names(kind: type) -> list[str]:
 
 
 KeyedHook = Callable[[int, dict[Any, Any], "list[Any] | None"], Any]
+# Nesting the reader follows; each level costs ~5 Python frames, so this stays well within
+# the interpreter's recursion limit (1000) whatever the caller's depth.
+MAX_DEPTH = 100
 
 
-def restore_table(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> Any:
-    """The default for table nodes: a whole table is rebuilt; changes need a parent."""
-    if deleted is not None:
-        raise Corrupt("whole tables only, outside a delta checkpoint", f"changes to table {token}")
-    return KeyedTable._restored(token, entries)
+def refuse_table(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> Any:
+    """Table nodes where none may be: a record's fields, table keys, links."""
+    raise Corrupt("tables only in the state's containers", f"table {token} inside a record or a key")
+
+
+def whole_tables() -> KeyedHook:
+    """Table nodes of a full checkpoint's root: whole tables, each token once."""
+    seen: set[int] = set()
+
+    def restore(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> Any:
+        if deleted is not None:
+            raise Corrupt("whole tables only, outside a delta checkpoint", f"changes to table {token}")
+        if token in seen:
+            raise Corrupt("each table once in the state", f"table {token} twice")
+        seen.add(token)
+        return KeyedTable._restored(token, entries)
+
+    return restore
 
 
 class TaggedDecoder:
@@ -255,10 +273,13 @@ class TaggedDecoder:
     is None for a whole table, the tombstones for changes).
     """
 
-    def __init__(self, tables: Sequence[Sequence[Any]], max_depth: int = 200, keyed: KeyedHook = restore_table) -> None:
+    def __init__(
+        self, tables: Sequence[Sequence[Any]], max_depth: int = MAX_DEPTH, keyed: KeyedHook = refuse_table
+    ) -> None:
         self._tables = tables
         self._max_depth = max_depth
         self._keyed = keyed
+        self._in_table = False  # tables cannot nest
 
     def decode(self, node: Any, depth: int = 0) -> Any:
         kind = type(node)
@@ -283,12 +304,7 @@ class TaggedDecoder:
         if tag == DICT and len(node) == 3:
             return self._mapping(node[1], node[2], depth)
         if tag in (TABLE, TABLEDELTA) and len(node) == (4 if tag == TABLE else 5):
-            token = node[1]
-            if type(token) is not int or not 0 <= token < 2**63:
-                raise Corrupt("a table token (a 63-bit number)", repr(token)[:40])
-            entries = self._mapping(node[2], node[3], depth)
-            deleted = self.sequence(node[4], depth) if tag == TABLEDELTA else None
-            return self._keyed(token, entries, deleted)
+            return self._table_node(tag, node, depth)
         wrap = {TUPLE: tuple, SET: set, FROZENSET: frozenset}.get(tag)
         if wrap is None or len(node) != 2:
             raise Corrupt("a known tag with its arguments", f"tag {tag}, {len(node)} items")
@@ -296,6 +312,25 @@ class TaggedDecoder:
             return wrap(self.sequence(node[1], depth))
         except TypeError as e:
             raise Corrupt("hashable set members", str(e)) from None
+
+    def _table_node(self, tag: int, node: list[Any], depth: int) -> Any:
+        token = node[1]
+        if type(token) is not int or not 0 <= token < 2**63:
+            raise Corrupt("a table token (a 63-bit number)", repr(token)[:40])
+        if self._in_table:
+            raise Corrupt("no table inside another table", f"table {token}")
+        self._in_table = True
+        try:
+            entries = self._mapping(node[2], node[3], depth)
+            deleted = self.sequence(node[4], depth) if tag == TABLEDELTA else None
+        finally:
+            self._in_table = False
+        if deleted is not None:
+            try:
+                set(deleted)
+            except TypeError as e:
+                raise Corrupt("hashable deleted keys", str(e)) from None
+        return self._keyed(token, entries, deleted)
 
     def _mapping(self, keys_node: Any, values_node: Any, depth: int) -> dict[Any, Any]:
         keys = self.sequence(keys_node, depth)

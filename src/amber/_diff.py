@@ -19,6 +19,7 @@ from ._checkpoint import CheckpointStore
 from ._format import Manifest, digest
 from ._reading import CheckpointReader
 from ._values import Link, Ref, TableNode, to_json_value
+from .errors import CorruptCheckpointError
 
 Entries = dict[Any, tuple[str, str]]  # key -> (type name of the value, fingerprint)
 MAX_KEYS = 20  # keys listed per type and change; counts are always complete
@@ -96,7 +97,7 @@ def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
         records, root = CheckpointReader(store.storage, manifest).generic()
         names = [t.schema.name for t in manifest.types]
         owners = _table_owners(root)
-        fingerprint = _Fingerprints(names, records, owners, chain.tables)
+        fingerprint = _Fingerprints(manifest.id, names, records, owners, chain.tables)
         chain.counts = {}
         for node in _table_nodes(root):
             entries = chain.tables.setdefault(node.token, {}) if node.deleted is not None else {}
@@ -135,11 +136,13 @@ def _table_owners(root: Any) -> dict[Ref, tuple[int, Any]]:
 class _Fingerprints:
     def __init__(
         self,
+        checkpoint_id: str,
         names: list[str],
         records: list[list[dict[str, Any]]],
         owners: dict[Ref, tuple[int, Any]],
         earlier: dict[int, Entries],
     ) -> None:
+        self._id = checkpoint_id
         self._rows = dict(zip(names, records, strict=True))
         self._owners = owners
         self._earlier = earlier
@@ -149,9 +152,16 @@ class _Fingerprints:
             return type(value).__name__, digest(msgspec.json.encode(to_json_value(value)))
         record = self._record(value)
         if isinstance(record, Link):
-            return self._earlier.get(record.table, {}).get(record.key, (value.name, "?"))
+            return self._linked(record)
         fields = {k: self._identity(v) for k, v in record.items()}
         return value.name, digest(msgspec.json.encode(to_json_value(fields)))
+
+    def _linked(self, link: Link) -> tuple[str, str]:
+        """What a link stands for: an entry of the tables built so far, or a corrupt delta."""
+        found = self._earlier.get(link.table, {}).get(link.key)
+        if found is None:
+            raise CorruptCheckpointError(self._id, "links", "links to entries of the parent", repr(link))
+        return found
 
     def _record(self, ref: Ref) -> Any:
         record = self._rows[ref.name][ref.row]
@@ -164,6 +174,7 @@ class _Fingerprints:
             return _walk(value, self._identity)
         record = self._record(value)
         if isinstance(record, Link):
+            self._linked(record)
             return {"$entry": [str(record.table), to_json_value(record.key)]}
         owner = self._owners.get(value)
         if owner is not None:

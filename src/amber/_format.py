@@ -43,6 +43,7 @@ MAX_SEQUENCE = 10**12 - 1  # ids are 12 digits
 ID_PATTERN = re.compile(r"[0-9]{12}")  # patterns are used with fullmatch: "$" would accept a trailing newline
 DATA_KEY = re.compile(r"data/[0-9a-f]{32}\.seg")
 _HEX128 = re.compile(r"[0-9a-f]{32}")
+_TOKEN = re.compile(r"[0-9]{1,19}")
 
 Digest = Callable[[bytes], str]
 digest: Digest = xxhash.xxh3_128_hexdigest
@@ -184,11 +185,17 @@ def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
         return "a data object named data/<32 hex>.seg", repr(m.data)
     if not _HEX128.fullmatch(m.digest):
         return "a 128-bit hex content digest", repr(m.digest)
+    return _time_problem(m) or _chain_problem(m) or _types_problem(m) or _segments_problem(m)
+
+
+def _time_problem(m: Manifest) -> tuple[str, str] | None:
     try:
-        dt.datetime.fromisoformat(m.created)
+        created = dt.datetime.fromisoformat(m.created)
     except ValueError:
         return "an ISO 8601 creation time", repr(m.created[:40])
-    return _chain_problem(m) or _types_problem(m) or _segments_problem(m)
+    if created.tzinfo is None:
+        return "a creation time with its UTC offset", repr(m.created[:40])
+    return None
 
 
 def _chain_problem(m: Manifest) -> tuple[str, str] | None:
@@ -196,8 +203,10 @@ def _chain_problem(m: Manifest) -> tuple[str, str] | None:
         return "a parent id below the checkpoint's own, and a depth of 1 or more", f"{m.parent!r}, depth {m.depth}"
     if not m.parent and m.depth:
         return "depth 0 in a full checkpoint", str(m.depth)
-    if any(not (k.isdigit() and int(k) < 2**63 and n >= 0) for k, n in m.tables.items()):
-        return "table tokens (numbers below 2**63) with entry counts", ", ".join(list(m.tables)[:3])
+    if any(not (_TOKEN.fullmatch(k) and int(k) < 2**63 and n >= 0) for k, n in m.tables.items()):
+        return "table tokens (numbers below 2**63) with entry counts", ", ".join(k[:20] for k in list(m.tables)[:3])
+    if not m.parent and any(t.links for t in m.types):
+        return "links only in a delta (one with a parent)", ", ".join(t.schema.name for t in m.types if t.links)
     return None
 
 

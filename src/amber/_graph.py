@@ -175,6 +175,8 @@ class StateWriter:
     def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
         if self._in_fields:
             raise BadValue("an amber.Table must sit in the state's containers, not inside a record")
+        if self._owning:
+            raise BadValue("an amber.Table cannot be a value of another amber.Table")
         if table.token in self.keyed_tables:
             raise BadValue(f"amber.Table {table.token} appears twice in the state (use table.copy())")
         self.keyed_tables[table.token] = len(table)

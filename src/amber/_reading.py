@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ._assemble import StateReader
-from ._codec import Corrupt, KeyedHook, TaggedDecoder, decode_type, resolve_column, restore_table
+from ._codec import Corrupt, KeyedHook, TaggedDecoder, decode_type, resolve_column, whole_tables
 from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
 from ._keyed import MISSING
 from ._keyed import Table as KeyedTable
@@ -64,10 +64,12 @@ class CheckpointReader:
                 self._to_reader(i, tp, cols) for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
             ]
             reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
-            hook = _applier(m, prior) if prior is not None else restore_table
+            hook = _applier(m, prior) if prior is not None else whole_tables()
             return reader.assemble(columns, [t.count for t in m.types], root, linked=linked, keyed=hook)
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+        except RecursionError:
+            raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
 
@@ -92,11 +94,13 @@ class CheckpointReader:
         return found
 
     def _link_targets(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, Any]]:
+        raw = self.segment(index, entry)
         try:
-            tokens, keys_node = _links_decoder.decode(self.segment(index, entry))
-            keys = TaggedDecoder([]).sequence(keys_node, 0)
-        except (ValueError, Corrupt) as e:
-            raise CorruptCheckpointError(self.manifest.id, part, "table tokens and keys", str(e)) from None
+            tokens, keys_node = _links_decoder.decode(raw)
+            keys = TaggedDecoder([]).sequence(keys_node, 0)  # no records, no tables
+            set(keys)  # every key hashable
+        except (ValueError, TypeError, Corrupt, RecursionError, MemoryError) as e:
+            raise CorruptCheckpointError(self.manifest.id, part, "table tokens and hashable keys", str(e)) from None
         if len(tokens) != entry.rows or len(keys) != entry.rows:
             raise CorruptCheckpointError(self.manifest.id, part, f"{entry.rows} links", str(len(tokens)))
         return list(zip(tokens, keys, strict=True))
@@ -154,9 +158,11 @@ class CheckpointReader:
                 linked + _rows(entry, cols, objects_of, decoder)
                 for entry, cols, linked in zip(m.types, columns, links, strict=True)
             ]
-            return records, decoder.decode(self.root())
+            return records, self._generic_root()
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+        except RecursionError:
+            raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
 
     def _to_reader(self, index: int, tp: TypePlan, columns: Columns) -> Columns:
         if tp.direct:
@@ -168,6 +174,27 @@ class CheckpointReader:
         records = _rows(entry, columns, objects_of, decoder)
         return by_steps(tp, records, self._ref_index())
 
+    def _generic_root(self) -> Any:
+        """The root with tables as ``TableNode`` values: whole ones, or changes in a delta."""
+        m = self.manifest
+        seen: set[int] = set()
+
+        def node(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> TableNode:
+            if token in seen:
+                raise Corrupt("each table once in the state", f"table {token} twice")
+            if deleted is not None and not m.is_delta:
+                raise Corrupt("whole tables only, outside a delta checkpoint", f"changes to table {token}")
+            seen.add(token)
+            return TableNode(token, entries, deleted)
+
+        markers = [_RefRows(t.schema.name, t.links + t.count) for t in m.types]
+        root = TaggedDecoder(markers, keyed=node).decode(self.root())
+        if not m.is_delta and {str(t): len(n.entries) for t, n in _found_nodes(root).items()} != m.tables:
+            raise Corrupt("tables with the entry counts in the manifest", ", ".join(list(m.tables)[:3]))
+        if set(map(str, seen)) != set(m.tables):
+            raise Corrupt("the tables the manifest lists", ", ".join(map(str, sorted(seen)))[:200])
+        return root
+
     def _markers(self) -> tuple[TaggedDecoder, Any]:
         markers = [_RefRows(t.schema.name, t.links + t.count) for t in self.manifest.types]
         by_name = {t.schema.name: rows for t, rows in zip(self.manifest.types, markers, strict=True)}
@@ -175,7 +202,7 @@ class CheckpointReader:
         def objects_of(t: FieldType) -> Sequence[Any]:
             return by_name.get(t.record, ())
 
-        return TaggedDecoder(markers, keyed=TableNode), objects_of
+        return TaggedDecoder(markers), objects_of
 
     def _ref_index(self) -> RefIndex:
         names = {t.schema.name: i for i, t in enumerate(self.manifest.types)}
@@ -254,6 +281,21 @@ _links_decoder = msgspec.msgpack.Decoder(
 )
 
 
+def _found_nodes(root: Any) -> dict[int, TableNode]:
+    """Table nodes of a generic root, by token (through builtin containers)."""
+    found: dict[int, TableNode] = {}
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, TableNode):
+            found[value.token] = value
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+    return found
+
+
 def _applier(m: Manifest, prior: dict[int, KeyedTable[Any, Any]]) -> KeyedHook:
     """Table nodes of a delta: changes go to the parent's table of the same token."""
     seen: set[int] = set()
@@ -299,3 +341,44 @@ def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, p
         return list(decoder.decode(raw))
     except (ValueError, TypeError, RecursionError, MemoryError) as e:  # msgspec errors, bad UTF-8, unhashable keys
         raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None
+
+
+def verify_chain(storage: Storage, chain: list[Manifest]) -> None:
+    """Check a chain without app code as a load would: every checkpoint's own structure, and
+    along the chain each delta's changes and links against the tables built so far (links
+    to present keys holding a record of the link's type), and every table's entry count."""
+    tables: Kinds = {}
+    for m in chain:
+        records, root = CheckpointReader(storage, m).generic()
+        for entry, rows in zip(m.types, records, strict=True):
+            for row in rows[: entry.links]:
+                link = row["$link"]
+                if tables.get(link.table, {}).get(link.key) != entry.schema.name:
+                    raise CorruptCheckpointError(
+                        m.id, f"links of {entry.schema.name}", f"links to entries of the parent {m.parent}", repr(link)
+                    )
+        tables = _tables_after(m, tables, _found_nodes(root))
+
+
+Kinds = dict[int, dict[Any, str]]  # table token -> key -> type name of the value
+
+
+def _tables_after(m: Manifest, before: Kinds, nodes: dict[int, TableNode]) -> Kinds:
+    """The tables (keys and the kind of each value) once ``m``'s table nodes are applied."""
+    after = {}
+    for token, node in nodes.items():
+        kinds = {k: v.name if isinstance(v, Ref) else type(v).__name__ for k, v in node.entries.items()}
+        if node.deleted is None:
+            after[token] = kinds
+            continue
+        if token not in before:
+            raise CorruptCheckpointError(m.id, "root", f"changes to tables of the parent {m.parent}", str(token))
+        entries = before[token]
+        for key in node.deleted:
+            entries.pop(key, None)
+        entries.update(kinds)
+        after[token] = entries
+    counts = {str(token): len(entries) for token, entries in after.items()}
+    if counts != m.tables:
+        raise CorruptCheckpointError(m.id, "tables", "tables with the entry counts in the manifest", str(counts)[:200])
+    return after

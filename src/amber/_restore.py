@@ -139,6 +139,11 @@ class Restorer:
             raise  # the code cannot read it: the data is not at fault
         except (CorruptCheckpointError, ForeignFileError, CheckpointTooLargeError, CheckpointError) as e:
             raise _Refused(str(e), e) from e
+        except StoreError:
+            raise  # the storage failing says nothing about the checkpoint
+        except Exception as e:  # a reader bug on hostile data: refuse the data, keep the service up
+            log.exception("reading checkpoint %s failed unexpectedly", cid)
+            raise _Refused(f"reading it failed unexpectedly: {type(e).__name__}: {e}", e) from e
         if not isinstance(state, dict):
             raise _Refused("its state is not a manager's (a dict by participant name)", TypeError(type(state)))
         report = RestoreReport(cid, chain=[m.id for m in chain], checks=list(CHECKS))

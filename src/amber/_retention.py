@@ -54,10 +54,13 @@ def collect(store: CheckpointStore, retention: Retention, *, dry_run: bool = Fal
     manifests: dict[str, Manifest] = {}
     for cid in store.ids():
         try:
-            manifests[cid] = store.manifest(cid)
+            manifests[cid] = store.parsed_manifest(cid)[0]  # a missing data file is no reason to keep
         except CheckpointError:
             report.unreadable.append(cid)  # never delete what cannot be read
     selected = _selected(manifests, retention) | set(store.quarantined()) | set(report.unreadable)
+    if report.unreadable:
+        # An unreadable manifest may be a delta on any older checkpoint: keep them all.
+        selected |= {cid for cid in manifests if cid < max(report.unreadable)}
     if manifests:
         selected.add(max(manifests))  # the head always stays
     kept = _with_parents(selected, manifests, report.needed)
@@ -103,7 +106,7 @@ def _unneeded_files(
     remaining = {cid: m for cid, m in manifests.items() if cid not in doomed}
     if not dry_run:
         try:
-            remaining.update({cid: store.manifest(cid) for cid in store.ids() if cid not in manifests})
+            remaining.update({cid: store.parsed_manifest(cid)[0] for cid in store.ids() if cid not in manifests})
         except CheckpointError:
             return []  # a new manifest we cannot read might name any data file: delete none
     named = {m.data for m in remaining.values()}

@@ -110,7 +110,7 @@ def test_a_participant_that_raises_aborts_cleanly(tmp_path: Path, capture: str, 
     delattr(books, method)
     assert caught.value.participant == "ledger" and "disk on fire" in str(caught.value)
     assert caught.value.phase == {"prepare": "preparing", "snapshot": "capturing"}.get(method, caught.value.phase)
-    assert manager.store.ids() == [good.id] or method == "resume", "nothing partial became visible"
+    assert manager.store.ids() == [good.id], "nothing became visible"
     assert not bank.gate.locked(), "every participant was resumed"
     assert manager.phase == "online"
     assert recorder.of(CheckpointAborted)[-1].participant == "ledger"
@@ -145,6 +145,22 @@ def test_a_prepare_that_hangs_times_out_and_everyone_is_resumed(tmp_path: Path) 
     assert time.monotonic() - started < 2
     assert caught.value.phase == "preparing" and caught.value.participant == "ledger"
     assert not bank.gate.locked() and manager.store.ids() == []
+
+
+def test_a_prepare_that_takes_the_fence_late_is_resumed_when_it_returns(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, timeouts=amber.Timeouts(preparing=0.1))
+    bank.open_accounts(5, 50)
+    accounts = bank.participants[0]
+
+    def slow_prepare() -> None:
+        time.sleep(0.4)
+        bank.gate.acquire()
+
+    accounts.prepare = slow_prepare  # type: ignore[method-assign]
+    with pytest.raises(amber.CheckpointTimeoutError):
+        manager.checkpoint()
+    assert bank.gate.acquire(timeout=3), "the late prepare() was resumed: the service can take its lock"
+    bank.gate.release()
 
 
 def test_a_forked_child_that_hangs_is_killed_and_leaves_nothing(tmp_path: Path) -> None:
@@ -366,7 +382,9 @@ def test_a_corrupt_newest_checkpoint_falls_back_and_is_quarantined(tmp_path: Pat
     assert store.quarantined().keys() == {bad.id} and bad.id in store.ids(), "quarantined, not deleted"
     assert recorder.of(Quarantined)[0].checkpoint == bad.id
     # The next checkpoint becomes the newest; the quarantined one stays for inspection.
-    assert amber.Manager(store, again.participants).checkpoint().info.id > bad.id
+    after = amber.Manager(store, again.participants)
+    after.restore()
+    assert after.checkpoint().info.id > bad.id
 
 
 def test_the_refuse_policy_stops_at_the_first_bad_checkpoint(tmp_path: Path) -> None:
@@ -421,8 +439,32 @@ def test_when_every_checkpoint_is_bad_the_service_does_not_start_empty(tmp_path:
     bank.open_accounts(5, 50)
     only = manager.checkpoint().info
     corrupt_data_of(manager.store, only.id, tmp_path / "store")
-    with pytest.raises(amber.RestoreError, match="no checkpoint could be restored"):
+    with pytest.raises(amber.RestoreError, match="no checkpoint of 1 could be restored"):
         restored(tmp_path)
+    with pytest.raises(amber.RestoreError, match="quarantined: 000000000001"):
+        restored(tmp_path)  # the next start too: quarantined is not the same as empty
+
+
+def test_a_participant_whose_restore_raises_stops_the_restore_and_quarantines_nothing(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path)
+    bank.open_accounts(5, 50)
+    manager.checkpoint()
+    again = Bank()
+    books = again.participants[1]
+    books.restore = lambda state: 1 / 0  # type: ignore[attr-defined]
+    with pytest.raises(amber.RestoreError, match="ZeroDivisionError"):
+        amber.Manager(manager.store, again.participants).restore()
+    assert manager.store.quarantined() == {}
+
+
+def test_checkpointing_before_restoring_a_store_that_has_checkpoints_is_refused(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path)
+    bank.open_accounts(5, 50)
+    manager.checkpoint()
+    fresh = amber.Manager(manager.store, Bank().participants)
+    with pytest.raises(amber.ManagerError, match="restore"):
+        fresh.checkpoint()
+    assert len(manager.store.ids()) == 1
 
 
 def test_a_schema_the_code_cannot_read_is_not_quarantined(tmp_path: Path) -> None:
@@ -487,3 +529,17 @@ def test_migrating_a_delta_upgrades_its_whole_chain(tmp_path: Path) -> None:
     accounts = state["accounts"]["accounts"]
     assert type(accounts[2]) is AccountV2 and accounts[2].balance == 103 and not store.info().parent
     assert all(a.owner is state["accounts"]["customers"][a.owner.id] for a in accounts.values())
+
+
+def test_a_forked_child_killed_while_writing_leaves_no_half_written_file(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, "fork", write_rate=2_000.0, timeouts=amber.Timeouts(committing=0.5))
+    bank.open_accounts(50, 3000)
+    manager.write_rate = None
+    good = manager.checkpoint().info
+    manager.write_rate = 2_000.0  # the next one writes ~14 KB at 2 KB/s: killed on the way
+    before = tree_digest(tmp_path / "store")
+    bank.deposit(1, 1)
+    with pytest.raises(amber.CheckpointTimeoutError, match="committing"):
+        manager.checkpoint(full=True)
+    assert manager.store.ids() == [good.id]
+    assert tree_digest(tmp_path / "store") == before, "neither the data file nor its temporary is left"

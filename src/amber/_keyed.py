@@ -10,6 +10,7 @@ checkpoints: a delta's changes apply to the table with the same token in its par
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -145,6 +146,12 @@ class Table(MutableMapping[K, V]):
     def copy(self) -> Table[K, V]:
         """A new table (a new token) with the same entries."""
         return Table(self._data)
+
+    def __copy__(self) -> Table[K, V]:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Table[K, V]:
+        return Table(copy.deepcopy(self._data, memo))  # a new table: a new token, no history
 
     # --- used by checkpoints -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import platform
@@ -32,12 +33,12 @@ from types import FrameType, TracebackType
 from typing import Any, Literal
 
 from . import _fork
-from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken, gc_paused
-from ._participants import call, ordered, violations
+from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
+from ._participants import call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
 from ._version import __version__
-from .errors import AmberError, CheckpointAbortedError, CheckpointTimeoutError
+from .errors import AmberError, CheckpointAbortedError, CheckpointError, CheckpointTimeoutError, ManagerError
 from .events import (
     CheckpointAborted,
     CheckpointCommitted,
@@ -93,6 +94,17 @@ class _Attempt:
         self.phases: dict[str, float] = {}
         self.timings: dict[str, dict[str, float]] = {}  # phase -> participant -> seconds
         self.pause_end: float | None = None
+        # The cyclic GC is off from the first prepare() to the last resume(): a collection
+        # there would lengthen the service's pause (tens of ms with a million objects).
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
+
+    def end_pause(self) -> None:
+        if self.pause_end is None:
+            self.pause_end = time.perf_counter()
+        if self._gc_was_enabled:
+            gc.enable()
+            self._gc_was_enabled = False
 
     def enter(self, phase: str) -> None:
         self.finish_phase()
@@ -249,11 +261,13 @@ class Manager:
         what was committed, or raise ``CheckpointAbortedError`` with nothing committed."""
         with self._lock:
             if self._phase == "closed":
-                raise AmberError("the manager is closed")
-            # The cyclic GC stays off for the whole checkpoint: a collection re-enabled in the
-            # middle would land in the service's pause (tens of ms with a million objects).
-            with gc_paused():
-                return self._checkpoint(full, level or self.level)
+                raise ManagerError("the manager is closed")
+            if self._phase == "idle" and self.store.ids():
+                raise ManagerError(
+                    f"{self.store.url} holds checkpoints this manager has not restored: call restore() first, "
+                    "or the next checkpoint would replace the service's saved state"
+                )
+            return self._checkpoint(full, level or self.level)
 
     def _checkpoint(self, full: bool, level: Level) -> CheckpointResult:
         parent = None if full else self._delta_parent()
@@ -272,7 +286,13 @@ class Manager:
             attempt.enter("preparing")
             for p in self.participants:
                 prepared.append(p)
-                attempt.call(p, "prepare")
+                try:
+                    attempt.call(p, "prepare")
+                except CheckpointTimeoutError as e:
+                    if e.still_running is not None:
+                        prepared.remove(p)  # resumed when its prepare() returns, not before
+                        resume_when_done(p, e.still_running)  # type: ignore[arg-type]
+                    raise
             attempt.enter("capturing")
             state = {p.name: attempt.call(p, "snapshot") for p in self.participants}
             taken = self._take(state, parent)
@@ -289,7 +309,11 @@ class Manager:
         return self._committed(attempt, info, level)
 
     def _take(self, state: dict[str, Any], parent: CheckpointInfo | None) -> Taken:
-        taken = self.store.take_tables(state, parent.id if parent else None, strict=False)
+        try:
+            taken = self.store.take_tables(state, parent.id if parent else None, strict=False)
+        except CheckpointError as e:  # the parent became unreadable: start a new chain
+            log.warning("cannot write a delta on %s (%s); writing a full checkpoint", parent and parent.id, e)
+            taken = self.store.take_tables(state, None)
         if not taken.tables:
             taken.parent = None  # nothing incremental in this state: a delta would be a full copy
         return taken
@@ -337,8 +361,8 @@ class Manager:
             return {"id": info.id}
 
         child = _fork.fork(job)
-        self._resume(attempt, prepared)
         try:
+            self._resume(attempt, prepared)  # a participant failing here aborts the child too
             outcome = self._follow(attempt, child)
         except BaseException:
             child.kill()
@@ -384,10 +408,15 @@ class Manager:
                 info = self.store.info(cid)
                 if info.meta.get("amber", {}).get("attempt") == attempt.token:
                     return info
-        key = getattr(self, "_pending_data", "")
+        key = self._pending_data
         if key:
+            storage = self.store.storage
             with contextlib.suppress(AmberError):
-                self.store.storage.delete(key)
+                storage.delete(key)
+                folder, _, name = key.rpartition("/")
+                for leftover, _ in storage.temporaries(folder + "/"):
+                    if leftover.startswith(f"{folder}/.{name}."):  # the child's half-written file
+                        storage.delete_temporary(leftover)
         return None
 
     def _validate(self, attempt: _Attempt) -> None:
@@ -421,7 +450,7 @@ class Manager:
                 call(p, "resume", attempt.phase, self.timeouts.preparing)
             except CheckpointAbortedError as e:
                 failure = failure or e
-        attempt.pause_end = time.perf_counter()
+        attempt.end_pause()
         if failure is not None:
             raise failure
 
@@ -432,6 +461,7 @@ class Manager:
         if prepared:
             with contextlib.suppress(CheckpointAbortedError):
                 self._resume(attempt, prepared)
+        attempt.end_pause()
         if taken is not None:
             taken.give_back()
         phase = attempt.phase
@@ -460,6 +490,7 @@ class Manager:
         return CheckpointAbortedError(phase, None, f"{type(error).__name__}: {error}")
 
     def _committed(self, attempt: _Attempt, info: CheckpointInfo, level: Level) -> CheckpointResult:
+        attempt.end_pause()
         attempt.finish_phase()
         self._set_phase("online")
         base, deltas = self._chain_bytes

@@ -9,12 +9,15 @@ its phase times out (the thread is left behind; the checkpoint is aborted).
 from __future__ import annotations
 
 import graphlib
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import CheckpointAbortedError, CheckpointTimeoutError, Violation
+
+log = logging.getLogger("amber.manager")
 
 
 @runtime_checkable
@@ -87,12 +90,30 @@ def call(participant: Any, method: str, phase: str, timeout: float, *args: Any) 
     worker.join(max(timeout, 0.0))
     seconds = time.perf_counter() - start
     if worker.is_alive():
-        raise CheckpointTimeoutError(phase, participant.name, f"{method}() did not return within {timeout:g} s")
+        overran = CheckpointTimeoutError(phase, participant.name, f"{method}() did not return within {timeout:g} s")
+        overran.still_running = (worker, failure)
+        raise overran
     if failure:
         error = failure[0]
         reason = f"{method}() raised {type(error).__name__}: {error}"
         raise CheckpointAbortedError(phase, participant.name, reason) from error
     return box[0], seconds
+
+
+def resume_when_done(participant: Any, running: tuple[threading.Thread, list[BaseException]]) -> None:
+    """A ``prepare()`` that overran is still running: never resume while it runs (it would
+    undo a fence not yet taken); resume once it returns, if it succeeded."""
+    worker, failure = running
+
+    def late_resume() -> None:
+        worker.join()
+        if not failure:
+            try:
+                getattr(participant, "resume", lambda: None)()
+            except Exception:
+                log.exception("participant %r: resume() after a late prepare() failed", participant.name)
+
+    threading.Thread(target=late_resume, name=f"amber-{participant.name}-late-resume", daemon=True).start()
 
 
 def violations(result: Any) -> list[Violation]:

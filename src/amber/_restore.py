@@ -69,6 +69,14 @@ class _Refused(Exception):
         self.cause = cause
 
 
+class _Skipped(Exception):
+    """This checkpoint is not tried, through no fault of its own (internal)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Restorer:
     """One restore of ``participants`` from ``store``."""
 
@@ -84,11 +92,15 @@ class Restorer:
         start = time.perf_counter()
         quarantined = self.store.quarantined()
         failures: list[tuple[str, str]] = []
-        for cid in reversed(self.store.ids()):
+        ids = self.store.ids()
+        for cid in reversed(ids):
             if cid in quarantined:
                 continue
             try:
                 report = self._attempt(cid, quarantined)
+            except _Skipped as skipped:
+                failures.append((cid, skipped.reason))  # not its own fault: left as it is
+                continue
             except _Refused as refused:
                 failures.append((cid, refused.reason))
                 if self.policy == "refuse":
@@ -109,9 +121,10 @@ class Restorer:
                 )
             )
             return report
-        if failures:
+        if ids:  # never start empty when there are checkpoints, even all quarantined ones
             self._fail("no checkpoint could be restored", failures)
-            raise RestoreError("no checkpoint could be restored; each was quarantined", failures)
+            held = f"; quarantined: {', '.join(sorted(quarantined))}" if quarantined else ""
+            raise RestoreError(f"no checkpoint of {len(ids)} could be restored{held}", failures)
         report = RestoreReport(None, seconds=time.perf_counter() - start)
         self.emit(RestoreFinished(time=time.time(), checkpoint=None, chain=[], checks=[], fallbacks=[], seconds=0.0))
         return report
@@ -133,11 +146,11 @@ class Restorer:
             chain = self.store.chain(cid)
             bad = [m.id for m in chain if m.id in quarantined]
             if bad:
-                raise _Refused(f"it builds on quarantined checkpoint {bad[0]}", RestoreError(bad[0]))
+                raise _Skipped(f"it builds on quarantined checkpoint {bad[0]}")
             state = self.store.load(cid)
-        except (IncompatibleSchemaError, MigrationError, UnsupportedFormatError):
-            raise  # the code cannot read it: the data is not at fault
-        except (CorruptCheckpointError, ForeignFileError, CheckpointTooLargeError, CheckpointError) as e:
+        except (IncompatibleSchemaError, MigrationError, UnsupportedFormatError, CheckpointTooLargeError):
+            raise  # the code or its configuration cannot read it: the data is not at fault
+        except (CorruptCheckpointError, ForeignFileError, CheckpointError) as e:
             raise _Refused(str(e), e) from e
         except StoreError:
             raise  # the storage failing says nothing about the checkpoint
@@ -155,8 +168,8 @@ class Restorer:
                 continue
             try:
                 p.restore(state[p.name])
-            except Exception as e:
-                raise _Refused(f"participant {p.name!r}: restore() raised {type(e).__name__}: {e}", e) from e
+            except Exception as e:  # the code's fault, not the checkpoint's: stop, quarantine nothing
+                raise RestoreError(f"checkpoint {cid}: participant {p.name!r}: restore() raised: {e!r}") from e
         for p in self.participants:
             self._invariants(cid, p)
         return report
@@ -168,8 +181,8 @@ class Restorer:
             return
         try:
             found = violations(check())
-        except Exception as e:
-            raise _Refused(f"participant {participant.name!r}: invariants() raised {type(e).__name__}: {e}", e) from e
+        except Exception as e:  # a broken check is the code's fault; a Violation is the data's
+            raise RestoreError(f"checkpoint {cid}: participant {participant.name!r}: invariants() raised: {e!r}") from e
         if found:
             error = InvariantError(cid, participant.name, found)
             raise _Refused(str(error), error)

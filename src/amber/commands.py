@@ -102,11 +102,11 @@ def parse_duration(text: str) -> dt.timedelta:
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     try:
         value = float(number)
-    except ValueError:
+        if not 0 <= value < float("inf"):
+            raise ValueError
+        return dt.timedelta(seconds=value * units[unit])
+    except (ValueError, OverflowError):
         raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 12h, 7d)") from None
-    if value < 0:
-        raise ValueError(f"a duration cannot be negative: {text!r}")
-    return dt.timedelta(seconds=value * units[unit])
 
 
 def diff(store: StoreArg, a: str, b: str) -> dict[str, Any]:

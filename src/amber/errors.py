@@ -187,6 +187,8 @@ class CheckpointAbortedError(ManagerError):
 class CheckpointTimeoutError(CheckpointAbortedError, TimeoutError):
     """A checkpoint phase ran over its timeout."""
 
+    still_running: object = None  # the callback's thread when a participant's call overran
+
 
 @dataclass(frozen=True)
 class Violation:

@@ -156,7 +156,7 @@ def test_a_prepare_that_takes_the_fence_late_is_resumed_when_it_returns(tmp_path
         time.sleep(0.4)
         bank.gate.acquire()
 
-    accounts.prepare = slow_prepare  # type: ignore[method-assign]
+    accounts.prepare = slow_prepare  # type: ignore[attr-defined]
     with pytest.raises(amber.CheckpointTimeoutError):
         manager.checkpoint()
     assert bank.gate.acquire(timeout=3), "the late prepare() was resumed: the service can take its lock"

@@ -6,6 +6,7 @@ with them, and must keep loading. Later versions of these types are added, never
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import decimal
@@ -153,7 +154,8 @@ def golden_chain(store: amber.CheckpointStore) -> list[dict[str, Any]]:
 
     def save(parent: str | None) -> str:
         info = store.save(state, parent=parent, meta={"golden": True})
-        expected.append({"customers": dict(people), "accounts": dict(accounts), "version": state["version"]})
+        copied = copy.deepcopy({"customers": dict(people), "accounts": dict(accounts)})  # later edits are in place
+        expected.append({**copied, "version": state["version"]})
         return info.id
 
     first = save(None)
@@ -163,6 +165,8 @@ def golden_chain(store: amber.CheckpointStore) -> list[dict[str, Any]]:
     state["version"] = 2
     second = save(first)
     people[2] = Customer(2, "renamed")
+    people[3].name = "changed in place"  # accounts pointing at customer 3 see it: adopted
+    people.touch(3)
     accounts[41] = Account(41, people[2], 2)
     del accounts[40]
     state["version"] = 3

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import graphlib
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import Any
+
+import msgspec
 
 from ._codec import (
     DICT,
@@ -32,6 +35,7 @@ from ._codec import (
     tagged_targets,
     whole_tables,
 )
+from ._graph import hashed_by_value
 from ._schema import RecordType
 from ._types import FieldType
 
@@ -52,6 +56,7 @@ class StateReader:
         root: Any,
         *,
         linked: Sequence[list[Any]] | None = None,
+        adopted: Sequence[list[tuple[int, Any]]] | None = None,
         keyed: KeyedHook | None = None,
     ) -> Any:
         """The state: ``counts[i]`` records of type i built from ``columns[i]``, after the
@@ -73,12 +78,14 @@ class StateReader:
                 if not (fs.type.is_tagged() or fs.type.references()):
                     continue
                 ready = not fs.type.is_tagged() and all(built[i] for i in self._targets(fs.type))
-                if ready or _hashed_by_value(rt.cls):
+                if ready or hashed_by_value(rt.cls):
                     cols[f] = self._values(fs.type, cols[f], decoder, objects_of)
                 else:
                     deferred.append((index, f, cols[f]))
                     cols[f] = [None] * counts[index]
             tables[index].extend(rt.build(cols, counts[index]))
+            if adopted and adopted[index]:
+                _adopt(rt, tables[index], adopted[index])
             built[index] = True
         if by_rows:
             self._build_by_rows(by_rows, columns, counts, tables, decoder=decoder, objects_of=objects_of)
@@ -105,11 +112,11 @@ class StateReader:
         for index, rt in enumerate(self._types):
             needs[index] = set()
             for fs, column in zip(rt.schema.fields, columns[index], strict=True):
-                tagged = fs.type.is_tagged() and _hashed_by_value(rt.cls)
+                tagged = fs.type.is_tagged() and hashed_by_value(rt.cls)
                 needs[index] |= tagged_targets(column) if tagged else self._targets(fs.type)
             if not needs[index] <= set(range(count)):
                 raise Corrupt(f"references to type indices below {count}", str(sorted(needs[index])))
-        valued = {i for i in range(count) if _hashed_by_value(self._types[i].cls)}
+        valued = {i for i in range(count) if hashed_by_value(self._types[i].cls)}
         by_rows = {i for i in valued if needs[i] & valued}  # frozen records pointing at frozen records
         loose = {i: (set() if i in by_rows else needs[i] - {i}) for i in range(count)}
         try:
@@ -234,9 +241,16 @@ def _tagged_refs(node: Any, counts: Sequence[int]) -> Iterator[Node]:
             stack.extend(n[1:3])
 
 
-def _hashed_by_value(cls: type) -> bool:
-    config = getattr(cls, "__struct_config__", None)
-    if config is not None:  # msgspec: one __hash__ for all structs, behaviour set by config
-        return bool(config.frozen and config.eq)
-    hash_method = getattr(cls, "__hash__", None)
-    return hash_method is not None and hash_method is not object.__hash__
+def _adopt(rt: RecordType, table: list[Any], adopted: list[tuple[int, Any]]) -> None:
+    """Rows that are earlier objects changed in place: the earlier object takes the row's
+    content and its place, so everything pointing at it sees the change. Done before any
+    other record resolves a reference to these rows (targets are built first; fields
+    resolved later, cycles included, find the adopted object in the table)."""
+    rows = [row for row, _ in adopted]
+    earlier = [obj for _, obj in adopted]
+    fresh = list(map(table.__getitem__, rows))
+    setter = msgspec.structs.force_setattr if issubclass(rt.cls, msgspec.Struct) else object.__setattr__
+    for fs, getter in zip(rt.schema.fields, rt.getters, strict=True):  # field by field: loops in C
+        list(map(setter, earlier, repeat(fs.name), map(getter, fresh)))
+    for row, obj in adopted:
+        table[row] = obj

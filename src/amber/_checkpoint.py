@@ -272,6 +272,9 @@ class CheckpointStore:
             for first_row, rows, node in writer.link_chunks(table):
                 raw = _encode(node, f"links of {table.rt.name}")
                 yield SegmentEntry("links", 0, 0, len(raw), "", table.index, first_row, rows), raw
+            for first_row, rows, node in writer.adoption_chunks(table):
+                raw = _encode(node, f"adoptions of {table.rt.name}")
+                yield SegmentEntry("adopt", 0, 0, len(raw), "", table.index, first_row, rows), raw
             for first_row, rows in writer.chunks(table):
                 yield from self._table_segments(writer, table, first_row, rows)
 
@@ -593,7 +596,9 @@ def _draft(
         data_size=data_size,
         digest=digest(b"".join(bytes.fromhex(s.digest) for s in segments)),
         types=tuple(
-            TypeEntry(t.written.schema, t.written.schema.fingerprint, len(t.objects) - t.linked, t.linked)
+            TypeEntry(
+                t.written.schema, t.written.schema.fingerprint, len(t.objects) - t.linked, t.linked, len(t.adopted)
+            )
             for t in tables
         ),
         segments=tuple(segments),

@@ -153,7 +153,7 @@ class _Fingerprints:
         record = self._record(value)
         if isinstance(record, Link):
             return self._linked(record)
-        fields = {k: self._identity(v) for k, v in record.items()}
+        fields = {k: self._identity(v) for k, v in record.items() if k != "$adopts"}
         return value.name, digest(msgspec.json.encode(to_json_value(fields)))
 
     def _linked(self, link: Link) -> tuple[str, str]:
@@ -179,7 +179,7 @@ class _Fingerprints:
         owner = self._owners.get(value)
         if owner is not None:
             return {"$entry": [str(owner[0]), to_json_value(owner[1])]}
-        return {"$record": [value.name, {k: _shallow(v) for k, v in record.items()}]}
+        return {"$record": [value.name, {k: _shallow(v) for k, v in record.items() if k != "$adopts"}]}
 
 
 def _shallow(value: Any) -> Any:

@@ -60,7 +60,7 @@ def manifest_key(checkpoint_id: str) -> str:
 class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Where one segment lies in the data file and what it must hash and inflate to."""
 
-    kind: Literal["root", "table", "links"]
+    kind: Literal["root", "table", "links", "adopt"]
     offset: int
     length: int
     raw_length: int
@@ -73,7 +73,7 @@ class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit
         if self.kind == "root":
             return f"segment {index} (root)"
         name = manifest.types[self.type].schema.name if 0 <= self.type < len(manifest.types) else "?"
-        what = "table" if self.kind == "table" else "links of"
+        what = {"table": "table", "links": "links of", "adopt": "adoptions of"}[self.kind]
         return f"segment {index} ({what} {name} rows {self.first_row}-{self.first_row + self.rows - 1})"
 
 
@@ -81,13 +81,15 @@ class TypeEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_de
     """A persisted type held by a checkpoint: the writer's schema and its record count.
 
     In a delta, the first ``links`` rows of the type stand for records of the parent's
-    state (values of unchanged table entries); ``count`` records follow them.
+    state (values of unchanged table entries); ``count`` records follow them, of which
+    ``adopted`` are the parent's records changed in place (their object is kept).
     """
 
     schema: RecordSchema
     fingerprint: str
     count: int
     links: int = 0
+    adopted: int = 0
 
 
 class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -117,7 +119,7 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
 
 def needed_version(manifest: Manifest) -> int:
     """The lowest format version that can hold a checkpoint."""
-    uses_tables = manifest.parent or manifest.tables or any(t.links for t in manifest.types)
+    uses_tables = manifest.parent or manifest.tables or any(t.links or t.adopted for t in manifest.types)
     return 2 if uses_tables else 1
 
 
@@ -205,8 +207,9 @@ def _chain_problem(m: Manifest) -> tuple[str, str] | None:
         return "depth 0 in a full checkpoint", str(m.depth)
     if any(not (_TOKEN.fullmatch(k) and int(k) < 2**63 and n >= 0) for k, n in m.tables.items()):
         return "table tokens (numbers below 2**63) with entry counts", ", ".join(k[:20] for k in list(m.tables)[:3])
-    if not m.parent and any(t.links for t in m.types):
-        return "links only in a delta (one with a parent)", ", ".join(t.schema.name for t in m.types if t.links)
+    if not m.parent and any(t.links or t.adopted for t in m.types):
+        names = ", ".join(t.schema.name for t in m.types if t.links or t.adopted)
+        return "links and adoptions only in a delta (one with a parent)", names
     return None
 
 
@@ -229,7 +232,7 @@ def _type_problem(entry: TypeEntry) -> tuple[str, str] | None:
         return f"sound field types in {s.name}", problem
     if entry.fingerprint != s.fingerprint:
         return f"fingerprint {s.fingerprint} for {s.name} v{s.version}", entry.fingerprint
-    if entry.count < 0 or entry.links < 0 or entry.count + entry.links < 1:
+    if entry.count < 0 or entry.links < 0 or entry.count + entry.links < 1 or not 0 <= entry.adopted <= entry.count:
         return f"a positive record count for {s.name}", f"{entry.count} records, {entry.links} links"
     return None
 
@@ -240,6 +243,7 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
         return "exactly one root segment", f"{len(roots)}"
     end = len(DATA_HEADER)
     next_link = [0] * len(m.types)
+    next_adopted = [0] * len(m.types)
     next_row = [t.links for t in m.types]
     for i, s in enumerate(m.segments):
         if (
@@ -254,7 +258,7 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
             )
         end += s.length
         if s.kind != "root":
-            rows = next_row if s.kind == "table" else next_link
+            rows = {"table": next_row, "links": next_link, "adopt": next_adopted}[s.kind]
             if not 0 <= s.type < len(m.types) or s.first_row != rows[s.type] or not 1 <= s.rows <= MAX_ROWS:
                 return (
                     f"segment {i} to continue its type's {s.kind} rows",
@@ -264,7 +268,7 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
     if end != m.data_size:
         return f"segments that end at the data size {m.data_size}", str(end)
     counts = [t.links + t.count for t in m.types]
-    if next_row != counts or next_link != [t.links for t in m.types]:
+    if next_row != counts or next_link != [t.links for t in m.types] or next_adopted != [t.adopted for t in m.types]:
         return f"table and links segments covering every row ({counts})", str(next_row)
     return None
 

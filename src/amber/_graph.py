@@ -52,6 +52,7 @@ class Table:
     objects: list[Any] = field(default_factory=list)
     scanned: int = 0  # rows whose fields have been searched for further records
     links: dict[int, tuple[int, Any]] = field(default_factory=dict)  # delta: row -> (table token, key)
+    adopted: dict[int, tuple[int, Any]] = field(default_factory=dict)  # delta: written row -> (token, key)
     linked: int = 0  # rows 0..linked-1 stand for records of earlier checkpoints (second pass)
     _rows: dict[int, int] = field(default_factory=dict)  # id(object) -> row, for objects[:_indexed]
     _indexed: int = 0
@@ -89,6 +90,9 @@ class Table:
         return list(map(rows.__getitem__, map(id, objs)))
 
 
+Origin = tuple[int, Any] | None  # (table token, key) of an entry of the parent
+
+
 @dataclass
 class Delta:
     """What a delta checkpoint is relative to: the changes taken from each table of the
@@ -96,18 +100,66 @@ class Delta:
 
     changes: dict[int, Changes]
     tables: list[KeyedTable[Any, Any]]
-    # token -> (changed keys, deleted keys, values), worked out once for both passes
-    selected: dict[int, tuple[list[Any], list[Any], list[Any]]] = field(default_factory=dict)
+    # token -> the entries to write, worked out once for both passes
+    selected: dict[int, Selection] = field(default_factory=dict)
+    before_index: dict[int, Origin] | None = None
 
-    def select(self, table: KeyedTable[Any, Any], changes: Changes) -> tuple[list[Any], list[Any], list[Any]]:
+    def select(self, table: KeyedTable[Any, Any], changes: Changes) -> Selection:
         found = self.selected.get(table.token)
         if found is None:
-            data = table._data  # read directly: this runs in the service's pause
             # Iterate the changes, never the table: this runs in the service's pause.
-            changed = sort_canonically(list(data.keys() & changes.changed))
+            data = table._data
+            written = sort_canonically(list(data.keys() & (changes.changed | changes.touched)))
             deleted = sort_canonically([k for k in changes.deleted if k not in data])
-            found = self.selected[table.token] = (changed, deleted, list(map(data.__getitem__, changed)))
+            touched = [k for k in written if k in changes.touched]
+            values = list(map(data.__getitem__, written))
+            found = self.selected[table.token] = Selection(written, deleted, values, touched)
         return found
+
+    def origins(self, keyed: KeyedTable[Any, Any], keys: list[Any], objs: list[Any]) -> list[Origin]:
+        """Where the parent held each of these objects (all of one type), if it did.
+
+        A touched entry's value is its parent's; a value set again, or moved from another
+        key (of any table), was that key's value before the change; a value also held by an
+        unchanged entry is that entry's. Looked up in bulk: this runs in the service's pause."""
+        touched = self.changes[keyed.token].touched
+        before = self._before()
+        found: list[Origin] = [
+            (keyed.token, key) if key in touched else before.get(id(obj)) for key, obj in zip(keys, objs, strict=True)
+        ]
+        missing = [i for i, origin in enumerate(found) if origin is None]
+        for table in self.tables if missing else ():
+            for i, other in zip(missing, table.keys_of([objs[i] for i in missing]), strict=True):
+                if found[i] is None and other is not MISSING and self.unchanged(table.token, other):
+                    found[i] = (table.token, other)
+        return found
+
+    def _before(self) -> dict[int, Origin]:
+        """id(object) -> (token, key) of every value a table held before a change."""
+        if self.before_index is None:
+            self.before_index = {}
+            for table in self.tables:
+                changes = self.changes.get(table.token)
+                for key, value in changes.before.items() if changes is not None else ():
+                    if value is not MISSING:
+                        self.before_index.setdefault(id(value), (table.token, key))
+        return self.before_index
+
+    def unchanged(self, token: int, key: Any) -> bool:
+        """Whether the entry is as it was in the parent (so its value can be linked)."""
+        changes = self.changes.get(token)
+        return changes is not None and key not in changes.changed and key not in changes.touched
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A table's entries in a delta: those written (set or touched), those deleted, and
+    the touched ones, whose record is the parent's own object changed in place."""
+
+    written: list[Any]
+    deleted: list[Any]
+    values: list[Any]
+    touched: list[Any]
 
 
 class StateWriter:
@@ -185,8 +237,28 @@ class StateWriter:
             data = table._data
             return [TABLE, table.token, encoder.keys(list(data)), self._owned(list(data.values()))]
         assert self._delta is not None
-        changed, deleted, values = self._delta.select(table, changes)
-        return [TABLEDELTA, table.token, encoder.keys(changed), self._owned(values), encoder.keys(deleted)]
+        chosen = self._delta.select(table, changes)
+        values = self._owned(chosen.values)
+        self._adopt(table, chosen)
+        return [TABLEDELTA, table.token, encoder.keys(chosen.written), values, encoder.keys(chosen.deleted)]
+
+    def _adopt(self, keyed: KeyedTable[Any, Any], chosen: Selection) -> None:
+        """Written values that are objects of the parent (changed in place, set again, moved)
+        *adopt* the parent's object on restore: whatever points at it sees the new content."""
+        assert self._delta is not None
+        by_type: dict[type, tuple[list[Any], list[Any]]] = {}
+        for key, obj in zip(chosen.written, chosen.values, strict=True):
+            keys, objs = by_type.setdefault(type(obj), ([], []))
+            keys.append(key)
+            objs.append(obj)
+        for cls, (keys, objs) in by_type.items():
+            table = self._tables.get(cls)
+            if table is None or hashed_by_value(cls):
+                continue  # not records; or frozen ones, whose equal content is all that counts
+            rows = list(map(table.rows.__getitem__, map(id, objs)))
+            for row, origin in zip(rows, self._delta.origins(keyed, keys, objs), strict=True):
+                if origin is not None and row not in table.links and row not in table.adopted:
+                    table.adopted[row] = origin
 
     def _owned(self, values: list[Any]) -> Any:
         self._owning, was = True, self._owning
@@ -211,9 +283,8 @@ class StateWriter:
             changes = self._delta.changes.get(keyed.token)
             if changes is None:
                 continue  # a table new since the parent is written whole
-            changed = changes.changed
             for row, key in enumerate(keyed.keys_of(new), first):
-                if key is not MISSING and key not in changed and row not in table.links:
+                if key is not MISSING and self._delta.unchanged(keyed.token, key) and row not in table.links:
                     table.links[row] = (keyed.token, key)
 
     def _table_for(self, cls: type) -> Table | None:
@@ -292,6 +363,14 @@ class StateWriter:
         for start in range(table.linked, len(table.objects), CHUNK_ROWS):
             yield start, min(CHUNK_ROWS, len(table.objects) - start)
 
+    def adoption_chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
+        """Each chunk of a table's adoptions as (first, count, [rows, tokens, keys node])."""
+        found = sorted(table.adopted.items())
+        for start in range(0, len(found), CHUNK_ROWS):
+            part = found[start : start + CHUNK_ROWS]
+            node = [[row for row, _ in part], [t for _, (t, _) in part], self._tagged.keys([k for _, (_, k) in part])]
+            yield start, len(part), node
+
     def link_chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
         """Each chunk of a table's links as (first row, row count, [tokens, keys node])."""
         targets = list(table.links.values())
@@ -331,3 +410,12 @@ class StateWriter:
     def _rows_of(self, t: FieldType) -> dict[int, int]:
         table = self._by_name.get(t.record)
         return table.rows if table is not None else {}
+
+
+def hashed_by_value(cls: type) -> bool:
+    """Frozen records (hashed by their content) cannot be changed in place."""
+    config = getattr(cls, "__struct_config__", None)
+    if config is not None:
+        return bool(config.frozen and config.eq)
+    hash_method = getattr(cls, "__hash__", None)
+    return hash_method is not None and hash_method is not object.__hash__

@@ -28,10 +28,15 @@ def new_token() -> int:
 
 @dataclass
 class Changes:
-    """Keys set and keys deleted since changes were last taken."""
+    """Keys set (a new value), touched (the same value, changed in place) and deleted since
+    changes were last taken. A key is in at most one of the three."""
 
     changed: set[Any] = field(default_factory=set)
     deleted: set[Any] = field(default_factory=set)
+    touched: set[Any] = field(default_factory=set)
+    # key -> its value when first changed since (MISSING: it had none): the checkpoint's own
+    # objects, so one set again, or moved to another key, keeps its identity in a delta
+    before: dict[Any, Any] = field(default_factory=dict)
 
 
 class Table(MutableMapping[K, V]):
@@ -94,18 +99,26 @@ class Table(MutableMapping[K, V]):
         if self._where is not None:
             self._unindex(key)
             self._where[id(value)] = key
+        changes = self._changes
+        if key not in changes.before:
+            changes.before[key] = data.get(key, _MISSING)
         data[key] = value
-        self._changes.changed.add(key)
-        self._changes.deleted.discard(key)
+        changes.changed.add(key)
+        changes.touched.discard(key)
+        changes.deleted.discard(key)
         if type(value) not in self._kinds:
             self._kinds.add(type(value))
 
     def __delitem__(self, key: K) -> None:
         if self._where is not None:
             self._unindex(key)
+        changes = self._changes
+        if key not in changes.before and key in self._data:
+            changes.before[key] = self._data[key]
         del self._data[key]
-        self._changes.changed.discard(key)
-        self._changes.deleted.add(key)
+        changes.changed.discard(key)
+        changes.touched.discard(key)
+        changes.deleted.add(key)
 
     def update(self, other: Any = (), /, **kwargs: V) -> None:
         items = dict(other, **kwargs)
@@ -113,9 +126,14 @@ class Table(MutableMapping[K, V]):
             for key, value in items.items():
                 self._unindex(key)
                 self._where[id(value)] = key
+        changes = self._changes
+        fresh = items.keys() - changes.before.keys()
+        changes.before.update({k: self._data[k] for k in fresh & self._data.keys()})  # replaced values
+        changes.before.update(dict.fromkeys(fresh - self._data.keys(), _MISSING))  # new keys, in bulk
         self._data.update(items)
-        self._changes.changed.update(items)
-        self._changes.deleted.difference_update(items)
+        changes.changed.update(items)
+        changes.touched.difference_update(items)
+        changes.deleted.difference_update(items)
         self._kinds.update(map(type, items.values()))
 
     @overload
@@ -132,8 +150,10 @@ class Table(MutableMapping[K, V]):
         return default
 
     def clear(self) -> None:
+        self._changes.before = {**self._data, **self._changes.before}
         self._changes.deleted.update(self._data)
         self._changes.changed.clear()
+        self._changes.touched.clear()
         self._data.clear()
         self._where = None
 
@@ -141,7 +161,8 @@ class Table(MutableMapping[K, V]):
         """Mark ``key`` changed: its record was modified in place and must be in the next delta."""
         if key not in self._data:
             raise KeyError(key)
-        self._changes.changed.add(key)
+        if key not in self._changes.changed:  # a new value is written whole anyway
+            self._changes.touched.add(key)
 
     def copy(self) -> Table[K, V]:
         """A new table (a new token) with the same entries."""
@@ -158,7 +179,8 @@ class Table(MutableMapping[K, V]):
     @property
     def pending(self) -> int:
         """Keys changed or deleted since the last checkpoint."""
-        return len(self._changes.changed) + len(self._changes.deleted)
+        changes = self._changes
+        return len(changes.changed) + len(changes.touched) + len(changes.deleted)
 
     def take_changes(self) -> Changes:
         """Hand the changes so far to a checkpoint and start recording afresh."""
@@ -166,10 +188,15 @@ class Table(MutableMapping[K, V]):
         return taken
 
     def return_changes(self, taken: Changes) -> None:
-        """Give back changes of a checkpoint that failed: the next one must include them."""
+        """Give back changes of a checkpoint that failed: the next one must include them.
+        What happened since wins: a key set or deleted since is just that."""
         now = self._changes
+        since = now.changed | now.deleted
         now.changed |= taken.changed - now.deleted
         now.deleted |= taken.deleted - now.changed
+        now.touched |= taken.touched - since
+        now.touched -= now.changed
+        now.before = {**now.before, **taken.before}  # the older value is the checkpoint's
 
     def keys_of(self, values: list[Any]) -> list[Any]:
         """For each value (all of one type), the key holding that very object, or ``MISSING``.

@@ -15,6 +15,7 @@ import msgspec
 from ._assemble import StateReader
 from ._codec import Corrupt, KeyedHook, TaggedDecoder, decode_type, resolve_column, whole_tables
 from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
+from ._graph import hashed_by_value
 from ._keyed import MISSING
 from ._keyed import Table as KeyedTable
 from ._migration import Plan, TypePlan
@@ -60,12 +61,14 @@ class CheckpointReader:
         root = self.root()
         try:
             linked = self.linked(migration, prior or {})
+            adopted = self.adopted(migration, prior or {})
             columns = [
                 self._to_reader(i, tp, cols) for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
             ]
             reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
             hook = _applier(m, prior) if prior is not None else whole_tables()
-            return reader.assemble(columns, [t.count for t in m.types], root, linked=linked, keyed=hook)
+            counts = [t.count for t in m.types]
+            return reader.assemble(columns, counts, root, linked=linked, adopted=adopted, keyed=hook)
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except RecursionError:
@@ -92,6 +95,44 @@ class CheckpointReader:
                     raise CorruptCheckpointError(self.manifest.id, part, f"a link to a {cls.__qualname__}", repr(value))
                 found[entry.type].append(value)
         return found
+
+    def adopted(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[tuple[int, Any]]]:
+        """Per type, (row, the parent's object) for each record changed in place."""
+        found: list[list[tuple[int, Any]]] = [[] for _ in self.manifest.types]
+        for index, entry in enumerate(self.manifest.segments):
+            if entry.kind != "adopt":
+                continue
+            part = entry.describe(index, self.manifest)
+            type_entry = self.manifest.types[entry.type]
+            cls = migration.types[entry.type].reader.cls
+            for row, token, key in self._adoptions(index, entry, part):
+                table = prior.get(token)
+                value = table.get(key, MISSING) if table is not None else MISSING
+                stored = type_entry.links <= row < type_entry.links + type_entry.count
+                if value is MISSING or type(value) is not cls or hashed_by_value(cls) or not stored:
+                    expected = f"rows of records changed in place, in entries of the parent {self.manifest.parent}"
+                    raise CorruptCheckpointError(self.manifest.id, part, expected, f"row {row}, key {key!r:.60}")
+                found[entry.type].append((row, value))
+        for adoptions in found:
+            if len({row for row, _ in adoptions}) != len(adoptions) or len({id(v) for _, v in adoptions}) != len(
+                adoptions
+            ):
+                raise CorruptCheckpointError(self.manifest.id, "adoptions", "each row and object adopted once")
+        return found
+
+    def _adoptions(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, int, Any]]:
+        raw = self.segment(index, entry)
+        try:
+            rows, tokens, keys_node = _adopt_decoder.decode(raw)
+            keys = TaggedDecoder([]).sequence(keys_node, 0)  # no records, no tables
+            set(keys)  # every key hashable
+        except (ValueError, TypeError, Corrupt, RecursionError, MemoryError) as e:
+            raise CorruptCheckpointError(
+                self.manifest.id, part, "rows, table tokens and hashable keys", str(e)
+            ) from None
+        if not len(rows) == len(tokens) == len(keys) == entry.rows:
+            raise CorruptCheckpointError(self.manifest.id, part, f"{entry.rows} adoptions", str(len(rows)))
+        return list(zip(rows, tokens, keys, strict=True))
 
     def _link_targets(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, Any]]:
         raw = self.segment(index, entry)
@@ -149,15 +190,24 @@ class CheckpointReader:
         columns = self.columns([{} for _ in m.types])
         decoder, objects_of = self._markers()
         links: list[list[dict[str, Any]]] = [[] for _ in m.types]
+        adoptions: list[tuple[int, int, Any]] = []  # (type, row, Link)
         for index, entry in enumerate(m.segments):
             if entry.kind == "links":
                 targets = self._link_targets(index, entry, entry.describe(index, m))
                 links[entry.type].extend({"$link": Link(token, key)} for token, key in targets)
+            elif entry.kind == "adopt":
+                found = self._adoptions(index, entry, entry.describe(index, m))
+                adoptions.extend((entry.type, row, Link(token, key)) for row, token, key in found)
         try:
             records = [
                 linked + _rows(entry, cols, objects_of, decoder)
                 for entry, cols, linked in zip(m.types, columns, links, strict=True)
             ]
+            for index, row, link in adoptions:
+                type_entry = m.types[index]
+                if not type_entry.links <= row < type_entry.links + type_entry.count:
+                    raise Corrupt(f"adopted rows among the records of {type_entry.schema.name}", str(row))
+                records[index][row] = {"$adopts": link, **records[index][row]}
             return records, self._generic_root()
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
@@ -296,6 +346,15 @@ def _found_nodes(root: Any) -> dict[int, TableNode]:
     return found
 
 
+_adopt_decoder = msgspec.msgpack.Decoder(
+    tuple[
+        Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=MAX_ROWS)],
+        Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]], msgspec.Meta(max_length=MAX_ROWS)],
+        Any,
+    ]
+)
+
+
 def _applier(m: Manifest, prior: dict[int, KeyedTable[Any, Any]]) -> KeyedHook:
     """Table nodes of a delta: changes go to the parent's table of the same token."""
     seen: set[int] = set()
@@ -351,9 +410,9 @@ def verify_chain(storage: Storage, chain: list[Manifest]) -> None:
     for m in chain:
         records, root = CheckpointReader(storage, m).generic()
         for entry, rows in zip(m.types, records, strict=True):
-            for row in rows[: entry.links]:
-                link = row["$link"]
-                if tables.get(link.table, {}).get(link.key) != entry.schema.name:
+            for row in rows:
+                link = row.get("$link") or row.get("$adopts")
+                if link is not None and tables.get(link.table, {}).get(link.key) != entry.schema.name:
                     raise CorruptCheckpointError(
                         m.id, f"links of {entry.schema.name}", f"links to entries of the parent {m.parent}", repr(link)
                     )

@@ -146,7 +146,12 @@ def verify(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
 
 def _record_json(record: dict[str, Any]) -> dict[str, Any]:
     link = record.get("$link")
-    return to_json_value(link) if isinstance(link, Link) else dict(to_json_value(record))
+    if isinstance(link, Link):
+        return dict(to_json_value(link))  # {"$link": [token, key]}
+    fields = {k: v for k, v in record.items() if k != "$adopts"}
+    adopts = record.get("$adopts")
+    rendered = dict(to_json_value(fields))
+    return {"$adopts": to_json_value(adopts)["$link"], **rendered} if isinstance(adopts, Link) else rendered
 
 
 def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:

@@ -225,6 +225,7 @@ class CheckpointStore:
         draft = _draft(
             writer, segments, data_key=data_key, data_size=data_size, meta=meta, version=version, parent=base
         )
+        writer.release()
         tried: builtins.list[str] = []
         try:
             if check is not None:

@@ -97,6 +97,8 @@ class NoRefs:
         raise BadValue("an amber.Table cannot sit here (only in the state's containers)")
 
 
+_NO_REFS: RefSink = NoRefs()
+
 # --- the tagged encoding, writer side ---------------------------------------------------
 
 
@@ -120,6 +122,12 @@ class TaggedEncoder:
             uuid.UUID: lambda v: [UUID, v.bytes],
             KeyedTable: lambda v: self._contained(v, self._keyed, v),
         }
+
+    def close(self) -> None:
+        """Drop what the encoder holds: its sink (a writer holding every table it found) and
+        its handlers refer back to it, a cycle only the cyclic GC would otherwise free."""
+        self._handlers.clear()
+        self._refs = _NO_REFS
 
     def keys(self, keys: list[Any]) -> list[Any]:
         """The node of a table's keys: storable values without records."""

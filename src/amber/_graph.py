@@ -123,6 +123,8 @@ class Delta:
         key (of any table), was that key's value before the change; a value also held by an
         unchanged entry is that entry's. Looked up in bulk: this runs in the service's pause."""
         touched = self.changes[keyed.token].touched
+        if touched.issuperset(keys):  # the common case: records changed in place
+            return list(zip(repeat(keyed.token), keys))
         before = self._before()
         found: list[Origin] = [
             (keyed.token, key) if key in touched else before.get(id(obj)) for key, obj in zip(keys, objs, strict=True)
@@ -189,6 +191,13 @@ class StateWriter:
     def tables(self) -> list[Table]:
         return list(self._tables.values())
 
+    def release(self) -> None:
+        """Let go of everything found, now rather than at the next cyclic GC (the encoder
+        and this writer refer to each other; a full checkpoint's tables hold every record)."""
+        self._tagged.close()
+        self._tables = {}
+        self._by_name = {}
+
     def capture(self, state: Any) -> Any:
         """Discover all records and return the root node (tagged encoding)."""
         root = self._capture(state)
@@ -247,7 +256,10 @@ class StateWriter:
         *adopt* the parent's object on restore: whatever points at it sees the new content."""
         assert self._delta is not None
         by_type: dict[type, tuple[list[Any], list[Any]]] = {}
-        for key, obj in zip(chosen.written, chosen.values, strict=True):
+        kinds = set(map(type, chosen.values))
+        if len(kinds) == 1:  # the common case: one record type, no grouping needed
+            by_type[kinds.pop()] = (chosen.written, chosen.values)
+        for key, obj in zip(chosen.written, chosen.values, strict=True) if not by_type else ():
             keys, objs = by_type.setdefault(type(obj), ([], []))
             keys.append(key)
             objs.append(obj)
@@ -256,9 +268,10 @@ class StateWriter:
             if table is None or hashed_by_value(cls):
                 continue  # not records; or frozen ones, whose equal content is all that counts
             rows = list(map(table.rows.__getitem__, map(id, objs)))
+            links, adopted = table.links, table.adopted
             for row, origin in zip(rows, self._delta.origins(keyed, keys, objs), strict=True):
-                if origin is not None and row not in table.links and row not in table.adopted:
-                    table.adopted[row] = origin
+                if origin is not None and row not in links and row not in adopted:
+                    adopted[row] = origin
 
     def _owned(self, values: list[Any]) -> Any:
         self._owning, was = True, self._owning

@@ -7,7 +7,8 @@ decoded against the writer's schema before anything is built from it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import repeat
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -84,41 +85,43 @@ class CheckpointReader:
                 continue
             part = entry.describe(index, self.manifest)
             cls = migration.types[entry.type].reader.cls
-            for token, key in self._link_targets(index, entry, part):
-                table = prior.get(token)
-                value = table.get(key, MISSING) if table is not None else MISSING
-                if value is MISSING:
-                    raise CorruptCheckpointError(
-                        self.manifest.id, part, f"links to entries of the parent {self.manifest.parent}", f"{key!r:.60}"
-                    )
-                if type(value) is not cls:
-                    raise CorruptCheckpointError(self.manifest.id, part, f"a link to a {cls.__qualname__}", repr(value))
-                found[entry.type].append(value)
+            targets = self._link_targets(index, entry, part)
+            values = _entries(prior, targets)
+            if set(map(type, values)) - {cls}:
+                culprit = next(t for t, v in zip(targets, values, strict=True) if type(v) is not cls)
+                expected = f"links to {cls.__qualname__} entries of the parent {self.manifest.parent}"
+                raise CorruptCheckpointError(self.manifest.id, part, expected, f"{culprit!r:.80}")
+            found[entry.type].extend(values)
         return found
 
     def adopted(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[tuple[int, Any]]]:
         """Per type, (row, the parent's object) for each record changed in place."""
         found: list[list[tuple[int, Any]]] = [[] for _ in self.manifest.types]
         for index, entry in enumerate(self.manifest.segments):
-            if entry.kind != "adopt":
-                continue
-            part = entry.describe(index, self.manifest)
-            type_entry = self.manifest.types[entry.type]
-            cls = migration.types[entry.type].reader.cls
-            for row, token, key in self._adoptions(index, entry, part):
-                table = prior.get(token)
-                value = table.get(key, MISSING) if table is not None else MISSING
-                stored = type_entry.links <= row < type_entry.links + type_entry.count
-                if value is MISSING or type(value) is not cls or hashed_by_value(cls) or not stored:
-                    expected = f"rows of records changed in place, in entries of the parent {self.manifest.parent}"
-                    raise CorruptCheckpointError(self.manifest.id, part, expected, f"row {row}, key {key!r:.60}")
-                found[entry.type].append((row, value))
+            if entry.kind == "adopt":
+                part = entry.describe(index, self.manifest)
+                found[entry.type].extend(self._adopted_in(index, entry, part, migration, prior))
         for adoptions in found:
-            if len({row for row, _ in adoptions}) != len(adoptions) or len({id(v) for _, v in adoptions}) != len(
-                adoptions
-            ):
+            rows, objects = {row for row, _ in adoptions}, {id(v) for _, v in adoptions}
+            if len(rows) != len(adoptions) or len(objects) != len(adoptions):
                 raise CorruptCheckpointError(self.manifest.id, "adoptions", "each row and object adopted once")
         return found
+
+    def _adopted_in(
+        self, index: int, entry: SegmentEntry, part: str, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]
+    ) -> list[tuple[int, Any]]:
+        """One adopt segment's rows and objects, checked in bulk (this runs per delta on restore)."""
+        type_entry = self.manifest.types[entry.type]
+        cls = migration.types[entry.type].reader.cls
+        adoptions = self._adoptions(index, entry, part)
+        rows = [row for row, _, _ in adoptions]
+        values = _entries(prior, [(token, key) for _, token, key in adoptions])
+        stored = not rows or type_entry.links <= min(rows) <= max(rows) < type_entry.links + type_entry.count
+        if not stored or hashed_by_value(cls) or set(map(type, values)) - {cls}:
+            expected = f"rows of records changed in place, in entries of the parent {self.manifest.parent}"
+            culprit = next((a for a, v in zip(adoptions, values, strict=True) if type(v) is not cls), adoptions[0])
+            raise CorruptCheckpointError(self.manifest.id, part, expected, f"{culprit!r:.80}")
+        return list(zip(rows, values, strict=True))
 
     def _adoptions(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, int, Any]]:
         raw = self.segment(index, entry)
@@ -343,6 +346,17 @@ def _found_nodes(root: Any) -> dict[int, TableNode]:
             stack.extend(value.values())
         elif isinstance(value, list | tuple | set | frozenset):
             stack.extend(value)
+    return found
+
+
+def _entries(prior: dict[int, KeyedTable[Any, Any]], targets: list[tuple[int, Any]]) -> list[Any]:
+    """The values at (token, key) in the parent's tables (MISSING where there is none),
+    looked up in bulk: a delta can link thousands of records."""
+    found: list[Any] = []
+    for token, group in groupby(targets, key=itemgetter(0)):
+        table = prior.get(token)
+        keys = list(map(itemgetter(1), group))
+        found.extend(map(table._data.get, keys, repeat(MISSING)) if table is not None else [MISSING] * len(keys))
     return found
 
 

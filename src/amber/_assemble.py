@@ -13,6 +13,7 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Iterator, Sequence
 from itertools import repeat
+from operator import is_
 from typing import Any
 
 import msgspec
@@ -251,6 +252,12 @@ def _adopt(rt: RecordType, table: list[Any], adopted: list[tuple[int, Any]]) -> 
     fresh = list(map(table.__getitem__, rows))
     setter = msgspec.structs.force_setattr if issubclass(rt.cls, msgspec.Struct) else object.__setattr__
     for fs, getter in zip(rt.schema.fields, rt.getters, strict=True):  # field by field: loops in C
-        list(map(setter, earlier, repeat(fs.name), map(getter, fresh)))
+        new, old = list(map(getter, fresh)), list(map(getter, earlier))
+        # A column that did not change is left alone: records must be the very same objects,
+        # values (builtin containers included) need only be equal.
+        holds_records = fs.type.is_tagged() or bool(fs.type.references())
+        if all(map(is_, old, new)) if holds_records else old == new:
+            continue
+        list(map(setter, earlier, repeat(fs.name), new))
     for row, obj in adopted:
         table[row] = obj

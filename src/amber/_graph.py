@@ -18,8 +18,16 @@ from operator import rshift
 from typing import Any
 
 from ._codec import (
+    DICT,
+    FROZENSET,
+    LIST,
+    REF,
+    REFRANGE,
+    REFS,
+    SET,
     TABLE,
     TABLEDELTA,
+    TUPLE,
     BadValue,
     Classes,
     TaggedEncoder,
@@ -56,6 +64,21 @@ class Table:
     linked: int = 0  # rows 0..linked-1 stand for records of earlier checkpoints (second pass)
     _rows: dict[int, int] = field(default_factory=dict)  # id(object) -> row, for objects[:_indexed]
     _indexed: int = 0
+
+    def links_first(self) -> list[int]:
+        """Move the link rows to the front (the format puts them there); return, for each
+        old row, its new row. Called once discovery is complete."""
+        links = self.links
+        order = sorted(links) + [row for row in range(len(self.objects)) if row not in links]
+        new_of_old = [0] * len(order)
+        for new, old in enumerate(order):
+            new_of_old[old] = new
+        self.objects = [self.objects[old] for old in order]
+        self.links = {new_of_old[old]: links[old] for old in sorted(links)}
+        self.adopted = {new_of_old[old]: target for old, target in self.adopted.items()}
+        self.linked, self.scanned = len(links), len(self.objects)
+        self._rows, self._indexed = {}, 0
+        return new_of_old
 
     @property
     def written(self) -> RecordType:
@@ -169,8 +192,8 @@ class StateWriter:
 
     In a delta, a record reached through a reference that is the value of an unchanged
     table entry is not written again: its row is a *link* to that entry of the parent.
-    Links take the first rows of their type's table, so finding them takes a first pass
-    (``capture`` runs two when it finds any).
+    Links take the first rows of their type's table: once discovery is done, ``capture``
+    moves them there and renumbers the root's references to match.
     """
 
     def __init__(self, registry: Registry, pins: dict[str, int] | None = None, delta: Delta | None = None) -> None:
@@ -201,18 +224,8 @@ class StateWriter:
     def capture(self, state: Any) -> Any:
         """Discover all records and return the root node (tagged encoding)."""
         root = self._capture(state)
-        if not any(t.links for t in self._tables.values()):
-            return root
-        seeds = [(t.rt.cls, [t.objects[r] for r in t.links], list(t.links.values())) for t in self._tables.values()]
-        self._reset()
-        for cls, objs, targets in seeds:
-            if objs:
-                table = self._table_for(cls)
-                assert table is not None
-                table.add_many(objs)
-                table.scanned = table.linked = len(objs)
-                table.links = dict(enumerate(targets))
-        return self._capture(state)
+        moves = {t.index: t.links_first() for t in self._tables.values() if t.links}
+        return _renumbered(root, moves) if moves else root
 
     def _capture(self, state: Any) -> Any:
         try:
@@ -432,3 +445,32 @@ def hashed_by_value(cls: type) -> bool:
         return bool(config.frozen and config.eq)
     hash_method = getattr(cls, "__hash__", None)
     return hash_method is not None and hash_method is not object.__hash__
+
+
+def _renumbered(node: Any, moves: dict[int, list[int]]) -> Any:
+    """A tagged node with the rows of the moved types renumbered (docs/format.md, section 6)."""
+    if type(node) is not list or not node or type(node[0]) is not int:
+        return node  # a scalar
+    tag = node[0]
+    if tag in (REF, REFS, REFRANGE):
+        return _renumbered_refs(node, moves)
+    if tag == LIST:
+        return [LIST, [_renumbered(x, moves) for x in node[1]]]
+    if tag in (TUPLE, SET, FROZENSET):
+        return [tag, _renumbered(node[1], moves)]
+    if tag in (DICT, TABLE, TABLEDELTA):
+        head = 2 if tag != DICT else 1  # tables keep their token
+        return node[:head] + [_renumbered(x, moves) for x in node[head:]]
+    return node  # scalar lists and scalar tags hold no rows
+
+
+def _renumbered_refs(node: list[Any], moves: dict[int, list[int]]) -> list[Any]:
+    move = moves.get(node[1])
+    if move is None:
+        return node
+    if node[0] == REF:
+        return [REF, node[1], move[node[2]]]
+    rows = list(map(move.__getitem__, node[2])) if node[0] == REFS else move[node[2] : node[2] + node[3]]
+    if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+        return [REFRANGE, node[1], rows[0], len(rows)]
+    return [REFS, node[1], rows]

@@ -3,6 +3,8 @@ shared, whatever mix of sets, in-place changes (touch), moves and deletions made
 
 from __future__ import annotations
 
+import decimal
+import math
 import random
 from typing import Any
 
@@ -104,6 +106,9 @@ def random_history(seed: int, steps: int = 30) -> str | None:
                 key = rng.choice(list(customers))
                 customers[key].name += "!"
                 customers.touch(key)
+            elif op < 0.7 and len(customers):  # an alias: one customer under a second key
+                key = rng.choice(list(customers))
+                customers.setdefault(rng.randint(10, 14), customers[key])
             elif op < 0.75 and len(accounts):
                 key, target = rng.choice(list(accounts)), rng.randint(0, 20)
                 if target == key or target not in accounts:  # replacing another account would orphan it
@@ -123,3 +128,52 @@ def random_history(seed: int, steps: int = 30) -> str | None:
 @pytest.mark.parametrize("seed", range(40))
 def test_random_histories_restore_the_live_graph(seed: int) -> None:
     assert random_history(seed) is None
+
+
+def test_a_record_held_by_the_root_and_a_changed_entry_is_written_not_linked() -> None:
+    store, state = store_and_state()
+    customers = state["customers"]
+    other = amber.Table({"best": customers[1]})  # an unchanged entry holds it too
+    state = {"current": customers[1], **state, "other": other}
+    parent = store.save(state).id
+    customers[1].name = "new"
+    customers.touch(1)
+    loaded = store.load(store.save(state, parent=parent).id)
+    assert loaded["current"].name == "new" and loaded["current"] is loaded["other"]["best"]
+    assert shape(loaded, {}) == shape(state, {})
+
+
+def test_records_moved_into_a_new_table_or_held_by_two_keys_keep_their_identity() -> None:
+    store, state = store_and_state()
+    customers, accounts = state["customers"], state["accounts"]
+    parent = store.save(state).id
+    state["vip"] = amber.Table({"first": customers.pop(0)})  # a table new since the parent
+    customers[9] = customers[1]  # one customer under two keys
+    loaded = store.load(store.save(state, parent=parent).id)
+    assert loaded["accounts"][0].owner is loaded["vip"]["first"]
+    assert loaded["customers"][9] is loaded["customers"][1] is loaded["accounts"][1].owner
+    parent = store.info().id
+    del customers[9]  # the index must still know key 1 holds it
+    accounts[1].balance += 1
+    accounts.touch(1)
+    loaded = store.load(store.save(state, parent=parent).id)
+    assert loaded["accounts"][1].owner is loaded["customers"][1]
+    assert shape(loaded, {}) == shape(state, {}) and accounts[1].owner is customers[1]
+
+
+@registry.record("delta.Reading", version=1)
+class Reading(amber.Record):
+    id: int
+    amount: decimal.Decimal
+    x: float
+    flag: int | bool
+
+
+def test_adoption_copies_values_that_are_equal_but_not_the_same() -> None:
+    store = amber.open_store("memory://", registry=registry)
+    table = amber.Table({1: Reading(1, decimal.Decimal("1.0"), 0.0, 1)})
+    parent = store.save({"t": table}).id
+    table[1].amount, table[1].x, table[1].flag = decimal.Decimal("1.00"), -0.0, True
+    table.touch(1)
+    got = store.load(store.save({"t": table}, parent=parent).id)["t"][1]
+    assert (str(got.amount), math.copysign(1, got.x), type(got.flag)) == ("1.00", -1.0, bool)

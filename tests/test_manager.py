@@ -543,3 +543,31 @@ def test_a_forked_child_killed_while_writing_leaves_no_half_written_file(tmp_pat
         manager.checkpoint(full=True)
     assert manager.store.ids() == [good.id]
     assert tree_digest(tmp_path / "store") == before, "neither the data file nor its temporary is left"
+
+
+def test_a_corrupt_base_is_quarantined_not_the_deltas_built_on_it(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, max_delta_ratio=100.0)
+    bank.open_accounts(5, 50)
+    manager.checkpoint()
+    bank.deposit(1, 1)
+    manager.checkpoint()
+    corrupt_data_of(manager.store, "000000000001", tmp_path / "store")
+    with pytest.raises(amber.RestoreError):
+        restored(tmp_path)
+    assert set(manager.store.quarantined()) == {"000000000001"}, "the deltas are fine once their base is"
+
+
+def test_a_checkpoint_refuses_while_an_earlier_prepare_still_runs(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, timeouts=amber.Timeouts(preparing=0.05))
+    bank.open_accounts(5, 50)
+    release = threading.Event()
+    books = bank.participants[1]
+    books.prepare = lambda: release.wait(5)  # type: ignore[attr-defined]
+    with pytest.raises(amber.CheckpointTimeoutError):
+        manager.checkpoint()
+    with pytest.raises(amber.CheckpointAbortedError, match="previous prepare"):
+        manager.checkpoint()
+    release.set()
+    time.sleep(0.2)
+    del books.prepare  # type: ignore[attr-defined]
+    assert manager.checkpoint().kind == "full"

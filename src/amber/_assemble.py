@@ -36,6 +36,7 @@ from ._codec import (
     tagged_targets,
     whole_tables,
 )
+from ._fields import FieldSchema
 from ._graph import hashed_by_value
 from ._schema import RecordType
 from ._types import FieldType
@@ -253,11 +254,25 @@ def _adopt(rt: RecordType, table: list[Any], adopted: list[tuple[int, Any]]) -> 
     setter = msgspec.structs.force_setattr if issubclass(rt.cls, msgspec.Struct) else object.__setattr__
     for fs, getter in zip(rt.schema.fields, rt.getters, strict=True):  # field by field: loops in C
         new, old = list(map(getter, fresh)), list(map(getter, earlier))
-        # A column that did not change is left alone: records must be the very same objects,
-        # values (builtin containers included) need only be equal.
-        holds_records = fs.type.is_tagged() or bool(fs.type.references())
-        if all(map(is_, old, new)) if holds_records else old == new:
-            continue
+        if _same_column(fs, old, new):
+            continue  # a column that did not change is left alone
         list(map(setter, earlier, repeat(fs.name), new))
     for row, obj in adopted:
         table[row] = obj
+
+
+_encode = msgspec.msgpack.Encoder(uuid_format="bytes").encode
+
+
+def _same_column(fs: FieldSchema, old: list[Any], new: list[Any]) -> bool:
+    """Whether a column holds the same values: records must be the very objects; values must
+    be of the same types and encode the same (``-0.0`` is not ``0.0``, nor ``Decimal("1.0")``
+    ``Decimal("1.00")``, nor ``True`` ``1``)."""
+    if fs.type.is_tagged() or fs.type.references():
+        return all(map(is_, old, new))
+    if list(map(type, old)) != list(map(type, new)):
+        return False
+    try:
+        return _encode(old) == _encode(new)
+    except (TypeError, ValueError, OverflowError):
+        return False

@@ -38,7 +38,7 @@ from ._codec import (
 )
 from ._fields import FieldSchema
 from ._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
-from ._keyed import MISSING, Changes
+from ._keyed import MISSING, Aliases, Changes
 from ._keyed import Table as KeyedTable
 from ._pin import WritePin, write_pin
 from ._schema import RecordType, Registry
@@ -126,6 +126,7 @@ class Delta:
     # token -> the entries to write, worked out once for both passes
     selected: dict[int, Selection] = field(default_factory=dict)
     before_index: dict[int, Origin] | None = None
+    written: set[int] | None = None
 
     def select(self, table: KeyedTable[Any, Any], changes: Changes) -> Selection:
         found = self.selected.get(table.token)
@@ -145,8 +146,9 @@ class Delta:
         A touched entry's value is its parent's; a value set again, or moved from another
         key (of any table), was that key's value before the change; a value also held by an
         unchanged entry is that entry's. Looked up in bulk: this runs in the service's pause."""
-        touched = self.changes[keyed.token].touched
-        if touched.issuperset(keys):  # the common case: records changed in place
+        changes = self.changes.get(keyed.token)  # None: a table new since the parent
+        touched = changes.touched if changes is not None else set()
+        if changes is not None and touched.issuperset(keys):  # the common case: changed in place
             return list(zip(repeat(keyed.token), keys))
         before = self._before()
         found: list[Origin] = [
@@ -154,10 +156,33 @@ class Delta:
         ]
         missing = [i for i, origin in enumerate(found) if origin is None]
         for table in self.tables if missing else ():
-            for i, other in zip(missing, table.keys_of([objs[i] for i in missing]), strict=True):
-                if found[i] is None and other is not MISSING and self.unchanged(table.token, other):
+            for i, held in zip(missing, table.keys_of([objs[i] for i in missing]), strict=True):
+                other = self.unchanged_key(table.token, held)
+                if found[i] is None and other is not MISSING:
                     found[i] = (table.token, other)
         return found
+
+    def unchanged_key(self, token: int, held: Any) -> Any:
+        """Of the key(s) ``keys_of`` found holding an object, one whose entry is unchanged."""
+        if held is MISSING:
+            return MISSING
+        keys = sorted(held, key=repr) if type(held) is Aliases else [held]
+        return next((k for k in keys if self.unchanged(token, k)), MISSING)
+
+    def written_ids(self) -> set[int]:
+        """ids of every value a delta writes (changed or touched entries, tables new since
+        the parent): those are never links, wherever discovery reaches them first."""
+        if self.written is None:
+            self.written = set()
+            for table in self.tables:
+                changes = self.changes.get(table.token)
+                data = table._data
+                if changes is None:
+                    self.written.update(map(id, data.values()))
+                else:
+                    keys = data.keys() & (changes.changed | changes.touched)
+                    self.written.update(map(id, map(data.__getitem__, keys)))
+        return self.written
 
     def _before(self) -> dict[int, Origin]:
         """id(object) -> (token, key) of every value a table held before a change."""
@@ -257,7 +282,11 @@ class StateWriter:
         changes = self._delta.changes.get(table.token) if self._delta is not None else None
         if changes is None:
             data = table._data
-            return [TABLE, table.token, encoder.keys(list(data)), self._owned(list(data.values()))]
+            keys, values = list(data), list(data.values())
+            node = [TABLE, table.token, encoder.keys(keys), self._owned(values)]
+            if self._delta is not None:  # a table new since the parent may hold its records
+                self._adopt(table, Selection(keys, [], values, []))
+            return node
         assert self._delta is not None
         chosen = self._delta.select(table, changes)
         values = self._owned(chosen.values)
@@ -304,13 +333,15 @@ class StateWriter:
         """Mark the new rows whose record is the value of an unchanged entry of a table that
         was in the parent: (token, key) links instead of written rows."""
         assert self._delta is not None
+        delta = self._delta
+        written = delta.written_ids()
         new = table.objects[first:]
-        for keyed in self._delta.tables:
-            changes = self._delta.changes.get(keyed.token)
-            if changes is None:
+        for keyed in delta.tables:
+            if keyed.token not in delta.changes:
                 continue  # a table new since the parent is written whole
-            for row, key in enumerate(keyed.keys_of(new), first):
-                if key is not MISSING and self._delta.unchanged(keyed.token, key) and row not in table.links:
+            for row, held in enumerate(keyed.keys_of(new), first):
+                key = delta.unchanged_key(keyed.token, held)
+                if key is not MISSING and row not in table.links and id(table.objects[row]) not in written:
                     table.links[row] = (keyed.token, key)
 
     def _table_for(self, cls: type) -> Table | None:

@@ -52,7 +52,8 @@ class Table(MutableMapping[K, V]):
         self._data: dict[K, V] = dict(items)
         self._changes = Changes()
         self._kinds: set[type] = set(map(type, self._data.values()))  # value types ever held
-        self._where: dict[int, K] | None = None  # id(value) -> key, built when a delta needs it
+        # id(value) -> its key (or Aliases: its keys), built when a delta needs it
+        self._where: dict[int, Any] | None = None
         self.token = new_token()
         self.last: tuple[str, str] | None = None  # (store url, checkpoint id) it was last saved in
 
@@ -98,7 +99,7 @@ class Table(MutableMapping[K, V]):
         data = self._data
         if self._where is not None:
             self._unindex(key)
-            self._where[id(value)] = key
+            _index(self._where, id(value), key)
         changes = self._changes
         if key not in changes.before:
             changes.before[key] = data.get(key, _MISSING)
@@ -125,7 +126,7 @@ class Table(MutableMapping[K, V]):
         if self._where is not None:
             for key, value in items.items():
                 self._unindex(key)
-                self._where[id(value)] = key
+                _index(self._where, id(value), key)
         changes = self._changes
         fresh = items.keys() - changes.before.keys()
         changes.before.update({k: self._data[k] for k in fresh & self._data.keys()})  # replaced values
@@ -199,24 +200,34 @@ class Table(MutableMapping[K, V]):
         now.before = {**now.before, **taken.before}  # the older value is the checkpoint's
 
     def keys_of(self, values: list[Any]) -> list[Any]:
-        """For each value (all of one type), the key holding that very object, or ``MISSING``.
+        """For each value (all of one type), the key holding that very object: ``MISSING``,
+        a key, or ``Aliases`` (a set of keys) when several keys hold it.
 
         The reverse index is built on first use and kept up to date by later changes."""
         if not values or type(values[0]) not in self._kinds:
             return [_MISSING] * len(values)
         if self._where is None:
-            self._where = dict(zip(map(id, self._data.values()), self._data, strict=True))
-        where: dict[int, Any] = self._where
-        keys = list(map(where.get, map(id, values), repeat(_MISSING)))
+            self._where = _reverse_index(self._data)
+        found = list(map(self._where.get, map(id, values), repeat(_MISSING)))
         data: dict[Any, Any] = self._data
-        return [
-            k if k is _MISSING or data.get(k, _MISSING) is v else _MISSING for k, v in zip(keys, values, strict=True)
-        ]
+        for i, (key, value) in enumerate(zip(found, values, strict=True)):
+            if type(key) is Aliases:
+                found[i] = Aliases(k for k in key if data.get(k, _MISSING) is value) or _MISSING
+            elif key is not _MISSING and data.get(key, _MISSING) is not value:
+                found[i] = _MISSING  # a stale entry: the object moved or went away
+        return found
 
     def _unindex(self, key: K) -> None:
         assert self._where is not None
         old = self._data.get(key, _MISSING)
-        if old is not _MISSING and self._where.get(id(old)) == key:
+        if old is _MISSING:
+            return
+        entry = self._where.get(id(old), _MISSING)
+        if type(entry) is Aliases:
+            entry.discard(key)
+            if len(entry) == 1:
+                self._where[id(old)] = next(iter(entry))
+        elif entry is not _MISSING and entry == key:
             del self._where[id(old)]
 
     @classmethod
@@ -238,6 +249,29 @@ class Table(MutableMapping[K, V]):
 
 
 MISSING = _MISSING
+
+
+class Aliases(set[Any]):
+    """The keys of a table that hold one and the same object."""
+
+
+def _index(where: dict[int, Any], ident: int, key: Any) -> None:
+    entry = where.get(ident, _MISSING)
+    if entry is _MISSING:
+        where[ident] = key
+    elif type(entry) is Aliases:
+        entry.add(key)
+    elif entry != key:
+        where[ident] = Aliases((entry, key))
+
+
+def _reverse_index(data: dict[Any, Any]) -> dict[int, Any]:
+    where = dict(zip(map(id, data.values()), data, strict=True))
+    if len(where) < len(data):  # some object is held by several keys
+        where = {}
+        for key, value in data.items():
+            _index(where, id(value), key)
+    return where
 
 
 def find_tables(state: Any) -> list[Table[Any, Any]]:

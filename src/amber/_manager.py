@@ -217,6 +217,7 @@ class Manager:
         self._ticker: threading.Thread | None = None
         self._old_sigterm: Any = None
         self._pending_data = ""  # the data file a forked child announced
+        self._overrunning: dict[str, threading.Thread] = {}  # participants' prepare() still running
 
     # --- state ----------------------------------------------------------------------------
 
@@ -285,12 +286,16 @@ class Manager:
         try:
             attempt.enter("preparing")
             for p in self.participants:
+                late = self._overrunning.get(p.name)
+                if late is not None and late.is_alive():
+                    raise CheckpointAbortedError("preparing", p.name, "its previous prepare() has not returned yet")
                 prepared.append(p)
                 try:
                     attempt.call(p, "prepare")
                 except CheckpointTimeoutError as e:
                     if e.still_running is not None:
                         prepared.remove(p)  # resumed when its prepare() returns, not before
+                        self._overrunning[p.name] = e.still_running[0]  # type: ignore[index]
                         resume_when_done(p, e.still_running)  # type: ignore[arg-type]
                     raise
             attempt.enter("capturing")

@@ -102,16 +102,15 @@ def call(participant: Any, method: str, phase: str, timeout: float, *args: Any) 
 
 def resume_when_done(participant: Any, running: tuple[threading.Thread, list[BaseException]]) -> None:
     """A ``prepare()`` that overran is still running: never resume while it runs (it would
-    undo a fence not yet taken); resume once it returns, if it succeeded."""
-    worker, failure = running
+    undo a fence not yet taken); resume once it returns (as after any prepare())."""
+    worker, _ = running
 
     def late_resume() -> None:
         worker.join()
-        if not failure:
-            try:
-                getattr(participant, "resume", lambda: None)()
-            except Exception:
-                log.exception("participant %r: resume() after a late prepare() failed", participant.name)
+        try:
+            getattr(participant, "resume", lambda: None)()
+        except Exception:
+            log.exception("participant %r: resume() after a late prepare() failed", participant.name)
 
     threading.Thread(target=late_resume, name=f"amber-{participant.name}-late-resume", daemon=True).start()
 

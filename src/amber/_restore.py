@@ -69,6 +69,16 @@ class _Refused(Exception):
         self.cause = cause
 
 
+class _Blamed(Exception):
+    """A checkpoint this one builds on is bad (internal): ``culprit`` is quarantined."""
+
+    def __init__(self, culprit: str, reason: str, cause: BaseException) -> None:
+        super().__init__(reason)
+        self.culprit = culprit
+        self.reason = reason
+        self.cause = cause
+
+
 class _Skipped(Exception):
     """This checkpoint is not tried, through no fault of its own (internal)."""
 
@@ -100,6 +110,14 @@ class Restorer:
                 report = self._attempt(cid, quarantined)
             except _Skipped as skipped:
                 failures.append((cid, skipped.reason))  # not its own fault: left as it is
+                continue
+            except _Blamed as blamed:  # a checkpoint it builds on is bad: that one is set aside
+                failures.append((cid, blamed.reason))
+                if self.policy == "refuse":
+                    self._fail("the newest checkpoint failed verification; refusing to start", failures)
+                    raise RestoreError(f"checkpoint {cid} cannot be restored", failures) from blamed.cause
+                self._quarantine(blamed.culprit, blamed.reason)
+                quarantined[blamed.culprit] = blamed.reason
                 continue
             except _Refused as refused:
                 failures.append((cid, refused.reason))
@@ -148,9 +166,13 @@ class Restorer:
             if bad:
                 raise _Skipped(f"it builds on quarantined checkpoint {bad[0]}")
             state = self.store.load(cid)
+        except (_Skipped, _Blamed):
+            raise
         except (IncompatibleSchemaError, MigrationError, UnsupportedFormatError, CheckpointTooLargeError):
             raise  # the code or its configuration cannot read it: the data is not at fault
         except (CorruptCheckpointError, ForeignFileError, CheckpointError) as e:
+            if e.checkpoint != cid and e.checkpoint in self.store.ids():
+                raise _Blamed(e.checkpoint, str(e), e) from e  # the fault is an earlier one's
             raise _Refused(str(e), e) from e
         except StoreError:
             raise  # the storage failing says nothing about the checkpoint

@@ -172,7 +172,7 @@ class CheckpointStore:
                     f"cannot save a delta on {base.id}: amber.Table {stale[0].token} was last saved in {where}; "
                     "save a full checkpoint"
                 )
-        return Taken(tables, {t.token: t.take_changes() for t in tables}, base)
+        return Taken(tables, {t.token: t._take_changes() for t in tables}, base)
 
     def capture(
         self,
@@ -557,7 +557,7 @@ class Taken:
     def give_back(self) -> None:
         """The checkpoint failed: the next one must include these changes."""
         for table in self.tables:
-            table.return_changes(self.changes[table.token])
+            table._return_changes(self.changes[table.token])
 
     def committed(self, store_url: str, checkpoint_id: str) -> None:
         for table in self.tables:

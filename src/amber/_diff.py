@@ -17,8 +17,8 @@ import msgspec
 
 from ._checkpoint import CheckpointStore
 from ._format import Manifest, digest
-from ._reading import CheckpointReader
-from ._values import Link, Ref, TableNode, to_json_value
+from ._reading import CheckpointReader, table_nodes
+from ._values import Link, Ref, to_json_value
 from .errors import CorruptCheckpointError
 
 Entries = dict[Any, tuple[str, str]]  # key -> (type name of the value, fingerprint)
@@ -99,7 +99,7 @@ def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
         owners = _table_owners(root)
         fingerprint = _Fingerprints(manifest.id, names, records, owners, chain.tables)
         chain.counts = {}
-        for node in _table_nodes(root):
+        for node in table_nodes(root).values():
             entries = chain.tables.setdefault(node.token, {}) if node.deleted is not None else {}
             for key in node.deleted or ():
                 entries.pop(key, None)
@@ -110,27 +110,13 @@ def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
             loose = sum(1 for row, r in enumerate(rows) if "$link" not in r and (name, row) not in in_tables)
             if loose:
                 chain.counts[name] = loose
-        chain.tables = {n.token: chain.tables[n.token] for n in _table_nodes(root)}
+        chain.tables = {n.token: chain.tables[n.token] for n in table_nodes(root).values()}
     return chain
-
-
-def _table_nodes(root: Any) -> list[TableNode]:
-    """Table nodes in a generic root, through builtin containers (where tables may sit)."""
-    found, stack = [], [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, TableNode):
-            found.append(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list | tuple | set | frozenset):
-            stack.extend(node)
-    return found
 
 
 def _table_owners(root: Any) -> dict[Ref, tuple[int, Any]]:
     """(token, key) of every record that is a table value, by its row marker."""
-    return {v: (n.token, k) for n in _table_nodes(root) for k, v in n.entries.items() if isinstance(v, Ref)}
+    return {v: (n.token, k) for n in table_nodes(root).values() for k, v in n.entries.items() if isinstance(v, Ref)}
 
 
 class _Fingerprints:

@@ -156,14 +156,14 @@ class Delta:
         ]
         missing = [i for i, origin in enumerate(found) if origin is None]
         for table in self.tables if missing else ():
-            for i, held in zip(missing, table.keys_of([objs[i] for i in missing]), strict=True):
+            for i, held in zip(missing, table._keys_of([objs[i] for i in missing]), strict=True):
                 other = self.unchanged_key(table.token, held)
                 if found[i] is None and other is not MISSING:
                     found[i] = (table.token, other)
         return found
 
     def unchanged_key(self, token: int, held: Any) -> Any:
-        """Of the key(s) ``keys_of`` found holding an object, one whose entry is unchanged."""
+        """Of the key(s) ``_keys_of`` found holding an object, one whose entry is unchanged."""
         if held is MISSING:
             return MISSING
         keys = sorted(held, key=repr) if type(held) is Aliases else [held]
@@ -176,12 +176,8 @@ class Delta:
             self.written = set()
             for table in self.tables:
                 changes = self.changes.get(table.token)
-                data = table._data
-                if changes is None:
-                    self.written.update(map(id, data.values()))
-                else:
-                    keys = data.keys() & (changes.changed | changes.touched)
-                    self.written.update(map(id, map(data.__getitem__, keys)))
+                values = table._data.values() if changes is None else self.select(table, changes).values
+                self.written.update(map(id, values))
         return self.written
 
     def _before(self) -> dict[int, Origin]:
@@ -336,13 +332,21 @@ class StateWriter:
         delta = self._delta
         written = delta.written_ids()
         new = table.objects[first:]
+        links = table.links
         for keyed in delta.tables:
-            if keyed.token not in delta.changes:
+            changes = delta.changes.get(keyed.token)
+            if changes is None:
                 continue  # a table new since the parent is written whole
-            for row, held in enumerate(keyed.keys_of(new), first):
-                key = delta.unchanged_key(keyed.token, held)
-                if key is not MISSING and row not in table.links and id(table.objects[row]) not in written:
-                    table.links[row] = (keyed.token, key)
+            found = keyed._keys_of(new)
+            for row, held in ((r, h) for r, h in enumerate(found, first) if h is not MISSING):
+                if type(held) is Aliases:
+                    key = delta.unchanged_key(keyed.token, held)
+                elif held in changes.changed or held in changes.touched:
+                    continue
+                else:
+                    key = held
+                if key is not MISSING and row not in links and id(table.objects[row]) not in written:
+                    links[row] = (keyed.token, key)
 
     def _table_for(self, cls: type) -> Table | None:
         table = self._tables.get(cls)

@@ -183,12 +183,12 @@ class Table(MutableMapping[K, V]):
         changes = self._changes
         return len(changes.changed) + len(changes.touched) + len(changes.deleted)
 
-    def take_changes(self) -> Changes:
+    def _take_changes(self) -> Changes:
         """Hand the changes so far to a checkpoint and start recording afresh."""
         taken, self._changes = self._changes, Changes()
         return taken
 
-    def return_changes(self, taken: Changes) -> None:
+    def _return_changes(self, taken: Changes) -> None:
         """Give back changes of a checkpoint that failed: the next one must include them.
         What happened since wins: a key set or deleted since is just that."""
         now = self._changes
@@ -199,7 +199,7 @@ class Table(MutableMapping[K, V]):
         now.touched -= now.changed
         now.before = {**now.before, **taken.before}  # the older value is the checkpoint's
 
-    def keys_of(self, values: list[Any]) -> list[Any]:
+    def _keys_of(self, values: list[Any]) -> list[Any]:
         """For each value (all of one type), the key holding that very object: ``MISSING``,
         a key, or ``Aliases`` (a set of keys) when several keys hold it.
 
@@ -210,12 +210,11 @@ class Table(MutableMapping[K, V]):
             self._where = _reverse_index(self._data)
         found = list(map(self._where.get, map(id, values), repeat(_MISSING)))
         data: dict[Any, Any] = self._data
-        for i, (key, value) in enumerate(zip(found, values, strict=True)):
-            if type(key) is Aliases:
-                found[i] = Aliases(k for k in key if data.get(k, _MISSING) is value) or _MISSING
-            elif key is not _MISSING and data.get(key, _MISSING) is not value:
-                found[i] = _MISSING  # a stale entry: the object moved or went away
-        return found
+        # An entry is stale when its key now holds another object (the value moved or went).
+        if Aliases in set(map(type, found)):
+            return [_held(data, key, value) for key, value in zip(found, values, strict=True)]
+        current = list(map(data.get, found, repeat(_MISSING)))  # in C: this runs in the pause
+        return [key if now is value else _MISSING for key, now, value in zip(found, current, values, strict=True)]
 
     def _unindex(self, key: K) -> None:
         assert self._where is not None
@@ -253,6 +252,13 @@ MISSING = _MISSING
 
 class Aliases(set[Any]):
     """The keys of a table that hold one and the same object."""
+
+
+def _held(data: dict[Any, Any], key: Any, value: Any) -> Any:
+    """The key (or keys) still holding ``value`` of those the index gave."""
+    if type(key) is Aliases:
+        return Aliases(k for k in key if data.get(k, _MISSING) is value) or _MISSING
+    return key if key is not _MISSING and data.get(key, _MISSING) is value else _MISSING
 
 
 def _index(where: dict[int, Any], ident: int, key: Any) -> None:

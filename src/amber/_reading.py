@@ -242,7 +242,7 @@ class CheckpointReader:
 
         markers = [_RefRows(t.schema.name, t.links + t.count) for t in m.types]
         root = TaggedDecoder(markers, keyed=node).decode(self.root())
-        if not m.is_delta and {str(t): len(n.entries) for t, n in _found_nodes(root).items()} != m.tables:
+        if not m.is_delta and {str(t): len(n.entries) for t, n in table_nodes(root).items()} != m.tables:
             raise Corrupt("tables with the entry counts in the manifest", ", ".join(list(m.tables)[:3]))
         if set(map(str, seen)) != set(m.tables):
             raise Corrupt("the tables the manifest lists", ", ".join(map(str, sorted(seen)))[:200])
@@ -334,7 +334,7 @@ _links_decoder = msgspec.msgpack.Decoder(
 )
 
 
-def _found_nodes(root: Any) -> dict[int, TableNode]:
+def table_nodes(root: Any) -> dict[int, TableNode]:
     """Table nodes of a generic root, by token (through builtin containers)."""
     found: dict[int, TableNode] = {}
     stack = [root]
@@ -430,7 +430,7 @@ def verify_chain(storage: Storage, chain: list[Manifest]) -> None:
                     raise CorruptCheckpointError(
                         m.id, f"links of {entry.schema.name}", f"links to entries of the parent {m.parent}", repr(link)
                     )
-        tables = _tables_after(m, tables, _found_nodes(root))
+        tables = _tables_after(m, tables, table_nodes(root))
 
 
 Kinds = dict[int, dict[Any, str]]  # table token -> key -> type name of the value

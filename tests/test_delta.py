@@ -56,7 +56,9 @@ def test_a_shared_record_changed_in_place_stays_shared_and_changed() -> None:
     first = store.save(state)
     customers[0].name = "renamed"
     customers.touch(0)
+    assert customers.pending == 1
     delta = store.save(state, parent=first.id)
+    assert customers.pending == 0, "a committed checkpoint took the changes"
     loaded = store.load(delta.id)
     assert loaded["customers"][0].name == "renamed"
     assert loaded["accounts"][4].owner is loaded["customers"][0], "account 4 was not in the delta"

@@ -571,3 +571,19 @@ def test_a_checkpoint_refuses_while_an_earlier_prepare_still_runs(tmp_path: Path
     time.sleep(0.2)
     del books.prepare  # type: ignore[attr-defined]
     assert manager.checkpoint().kind == "full"
+
+
+def test_a_fork_attempt_failing_early_never_touches_an_earlier_checkpoints_data(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, "fork")
+    bank.open_accounts(5, 50)
+    good = manager.checkpoint().info  # its child announced its data file
+    books = bank.participants[1]
+
+    def broken_resume() -> None:
+        raise RuntimeError("resume failed")
+
+    books.resume = broken_resume  # type: ignore[attr-defined]  # fails before the next child reports
+    with pytest.raises(amber.CheckpointAbortedError):
+        manager.checkpoint()
+    del books.resume  # type: ignore[attr-defined]
+    assert manager.store.verify(good.id).records > 0, "the committed data file is still there"

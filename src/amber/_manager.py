@@ -353,6 +353,7 @@ class Manager:
         """Fork; the child captures, validates and commits ``captured`` (state, taken
         changes, meta) while the parent resumes the service and follows the child."""
         state, taken, meta = captured
+        self._pending_data = ""  # only this attempt's child may name the file to clean up
 
         def job(send: _fork.Send) -> dict[str, Any]:
             capture: Capture = self.store.capture(state, taken, meta=meta)

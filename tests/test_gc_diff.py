@@ -181,3 +181,19 @@ def test_diff_on_the_command_line(tmp_path: Path) -> None:
     assert "bank.Account: 0 added, 2 changed, 0 deleted" in result.stdout
     assert json.loads(amber_cli("diff", str(tmp_path / "s"), "1", "2", "--json").stdout)["a"] == "000000000001"
     assert amber_cli("diff", str(tmp_path / "s"), "1", "9").returncode == 1
+
+
+def test_gc_keeps_the_newest_sound_checkpoint_when_the_newest_is_quarantined(tmp_path: Path) -> None:
+    _, manager = chain(tmp_path, "FDFD")
+    store = manager.store
+    store.quarantine("000000000004", "inspect me")
+    report = commands.gc(store, keep_last=1)
+    assert report["kept"] == ["000000000003", "000000000004"]
+
+
+def test_diff_between_a_full_checkpoint_and_a_delta_sees_the_whole_chains_types(tmp_path: Path) -> None:
+    bank, manager = chain(tmp_path, "FD")
+    bank.ledger.transfers += 1  # only the ledger changes: the delta holds no bank types besides
+    manager.checkpoint()
+    found = commands.diff(manager.store, "1", "3")
+    assert found["schemas"] == []

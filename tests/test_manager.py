@@ -587,3 +587,27 @@ def test_a_fork_attempt_failing_early_never_touches_an_earlier_checkpoints_data(
         manager.checkpoint()
     del books.resume  # type: ignore[attr-defined]
     assert manager.store.verify(good.id).records > 0, "the committed data file is still there"
+
+
+def test_generator_invariants_are_bounded_by_the_validating_timeout_and_attributed(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, timeouts=amber.Timeouts(validating=0.2))
+    bank.open_accounts(5, 50)
+    books = bank.participants[1]
+
+    def slow() -> Any:
+        time.sleep(1)
+        yield from ()
+
+    def broken() -> Any:
+        raise RuntimeError("boom")
+        yield
+
+    books.invariants = slow  # type: ignore[attr-defined]
+    with pytest.raises(amber.CheckpointTimeoutError) as caught:
+        manager.checkpoint()
+    assert caught.value.participant == "ledger" and caught.value.phase == "validating"
+    time.sleep(1)
+    books.invariants = broken  # type: ignore[attr-defined]
+    with pytest.raises(amber.CheckpointAbortedError, match="invariants\\(\\) raised RuntimeError") as failed:
+        manager.checkpoint()
+    assert failed.value.participant == "ledger"

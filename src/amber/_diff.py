@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from ._checkpoint import CheckpointStore
-from ._format import Manifest, digest
+from ._format import TypeEntry, digest
 from ._reading import CheckpointReader, table_nodes
 from ._values import Link, Ref, to_json_value
 from .errors import CorruptCheckpointError
@@ -36,6 +36,7 @@ class _Chain:
 def diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:
     """Per type: added, changed and deleted table keys from ``a`` to ``b``; schema changes."""
     old, new = store.manifest(a), store.manifest(b)
+    old_types, new_types = _chain_types(store, old.id), _chain_types(store, new.id)
     before, after = _materialise(store, old.id), _materialise(store, new.id)
     changes: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"added": [], "changed": [], "deleted": []})
     for token in sorted(set(before.tables) | set(after.tables)):
@@ -52,7 +53,7 @@ def diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:
         "a": old.id,
         "b": new.id,
         "types": {name: _summary(found) for name, found in sorted(changes.items())},
-        "schemas": _schema_changes(old, new),
+        "schemas": _schema_changes(old_types, new_types),
         "other_records": {
             name: {"a": before.counts.get(name, 0), "b": after.counts.get(name, 0)}
             for name in sorted(set(before.counts) | set(after.counts))
@@ -71,9 +72,16 @@ def _summary(found: dict[str, list[Any]]) -> dict[str, Any]:
     return summary
 
 
-def _schema_changes(old: Manifest, new: Manifest) -> list[dict[str, Any]]:
-    was = {t.schema.name: t for t in old.types}
-    now = {t.schema.name: t for t in new.types}
+def _chain_types(store: CheckpointStore, checkpoint_id: str) -> dict[str, TypeEntry]:
+    """Each type a checkpoint's state holds, as last written along its chain (a delta lists
+    only the types it writes)."""
+    found: dict[str, TypeEntry] = {}
+    for manifest in store.chain(checkpoint_id):
+        found.update({t.schema.name: t for t in manifest.types})
+    return found
+
+
+def _schema_changes(was: dict[str, TypeEntry], now: dict[str, TypeEntry]) -> list[dict[str, Any]]:
     found = []
     for name in sorted(set(was) | set(now)):
         a, b = was.get(name), now.get(name)

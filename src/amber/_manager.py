@@ -272,6 +272,8 @@ class Manager:
 
     def _checkpoint(self, full: bool, level: Level) -> CheckpointResult:
         parent = None if full else self._delta_parent()
+        ids = self.store.ids() if self.capture == "fork" else []  # listed before the pause
+        head = ids[-1] if ids else ""
         attempt = _Attempt(self, "delta" if parent else "full")
         self._emit(
             CheckpointStarted(
@@ -281,8 +283,6 @@ class Manager:
         prepared: list[Any] = []
         taken: Taken | None = None
         online = self.last is not None or self._phase == "online"
-        ids = self.store.ids() if self.capture == "fork" else []  # listed before the pause
-        head = ids[-1] if ids else ""
         try:
             attempt.enter("preparing")
             for p in self.participants:
@@ -434,7 +434,7 @@ class Manager:
         """Invariants in the forked child (the parent bounds its time)."""
         check = getattr(participant, "invariants", None)
         try:
-            return check() if check is not None else None
+            return violations(check()) if check is not None else None  # a generator runs here too
         except Exception as e:
             raise CheckpointAbortedError(
                 "validating", participant.name, f"invariants() raised {type(e).__name__}: {e}"

@@ -80,7 +80,10 @@ def call(participant: Any, method: str, phase: str, timeout: float, *args: Any) 
 
     def run() -> None:
         try:
-            box.append(fn(*args))
+            result = fn(*args)
+            if method == "invariants":  # a generator's body runs here, bounded and attributed
+                result = violations(result)
+            box.append(result)
         except BaseException as e:  # reported to the caller, whatever it is
             failure.append(e)
 

@@ -57,7 +57,12 @@ def collect(store: CheckpointStore, retention: Retention, *, dry_run: bool = Fal
             manifests[cid] = store.parsed_manifest(cid)[0]  # a missing data file is no reason to keep
         except CheckpointError:
             report.unreadable.append(cid)  # never delete what cannot be read
-    selected = _selected(manifests, retention) | set(store.quarantined()) | set(report.unreadable)
+    quarantined = set(store.quarantined())
+    sound = {cid: m for cid, m in manifests.items() if cid not in quarantined}
+    # The policy counts restorable checkpoints only: quarantined ones are kept besides them.
+    selected = _selected(sound, retention) | quarantined | set(report.unreadable)
+    if sound:
+        selected.add(max(sound))  # the newest one a restore can use
     if report.unreadable:
         # An unreadable manifest may be a delta on any older checkpoint: keep them all.
         selected |= {cid for cid in manifests if cid < max(report.unreadable)}

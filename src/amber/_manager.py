@@ -465,8 +465,10 @@ class Manager:
     ) -> str:
         """Undo what an attempt did; return the phase it failed in."""
         if prepared:
-            with contextlib.suppress(CheckpointAbortedError):
+            try:
                 self._resume(attempt, prepared)
+            except CheckpointAbortedError as e:  # the abort's own cause is what gets raised
+                log.error("while aborting checkpoint %s, a participant failed to resume: %s", attempt.token, e)
         attempt.end_pause()
         if taken is not None:
             taken.give_back()

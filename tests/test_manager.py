@@ -52,6 +52,7 @@ def test_full_and_delta_checkpoints_restore_the_last_committed_state(tmp_path: P
     bank.random_work(rng, 10)  # not checkpointed: lost on restore, as it should be
     again, report = restored(tmp_path)
     assert kinds == ["full", "delta", "delta", "delta", "delta"]
+    assert manager.last_result is not None and manager.last_result.info == manager.last
     assert again.balances() == expected and again.ledger.transfers == transfers
     assert report.chain == manager.store.ids() and len(report.chain) == 5
     assert all(a.owner is again.customers[a.owner.id] for a in again.accounts.values()), "no duplicated customers"

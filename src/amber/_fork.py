@@ -22,17 +22,6 @@ import msgspec
 Send = Callable[[dict[str, Any]], None]
 
 
-class ChildFailed(Exception):
-    """The child reported a failure, died, or ran over its time (internal)."""
-
-    def __init__(self, phase: str, reason: str, participant: str | None = None, timeout: bool = False) -> None:
-        super().__init__(reason)
-        self.phase = phase
-        self.reason = reason
-        self.participant = participant
-        self.timeout = timeout
-
-
 class Child:
     """The parent's handle on a forked child: its messages, then its reaping."""
 

@@ -317,10 +317,6 @@ class _RefRows(Sequence[Ref]):
     def __len__(self) -> int:
         return self._count
 
-    def take(self, rows: list[int]) -> list[Ref]:
-        """Markers for rows already checked to lie in the table."""
-        return list(map(Ref, repeat(self._name), rows))
-
     def __getitem__(self, row: Any) -> Any:
         if isinstance(row, slice):
             return [Ref(self._name, r) for r in range(*row.indices(self._count))]

@@ -90,19 +90,19 @@ def test_every_error_is_in_one_tree_under_amber_error() -> None:
 
 # Lower layers never import higher ones (docs/architecture.md).
 LAYERS = [
-    {"errors", "_version", "_pipeline", "events", "_fork", "_participants"},
-    {"_types", "_values", "_keyed"},
+    {"errors", "_version", "_pipeline", "events", "_dispatch", "_fork", "_participants"},
+    {"_types", "_values", "_keyed", "prometheus", "otel"},
     {"_fields", "_codec"},
     {"_schema"},
     {"_pin"},
     {"_graph", "_format", "_migration", "_assemble"},
     {"_resolve", "_lock"},
     {"storage"},
-    {"_reading"},
+    {"_reading", "_history"},
     {"_checkpoint"},
     {"_open", "_retention", "_diff"},
     {"_migrate", "_restore"},
-    {"_manager"},
+    {"_manager", "_report"},
     {"commands"},
     {"_render"},
     {"_cli", "__main__"},

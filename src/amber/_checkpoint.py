@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ._dispatch import dispatch
 from ._format import (
     DATA_MAGIC,
     FORMAT_VERSION,
@@ -42,11 +43,12 @@ from ._format import (
     parse_manifest,
 )
 from ._graph import Delta, StateWriter, Table
+from ._history import History
 from ._keyed import Changes, find_tables
 from ._keyed import Table as KeyedTable
 from ._migration import Plan, plan
 from ._pipeline import pipelined
-from ._reading import CheckpointReader, Progress, verify_chain
+from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
 from ._schema import Registry, default_registry
 from ._version import __version__
 from .errors import (
@@ -63,6 +65,7 @@ from .errors import (
     UnknownTypeError,
     UnsupportedFormatError,
 )
+from .events import CheckpointAborted, CheckpointCommitted, CheckpointStarted, Event, Listener, PhaseFinished
 from .storage import Storage
 
 T = TypeVar("T")
@@ -111,8 +114,13 @@ class CheckpointStore:
         write_versions: dict[str, int] | None = None,
         oldest_supported: dict[str, int] | None = None,
         max_load_bytes: int = 4 << 30,
+        listeners: Iterable[Listener] = (),
+        history: bool = True,
     ) -> None:
         self.storage = storage
+        # Told of everything done on this store, by any manager, migration or collection.
+        self.listeners: builtins.list[Listener] = builtins.list(listeners)
+        self.history = History(storage) if history else None
         self.registry = registry or default_registry
         self.compression_level = compression_level
         self.write_versions = dict(write_versions or {})  # type name -> version to write (a pin)
@@ -127,6 +135,11 @@ class CheckpointStore:
 
     def __repr__(self) -> str:
         return f"<amber.CheckpointStore {self.url}>"
+
+    def emit(self, event: Event, also: Iterable[Listener] = ()) -> None:
+        """Log ``event`` and tell this store's listeners (and ``also``: a manager's) of it;
+        record it in the store's history when it is worth keeping."""
+        dispatch(event, self.listeners, also, (self.history,) if self.history is not None else ())
 
     # --- writing --------------------------------------------------------------------------
 
@@ -145,13 +158,20 @@ class CheckpointStore:
         With ``parent`` (the checkpoint this state was last saved in), the checkpoint is a
         delta: each ``amber.Table`` of the parent contributes only its changes.
         """
-        taken = self.take_tables(state, parent)
+        attempt = _DirectSave(self, "delta" if parent is not None else "full")
+        taken: Taken | None = None
         try:
-            info = self.write(self.capture(state, taken, meta=meta, write_versions=write_versions))
-        except BaseException:
-            taken.give_back()
+            taken = self.take_tables(state, parent)
+            capture = self.capture(state, taken, meta=meta, write_versions=write_versions)
+            attempt.phase("committing")
+            info = self.write(capture)
+        except BaseException as e:
+            if taken is not None:
+                taken.give_back()
+            attempt.aborted(e)
             raise
         taken.committed(self.url, info.id)
+        attempt.committed(info)
         return info
 
     def take_tables(self, state: Any, parent: str | int | None = None, *, strict: bool = True) -> Taken:
@@ -367,6 +387,10 @@ class CheckpointStore:
         A delta is rebuilt from its full base and every delta up to it, in order; each
         table's entry count is checked against its manifest along the way.
         """
+        return self._load(checkpoint_id, None)
+
+    def _load(self, checkpoint_id: str | int | None, steps: builtins.list[StepTiming] | None) -> Any:
+        """``load``, adding each type upgrade it runs (timed) to ``steps``: what a migration reports."""
         chain = self.chain(checkpoint_id)
         plans = [self._plan(m) for m in chain]
         raw = sum(s.raw_length for m in chain for s in m.segments)
@@ -377,7 +401,7 @@ class CheckpointStore:
         prior: dict[int, KeyedTable[Any, Any]] | None = None
         with gc_paused():
             for manifest, migration in zip(chain, plans, strict=True):
-                state = CheckpointReader(self.storage, manifest, self.progress).state(migration, prior)
+                state = CheckpointReader(self.storage, manifest, self.progress, steps).state(migration, prior)
                 prior = _tables_as_saved(manifest, state)
         for table in (prior or {}).values():
             table.last = (self.url, chain[-1].id)
@@ -544,6 +568,85 @@ def _throttled(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
         ahead = sent / rate - (time.monotonic() - start)
         if ahead > 0:
             time.sleep(ahead)
+
+
+class _DirectSave:
+    """The events of one ``save()``: the caller's state is held for all of it (its pause)."""
+
+    def __init__(self, store: CheckpointStore, kind: str) -> None:
+        self.store = store
+        self.kind = kind
+        self.token = secrets.token_hex(8)
+        self.start = time.time()
+        self.began = time.perf_counter()
+        self.current = "capturing"
+        self.current_start = (self.start, self.began)
+        self.phases: dict[str, float] = {}
+        store.emit(
+            CheckpointStarted(
+                time=self.start, attempt=self.token, kind=kind, capture="direct", level="minimal", start=self.start
+            )
+        )
+
+    def phase(self, name: str, *, error: str = "", size: int = 0) -> None:
+        wall, began = self.current_start
+        seconds = time.perf_counter() - began
+        self.phases[self.current] = seconds
+        self.store.emit(
+            PhaseFinished(
+                time=time.time(),
+                attempt=self.token,
+                phase=self.current,
+                start=wall,
+                seconds=seconds,
+                bytes=size,
+                error=error,
+            )
+        )
+        self.current, self.current_start = name, (time.time(), time.perf_counter())
+
+    def committed(self, info: CheckpointInfo) -> None:
+        self.phase("done", size=info.size)
+        seconds = time.perf_counter() - self.began
+        self.store.emit(
+            CheckpointCommitted(
+                time=time.time(),
+                attempt=self.token,
+                checkpoint=info.id,
+                kind="delta" if info.parent else "full",
+                capture="direct",
+                parent=info.parent,
+                depth=info.depth,
+                bytes=info.size,
+                records=sum(info.counts.values()),
+                start=self.start,
+                seconds=seconds,
+                pause_seconds=seconds,
+                phases=self.phases,
+            )
+        )
+
+    def aborted(self, error: BaseException) -> None:
+        phase = self.current
+        reason = str(error) or type(error).__name__
+        self.phase("done", error=reason)
+        seconds = time.perf_counter() - self.began
+        self.store.emit(
+            CheckpointAborted(
+                time=time.time(),
+                attempt=self.token,
+                kind=self.kind,
+                capture="direct",
+                phase=phase,
+                participant=None,
+                reason=reason,
+                error=type(error).__name__,
+                start=self.start,
+                seconds=seconds,
+                pause_seconds=seconds,
+                phases=self.phases,
+            )
+        )
 
 
 @dataclass

@@ -44,9 +44,10 @@ from .events import (
     CheckpointCommitted,
     CheckpointStarted,
     Event,
-    GarbageCollected,
     Listener,
+    ParticipantCall,
     PhaseFinished,
+    ServiceResumed,
 )
 
 log = logging.getLogger("amber.manager")
@@ -88,11 +89,14 @@ class _Attempt:
         self.token = secrets.token_hex(8)
         self.kind = kind
         self.start = time.perf_counter()
+        self.wall = time.time()
         self.phase = "idle"
         self.phase_start = self.start
+        self.phase_wall = self.wall
         self.deadline = 0.0  # monotonic
         self.phases: dict[str, float] = {}
         self.timings: dict[str, dict[str, float]] = {}  # phase -> participant -> seconds
+        self.calls: dict[str, list[ParticipantCall]] = {}  # phase -> the participants' calls in it
         self.pause_end: float | None = None
         # The cyclic GC is off from the first prepare() to the last resume(): a collection
         # there would lengthen the service's pause (tens of ms with a million objects).
@@ -100,28 +104,38 @@ class _Attempt:
         gc.disable()
 
     def end_pause(self) -> None:
-        if self.pause_end is None:
-            self.pause_end = time.perf_counter()
         if self._gc_was_enabled:
             gc.enable()
             self._gc_was_enabled = False
+        if self.pause_end is None:
+            self.pause_end = time.perf_counter()
+            self.manager._emit(
+                ServiceResumed(time=time.time(), attempt=self.token, start=self.wall, pause_seconds=self.pause)
+            )
 
     def enter(self, phase: str) -> None:
         self.finish_phase()
         self.phase = phase
         self.phase_start = time.perf_counter()
+        self.phase_wall = time.time()
         self.deadline = time.monotonic() + self.manager.timeouts.of(phase)
         self.manager._set_phase(phase)
 
-    def finish_phase(self) -> None:
+    def finish_phase(self, *, error: str = "", size: int = 0) -> None:
         if self.phase in ("idle", "done"):
             return
         seconds = time.perf_counter() - self.phase_start
         self.phases[self.phase] = seconds
-        participants = self.timings.get(self.phase, {})
         self.manager._emit(
             PhaseFinished(
-                time=time.time(), attempt=self.token, phase=self.phase, seconds=seconds, participants=participants
+                time=time.time(),
+                attempt=self.token,
+                phase=self.phase,
+                start=self.phase_wall,
+                seconds=seconds,
+                calls=tuple(self.calls.get(self.phase, ())),
+                bytes=size,
+                error=error,
             )
         )
         self.phase = "done"
@@ -137,10 +151,21 @@ class _Attempt:
                 self.phase, None, f"{name} ran over {self.manager.timeouts.of(self.phase):g} s"
             )
 
-    def call(self, participant: Any, method: str, *args: Any) -> Any:
-        result, seconds = call(participant, method, self.phase, self.left(), *args)
-        self.timings.setdefault(self.phase, {})[participant.name] = seconds
+    def call(self, participant: Any, method: str, *args: Any, timeout: float | None = None) -> Any:
+        wall, began = time.time(), time.perf_counter()
+        try:
+            result, seconds = call(participant, method, self.phase, self.left() if timeout is None else timeout, *args)
+        except CheckpointAbortedError as e:
+            self.record(participant.name, method, wall, time.perf_counter() - began, e.reason)
+            raise
+        if hasattr(participant, method):
+            self.record(participant.name, method, wall, seconds)
         return result
+
+    def record(self, name: str, method: str, start: float, seconds: float, error: str = "") -> None:
+        self.timings.setdefault(self.phase, {})[name] = seconds
+        made = ParticipantCall(participant=name, method=method, start=start, seconds=seconds, error=error)
+        self.calls.setdefault(self.phase, []).append(made)
 
     @property
     def pause(self) -> float:
@@ -230,11 +255,7 @@ class Manager:
         self._phase = phase
 
     def _emit(self, event: Event) -> None:
-        for listener in self.listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("amber listener %r failed on %s; ignored", listener, type(event).__name__)
+        self.store.emit(event, self.listeners)
 
     # --- restore --------------------------------------------------------------------------
 
@@ -277,7 +298,12 @@ class Manager:
         attempt = _Attempt(self, "delta" if parent else "full")
         self._emit(
             CheckpointStarted(
-                time=time.time(), attempt=attempt.token, kind=attempt.kind, capture=self.capture, level=level
+                time=time.time(),
+                attempt=attempt.token,
+                kind=attempt.kind,
+                capture=self.capture,
+                level=level,
+                start=attempt.wall,
             )
         )
         prepared: list[Any] = []
@@ -358,9 +384,13 @@ class Manager:
         def job(send: _fork.Send) -> dict[str, Any]:
             capture: Capture = self.store.capture(state, taken, meta=meta)
             send({"phase": "validating"})
+            calls = []
             for p in self.participants:
-                self._check_invariants(p, self._child_invariants(p))
-            send({"phase": "committing"})
+                wall, began = time.time(), time.perf_counter()
+                found = self._child_invariants(p)
+                calls.append((p.name, wall, time.perf_counter() - began))
+                self._check_invariants(p, found)
+            send({"phase": "committing", "calls": calls})
             info = self.store.write(
                 capture, rate=self.write_rate, diagnose=diagnose, on_data=lambda key: send({"data": key})
             )
@@ -387,6 +417,8 @@ class Manager:
         try:
             for message in child.messages(lambda: attempt.deadline):
                 if "phase" in message and "ok" not in message:
+                    for name, wall, seconds in message.get("calls", ()):  # the child's invariants
+                        attempt.record(name, "invariants", wall, seconds)
                     attempt.enter(message["phase"])
                 elif "data" in message:
                     data_key = message["data"]
@@ -453,7 +485,7 @@ class Manager:
         while prepared:
             p = prepared.pop(0)
             try:
-                call(p, "resume", attempt.phase, self.timeouts.preparing)
+                attempt.call(p, "resume", timeout=self.timeouts.preparing)
             except CheckpointAbortedError as e:
                 failure = failure or e
         attempt.end_pause()
@@ -473,20 +505,24 @@ class Manager:
         if taken is not None:
             taken.give_back()
         phase = attempt.phase
-        attempt.finish_phase()
-        self._set_phase("online" if online else "idle")
         reason = error.reason if isinstance(error, CheckpointAbortedError) else f"{type(error).__name__}: {error}"
         participant = error.participant if isinstance(error, CheckpointAbortedError) else None
-        log.warning("checkpoint %s aborted in %s: %s", attempt.token, phase, reason)
+        attempt.finish_phase(error=reason)
+        self._set_phase("online" if online else "idle")
         self._emit(
             CheckpointAborted(
                 time=time.time(),
                 attempt=attempt.token,
+                kind=attempt.kind,
+                capture=self.capture,
                 phase=getattr(error, "phase", None) or phase,
                 participant=participant,
                 reason=reason,
+                error=type(error).__name__,
+                start=attempt.wall,
                 seconds=attempt.elapsed(),
                 pause_seconds=attempt.pause,
+                phases=dict(attempt.phases),
             )
         )
         return phase
@@ -499,7 +535,7 @@ class Manager:
 
     def _committed(self, attempt: _Attempt, info: CheckpointInfo, level: Level) -> CheckpointResult:
         attempt.end_pause()
-        attempt.finish_phase()
+        attempt.finish_phase(size=info.size)
         self._set_phase("online")
         base, deltas = self._chain_bytes
         self._chain_bytes = (base, deltas + info.size) if info.parent else (info.size, 0)
@@ -508,24 +544,18 @@ class Manager:
         phases = dict(attempt.phases)
         result = CheckpointResult(info, attempt.kind, attempt.pause, attempt.elapsed(), phases, diagnostics)
         self.last_result = result
-        log.info(
-            "checkpoint %s committed: %s, %d bytes, pause %.1f ms, %.3f s",
-            info.id,
-            attempt.kind,
-            info.size,
-            result.pause * 1000,
-            result.seconds,
-        )
         self._emit(
             CheckpointCommitted(
                 time=time.time(),
                 attempt=attempt.token,
                 checkpoint=info.id,
                 kind=attempt.kind,
+                capture=self.capture,
                 parent=info.parent,
                 depth=info.depth,
                 bytes=info.size,
                 records=sum(info.counts.values()),
+                start=attempt.wall,
                 seconds=result.seconds,
                 pause_seconds=result.pause,
                 phases=result.phases,
@@ -538,19 +568,9 @@ class Manager:
         if self.retention is None:
             return
         try:
-            report = collect(self.store, self.retention)
+            collect(self.store, self.retention, emit=self._emit)
         except AmberError:
             log.exception("retention failed; checkpoints are kept")
-            return
-        self._emit(
-            GarbageCollected(
-                time=time.time(),
-                deleted_checkpoints=report.deleted_checkpoints,
-                deleted_files=report.deleted_files,
-                kept=report.kept,
-                dry_run=False,
-            )
-        )
 
     def _delta_parent(self) -> CheckpointInfo | None:
         """The checkpoint the next one can be a delta on, or None for a full one."""

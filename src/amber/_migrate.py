@@ -23,7 +23,9 @@ import msgspec
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import ID_PATTERN, format_id
 from ._migration import Plan
+from ._reading import StepTiming
 from .errors import CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
+from .events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
 
 _LOG = "log/"
 _LINEAGE = ("migrated_from", "rollback_of", "restores")  # metadata that describes one checkpoint's origin
@@ -109,41 +111,94 @@ def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult
     """Upgrade the newest checkpoint to the running code's versions, as a new checkpoint.
 
     With ``dry_run``, the plan is computed and applied in memory (every step runs and every
-    value is checked) and nothing is written.
+    value is checked) and nothing is written. Events go to the store's listeners.
     """
+    timer = _Timer(store)
     source = store.info()
     changes = _chain_changes(store, source)
     if all(t.how == "as written" for t in changes):
+        timer.finished(source.id, "unchanged")
         return MigrationResult(source.id, None, dry_run, False, 0, 0.0, changes)
-    if dry_run:
-        return _run(store, source, changes, commit=False)
     log = MigrationLog(store)
-    started = log.append(action="migrate", outcome="started", source=source.id, types=changes)
-    try:
-        result = _run(store, source, changes, commit=True)
-    except Exception as e:
-        log.append(action="migrate", outcome="failed", run=started.run, source=source.id, error=str(e)[:2000])
-        raise
-    assert result.target is not None
-    log.append(
-        action="migrate",
-        outcome="committed",
-        run=started.run,
-        source=source.id,
-        target=result.target,
-        types=changes,
-        records=result.records,
-        seconds=result.seconds,
-        undo=f"amber rollback {store.url} --to {source.id}",
+    if not dry_run:
+        timer.run = log.append(action="migrate", outcome="started", source=source.id, types=changes).run
+    described = {c.name: f"v{c.from_version} -> v{c.to_version} ({c.how})" for c in changes if c.how != "as written"}
+    store.emit(
+        MigrationStarted(
+            time=time.time(), run=timer.run, source=source.id, dry_run=dry_run, types=described, start=timer.wall
+        )
     )
+    try:
+        result = _run(store, source, changes, timer.run, commit=not dry_run)
+    except Exception as e:
+        if not dry_run:
+            log.append(action="migrate", outcome="failed", run=timer.run, source=source.id, error=str(e)[:2000])
+        timer.finished(source.id, "failed", error=f"{type(e).__name__}: {e}")
+        raise
+    if not dry_run:
+        assert result.target is not None
+        log.append(
+            action="migrate",
+            outcome="committed",
+            run=timer.run,
+            source=source.id,
+            target=result.target,
+            types=changes,
+            records=result.records,
+            seconds=result.seconds,
+            undo=f"amber rollback {store.url} --to {source.id}",
+        )
+    outcome = "dry-run" if dry_run else "committed"
+    timer.finished(source.id, outcome, target=result.target or "", records=result.records)
     return result
 
 
+class _Timer:
+    """The run id and clock of one migration, for its events."""
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+        self.run = ""  # a dry run is not logged, so has no run id
+        self.wall, self.began = time.time(), time.perf_counter()
+
+    def finished(self, source: str, outcome: str, *, target: str = "", records: int = 0, error: str = "") -> None:
+        seconds = time.perf_counter() - self.began
+        self.store.emit(
+            MigrationFinished(
+                time=time.time(),
+                run=self.run,
+                source=source,
+                target=target,
+                outcome=outcome,
+                records=records,
+                start=self.wall,
+                seconds=seconds,
+                error=error,
+            )
+        )
+
+
 def _run(
-    store: CheckpointStore, source: CheckpointInfo, changes: tuple[TypeChange, ...], commit: bool
+    store: CheckpointStore, source: CheckpointInfo, changes: tuple[TypeChange, ...], run: str, commit: bool
 ) -> MigrationResult:
     begun = time.perf_counter()
-    state = store.load(source.id)
+    steps: list[StepTiming] = []
+    state = store._load(source.id, steps)
+    for step in steps:
+        store.emit(
+            MigrationStep(
+                time=time.time(),
+                run=run,
+                checkpoint=step.checkpoint,
+                type=step.type,
+                from_version=step.from_version,
+                to_version=step.to_version,
+                how=step.how,
+                records=step.records,
+                start=step.start,
+                seconds=step.seconds,
+            )
+        )
     meta = {k: v for k, v in source.meta.items() if k not in _LINEAGE} | {"migrated_from": source.id}
     target = store.save(state, meta=meta) if commit else None
     records = sum(t.records for t in changes)
@@ -172,9 +227,7 @@ def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
     changes = []
     staged = "; ".join(plan.describe()) if plan.stages else ""
     for tp in plan.types:
-        how = staged or (
-            "as written" if tp.direct else (", ".join(f"step {v}->{v + 1}" for v, _ in tp.steps) or "rules only")
-        )
+        how = staged or tp.how
         changes.append(
             TypeChange(
                 name=tp.reader.name,
@@ -203,6 +256,7 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
     restored = store.info(to)
     if restored.id == newest.id:
         raise CheckpointError(newest.id, "rollback", "an earlier checkpoint than the newest", restored.id)
+    wall, began = time.time(), time.perf_counter()
     log = MigrationLog(store)
     started = log.append(action="rollback", outcome="started", source=restored.id)
     meta = {k: v for k, v in restored.meta.items() if k not in _LINEAGE}
@@ -214,5 +268,17 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
         source=restored.id,
         target=target.id,
         undo=f"amber rollback {store.url} --to {newest.id}",
+    )
+    seconds = time.perf_counter() - began
+    store.emit(
+        RolledBack(
+            time=time.time(),
+            run=started.run,
+            replaced=newest.id,
+            restored=restored.id,
+            target=target.id,
+            start=wall,
+            seconds=seconds,
+        )
     )
     return {"from": newest.id, "restored": restored.id, "target": target.id}

@@ -47,12 +47,18 @@ class TypePlan:
     def direct(self) -> bool:
         return self.writer.fingerprint == self.reader.schema.fingerprint
 
+    @property
+    def how(self) -> str:
+        """ "as written", "rules only", or the upgrade steps run, e.g. "step 1->2, step 2->3"."""
+        if self.direct:
+            return "as written"
+        return ", ".join(f"step {v}->{v + 1}" for v, _ in self.steps) or "rules only"
+
     def describe(self) -> str:
         w, r = self.writer, self.reader
         if self.direct:
             return f"{r.name} v{r.version}: as written"
-        how = ", ".join(f"step {v}->{v + 1}" for v, _ in self.steps) or "rules only"
-        return f"{w.name} v{w.version} -> {r.name} v{r.version}: {how}"
+        return f"{w.name} v{w.version} -> {r.name} v{r.version}: {self.how}"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -10,6 +11,7 @@ from ._checkpoint import CheckpointStore
 from ._lock import read_lock
 from ._schema import Registry
 from .errors import SchemaError, StoreNotFoundError
+from .events import Listener
 from .storage import LocalStorage, MemoryStorage, Storage
 
 
@@ -23,6 +25,8 @@ def open_store(
     write_versions: dict[str, int] | None = None,
     policy: str | os.PathLike[str] | None = None,
     max_load_bytes: int = 4 << 30,
+    listeners: Iterable[Listener] = (),
+    history: bool = True,
 ) -> CheckpointStore:
     """Open a checkpoint store.
 
@@ -36,6 +40,8 @@ def open_store(
     its ``oldest_supported`` version are refused before any data is read. ``max_load_bytes``
     caps the decompressed bytes one load reads (hostile data can cost ~60 bytes of memory per
     byte); a checkpoint declaring more is refused before any segment is read.
+    ``listeners`` are told of everything done on the store (``amber.events``); ``history``
+    keeps a journal of checkpoints, restores, migrations and collections for ``amber report``.
     """
     storage = _storage_for(os.fspath(url), fsync=fsync)
     if not create and not storage.exists():
@@ -48,6 +54,8 @@ def open_store(
         write_versions=write_versions,
         oldest_supported=oldest,
         max_load_bytes=max_load_bytes,
+        listeners=listeners,
+        history=history,
     )
 
 

@@ -6,7 +6,9 @@ decoded against the writer's schema before anything is built from it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from itertools import groupby, repeat
 from operator import itemgetter
 from typing import Annotated, Any
@@ -19,7 +21,7 @@ from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflat
 from ._graph import hashed_by_value
 from ._keyed import MISSING
 from ._keyed import Table as KeyedTable
-from ._migration import Plan, TypePlan
+from ._migration import Plan, Stage, TypePlan
 from ._pipeline import pipelined
 from ._resolve import RefIndex, StepFailed, Tables, by_rules, by_steps, reader_columns, removed_type, run_stage
 from ._types import FieldType
@@ -31,13 +33,34 @@ Columns = list[list[Any]]
 Progress = Callable[[str, int, int], None]  # (phase, segments done, segments in all)
 
 
+@dataclass(frozen=True)
+class StepTiming:
+    """One upgrade run while reading: a type (or a stage of checkpoint steps) in one checkpoint."""
+
+    checkpoint: str
+    type: str
+    from_version: int
+    to_version: int
+    how: str
+    records: int
+    start: float  # wall clock
+    seconds: float = 0.0
+
+
 class CheckpointReader:
     """Reads the segments of one checkpoint whose manifest has been parsed and checked."""
 
-    def __init__(self, storage: Storage, manifest: Manifest, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        manifest: Manifest,
+        progress: Progress | None = None,
+        steps: list[StepTiming] | None = None,
+    ) -> None:
         self.storage = storage
         self.manifest = manifest
         self.progress = progress
+        self.steps = steps  # when a list: each upgrade of a type (or stage) run, timed, is added
 
     def state(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]] | None = None) -> Any:
         """The state, with every type brought to the running code's version by ``migration``.
@@ -162,12 +185,22 @@ class CheckpointReader:
             versions = {n: t.schema.version for n, t in zip(names, m.types, strict=True)}
             tables = Tables(dict(zip(names, records, strict=True)), versions)
             for stage in migration.stages:
+                wall, began = time.time(), time.perf_counter()
                 run_stage(stage, tables)
+                self._timed_stage(stage, tables, wall, began)
             return self._assemble_tables(migration, tables, names)
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+
+    def _timed_stage(self, stage: Stage, tables: Tables, wall: float, began: float) -> None:
+        cid, how = self.manifest.id, stage.describe()
+        if stage.type == "*":
+            self._timed(began, StepTiming(cid, "(checkpoint steps)", 0, 0, how, 0, wall))
+        else:
+            records = len(tables[stage.type]) if stage.type in tables else 0
+            self._timed(began, StepTiming(cid, stage.type, stage.version, stage.version + 1, how, records, wall))
 
     def _assemble_tables(self, migration: Plan, tables: Tables, names: list[str]) -> Any:
         final = [name for name, _ in migration.final]
@@ -221,11 +254,19 @@ class CheckpointReader:
         if tp.direct:
             return columns
         entry = self.manifest.types[index]
+        wall, began = time.time(), time.perf_counter()
         if not tp.steps:
-            return by_rules(tp, columns, entry.count)
-        decoder, objects_of = self._markers()
-        records = _rows(entry, columns, objects_of, decoder)
-        return by_steps(tp, records, self._ref_index())
+            upgraded = by_rules(tp, columns, entry.count)
+        else:
+            decoder, objects_of = self._markers()
+            upgraded = by_steps(tp, _rows(entry, columns, objects_of, decoder), self._ref_index())
+        w, r = tp.writer, tp.reader
+        self._timed(began, StepTiming(self.manifest.id, w.name, w.version, r.version, tp.how, entry.count, wall))
+        return upgraded
+
+    def _timed(self, began: float, step: StepTiming) -> None:
+        if self.steps is not None:
+            self.steps.append(replace(step, seconds=time.perf_counter() - began))
 
     def _generic_root(self) -> Any:
         """The root with tables as ``TableNode`` values: whole ones, or changes in a delta."""

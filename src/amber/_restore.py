@@ -12,6 +12,7 @@ code cannot read, a failed migration, the storage itself failing) always stop it
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,15 @@ from .errors import (
     StoreError,
     UnsupportedFormatError,
 )
-from .events import Event, Quarantined, RestoreFailed, RestoreFinished
+from .events import (
+    CheckpointRefused,
+    Event,
+    ParticipantCall,
+    Quarantined,
+    RestoreFailed,
+    RestoreFinished,
+    RestoreStarted,
+)
 
 log = logging.getLogger("amber.restore")
 
@@ -58,6 +67,9 @@ class RestoreReport:
     seconds: float = 0.0
     base_bytes: int = 0
     delta_bytes: int = 0
+    records: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # loading, restoring, validating
+    calls: list[ParticipantCall] = field(default_factory=list)
 
 
 class _Refused(Exception):
@@ -97,12 +109,15 @@ class Restorer:
         self.participants = participants
         self.policy = policy
         self.emit = emit
+        self.token = secrets.token_hex(8)
+        self.wall = time.time()
+        self.began = time.perf_counter()
 
     def run(self) -> RestoreReport:
-        start = time.perf_counter()
         quarantined = self.store.quarantined()
         failures: list[tuple[str, str]] = []
         ids = self.store.ids()
+        self.emit(RestoreStarted(time=time.time(), restore=self.token, candidates=len(ids), start=self.wall))
         for cid in reversed(ids):
             if cid in quarantined:
                 continue
@@ -110,12 +125,14 @@ class Restorer:
                 report = self._attempt(cid, quarantined)
             except _Skipped as skipped:
                 failures.append((cid, skipped.reason))  # not its own fault: left as it is
+                self._refused(cid, skipped.reason, "skipped")
                 continue
             except _Blamed as blamed:  # a checkpoint it builds on is bad: that one is set aside
                 failures.append((cid, blamed.reason))
                 if self.policy == "refuse":
                     self._fail("the newest checkpoint failed verification; refusing to start", failures)
                     raise RestoreError(f"checkpoint {cid} cannot be restored", failures) from blamed.cause
+                self._refused(cid, blamed.reason, "skipped")
                 self._quarantine(blamed.culprit, blamed.reason)
                 quarantined[blamed.culprit] = blamed.reason
                 continue
@@ -124,28 +141,39 @@ class Restorer:
                 if self.policy == "refuse":
                     self._fail("the newest checkpoint failed verification; refusing to start", failures)
                     raise RestoreError(f"checkpoint {cid} cannot be restored", failures) from refused.cause
+                self._refused(cid, refused.reason, "quarantined")
                 self._quarantine(cid, refused.reason)
                 continue
             report.fallbacks = failures
-            report.seconds = time.perf_counter() - start
-            self.emit(
-                RestoreFinished(
-                    time=time.time(),
-                    checkpoint=cid,
-                    chain=report.chain,
-                    checks=report.checks,
-                    fallbacks=failures,
-                    seconds=report.seconds,
-                )
-            )
-            return report
+            return self._finished(report)
         if ids:  # never start empty when there are checkpoints, even all quarantined ones
             self._fail("no checkpoint could be restored", failures)
             held = f"; quarantined: {', '.join(sorted(quarantined))}" if quarantined else ""
             raise RestoreError(f"no checkpoint of {len(ids)} could be restored{held}", failures)
-        report = RestoreReport(None, seconds=time.perf_counter() - start)
-        self.emit(RestoreFinished(time=time.time(), checkpoint=None, chain=[], checks=[], fallbacks=[], seconds=0.0))
+        return self._finished(RestoreReport(None))
+
+    def _finished(self, report: RestoreReport) -> RestoreReport:
+        report.seconds = time.perf_counter() - self.began
+        self.emit(
+            RestoreFinished(
+                time=time.time(),
+                restore=self.token,
+                checkpoint=report.checkpoint,
+                chain=report.chain,
+                checks=report.checks,
+                fallbacks=report.fallbacks,
+                start=self.wall,
+                seconds=report.seconds,
+                phases=report.phases,
+                calls=tuple(report.calls),
+                records=report.records,
+                bytes=report.base_bytes + report.delta_bytes,
+            )
+        )
         return report
+
+    def _refused(self, cid: str, reason: str, action: str) -> None:
+        self.emit(CheckpointRefused(time=time.time(), restore=self.token, checkpoint=cid, reason=reason, action=action))
 
     def _quarantine(self, cid: str, reason: str) -> None:
         try:
@@ -153,13 +181,49 @@ class Restorer:
         except StoreError as e:  # a read-only store must not stop the fallback
             log.warning("could not quarantine checkpoint %s (%s); falling back all the same", cid, e)
             return
-        log.warning("checkpoint %s quarantined: %s", cid, reason)
         self.emit(Quarantined(time=time.time(), checkpoint=cid, reason=reason))
 
     def _fail(self, reason: str, failures: list[tuple[str, str]]) -> None:
-        self.emit(RestoreFailed(time=time.time(), reason=reason, failures=list(failures)))
+        seconds = time.perf_counter() - self.began
+        self.emit(
+            RestoreFailed(
+                time=time.time(),
+                restore=self.token,
+                reason=reason,
+                failures=list(failures),
+                start=self.wall,
+                seconds=seconds,
+            )
+        )
 
     def _attempt(self, cid: str, quarantined: dict[str, str]) -> RestoreReport:
+        began = time.perf_counter()
+        chain, state = self._load(cid, quarantined)
+        report = RestoreReport(cid, chain=chain, checks=list(CHECKS))
+        infos = [self.store.info(c) for c in chain]
+        report.base_bytes, report.delta_bytes = infos[0].size, sum(i.size for i in infos[1:])
+        report.records = sum(infos[-1].counts.values())
+        report.phases["loading"] = time.perf_counter() - began
+        began = time.perf_counter()
+        for p in self.participants:
+            if p.name not in state:
+                report.fresh.append(p.name)
+                log.info("participant %r starts fresh: checkpoint %s holds no state for it", p.name, cid)
+                continue
+            self._timed(report, p, "restore", cid, state[p.name])
+        report.phases["restoring"] = time.perf_counter() - began
+        began = time.perf_counter()
+        for p in self.participants:
+            if getattr(p, "invariants", None) is not None:
+                found = violations(self._timed(report, p, "invariants", cid))
+                if found:
+                    error = InvariantError(cid, p.name, found)
+                    raise _Refused(str(error), error)
+        report.phases["validating"] = time.perf_counter() - began
+        return report
+
+    def _load(self, cid: str, quarantined: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
+        """The chain of ``cid`` and its state, or why it cannot be used (internal errors)."""
         try:
             chain = self.store.chain(cid)
             bad = [m.id for m in chain if m.id in quarantined]
@@ -181,30 +245,23 @@ class Restorer:
             raise _Refused(f"reading it failed unexpectedly: {type(e).__name__}: {e}", e) from e
         if not isinstance(state, dict):
             raise _Refused("its state is not a manager's (a dict by participant name)", TypeError(type(state)))
-        report = RestoreReport(cid, chain=[m.id for m in chain], checks=list(CHECKS))
-        sizes = [self.store.info(m.id).size for m in chain]
-        report.base_bytes, report.delta_bytes = sizes[0], sum(sizes[1:])
-        for p in self.participants:
-            if p.name not in state:
-                report.fresh.append(p.name)
-                continue
-            try:
-                p.restore(state[p.name])
-            except Exception as e:  # the code's fault, not the checkpoint's: stop, quarantine nothing
-                raise RestoreError(f"checkpoint {cid}: participant {p.name!r}: restore() raised: {e!r}") from e
-        for p in self.participants:
-            self._invariants(cid, p)
-        return report
+        return [m.id for m in chain], state
 
     @staticmethod
-    def _invariants(cid: str, participant: Any) -> None:
-        check = getattr(participant, "invariants", None)
-        if check is None:
-            return
+    def _timed(report: RestoreReport, participant: Any, method: str, cid: str, *args: Any) -> Any:
+        """Run one participant callback, recording it; its raising is the code's fault, not
+        the checkpoint's (a Violation is the data's): stop, quarantine nothing."""
+        wall, began = time.time(), time.perf_counter()
+        error = ""
         try:
-            found = violations(check())
-        except Exception as e:  # a broken check is the code's fault; a Violation is the data's
-            raise RestoreError(f"checkpoint {cid}: participant {participant.name!r}: invariants() raised: {e!r}") from e
-        if found:
-            error = InvariantError(cid, participant.name, found)
-            raise _Refused(str(error), error)
+            result = getattr(participant, method)(*args)
+            return violations(result) if method == "invariants" else result  # a generator runs here
+        except Exception as e:
+            error = f"{type(e).__name__}: {e}"
+            raise RestoreError(f"checkpoint {cid}: participant {participant.name!r}: {method}() raised: {e!r}") from e
+        finally:
+            seconds = time.perf_counter() - began
+            call = ParticipantCall(
+                participant=participant.name, method=method, start=wall, seconds=seconds, error=error
+            )
+            report.calls.append(call)

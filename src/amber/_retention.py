@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._checkpoint import CheckpointStore
 from ._format import Manifest
+from ._history import History
 from .errors import CheckpointError, StoreError
+from .events import Event, GarbageCollected
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,36 @@ class GcReport:
     deleted_checkpoints: list[str] = field(default_factory=list)
     deleted_files: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # manifests that could not be read: kept
+    history_pruned: int = 0  # history entries beyond the newest MAX_ENTRIES
     dry_run: bool = False
 
 
-def collect(store: CheckpointStore, retention: Retention, *, dry_run: bool = False) -> GcReport:
-    """Apply ``retention`` to ``store``; with ``dry_run``, only report what would go."""
+def collect(
+    store: CheckpointStore,
+    retention: Retention,
+    *,
+    dry_run: bool = False,
+    emit: Callable[[Event], None] | None = None,
+) -> GcReport:
+    """Apply ``retention`` to ``store``; with ``dry_run``, only report what would go.
+    The ``GarbageCollected`` event goes to ``emit`` (default: the store's listeners)."""
+    wall, began = time.time(), time.perf_counter()
+    report = _collect(store, retention, dry_run)
+    (emit or store.emit)(
+        GarbageCollected(
+            time=time.time(),
+            deleted_checkpoints=report.deleted_checkpoints,
+            deleted_files=report.deleted_files,
+            kept=report.kept,
+            dry_run=dry_run,
+            start=wall,
+            seconds=time.perf_counter() - began,
+        )
+    )
+    return report
+
+
+def _collect(store: CheckpointStore, retention: Retention, dry_run: bool) -> GcReport:
     report = GcReport(dry_run=dry_run)
     manifests: dict[str, Manifest] = {}
     for cid in store.ids():
@@ -76,6 +104,7 @@ def collect(store: CheckpointStore, retention: Retention, *, dry_run: bool = Fal
         for cid in doomed:
             store.storage.delete(f"checkpoints/{cid}.manifest")
     report.deleted_files = _unneeded_files(store, retention, doomed, manifests, dry_run=dry_run)
+    report.history_pruned = len(History(store.storage).prune(dry_run=dry_run))
     return report
 
 
@@ -123,7 +152,12 @@ def _unneeded_files(
             continue
         if key in freed or _older(store, key, old):
             files.append(key)
-    leftovers = [name for prefix in ("data/", "checkpoints/", "") for name, t in storage.temporaries(prefix) if t < old]
+    leftovers = [
+        name
+        for prefix in ("data/", "checkpoints/", "history/", "")
+        for name, t in storage.temporaries(prefix)
+        if t < old
+    ]
     if not dry_run:
         for key in files:
             storage.delete(key)

@@ -41,8 +41,9 @@ class Storage(Protocol):
         """The object's size in bytes; ``ObjectNotFoundError`` when absent."""
         ...
 
-    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False) -> int:
-        """Store the concatenated chunks durably and atomically; return the byte count."""
+    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
+        """Store the concatenated chunks atomically; return the byte count. ``durable=False``
+        allows skipping what survives power loss (fsync): advisory objects such as history."""
         ...
 
     def list(self, prefix: str) -> list[str]:

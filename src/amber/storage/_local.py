@@ -52,17 +52,19 @@ class LocalStorage:
             _require_regular(info, key)
             return info.st_size
 
-    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False) -> int:
+    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
         path = self._path(key)
+        sync = self._fsync and durable
         with self._translated(key):
             self._make_dirs(path.parent)
             tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
             try:
-                size = self._write(tmp, chunks)
+                size = self._write(tmp, chunks, sync)
                 self._publish(tmp, path, create_only)
             finally:
                 tmp.unlink(missing_ok=True)
-            self._sync_dir(path.parent)
+            if sync:
+                self._sync_dir(path.parent)
         return size
 
     def list(self, prefix: str) -> list[str]:
@@ -116,14 +118,14 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def _write(self, tmp: Path, chunks: Iterable[bytes]) -> int:
+    def _write(self, tmp: Path, chunks: Iterable[bytes], sync: bool) -> int:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         size = 0
         with os.fdopen(fd, "wb", buffering=0) as f:
             for chunk in chunks:
                 f.write(chunk)
                 size += len(chunk)
-            if self._fsync:
+            if sync:
                 os.fsync(f.fileno())
         return size
 

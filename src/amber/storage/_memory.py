@@ -29,7 +29,7 @@ class MemoryStorage:
     def size(self, key: str) -> int:
         return len(self._get(key))
 
-    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False) -> int:
+    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
         check_key(key)
         data = b"".join(chunks)
         with self._lock:

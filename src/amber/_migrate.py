@@ -189,6 +189,7 @@ def _run(
             MigrationStep(
                 time=time.time(),
                 run=run,
+                dry_run=not commit,
                 checkpoint=step.checkpoint,
                 type=step.type,
                 from_version=step.from_version,

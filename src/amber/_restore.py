@@ -181,7 +181,7 @@ class Restorer:
         except StoreError as e:  # a read-only store must not stop the fallback
             log.warning("could not quarantine checkpoint %s (%s); falling back all the same", cid, e)
             return
-        self.emit(Quarantined(time=time.time(), checkpoint=cid, reason=reason))
+        self.emit(Quarantined(time=time.time(), checkpoint=cid, reason=reason, restore=self.token))
 
     def _fail(self, reason: str, failures: list[tuple[str, str]]) -> None:
         seconds = time.perf_counter() - self.began

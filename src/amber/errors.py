@@ -25,6 +25,7 @@ else comes from this one tree::
     │   └── CheckpointTimeoutError (TimeoutError)   a phase ran over its timeout
     └── RestoreError                          no checkpoint restored into a valid state
         └── InvariantError                    a restored state broke a participant's invariant
+    MissingExtraError (ImportError)           an optional feature's packages are not installed
 
 A ``CheckpointError`` always names the checkpoint, the part that is wrong and what was
 expected, as attributes and in its message, so a one-line report is enough to act on. An
@@ -49,6 +50,7 @@ __all__ = [
     "InvariantError",
     "ManagerError",
     "MigrationError",
+    "MissingExtraError",
     "ObjectNotFoundError",
     "RestoreError",
     "SchemaError",
@@ -224,3 +226,15 @@ class InvariantError(RestoreError):
         self.violations = violations
         listing = "; ".join(map(str, violations[:5]))
         super().__init__(f"checkpoint {checkpoint}: participant {participant!r}: invariant broken: {listing}")
+
+
+class MissingExtraError(AmberError, ImportError):
+    """An optional part of Amber needs packages that are not installed; the message says
+    which extra to install (``pip install 'amber-state[prometheus]'``)."""
+
+    def __init__(self, feature: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the {missing!r} package, which is not installed: pip install 'amber-state[{extra}]'",
+            name=missing,
+        )

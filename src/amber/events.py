@@ -140,6 +140,7 @@ class CheckpointRefused(Event, frozen=True, kw_only=True):
 class Quarantined(Event, frozen=True, kw_only=True):
     checkpoint: str
     reason: str
+    restore: str = ""  # the restore that set it aside
 
 
 class RestoreFinished(Event, frozen=True, kw_only=True):
@@ -180,6 +181,7 @@ class MigrationStep(Event, frozen=True, kw_only=True):
     stage of checkpoint steps, under ``type="(checkpoint steps)"``)."""
 
     run: str
+    dry_run: bool
     checkpoint: str
     type: str
     from_version: int

@@ -105,7 +105,7 @@ LAYERS = [
     {"_migrate", "_restore"},
     {"_manager", "_report"},
     {"commands"},
-    {"_render"},
+    {"_render", "_report_html"},
     {"_cli", "__main__"},
 ]
 

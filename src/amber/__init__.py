@@ -15,6 +15,8 @@ graphs (shared references and cycles included) to a store::
     state = store.load()
 """
 
+import logging
+
 from . import events
 from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
 from ._fields import FieldSchema, RecordSchema, field
@@ -69,6 +71,9 @@ from .errors import (
     UnsupportedFormatError,
     Violation,
 )
+
+# A library logs; the application decides where to (the logging HOWTO's advice for libraries).
+logging.getLogger("amber").addHandler(logging.NullHandler())
 
 __all__ = [
     "FORMAT_VERSION",

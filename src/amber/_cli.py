@@ -6,8 +6,10 @@ Text for people, ``--json`` for machines. Errors are one line on stderr. Exit st
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +17,7 @@ import msgspec
 
 from . import _render as render
 from . import commands
+from ._dispatch import JsonFormatter
 from ._open import open_store
 from .errors import AmberError
 
@@ -42,11 +45,24 @@ def _run(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="amber-state", prog_name="amber")
-def cli() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="warning",
+    show_default=True,
+    help="Log Amber's steps (gc, migrations, rollbacks) at this level and above on stderr.",
+)
+@click.option("--log-json", is_flag=True, help="Log one JSON object a line, with every structured field.")
+def cli(log_level: str, log_json: bool) -> None:
     """Inspect and verify Amber checkpoint stores (no application code needed).
 
     STORE is a directory path or a file:// URL.
     """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_json else logging.Formatter("amber: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("amber")
+    logger.addHandler(handler)
+    logger.setLevel(log_level.upper())
 
 
 @cli.command()
@@ -151,6 +167,33 @@ def gc(store: str, as_json: bool, **policy: Any) -> None:
 def diff(store: str, a: str, b: str, as_json: bool) -> None:
     """What changed from checkpoint A to B: table keys added, changed, deleted per type; schemas."""
     _run(lambda: commands.diff(store, a, b), render.diff, as_json)
+
+
+@cli.command()
+@click.argument("store")
+@click.option("--html", "html_path", metavar="FILE", help="Write a self-contained HTML page with charts to FILE.")
+@click.option("--keep-last", type=click.IntRange(min=1), metavar="N", help="Preview this retention policy.")
+@click.option("--keep-within", metavar="AGE", help="Preview keeping checkpoints younger than AGE.")
+@_json_option
+def report(store: str, html_path: str | None, keep_last: int | None, keep_within: str | None, as_json: bool) -> None:
+    """The store's history: checkpoints over time (size, duration, pause, aborts), delta
+    chains and what retention keeps, schema versions per checkpoint, outliers, migrations."""
+    if keep_within is not None:
+        try:
+            commands.parse_duration(keep_within)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    def action() -> Any:
+        data = commands.report(store, keep_last=keep_last, keep_within=keep_within)
+        if html_path is not None:
+            from ._report_html import render as render_html
+
+            Path(html_path).write_text(render_html(data), encoding="utf-8")
+            data["html"] = html_path
+        return data
+
+    _run(action, render.report, as_json)
 
 
 @cli.group()

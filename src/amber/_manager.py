@@ -593,6 +593,13 @@ class Manager:
             "level": level,
             "participants": [p.name for p in self.participants],
         }
+        if self.retention is not None:  # for `amber report`, which shows what the policy keeps
+            r = self.retention
+            amber_meta["retention"] = {
+                "keep_last": r.keep_last,
+                "keep_within_seconds": r.keep_within.total_seconds() if r.keep_within is not None else None,
+                "grace_seconds": r.grace.total_seconds(),
+            }
         if level == "comprehensive":
             amber_meta["diagnostics"] = self._diagnostics(attempt, taken)
         return {"amber": amber_meta}

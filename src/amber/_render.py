@@ -157,3 +157,26 @@ def check(findings: list[dict[str, str]]) -> str:
     errors = sum(f["severity"] == "error" for f in findings)
     lines.append(f"{errors} error(s), {len(findings) - errors} note(s)")
     return "\n".join(lines)
+
+
+def report(r: dict[str, Any]) -> str:
+    rows = r["checkpoints"]
+    lines = [
+        f"{r['store']}: {len(rows)} checkpoints ({sum(c.get('kind') == 'delta' for c in rows)} deltas), "
+        f"{size(sum(c.get('size', 0) for c in rows))}, {len(r['aborts'])} aborted attempts, "
+        f"{sum(bool(c.get('quarantined')) for c in rows)} quarantined"
+    ]
+    timed = [c for c in rows if "duration" in c]
+    if timed:
+        last = timed[-1]
+        lines.append(
+            f"last timed checkpoint {last['id']}: {last['duration']:.3f} s, pause {last['pause'] * 1000:.1f} ms"
+        )
+    if r["retention"]["policy"]:
+        deleted = [c["id"] for c in rows if c.get("kept") is False]
+        lines.append(f"retention ({r['retention']['policy']}): {len(deleted)} would go at the next gc")
+    for o in r["outliers"]:
+        lines.append(f"outlier: {o['checkpoint']} {o['metric']} {o['value']:.4g} (median {o['median']:.4g})")
+    if "html" in r:
+        lines.append(f"HTML report written to {r['html']}")
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from . import _diff, _lock, _migrate
+from . import _diff, _lock, _migrate, _report
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import Manifest
 from ._open import open_store
@@ -37,6 +37,7 @@ __all__ = [
     "ls",
     "migrate",
     "parse_duration",
+    "report",
     "rollback",
     "schema_check",
     "schema_lock",
@@ -107,6 +108,26 @@ def parse_duration(text: str) -> dt.timedelta:
         return dt.timedelta(seconds=value * units[unit])
     except (ValueError, OverflowError):
         raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 12h, 7d)") from None
+
+
+def report(
+    store: StoreArg,
+    *,
+    keep_last: int | None = None,
+    keep_within: str | None = None,
+    grace: str = "1h",
+) -> dict[str, Any]:
+    """The store's history: checkpoints (kind, size, chain, schema versions), durations,
+    pauses, aborts and restores from its history journal, the migration log, what retention
+    keeps (the policy given, else the one the manager recorded) and outliers."""
+    policy = None
+    if keep_last is not None or keep_within is not None:
+        policy = Retention(
+            keep_last=keep_last,
+            keep_within=parse_duration(keep_within) if keep_within else None,
+            grace=parse_duration(grace),
+        )
+    return _report.gather(_store(store), policy)
 
 
 def diff(store: StoreArg, a: str, b: str) -> dict[str, Any]:

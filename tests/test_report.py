@@ -1,0 +1,132 @@
+"""`amber report`: the store's history as data, as text, and as an HTML page drawn in Chromium."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import amber
+from amber import commands
+from amber._cli import cli
+from amber._report_html import render
+from tests import report_sample
+from tests.browser import browser, open_rendered, require_browser
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return report_sample.build(tmp_path_factory.mktemp("report") / "store")
+
+
+@pytest.fixture(scope="module")
+def data(sample: Path) -> dict[str, Any]:
+    return commands.report(str(sample), keep_last=8)
+
+
+def test_the_report_joins_manifests_history_and_the_migration_log(data: dict[str, Any], sample: Path) -> None:
+    rows = data["checkpoints"]
+    store = amber.open_store(sample, registry=report_sample.registry_v2)
+    assert [r["id"] for r in rows] == store.ids()
+    untimed = [r["origin"] for r in rows if "duration" not in r]
+    assert untimed == ["rollback to 000000000010"], "a rollback commits a manifest: no capture to time"
+    assert all(r["pause"] <= r["duration"] for r in rows if "duration" in r)
+    assert {r["capture"] for r in rows if r.get("origin", "").startswith("migration")} == {"direct"}
+    assert len(data["aborts"]) == 2 and all(a["phase"] == "validating" for a in data["aborts"])
+    assert "negative stock" in data["aborts"][0]["reason"]
+    outcomes = [(m["action"], m["outcome"]) for m in data["migrations"]]
+    assert outcomes.count(("migrate", "committed")) == 2 and ("rollback", "committed") in outcomes
+    assert [r["outcome"] for r in data["restores"]] == ["fresh", "restored"]
+
+
+def test_held_versions_show_the_migration_and_the_rollback(data: dict[str, Any]) -> None:
+    by_origin = {r.get("origin", "").split(" ")[0]: r for r in data["checkpoints"] if r.get("origin")}
+    assert by_origin["migration"]["held"]["shop.Item"] == 2
+    assert by_origin["rollback"]["held"]["shop.Item"] == 1, "a rollback holds the old version again"
+    assert data["checkpoints"][0]["held"] == {"shop.Item": 1, "shop.Totals": 1}
+    assert data["checkpoints"][-1]["held"] == {"shop.Item": 2, "shop.Totals": 1}, "a delta holds its base's types"
+
+
+def test_retention_preview_keeps_whole_chains_and_deletes_nothing(data: dict[str, Any], sample: Path) -> None:
+    rows = {r["id"]: r for r in data["checkpoints"]}
+    kept = [cid for cid, r in rows.items() if r["kept"]]
+    assert len(kept) >= 8 and len(kept) < len(rows)
+    for cid in kept:
+        parent = rows[cid]["parent"]
+        assert not parent or rows[parent]["kept"], f"{cid} is kept but its parent {parent} is not"
+    assert data["retention"]["source"] == "given"
+    assert amber.open_store(sample).ids() == list(rows), "a preview deletes nothing"
+    recorded = commands.report(str(sample))["retention"]
+    assert recorded["policy"] == "keep the last 30" and "recorded by the manager" in recorded["source"]
+
+
+def test_outliers_are_the_burst_not_the_ordinary_checkpoints(data: dict[str, Any]) -> None:
+    flagged = {(o["checkpoint"], o["metric"]) for o in data["outliers"]}
+    big = {r["id"] for r in data["checkpoints"] if r.get("kind") == "delta" and r["records"] > 1000}
+    assert {cid for cid, metric in flagged if metric == "size"} == big and len(big) == 2
+
+
+def test_the_page_escapes_what_the_store_holds(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    store.save({"x": 1}, meta={"migrated_from": "</script><script>alert(1)</script>"})
+    page = render(commands.report(str(tmp_path)))
+    assert "<script>alert(1)" not in page and "&lt;/script&gt;&lt;script&gt;alert(1)" in page
+
+
+def test_the_cli_writes_the_page_and_prints_a_summary(sample: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(sample), "--html", str(out), "--keep-last", "8"])
+    assert result.exit_code == 0, result.output
+    assert "23 checkpoints" in result.output and f"HTML report written to {out}" in result.output
+    assert out.stat().st_size > 1_000_000, "plotly.js is inline: the page works offline"
+    as_json = CliRunner().invoke(cli, ["report", str(sample), "--json"])
+    assert json.loads(as_json.output)["store"] == sample.as_uri()
+    bad = CliRunner().invoke(cli, ["report", str(sample), "--keep-within", "soon"])
+    assert bad.exit_code == 2
+
+
+def test_without_plotly_the_page_asks_for_the_extra(sample: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['plotly'] = None; sys.modules['plotly.offline'] = None\n"
+        "from amber._cli import main; main()\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, "report", str(sample), "--html", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1 and "pip install 'amber-state[report]'" in run.stderr
+
+
+def test_the_page_renders_in_headless_chromium(data: dict[str, Any], tmp_path: Path) -> None:
+    require_browser()
+    page = tmp_path / "report.html"
+    page.write_text(render(data), encoding="utf-8")
+    with browser() as driver:
+        open_rendered(driver, page)
+        assert driver.execute_script("return document.body.dataset.error") is None
+        assert driver.execute_script("return document.body.dataset.rendered") == "4"
+        drawn = driver.execute_script(
+            "return ['sizes', 'durations', 'chains', 'versions'].map(function (id) {"
+            "  var el = document.getElementById(id);"
+            "  return [el.querySelectorAll('.main-svg').length, el.data.map(function (t) {"
+            "    return (t.x || []).filter(function (x) { return x !== null; }).length; })]; })"
+        )
+        points = {
+            name: counts for name, (_, counts) in zip(["sizes", "durations", "chains", "versions"], drawn, strict=True)
+        }
+        assert all(svgs > 0 for svgs, _ in drawn), "every chart drew its SVG"
+        kinds = [r.get("kind") for r in data["checkpoints"]]
+        assert points["sizes"][:2] == [kinds.count("full"), kinds.count("delta")]
+        assert points["durations"][2] == len(data["aborts"])
+        assert points["versions"] == [len(data["checkpoints"])]
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        text = driver.find_element("tag name", "body").text
+        assert "Migration log" in text and "negative stock" in text

@@ -18,7 +18,7 @@ OTHERS = {"process_start_time_seconds"}  # prometheus_client's process collector
 def exported() -> set[str]:
     registry = prometheus_client.CollectorRegistry()
     PrometheusListener(registry)
-    names = set()
+    names: set[str] = set()
     for family in registry.collect():
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
         names.update(family.name + s for s in suffixes)

@@ -32,8 +32,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 import amber
-from amber._dispatch import JsonFormatter
-from amber.events import Event, Listener, Recorder
+from amber.events import Event, JsonFormatter, Listener, Recorder
 from amber.otel import TracingListener
 from amber.prometheus import PrometheusListener
 from bench import workload

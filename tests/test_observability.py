@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -403,3 +404,29 @@ def test_history_keeps_commits_and_aborts_and_gc_prunes_it(observed: Observed) -
     kinds = [type(e).__name__ for e in history.read().events]
     assert kinds == ["RestoreFinished", "CheckpointCommitted", "CheckpointAborted"]
     assert len(history.prune(keep=1)) == 2 and len(history.keys()) == 1
+
+
+def test_the_cli_logs_its_steps_as_json_lines(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path / "store")
+    for n in range(3):
+        store.save({"n": n})
+    gc = ["gc", str(tmp_path / "store"), "--keep-last", "1"]
+    run = subprocess.run(
+        [sys.executable, "-m", "amber", "--log-level", "info", "--log-json", *gc],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [json.loads(line) for line in run.stderr.splitlines()]
+    assert [(x["logger"], x["level"], x["event"]) for x in lines] == [("amber.gc", "info", "GarbageCollected")]
+    assert lines[0]["deleted_checkpoints"] == 2 and lines[0]["details"]["deleted_checkpoints"] == [
+        "000000000002",
+        "000000000001",
+    ]
+    quiet = subprocess.run(
+        [sys.executable, "-m", "amber", "gc", str(tmp_path / "store"), "--keep-last", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert quiet.stderr == "", "the happy path is silent by default"

@@ -17,9 +17,9 @@ import msgspec
 
 from . import _render as render
 from . import commands
-from ._dispatch import JsonFormatter
 from ._open import open_store
 from .errors import AmberError
+from .events import JsonFormatter
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 

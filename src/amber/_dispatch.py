@@ -265,19 +265,3 @@ def _describe_maintenance(event: Event) -> tuple[str, int, str, dict[str, Any]]:
             },
         )
     return "checkpoint", logging.DEBUG, type(event).__name__, {}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, and an Amber record's fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": record.created,
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        line.update(getattr(record, "amber", {}))
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return msgspec.json.encode(line, enc_hook=str).decode()

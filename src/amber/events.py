@@ -14,6 +14,7 @@ whose ``"event"`` field names its kind.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ __all__ = [
     "CheckpointStarted",
     "Event",
     "GarbageCollected",
+    "JsonFormatter",
     "Listener",
     "MigrationFinished",
     "MigrationStarted",
@@ -288,3 +290,20 @@ def recording(source: _HasListeners) -> Iterator[Recorder]:
         yield recorder
     finally:
         source.listeners.remove(recorder)
+
+
+class JsonFormatter(logging.Formatter):
+    """A logging formatter: one JSON object a line with time, level, logger and message,
+    plus the structured fields Amber puts on its records (``record.amber``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": record.created,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(getattr(record, "amber", {}))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return msgspec.json.encode(line, enc_hook=str).decode()

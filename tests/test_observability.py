@@ -430,3 +430,27 @@ def test_the_cli_logs_its_steps_as_json_lines(tmp_path: Path) -> None:
         check=True,
     )
     assert quiet.stderr == "", "the happy path is silent by default"
+
+
+def test_a_restore_stopped_by_the_codes_error_is_reported_as_failed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    o = Observed(tmp_path)
+    o.bank.open_accounts(2, 4)
+    o.manager.checkpoint()
+    o.manager.close(final=False)
+    bank = Bank()
+    bank.participants[1].restore = lambda state: (_ for _ in ()).throw(KeyError("bug"))  # type: ignore[attr-defined]
+    registry_ = prometheus_client.CollectorRegistry()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    listeners: list[Listener] = [PrometheusListener(registry_), TracingListener(provider)]
+    manager = amber.Manager(o.store, bank.participants, listeners=listeners)
+    with caplog.at_level(logging.ERROR, logger="amber"), pytest.raises(amber.RestoreError):
+        manager.restore()
+    assert any(r.getMessage().startswith("restore failed") and "bug" in r.getMessage() for r in caplog.records)
+    assert registry_.get_sample_value("amber_restores_total", {"outcome": "failed"}) == 1
+    span = next(s for s in exporter.get_finished_spans() if s.name == "amber.restore")
+    assert span.status.status_code == StatusCode.ERROR
+    assert o.store.quarantined() == {}, "the code's error: nothing quarantined"

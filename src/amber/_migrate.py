@@ -130,8 +130,8 @@ def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult
     )
     try:
         result = _run(store, source, changes, timer.run, commit=not dry_run)
-    except Exception as e:
-        if not dry_run:
+    except BaseException as e:  # an interrupt too: its span and event must end
+        if not dry_run and isinstance(e, Exception):  # a "started" entry alone marks an interrupted run
             log.append(action="migrate", outcome="failed", run=timer.run, source=source.id, error=str(e)[:2000])
         timer.finished(source.id, "failed", error=f"{type(e).__name__}: {e}")
         raise

@@ -112,10 +112,22 @@ class Restorer:
         self.token = secrets.token_hex(8)
         self.wall = time.time()
         self.began = time.perf_counter()
+        self.failures: list[tuple[str, str]] = []  # (checkpoint, why it was not used), newest first
+        self.failed = False  # RestoreFailed was emitted
 
     def run(self) -> RestoreReport:
+        """Restore, reporting a failure of any kind (a broken store, the code's error) as
+        ``RestoreFailed`` before it propagates."""
+        try:
+            return self._run()
+        except BaseException as e:
+            if not self.failed:
+                self._fail(f"{type(e).__name__}: {e}", self.failures)
+            raise
+
+    def _run(self) -> RestoreReport:
         quarantined = self.store.quarantined()
-        failures: list[tuple[str, str]] = []
+        failures = self.failures
         ids = self.store.ids()
         self.emit(RestoreStarted(time=time.time(), restore=self.token, candidates=len(ids), start=self.wall))
         for cid in reversed(ids):
@@ -184,6 +196,7 @@ class Restorer:
         self.emit(Quarantined(time=time.time(), checkpoint=cid, reason=reason, restore=self.token))
 
     def _fail(self, reason: str, failures: list[tuple[str, str]]) -> None:
+        self.failed = True
         seconds = time.perf_counter() - self.began
         self.emit(
             RestoreFailed(

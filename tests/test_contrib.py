@@ -54,4 +54,7 @@ def test_the_dashboard_plots_exported_metrics_only() -> None:
         "amber_gc_deleted_files",
         "amber_quarantined_checkpoints",
         "amber_migration_step_duration_seconds",
+        "amber_restore_fallbacks",  # the restore panel and alert use the last restore's gauges
+        "amber_last_restore_success",
+        "amber_last_restore_timestamp_seconds",
     }

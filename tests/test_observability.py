@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ class Observed:
         self.manager.restore()
 
     def metric(self, name: str, **labels: str) -> float:
-        value = self.registry.get_sample_value(name, labels)
+        value = self.registry.get_sample_value(name, {"store": "", **labels})
         return 0.0 if value is None else value
 
     def spans(self, name: str) -> list[ReadableSpan]:
@@ -117,7 +118,26 @@ def test_a_checkpoint_reports_every_step_in_order(tmp_path: Path, capture: str) 
     assert committed.checkpoint == result.info.id and committed.capture == capture
     assert committed.phases == pytest.approx(result.phases) and committed.pause_seconds == result.pause
     resumed = o.recorder.of(ServiceResumed)[0]
-    assert resumed.pause_seconds == pytest.approx(result.pause) and resumed.start == committed.start
+    assert resumed.pause_seconds == pytest.approx(result.pause)
+    assert resumed.start == phases[0].start >= committed.start, "the pause starts at the first prepare()"
+    o.manager.close(final=False)
+
+
+def test_listeners_run_after_the_pause_not_in_it(tmp_path: Path) -> None:
+    o = Observed(tmp_path)
+    o.bank.open_accounts(3, 9)
+    delivered: list[tuple[str, bool]] = []
+
+    def slow(event: Any) -> None:
+        delivered.append((type(event).__name__, o.bank.gate.locked()))
+        time.sleep(0.05)
+
+    o.manager.listeners.append(slow)
+    result = o.manager.checkpoint()
+    assert result.pause < 0.05, "a slow listener does not lengthen the service's pause"
+    assert all(not locked for _, locked in delivered), "no listener runs while the service is fenced"
+    names = [name for name, _ in delivered]
+    assert names[:4] == ["CheckpointStarted", "PhaseFinished", "PhaseFinished", "ServiceResumed"]
     o.manager.close(final=False)
 
 
@@ -201,7 +221,7 @@ def test_restore_fallbacks_and_quarantines_are_warnings(tmp_path: Path, caplog: 
     assert again.metric("amber_restore_fallbacks_total", action="quarantined") == 1
     assert again.metric("amber_quarantined_checkpoints_total") == 1
     restore = again.spans("amber.restore")[0]
-    assert [e.name for e in restore.events] == ["checkpoint refused", "checkpoint quarantined"]
+    assert [e.name for e in restore.events] == ["checkpoint quarantined", "checkpoint refused"]
     assert restore.attributes is not None and restore.attributes["amber.checkpoint"] == first.id
 
 
@@ -298,14 +318,14 @@ def test_migration_metrics_and_spans_count_the_records_of_each_type(tmp_path: Pa
     listeners: list[Listener] = [recorder, PrometheusListener(registry_), TracingListener(provider)]
     store = amber.open_store(tmp_path, registry=migration_app.registry, listeners=listeners)
     commands.migrate(store, dry_run=True)
-    assert registry_.get_sample_value("amber_migration_records_total", {"type": "bank.Account"}) is None
+    assert registry_.get_sample_value("amber_migration_records_total", {"store": "", "type": "bank.Account"}) is None
     result = commands.migrate(store)
     steps = [s for s in recorder.of(MigrationStep) if not s.dry_run]
     assert [(s.type, s.from_version, s.to_version, s.records) for s in steps] == [("bank.Account", 1, 2, 10)]
     assert steps[0].how == "step 1->2" and steps[0].checkpoint == result["source"]
-    assert registry_.get_sample_value("amber_migration_records_total", {"type": "bank.Account"}) == 10
-    assert registry_.get_sample_value("amber_migrations_total", {"outcome": "committed"}) == 1
-    assert registry_.get_sample_value("amber_migrations_total", {"outcome": "dry-run"}) == 1
+    assert registry_.get_sample_value("amber_migration_records_total", {"store": "", "type": "bank.Account"}) == 10
+    assert registry_.get_sample_value("amber_migrations_total", {"store": "", "outcome": "committed"}) == 1
+    assert registry_.get_sample_value("amber_migrations_total", {"store": "", "outcome": "dry-run"}) == 1
     finished = recorder.of(MigrationFinished)[-1]
     assert (finished.outcome, finished.target) == ("committed", result["target"])
     migrations = [s for s in exporter.get_finished_spans() if s.name == "amber.migration"]
@@ -315,7 +335,7 @@ def test_migration_metrics_and_spans_count_the_records_of_each_type(tmp_path: Pa
     mine = [s for s in step_spans if s.parent is not None and s.parent.span_id == committed.context.span_id]
     assert len(mine) == 1 and mine[0].attributes is not None and mine[0].attributes["amber.records"] == 10
     commands.rollback(store)
-    assert registry_.get_sample_value("amber_rollbacks_total") == 1
+    assert registry_.get_sample_value("amber_rollbacks_total", {"store": ""}) == 1
     assert [s.name for s in exporter.get_finished_spans()].count("amber.rollback") == 1
 
 
@@ -450,7 +470,185 @@ def test_a_restore_stopped_by_the_codes_error_is_reported_as_failed(
     with caplog.at_level(logging.ERROR, logger="amber"), pytest.raises(amber.RestoreError):
         manager.restore()
     assert any(r.getMessage().startswith("restore failed") and "bug" in r.getMessage() for r in caplog.records)
-    assert registry_.get_sample_value("amber_restores_total", {"outcome": "failed"}) == 1
+    assert registry_.get_sample_value("amber_restores_total", {"store": "", "outcome": "failed"}) == 1
     span = next(s for s in exporter.get_finished_spans() if s.name == "amber.restore")
     assert span.status.status_code == StatusCode.ERROR
     assert o.store.quarantined() == {}, "the code's error: nothing quarantined"
+
+
+# --- found in review: each of these failed before its fix ---------------------------------------
+
+
+def test_an_abort_whose_cause_holds_a_lone_surrogate_is_still_an_abort(
+    observed: Observed, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad_name = b"/data/\xff.log".decode("utf-8", "surrogateescape")  # as os.fsdecode gives it
+
+    def prepare() -> None:
+        raise FileNotFoundError(2, "No such file", bad_name)
+
+    observed.bank.participants[0].prepare = prepare  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING, logger="amber"), pytest.raises(amber.CheckpointAbortedError):
+        observed.manager.checkpoint()
+    assert len(observed.recorder.of(CheckpointAborted)) == 1
+    assert any("\\udcff" in r.getMessage() for r in caplog.records), "logged, the surrogate escaped"
+    assert observed.metric("amber_checkpoint_aborts_total", phase="preparing") == 1
+
+
+def test_every_known_series_exists_from_the_start(tmp_path: Path) -> None:
+    registry_ = prometheus_client.CollectorRegistry()
+    PrometheusListener(registry_, store_name="orders")
+    assert registry_.get_sample_value("amber_restores_total", {"store": "orders", "outcome": "failed"}) == 0
+    assert (
+        registry_.get_sample_value(
+            "amber_checkpoints_total", {"store": "orders", "kind": "delta", "outcome": "aborted"}
+        )
+        == 0
+    )
+    stale = registry_.get_sample_value("amber_last_successful_checkpoint_timestamp_seconds", {"store": "orders"})
+    assert stale == 0, "the no-checkpoint-since-start alert needs the gauge at 0"
+
+
+def test_two_stores_in_one_process_keep_their_own_gauges(tmp_path: Path) -> None:
+    registry_ = prometheus_client.CollectorRegistry()
+    sizes = {}
+    for name in ("a", "b"):
+        store = amber.open_store(tmp_path / name, listeners=[PrometheusListener(registry_, store_name=name)])
+        sizes[name] = store.save({"payload": "x" * (100 if name == "a" else 5000)}).size
+    for name, size in sizes.items():
+        assert registry_.get_sample_value("amber_last_checkpoint_size_bytes", {"store": name}) == size
+
+
+def test_a_migration_commit_is_not_one_of_the_services_checkpoints(tmp_path: Path) -> None:
+    amber.open_store(tmp_path, registry=sample_registry).save(sample_bank(customers=2, accounts=4))
+    recorder = Recorder()
+    registry_ = prometheus_client.CollectorRegistry()
+    store = amber.open_store(
+        tmp_path, registry=migration_app.registry, listeners=[recorder, PrometheusListener(registry_)]
+    )
+    commands.migrate(store)
+    assert recorder.of(CheckpointStarted) == [] and recorder.of(CheckpointCommitted) == []
+    assert (
+        registry_.get_sample_value("amber_checkpoints_total", {"store": "", "kind": "full", "outcome": "committed"})
+        == 0
+    )
+    assert registry_.get_sample_value("amber_last_successful_checkpoint_timestamp_seconds", {"store": ""}) == 0
+
+
+def test_a_migration_that_fails_to_commit_reports_its_steps_but_counts_no_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    amber.open_store(tmp_path, registry=sample_registry).save(sample_bank(customers=2, accounts=4))
+    recorder = Recorder()
+    registry_ = prometheus_client.CollectorRegistry()
+    store = amber.open_store(
+        tmp_path, registry=migration_app.registry, listeners=[recorder, PrometheusListener(registry_)]
+    )
+
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise amber.StoreError("the disk is full")
+
+    monkeypatch.setattr(store, "_save", disk_full)
+    with pytest.raises(amber.StoreError):
+        commands.migrate(store)
+    assert [s.type for s in recorder.of(MigrationStep)] == ["bank.Account"], "the upgrade that ran is reported"
+    assert registry_.get_sample_value("amber_migration_records_total", {"store": "", "type": "bank.Account"}) is None
+    assert registry_.get_sample_value("amber_migrations_total", {"store": "", "outcome": "failed"}) == 1
+
+
+def test_a_failed_dry_run_writes_no_history_and_is_not_a_failed_migration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    amber.open_store(tmp_path, registry=sample_registry).save(sample_bank(customers=2, accounts=4))
+    recorder = Recorder()
+    store = amber.open_store(tmp_path, registry=migration_app.registry, listeners=[recorder])
+    before = History(store.storage).keys()
+    monkeypatch.setenv("AMBER_TEST_SLOW_STEP", "not a number")
+    with pytest.raises(amber.MigrationError):
+        commands.migrate(store, dry_run=True)
+    finished = recorder.of(MigrationFinished)[-1]
+    assert (finished.outcome, finished.dry_run) == ("dry-run-failed", True) and finished.run.startswith("dry-run-")
+    assert History(store.storage).keys() == before
+
+
+def test_the_history_prunes_itself_skips_empty_collections_and_shortens_big_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import amber._history as history_module
+
+    monkeypatch.setattr(history_module, "MAX_ENTRIES", 5)
+    monkeypatch.setattr(history_module, "PRUNE_EVERY", 4)
+    store = amber.open_store(tmp_path)
+    for n in range(12):
+        store.save({"n": n})
+    amber.commands.gc(store, keep_last=20)  # deletes nothing: not journaled
+    history = History(store.storage)
+    assert 5 <= len(history.keys()) <= 5 + 4, "pruned as it is written, without a collection"
+    failures = [(f"{n:012d}", "x" * 5000) for n in range(500)]
+    store.emit(
+        amber.events.RestoreFailed(
+            time=time.time(), restore="r", reason="y" * 100_000, failures=failures, start=0, seconds=1
+        )
+    )
+    last = history.read().events[-1]
+    assert isinstance(last, amber.events.RestoreFailed) and 0 < len(last.failures) < 500 and len(last.reason) < 100_000
+
+
+def test_a_refused_checkpoint_that_cannot_be_quarantined_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    o = Observed(tmp_path)
+    o.bank.open_accounts(2, 4)
+    o.manager.checkpoint(full=True)
+    o.bank.deposit(1, 5)
+    bad = o.manager.checkpoint(full=True).info
+    data = tmp_path / "store" / o.store.manifest(bad.id).data
+    raw = bytearray(data.read_bytes())
+    raw[-3] ^= 0xFF
+    data.write_bytes(bytes(raw))
+
+    def read_only(*args: Any) -> None:
+        raise amber.StoreError("read-only file system")
+
+    store = amber.open_store(tmp_path / "store", registry=registry)
+    monkeypatch.setattr(store, "quarantine", read_only)
+    recorder = Recorder()
+    amber.Manager(store, Bank().participants, listeners=[recorder]).restore()
+    refused = recorder.of(amber.events.CheckpointRefused)
+    assert [(r.checkpoint, r.action) for r in refused] == [(bad.id, "refused")]
+    assert recorder.of(amber.events.Quarantined) == []
+
+
+@pytest.mark.parametrize("capture", ["inline", "fork"])
+def test_invariant_calls_are_reported_only_for_participants_with_invariants_and_fail_visibly(
+    tmp_path: Path, capture: str
+) -> None:
+    o = Observed(tmp_path, capture)
+    o.bank.open_accounts(2, 4)
+    o.manager.checkpoint()
+    ok = [c for p in o.recorder.of(PhaseFinished) for c in p.calls if c.method == "invariants"]
+    assert [(c.participant, c.error) for c in ok] == [("ledger", "")]
+    o.recorder.clear()
+    o.bank.ledger.total += 1
+    with pytest.raises(amber.CheckpointAbortedError):
+        o.manager.checkpoint()
+    failed = [c for p in o.recorder.of(PhaseFinished) for c in p.calls if c.method == "invariants"]
+    assert [c.participant for c in failed] == ["ledger"]
+    assert "balances sum to the ledger total" in failed[0].error
+    span = next(s for s in o.spans("amber.participant.invariants") if s.status.status_code == StatusCode.ERROR)
+    assert span.attributes is not None and span.attributes["amber.participant"] == "ledger"
+    o.manager.close(final=False)
+
+
+def test_the_cli_installs_one_log_handler_however_often_it_runs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from amber._cli import cli
+
+    amber.open_store(tmp_path / "store").save({"n": 1})
+    for _ in range(3):
+        assert CliRunner().invoke(cli, ["--log-level", "info", "ls", str(tmp_path / "store")]).exit_code == 0
+    handlers = [h for h in logging.getLogger("amber").handlers if type(h).__name__ == "_CliHandler"]
+    assert len(handlers) == 1
+    logging.getLogger("amber").removeHandler(handlers[0])
+    logging.getLogger("amber").setLevel(logging.NOTSET)

@@ -158,7 +158,19 @@ class CheckpointStore:
         With ``parent`` (the checkpoint this state was last saved in), the checkpoint is a
         delta: each ``amber.Table`` of the parent contributes only its changes.
         """
-        attempt = _DirectSave(self, "delta" if parent is not None else "full")
+        return self._save(state, meta=meta, write_versions=write_versions, parent=parent)
+
+    def _save(
+        self,
+        state: Any,
+        *,
+        meta: dict[str, Any] | None = None,
+        write_versions: dict[str, int] | None = None,
+        parent: str | int | None = None,
+        announce: bool = True,
+    ) -> CheckpointInfo:
+        """``save``; without ``announce``, no checkpoint events (a migration reports its own)."""
+        attempt = _DirectSave(self, "delta" if parent is not None else "full", announce)
         taken: Taken | None = None
         try:
             taken = self.take_tables(state, parent)
@@ -573,8 +585,9 @@ def _throttled(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
 class _DirectSave:
     """The events of one ``save()``: the caller's state is held for all of it (its pause)."""
 
-    def __init__(self, store: CheckpointStore, kind: str) -> None:
+    def __init__(self, store: CheckpointStore, kind: str, announce: bool) -> None:
         self.store = store
+        self.announce = announce
         self.kind = kind
         self.token = secrets.token_hex(8)
         self.start = time.time()
@@ -582,17 +595,21 @@ class _DirectSave:
         self.current = "capturing"
         self.current_start = (self.start, self.began)
         self.phases: dict[str, float] = {}
-        store.emit(
+        self.emit(
             CheckpointStarted(
                 time=self.start, attempt=self.token, kind=kind, capture="direct", level="minimal", start=self.start
             )
         )
 
+    def emit(self, event: Event) -> None:
+        if self.announce:
+            self.store.emit(event)
+
     def phase(self, name: str, *, error: str = "", size: int = 0) -> None:
         wall, began = self.current_start
         seconds = time.perf_counter() - began
         self.phases[self.current] = seconds
-        self.store.emit(
+        self.emit(
             PhaseFinished(
                 time=time.time(),
                 attempt=self.token,
@@ -608,7 +625,7 @@ class _DirectSave:
     def committed(self, info: CheckpointInfo) -> None:
         self.phase("done", size=info.size)
         seconds = time.perf_counter() - self.began
-        self.store.emit(
+        self.emit(
             CheckpointCommitted(
                 time=time.time(),
                 attempt=self.token,
@@ -631,7 +648,7 @@ class _DirectSave:
         reason = str(error) or type(error).__name__
         self.phase("done", error=reason)
         seconds = time.perf_counter() - self.began
-        self.store.emit(
+        self.emit(
             CheckpointAborted(
                 time=time.time(),
                 attempt=self.token,

@@ -58,9 +58,11 @@ def cli(log_level: str, log_json: bool) -> None:
 
     STORE is a directory path or a file:// URL.
     """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_json else logging.Formatter("amber: %(levelname)s: %(message)s"))
     logger = logging.getLogger("amber")
+    for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:  # invoked again in one process
+        logger.removeHandler(old)
+    handler = _CliHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_json else logging.Formatter("amber: %(levelname)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(log_level.upper())
 
@@ -226,6 +228,10 @@ def schema_check(app: str, path: str, as_json: bool) -> None:
     """Fail (exit 1) on schema changes that would break reading old data; show notes."""
     failed = lambda findings: any(f["severity"] == "error" for f in findings)  # noqa: E731
     _run(lambda: commands.schema_check(app, path), render.check, as_json, failed)
+
+
+class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command's own log handler on stderr (one at a time)."""
 
 
 class _ProgressBars:

@@ -36,6 +36,7 @@ from .events import (
 )
 
 _listener_log = logging.getLogger("amber.listener")
+_MAX_VALUE = 1000  # characters of one field in a log line
 _LOGGERS = {
     name: logging.getLogger(f"amber.{name}") for name in ("checkpoint", "restore", "migration", "gc", "rollback")
 }
@@ -44,7 +45,10 @@ _LOGGERS = {
 def dispatch(event: Event, *listener_lists: Iterable[Listener]) -> None:
     """Log ``event``, then call each distinct listener once (a listener registered both on
     a manager and on its store is called once); a listener that raises is logged and skipped."""
-    _log(event)
+    try:
+        _log(event)
+    except Exception:  # a log line must never fail what it reports (a handler's bug, an odd value)
+        _listener_log.exception("logging %s failed; ignored", type(event).__name__)
     seen: set[int] = set()
     for listeners in listener_lists:
         for listener in listeners:
@@ -70,7 +74,9 @@ def _log(event: Event) -> None:
 def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
-    text = str(value)
+    text = str(value).encode("utf-8", "backslashreplace").decode()  # lone surrogates from OS errors
+    if len(text) > _MAX_VALUE:  # a line stays a line; the structured record has it all
+        text = f"{text[:_MAX_VALUE]}...({len(text) - _MAX_VALUE} more)"
     if not text or any(c in text for c in ' "=\n'):
         return msgspec.json.encode(text).decode()  # quoted and escaped, as logfmt readers expect
     return text

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
+import msgspec
+
 from . import _fork
 from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
 from ._participants import call, ordered, resume_when_done, violations
@@ -97,11 +99,21 @@ class _Attempt:
         self.phases: dict[str, float] = {}
         self.timings: dict[str, dict[str, float]] = {}  # phase -> participant -> seconds
         self.calls: dict[str, list[ParticipantCall]] = {}  # phase -> the participants' calls in it
+        self.pause_start: float | None = None  # the first prepare()
+        self.pause_wall = self.wall
         self.pause_end: float | None = None
+        # Events of the pause are delivered once it ends: listeners must not lengthen it.
+        self.held: list[Event] = []
         # The cyclic GC is off from the first prepare() to the last resume(): a collection
         # there would lengthen the service's pause (tens of ms with a million objects).
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
+
+    def emit(self, event: Event) -> None:
+        if self.pause_end is None:
+            self.held.append(event)
+        else:
+            self.manager._emit(event)
 
     def end_pause(self) -> None:
         if self._gc_was_enabled:
@@ -109,8 +121,11 @@ class _Attempt:
             self._gc_was_enabled = False
         if self.pause_end is None:
             self.pause_end = time.perf_counter()
+            held, self.held = self.held, []
+            for event in held:
+                self.manager._emit(event)
             self.manager._emit(
-                ServiceResumed(time=time.time(), attempt=self.token, start=self.wall, pause_seconds=self.pause)
+                ServiceResumed(time=time.time(), attempt=self.token, start=self.pause_wall, pause_seconds=self.pause)
             )
 
     def enter(self, phase: str) -> None:
@@ -118,6 +133,8 @@ class _Attempt:
         self.phase = phase
         self.phase_start = time.perf_counter()
         self.phase_wall = time.time()
+        if phase == "preparing":
+            self.pause_start, self.pause_wall = self.phase_start, self.phase_wall
         self.deadline = time.monotonic() + self.manager.timeouts.of(phase)
         self.manager._set_phase(phase)
 
@@ -126,7 +143,7 @@ class _Attempt:
             return
         seconds = time.perf_counter() - self.phase_start
         self.phases[self.phase] = seconds
-        self.manager._emit(
+        self.emit(
             PhaseFinished(
                 time=time.time(),
                 attempt=self.token,
@@ -162,6 +179,12 @@ class _Attempt:
             self.record(participant.name, method, wall, seconds)
         return result
 
+    def failed_call(self, error: str) -> None:
+        """The last call returned what fails the checkpoint (broken invariants)."""
+        calls = self.calls.get(self.phase)
+        if calls:
+            calls[-1] = msgspec.structs.replace(calls[-1], error=error)
+
     def record(self, name: str, method: str, start: float, seconds: float, error: str = "") -> None:
         self.timings.setdefault(self.phase, {})[name] = seconds
         made = ParticipantCall(participant=name, method=method, start=start, seconds=seconds, error=error)
@@ -169,8 +192,9 @@ class _Attempt:
 
     @property
     def pause(self) -> float:
+        """First prepare() to last resume() (0 when no prepare() was reached)."""
         end = self.pause_end if self.pause_end is not None else time.perf_counter()
-        return end - self.start
+        return end - self.pause_start if self.pause_start is not None else 0.0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -296,7 +320,7 @@ class Manager:
         ids = self.store.ids() if self.capture == "fork" else []  # listed before the pause
         head = ids[-1] if ids else ""
         attempt = _Attempt(self, "delta" if parent else "full")
-        self._emit(
+        attempt.emit(
             CheckpointStarted(
                 time=time.time(),
                 attempt=attempt.token,
@@ -384,13 +408,17 @@ class Manager:
         def job(send: _fork.Send) -> dict[str, Any]:
             capture: Capture = self.store.capture(state, taken, meta=meta)
             send({"phase": "validating"})
-            calls = []
             for p in self.participants:
+                if getattr(p, "invariants", None) is None:
+                    continue
                 wall, began = time.time(), time.perf_counter()
-                found = self._child_invariants(p)
-                calls.append((p.name, wall, time.perf_counter() - began))
-                self._check_invariants(p, found)
-            send({"phase": "committing", "calls": calls})
+                try:
+                    self._check_invariants(p, self._child_invariants(p))
+                except CheckpointAbortedError as e:
+                    send({"call": [p.name, wall, time.perf_counter() - began, e.reason]})
+                    raise
+                send({"call": [p.name, wall, time.perf_counter() - began, ""]})
+            send({"phase": "committing"})
             info = self.store.write(
                 capture, rate=self.write_rate, diagnose=diagnose, on_data=lambda key: send({"data": key})
             )
@@ -416,9 +444,10 @@ class Manager:
         data_key = ""
         try:
             for message in child.messages(lambda: attempt.deadline):
-                if "phase" in message and "ok" not in message:
-                    for name, wall, seconds in message.get("calls", ()):  # the child's invariants
-                        attempt.record(name, "invariants", wall, seconds)
+                if "call" in message:  # the child ran a participant's invariants
+                    name, wall, seconds, error = message["call"]
+                    attempt.record(name, "invariants", wall, seconds, error)
+                elif "phase" in message and "ok" not in message:
                     attempt.enter(message["phase"])
                 elif "data" in message:
                     data_key = message["data"]
@@ -459,7 +488,12 @@ class Manager:
 
     def _validate(self, attempt: _Attempt) -> None:
         for p in self.participants:
-            self._check_invariants(p, attempt.call(p, "invariants"))
+            result = attempt.call(p, "invariants")
+            try:
+                self._check_invariants(p, result)
+            except CheckpointAbortedError as e:
+                attempt.failed_call(e.reason)
+                raise
 
     @staticmethod
     def _child_invariants(participant: Any) -> Any:

@@ -15,6 +15,7 @@ became visible).
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 from typing import Any, Literal
 
@@ -113,34 +114,29 @@ def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult
     With ``dry_run``, the plan is computed and applied in memory (every step runs and every
     value is checked) and nothing is written. Events go to the store's listeners.
     """
-    timer = _Timer(store)
+    run = _Run(store, dry_run)
     source = store.info()
     changes = _chain_changes(store, source)
     if all(t.how == "as written" for t in changes):
-        timer.finished(source.id, "unchanged")
+        run.finished(source.id, "unchanged")
         return MigrationResult(source.id, None, dry_run, False, 0, 0.0, changes)
     log = MigrationLog(store)
     if not dry_run:
-        timer.run = log.append(action="migrate", outcome="started", source=source.id, types=changes).run
-    described = {c.name: f"v{c.from_version} -> v{c.to_version} ({c.how})" for c in changes if c.how != "as written"}
-    store.emit(
-        MigrationStarted(
-            time=time.time(), run=timer.run, source=source.id, dry_run=dry_run, types=described, start=timer.wall
-        )
-    )
+        run.id = log.append(action="migrate", outcome="started", source=source.id, types=changes).run
+    run.started(source.id, changes)
     try:
-        result = _run(store, source, changes, timer.run, commit=not dry_run)
+        result = _migrated(store, source, changes, run)
     except BaseException as e:  # an interrupt too: its span and event must end
         if not dry_run and isinstance(e, Exception):  # a "started" entry alone marks an interrupted run
-            log.append(action="migrate", outcome="failed", run=timer.run, source=source.id, error=str(e)[:2000])
-        timer.finished(source.id, "failed", error=f"{type(e).__name__}: {e}")
+            log.append(action="migrate", outcome="failed", run=run.id, source=source.id, error=str(e)[:2000])
+        run.finished(source.id, "dry-run-failed" if dry_run else "failed", error=f"{type(e).__name__}: {e}")
         raise
     if not dry_run:
         assert result.target is not None
         log.append(
             action="migrate",
             outcome="committed",
-            run=timer.run,
+            run=run.id,
             source=source.id,
             target=result.target,
             types=changes,
@@ -149,24 +145,53 @@ def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult
             undo=f"amber rollback {store.url} --to {source.id}",
         )
     outcome = "dry-run" if dry_run else "committed"
-    timer.finished(source.id, outcome, target=result.target or "", records=result.records)
+    run.finished(source.id, outcome, target=result.target or "", records=result.records)
     return result
 
 
-class _Timer:
-    """The run id and clock of one migration, for its events."""
+class _Run:
+    """One migration's id, clock and events."""
 
-    def __init__(self, store: CheckpointStore) -> None:
+    def __init__(self, store: CheckpointStore, dry_run: bool) -> None:
         self.store = store
-        self.run = ""  # a dry run is not logged, so has no run id
+        self.dry_run = dry_run
+        self.id = f"dry-run-{secrets.token_hex(4)}" if dry_run else ""  # a dry run is not in the log
         self.wall, self.began = time.time(), time.perf_counter()
+
+    def started(self, source: str, changes: tuple[TypeChange, ...]) -> None:
+        described = {
+            c.name: f"v{c.from_version} -> v{c.to_version} ({c.how})" for c in changes if c.how != "as written"
+        }
+        self.store.emit(
+            MigrationStarted(
+                time=time.time(), run=self.id, source=source, dry_run=self.dry_run, types=described, start=self.wall
+            )
+        )
+
+    def steps(self, steps: list[StepTiming]) -> None:
+        for step in steps:
+            self.store.emit(
+                MigrationStep(
+                    time=time.time(),
+                    run=self.id,
+                    dry_run=self.dry_run,
+                    checkpoint=step.checkpoint,
+                    type=step.type,
+                    from_version=step.from_version,
+                    to_version=step.to_version,
+                    how=step.how,
+                    records=step.records,
+                    start=step.start,
+                    seconds=step.seconds,
+                )
+            )
 
     def finished(self, source: str, outcome: str, *, target: str = "", records: int = 0, error: str = "") -> None:
         seconds = time.perf_counter() - self.began
         self.store.emit(
             MigrationFinished(
                 time=time.time(),
-                run=self.run,
+                run=self.id,
                 source=source,
                 target=target,
                 outcome=outcome,
@@ -174,37 +199,26 @@ class _Timer:
                 start=self.wall,
                 seconds=seconds,
                 error=error,
+                dry_run=self.dry_run,
             )
         )
 
 
-def _run(
-    store: CheckpointStore, source: CheckpointInfo, changes: tuple[TypeChange, ...], run: str, commit: bool
+def _migrated(
+    store: CheckpointStore, source: CheckpointInfo, changes: tuple[TypeChange, ...], run: _Run
 ) -> MigrationResult:
     begun = time.perf_counter()
     steps: list[StepTiming] = []
-    state = store._load(source.id, steps)
-    for step in steps:
-        store.emit(
-            MigrationStep(
-                time=time.time(),
-                run=run,
-                dry_run=not commit,
-                checkpoint=step.checkpoint,
-                type=step.type,
-                from_version=step.from_version,
-                to_version=step.to_version,
-                how=step.how,
-                records=step.records,
-                start=step.start,
-                seconds=step.seconds,
-            )
-        )
+    try:
+        state = store._load(source.id, steps)
+    finally:
+        run.steps(steps)  # the upgrades that ran, even when a later one failed
     meta = {k: v for k, v in source.meta.items() if k not in _LINEAGE} | {"migrated_from": source.id}
-    target = store.save(state, meta=meta) if commit else None
+    # Committed quietly: the migration's events describe it; it is not one of the service's checkpoints.
+    target = store._save(state, meta=meta, announce=False) if not run.dry_run else None
     records = sum(t.records for t in changes)
     seconds = time.perf_counter() - begun
-    return MigrationResult(source.id, target.id if target else None, not commit, True, records, seconds, changes)
+    return MigrationResult(source.id, target.id if target else None, run.dry_run, True, records, seconds, changes)
 
 
 def _chain_changes(store: CheckpointStore, source: CheckpointInfo) -> tuple[TypeChange, ...]:

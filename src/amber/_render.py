@@ -166,7 +166,7 @@ def report(r: dict[str, Any]) -> str:
         f"{size(sum(c.get('size', 0) for c in rows))}, {len(r['aborts'])} aborted attempts, "
         f"{sum(bool(c.get('quarantined')) for c in rows)} quarantined"
     ]
-    timed = [c for c in rows if "duration" in c]
+    timed = [c for c in rows if c.get("pause") is not None]
     if timed:
         last = timed[-1]
         lines.append(

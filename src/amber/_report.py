@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from ._checkpoint import CheckpointStore
-from ._format import Manifest
+from ._format import MAX_SEQUENCE, Manifest
 from ._history import History
 from ._migrate import MigrationLog
 from ._retention import Retention, collect
@@ -34,6 +34,7 @@ from .events import (
     RolledBack,
 )
 
+_MAX_AGE = 100 * 365 * 86400  # seconds: beyond this a recorded age is nonsense
 OUTLIER_SCORE = 3.5  # Iglewicz and Hoaglin's cut-off for the modified z-score
 MIN_SAMPLES = 5  # fewer values of a kind than this: no outliers called
 OUTLIER_RATIO = 1.5  # and only values this far above the median: near-equal sizes vary by bytes
@@ -119,11 +120,15 @@ def _origin(meta: dict[str, Any]) -> str:
 
 
 def _add_timings(rows: list[dict[str, Any]], events: Iterable[Event]) -> None:
-    by_id = {r["id"]: r for r in rows}
+    """Durations and pauses from the history; a migration's checkpoint gets the migration's
+    duration and no pause (the service was not running it)."""
+    by_id = {r["id"]: r for r in rows if "time" in r}  # not the unreadable ones
     for event in events:
         if isinstance(event, CheckpointCommitted) and event.checkpoint in by_id:
             row = by_id[event.checkpoint]
             row.update(duration=event.seconds, pause=event.pause_seconds, capture=event.capture, phases=event.phases)
+        elif isinstance(event, MigrationFinished) and event.outcome == "committed" and event.target in by_id:
+            by_id[event.target].update(duration=event.seconds, pause=None, capture="migration")
 
 
 def _policy(retention: Retention | None, manifests: dict[str, Manifest]) -> tuple[Retention | None, str]:
@@ -135,17 +140,24 @@ def _policy(retention: Retention | None, manifests: dict[str, Manifest]) -> tupl
         if isinstance(recorded, dict):
             try:
                 return _retention_of(recorded), f"recorded by the manager in checkpoint {cid}"
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError, KeyError):
                 return None, f"unreadable policy in checkpoint {cid}"
     return None, "none (pass --keep-last or --keep-within to preview one)"
 
 
 def _retention_of(recorded: dict[str, Any]) -> Retention:
-    within = recorded.get("keep_within_seconds")
+    """The policy a manager recorded (checked: it is data from the store, not trusted)."""
+    last, within = recorded.get("keep_last"), recorded.get("keep_within_seconds")
+    grace = recorded.get("grace_seconds", 3600)
+    if last is not None and not (isinstance(last, int) and 1 <= last <= MAX_SEQUENCE):
+        raise ValueError(f"keep_last {last!r}")
+    for seconds in (within, grace):
+        if seconds is not None and not (isinstance(seconds, int | float) and 0 <= seconds <= _MAX_AGE):
+            raise ValueError(f"an age of {seconds!r} seconds")
     return Retention(
-        keep_last=int(recorded["keep_last"]) if recorded.get("keep_last") is not None else None,
-        keep_within=dt.timedelta(seconds=float(within)) if within is not None else None,
-        grace=dt.timedelta(seconds=float(recorded.get("grace_seconds", 3600))),
+        keep_last=last,
+        keep_within=dt.timedelta(seconds=within) if within is not None else None,
+        grace=dt.timedelta(seconds=grace),
     )
 
 

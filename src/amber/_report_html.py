@@ -114,7 +114,12 @@ def _durations(data: dict[str, Any]) -> dict[str, Any]:
     timed = [c for c in data["checkpoints"] if isinstance(c.get("duration"), int | float)]
     traces = [
         _marker_trace(timed, "duration", "duration", marker={"color": "#1f77b4"}),
-        _marker_trace(timed, "pause", "service pause", marker={"color": "#ff7f0e", "symbol": "diamond"}),
+        _marker_trace(
+            [c for c in timed if c["pause"] is not None],
+            "pause",
+            "service pause",
+            marker={"color": "#ff7f0e", "symbol": "diamond"},
+        ),
     ]
     aborts = [
         {"time": a["start"], "seconds": a["seconds"], "id": f"aborted in {a['phase']}: {a['reason'][:200]}"}

@@ -132,6 +132,7 @@ class Restorer:
         self.emit(RestoreStarted(time=time.time(), restore=self.token, candidates=len(ids), start=self.wall))
         for cid in reversed(ids):
             if cid in quarantined:
+                log.info("checkpoint %s skipped: quarantined (%s)", cid, quarantined[cid])
                 continue
             try:
                 report = self._attempt(cid, quarantined)
@@ -144,8 +145,8 @@ class Restorer:
                 if self.policy == "refuse":
                     self._fail("the newest checkpoint failed verification; refusing to start", failures)
                     raise RestoreError(f"checkpoint {cid} cannot be restored", failures) from blamed.cause
-                self._refused(cid, blamed.reason, "skipped")
                 self._quarantine(blamed.culprit, blamed.reason)
+                self._refused(cid, blamed.reason, "skipped")
                 quarantined[blamed.culprit] = blamed.reason
                 continue
             except _Refused as refused:
@@ -153,8 +154,8 @@ class Restorer:
                 if self.policy == "refuse":
                     self._fail("the newest checkpoint failed verification; refusing to start", failures)
                     raise RestoreError(f"checkpoint {cid} cannot be restored", failures) from refused.cause
-                self._refused(cid, refused.reason, "quarantined")
-                self._quarantine(cid, refused.reason)
+                done = self._quarantine(cid, refused.reason)
+                self._refused(cid, refused.reason, "quarantined" if done else "refused")
                 continue
             report.fallbacks = failures
             return self._finished(report)
@@ -187,13 +188,14 @@ class Restorer:
     def _refused(self, cid: str, reason: str, action: str) -> None:
         self.emit(CheckpointRefused(time=time.time(), restore=self.token, checkpoint=cid, reason=reason, action=action))
 
-    def _quarantine(self, cid: str, reason: str) -> None:
+    def _quarantine(self, cid: str, reason: str) -> bool:
         try:
             self.store.quarantine(cid, reason)
         except StoreError as e:  # a read-only store must not stop the fallback
             log.warning("could not quarantine checkpoint %s (%s); falling back all the same", cid, e)
-            return
+            return False
         self.emit(Quarantined(time=time.time(), checkpoint=cid, reason=reason, restore=self.token))
+        return True
 
     def _fail(self, reason: str, failures: list[tuple[str, str]]) -> None:
         self.failed = True

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from ._checkpoint import CheckpointStore
 from ._format import Manifest
-from ._history import History
 from .errors import CheckpointError, StoreError
 from .events import Event, GarbageCollected
 
@@ -48,7 +47,6 @@ class GcReport:
     deleted_checkpoints: list[str] = field(default_factory=list)
     deleted_files: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # manifests that could not be read: kept
-    history_pruned: int = 0  # history entries beyond the newest MAX_ENTRIES
     dry_run: bool = False
 
 
@@ -104,7 +102,6 @@ def _collect(store: CheckpointStore, retention: Retention, dry_run: bool) -> GcR
         for cid in doomed:
             store.storage.delete(f"checkpoints/{cid}.manifest")
     report.deleted_files = _unneeded_files(store, retention, doomed, manifests, dry_run=dry_run)
-    report.history_pruned = len(History(store.storage).prune(dry_run=dry_run))
     return report
 
 

@@ -14,6 +14,7 @@ whose ``"event"`` field names its kind.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -171,7 +172,7 @@ class RestoreFailed(Event, frozen=True, kw_only=True):
 
 
 class MigrationStarted(Event, frozen=True, kw_only=True):
-    run: str  # the migration log's run id ("" for a dry run, which is not logged)
+    run: str  # the migration log's run id (a dry run, which is not logged: "dry-run-<token>")
     source: str
     dry_run: bool
     types: dict[str, str]  # type name -> "v1 -> v3 (how)" for every type that changes
@@ -198,11 +199,12 @@ class MigrationFinished(Event, frozen=True, kw_only=True):
     run: str
     source: str
     target: str  # the committed checkpoint ("" unless committed)
-    outcome: str  # "committed", "failed", "dry-run" or "unchanged"
+    outcome: str  # "committed", "failed", "dry-run", "dry-run-failed" or "unchanged"
     records: int
     start: float
     seconds: float
     error: str = ""
+    dry_run: bool = False
 
 
 class RolledBack(Event, frozen=True, kw_only=True):
@@ -306,4 +308,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "amber", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return msgspec.json.encode(line, enc_hook=str).decode()
+        try:
+            return msgspec.json.encode(line, enc_hook=str).decode()
+        except (UnicodeEncodeError, TypeError, ValueError):  # e.g. a lone surrogate from an OS error
+            return json.dumps(line, default=str)

@@ -96,10 +96,18 @@ class TracingListener:
             return self._open.get(key)
 
     def _end(
-        self, key: str, name: str, start: float, seconds: float, attributes: dict[str, Any], *, ok: bool = False
+        self,
+        key: str,
+        name: str,
+        start: float,
+        seconds: float,
+        attributes: dict[str, Any],
+        *,
+        ok: bool = False,
+        error: tuple[str, str] | None = None,
     ) -> None:
         """End the root span of ``key`` with ``attributes`` (made now if it was never begun:
-        a listener added midway); ``ok`` sets its status to OK."""
+        a listener added midway); ``ok`` sets its status to OK, ``error`` (type, message) to ERROR."""
         with self._lock:
             span = self._open.pop(key, None)
         if span is None:
@@ -107,6 +115,9 @@ class TracingListener:
         span.set_attributes(attributes)
         if ok:
             span.set_status(trace.Status(trace.StatusCode.OK))
+        if error is not None:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, error[1]))
+            span.add_event("exception", {"exception.type": error[0], "exception.message": error[1]})
         span.end(end_time=_ns(start + seconds))
 
     def _child(self, parent: trace.Span | None, name: str, start: float, seconds: float, **options: Any) -> trace.Span:
@@ -125,11 +136,6 @@ class TracingListener:
             attributes = {"amber.participant": call.participant, "amber.method": call.method}
             name = f"amber.participant.{call.method}"
             self._child(parent, name, call.start, call.seconds, attributes=attributes, error=call.error)
-
-    @staticmethod
-    def _failed(span: trace.Span, error_type: str, reason: str) -> None:
-        span.set_status(trace.Status(trace.StatusCode.ERROR, reason))
-        span.add_event("exception", {"exception.type": error_type, "exception.message": reason})
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -158,19 +164,15 @@ class TracingListener:
         self._end(event.attempt, "amber.checkpoint", event.start, event.seconds, attributes, ok=True)
 
     def _aborted(self, event: CheckpointAborted) -> None:
-        with self._lock:
-            span = self._open.get(event.attempt)
-        if span is not None:
-            attributes: dict[str, Any] = {
-                "amber.outcome": "aborted",
-                "amber.phase": event.phase,
-                "amber.participant": event.participant or "",
-                "amber.pause_seconds": event.pause_seconds,
-                "error.type": event.error,
-            }
-            span.set_attributes(attributes)
-            self._failed(span, event.error, event.reason)
-        self._end(event.attempt, "amber.checkpoint", event.start, event.seconds, {})
+        attributes: dict[str, Any] = {
+            "amber.outcome": "aborted",
+            "amber.phase": event.phase,
+            "amber.participant": event.participant or "",
+            "amber.pause_seconds": event.pause_seconds,
+            "error.type": event.error,
+        }
+        error = (event.error, event.reason)
+        self._end(event.attempt, "amber.checkpoint", event.start, event.seconds, attributes, error=error)
 
     # --- restore --------------------------------------------------------------------------
 
@@ -199,11 +201,9 @@ class TracingListener:
             }
             self._end(event.restore, "amber.restore", event.start, event.seconds, attributes)
         elif isinstance(event, RestoreFailed):
-            with self._lock:
-                span = self._open.get(event.restore)
-            if span is not None:
-                self._failed(span, "RestoreError", event.reason)
-            self._end(event.restore, "amber.restore", event.start, event.seconds, {"amber.outcome": "failed"})
+            failed = {"amber.outcome": "failed"}
+            error = ("RestoreError", event.reason)
+            self._end(event.restore, "amber.restore", event.start, event.seconds, failed, error=error)
         else:
             return False
         return True
@@ -252,9 +252,7 @@ class TracingListener:
             "amber.records": event.records,
             "amber.source": event.source,
         }
-        with self._lock:
-            span = self._open.get(key)
-        if span is not None and event.outcome == "failed":
-            self._failed(span, event.error.partition(":")[0], event.error)
-        if span is not None or event.outcome != "unchanged":
-            self._end(key, "amber.migration", event.start, event.seconds, attributes)
+        if event.outcome == "unchanged":
+            return  # nothing ran: no span
+        error = (event.error.partition(":")[0], event.error) if event.outcome.endswith("failed") else None
+        self._end(key, "amber.migration", event.start, event.seconds, attributes, error=error)

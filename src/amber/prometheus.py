@@ -45,17 +45,17 @@ PAUSE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 
 
 class _Metrics:
-    """Every metric, registered once per registry."""
+    """Every metric, registered once per registry; each has a ``store`` label first."""
 
     def __init__(self, registry: prom.CollectorRegistry) -> None:
         def histogram(name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> Any:
-            return prom.Histogram(name, doc, labels, registry=registry, buckets=buckets)
+            return prom.Histogram(name, doc, ("store", *labels), registry=registry, buckets=buckets)
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
-            return prom.Counter(name, doc, labels, registry=registry)
+            return prom.Counter(name, doc, ("store", *labels), registry=registry)
 
         def gauge(name: str, doc: str) -> Any:
-            return prom.Gauge(name, doc, registry=registry)
+            return prom.Gauge(name, doc, ("store",), registry=registry)
 
         self.checkpoint_seconds = histogram(
             "amber_checkpoint_duration_seconds",
@@ -98,12 +98,21 @@ class _Metrics:
             "amber_restore_fallbacks", "Checkpoints a restore passed over, by action taken.", ("action",)
         )
         self.quarantined = counter("amber_quarantined_checkpoints", "Checkpoints set aside as unsound.")
+        # A restore runs once, at start-up, usually before the first scrape: counters would
+        # appear already at 1 and increase() would miss them. These gauges describe the last one.
+        self.last_restore = gauge("amber_last_restore_timestamp_seconds", "When the last restore ended (Unix time).")
+        self.last_restore_ok = gauge(
+            "amber_last_restore_success", "1 if the last restore brought the service online, 0 if it failed."
+        )
+        self.last_restore_fallbacks = gauge(
+            "amber_last_restore_fallbacks", "Checkpoints the last restore passed over (newer than the one it used)."
+        )
         self.migration_records = counter(
             "amber_migration_records", "Records upgraded by committed migrations, by type.", ("type",)
         )
         self.step_seconds = histogram(
             "amber_migration_step_duration_seconds",
-            "Upgrading one type in one checkpoint.",
+            "Upgrading one type in one checkpoint (migrations, not dry runs).",
             ("type",),
             DURATION_BUCKETS,
         )
@@ -112,7 +121,31 @@ class _Metrics:
         self.gc_checkpoints = counter("amber_gc_deleted_checkpoints", "Checkpoints deleted by retention.")
         self.gc_files = counter("amber_gc_deleted_files", "Data files and leftovers deleted by retention.")
 
+    def start(self, store: str) -> None:
+        """Create every known series of ``store`` at zero, so that rates and increases see
+        the first event (a series that appears at 1 has no increase)."""
+        for kind in KINDS:
+            self.checkpoint_seconds.labels(store, kind)
+            self.written_bytes.labels(store, kind)
+            for outcome in ("committed", "aborted"):
+                self.checkpoints.labels(store, kind, outcome)
+        for phase in PHASES:
+            self.phase_seconds.labels(store, phase)
+            self.aborts.labels(store, phase)
+        for outcome in ("restored", "fresh", "failed"):
+            self.restores.labels(store, outcome)
+        for action in ("quarantined", "skipped", "refused"):
+            self.fallbacks.labels(store, action)
+        for outcome in ("committed", "failed"):
+            self.migrations.labels(store, outcome)
+        for metric in (self.quarantined, self.rollbacks, self.gc_checkpoints, self.gc_files):
+            metric.labels(store)
+        for gauge in (self.last_success, self.last_size, self.chain):  # 0 until the first commit
+            gauge.labels(store)
 
+
+KINDS = ("full", "delta")
+PHASES = ("preparing", "capturing", "validating", "committing")
 _registries: weakref.WeakKeyDictionary[prom.CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
 _registries_lock = threading.Lock()
 
@@ -127,55 +160,79 @@ def _metrics_for(registry: prom.CollectorRegistry) -> _Metrics:
 
 class PrometheusListener:
     """Updates Prometheus metrics from Amber's events, in ``registry`` (default: the
-    ``prometheus_client`` global one, which ``start_http_server`` exposes)."""
+    ``prometheus_client`` global one, which ``start_http_server`` exposes).
 
-    def __init__(self, registry: prom.CollectorRegistry | None = None) -> None:
+    ``store_name`` is the value of the ``store`` label on every metric: give each store of a
+    process its own (and its own listener), or their gauges would overwrite each other."""
+
+    def __init__(self, registry: prom.CollectorRegistry | None = None, *, store_name: str = "") -> None:
         self.registry = registry if registry is not None else prom.REGISTRY
+        self.store_name = store_name
         self.metrics = _metrics_for(self.registry)
+        self.metrics.start(store_name)
+        self._pending: dict[str, list[MigrationStep]] = {}  # run -> its steps, counted once committed
+        self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        m = self.metrics
+        m, s = self.metrics, self.store_name
         if isinstance(event, PhaseFinished):
-            m.phase_seconds.labels(event.phase).observe(event.seconds)
+            m.phase_seconds.labels(s, event.phase).observe(event.seconds)
         elif isinstance(event, CheckpointCommitted):
             self._committed(event)
         elif isinstance(event, CheckpointAborted):
-            m.checkpoints.labels(event.kind, "aborted").inc()
-            m.aborts.labels(event.phase).inc()
-            m.pause_seconds.labels(event.capture).observe(event.pause_seconds)
+            m.checkpoints.labels(s, event.kind, "aborted").inc()
+            m.aborts.labels(s, event.phase).inc()
+            m.pause_seconds.labels(s, event.capture).observe(event.pause_seconds)
+        elif isinstance(event, RestoreFinished | RestoreFailed | CheckpointRefused | Quarantined):
+            self._restore(event)
         else:
-            self._other(event)
+            self._maintenance(event)
 
     def _committed(self, event: CheckpointCommitted) -> None:
-        m = self.metrics
-        m.checkpoint_seconds.labels(event.kind).observe(event.seconds)
-        m.pause_seconds.labels(event.capture).observe(event.pause_seconds)
-        m.written_bytes.labels(event.kind).inc(event.bytes)
-        m.checkpoints.labels(event.kind, "committed").inc()
-        m.last_success.set(event.time)
-        m.last_size.set(event.bytes)
-        m.chain.set(event.depth)
+        m, s = self.metrics, self.store_name
+        m.checkpoint_seconds.labels(s, event.kind).observe(event.seconds)
+        m.pause_seconds.labels(s, event.capture).observe(event.pause_seconds)
+        m.written_bytes.labels(s, event.kind).inc(event.bytes)
+        m.checkpoints.labels(s, event.kind, "committed").inc()
+        m.last_success.labels(s).set(event.time)
+        m.last_size.labels(s).set(event.bytes)
+        m.chain.labels(s).set(event.depth)
 
-    def _other(self, event: Event) -> None:
-        m = self.metrics
+    def _restore(self, event: Event) -> None:
+        m, s = self.metrics, self.store_name
         if isinstance(event, RestoreFinished):
             outcome = "restored" if event.checkpoint else "fresh"
-            m.restore_seconds.labels(outcome).observe(event.seconds)
-            m.restores.labels(outcome).inc()
+            m.restore_seconds.labels(s, outcome).observe(event.seconds)
+            m.restores.labels(s, outcome).inc()
+            m.last_restore.labels(s).set(event.time)
+            m.last_restore_ok.labels(s).set(1)
+            m.last_restore_fallbacks.labels(s).set(len(event.fallbacks))
         elif isinstance(event, RestoreFailed):
-            m.restore_seconds.labels("failed").observe(event.seconds)
-            m.restores.labels("failed").inc()
+            m.restore_seconds.labels(s, "failed").observe(event.seconds)
+            m.restores.labels(s, "failed").inc()
+            m.last_restore.labels(s).set(event.time)
+            m.last_restore_ok.labels(s).set(0)
+            m.last_restore_fallbacks.labels(s).set(len(event.failures))
         elif isinstance(event, CheckpointRefused):
-            m.fallbacks.labels(event.action).inc()
+            m.fallbacks.labels(s, event.action).inc()
         elif isinstance(event, Quarantined):
-            m.quarantined.inc()
-        elif isinstance(event, MigrationStep) and not event.dry_run:
-            m.migration_records.labels(event.type).inc(event.records)
-            m.step_seconds.labels(event.type).observe(event.seconds)
+            m.quarantined.labels(s).inc()
+
+    def _maintenance(self, event: Event) -> None:
+        m, s = self.metrics, self.store_name
+        if isinstance(event, MigrationStep) and not event.dry_run:
+            m.step_seconds.labels(s, event.type).observe(event.seconds)
+            with self._lock:
+                self._pending.setdefault(event.run, []).append(event)
         elif isinstance(event, MigrationFinished):
-            m.migrations.labels(event.outcome).inc()
+            with self._lock:
+                steps = self._pending.pop(event.run, [])
+            if event.outcome == "committed":  # a migration that failed upgraded nothing that stayed
+                for step in steps:
+                    m.migration_records.labels(s, step.type).inc(step.records)
+            m.migrations.labels(s, event.outcome).inc()
         elif isinstance(event, RolledBack):
-            m.rollbacks.inc()
+            m.rollbacks.labels(s).inc()
         elif isinstance(event, GarbageCollected) and not event.dry_run:
-            m.gc_checkpoints.inc(len(event.deleted_checkpoints))
-            m.gc_files.inc(len(event.deleted_files))
+            m.gc_checkpoints.labels(s).inc(len(event.deleted_checkpoints))
+            m.gc_files.labels(s).inc(len(event.deleted_files))

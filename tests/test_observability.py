@@ -652,3 +652,13 @@ def test_the_cli_installs_one_log_handler_however_often_it_runs(tmp_path: Path) 
     assert len(handlers) == 1
     logging.getLogger("amber").removeHandler(handlers[0])
     logging.getLogger("amber").setLevel(logging.NOTSET)
+
+
+def test_after_a_restart_the_last_checkpoint_gauge_tells_the_stores_age(tmp_path: Path) -> None:
+    o = Observed(tmp_path)
+    o.bank.open_accounts(2, 4)
+    info = o.manager.checkpoint().info
+    o.manager.close(final=False)
+    again = Observed(tmp_path)  # a restarted service, before it checkpoints
+    age = again.metric("amber_last_successful_checkpoint_timestamp_seconds")
+    assert age == info.time.timestamp(), "a crash loop that never checkpoints still looks stale"

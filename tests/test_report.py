@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def test_the_report_joins_manifests_history_and_the_migration_log(data: dict[str
     store = amber.open_store(sample, registry=report_sample.registry_v2)
     assert [r["id"] for r in rows] == store.ids()
     untimed = [r["origin"] for r in rows if "duration" not in r]
-    assert untimed == ["rollback to 000000000010"], "a rollback commits a manifest: no capture to time"
+    assert untimed == ["rollback to 000000000010 (sharing its data file)"], "a rollback has no capture to time"
     migrated = [r for r in rows if r.get("origin", "").startswith("migration")]
     assert len(migrated) == 2 and all(r["capture"] == "migration" and r["pause"] is None for r in migrated)
     assert all(r["pause"] <= r["duration"] for r in rows if r.get("pause") is not None)
@@ -125,9 +126,108 @@ def test_the_page_renders_in_headless_chromium(data: dict[str, Any], tmp_path: P
         assert all(svgs > 0 for svgs, _ in drawn), "every chart drew its SVG"
         kinds = [r.get("kind") for r in data["checkpoints"]]
         assert points["sizes"][:2] == [kinds.count("full"), kinds.count("delta")]
-        assert points["durations"][2] == len(data["aborts"])
+        rows = data["checkpoints"]
+        timed = [r for r in rows if r.get("duration") is not None]
+        assert points["durations"] == [len(timed), sum(r["pause"] is not None for r in timed), len(data["aborts"])]
+        assert sum(points["chains"][1:]) == len(rows), "every checkpoint on the chain chart"
+        assert points["chains"][0] == 2 * sum(bool(r["parent"]) for r in rows), "a line to each delta's parent"
         assert points["versions"] == [len(data["checkpoints"])]
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
         text = driver.find_element("tag name", "body").text
         assert "Migration log" in text and "negative stock" in text
+
+
+# --- found in review: each of these failed before its fix ---------------------------------------
+
+
+def _figures(page: str) -> list[dict[str, Any]]:
+    raw = page.split('<script id="amber-figures" type="application/json">', 1)[1].split("</script>", 1)[0]
+    return json.loads(raw)  # type: ignore[no-any-return]
+
+
+def test_a_store_with_damage_still_gets_its_report(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    for n in range(4):
+        store.save({"n": n})
+    (tmp_path / "checkpoints" / "000000000002.manifest").write_bytes(b"garbage")
+    (tmp_path / store.manifest(3).data).unlink()
+    (tmp_path / "history" / "9999999999999999-00000000.json").write_text('{"event": "CheckpointCommitted"')
+    (tmp_path / "history" / "0000000000000001-00000000.json").write_text(
+        json.dumps(
+            {
+                "event": "GarbageCollected",
+                "time": 1e300,
+                "deleted_checkpoints": [],
+                "deleted_files": [],
+                "kept": [],
+                "dry_run": False,
+            }
+        )
+    )
+    data = commands.report(str(tmp_path))
+    errors = {r["id"]: r.get("error", "") for r in data["checkpoints"]}
+    assert "000000000002" in errors and "manifest" in errors["000000000002"]
+    assert "missing" in errors["000000000003"], "a missing data file is not a healthy checkpoint"
+    assert data["history_unreadable"] == 2
+    page = render(data)
+    assert "unreadable</td><td>2" in page
+
+
+def test_stored_bytes_count_a_shared_data_file_once(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    store.save({"big": "x" * 50_000})
+    store.save({"small": 1})
+    amber.commands.rollback(store, "1")
+    data = commands.report(str(tmp_path))
+    on_disk = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.parts[-2] in ("checkpoints", "data"))
+    assert data["stored_bytes"] == on_disk
+    assert sum(r["size"] for r in data["checkpoints"]) > on_disk, "the rollback's row names the shared file too"
+
+
+def test_routine_jitter_is_not_an_outlier(data: dict[str, Any]) -> None:
+    assert {o["metric"] for o in data["outliers"]} == {"size"}, "millisecond pauses vary; that is not news"
+
+
+def test_without_a_policy_no_point_claims_to_be_kept_by_retention(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    store.save({"n": 1})
+    chains = next(f for f in _figures(render(commands.report(str(tmp_path)))) if f["id"] == "chains")
+    drawn = {t["name"]: len(t["x"]) for t in chains["data"] if t["x"]}
+    assert drawn == {"checkpoint": 1}
+
+
+def test_hover_texts_are_escaped_for_plotly(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    store.save({"n": 1})
+    event = amber.events.CheckpointAborted(
+        time=time.time(),
+        attempt="a",
+        kind="full",
+        capture="inline",
+        phase="validating",
+        participant="p",
+        reason="<span style='font-size:300px'>BIG</span>",
+        error="X",
+        start=time.time(),
+        seconds=0.1,
+        pause_seconds=0.1,
+    )
+    store.emit(event)
+    durations = next(f for f in _figures(render(commands.report(str(tmp_path)))) if f["id"] == "durations")
+    texts = [t for trace in durations["data"] for t in trace["text"]]
+    assert any("&lt;span" in t for t in texts) and not any("<span" in t for t in texts)
+
+
+def test_many_checkpoints_still_colour_the_version_heatmap(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path, fsync=False, history=False, registry=report_sample.registry_v1)
+    for n in range(160):
+        store.save({"item": report_sample.ItemV1(sku=n, stock=1)})
+    versions = next(f for f in _figures(render(commands.report(str(tmp_path)))) if f["id"] == "versions")
+    heatmap = versions["data"][0]
+    assert len(heatmap["x"]) == 160 and heatmap["xgap"] == 0 and heatmap["texttemplate"] == ""
+
+
+def test_an_unwritable_page_is_a_one_line_error(sample: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", str(sample), "--html", str(tmp_path / "missing" / "r.html")])
+    assert result.exit_code == 1 and "Traceback" not in result.output and "r.html" in result.output

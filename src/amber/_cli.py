@@ -191,7 +191,10 @@ def report(store: str, html_path: str | None, keep_last: int | None, keep_within
         if html_path is not None:
             from ._report_html import render as render_html
 
-            Path(html_path).write_text(render_html(data), encoding="utf-8")
+            try:
+                Path(html_path).write_text(render_html(data), encoding="utf-8")
+            except OSError as e:
+                raise click.FileError(html_path, hint=e.strerror or str(e)) from None
             data["html"] = html_path
         return data
 

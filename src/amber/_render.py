@@ -163,7 +163,7 @@ def report(r: dict[str, Any]) -> str:
     rows = r["checkpoints"]
     lines = [
         f"{r['store']}: {len(rows)} checkpoints ({sum(c.get('kind') == 'delta' for c in rows)} deltas), "
-        f"{size(sum(c.get('size', 0) for c in rows))}, {len(r['aborts'])} aborted attempts, "
+        f"{size(r['stored_bytes'])}, {len(r['aborts'])} aborted attempts, "
         f"{sum(bool(c.get('quarantined')) for c in rows)} quarantined"
     ]
     timed = [c for c in rows if c.get("pause") is not None]

@@ -38,6 +38,8 @@ _MAX_AGE = 100 * 365 * 86400  # seconds: beyond this a recorded age is nonsense
 OUTLIER_SCORE = 3.5  # Iglewicz and Hoaglin's cut-off for the modified z-score
 MIN_SAMPLES = 5  # fewer values of a kind than this: no outliers called
 OUTLIER_RATIO = 1.5  # and only values this far above the median: near-equal sizes vary by bytes
+OUTLIER_MARGIN = {"size": 32 << 10, "duration": 0.025, "pause": 0.025}  # and by this much at least
+MAX_OUTLIERS = 50
 
 
 def gather(store: CheckpointStore, retention: Retention | None = None) -> dict[str, Any]:
@@ -64,6 +66,7 @@ def gather(store: CheckpointStore, retention: Retention | None = None) -> dict[s
         "migration_events": [_migration(e) for e in history.events if isinstance(e, MigrationFinished | RolledBack)],
         "retention": {"policy": _describe(policy), "source": source},
         "outliers": outliers(checkpoints),
+        "stored_bytes": _stored(store, checkpoints),
         "history_unreadable": history.unreadable,
     }
 
@@ -79,8 +82,10 @@ def _checkpoints(store: CheckpointStore) -> tuple[list[dict[str, Any]], dict[str
             rows.append({"id": cid, "error": str(e), "quarantined": quarantined.get(cid, "")})
             continue
         manifests[cid] = manifest
+        row: dict[str, Any] = {"error": problem} if (problem := _data_problem(store, manifest)) else {}
         rows.append(
-            {
+            row
+            | {
                 "id": cid,
                 "kind": "delta" if manifest.parent else "full",
                 "parent": manifest.parent,
@@ -91,9 +96,20 @@ def _checkpoints(store: CheckpointStore) -> tuple[list[dict[str, Any]], dict[str
                 "types": {t.schema.name: t.schema.version for t in manifest.types},
                 "origin": _origin(manifest.meta),
                 "quarantined": quarantined.get(cid, ""),
+                "data": manifest.data,
+                "manifest_bytes": size,
             }
         )
     return rows, manifests
+
+
+def _data_problem(store: CheckpointStore, manifest: Manifest) -> str:
+    """What is wrong with a checkpoint's data file at a glance (its size), or ""."""
+    try:
+        size = store.storage.size(manifest.data)
+    except AmberError:
+        return f"its data file {manifest.data} is missing"
+    return "" if size == manifest.data_size else f"its data file has {size} bytes, not {manifest.data_size}"
 
 
 def _add_held_versions(rows: list[dict[str, Any]], manifests: dict[str, Manifest]) -> None:
@@ -112,10 +128,11 @@ def _add_held_versions(rows: list[dict[str, Any]], manifests: dict[str, Manifest
 
 
 def _origin(meta: dict[str, Any]) -> str:
+    """Where a checkpoint came from, when not from a service (a migration, a rollback)."""
     if isinstance(meta.get("migrated_from"), str):
         return f"migration of {meta['migrated_from']}"
     if isinstance(meta.get("restores"), str):
-        return f"rollback to {meta['restores']}"
+        return f"rollback to {meta['restores']} (sharing its data file)"
     return ""
 
 
@@ -178,9 +195,24 @@ def _add_retention(store: CheckpointStore, policy: Retention, rows: list[dict[st
         row["needed_by"] = report.needed.get(row["id"], [])
 
 
+def _stored(store: CheckpointStore, rows: list[dict[str, Any]]) -> int:
+    """Bytes the store holds for its checkpoints: each data file once (a rollback's manifest
+    shares its data file), each manifest."""
+    manifests: int = sum(r["manifest_bytes"] for r in rows if "data" in r)
+    return manifests + sum(_size_of(store, key) for key in {r["data"] for r in rows if "data" in r})
+
+
+def _size_of(store: CheckpointStore, key: str) -> int:
+    try:
+        return store.storage.size(key)
+    except AmberError:
+        return 0
+
+
 def outliers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Checkpoints whose size, duration or pause is far above the median of their kind (a
-    robust z-score over 3.5 and at least 1.5 times the median): the slow and the big."""
+    robust z-score over 3.5, at least 1.5 times the median, and above it by a margin that
+    matters: 32 KiB, 25 ms), the strongest first, at most ``MAX_OUTLIERS``."""
     found = []
     for kind in ("full", "delta"):
         same = [r for r in rows if r.get("kind") == kind]
@@ -192,9 +224,12 @@ def outliers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             mad = statistics.median(abs(v - median) for _, v in values)
             for cid, value in values:
                 score = 0.6745 * (value - median) / mad if mad else float("inf")
-                if score > OUTLIER_SCORE and value > OUTLIER_RATIO * median:
-                    found.append({"checkpoint": cid, "kind": kind, "metric": metric, "value": value, "median": median})
-    return found
+                far = score > OUTLIER_SCORE and value > OUTLIER_RATIO * median
+                if far and value - median >= OUTLIER_MARGIN[metric]:
+                    row = {"checkpoint": cid, "kind": kind, "metric": metric, "value": value, "median": median}
+                    found.append((score, row))
+    found.sort(key=lambda pair: -pair[0])
+    return [row for _, row in found[:MAX_OUTLIERS]]
 
 
 def _log(store: CheckpointStore) -> list[Any]:

@@ -16,6 +16,7 @@ import msgspec
 from .errors import MissingExtraError
 
 KIND_COLORS = {"full": "#1f77b4", "delta": "#2ca02c"}
+DENSE_COLUMNS = 150  # checkpoints beyond which the version heatmap drops its gaps and labels
 
 
 def render(data: dict[str, Any]) -> str:
@@ -50,7 +51,9 @@ def _points(data: dict[str, Any], kind: str, metric: str) -> list[dict[str, Any]
 
 
 def _figure(fid: str, title: str, note: str, traces: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
-    base = {"margin": {"t": 10, "r": 10, "b": 40, "l": 70}, "height": 320, "legend": {"orientation": "h"}}
+    # The legend above the plot: below it, it would hide the date under the time axis.
+    legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0}
+    base = {"margin": {"t": 30, "r": 10, "b": 40, "l": 70}, "height": 340, "legend": legend}
     return {"id": fid, "title": title, "note": note, "data": traces, "layout": base | layout}
 
 
@@ -61,7 +64,7 @@ def _marker_trace(rows: list[dict[str, Any]], metric: str, name: str, **style: A
         "name": name,
         "x": [r["time"] for r in rows],
         "y": [r[metric] for r in rows],
-        "text": [r["id"] for r in rows],
+        "text": [html.escape(str(r["id"])) for r in rows],  # Plotly reads tags in hover text
         "hovertemplate": f"%{{text}}<br>%{{x}}<br>{metric}: %{{y}}<extra>{html.escape(name)}</extra>",
         **style,
     }
@@ -155,7 +158,12 @@ def _chains(data: dict[str, Any]) -> dict[str, Any]:
         "hoverinfo": "skip",
     }
     traces = [links]
-    groups = {"kept by retention": "#2ca02c", "deleted by retention": "#7f7f7f", "quarantined": "#ff7f0e"}
+    groups = {
+        "checkpoint": "#1f77b4",
+        "kept by retention": "#2ca02c",
+        "deleted by retention": "#7f7f7f",
+        "quarantined": "#ff7f0e",
+    }
     for label, color in groups.items():
         chosen = [r for r in rows if _retention_group(r) == label]
         traces.append(_marker_trace(chosen, "depth", label, marker={"color": color, "size": 9}))
@@ -172,7 +180,9 @@ def _chains(data: dict[str, Any]) -> dict[str, Any]:
 def _retention_group(row: dict[str, Any]) -> str:
     if row.get("quarantined"):
         return "quarantined"
-    return "deleted by retention" if row.get("kept") is False else "kept by retention"
+    if "kept" not in row:
+        return "checkpoint"  # no retention policy to preview
+    return "kept by retention" if row["kept"] else "deleted by retention"
 
 
 def _versions(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -181,23 +191,30 @@ def _versions(data: dict[str, Any]) -> dict[str, Any] | None:
     if not rows or not names:
         return None
     z = [[r["held"].get(n) for r in rows] for n in names]
+    dense = len(rows) > DENSE_COLUMNS  # cells too narrow for gaps and labels: colour alone
     trace = {
         "type": "heatmap",
         "x": [r["id"] for r in rows],
         "y": names,
         "z": z,
         "text": [[f"v{v}" if v is not None else "" for v in line] for line in z],
-        "texttemplate": "%{text}",
+        "texttemplate": "" if dense else "%{text}",
         "colorscale": "Blues",
         "reversescale": True,
-        "showscale": False,
-        "xgap": 1,
+        "showscale": dense,
+        "xgap": 0 if dense else 1,
         "ygap": 1,
         "hovertemplate": "%{y} in %{x}: %{text}<extra></extra>",
     }
     note = "The version of each type held by each checkpoint: a migration shows as the step from one shade to the next."
     layout = {
-        "xaxis": {"type": "category", "title": {"text": "checkpoint"}, "tickangle": -45, "automargin": True},
+        "xaxis": {
+            "type": "category",
+            "title": {"text": "checkpoint"},
+            "tickangle": -45,
+            "automargin": True,
+            "nticks": 40,
+        },
         "height": max(180, 60 + 40 * len(names)),
         "margin": {"l": 160, "t": 10, "r": 10, "b": 60},
     }
@@ -219,14 +236,19 @@ def _summary(data: dict[str, Any]) -> str:
             f"{sum(r.get('kind') == 'delta' for r in rows)} delta)",
         ),
         ("newest", f"{newest['id']} at {newest['time']}" if newest else "none"),
-        ("stored", _bytes(sum(r.get("size", 0) for r in rows))),
+        ("stored", _bytes(data["stored_bytes"])),
         ("aborted attempts", str(len(data["aborts"]))),
         ("quarantined", str(sum(bool(r.get("quarantined")) for r in rows))),
         ("unreadable", str(sum("error" in r for r in rows))),
-        ("migrations", str(sum(m.get("outcome") == "committed" for m in data["migrations"]))),
+        ("migrations", str(_committed(data, "migrate"))),
+        ("rollbacks", str(_committed(data, "rollback"))),
         ("generated", f"{data['generated']} by amber {data['amber']}"),
     ]
     return _table(["", ""], facts, cls="summary")
+
+
+def _committed(data: dict[str, Any], action: str) -> int:
+    return sum(m.get("action") == action and m.get("outcome") == "committed" for m in data["migrations"])
 
 
 def _tables(data: dict[str, Any]) -> str:

@@ -68,6 +68,7 @@ class RestoreReport:
     base_bytes: int = 0
     delta_bytes: int = 0
     records: int = 0
+    committed: float = 0.0  # when the restored checkpoint was committed (Unix seconds)
     phases: dict[str, float] = field(default_factory=dict)  # loading, restoring, validating
     calls: list[ParticipantCall] = field(default_factory=list)
 
@@ -181,6 +182,7 @@ class Restorer:
                 calls=tuple(report.calls),
                 records=report.records,
                 bytes=report.base_bytes + report.delta_bytes,
+                committed=report.committed,
             )
         )
         return report
@@ -218,6 +220,7 @@ class Restorer:
         infos = [self.store.info(c) for c in chain]
         report.base_bytes, report.delta_bytes = infos[0].size, sum(i.size for i in infos[1:])
         report.records = sum(infos[-1].counts.values())
+        report.committed = infos[-1].time.timestamp()
         report.phases["loading"] = time.perf_counter() - began
         began = time.perf_counter()
         for p in self.participants:

@@ -158,6 +158,7 @@ class RestoreFinished(Event, frozen=True, kw_only=True):
     calls: tuple[ParticipantCall, ...] = ()
     records: int = 0
     bytes: int = 0  # stored bytes of the chain read
+    committed: float = 0.0  # when the restored checkpoint was committed (Unix seconds; 0: none)
 
 
 class RestoreFailed(Event, frozen=True, kw_only=True):

@@ -81,7 +81,8 @@ class _Metrics:
         self.checkpoints = counter("amber_checkpoints", "Checkpoints by kind and outcome.", ("kind", "outcome"))
         self.aborts = counter("amber_checkpoint_aborts", "Aborted checkpoints by the phase that failed.", ("phase",))
         self.last_success = gauge(
-            "amber_last_successful_checkpoint_timestamp_seconds", "When the last checkpoint was committed (Unix time)."
+            "amber_last_successful_checkpoint_timestamp_seconds",
+            "When the last checkpoint was committed (Unix time), or, after a restart, the one restored.",
         )
         self.last_size = gauge("amber_last_checkpoint_size_bytes", "Bytes stored by the last committed checkpoint.")
         self.chain = gauge(
@@ -207,6 +208,8 @@ class PrometheusListener:
             m.last_restore.labels(s).set(event.time)
             m.last_restore_ok.labels(s).set(1)
             m.last_restore_fallbacks.labels(s).set(len(event.fallbacks))
+            if event.committed:  # a restarted service's data is as old as its store's last checkpoint
+                m.last_success.labels(s).set(event.committed)
         elif isinstance(event, RestoreFailed):
             m.restore_seconds.labels(s, "failed").observe(event.seconds)
             m.restores.labels(s, "failed").inc()

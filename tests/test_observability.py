@@ -219,6 +219,8 @@ def test_restore_fallbacks_and_quarantines_are_warnings(tmp_path: Path, caplog: 
     assert any(m.startswith("checkpoint quarantined") for m in warnings)
     assert any(m.startswith("restore finished") and "fallbacks=1" in m for m in warnings)
     assert again.metric("amber_restore_fallbacks_total", action="quarantined") == 1
+    assert again.metric("amber_last_restore_fallbacks") == 1 and again.metric("amber_last_restore_success") == 1
+    assert again.metric("amber_last_restore_timestamp_seconds") == finished.time
     assert again.metric("amber_quarantined_checkpoints_total") == 1
     restore = again.spans("amber.restore")[0]
     assert [e.name for e in restore.events] == ["checkpoint quarantined", "checkpoint refused"]
@@ -301,6 +303,9 @@ def test_prometheus_metrics_hold_the_values_of_a_real_run(tmp_path: Path) -> Non
     assert o.metric("amber_gc_deleted_checkpoints_total") == 0, "the delta needs its base: nothing deleted"
     o.manager.checkpoint(full=True)
     assert o.metric("amber_gc_deleted_checkpoints_total") == 2
+    assert o.metric("amber_gc_deleted_files_total") == 2, "their two data files"
+    gc_span = [s for s in o.spans("amber.gc") if s.attributes and s.attributes["amber.deleted_checkpoints"] == 2]
+    assert len(gc_span) == 1 and gc_span[0].attributes is not None and gc_span[0].attributes["amber.deleted_files"] == 2
     o.manager.close(final=False)
     again = Observed(tmp_path)
     restored = again.recorder.of(RestoreFinished)[0]
@@ -324,6 +329,10 @@ def test_migration_metrics_and_spans_count_the_records_of_each_type(tmp_path: Pa
     assert [(s.type, s.from_version, s.to_version, s.records) for s in steps] == [("bank.Account", 1, 2, 10)]
     assert steps[0].how == "step 1->2" and steps[0].checkpoint == result["source"]
     assert registry_.get_sample_value("amber_migration_records_total", {"store": "", "type": "bank.Account"}) == 10
+    step_seconds = registry_.get_sample_value(
+        "amber_migration_step_duration_seconds_sum", {"store": "", "type": "bank.Account"}
+    )
+    assert step_seconds == pytest.approx(steps[0].seconds), "dry runs are not timed as migrations"
     assert registry_.get_sample_value("amber_migrations_total", {"store": "", "outcome": "committed"}) == 1
     assert registry_.get_sample_value("amber_migrations_total", {"store": "", "outcome": "dry-run"}) == 1
     finished = recorder.of(MigrationFinished)[-1]
@@ -471,6 +480,7 @@ def test_a_restore_stopped_by_the_codes_error_is_reported_as_failed(
         manager.restore()
     assert any(r.getMessage().startswith("restore failed") and "bug" in r.getMessage() for r in caplog.records)
     assert registry_.get_sample_value("amber_restores_total", {"store": "", "outcome": "failed"}) == 1
+    assert registry_.get_sample_value("amber_last_restore_success", {"store": ""}) == 0
     span = next(s for s in exporter.get_finished_spans() if s.name == "amber.restore")
     assert span.status.status_code == StatusCode.ERROR
     assert o.store.quarantined() == {}, "the code's error: nothing quarantined"

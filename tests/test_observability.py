@@ -119,7 +119,8 @@ def test_a_checkpoint_reports_every_step_in_order(tmp_path: Path, capture: str) 
     assert committed.phases == pytest.approx(result.phases) and committed.pause_seconds == result.pause
     resumed = o.recorder.of(ServiceResumed)[0]
     assert resumed.pause_seconds == pytest.approx(result.pause)
-    assert resumed.start == phases[0].start >= committed.start, "the pause starts at the first prepare()"
+    first_prepare = next(c for c in phases[0].calls if c.method == "prepare")
+    assert committed.start <= phases[0].start <= resumed.start <= first_prepare.start, "paused from the first prepare()"
     o.manager.close(final=False)
 
 
@@ -515,8 +516,8 @@ def test_every_known_series_exists_from_the_start(tmp_path: Path) -> None:
         )
         == 0
     )
-    stale = registry_.get_sample_value("amber_last_successful_checkpoint_timestamp_seconds", {"store": "orders"})
-    assert stale == 0, "the no-checkpoint-since-start alert needs the gauge at 0"
+    never = registry_.get_sample_value("amber_last_successful_checkpoint_timestamp_seconds", {"store": "orders"})
+    assert never is None, "a gauge at 0 would read as a checkpoint in 1970"
 
 
 def test_two_stores_in_one_process_keep_their_own_gauges(tmp_path: Path) -> None:
@@ -542,7 +543,7 @@ def test_a_migration_commit_is_not_one_of_the_services_checkpoints(tmp_path: Pat
         registry_.get_sample_value("amber_checkpoints_total", {"store": "", "kind": "full", "outcome": "committed"})
         == 0
     )
-    assert registry_.get_sample_value("amber_last_successful_checkpoint_timestamp_seconds", {"store": ""}) == 0
+    assert registry_.get_sample_value("amber_last_successful_checkpoint_timestamp_seconds", {"store": ""}) is None
 
 
 def test_a_migration_that_fails_to_commit_reports_its_steps_but_counts_no_records(
@@ -562,7 +563,7 @@ def test_a_migration_that_fails_to_commit_reports_its_steps_but_counts_no_record
     with pytest.raises(amber.StoreError):
         commands.migrate(store)
     assert [s.type for s in recorder.of(MigrationStep)] == ["bank.Account"], "the upgrade that ran is reported"
-    assert registry_.get_sample_value("amber_migration_records_total", {"store": "", "type": "bank.Account"}) is None
+    assert registry_.get_sample_value("amber_migration_records_total", {"store": "", "type": "bank.Account"}) == 0
     assert registry_.get_sample_value("amber_migrations_total", {"store": "", "outcome": "failed"}) == 1
 
 
@@ -670,5 +671,34 @@ def test_after_a_restart_the_last_checkpoint_gauge_tells_the_stores_age(tmp_path
     info = o.manager.checkpoint().info
     o.manager.close(final=False)
     again = Observed(tmp_path)  # a restarted service, before it checkpoints
+    restored = again.recorder.of(RestoreFinished)[0]
+    assert restored.committed == info.time.timestamp()
     age = again.metric("amber_last_successful_checkpoint_timestamp_seconds")
-    assert age == info.time.timestamp(), "a crash loop that never checkpoints still looks stale"
+    assert age == restored.time, "restored, it holds what its store holds: at risk from now on"
+    assert again.metric("amber_delta_chain_length") == info.depth
+
+
+def test_a_failure_while_planning_is_an_abort_like_any_other(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observed.manager.checkpoint()
+
+    def broken_listing(*args: Any) -> Any:
+        raise amber.StoreError("listing checkpoints/ failed: I/O error")
+
+    monkeypatch.setattr(observed.store, "ids", broken_listing)
+    with pytest.raises(amber.CheckpointAbortedError, match="I/O error"):
+        observed.manager.checkpoint()
+    aborted = observed.recorder.of(CheckpointAborted)
+    assert len(aborted) == 1 and aborted[0].phase == "preparing" and aborted[0].pause_seconds == 0
+    assert observed.metric("amber_checkpoint_aborts_total", phase="preparing") == 1
+
+
+def test_history_keeps_an_abort_whose_cause_holds_a_lone_surrogate(observed: Observed) -> None:
+    observed.manager.checkpoint()
+    bad = b"/srv/caf\xe9.db".decode("utf-8", "surrogateescape")
+    observed.bank.participants[1].snapshot = lambda: (_ for _ in ()).throw(OSError(5, "I/O error", bad))  # type: ignore[attr-defined]
+    with pytest.raises(amber.CheckpointAbortedError):
+        observed.manager.checkpoint()
+    events = History(observed.store.storage).read().events
+    assert isinstance(events[-1], CheckpointAborted) and "caf\\udce9" in events[-1].reason

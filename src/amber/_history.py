@@ -81,7 +81,7 @@ class History:
             self._written += 1
             if self._written % PRUNE_EVERY == 1:  # bounded without listing the journal each time
                 self.prune()
-        except (AmberError, UnicodeEncodeError) as e:  # a full or read-only disk must not fail the step
+        except AmberError as e:  # a full or read-only disk must not fail the step
             log.warning("history entry for %s not written: %s", type(event).__name__, e)
 
     def keys(self) -> list[str]:
@@ -120,8 +120,12 @@ def _wrote_nothing(event: Event) -> bool:
 
 def _encoded(event: Event) -> bytes:
     """The event as JSON, its long strings and lists cut shorter until it fits an entry."""
-    body = msgspec.json.encode(event)
     fields = msgspec.to_builtins(event)
+    try:
+        body = msgspec.json.encode(event)
+    except UnicodeEncodeError:  # a lone surrogate (an undecodable file name in a reason): escaped
+        fields = _escaped(fields)
+        body = msgspec.json.encode(fields)
     for text, items in _SHORTER:
         if len(body) <= MAX_ENTRY_BYTES:
             break
@@ -129,6 +133,16 @@ def _encoded(event: Event) -> bytes:
     if len(body) > MAX_ENTRY_BYTES:
         raise AmberError(f"{len(body)} bytes even when shortened")
     return body
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
 
 
 def _shortened(value: Any, text: int, items: int) -> Any:

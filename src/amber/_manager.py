@@ -102,18 +102,37 @@ class _Attempt:
         self.pause_start: float | None = None  # the first prepare()
         self.pause_wall = self.wall
         self.pause_end: float | None = None
-        # Events of the pause are delivered once it ends: listeners must not lengthen it.
+        # Events are delivered when the attempt ends (each with its own times), in order:
+        # listeners must lengthen neither the pause nor any phase's measured duration.
         self.held: list[Event] = []
+        self.live = False  # events go straight to listeners (after deliver())
         # The cyclic GC is off from the first prepare() to the last resume(): a collection
         # there would lengthen the service's pause (tens of ms with a million objects).
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
 
     def emit(self, event: Event) -> None:
-        if self.pause_end is None:
-            self.held.append(event)
-        else:
+        if self.live:
             self.manager._emit(event)
+        else:
+            self.held.append(event)
+
+    def deliver(self) -> None:
+        """Send the held events, all of them even if a listener raises SystemExit or
+        KeyboardInterrupt (re-raised after); later events go straight out."""
+        self.live = True
+        interrupted: BaseException | None = None
+        while self.held:
+            event = self.held.pop(0)
+            try:
+                self.manager._emit(event)
+            except BaseException as e:  # listeners' Exceptions are caught by dispatch
+                interrupted = interrupted or e
+        if interrupted is not None:
+            raise interrupted
+
+    def start_pause(self) -> None:
+        self.pause_start, self.pause_wall = time.perf_counter(), time.time()
 
     def end_pause(self) -> None:
         if self._gc_was_enabled:
@@ -121,20 +140,17 @@ class _Attempt:
             self._gc_was_enabled = False
         if self.pause_end is None:
             self.pause_end = time.perf_counter()
-            held, self.held = self.held, []
-            for event in held:
-                self.manager._emit(event)
-            self.manager._emit(
-                ServiceResumed(time=time.time(), attempt=self.token, start=self.pause_wall, pause_seconds=self.pause)
-            )
+            if self.pause_start is not None:
+                resumed = ServiceResumed(
+                    time=time.time(), attempt=self.token, start=self.pause_wall, pause_seconds=self.pause
+                )
+                self.emit(resumed)
 
     def enter(self, phase: str) -> None:
         self.finish_phase()
         self.phase = phase
         self.phase_start = time.perf_counter()
         self.phase_wall = time.time()
-        if phase == "preparing":
-            self.pause_start, self.pause_wall = self.phase_start, self.phase_wall
         self.deadline = time.monotonic() + self.manager.timeouts.of(phase)
         self.manager._set_phase(phase)
 
@@ -316,25 +332,28 @@ class Manager:
             return self._checkpoint(full, level or self.level)
 
     def _checkpoint(self, full: bool, level: Level) -> CheckpointResult:
-        parent = None if full else self._delta_parent()
-        ids = self.store.ids() if self.capture == "fork" else []  # listed before the pause
-        head = ids[-1] if ids else ""
-        attempt = _Attempt(self, "delta" if parent else "full")
-        attempt.emit(
-            CheckpointStarted(
-                time=time.time(),
-                attempt=attempt.token,
-                kind=attempt.kind,
-                capture=self.capture,
-                level=level,
-                start=attempt.wall,
-            )
-        )
+        attempt = _Attempt(self, "full" if full else "delta")
         prepared: list[Any] = []
         taken: Taken | None = None
         online = self.last is not None or self._phase == "online"
         try:
             attempt.enter("preparing")
+            # Planning (listing the store) fails like any step: reported, never silent.
+            parent = None if full else self._delta_parent()
+            ids = self.store.ids() if self.capture == "fork" else []  # listed before the pause
+            head = ids[-1] if ids else ""
+            attempt.kind = "delta" if parent else "full"
+            attempt.emit(
+                CheckpointStarted(
+                    time=time.time(),
+                    attempt=attempt.token,
+                    kind=attempt.kind,
+                    capture=self.capture,
+                    level=level,
+                    start=attempt.wall,
+                )
+            )
+            attempt.start_pause()
             for p in self.participants:
                 late = self._overrunning.get(p.name)
                 if late is not None and late.is_alive():
@@ -543,7 +562,8 @@ class Manager:
         participant = error.participant if isinstance(error, CheckpointAbortedError) else None
         attempt.finish_phase(error=reason)
         self._set_phase("online" if online else "idle")
-        self._emit(
+        seconds = attempt.elapsed()  # before listeners run: their time is not the checkpoint's
+        attempt.emit(
             CheckpointAborted(
                 time=time.time(),
                 attempt=attempt.token,
@@ -554,11 +574,12 @@ class Manager:
                 reason=reason,
                 error=type(error).__name__,
                 start=attempt.wall,
-                seconds=attempt.elapsed(),
+                seconds=seconds,
                 pause_seconds=attempt.pause,
                 phases=dict(attempt.phases),
             )
         )
+        attempt.deliver()
         return phase
 
     @staticmethod
@@ -578,7 +599,7 @@ class Manager:
         phases = dict(attempt.phases)
         result = CheckpointResult(info, attempt.kind, attempt.pause, attempt.elapsed(), phases, diagnostics)
         self.last_result = result
-        self._emit(
+        attempt.emit(
             CheckpointCommitted(
                 time=time.time(),
                 attempt=attempt.token,
@@ -595,6 +616,7 @@ class Manager:
                 phases=result.phases,
             )
         )
+        attempt.deliver()
         self._apply_retention()
         return result
 

@@ -215,7 +215,7 @@ def outliers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     matters: 32 KiB, 25 ms), the strongest first, at most ``MAX_OUTLIERS``."""
     found = []
     for kind in ("full", "delta"):
-        same = [r for r in rows if r.get("kind") == kind]
+        same = [r for r in rows if r.get("kind") == kind and r.get("capture") != "migration"]
         for metric in ("size", "duration", "pause"):
             values = [(r["id"], float(r[metric])) for r in same if isinstance(r.get(metric), int | float)]
             if len(values) < MIN_SAMPLES:

@@ -82,7 +82,7 @@ class _Metrics:
         self.aborts = counter("amber_checkpoint_aborts", "Aborted checkpoints by the phase that failed.", ("phase",))
         self.last_success = gauge(
             "amber_last_successful_checkpoint_timestamp_seconds",
-            "When the last checkpoint was committed (Unix time), or, after a restart, the one restored.",
+            "When the last checkpoint was committed, or the service restored (Unix time).",
         )
         self.last_size = gauge("amber_last_checkpoint_size_bytes", "Bytes stored by the last committed checkpoint.")
         self.chain = gauge(
@@ -141,8 +141,7 @@ class _Metrics:
             self.migrations.labels(store, outcome)
         for metric in (self.quarantined, self.rollbacks, self.gc_checkpoints, self.gc_files):
             metric.labels(store)
-        for gauge in (self.last_success, self.last_size, self.chain):  # 0 until the first commit
-            gauge.labels(store)
+        # Gauges appear with their first value: a 0 would read as "1970" or "empty".
 
 
 KINDS = ("full", "delta")
@@ -208,14 +207,16 @@ class PrometheusListener:
             m.last_restore.labels(s).set(event.time)
             m.last_restore_ok.labels(s).set(1)
             m.last_restore_fallbacks.labels(s).set(len(event.fallbacks))
-            if event.committed:  # a restarted service's data is as old as its store's last checkpoint
-                m.last_success.labels(s).set(event.committed)
+            # Restored, the service holds exactly what its store holds: nothing is at risk yet.
+            m.last_success.labels(s).set(event.time)
+            if event.checkpoint:
+                m.chain.labels(s).set(len(event.chain) - 1)
         elif isinstance(event, RestoreFailed):
             m.restore_seconds.labels(s, "failed").observe(event.seconds)
             m.restores.labels(s, "failed").inc()
             m.last_restore.labels(s).set(event.time)
             m.last_restore_ok.labels(s).set(0)
-            m.last_restore_fallbacks.labels(s).set(len(event.failures))
+            m.last_restore_fallbacks.labels(s).set(0)  # it fell back to nothing: it failed
         elif isinstance(event, CheckpointRefused):
             m.fallbacks.labels(s, event.action).inc()
         elif isinstance(event, Quarantined):
@@ -225,6 +226,7 @@ class PrometheusListener:
         m, s = self.metrics, self.store_name
         if isinstance(event, MigrationStep) and not event.dry_run:
             m.step_seconds.labels(s, event.type).observe(event.seconds)
+            m.migration_records.labels(s, event.type)  # at 0 until the migration commits
             with self._lock:
                 self._pending.setdefault(event.run, []).append(event)
         elif isinstance(event, MigrationFinished):

@@ -1,6 +1,6 @@
 """Headless Chromium for the report tests (Debian's chromium and chromium-driver).
 
-Without them the browser tests are skipped, unless ``AMBER_REQUIRE_BROWSER=1`` (set by
+Without them the browser tests are skipped, unless ``AMBER_REQUIRE_TOOLS=1`` (set by
 ``.ci/run``, which installs them), where their absence fails the run.
 """
 
@@ -36,7 +36,7 @@ def require_browser() -> None:
     if Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists():
         return
     message = "headless Chromium is not installed (apt-get install chromium chromium-driver)"
-    if os.environ.get("AMBER_REQUIRE_BROWSER") == "1":
+    if os.environ.get("AMBER_REQUIRE_TOOLS") == "1":
         pytest.fail(message)
     pytest.skip(message)
 

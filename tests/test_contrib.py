@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import prometheus_client
+import pytest
 import yaml
 
 from amber.prometheus import PrometheusListener
@@ -58,3 +62,18 @@ def test_the_dashboard_plots_exported_metrics_only() -> None:
         "amber_last_restore_success",
         "amber_last_restore_timestamp_seconds",
     }
+
+
+def test_the_alert_rules_pass_promtool_and_their_unit_tests() -> None:
+    """Scenarios in amber-alerts.test.yml: a stalled service fires, a restart after downtime
+    does not, the first aborts count, a refused restore is a failure and not a fallback."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        message = "promtool is not installed (apt-get install prometheus)"
+        if os.environ.get("AMBER_REQUIRE_TOOLS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    folder = CONTRIB / "prometheus"
+    for command in (["check", "rules", "amber-alerts.yml"], ["test", "rules", "amber-alerts.test.yml"]):
+        run = subprocess.run([promtool, *command], cwd=folder, capture_output=True, text=True, check=False)
+        assert run.returncode == 0, run.stdout + run.stderr

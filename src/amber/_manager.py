@@ -447,12 +447,17 @@ class Manager:
         try:
             self._resume(attempt, prepared)  # a participant failing here aborts the child too
             outcome = self._follow(attempt, child)
-        except BaseException:
+        except BaseException as error:
             child.kill()
             how = child.reap()
             found = self._committed_by(attempt, before)
-            if found is not None:
-                log.warning("checkpoint child %s after committing %s; kept", how, found.id)
+            if found is not None:  # committed before the kill: sound data, kept, but said loudly
+                log.error(
+                    "checkpoint %s was committed by its child (which %s) and is kept; meanwhile: %s",
+                    found.id,
+                    how,
+                    error,
+                )
                 return found
             raise
         child.reap()

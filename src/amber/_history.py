@@ -120,15 +120,14 @@ def _wrote_nothing(event: Event) -> bool:
 
 def _encoded(event: Event) -> bytes:
     """The event as JSON, its long strings and lists cut shorter until it fits an entry."""
-    fields = msgspec.to_builtins(event)
     try:
-        body = msgspec.json.encode(event)
+        body = msgspec.json.encode(event)  # the common case: nothing to mend
     except UnicodeEncodeError:  # a lone surrogate (an undecodable file name in a reason): escaped
-        fields = _escaped(fields)
-        body = msgspec.json.encode(fields)
+        body = msgspec.json.encode(_escaped(msgspec.to_builtins(event)))
     for text, items in _SHORTER:
         if len(body) <= MAX_ENTRY_BYTES:
             break
+        fields = _escaped(msgspec.to_builtins(event))
         body = msgspec.json.encode({k: _shortened(v, text, items) for k, v in fields.items()})
     if len(body) > MAX_ENTRY_BYTES:
         raise AmberError(f"{len(body)} bytes even when shortened")

@@ -66,7 +66,7 @@ def gather(store: CheckpointStore, retention: Retention | None = None) -> dict[s
         "migration_events": [_migration(e) for e in history.events if isinstance(e, MigrationFinished | RolledBack)],
         "retention": {"policy": _describe(policy), "source": source},
         "outliers": outliers(checkpoints),
-        "stored_bytes": _stored(store, checkpoints),
+        "stored_bytes": _stored(checkpoints),
         "history_unreadable": history.unreadable,
     }
 
@@ -82,7 +82,9 @@ def _checkpoints(store: CheckpointStore) -> tuple[list[dict[str, Any]], dict[str
             rows.append({"id": cid, "error": str(e), "quarantined": quarantined.get(cid, "")})
             continue
         manifests[cid] = manifest
-        row: dict[str, Any] = {"error": problem} if (problem := _data_problem(store, manifest)) else {}
+        on_disk = _size_of(store, manifest.data)  # -1: missing
+        problem = _data_problem(manifest, on_disk)
+        row: dict[str, Any] = {"error": problem} if problem else {}
         rows.append(
             row
             | {
@@ -98,18 +100,17 @@ def _checkpoints(store: CheckpointStore) -> tuple[list[dict[str, Any]], dict[str
                 "quarantined": quarantined.get(cid, ""),
                 "data": manifest.data,
                 "manifest_bytes": size,
+                "data_bytes": max(on_disk, 0),
             }
         )
     return rows, manifests
 
 
-def _data_problem(store: CheckpointStore, manifest: Manifest) -> str:
+def _data_problem(manifest: Manifest, on_disk: int) -> str:
     """What is wrong with a checkpoint's data file at a glance (its size), or ""."""
-    try:
-        size = store.storage.size(manifest.data)
-    except AmberError:
+    if on_disk < 0:
         return f"its data file {manifest.data} is missing"
-    return "" if size == manifest.data_size else f"its data file has {size} bytes, not {manifest.data_size}"
+    return "" if on_disk == manifest.data_size else f"its data file has {on_disk} bytes, not {manifest.data_size}"
 
 
 def _add_held_versions(rows: list[dict[str, Any]], manifests: dict[str, Manifest]) -> None:
@@ -195,18 +196,19 @@ def _add_retention(store: CheckpointStore, policy: Retention, rows: list[dict[st
         row["needed_by"] = report.needed.get(row["id"], [])
 
 
-def _stored(store: CheckpointStore, rows: list[dict[str, Any]]) -> int:
-    """Bytes the store holds for its checkpoints: each data file once (a rollback's manifest
-    shares its data file), each manifest."""
+def _stored(rows: list[dict[str, Any]]) -> int:
+    """Bytes the store holds for its checkpoints: each manifest, each data file once (a
+    rollback's manifest shares its data file)."""
+    data: dict[str, int] = {r["data"]: r["data_bytes"] for r in rows if "data" in r}
     manifests: int = sum(r["manifest_bytes"] for r in rows if "data" in r)
-    return manifests + sum(_size_of(store, key) for key in {r["data"] for r in rows if "data" in r})
+    return manifests + sum(data.values())
 
 
 def _size_of(store: CheckpointStore, key: str) -> int:
     try:
         return store.storage.size(key)
     except AmberError:
-        return 0
+        return -1
 
 
 def outliers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -612,3 +612,25 @@ def test_generator_invariants_are_bounded_by_the_validating_timeout_and_attribut
     with pytest.raises(amber.CheckpointAbortedError, match="invariants\\(\\) raised RuntimeError") as failed:
         manager.checkpoint()
     assert failed.value.participant == "ledger"
+
+
+def test_a_forked_child_commits_only_once_the_service_resumed_cleanly(tmp_path: Path) -> None:
+    """A resume() that fails after the child could have finished: the child waits for the
+    parent's go-ahead before its commit, so nothing becomes visible."""
+    bank, manager, _ = make(tmp_path, "fork")
+    bank.open_accounts(5, 20)
+    good = manager.checkpoint().info
+    bank.deposit(1, 7)
+    accounts = bank.participants[0]
+
+    def slow_broken_resume() -> None:
+        bank.gate.release()
+        time.sleep(0.5)  # long enough for the child to encode, write and reach its commit
+        raise RuntimeError("resume failed late")
+
+    accounts.resume = slow_broken_resume  # type: ignore[attr-defined]
+    before = tree_digest(tmp_path / "store", history=False)
+    with pytest.raises(amber.CheckpointAbortedError, match="resume failed late"):
+        manager.checkpoint()
+    assert manager.store.ids() == [good.id], "the child did not commit without the go-ahead"
+    assert tree_digest(tmp_path / "store", history=False) == before, "nor left its data file behind"

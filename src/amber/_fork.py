@@ -4,6 +4,10 @@ The child sees the state as it was at ``fork()`` while the parent goes back to s
 It reports over a pipe, one JSON message per line: the phase it enters, the data file it
 is about to write, and finally its outcome. The parent bounds every wait; a child that
 hangs is killed with SIGKILL and reaped, and one that dies is reaped and reported.
+
+A second pipe carries the parent's go-ahead: the child may wait for it (``go()``) before
+anything irreversible, so that what the parent decides after ``fork()`` (a participant
+failing to resume) still counts, and a parent that dies first leaves nothing committed.
 """
 
 from __future__ import annotations
@@ -20,16 +24,30 @@ from typing import Any
 import msgspec
 
 Send = Callable[[dict[str, Any]], None]
+Go = Callable[[], bool]  # blocks until the parent says go (True) or gives up or dies (False)
 
 
 class Child:
     """The parent's handle on a forked child: its messages, then its reaping."""
 
-    def __init__(self, pid: int, pipe: int) -> None:
+    def __init__(self, pid: int, pipe: int, go_pipe: int) -> None:
         self.pid = pid
         self._pipe = pipe
+        self._go_pipe: int | None = go_pipe
         self._buffer = b""
         self.status: int | None = None
+
+    def go(self) -> None:
+        """Let the child proceed past its ``go()``."""
+        if self._go_pipe is not None:
+            with contextlib.suppress(BrokenPipeError):  # the child already ended: its report says how
+                os.write(self._go_pipe, b"g")
+            self._close_go()
+
+    def _close_go(self) -> None:
+        if self._go_pipe is not None:
+            os.close(self._go_pipe)
+            self._go_pipe = None
 
     def messages(self, deadline: Callable[[], float]) -> Iterator[dict[str, Any]]:
         """The child's messages, each awaited until ``deadline()`` (a monotonic time)."""
@@ -51,12 +69,23 @@ class Child:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
+    def drain(self, seconds: float = 5.0) -> list[dict[str, Any]]:
+        """The messages left in the pipe of a child that was killed (read until it closes)."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + seconds
+        with contextlib.suppress(TimeoutError, ValueError):  # ValueError: a line cut by the kill
+            while (line := self._line(deadline)) is not None:
+                found.append(msgspec.json.decode(line))
+        return found
+
     def kill(self) -> None:
+        self._close_go()  # no go-ahead will come
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
 
     def reap(self) -> str:
         """Wait for the child to exit; describe how it ended."""
+        self._close_go()
         os.close(self._pipe)
         _, status = os.waitpid(self.pid, 0)
         self.status = status
@@ -65,18 +94,21 @@ class Child:
         return f"exited with status {os.WEXITSTATUS(status)}"
 
 
-def fork(job: Callable[[Send], dict[str, Any]]) -> Child:
-    """Run ``job(send)`` in a forked child; its return value is the final ``ok`` message."""
+def fork(job: Callable[[Send, Go], dict[str, Any]]) -> Child:
+    """Run ``job(send, go)`` in a forked child; its return value is the final ``ok`` message."""
     read_end, write_end = os.pipe()
+    go_read, go_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_end)
-        _child(job, write_end)
+        os.close(go_write)
+        _child(job, write_end, go_read)
     os.close(write_end)
-    return Child(pid, read_end)
+    os.close(go_read)
+    return Child(pid, read_end, go_write)
 
 
-def _child(job: Callable[[Send], dict[str, Any]], pipe: int) -> None:
+def _child(job: Callable[[Send, Go], dict[str, Any]], pipe: int, go_pipe: int) -> None:
     code = 1
     # The collector would touch every object's header and copy the whole heap; the child
     # is short-lived, so it runs without. Signals meant for the service are not ours.
@@ -90,8 +122,11 @@ def _child(job: Callable[[Send], dict[str, Any]], pipe: int) -> None:
         while data:
             data = data[os.write(pipe, data) :]
 
+    def go() -> bool:
+        return os.read(go_pipe, 1) == b"g"  # b"": the parent closed its end, or died
+
     try:
-        send({"ok": True, **job(send)})
+        send({"ok": True, **job(send, go)})
         code = 0
     except BaseException as e:  # everything is reported to the parent, nothing escapes the child
         with contextlib.suppress(BaseException):

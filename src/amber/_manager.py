@@ -424,7 +424,7 @@ class Manager:
         state, taken, meta = captured
         self._pending_data = ""  # only this attempt's child may name the file to clean up
 
-        def job(send: _fork.Send) -> dict[str, Any]:
+        def job(send: _fork.Send, go: _fork.Go) -> dict[str, Any]:
             capture: Capture = self.store.capture(state, taken, meta=meta)
             send({"phase": "validating"})
             for p in self.participants:
@@ -438,17 +438,29 @@ class Manager:
                     raise
                 send({"call": [p.name, wall, time.perf_counter() - began, ""]})
             send({"phase": "committing"})
+
+            def until_go(step: str) -> None:  # commit only once the parent resumed everyone
+                if step == "commit" and not go():
+                    raise CheckpointAbortedError("committing", None, "the service did not resume cleanly")
+
             info = self.store.write(
-                capture, rate=self.write_rate, diagnose=diagnose, on_data=lambda key: send({"data": key})
+                capture,
+                rate=self.write_rate,
+                check=until_go,
+                diagnose=diagnose,
+                on_data=lambda key: send({"data": key}),
             )
             return {"id": info.id}
 
         child = _fork.fork(job)
         try:
             self._resume(attempt, prepared)  # a participant failing here aborts the child too
+            child.go()  # the child commits only after this: the resume failing stops it in time
             outcome = self._follow(attempt, child)
         except BaseException as error:
             child.kill()
+            for message in child.drain():  # a data file it announced but the parent did not read yet
+                self._pending_data = message.get("data", self._pending_data)
             how = child.reap()
             found = self._committed_by(attempt, before)
             if found is not None:  # committed before the kill: sound data, kept, but said loudly

@@ -1,12 +1,16 @@
-"""Shared fixtures: a fresh registry per test and stores of every local kind."""
+"""Shared fixtures: a fresh registry per test, and stores of every kind: a local directory,
+memory, and S3 (moto's server on 127.0.0.1, started once per session)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import amber
+from tests.s3_server import CREDENTIALS, fresh_url, moto_server
 
 
 @pytest.fixture
@@ -14,6 +18,30 @@ def registry() -> amber.Registry:
     return amber.Registry()
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The S3 server's endpoint; the standard AWS variables point at it for the session."""
+    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL"]}
+    with moto_server() as endpoint:
+        os.environ.update(CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
+        try:
+            yield endpoint
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str) -> str:
+    """A fresh, empty store on the S3 server."""
+    return fresh_url()
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "s3":
+        return str(request.getfixturevalue("s3_url"))
     return str(tmp_path / "store") if request.param == "local" else "memory://"

@@ -634,3 +634,12 @@ def test_a_forked_child_commits_only_once_the_service_resumed_cleanly(tmp_path: 
         manager.checkpoint()
     assert manager.store.ids() == [good.id], "the child did not commit without the go-ahead"
     assert tree_digest(tmp_path / "store", history=False) == before, "nor left its data file behind"
+
+
+@pytest.mark.parametrize("url", ["memory://", "s3"])
+def test_fork_capture_is_refused_where_a_child_cannot_commit(url: str, request: pytest.FixtureRequest) -> None:
+    if url == "s3":
+        url = request.getfixturevalue("s3_url")
+    store = amber.open_store(url, registry=registry)
+    with pytest.raises(ValueError, match="use capture='inline'"):
+        amber.Manager(store, Bank().participants, capture="fork")

@@ -251,6 +251,12 @@ class Manager:
             raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
         if capture == "fork" and not hasattr(os, "fork"):
             raise ValueError("capture='fork' needs os.fork(), which this platform lacks; use 'inline'")
+        if capture == "fork" and not getattr(store.storage, "fork_safe", False):
+            raise ValueError(
+                f"capture='fork' cannot write to {store.url}: the forked child commits the checkpoint, "
+                "and only a local directory survives fork() (a memory:// store lives in one process; "
+                "an s3:// client's I/O threads do not exist in the child); use capture='inline'"
+            )
         if level not in ("minimal", "comprehensive"):
             raise ValueError(f"level must be 'minimal' or 'comprehensive', not {level!r}")
         if on_invalid not in ("fallback", "refuse"):

@@ -27,12 +27,19 @@ def open_store(
     max_load_bytes: int = 4 << 30,
     listeners: Iterable[Listener] = (),
     history: bool = True,
+    storage_options: dict[str, str] | None = None,
 ) -> CheckpointStore:
     """Open a checkpoint store.
 
-    ``url`` is a local directory (a plain path or ``file:///abs/path``), or ``memory://`` for a
-    new, empty in-process store. With ``create=False`` a missing directory is an error
-    instead of being created on the first save. ``fsync=False`` trades durability on power
+    ``url`` is a local directory (a plain path or ``file:///abs/path``), ``memory://`` for a
+    new, empty in-process store, or ``s3://bucket/prefix`` for S3-compatible object storage
+    (``pip install 'amber-state[s3]'``): endpoint, region and credentials come from the standard
+    AWS environment variables, overridden by ``storage_options`` (``endpoint``, ``region``,
+    ``access_key_id``, ``secret_access_key``, ``session_token``, ...); plain ``http://``
+    endpoints are accepted on loopback only. See docs/s3.md.
+
+    With ``create=False`` a missing directory (or bucket) is an error instead of being created
+    on the first save. ``fsync=False`` trades durability on power
     loss for speed (tests, scratch stores). ``registry`` defaults to the one filled by the
     module-level ``@amber.record``. ``write_versions`` pins types to an older version when
     writing (see ``CheckpointStore.save``); set it from a feature flag during a rolling upgrade.
@@ -43,7 +50,7 @@ def open_store(
     ``listeners`` are told of everything done on the store (``amber.events``); ``history``
     keeps a journal of checkpoints, restores, migrations and collections for ``amber report``.
     """
-    storage = _storage_for(os.fspath(url), fsync=fsync)
+    storage = _storage_for(os.fspath(url), fsync=fsync, options=storage_options)
     if not create and not storage.exists():
         raise StoreNotFoundError(f"no store at {storage.url}")
     oldest = _oldest_supported(policy) if policy is not None else None
@@ -66,8 +73,14 @@ def _oldest_supported(policy: str | os.PathLike[str]) -> dict[str, int]:
     return {name: t.oldest_supported for name, t in lock.types.items()}
 
 
-def _storage_for(url: str, *, fsync: bool) -> Storage:
+def _storage_for(url: str, *, fsync: bool, options: dict[str, str] | None) -> Storage:
     parsed = urlparse(url)
+    if options and parsed.scheme != "s3":
+        raise ValueError("storage_options apply to s3:// stores only")
+    if parsed.scheme == "s3":
+        from .storage._s3 import S3Storage
+
+        return S3Storage(parsed.netloc, unquote(parsed.path), options)
     if parsed.scheme == "memory":
         return MemoryStorage()
     if parsed.scheme == "file":
@@ -76,4 +89,4 @@ def _storage_for(url: str, *, fsync: bool) -> Storage:
         return LocalStorage(unquote(parsed.path), fsync=fsync)
     if parsed.scheme in ("",) or len(parsed.scheme) == 1:  # a plain path (or a Windows drive)
         return LocalStorage(url, fsync=fsync)
-    raise ValueError(f"unsupported store URL {url!r}: use a path, file:///path or memory://")
+    raise ValueError(f"unsupported store URL {url!r}: use a path, file:///path, s3://bucket/prefix or memory://")

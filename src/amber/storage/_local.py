@@ -28,6 +28,8 @@ def _require_regular(info: os.stat_result, key: str) -> None:
 class LocalStorage:
     """Objects as files under ``root``. Temporary files start with ``.`` and are never listed."""
 
+    fork_safe = True  # a forked child can write here and the parent sees it
+
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root).absolute()
         self._fsync = fsync

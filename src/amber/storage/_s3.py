@@ -1,0 +1,199 @@
+"""S3-compatible object storage through obstore (``pip install 'amber-state[s3]'``).
+
+Commit safety rests on the service's conditional writes: a create-only put is
+``If-None-Match: *`` (a second writer of the same manifest name gets ``ConflictError``,
+never a silent overwrite), and a replacing put may be made conditional on the ETag it
+replaces (compare-and-swap). Objects appear whole or not at all, so there are no
+temporaries to clean: an interrupted multipart upload is invisible (a bucket lifecycle rule
+removes its parts, see docs/s3.md). obstore retries transient errors with exponential
+backoff; whatever still fails becomes an ``amber`` error here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import AmberError, ConflictError, MissingExtraError, ObjectNotFoundError, StoreError, StoreNotFoundError
+from ._base import check_key
+
+try:
+    import obstore
+    from obstore import exceptions as obstore_errors
+    from obstore.store import S3Store
+except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
+    raise MissingExtraError("s3:// stores", "s3", "obstore") from None
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+PART_SIZE = 16 << 20  # multipart uploads: parts sent in parallel, each retried on its own
+RETRY = {"max_retries": 10, "retry_timeout": timedelta(minutes=3)}
+
+
+def _endpoint(options: dict[str, str]) -> str:
+    for value in (options.get("endpoint"), os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ENDPOINT")):
+        if value:
+            return value
+    return ""
+
+
+def _client_options(endpoint: str) -> dict[str, Any]:
+    """Plain HTTP only to this machine (a test server, a sidecar); elsewhere HTTPS or nothing."""
+    if not endpoint.startswith("http://"):
+        return {}
+    host = urlparse(endpoint).hostname or ""
+    if host not in LOOPBACK and f"[{host}]" not in LOOPBACK:
+        raise StoreError(f"refusing plain HTTP to {endpoint}: use https:// (plain HTTP is allowed on loopback only)")
+    return {"allow_http": True}
+
+
+class S3Storage:
+    """Objects under ``s3://bucket/prefix``. Options (``endpoint``, ``region``,
+    ``access_key_id``, ``secret_access_key``, ``session_token``, ...) override the standard
+    AWS environment variables (``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``)."""
+
+    def __init__(self, bucket: str, prefix: str = "", options: dict[str, str] | None = None) -> None:
+        if not bucket:
+            raise ValueError("an s3:// URL needs a bucket: s3://bucket/prefix")
+        options = dict(options or {})
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        endpoint = _endpoint(options)
+        config = {k: v for k, v in options.items() if k != "endpoint"}
+        if endpoint:
+            config["endpoint"] = endpoint
+        with _translated(f"s3://{bucket}"):
+            self._store = S3Store(
+                bucket,
+                prefix=self.prefix or None,
+                config=config,  # type: ignore[arg-type]
+                client_options=_client_options(endpoint),  # type: ignore[arg-type]
+                retry_config=RETRY,  # type: ignore[arg-type]
+            )
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            with _translated(self._where(key)):
+                return bytes(obstore.get_range(self._store, key, start=start, end=start + length))
+        except _RangeNotSatisfiable:
+            self.size(key)  # a missing object is an error; a range past its end is just empty
+            return b""
+
+    def size(self, key: str) -> int:
+        with _translated(self._where(key)):
+            return int(obstore.head(self._store, key)["size"])
+
+    def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
+        """Upload ``chunks`` (in parallel parts once large); ``create_only`` is a conditional
+        put that fails with ``ConflictError`` if the key exists. Every put is durable."""
+        counted = _Counted(chunks)
+        with _translated(self._where(key)):
+            obstore.put(
+                self._store,
+                key,
+                iter(counted),
+                mode="create" if create_only else "overwrite",
+                chunk_size=PART_SIZE,
+                max_concurrency=8,
+            )
+        return counted.size
+
+    def replace(self, key: str, data: bytes, *, etag: str | None) -> str:
+        """Compare-and-swap: write ``data`` only if the object still has ``etag`` (or, with
+        None, does not exist yet); return the new ETag, or raise ``ConflictError``."""
+        mode: Any = {"e_tag": etag} if etag is not None else "create"
+        with _translated(self._where(key)):
+            result = obstore.put(self._store, key, data, mode=mode)
+        return str(result["e_tag"])
+
+    def etag(self, key: str) -> str:
+        with _translated(self._where(key)):
+            return str(obstore.head(self._store, key)["e_tag"])
+
+    def list(self, prefix: str) -> builtins.list[str]:
+        folder = prefix.rstrip("/")
+        with _translated(self._where(folder) if folder else self.url):
+            found = obstore.list_with_delimiter(self._store, folder or None)
+        names = [str(o["path"]) for o in found["objects"]]
+        return sorted(n for n in names if n.startswith(prefix) and "/" not in n[len(prefix) :])
+
+    def delete(self, key: str) -> None:
+        with _translated(self._where(key)):
+            obstore.delete(self._store, key)  # absent objects: S3 answers 204 all the same
+
+    def exists(self) -> bool:
+        try:
+            with _translated(self.url):
+                obstore.list_with_delimiter(self._store, None)
+        except StoreNotFoundError:
+            return False
+        return True
+
+    def modified(self, key: str) -> float:
+        with _translated(self._where(key)):
+            return float(obstore.head(self._store, key)["last_modified"].timestamp())
+
+    def temporaries(self, prefix: str) -> builtins.list[tuple[str, float]]:
+        return []  # objects appear whole or not at all; incomplete uploads are not objects
+
+    def delete_temporary(self, name: str) -> None:
+        raise ValueError(f"{name!r} is not a leftover: an S3 store has none")
+
+    def _where(self, key: str) -> str:
+        """Where ``key`` is, for messages; refuses (``ValueError``) a key that could escape."""
+        return f"{self.url}/{check_key(key)}"
+
+
+class _Counted:
+    """The chunks of a put, counting their bytes as they go."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = chunks
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.size += len(chunk)
+            yield chunk
+
+
+@contextmanager
+def _translated(where: str) -> Iterator[None]:
+    """obstore's and the service's errors as ``amber`` errors (our own pass through)."""
+    try:
+        yield
+    except AmberError:
+        raise  # ours, e.g. raised by the chunks being written: never a storage error
+    except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError) as e:
+        raise ConflictError(f"{where}: written meanwhile by another writer") from e
+    except (obstore_errors.PermissionDeniedError, obstore_errors.UnauthenticatedError) as e:
+        raise StoreError(f"{where}: access denied ({_first_line(e)}); check the credentials and the policy") from e
+    except (obstore_errors.BaseError, OSError, ValueError) as e:
+        text = str(e)
+        if "NoSuchBucket" in text:
+            raise StoreNotFoundError(f"{where}: no such bucket") from e
+        if " 416 " in text:
+            raise _RangeNotSatisfiable(where) from e
+        if isinstance(e, FileNotFoundError | obstore_errors.NotFoundError):
+            raise ObjectNotFoundError(f"{where} not found") from e
+        raise StoreError(f"{where}: {_first_line(e)}") from e
+
+
+class _RangeNotSatisfiable(Exception):
+    """A read starting at or past the end of an object (internal)."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:500] if text else type(error).__name__

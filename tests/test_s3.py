@@ -1,0 +1,112 @@
+"""The S3 store on a real S3-protocol server (moto on 127.0.0.1): commits, races, multipart
+uploads, errors at the boundary, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import amber
+from amber.storage import S3Storage
+from tests.bank_service import Bank, registry
+from tests.s3_server import BUCKET
+
+
+def test_a_service_checkpoints_deltas_and_restores_through_s3(s3_url: str) -> None:
+    bank = Bank()
+    bank.open_accounts(20, 500)
+    manager = amber.Manager(amber.open_store(s3_url, registry=registry), bank.participants)
+    manager.restore()
+    assert manager.checkpoint().kind == "full"
+    bank.transfer(1, 2, 30)
+    assert manager.checkpoint().kind == "delta"
+    again = Bank()
+    report = amber.Manager(amber.open_store(s3_url, registry=registry), again.participants).restore()
+    assert len(report.chain) == 2 and again.balances() == bank.balances()
+    assert amber.open_store(s3_url).verify().segments > 0
+
+
+def test_racing_writers_each_commit_under_their_own_sequence_number(s3_url: str) -> None:
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        store = amber.open_store(s3_url)
+        for k in range(3):
+            info = store.save({"writer": n, "k": k})
+            with lock:
+                ids.append(info.id)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store = amber.open_store(s3_url)
+    assert sorted(ids) == store.ids() and len(set(ids)) == 12, "create-only manifests: no commit lost"
+    assert sorted((s["writer"], s["k"]) for s in map(store.load, ids)) == [(n, k) for n in range(4) for k in range(3)]
+
+
+def test_a_large_data_file_goes_up_in_parts(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import amber.storage._s3 as s3
+
+    monkeypatch.setattr(s3, "PART_SIZE", 5 << 20)  # S3's smallest part
+    payload = os.urandom(12 << 20)  # incompressible: three parts
+    store = amber.open_store(s3_url, compression_level=1)
+    info = store.save({"blob": payload})
+    assert info.size > 12 << 20 and store.load()["blob"] == payload
+
+
+def test_compare_and_swap_refuses_a_stale_etag(s3_url: str) -> None:
+    storage = S3Storage(BUCKET, s3_url.rsplit("/", 1)[1])
+    first = storage.replace("lease", b"token 1", etag=None)
+    with pytest.raises(amber.ConflictError):
+        storage.replace("lease", b"token 1 again", etag=None)  # create-only: it exists
+    second = storage.replace("lease", b"token 2", etag=first)
+    with pytest.raises(amber.ConflictError):
+        storage.replace("lease", b"token 3", etag=first)  # someone else moved it on
+    assert storage.etag("lease") == second and storage.get_range("lease", 0, 100) == b"token 2"
+
+
+def test_errors_at_the_boundary_are_amber_errors(s3_endpoint: str) -> None:
+    with pytest.raises(amber.StoreNotFoundError, match="no store at s3://no-such-bucket"):
+        amber.open_store("s3://no-such-bucket/x", create=False)
+    with pytest.raises(amber.StoreNotFoundError, match="no such bucket"):
+        amber.open_store("s3://no-such-bucket/x").save({"a": 1})
+    with pytest.raises(amber.StoreError, match="plain HTTP is allowed on loopback only"):
+        amber.open_store(f"s3://{BUCKET}/x", storage_options={"endpoint": "http://example.com:9000"})
+    with pytest.raises(amber.CheckpointNotFoundError):
+        amber.open_store(f"s3://{BUCKET}/empty-prefix").load()
+    with pytest.raises(ValueError, match="s3:// stores only"):
+        amber.open_store("memory://", storage_options={"region": "eu-west-1"})
+
+
+def test_the_cli_works_on_s3_urls(s3_url: str) -> None:
+    amber.open_store(s3_url).save({"n": 1})
+    for command in (["ls", s3_url], ["verify", s3_url], ["report", s3_url]):
+        run = subprocess.run([sys.executable, "-m", "amber", *command], capture_output=True, text=True, check=False)
+        assert run.returncode == 0, run.stderr
+    assert (
+        "000000000001"
+        in subprocess.run(
+            [sys.executable, "-m", "amber", "ls", s3_url], capture_output=True, text=True, check=True
+        ).stdout
+    )
+
+
+def test_without_obstore_an_s3_store_asks_for_the_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['obstore'] = None\n"
+        "import amber\n"
+        "try:\n"
+        "    amber.open_store('s3://bucket/prefix')\n"
+        "except amber.MissingExtraError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'amber-state[s3]'" in out

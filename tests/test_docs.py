@@ -20,12 +20,13 @@ def python_blocks(path: Path) -> list[str]:
 
 def run_blocks(doc: Path, cwd: Path) -> None:
     script = "\n\n".join(python_blocks(doc))
-    result = subprocess.run(
+    result = subprocess.run(  # the S3 examples reach the test server through the AWS_* variables
         [sys.executable, "-c", script], cwd=cwd, check=False, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, f"{doc.name}: {result.stderr}"
 
 
+@pytest.mark.usefixtures("s3_endpoint")
 @pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(d)], ids=lambda p: p.name)
 def test_examples_run(doc: Path, tmp_path: Path) -> None:
     if doc != README:

@@ -3,9 +3,10 @@ by the test session itself (so `make test` needs nothing running beforehand)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
-import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BUCKET = "amber-tests"
+PR_SET_PDEATHSIG = 1
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "amber-test",
     "AWS_SECRET_ACCESS_KEY": "amber-test-secret",
@@ -32,12 +34,12 @@ def _free_port() -> int:
 def moto_server() -> Iterator[str]:
     """Start moto's server, make the test bucket, yield the endpoint; stop it afterwards."""
     port = _free_port()
-    command = shutil.which("moto_server") or "moto_server"
-    process = subprocess.Popen(
-        [command, "-H", "127.0.0.1", "-p", str(port)],
+    process = subprocess.Popen(  # this interpreter's moto: the venv's, whatever PATH says
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -51,6 +53,12 @@ def moto_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies (even by SIGKILL)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_until_up(endpoint: str, process: subprocess.Popen[bytes]) -> None:

@@ -84,6 +84,19 @@ def test_errors_at_the_boundary_are_amber_errors(s3_endpoint: str) -> None:
         amber.open_store(f"s3://{BUCKET}/empty-prefix").load()
     with pytest.raises(ValueError, match="s3:// stores only"):
         amber.open_store("memory://", storage_options={"region": "eu-west-1"})
+    with pytest.raises(ValueError, match="without"):
+        amber.open_store(f"s3://{BUCKET}/a?x=1")
+    with pytest.raises(ValueError, match="invalid storage key"):
+        amber.open_store(f"s3://{BUCKET}/a/../b")
+    with pytest.raises(amber.StoreNotFoundError):
+        amber.open_store(f"s3://{BUCKET}/typo-prefix", create=False)  # nothing there: no store
+
+
+def test_small_objects_go_up_in_one_request_and_retries_are_not_conflicts(s3_url: str) -> None:
+    storage = S3Storage(BUCKET, s3_url.rsplit("/", 1)[1])
+    assert storage.put("note.json", [b"a", b"b"]) == 2  # no multipart upload for two bytes
+    first = storage.replace("lease", b"token 1", etag=None)
+    assert storage.replace("lease", b"token 1", etag=None) == first, "our own bytes: a retried success"
 
 
 def test_the_cli_works_on_s3_urls(s3_url: str) -> None:

@@ -158,3 +158,22 @@ def test_loading_changes_nothing_on_disk(tmp_path: Path) -> None:
     store.list()
     assert tree_digest(tmp_path, history=False) == before
     assert os.listdir(tmp_path / "checkpoints") == ["000000000001.manifest"]
+
+
+def test_a_commit_retried_after_it_succeeded_is_one_checkpoint() -> None:
+    """An object store retries a create-only put whose answer was lost: the retry finds the
+    manifest there. That is our own commit, not another writer's."""
+
+    class LostAnswer(amber.storage.MemoryStorage):
+        lost = False
+
+        def put(self, key: str, chunks: Any, *, create_only: bool = False, durable: bool = True) -> int:
+            size = super().put(key, chunks, create_only=create_only, durable=durable)
+            if create_only and key.startswith("checkpoints/") and not self.lost:
+                self.lost = True
+                raise amber.ConflictError(f"{key} already exists")  # what the retried request sees
+            return size
+
+    store = amber.CheckpointStore(LostAnswer(), history=False)
+    info = store.save({"n": 1})
+    assert store.ids() == [info.id] == ["000000000001"]

@@ -270,6 +270,13 @@ class CheckpointStore:
                 self.storage.delete(data_key)
             raise
 
+    def _holds(self, key: str, content: bytes) -> bool:
+        """Whether ``key`` holds exactly ``content`` (False when it cannot be read)."""
+        try:
+            return self.storage.get_range(key, 0, len(content) + 1) == content
+        except StoreError:
+            return False
+
     def _names_data(self, checkpoint_id: str, data_key: str) -> bool:
         try:
             key = manifest_key(checkpoint_id)
@@ -340,6 +347,8 @@ class CheckpointStore:
             try:
                 self.storage.put(manifest_key(manifest.id), [encoded], create_only=True)
             except ConflictError:
+                if self._holds(manifest_key(manifest.id), encoded):
+                    return _info(manifest, len(encoded))  # our own put, retried after it succeeded
                 continue  # another writer took this sequence number; take the next one
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")

@@ -80,6 +80,8 @@ def _storage_for(url: str, *, fsync: bool, options: dict[str, str] | None) -> St
     if parsed.scheme == "s3":
         from .storage._s3 import S3Storage
 
+        if parsed.query or parsed.fragment or parsed.params:
+            raise ValueError(f"an s3:// store URL is s3://bucket/prefix, without ?, # or ;: {url!r}")
         return S3Storage(parsed.netloc, unquote(parsed.path), options)
     if parsed.scheme == "memory":
         return MemoryStorage()

@@ -28,6 +28,11 @@ class Storage(Protocol):
 
     ``put`` with ``create_only=True`` is the commit primitive: it must be atomic, and must
     raise ``ConflictError`` when the key exists, without a check-then-set window.
+    ``amber.storage.contract`` holds the tests a backend must pass.
+
+    A backend may set ``fork_safe = True`` when a forked child process can write to it and
+    the parent then sees what it wrote (a local directory); only such a backend takes
+    ``Manager(capture="fork")``.
     """
 
     @property

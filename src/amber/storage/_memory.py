@@ -63,6 +63,7 @@ class MemoryStorage:
         pass
 
     def _get(self, key: str) -> bytes:
+        check_key(key)
         with self._lock:
             data = self._objects.get(key)
         if data is None:

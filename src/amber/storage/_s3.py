@@ -12,11 +12,13 @@ backoff; whatever still fails becomes an ``amber`` error here, and nowhere else.
 from __future__ import annotations
 
 import builtins
+import ipaddress
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from ..errors import AmberError, ConflictError, MissingExtraError, ObjectNotFoundError, StoreError, StoreNotFoundError
@@ -29,24 +31,41 @@ try:
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     raise MissingExtraError("s3:// stores", "s3", "obstore") from None
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PART_SIZE = 16 << 20  # multipart uploads: parts sent in parallel, each retried on its own
 RETRY = {"max_retries": 10, "retry_timeout": timedelta(minutes=3)}
 
 
-def _endpoint(options: dict[str, str]) -> str:
-    for value in (options.get("endpoint"), os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ENDPOINT")):
-        if value:
-            return value
-    return ""
+ENDPOINT_ALIASES = ("endpoint", "endpoint_url", "aws_endpoint", "aws_endpoint_url")
+
+
+def _config(options: dict[str, str]) -> tuple[dict[str, str], str]:
+    """obstore's S3 config from our options: one spelling of the endpoint (option, else
+    environment), and explicit keys not mixed with a session token from the environment."""
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
+        raise ValueError("storage_options maps names to strings")
+    config = {k: v for k, v in options.items() if k not in ENDPOINT_ALIASES}
+    given = [options[k] for k in ENDPOINT_ALIASES if options.get(k)]
+    endpoint = next(iter(given), "") or os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT") or ""
+    if endpoint:
+        config["endpoint"] = endpoint
+    if "access_key_id" in config and "session_token" not in config and os.environ.get("AWS_SESSION_TOKEN"):
+        raise ValueError(
+            "storage_options give an access key but AWS_SESSION_TOKEN is set in the environment, which "
+            "would be sent with it: give session_token too, or unset the variable"
+        )
+    return config, endpoint
 
 
 def _client_options(endpoint: str) -> dict[str, Any]:
     """Plain HTTP only to this machine (a test server, a sidecar); elsewhere HTTPS or nothing."""
-    if not endpoint.startswith("http://"):
+    parsed = urlparse(endpoint)
+    if parsed.scheme.lower() != "http":
         return {}
-    host = urlparse(endpoint).hostname or ""
-    if host not in LOOPBACK and f"[{host}]" not in LOOPBACK:
+    try:
+        loopback = ipaddress.ip_address(parsed.hostname or "").is_loopback
+    except ValueError:
+        loopback = (parsed.hostname or "").lower() == "localhost"
+    if not loopback:
         raise StoreError(f"refusing plain HTTP to {endpoint}: use https:// (plain HTTP is allowed on loopback only)")
     return {"allow_http": True}
 
@@ -60,13 +79,11 @@ class S3Storage:
     def __init__(self, bucket: str, prefix: str = "", options: dict[str, str] | None = None) -> None:
         if not bucket:
             raise ValueError("an s3:// URL needs a bucket: s3://bucket/prefix")
-        options = dict(options or {})
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        endpoint = _endpoint(options)
-        config = {k: v for k, v in options.items() if k != "endpoint"}
-        if endpoint:
-            config["endpoint"] = endpoint
+        if self.prefix:
+            check_key(self.prefix)  # a prefix is a key path too: nothing to escape with, nothing odd
+        config, endpoint = _config(dict(options or {}))
         with _translated(f"s3://{bucket}"):
             self._store = S3Store(
                 bucket,
@@ -81,7 +98,10 @@ class S3Storage:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
+        if start < 0:
+            raise ValueError(f"a range starts at 0 or after, not {start}")
         if length <= 0:
+            self.size(key)  # as elsewhere: a missing object is an error, even for no bytes
             return b""
         try:
             with _translated(self._where(key)):
@@ -97,25 +117,39 @@ class S3Storage:
     def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
         """Upload ``chunks`` (in parallel parts once large); ``create_only`` is a conditional
         put that fails with ``ConflictError`` if the key exists. Every put is durable."""
-        counted = _Counted(chunks)
-        with _translated(self._where(key)):
-            obstore.put(
-                self._store,
-                key,
-                iter(counted),
-                mode="create" if create_only else "overwrite",
-                chunk_size=PART_SIZE,
-                max_concurrency=8,
-            )
+        mode: Literal["create", "overwrite"] = "create" if create_only else "overwrite"
+        where = self._where(key)
+        stream = iter(chunks)
+        first = _upto(stream, PART_SIZE)
+        if len(first) < PART_SIZE:  # the whole object: one request, no multipart upload
+            with _translated(where):
+                obstore.put(self._store, key, bytes(first), mode=mode, use_multipart=False)
+            return len(first)
+        counted = _Counted(itertools.chain([bytes(first)], stream))
+        with _translated(where):
+            obstore.put(self._store, key, iter(counted), mode=mode, chunk_size=PART_SIZE, max_concurrency=8)
         return counted.size
 
     def replace(self, key: str, data: bytes, *, etag: str | None) -> str:
         """Compare-and-swap: write ``data`` only if the object still has ``etag`` (or, with
         None, does not exist yet); return the new ETag, or raise ``ConflictError``."""
         mode: Any = {"e_tag": etag} if etag is not None else "create"
-        with _translated(self._where(key)):
-            result = obstore.put(self._store, key, data, mode=mode)
+        where = self._where(key)
+        try:
+            with _translated(where):
+                result = obstore.put(self._store, key, data, mode=mode, use_multipart=False)
+        except ConflictError:
+            # A retried request finds its own earlier success as a conflict: ours if it holds our bytes.
+            if self._holds(key, data):
+                return self.etag(key)
+            raise
         return str(result["e_tag"])
+
+    def _holds(self, key: str, data: bytes) -> bool:
+        try:
+            return self.get_range(key, 0, len(data) + 1) == data
+        except ObjectNotFoundError:
+            return False
 
     def etag(self, key: str) -> str:
         with _translated(self._where(key)):
@@ -126,19 +160,21 @@ class S3Storage:
         with _translated(self._where(folder) if folder else self.url):
             found = obstore.list_with_delimiter(self._store, folder or None)
         names = [str(o["path"]) for o in found["objects"]]
-        return sorted(n for n in names if n.startswith(prefix) and "/" not in n[len(prefix) :])
+        return sorted(n for n in names if n.startswith(prefix) and n != prefix and "/" not in n[len(prefix) :])
 
     def delete(self, key: str) -> None:
         with _translated(self._where(key)):
             obstore.delete(self._store, key)  # absent objects: S3 answers 204 all the same
 
     def exists(self) -> bool:
+        """Whether the bucket exists and holds anything under the prefix (S3 has no folders:
+        a store is there once something was written to it)."""
         try:
             with _translated(self.url):
-                obstore.list_with_delimiter(self._store, None)
+                first = next(iter(obstore.list(self._store, None, chunk_size=1)), [])
         except StoreNotFoundError:
             return False
-        return True
+        return bool(first)
 
     def modified(self, key: str) -> float:
         with _translated(self._where(key)):
@@ -153,6 +189,16 @@ class S3Storage:
     def _where(self, key: str) -> str:
         """Where ``key`` is, for messages; refuses (``ValueError``) a key that could escape."""
         return f"{self.url}/{check_key(key)}"
+
+
+def _upto(stream: Iterator[bytes], limit: int) -> bytearray:
+    """Chunks from ``stream`` until ``limit`` bytes are gathered or it ends."""
+    buffer = bytearray()
+    for chunk in stream:
+        buffer += chunk
+        if len(buffer) >= limit:
+            break
+    return buffer
 
 
 class _Counted:
@@ -179,7 +225,7 @@ def _translated(where: str) -> Iterator[None]:
         raise ConflictError(f"{where}: written meanwhile by another writer") from e
     except (obstore_errors.PermissionDeniedError, obstore_errors.UnauthenticatedError) as e:
         raise StoreError(f"{where}: access denied ({_first_line(e)}); check the credentials and the policy") from e
-    except (obstore_errors.BaseError, OSError, ValueError) as e:
+    except (obstore_errors.BaseError, OSError) as e:
         text = str(e)
         if "NoSuchBucket" in text:
             raise StoreNotFoundError(f"{where}: no such bucket") from e

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -636,10 +637,38 @@ def test_a_forked_child_commits_only_once_the_service_resumed_cleanly(tmp_path: 
     assert tree_digest(tmp_path / "store", history=False) == before, "nor left its data file behind"
 
 
-@pytest.mark.parametrize("url", ["memory://", "s3"])
-def test_fork_capture_is_refused_where_a_child_cannot_commit(url: str, request: pytest.FixtureRequest) -> None:
-    if url == "s3":
-        url = request.getfixturevalue("s3_url")
+@pytest.mark.parametrize("where", ["memory", "s3"])
+def test_fork_capture_stages_in_a_spool_where_the_child_cannot_commit(
+    where: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A forked child cannot use an S3 client (its threads do not survive fork) nor the
+    parent's memory: it writes a local spool; the parent uploads and commits."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spools: list[str] = []
+    real = tempfile.TemporaryDirectory
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        made = real(*args, **kwargs)
+        spools.append(made.name)
+        return made
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", watched)
+    url = request.getfixturevalue("s3_url") if where == "s3" else "memory://"
     store = amber.open_store(url, registry=registry)
-    with pytest.raises(ValueError, match="use capture='inline'"):
-        amber.Manager(store, Bank().participants, capture="fork")
+    bank = Bank()
+    bank.open_accounts(5, 200)
+    manager = amber.Manager(store, bank.participants, capture="fork", max_delta_ratio=5.0)
+    manager.restore()
+    assert manager.checkpoint().kind == "full"
+    bank.transfer(1, 2, 5)
+    assert manager.checkpoint().kind == "delta"
+    bank.ledger.total += 1  # the child's invariants fail: nothing is uploaded or committed
+    with pytest.raises(amber.CheckpointAbortedError, match="ledger total"):
+        manager.checkpoint()
+    bank.ledger.total -= 1
+    assert len(store.ids()) == 2 and len(store.storage.list("data/")) == 2
+    again = Bank()
+    amber.Manager(store, again.participants).restore()
+    assert again.balances() == bank.balances()
+    assert len(spools) == 3 and all(name.startswith(str(tmp_path)) for name in spools), "one spool per attempt"
+    assert not list(tmp_path.glob("amber-spool-*")), "each removed"

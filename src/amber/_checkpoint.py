@@ -244,6 +244,21 @@ class CheckpointStore:
         (bytes per second); ``check(phase)`` is called between steps and may raise to abort;
         ``diagnose`` adds per-type sizes to the meta (under ``amber.types``); ``on_data`` is
         told the data file's key before it is written."""
+        draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data)
+        return self.publish(draft, check=check)
+
+    def stage(
+        self,
+        capture: Capture,
+        *,
+        into: Storage | None = None,
+        rate: float | None = None,
+        check: Callable[[str], None] | None = None,
+        diagnose: bool = False,
+        on_data: Callable[[str], None] | None = None,
+    ) -> Manifest:
+        """Write a captured state's data file (into ``into``, by default this store) and
+        return the manifest that will commit it: the first half of ``write``."""
         writer, base = capture.writer, capture.parent
         version = 2 if base is not None or writer.keyed_tables or any(t.linked for t in writer.tables) else 1
         data_key = f"data/{secrets.token_hex(16)}.seg"
@@ -252,12 +267,29 @@ class CheckpointStore:
         segments: builtins.list[SegmentEntry] = []
         chunks = self._data_chunks(writer, capture.segments, segments, version, check)
         with gc_paused():
-            data_size = self.storage.put(data_key, _throttled(chunks, rate) if rate else chunks)
+            data_size = (into or self.storage).put(data_key, _throttled(chunks, rate) if rate else chunks)
         meta = _with_sizes(capture.meta, writer, segments) if diagnose else capture.meta
         draft = _draft(
             writer, segments, data_key=data_key, data_size=data_size, meta=meta, version=version, parent=base
         )
         writer.release()
+        return draft
+
+    def upload(self, draft: Manifest, spool: Storage, *, piece: int = 8 << 20) -> None:
+        """Copy a staged data file from ``spool`` into this store (streamed, not held whole)."""
+
+        def pieces() -> Iterator[bytes]:
+            for offset in range(0, draft.data_size, piece):
+                yield spool.get_range(draft.data, offset, piece)
+
+        size = self.storage.put(draft.data, pieces())
+        if size != draft.data_size:
+            self.storage.delete(draft.data)
+            raise CorruptCheckpointError("(staged)", "data file", f"{draft.data_size} bytes", str(size))
+
+    def publish(self, draft: Manifest, *, check: Callable[[str], None] | None = None) -> CheckpointInfo:
+        """Commit a staged manifest whose data file is in this store: the second half of
+        ``write``. On failure the data file goes, unless a manifest names it."""
         tried: builtins.list[str] = []
         try:
             if check is not None:
@@ -266,8 +298,8 @@ class CheckpointStore:
         except BaseException:
             # Remove the data file only when no manifest names it: a failure after the
             # manifest was linked (a folder fsync error, an interrupt) leaves it committed.
-            if not any(self._names_data(cid, data_key) for cid in tried):
-                self.storage.delete(data_key)
+            if not any(self._names_data(cid, draft.data) for cid in tried):
+                self.storage.delete(draft.data)
             raise
 
     def _holds(self, key: str, content: bytes) -> bool:

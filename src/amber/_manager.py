@@ -25,6 +25,7 @@ import secrets
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,7 @@ import msgspec
 
 from . import _fork
 from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
+from ._format import Manifest
 from ._participants import call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
@@ -51,6 +53,7 @@ from .events import (
     PhaseFinished,
     ServiceResumed,
 )
+from .storage import LocalStorage
 
 log = logging.getLogger("amber.manager")
 
@@ -251,12 +254,6 @@ class Manager:
             raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
         if capture == "fork" and not hasattr(os, "fork"):
             raise ValueError("capture='fork' needs os.fork(), which this platform lacks; use 'inline'")
-        if capture == "fork" and not getattr(store.storage, "fork_safe", False):
-            raise ValueError(
-                f"capture='fork' cannot write to {store.url}: the forked child commits the checkpoint, "
-                "and only a local directory survives fork() (a memory:// store lives in one process; "
-                "an s3:// client's I/O threads do not exist in the child); use capture='inline'"
-            )
         if level not in ("minimal", "comprehensive"):
             raise ValueError(f"level must be 'minimal' or 'comprehensive', not {level!r}")
         if on_invalid not in ("fallback", "refuse"):
@@ -426,7 +423,27 @@ class Manager:
         diagnose: bool,
     ) -> CheckpointInfo:
         """Fork; the child captures, validates and commits ``captured`` (state, taken
-        changes, meta) while the parent resumes the service and follows the child."""
+        changes, meta) while the parent resumes the service and follows the child.
+
+        On a store a child cannot write to (``fork_safe`` unset: S3, whose client threads do
+        not survive ``fork()``; memory), the child writes the data file to a local spool
+        instead, and the parent uploads it and commits."""
+        if not getattr(self.store.storage, "fork_safe", False):
+            with tempfile.TemporaryDirectory(prefix="amber-spool-") as folder:
+                spool = LocalStorage(folder, fsync=False)
+                return self._forked_via(attempt, captured, prepared, before, spool, diagnose=diagnose)
+        return self._forked_via(attempt, captured, prepared, before, None, diagnose=diagnose)
+
+    def _forked_via(
+        self,
+        attempt: _Attempt,
+        captured: tuple[dict[str, Any], Taken, dict[str, Any]],
+        prepared: list[Any],
+        before: str,
+        spool: LocalStorage | None,
+        *,
+        diagnose: bool,
+    ) -> CheckpointInfo:
         state, taken, meta = captured
         self._pending_data = ""  # only this attempt's child may name the file to clean up
 
@@ -444,6 +461,9 @@ class Manager:
                     raise
                 send({"call": [p.name, wall, time.perf_counter() - began, ""]})
             send({"phase": "committing"})
+            if spool is not None:  # the parent uploads and commits what the child staged
+                draft = self.store.stage(capture, into=spool, diagnose=diagnose)
+                return {"draft": msgspec.json.encode(draft).decode()}
 
             def until_go(step: str) -> None:  # commit only once the parent resumed everyone
                 if step == "commit" and not go():
@@ -479,7 +499,20 @@ class Manager:
                 return found
             raise
         child.reap()
+        if spool is not None:
+            return self._upload(attempt, msgspec.json.decode(outcome["draft"], type=Manifest), spool)
         return self.store.info(outcome["id"])
+
+    def _upload(self, attempt: _Attempt, draft: Manifest, spool: LocalStorage) -> CheckpointInfo:
+        """Upload a data file the child staged, then commit it (within the committing timeout)."""
+        attempt.check()
+        try:
+            self.store.upload(draft, spool)
+        except BaseException:
+            with contextlib.suppress(AmberError):
+                self.store.storage.delete(draft.data)  # a failed upload: nothing names it
+            raise
+        return self.store.publish(draft, check=attempt.check)
 
     def _follow(self, attempt: _Attempt, child: _fork.Child) -> dict[str, Any]:
         """The child's messages until its outcome, each phase within its timeout."""

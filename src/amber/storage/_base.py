@@ -31,8 +31,9 @@ class Storage(Protocol):
     ``amber.storage.contract`` holds the tests a backend must pass.
 
     A backend may set ``fork_safe = True`` when a forked child process can write to it and
-    the parent then sees what it wrote (a local directory); only such a backend takes
-    ``Manager(capture="fork")``.
+    the parent then sees what it wrote (a local directory): with ``Manager(capture="fork")``
+    the child then commits itself. Otherwise the child stages the data file in a local spool
+    and the parent uploads it and commits.
     """
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import subprocess
 import tempfile
 import threading
 import time
@@ -672,3 +673,35 @@ def test_fork_capture_stages_in_a_spool_where_the_child_cannot_commit(
     assert again.balances() == bank.balances()
     assert len(spools) == 3 and all(name.startswith(str(tmp_path)) for name in spools), "one spool per attempt"
     assert not list(tmp_path.glob("amber-spool-*")), "each removed"
+
+
+def test_a_spool_upload_keeps_to_the_write_rate_and_the_committing_timeout(s3_url: str) -> None:
+    store = amber.open_store(s3_url, registry=registry)
+    bank = Bank()
+    bank.open_accounts(50, 20_000)
+    manager = amber.Manager(store, bank.participants, capture="fork", write_rate=100_000.0)
+    manager.restore()
+    manager.timeouts = amber.Timeouts(committing=0.5)
+    started = time.monotonic()
+    with pytest.raises(amber.CheckpointTimeoutError, match="upload ran over"):
+        manager.checkpoint()
+    assert time.monotonic() - started < 5, "stopped mid-upload, not after it"
+    assert store.ids() == [] and store.storage.list("data/") == [], "nothing uploaded is left"
+
+
+def test_spools_of_services_that_died_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])  # a pid that has exited
+    gone.wait()
+    stale = tmp_path / f"amber-spool-{gone.pid}-abc"
+    live = tmp_path / f"amber-spool-{os.getpid()}-def"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "data").write_bytes(b"x" * 100)
+    store = amber.open_store("memory://", registry=registry)
+    bank = Bank()
+    bank.open_accounts(2, 4)
+    manager = amber.Manager(store, bank.participants, capture="fork")
+    manager.restore()
+    manager.checkpoint()
+    assert not stale.exists() and live.exists()

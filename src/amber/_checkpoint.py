@@ -275,14 +275,27 @@ class CheckpointStore:
         writer.release()
         return draft
 
-    def upload(self, draft: Manifest, spool: Storage, *, piece: int = 8 << 20) -> None:
-        """Copy a staged data file from ``spool`` into this store (streamed, not held whole)."""
+    def upload(
+        self,
+        draft: Manifest,
+        spool: Storage,
+        *,
+        rate: float | None = None,
+        check: Callable[[str], None] | None = None,
+        piece: int = 8 << 20,
+    ) -> None:
+        """Copy a staged data file from ``spool`` into this store, streamed; ``rate`` caps
+        it (bytes per second) and ``check("upload")`` runs before each piece."""
 
         def pieces() -> Iterator[bytes]:
             for offset in range(0, draft.data_size, piece):
+                if check is not None:
+                    check("upload")
                 yield spool.get_range(draft.data, offset, piece)
+            if check is not None:
+                check("upload")  # after the throttled wait that follows the last piece
 
-        size = self.storage.put(draft.data, pieces())
+        size = self.storage.put(draft.data, _throttled(pieces(), rate) if rate else pieces())
         if size != draft.data_size:
             self.storage.delete(draft.data)
             raise CorruptCheckpointError("(staged)", "data file", f"{draft.data_size} bytes", str(size))

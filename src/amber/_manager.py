@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -30,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
@@ -429,7 +431,8 @@ class Manager:
         not survive ``fork()``; memory), the child writes the data file to a local spool
         instead, and the parent uploads it and commits."""
         if not getattr(self.store.storage, "fork_safe", False):
-            with tempfile.TemporaryDirectory(prefix="amber-spool-") as folder:
+            _sweep_spools()
+            with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as folder:
                 spool = LocalStorage(folder, fsync=False)
                 return self._forked_via(attempt, captured, prepared, before, spool, diagnose=diagnose)
         return self._forked_via(attempt, captured, prepared, before, None, diagnose=diagnose)
@@ -462,8 +465,7 @@ class Manager:
                 send({"call": [p.name, wall, time.perf_counter() - began, ""]})
             send({"phase": "committing"})
             if spool is not None:  # the parent uploads and commits what the child staged
-                draft = self.store.stage(capture, into=spool, diagnose=diagnose)
-                return {"draft": msgspec.json.encode(draft).decode()}
+                return {"draft": self._staged(capture, spool, parent, diagnose=diagnose)}
 
             def until_go(step: str) -> None:  # commit only once the parent resumed everyone
                 if step == "commit" and not go():
@@ -478,6 +480,7 @@ class Manager:
             )
             return {"id": info.id}
 
+        parent = os.getpid()
         child = _fork.fork(job)
         try:
             self._resume(attempt, prepared)  # a participant failing here aborts the child too
@@ -503,11 +506,28 @@ class Manager:
             return self._upload(attempt, msgspec.json.decode(outcome["draft"], type=Manifest), spool)
         return self.store.info(outcome["id"])
 
+    def _staged(self, capture: Capture, spool: LocalStorage, parent: int, *, diagnose: bool) -> str:
+        """In the child: the data file written to the spool, and the draft manifest as JSON.
+        A child whose service died stops, and removes what it wrote (no one else will)."""
+
+        def parent_alive(step: str) -> None:
+            if os.getppid() != parent:
+                raise CheckpointAbortedError("committing", None, "the service exited during the checkpoint")
+
+        try:
+            draft = self.store.stage(capture, into=spool, check=parent_alive, diagnose=diagnose)
+            parent_alive("staged")
+        except BaseException:
+            shutil.rmtree(spool.root, ignore_errors=True)
+            raise
+        return msgspec.json.encode(draft).decode()
+
     def _upload(self, attempt: _Attempt, draft: Manifest, spool: LocalStorage) -> CheckpointInfo:
-        """Upload a data file the child staged, then commit it (within the committing timeout)."""
+        """Upload a data file the child staged, then commit it, both within the committing
+        timeout and the write rate."""
         attempt.check()
         try:
-            self.store.upload(draft, spool)
+            self.store.upload(draft, spool, rate=self.write_rate, check=attempt.check)
         except BaseException:
             with contextlib.suppress(AmberError):
                 self.store.storage.delete(draft.data)  # a failed upload: nothing names it
@@ -826,6 +846,28 @@ class Manager:
             self._old_sigterm = None
         shutdown = kind is None or issubclass(kind, SystemExit | KeyboardInterrupt | asyncio.CancelledError)
         await asyncio.to_thread(self.close, final=shutdown)
+
+
+SPOOL_PREFIX = "amber-spool-"
+
+
+def _sweep_spools() -> None:
+    """Remove spools left by services that died mid-checkpoint (their pid is in the name)."""
+    folder = Path(tempfile.gettempdir())
+    for spool in folder.glob(f"{SPOOL_PREFIX}*"):
+        pid = spool.name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(spool, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _raise_exit(signum: int, frame: FrameType | None) -> None:

@@ -65,6 +65,13 @@ class Observed:
         )
         self.manager.restore()
 
+    def corrupt(self, checkpoint_id: str) -> None:
+        """Flip a byte near the end of a checkpoint's data file (its last segment)."""
+        data = Path(self.store.storage.root) / self.store.manifest(checkpoint_id).data  # type: ignore[attr-defined]
+        raw = bytearray(data.read_bytes())
+        raw[-3] ^= 0xFF
+        data.write_bytes(bytes(raw))
+
     def metric(self, name: str, **labels: str) -> float:
         value = self.registry.get_sample_value(name, {"store": "", **labels})
         return 0.0 if value is None else value
@@ -206,10 +213,7 @@ def test_restore_fallbacks_and_quarantines_are_warnings(tmp_path: Path, caplog: 
     first = o.manager.checkpoint(full=True).info
     o.bank.deposit(1, 5)
     bad = o.manager.checkpoint(full=True).info
-    data = tmp_path / "store" / o.store.manifest(bad.id).data
-    raw = bytearray(data.read_bytes())
-    raw[-3] ^= 0xFF
-    data.write_bytes(bytes(raw))
+    o.corrupt(bad.id)
     o.manager.close(final=False)
     with caplog.at_level(logging.INFO, logger="amber"):
         again = Observed(tmp_path)
@@ -613,10 +617,7 @@ def test_a_refused_checkpoint_that_cannot_be_quarantined_says_so(
     o.manager.checkpoint(full=True)
     o.bank.deposit(1, 5)
     bad = o.manager.checkpoint(full=True).info
-    data = tmp_path / "store" / o.store.manifest(bad.id).data
-    raw = bytearray(data.read_bytes())
-    raw[-3] ^= 0xFF
-    data.write_bytes(bytes(raw))
+    o.corrupt(bad.id)
 
     def read_only(*args: Any) -> None:
         raise amber.StoreError("read-only file system")

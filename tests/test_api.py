@@ -11,6 +11,16 @@ import amber.errors
 SRC = Path(amber.__file__).parent
 
 PUBLIC = {
+    "FencedError",
+    "Fleet",
+    "FleetCheckpoint",
+    "FleetCheckpointAbortedError",
+    "FleetWorker",
+    "Lease",
+    "LeaseError",
+    "LeaseHeldError",
+    "key_group",
+    "open_fleet",
     "MissingExtraError",
     "CheckpointResult",
     "Manager",
@@ -99,10 +109,10 @@ LAYERS = [
     {"_graph", "_format", "_migration", "_assemble"},
     {"_resolve", "_lock"},
     {"storage"},
-    {"_reading", "_history"},
+    {"_reading", "_history", "_lease"},
     {"_checkpoint"},
     {"_open", "_retention", "_diff"},
-    {"_migrate", "_restore"},
+    {"_migrate", "_restore", "_fleet"},
     {"_manager", "_report"},
     {"commands"},
     {"_render", "_report_html"},
@@ -129,6 +139,6 @@ def test_imports_point_down_the_layers_only() -> None:
         if path.name == "__init__.py" and path.parent == SRC:
             continue
         module = "storage" if path.parent.name == "storage" else path.stem
-        backends = {"_base", "_local", "_memory", "_s3"}
+        backends = {"_base", "_local", "_memory", "_s3", "_prefixed"}
         for imported in _imports(path) - backends - {"errors"} | (_imports(path) & {"errors"}):
             assert _layer(imported) <= _layer(module), f"{path.name} imports {imported}"

@@ -97,7 +97,8 @@ def test_a_foreign_file_in_place_of_a_manifest(saved: Any) -> None:
 def test_a_future_format_version_asks_for_an_upgrade(saved: Any) -> None:
     store, root, _ = saved
     manifest = files(root)[0]
-    manifest.write_bytes(manifest.read_bytes().replace(b"AMBER-MANIFEST 1\n", b"AMBER-MANIFEST 3\n", 1))
+    future = f"AMBER-MANIFEST {amber.FORMAT_VERSION + 1}\n".encode()
+    manifest.write_bytes(manifest.read_bytes().replace(b"AMBER-MANIFEST 1\n", future, 1))
     with pytest.raises(amber.UnsupportedFormatError, match="upgrade amber"):
         store.load()
 

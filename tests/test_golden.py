@@ -15,6 +15,7 @@ from tests.sample import golden_chain, golden_state, registry
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("format-*"))
 FORMAT_1 = Path(__file__).parent / "golden" / "format-1"
 FORMAT_2 = Path(__file__).parent / "golden" / "format-2"
+FORMAT_3 = Path(__file__).parent / "golden" / "format-3"
 
 
 def test_there_is_a_golden_checkpoint_for_the_current_format() -> None:
@@ -50,13 +51,27 @@ def test_the_format_2_golden_chain_loads_every_checkpoint_with_shared_customers(
     assert tree_digest(FORMAT_2) == before
 
 
+def test_the_format_3_golden_store_hides_the_fenced_writers_commit() -> None:
+    store = amber.open_store(FORMAT_3 / "store", registry=registry, create=False)
+    before = tree_digest(FORMAT_3)
+    assert store.ids() == ["000000000001", "000000000002", "000000000003", "000000000005"]
+    assert store.fences() == [(1, 1), (2, 4)]
+    with pytest.raises(amber.CheckpointNotFoundError, match="fenced off by token 2 from sequence 4"):
+        store.load(4)  # written by token 1 after token 2 took the lease over: void for every reader
+    newest = store.load()
+    expected = golden_chain(amber.open_store("memory://", registry=registry))[-1]
+    assert dict(newest["tables"]["accounts"]) == expected["accounts"] and newest["version"] == 4
+    assert [store.manifest(i).token for i in store.ids()] == [1, 1, 1, 2]
+    assert tree_digest(FORMAT_3) == before
+
+
 @pytest.mark.parametrize("golden", GOLDEN, ids=lambda p: p.name)
 def test_golden_checkpoints_verify_and_dump_without_app_code(golden: Path) -> None:
     store = amber.open_store(golden / "store", registry=amber.Registry(), create=False)
     for checkpoint_id in store.ids():
         assert store.verify(checkpoint_id).records == sum(store.info(checkpoint_id).counts.values())
     expected = msgspec.json.decode((golden / "dump.json").read_bytes())
-    dumps = [commands.dump(store, i) for i in store.ids()] if golden == FORMAT_2 else commands.dump(store)
+    dumps = [commands.dump(store, i) for i in store.ids()] if golden != FORMAT_1 else commands.dump(store)
     assert msgspec.json.decode(msgspec.json.encode(dumps)) == expected
 
 

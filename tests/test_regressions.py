@@ -237,7 +237,7 @@ def test_a_future_data_file_version_asks_for_an_upgrade(tmp_path: Path) -> None:
     store = saved(tmp_path, A(1))
     data = tmp_path / store.manifest().data
     blob = bytearray(data.read_bytes())
-    blob[11] = 3
+    blob[11] = amber.FORMAT_VERSION + 1
     data.write_bytes(bytes(blob))
     with pytest.raises(amber.UnsupportedFormatError, match="data file header"):
         store.load()

@@ -20,8 +20,10 @@ import logging
 from . import events
 from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
 from ._fields import FieldSchema, RecordSchema, field
+from ._fleet import Fleet, FleetCheckpoint, FleetWorker, key_group, open_fleet
 from ._format import FORMAT_VERSION, Manifest
 from ._keyed import Table
+from ._lease import Lease
 from ._manager import CheckpointResult, Manager, Timeouts
 from ._migration import Plan, Stage, TypePlan
 from ._open import open_store
@@ -53,9 +55,13 @@ from .errors import (
     CheckpointTooLargeError,
     ConflictError,
     CorruptCheckpointError,
+    FencedError,
+    FleetCheckpointAbortedError,
     ForeignFileError,
     IncompatibleSchemaError,
     InvariantError,
+    LeaseError,
+    LeaseHeldError,
     ManagerError,
     MigrationError,
     MissingExtraError,
@@ -88,13 +94,21 @@ __all__ = [
     "CheckpointTooLargeError",
     "ConflictError",
     "CorruptCheckpointError",
+    "FencedError",
     "FieldSchema",
     "FieldType",
+    "Fleet",
+    "FleetCheckpoint",
+    "FleetCheckpointAbortedError",
+    "FleetWorker",
     "ForeignFileError",
     "FrozenRecord",
     "GcReport",
     "IncompatibleSchemaError",
     "InvariantError",
+    "Lease",
+    "LeaseError",
+    "LeaseHeldError",
     "Manager",
     "ManagerError",
     "Manifest",
@@ -133,6 +147,8 @@ __all__ = [
     "downgrade",
     "events",
     "field",
+    "key_group",
+    "open_fleet",
     "open_store",
     "record",
     "upgrade",

@@ -31,6 +31,7 @@ from ._format import (
     MAX_ROWS,
     MAX_SEGMENT_BYTES,
     MAX_SEQUENCE,
+    MAX_TOKEN,
     Manifest,
     SegmentEntry,
     TypeEntry,
@@ -40,22 +41,26 @@ from ._format import (
     encode_manifest,
     format_id,
     manifest_key,
+    needed_version,
     parse_manifest,
 )
 from ._graph import Delta, StateWriter, Table
 from ._history import History
 from ._keyed import Changes, find_tables
 from ._keyed import Table as KeyedTable
+from ._lease import Lease
 from ._migration import Plan, plan
 from ._pipeline import pipelined
 from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
 from ._schema import Registry, default_registry
 from ._version import __version__
 from .errors import (
+    CheckpointError,
     CheckpointNotFoundError,
     CheckpointTooLargeError,
     ConflictError,
     CorruptCheckpointError,
+    FencedError,
     IncompatibleSchemaError,
     ObjectNotFoundError,
     SchemaMismatchError,
@@ -128,6 +133,10 @@ class CheckpointStore:
         self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
         # Decompressed bytes one load may read; bounds the memory a hostile checkpoint can cost.
         self.max_load_bytes = max_load_bytes
+        self.lease: Lease | None = None  # this writer's lease, once acquired: its commits are fenced
+        self._tokens: dict[str, int] = {}  # checkpoint id -> its writer's token (manifests never change)
+        # Fences as (token, first sequence) and the highest sequence that list is complete for.
+        self._fence_view: tuple[builtins.list[tuple[int, int]], int] = ([], -1)
 
     @property
     def url(self) -> str:
@@ -140,6 +149,58 @@ class CheckpointStore:
         """Log ``event`` and tell this store's listeners (and ``also``: a manager's) of it;
         record it in the store's history when it is worth keeping."""
         dispatch(event, self.listeners, also, (self.history,) if self.history is not None else ())
+
+    # --- the writer's lease ----------------------------------------------------------------
+
+    def acquire_lease(
+        self, *, seconds: float = 30.0, wait: float = 0.0, holder: str | None = None, keep: bool = True
+    ) -> Lease:
+        """Become this store's one writer: take its lease (free, released or expired; waiting
+        up to ``wait`` seconds for it) and fence off every earlier holder, whose commits from
+        now on exist for no reader and raise ``FencedError`` in that writer. A daemon thread
+        renews the lease every ``seconds / 3`` (without ``keep``, call ``lease.renew()``
+        yourself); ``LeaseHeldError`` when another writer holds it.
+
+        Once any writer has taken the lease, every writer of the store must: commits without
+        a token are fenced off like any older holder's."""
+        lease = Lease.acquire(self.storage, "leases/writer.json", holder=holder, seconds=seconds, wait=wait, keep=keep)
+        try:
+            # The fence: commits from this sequence on with an older token are void. Anything
+            # the old holder committed before it is ours to restore from.
+            first = self._last_sequence() + 1
+            self.storage.put(f"fences/{lease.token:019d}-{first:012d}", [b""], create_only=True)
+        except BaseException:
+            lease.release()
+            raise
+        self.lease = lease
+        return lease
+
+    def release_lease(self) -> None:
+        """Give the lease up so the next writer needn't wait for it to expire."""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    def fences(self) -> builtins.list[tuple[int, int]]:
+        """Every takeover of the lease: (token, first sequence it fenced), oldest first."""
+        found = []
+        for key in self.storage.list("fences/"):
+            token, _, first = key.removeprefix("fences/").partition("-")
+            if token.isdigit() and first.isdigit() and len(token) == 19 and len(first) == 12:
+                found.append((int(token), int(first)))
+        return sorted(found)
+
+    def fenced_by(self, manifest: Manifest) -> tuple[int, int] | None:
+        """The fence (token, first sequence) that voids a commit, or None: a commit from a
+        sequence a newer token fenced, by an older token, exists for no reader."""
+        fences, complete_to = self._fence_view
+        if manifest.sequence > complete_to:
+            # A fence is written after its taker listed the store, naming a sequence beyond
+            # every commit it saw: a listing of fences made now is complete for this commit.
+            fences, complete_to = self.fences(), manifest.sequence
+            self._fence_view = (fences, complete_to)
+        over = [f for f in fences if f[1] <= manifest.sequence and f[0] > manifest.token]
+        return over[0] if over else None
 
     # --- writing --------------------------------------------------------------------------
 
@@ -387,16 +448,43 @@ class CheckpointStore:
                 raise StoreError(f"{self.url}: sequence numbers are exhausted ({MAX_SEQUENCE})")
             created = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
             manifest = msgspec.structs.replace(draft, id=format_id(sequence), sequence=sequence, created=created)
+            manifest = self._with_token(manifest)
             encoded = encode_manifest(manifest)
             tried.append(manifest.id)
             try:
                 self.storage.put(manifest_key(manifest.id), [encoded], create_only=True)
             except ConflictError:
-                if self._holds(manifest_key(manifest.id), encoded):
-                    return _info(manifest, len(encoded))  # our own put, retried after it succeeded
-                continue  # another writer took this sequence number; take the next one
+                if not self._holds(manifest_key(manifest.id), encoded):
+                    continue  # another writer took this sequence number; take the next one
+                # else: our own put, retried after it succeeded
+            self._confirm_lease(manifest, tried)
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")
+
+    def _with_token(self, manifest: Manifest) -> Manifest:
+        """The manifest stamped with this writer's lease token (format 3), after checking
+        that the lease is not known to be lost; unchanged without a lease."""
+        if self.lease is None:
+            return msgspec.structs.replace(manifest, token=0, format_version=_data_version(manifest))
+        self.lease.check_held()
+        stamped = msgspec.structs.replace(manifest, token=min(self.lease.token, MAX_TOKEN))
+        return msgspec.structs.replace(stamped, format_version=needed_version(stamped))
+
+    def _confirm_lease(self, manifest: Manifest, tried: builtins.list[str]) -> None:
+        """After a commit: if the lease was taken over meanwhile and the new holder's fence
+        covers this commit, it is void: remove its manifest (and from ``tried``: no manifest
+        names the data file now) and raise ``FencedError``."""
+        if self.lease is None:
+            return
+        try:
+            self.lease.check()
+        except FencedError:
+            self._fence_view = ([], -1)  # look at the fences as they are now
+            if self.fenced_by(manifest) is None:
+                return  # committed before the takeover: it stands; the next commit fails
+            self.storage.delete(manifest_key(manifest.id))
+            tried.remove(manifest.id)
+            raise
 
     def quarantine(self, checkpoint_id: str | int, reason: str) -> None:
         """Mark a checkpoint bad: restores skip it; nothing is deleted (an operator inspects it)."""
@@ -425,7 +513,27 @@ class CheckpointStore:
     # --- reading --------------------------------------------------------------------------
 
     def ids(self) -> builtins.list[str]:
-        """Ids of committed checkpoints, oldest first."""
+        """Ids of committed checkpoints, oldest first (commits of a fenced writer are none)."""
+        ids = self._manifest_ids()
+        fences = self.fences()  # listed after the manifests: complete for every one of them
+        self._fence_view = (fences, int(ids[-1]) if ids else -1)
+        if not fences:
+            return ids
+        first_fenced = min(first for _, first in fences)
+        return [cid for cid in ids if int(cid) < first_fenced or not self._void(cid)]
+
+    def _void(self, checkpoint_id: str) -> bool:
+        if checkpoint_id not in self._tokens:
+            try:
+                self._tokens[checkpoint_id] = self._parse(checkpoint_id)[0].token
+            except (CheckpointError, StoreError):
+                return False  # unreadable: listed, and refused with its own error when read
+        token = self._tokens[checkpoint_id]
+        fences, _ = self._fence_view
+        return any(first <= int(checkpoint_id) and newer > token for newer, first in fences)
+
+    def _manifest_ids(self) -> builtins.list[str]:
+        """Ids of every manifest in the store, fenced or not: sequence numbers they hold."""
         ids = []
         for key in self.storage.list("checkpoints/"):
             name = key.removeprefix("checkpoints/")
@@ -552,7 +660,18 @@ class CheckpointStore:
     def parsed_manifest(self, checkpoint_id: str | int | None) -> tuple[Manifest, int]:
         """A checkpoint's manifest, checked on its own (not its data file or its size
         against ``max_load_bytes``), with the manifest's size in bytes."""
-        cid = self._resolve_id(checkpoint_id)
+        manifest, size = self._parse(self._resolve_id(checkpoint_id))
+        fence = self.fenced_by(manifest)
+        if fence is not None:
+            raise CheckpointNotFoundError(
+                manifest.id,
+                "manifest",
+                "a commit by the store's lease holder",
+                f"a commit by lease token {manifest.token}, fenced off by token {fence[0]} from sequence {fence[1]}",
+            )
+        return manifest, size
+
+    def _parse(self, cid: str) -> tuple[Manifest, int]:
         key = manifest_key(cid)
         try:
             size = self.storage.size(key)
@@ -574,7 +693,7 @@ class CheckpointStore:
             raise CorruptCheckpointError(manifest.id, "data file", manifest.data, "it is missing") from None
         if size != manifest.data_size:
             raise CorruptCheckpointError(manifest.id, "data file", f"{manifest.data_size} bytes", str(size))
-        expected = data_header(manifest.format_version)
+        expected = data_header(_data_version(manifest))
         if header[: len(DATA_MAGIC)] == DATA_MAGIC and header > data_header(FORMAT_VERSION):
             raise UnsupportedFormatError(
                 manifest.id, "data file header", f"format version {FORMAT_VERSION} or older", header[10:12].hex()
@@ -594,7 +713,7 @@ class CheckpointStore:
         raise CheckpointNotFoundError(text, "id", "a checkpoint id (its sequence number)", repr(text))
 
     def _last_sequence(self) -> int:
-        ids = self.ids()
+        ids = self._manifest_ids()
         return int(ids[-1]) if ids else 0
 
 
@@ -746,6 +865,14 @@ class Capture:
     segments: Iterable[tuple[SegmentEntry, bytes]]
     meta: dict[str, Any]
     parent: Manifest | None
+
+
+def _data_version(manifest: Manifest) -> int:
+    """A data file's format version: what its content needs (1 or 2). The lease token of
+    format 3 lives in the manifest only, so a rollback can name an older data file."""
+    if manifest.format_version < 3:
+        return manifest.format_version
+    return needed_version(msgspec.structs.replace(manifest, token=0))
 
 
 def _draft(

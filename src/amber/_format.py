@@ -20,9 +20,10 @@ from ._fields import NAME_PATTERN, RecordSchema, canonical_json
 from ._types import validate_field_type
 from .errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatError
 
-# Format 2 adds amber.Table nodes, delta checkpoints (parent, links). A writer uses the lowest
-# version that can hold a checkpoint, so what format 1 readers can read stays readable to them.
-FORMAT_VERSION = 2
+# Format 2 adds amber.Table nodes, delta checkpoints (parent, links); format 3 adds the lease
+# token of a fenced writer (a reader that ignored it could load a fenced-off commit). A writer
+# uses the lowest version that can hold a checkpoint, so older readers keep what they can read.
+FORMAT_VERSION = 3
 DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
 
 
@@ -40,6 +41,7 @@ MAX_SEGMENT_BYTES = 64 << 20
 MAX_ROWS = 65_536  # rows in one table segment
 
 MAX_SEQUENCE = 10**12 - 1  # ids are 12 digits
+MAX_TOKEN = 10**18  # lease tokens: one per acquisition, 19 digits in fence names
 ID_PATTERN = re.compile(r"[0-9]{12}")  # patterns are used with fullmatch: "$" would accept a trailing newline
 DATA_KEY = re.compile(r"data/[0-9a-f]{32}\.seg")
 _HEX128 = re.compile(r"[0-9a-f]{32}")
@@ -111,6 +113,7 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
     parent: str = ""  # format 2: a delta names the checkpoint its changes apply to
     depth: int = 0  # deltas between this checkpoint and its full base (0: a full checkpoint)
     tables: dict[str, int] = {}  # format 2: token -> entries of each amber.Table in the state
+    token: int = 0  # format 3: the committing writer's lease token (0: no lease)
 
     @property
     def is_delta(self) -> bool:
@@ -119,6 +122,8 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
 
 def needed_version(manifest: Manifest) -> int:
     """The lowest format version that can hold a checkpoint."""
+    if manifest.token:
+        return 3
     uses_tables = manifest.parent or manifest.tables or any(t.links or t.adopted for t in manifest.types)
     return 2 if uses_tables else 1
 
@@ -179,8 +184,9 @@ def _check_manifest(m: Manifest, name: str) -> None:
 
 
 def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
-    if needed_version(m) > m.format_version:
-        return "no tables, links or parent in a format 1 manifest", f"format_version {m.format_version}"
+    version_problem = _version_problem(m)
+    if version_problem:
+        return version_problem
     if not ID_PATTERN.fullmatch(m.id) or int(m.id) != m.sequence:
         return "an id of 12 digits equal to the sequence", f"id {m.id!r}, sequence {m.sequence}"
     if not DATA_KEY.fullmatch(m.data):
@@ -188,6 +194,15 @@ def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
     if not _HEX128.fullmatch(m.digest):
         return "a 128-bit hex content digest", repr(m.digest)
     return _time_problem(m) or _chain_problem(m) or _types_problem(m) or _segments_problem(m)
+
+
+def _version_problem(m: Manifest) -> tuple[str, str] | None:
+    if not 0 <= m.token <= MAX_TOKEN:
+        return f"a lease token between 0 and {MAX_TOKEN}", str(m.token)
+    if needed_version(m) > m.format_version:
+        found = f"format_version {m.format_version}"
+        return ("no lease token before format 3", found) if m.token else ("no tables, links or parent", found)
+    return None
 
 
 def _time_problem(m: Manifest) -> tuple[str, str] | None:

@@ -50,7 +50,7 @@ def open_store(
     ``listeners`` are told of everything done on the store (``amber.events``); ``history``
     keeps a journal of checkpoints, restores, migrations and collections for ``amber report``.
     """
-    storage = _storage_for(os.fspath(url), fsync=fsync, options=storage_options)
+    storage = storage_for(os.fspath(url), fsync=fsync, options=storage_options)
     if not create and not storage.exists():
         raise StoreNotFoundError(f"no store at {storage.url}")
     oldest = _oldest_supported(policy) if policy is not None else None
@@ -73,7 +73,7 @@ def _oldest_supported(policy: str | os.PathLike[str]) -> dict[str, int]:
     return {name: t.oldest_supported for name, t in lock.types.items()}
 
 
-def _storage_for(url: str, *, fsync: bool, options: dict[str, str] | None) -> Storage:
+def storage_for(url: str, *, fsync: bool, options: dict[str, str] | None) -> Storage:
     parsed = urlparse(url)
     if options and parsed.scheme != "s3":
         raise ValueError("storage_options apply to s3:// stores only")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from ._checkpoint import CheckpointStore
@@ -56,11 +56,13 @@ def collect(
     *,
     dry_run: bool = False,
     emit: Callable[[Event], None] | None = None,
+    keep: Collection[str] = (),
 ) -> GcReport:
     """Apply ``retention`` to ``store``; with ``dry_run``, only report what would go.
+    ``keep`` names checkpoints to keep besides (with their chains): a fleet's shards.
     The ``GarbageCollected`` event goes to ``emit`` (default: the store's listeners)."""
     wall, began = time.time(), time.perf_counter()
-    report = _collect(store, retention, dry_run)
+    report = _collect(store, retention, dry_run, set(keep))
     (emit or store.emit)(
         GarbageCollected(
             time=time.time(),
@@ -75,7 +77,7 @@ def collect(
     return report
 
 
-def _collect(store: CheckpointStore, retention: Retention, dry_run: bool) -> GcReport:
+def _collect(store: CheckpointStore, retention: Retention, dry_run: bool, keep: set[str]) -> GcReport:
     report = GcReport(dry_run=dry_run)
     manifests: dict[str, Manifest] = {}
     for cid in store.ids():
@@ -86,7 +88,7 @@ def _collect(store: CheckpointStore, retention: Retention, dry_run: bool) -> GcR
     quarantined = set(store.quarantined())
     sound = {cid: m for cid, m in manifests.items() if cid not in quarantined}
     # The policy counts restorable checkpoints only: quarantined ones are kept besides them.
-    selected = _selected(sound, retention) | quarantined | set(report.unreadable)
+    selected = _selected(sound, retention) | quarantined | set(report.unreadable) | (keep & set(manifests))
     if sound:
         selected.add(max(sound))  # the newest one a restore can use
     if report.unreadable:

@@ -9,7 +9,10 @@ else comes from this one tree::
     ├── StoreError (OSError)                  the storage underneath failed or refused
     │   ├── StoreNotFoundError (FileNotFoundError)   the store's location does not exist
     │   ├── ObjectNotFoundError (FileNotFoundError)  a named object is missing
-    │   └── ConflictError                     a create-only write found the name taken
+    │   ├── ConflictError                     a create-only write found the name taken
+    │   └── LeaseError                        a writer's lease on a store
+    │       ├── LeaseHeldError                another writer holds it and it has not expired
+    │       └── FencedError                   it was taken over: this writer may commit nothing more
     └── CheckpointError                       a checkpoint cannot be read as it should
         ├── CheckpointNotFoundError (FileNotFoundError)
         ├── CheckpointTooLargeError           declares more data than the store may read
@@ -22,7 +25,8 @@ else comes from this one tree::
         └── MigrationError                    an upgrade step failed, or its output does not fit
     ManagerError                              the persistence manager could not do what was asked
     ├── CheckpointAbortedError                a checkpoint was aborted; nothing of it was committed
-    │   └── CheckpointTimeoutError (TimeoutError)   a phase ran over its timeout
+    │   ├── CheckpointTimeoutError (TimeoutError)   a phase ran over its timeout
+    │   └── FleetCheckpointAbortedError       a sharded checkpoint was aborted for every worker
     └── RestoreError                          no checkpoint restored into a valid state
         └── InvariantError                    a restored state broke a participant's invariant
     MissingExtraError (ImportError)           an optional feature's packages are not installed
@@ -45,9 +49,13 @@ __all__ = [
     "CheckpointTooLargeError",
     "ConflictError",
     "CorruptCheckpointError",
+    "FencedError",
+    "FleetCheckpointAbortedError",
     "ForeignFileError",
     "IncompatibleSchemaError",
     "InvariantError",
+    "LeaseError",
+    "LeaseHeldError",
     "ManagerError",
     "MigrationError",
     "MissingExtraError",
@@ -91,6 +99,25 @@ class ObjectNotFoundError(StoreError, FileNotFoundError):
 
 class ConflictError(StoreError):
     """A create-only write found its name already taken by another writer."""
+
+
+class LeaseError(StoreError):
+    """About the lease a writer holds on a store (or on one worker's shard of a fleet)."""
+
+    def __init__(self, message: str, *, lease: str, token: int = 0, holder: str = "") -> None:
+        self.lease = lease  # where the lease lives
+        self.token = token  # the token that stands now (the holder's own when held, the newer one when fenced)
+        self.holder = holder
+        super().__init__(message)
+
+
+class LeaseHeldError(LeaseError):
+    """Another writer holds the lease and it has not expired: this one may not write."""
+
+
+class FencedError(LeaseError):
+    """This writer's lease was taken over (its token is older than the one that stands): it
+    may commit nothing more. A checkpoint it was committing does not exist for any reader."""
 
 
 class CheckpointError(AmberError):
@@ -190,6 +217,16 @@ class CheckpointTimeoutError(CheckpointAbortedError, TimeoutError):
     """A checkpoint phase ran over its timeout."""
 
     still_running: object = None  # the callback's thread when a participant's call overran
+
+
+class FleetCheckpointAbortedError(CheckpointAbortedError):
+    """A sharded checkpoint (``epoch``) was aborted for every worker of the fleet: a worker
+    did not write its shard in time (``missing``), or the shards did not fit together."""
+
+    def __init__(self, epoch: int, reason: str, missing: tuple[int, ...] = ()) -> None:
+        self.epoch = epoch
+        self.missing = missing
+        super().__init__("voting", None, f"epoch {epoch}: {reason}")
 
 
 @dataclass(frozen=True)

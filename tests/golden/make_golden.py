@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 import amber
-from amber import commands
+from amber import _format, commands
 from tests.sample import golden_chain, golden_state, registry
 
 HERE = Path(__file__).parent
@@ -31,11 +31,31 @@ def main() -> None:
     if amber.FORMAT_VERSION == 1:
         store.save(golden_state(), meta={"golden": True, "library": amber.__version__})
         dump = commands.dump(store)
-    else:  # format 2 added tables and deltas: a chain of a full checkpoint and two deltas
+    elif amber.FORMAT_VERSION == 2:  # format 2 added tables and deltas: a full checkpoint and two deltas
         golden_chain(store)
+        dump = [commands.dump(store, i) for i in store.ids()]
+    else:
+        fenced_chain(store)
         dump = [commands.dump(store, i) for i in store.ids()]
     (target / "dump.json").write_bytes(msgspec.json.format(msgspec.json.encode(dump)) + b"\n")
     print(f"wrote {target}")
+
+
+def fenced_chain(store: amber.CheckpointStore) -> None:
+    """Format 3 added lease tokens: writer 1 writes the golden chain (1-3) under its lease,
+    writer 2 takes the lease over (its fence starts at 4), writer 1 wakes up and commits 4
+    (void: no reader sees it), writer 2 commits a delta on 3 as 5."""
+    store.acquire_lease(holder="golden-writer-1")
+    golden_chain(store)
+    store.release_lease()
+    taker = amber.open_store(store.storage.url.removeprefix("file://"), registry=registry)
+    taker.acquire_lease(holder="golden-writer-2")
+    stale = msgspec.structs.replace(store.manifest(3), id="000000000004", sequence=4, meta={"zombie": True})
+    store.storage.put("checkpoints/000000000004.manifest", [_format.encode_manifest(stale)], create_only=True)
+    state = taker.load(3)
+    state["version"] = 4
+    taker.save(state, parent=3, meta={"golden": True})
+    taker.release_lease()
 
 
 if __name__ == "__main__":

@@ -60,6 +60,19 @@ class Storage(Protocol):
         """Remove an object; absent objects are not an error."""
         ...
 
+    def etag(self, key: str) -> str:
+        """An opaque tag that changes whenever the object's content does (``replace`` compares
+        it); ``ObjectNotFoundError`` when absent."""
+        ...
+
+    def replace(self, key: str, data: bytes, *, etag: str | None) -> str:
+        """Compare-and-swap: store ``data`` only if the object still has ``etag`` (with None:
+        only if it does not exist), atomically; return the new tag or raise ``ConflictError``.
+
+        For small mutable objects (leases); a request retried after it succeeded must not
+        report a conflict."""
+        ...
+
     def exists(self) -> bool:
         """Whether the store's location exists at all."""
         ...

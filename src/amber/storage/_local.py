@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import fcntl
 import os
 import re
 import secrets
@@ -11,6 +12,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import xxhash
 
 from ..errors import AmberError, ConflictError, ObjectNotFoundError, StoreError, StoreNotFoundError
 from ._base import check_key
@@ -23,6 +26,22 @@ DIR_MODE = 0o700
 def _require_regular(info: os.stat_result, key: str) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise ObjectNotFoundError(f"{key} is not a regular file")  # e.g. a FIFO: treated as absent
+
+
+def _content_tag(path: Path) -> str:
+    with path.open("rb") as f:
+        _require_regular(os.fstat(f.fileno()), path.name)
+        return xxhash.xxh3_128_hexdigest(f.read())
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 class LocalStorage:
@@ -68,6 +87,26 @@ class LocalStorage:
             if sync:
                 self._sync_dir(path.parent)
         return size
+
+    def etag(self, key: str) -> str:
+        with self._translated(key):
+            return _content_tag(self._path(key))
+
+    def replace(self, key: str, data: bytes, *, etag: str | None) -> str:
+        """Compare-and-swap under an exclusive ``flock`` on a hidden lock file beside the
+        object, so processes on this host see one order (not across network file systems)."""
+        path = self._path(key)
+        with self._translated(key):
+            self._make_dirs(path.parent)
+            with _locked(path.with_name(f".{path.name}.lock")):
+                try:
+                    found: str | None = _content_tag(path)
+                except FileNotFoundError:
+                    found = None
+                if found != etag:
+                    raise ConflictError(f"{path} changed: expected tag {etag}, found {found}")
+                self.put(key, [data])
+        return xxhash.xxh3_128_hexdigest(data)
 
     def list(self, prefix: str) -> list[str]:
         folder = self.root / prefix if prefix else self.root

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Iterable
 
+import xxhash
+
 from ..errors import ConflictError, ObjectNotFoundError
 from ._base import check_key
 
@@ -38,6 +40,20 @@ class MemoryStorage:
             self._objects[key] = data
             self._times[key] = time.time()
         return len(data)
+
+    def etag(self, key: str) -> str:
+        return xxhash.xxh3_128_hexdigest(self._get(key))
+
+    def replace(self, key: str, data: bytes, *, etag: str | None) -> str:
+        check_key(key)
+        with self._lock:
+            current = self._objects.get(key)
+            found = None if current is None else xxhash.xxh3_128_hexdigest(current)
+            if found != etag:
+                raise ConflictError(f"{key} changed: expected tag {etag}, found {found}")
+            self._objects[key] = bytes(data)
+            self._times[key] = time.time()
+        return xxhash.xxh3_128_hexdigest(data)
 
     def list(self, prefix: str) -> list[str]:
         with self._lock:

@@ -156,6 +156,44 @@ class StorageContract:
         for name, at in s.temporaries(""):
             assert isinstance(name, str) and isinstance(at, float)
 
+    def test_replace_is_compare_and_swap(self) -> None:
+        s = self.make()
+        first = s.replace("leases/w.json", b"one", etag=None)
+        assert s.etag("leases/w.json") == first and s.get_range("leases/w.json", 0, 9) == b"one"
+        with pytest.raises(ConflictError):
+            s.replace("leases/w.json", b"again", etag=None)  # it exists now
+        second = s.replace("leases/w.json", b"two", etag=first)
+        assert second != first and s.etag("leases/w.json") == second
+        with pytest.raises(ConflictError):
+            s.replace("leases/w.json", b"stale", etag=first)
+        assert s.get_range("leases/w.json", 0, 9) == b"two", "a refused swap changes nothing"
+        with pytest.raises(ObjectNotFoundError):
+            s.etag("leases/none.json")
+        with pytest.raises(ValueError):
+            s.replace("../x", b".", etag=None)
+
+    def test_of_racing_swaps_from_one_tag_exactly_one_wins(self) -> None:
+        s = self.make()
+        tag = s.replace("lease", b"0", etag=None)
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def swap(n: int) -> None:
+            try:
+                s.replace("lease", f"taken by {n}".encode(), etag=tag)
+                result = "won"
+            except ConflictError:
+                result = "lost"
+            with lock:
+                outcomes.append(result)
+
+        threads = [threading.Thread(target=swap, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+
 
 _KEYS = st.sampled_from(["a", "b", "f/a", "f/b", "f/g/a"])
 _DATA = st.binary(max_size=64)
@@ -186,6 +224,19 @@ class StorageModel(RuleBasedStateMachine):
             return
         assert not (create_only and key in self.model), "create-only overwrote an object"
         assert written == len(data)
+        self.model[key] = data
+
+    @rule(key=_KEYS, data=_DATA, stale=st.booleans())
+    def replace(self, key: str, data: bytes, stale: bool) -> None:
+        tag = self.storage.etag(key) if key in self.model else None
+        if stale:
+            tag = "0" * 32 if tag is None else None  # a tag that does not stand
+        try:
+            self.storage.replace(key, data, etag=tag)
+        except ConflictError:
+            assert stale, "a swap from the current tag was refused"
+            return
+        assert not stale, "a swap from a stale tag succeeded"
         self.model[key] = data
 
     @rule(key=_KEYS)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import msgspec
 import xxhash
 
-from ._checkpoint import CheckpointStore
+from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import digest, format_id, manifest_key
 from ._keyed import Table
 from ._lease import Lease
@@ -57,7 +57,11 @@ _MAX_OBJECT = 1 << 20  # a vote, a decision or the fleet's config: small JSON
 def key_group(key: Any, key_groups: int) -> int:
     """The key group of a table key: a hash of its msgpack encoding, the same in every
     process, host and Python version (unlike ``hash()``)."""
-    return xxhash.xxh3_64_intdigest(_keys.encode(key)) % key_groups
+    try:
+        encoded = _keys.encode(key)
+    except (OverflowError, TypeError, UnicodeEncodeError) as e:
+        raise SerializationError(f"{key!r} cannot be a table key: {e}") from None
+    return xxhash.xxh3_64_intdigest(encoded) % key_groups
 
 
 def groups_of(worker: int, workers: int, key_groups: int) -> tuple[int, int]:
@@ -314,7 +318,7 @@ class FleetWorker:
             self._check_keys(state, {str(t): c for t, c in taken.changes.items() if str(t) in since})
             where = {"epoch": epoch, "worker": self.worker, "workers": self.workers}
             shard_meta = {**(meta or {}), "amber.fleet": where}
-            info = self.store.write(self.store.capture(state, taken, meta=shard_meta))
+            info = self._write_shard(epoch, state, taken, shard_meta)
             self._vote(epoch, info.id)
             decision = self._decide(epoch, deadline)
         except BaseException:
@@ -327,6 +331,18 @@ class FleetWorker:
         self._parent, self._epoch = info.id, epoch
         self._since_full = self._since_full + 1 if info.is_delta else 1
         return FleetCheckpoint(epoch, info.id, self.workers, "delta" if info.is_delta else "full")
+
+    def _write_shard(self, epoch: int, state: Any, taken: Any, meta: dict[str, Any]) -> CheckpointInfo:
+        """Commit this worker's shard; if that fails, abort the epoch at once rather than
+        let the others wait out their timeout (unless this worker was fenced: the epoch
+        belongs to its replacement then)."""
+        try:
+            return self.store.write(self.store.capture(state, taken, meta=meta))
+        except FencedError:
+            raise
+        except Exception as e:
+            self._propose(epoch, self._abort(epoch, f"worker {self.worker} failed: {type(e).__name__}: {e}"))
+            raise
 
     def leave(self) -> None:
         """Release the lease: a replacement may take this worker's place at once."""

@@ -159,6 +159,28 @@ def test_a_worker_slot_has_one_holder_and_a_taken_over_one_is_fenced(tmp_path: P
     assert fleet.decisions()[0].shards[0].token == new.lease.token
 
 
+def test_a_vote_cast_after_a_takeover_aborts_its_epoch(tmp_path: Path) -> None:
+    """The old holder committed its shard, then stopped; it votes after its replacement
+    took the lease: the epoch must not commit a shard of a writer that lost its slot."""
+    fleet = fleet_at(tmp_path)
+    old = fleet.join(0, 1, lease_seconds=0.2)
+    old.lease._stop.set()
+    replacement: list[amber.FleetWorker] = []
+    vote = old._vote
+
+    def vote_after_a_takeover(epoch: int, checkpoint: str) -> None:
+        replacement.append(fleet_at(tmp_path).join(0, 1, wait=5))
+        vote(epoch, checkpoint)
+
+    old._vote = vote_after_a_takeover  # type: ignore[method-assign]
+    with pytest.raises(amber.FleetCheckpointAbortedError, match="voted with lease token 1, but token 2 stands"):
+        old.checkpoint({"items": amber.Table()}, epoch=1)
+    assert fleet.committed() is None
+    assert replacement[0].checkpoint({"items": amber.Table()}, epoch=2).epoch == 2
+    with pytest.raises(amber.FencedError):
+        old.checkpoint({"items": amber.Table()}, epoch=3)
+
+
 def test_the_number_of_key_groups_never_changes(tmp_path: Path) -> None:
     fleet_at(tmp_path)
     with pytest.raises(ValueError, match="has 32 key groups, not 64"):

@@ -75,6 +75,7 @@ from .storage import Storage
 
 T = TypeVar("T")
 _COMMIT_ATTEMPTS = 1000
+LEASE_KEY = "leases/writer.json"
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 
 
@@ -163,7 +164,7 @@ class CheckpointStore:
 
         Once any writer has taken the lease, every writer of the store must: commits without
         a token are fenced off like any older holder's."""
-        lease = Lease.acquire(self.storage, "leases/writer.json", holder=holder, seconds=seconds, wait=wait, keep=keep)
+        lease = Lease.acquire(self.storage, LEASE_KEY, holder=holder, seconds=seconds, wait=wait, keep=keep)
         try:
             # The fence: commits from this sequence on with an older token are void. Anything
             # the old holder committed before it is ours to restore from.

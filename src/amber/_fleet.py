@@ -30,10 +30,10 @@ from typing import Any, Literal
 import msgspec
 import xxhash
 
-from ._checkpoint import CheckpointInfo, CheckpointStore
+from ._checkpoint import LEASE_KEY, CheckpointInfo, CheckpointStore
 from ._format import digest, format_id, manifest_key
 from ._keyed import Table
-from ._lease import Lease
+from ._lease import Lease, read_lease
 from ._open import storage_for
 from ._retention import Retention, collect
 from ._schema import Registry
@@ -365,16 +365,18 @@ class FleetWorker:
     def _vote(self, epoch: int, checkpoint: str) -> None:
         manifest = self.store.storage.get_range(manifest_key(checkpoint), 0, 64 << 20)
         vote = Vote(self.worker, self.workers, self.groups, checkpoint, digest(manifest), self.lease.token)
-        key, data = f"{_votes_folder(epoch)}{self.worker:06d}.json", msgspec.json.encode(vote)
+        key, data = f"{self._ballot(epoch)}{self.worker:06d}.json", msgspec.json.encode(vote)
         try:
             self.fleet.storage.put(key, [data], create_only=True)
         except ConflictError:
             if self.fleet._read(key) != data:
-                raise FencedError(
-                    f"{self.fleet.url}: worker {self.worker} voted in epoch {epoch} already (an older lease holder)",
-                    lease=self.lease.where,
-                    token=self.lease.token,
-                ) from None
+                # Another holder of this worker's lease voted: if it is newer, this one is
+                # fenced; if older, the tally sees its stale token and aborts the epoch.
+                self.lease.check()
+
+    def _ballot(self, epoch: int) -> str:
+        """Where the votes of this fleet size go: a straggler of another size never counts."""
+        return f"{_votes_folder(epoch)}{self.workers:06d}-"
 
     def _decide(self, epoch: int, deadline: float) -> Decision:
         pause = self.poll
@@ -382,11 +384,13 @@ class FleetWorker:
             decision = self.fleet.decision(epoch)
             if decision is not None:
                 return decision
-            voters = self.fleet.storage.list(_votes_folder(epoch))
+            ballot = self._ballot(epoch)
+            voters = [k for k in self.fleet.storage.list(_votes_folder(epoch)) if k.startswith(ballot)]
             if len(voters) >= self.workers:
                 self._propose(epoch, self._tally(epoch, voters))
             elif time.monotonic() > deadline:
-                cast = {int(k.rsplit("/", 1)[1].removesuffix(".json")) for k in voters if k.endswith(".json")}
+                names = [k.removeprefix(ballot).removesuffix(".json") for k in voters]
+                cast = {int(n) for n in names if n.isdigit()}
                 missing = tuple(w for w in range(self.workers) if w not in cast)
                 who = ", ".join(map(str, missing))
                 self._propose(epoch, self._abort(epoch, f"worker {who} did not vote in time", missing))
@@ -406,6 +410,12 @@ class FleetWorker:
         votes.sort(key=lambda v: v.worker)
         if [(v.worker, v.workers, v.groups) for v in votes] != [(w, self.workers, g) for w, g in enumerate(layout)]:
             return self._abort(epoch, f"the votes do not make a fleet of {self.workers} workers")
+        for vote in votes:
+            current = read_lease(self.fleet.worker_store(vote.worker).storage, LEASE_KEY)
+            if current is None or current[0].token != vote.token:
+                now = f"token {current[0].token}" if current else "no lease"
+                reason = f"worker {vote.worker} voted with lease token {vote.token}, but {now} stands now"
+                return self._abort(epoch, reason)
         return Decision("amber.fleet.epoch", epoch, "commit", _now(), self.workers, self.fleet.key_groups, tuple(votes))
 
     def _abort(self, epoch: int, reason: str, missing: tuple[int, ...] = ()) -> Decision:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import amber
+from amber._cli import cli
 from tests.fleet_worker import KEY_GROUPS, KEYS, Item, registry
 
 
@@ -285,3 +287,30 @@ def test_a_worker_killed_mid_checkpoint_aborts_it_and_the_fleet_restores_and_res
         assert lines[0]["restored"] == 2 and lines[1] == {"epoch": 4, "outcome": "commit", "kind": "full"}
     assert sorted(results[0][1][0]["keys"] + results[1][1][0]["keys"]) == list(range(KEYS))
     check_partition(fleet, 5, 4)
+
+
+def test_the_cli_shows_a_fleets_epochs_and_workers_and_collects_it(tmp_path: Path) -> None:
+    fleet = fleet_at(tmp_path)
+    workers = [fleet.join(i, 2) for i in range(2)]
+    states: list[dict[str, Any]] = [{}, {}]
+    for epoch in (1, 2, 3):
+        run_epoch(workers, states, epoch)
+    run_epoch(workers, states, 4, skip=0, timeout=0.2)
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["fleet", "status", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "32 key groups" in shown.output and "worker 1: held by" in shown.output
+    assert "epoch      4  ABORTED" in shown.output and "worker 0 did not vote in time" in shown.output
+    status = json.loads(runner.invoke(cli, ["fleet", "status", str(tmp_path), "--json"]).output)
+    assert [(e["epoch"], e["outcome"]) for e in status["epochs"]] == [
+        (1, "commit"),
+        (2, "commit"),
+        (3, "commit"),
+        (4, "abort"),
+    ]
+    assert [w["token"] for w in status["workers"]] == [1, 1]
+    collected = runner.invoke(cli, ["fleet", "gc", str(tmp_path), "--keep-last", "1"])
+    assert collected.exit_code == 0 and "deleted 2 epoch(s): 1, 2" in collected.output
+    check_partition(fleet, 3, 3)
+    missing = runner.invoke(cli, ["fleet", "status", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "no fleet at" in missing.output

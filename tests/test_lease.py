@@ -206,3 +206,18 @@ def test_a_stopped_process_that_wakes_after_a_takeover_is_fenced(tmp_path: Path)
         state = taker.load(cid)
         assert state["writer"] == "new" or int(cid) < taker.fences()[-1][1]
     taker.release_lease()
+
+
+def test_the_cli_shows_the_lease_and_its_fences(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from amber._cli import cli
+
+    store = store_at(tmp_path)
+    store.acquire_lease(holder="writer-a", seconds=0.2, keep=False)
+    time.sleep(0.3)
+    store_at(tmp_path).acquire_lease(holder="writer-b", seconds=60)
+    result = CliRunner().invoke(cli, ["lease", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "lease: held by writer-b (token 2), expires in" in result.output
+    assert "fence: token 2 from checkpoint 1" in result.output

@@ -201,6 +201,36 @@ def report(store: str, html_path: str | None, keep_last: int | None, keep_within
     _run(action, render.report, as_json)
 
 
+@cli.command()
+@click.argument("store")
+@_json_option
+def lease(store: str, as_json: bool) -> None:
+    """Show who holds the store's writer lease, and every takeover (fence)."""
+    _run(lambda: commands.lease(store), render.lease, as_json)
+
+
+@cli.group()
+def fleet() -> None:
+    """Inspect and collect a fleet of workers' sharded checkpoints (URL: a path or s3://)."""
+
+
+@fleet.command("status")
+@click.argument("url")
+@_json_option
+def fleet_status(url: str, as_json: bool) -> None:
+    """Each worker's lease and every decided epoch: committed with its shards, or aborted and why."""
+    _run(lambda: commands.fleet(url), render.fleet, as_json)
+
+
+@fleet.command("gc")
+@click.argument("url")
+@click.option("--keep-last", type=click.IntRange(min=1), required=True, metavar="N", help="Epochs to keep.")
+@_json_option
+def fleet_gc(url: str, keep_last: int, as_json: bool) -> None:
+    """Delete all but the newest N committed epochs and every shard no kept epoch needs."""
+    _run(lambda: commands.fleet_gc(url, keep_last=keep_last), render.fleet_gc, as_json)
+
+
 @cli.group()
 def schema() -> None:
     """The lock file of persisted types, and the CI check against it."""

@@ -45,6 +45,8 @@ from .errors import (
     FleetCheckpointAbortedError,
     ObjectNotFoundError,
     SerializationError,
+    StoreError,
+    StoreNotFoundError,
 )
 from .events import Listener
 from .storage import Storage
@@ -428,14 +430,18 @@ class FleetWorker:
             self.fleet.storage.put(_decision_key(epoch), [msgspec.json.encode(decision)], create_only=True)
 
 
-def _check_config(storage: Storage, key_groups: int) -> None:
-    data = storage.get_range("fleet.json", 0, _MAX_OBJECT)
+def _config(storage: Storage) -> FleetConfig | None:
     try:
-        existing = msgspec.json.decode(data, type=FleetConfig)
+        data = storage.get_range("fleet.json", 0, _MAX_OBJECT)
+    except (ObjectNotFoundError, StoreNotFoundError):
+        return None
+    try:
+        config = msgspec.json.decode(data, type=FleetConfig)
     except msgspec.DecodeError as e:
         raise CorruptCheckpointError(storage.url, "fleet.json", "a fleet's configuration", str(e)) from None
-    if existing.key_groups != key_groups:
-        raise ValueError(f"{storage.url} has {existing.key_groups} key groups, not {key_groups}: they never change")
+    if not 1 <= config.key_groups <= 1 << 16:
+        raise CorruptCheckpointError(storage.url, "fleet.json", "1 to 65536 key groups", str(config.key_groups))
+    return config
 
 
 def _shard(tables: Mapping[str, Table[Any, Any]]) -> dict[str, Table[Any, Any]]:
@@ -451,7 +457,8 @@ def _now() -> str:
 def open_fleet(
     url: str | os.PathLike[str],
     *,
-    key_groups: int = 128,
+    key_groups: int | None = None,
+    create: bool = True,
     registry: Registry | None = None,
     fsync: bool = True,
     storage_options: dict[str, str] | None = None,
@@ -459,14 +466,23 @@ def open_fleet(
 ) -> Fleet:
     """Open (or create) the fleet stored at ``url`` (a directory, or ``s3://bucket/prefix``).
 
-    ``key_groups`` is fixed when the fleet is created and bounds how many workers it can
-    ever have; opening it later with another number is an error."""
-    if not 1 <= key_groups <= 1 << 16:
+    ``key_groups`` (default 128) is fixed when the fleet is created and bounds how many
+    workers it can ever have; opening it later with another number is an error, and None
+    takes the fleet's own. With ``create=False`` a missing fleet is ``StoreNotFoundError``.
+    See docs/fleets.md."""
+    if key_groups is not None and not 1 <= key_groups <= 1 << 16:
         raise ValueError(f"key_groups must be between 1 and 65536, not {key_groups}")
     storage = storage_for(os.fspath(url), fsync=fsync, options=storage_options)
-    config = FleetConfig("amber.fleet", key_groups)
-    try:
-        storage.put("fleet.json", [msgspec.json.encode(config)], create_only=True)
-    except ConflictError:
-        _check_config(storage, key_groups)
-    return Fleet(storage, key_groups, registry=registry, listeners=listeners)
+    existing = _config(storage)
+    if existing is None and not create:
+        raise StoreNotFoundError(f"no fleet at {storage.url}")
+    if existing is None:
+        config = FleetConfig("amber.fleet", key_groups or 128)
+        with contextlib.suppress(ConflictError):  # another worker created it first: checked below
+            storage.put("fleet.json", [msgspec.json.encode(config)], create_only=True)
+        existing = _config(storage)
+        if existing is None:
+            raise StoreError(f"{storage.url}: fleet.json vanished as it was created")
+    if key_groups is not None and existing.key_groups != key_groups:
+        raise ValueError(f"{storage.url} has {existing.key_groups} key groups, not {key_groups}: they never change")
+    return Fleet(storage, existing.key_groups, registry=registry, listeners=listeners)

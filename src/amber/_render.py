@@ -180,3 +180,37 @@ def report(r: dict[str, Any]) -> str:
     if "html" in r:
         lines.append(f"HTML report written to {r['html']}")
     return "\n".join(lines)
+
+
+def _lease_text(r: dict[str, Any]) -> str:
+    if r["state"] == "none":
+        return "no lease"
+    if r["state"] == "held":
+        return f"held by {r['holder']} (token {r['token']}), expires in {r['expires_in']} s"
+    return f"{r['state']} (last holder {r['holder']}, token {r['token']})"
+
+
+def lease(r: dict[str, Any]) -> str:
+    lines = [f"lease: {_lease_text(r['lease'])}"]
+    lines.extend(f"  fence: token {f['token']} from checkpoint {f['first']}" for f in r["fences"])
+    return "\n".join(lines)
+
+
+def fleet(r: dict[str, Any]) -> str:
+    lines = [f"fleet {r['url']}: {r['key_groups']} key groups"]
+    for w in r["workers"]:
+        lines.append(f"  worker {w['worker']}: {_lease_text(w)}")
+    if not r["epochs"]:
+        lines.append("no epochs decided")
+    for e in r["epochs"]:
+        if e["outcome"] == "commit":
+            shards = ", ".join(f"{s['worker']}:{s['checkpoint']}" for s in e["shards"])
+            lines.append(f"epoch {e['epoch']:>6}  committed  {e['created']}  {e['workers']} workers  shards {shards}")
+        else:
+            lines.append(f"epoch {e['epoch']:>6}  ABORTED    {e['created']}  {e['reason']}")
+    return "\n".join(lines)
+
+
+def fleet_gc(r: dict[str, Any]) -> str:
+    gone = r["deleted_epochs"]
+    return f"deleted {len(gone)} epoch(s)" + (f": {', '.join(map(str, gone))}" if gone else "")

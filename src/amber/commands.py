@@ -18,20 +18,26 @@ from typing import Any
 import msgspec
 
 from . import _diff, _lock, _migrate, _report
-from ._checkpoint import CheckpointInfo, CheckpointStore
+from ._checkpoint import LEASE_KEY, CheckpointInfo, CheckpointStore
+from ._fleet import open_fleet
 from ._format import Manifest
+from ._lease import read_lease
 from ._open import open_store
 from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
 from .errors import CheckpointError, SchemaError
+from .storage import Storage
 
 StoreArg = str | CheckpointStore
 
 __all__ = [
     "diff",
     "dump",
+    "fleet",
+    "fleet_gc",
     "gc",
+    "lease",
     "load_app",
     "log",
     "ls",
@@ -302,3 +308,50 @@ def _types(manifest: Manifest) -> list[dict[str, Any]]:
 def _root_sizes(manifest: Manifest) -> dict[str, int]:
     root = next(s for s in manifest.segments if s.kind == "root")
     return {"stored_bytes": root.length, "raw_bytes": root.raw_length}
+
+
+def lease(store: StoreArg) -> dict[str, Any]:
+    """Who holds the store's writer lease (if anyone) and every takeover's fence."""
+    s = _store(store)
+    return {"lease": _lease_row(s.storage), "fences": [{"token": t, "first": f} for t, f in s.fences()]}
+
+
+def fleet(url: str) -> dict[str, Any]:
+    """A fleet's decided epochs (newest last) and its workers' leases."""
+    f = open_fleet(url, create=False)
+    decisions = f.decisions()
+    epochs = [
+        {
+            "epoch": d.epoch,
+            "outcome": d.outcome,
+            "created": d.created,
+            "workers": d.workers,
+            "reason": d.reason,
+            "missing": list(d.missing),
+            "shards": [{"worker": v.worker, "checkpoint": v.checkpoint, "token": v.token} for v in d.shards],
+        }
+        for d in decisions
+    ]
+    known = max((d.workers for d in decisions), default=0)
+    workers: list[dict[str, Any]] = []
+    for w in range(f.key_groups):  # the workers of the decisions, and any leased beyond them
+        row = _lease_row(f.worker_store(w).storage)
+        if w >= known and row["state"] == "none":
+            break
+        workers.append({"worker": w, **row})
+    return {"url": f.url, "key_groups": f.key_groups, "epochs": epochs, "workers": workers}
+
+
+def fleet_gc(url: str, *, keep_last: int) -> dict[str, Any]:
+    """Remove all but the newest ``keep_last`` committed epochs and the shards no kept epoch needs."""
+    return {"deleted_epochs": open_fleet(url, create=False).collect(keep_last)}
+
+
+def _lease_row(storage: Storage) -> dict[str, Any]:
+    found = read_lease(storage, LEASE_KEY)
+    if found is None:
+        return {"state": "none", "token": 0, "holder": "", "expires_in": 0.0}
+    record = found[0]
+    left = record.expires - dt.datetime.now(dt.UTC).timestamp()
+    state = "released" if record.expires == 0 else "held" if left > 0 else "expired"
+    return {"state": state, "token": record.token, "holder": record.holder, "expires_in": round(max(left, 0.0), 1)}

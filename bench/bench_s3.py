@@ -19,6 +19,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -83,6 +84,7 @@ def one_run(endpoint: str, state: Any, n: int) -> dict[str, float]:
     obstore.get(raw_store, "data").bytes()
     obstore.get(raw_store, "manifest").bytes()
     raw_get_s = time.perf_counter() - started
+    transfer = _transfer(store, manifest, options, n)
     with tempfile.TemporaryDirectory() as tmp:  # the same save and load on a local disk
         local = amber.open_store(tmp, registry=workload.registry)
         started = time.perf_counter()
@@ -99,7 +101,28 @@ def one_run(endpoint: str, state: Any, n: int) -> dict[str, float]:
         "raw_get_s": raw_get_s,
         "local_save_s": local_save_s,
         "local_load_s": local_load_s,
+        **transfer,
     }
+
+
+def _transfer(store: amber.CheckpointStore, manifest: Any, options: dict[str, str], n: int) -> dict[str, float]:
+    """The S3 path alone, without encoding or decoding: uploading an already written data
+    file and committing it (what a fork checkpoint's parent does with the child's spool),
+    and reading every segment as the reader does (one ranged get each)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = amber.storage.LocalStorage(tmp, fsync=False)
+        spool.put(manifest.data, [store.storage.get_range(manifest.data, 0, manifest.data_size)])
+        target = amber.open_store(f"s3://{BUCKET}/upload-{n}", storage_options=options, history=False)
+        draft = amber.Manifest(**{f: getattr(manifest, f) for f in manifest.__struct_fields__})
+        started = time.perf_counter()
+        target.upload(draft, spool)
+        target.publish(draft)
+        upload_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for segment in manifest.segments:
+        store.storage.get_range(manifest.data, segment.offset, segment.length)
+    fetch_s = time.perf_counter() - started
+    return {"upload_s": upload_s, "fetch_s": fetch_s}
 
 
 def requests(endpoint: str, state: Any) -> dict[str, int]:
@@ -111,7 +134,37 @@ def requests(endpoint: str, state: Any) -> dict[str, int]:
     storage.calls.clear()
     store.load(info.id)
     loaded = dict(storage.calls)
-    return {"save": sum(saved.values()), "load": sum(loaded.values())} | {f"load {k}": v for k, v in loaded.items()}
+    leased = amber.CheckpointStore(storage, registry=workload.registry)
+    leased.acquire_lease()
+    storage.calls.clear()
+    leased.save(state)
+    with_lease = dict(storage.calls)
+    leased.release_lease()
+    return {
+        "save": sum(saved.values()),
+        "load": sum(loaded.values()),
+        "save with a lease": sum(with_lease.values()),
+        "fleet epoch, 2 workers": fleet_requests(endpoint),
+    } | {f"load {k}": v for k, v in loaded.items()}
+
+
+def fleet_requests(endpoint: str) -> int:
+    """Storage calls of one epoch of a two-worker fleet (both workers; small shards)."""
+    storage = Counting(amber.open_store(f"s3://{BUCKET}/fleet", storage_options=_options(endpoint)).storage)
+    fleet = amber.Fleet(storage, 16, registry=workload.registry, history=False)
+    workers = [fleet.join(i, 2) for i in range(2)]
+    tables = [{"t": amber.Table({k: k for k in range(100) if w.owns(k)})} for w in workers]
+    storage.calls.clear()
+    pairs = zip(workers, tables, strict=True)
+    threads = [threading.Thread(target=w.checkpoint, args=(t,), kwargs={"epoch": 1}) for w, t in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    calls = sum(storage.calls.values())
+    for w in workers:
+        w.leave()
+    return calls
 
 
 def main() -> None:
@@ -139,6 +192,8 @@ def report(r: dict[str, Any]) -> None:
             f"| {name} | {r[ours]:.3f} s ({mb / r[ours]:.0f} MB/s) | {r[raw]:.3f} s ({mb / r[raw]:.0f} MB/s) | "
             f"{ratio:.2f} | ≥ 0.70 |"
         )
+    for name, ours, raw in (("upload + commit", "upload_s", "raw_put_s"), ("segment reads", "fetch_s", "raw_get_s")):
+        print(f"| {name}, S3 path alone | {r[ours]:.3f} s | {r[raw]:.3f} s | {r[raw] / r[ours]:.2f} | - |")
     for name in ("save", "load"):
         local, s3 = r[f"local_{name}_s"], r[f"{name}_s"]
         print(

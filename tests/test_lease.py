@@ -57,7 +57,9 @@ def test_a_writer_whose_lease_was_taken_over_commits_nothing(tmp_path: Path) -> 
         paused.save({"n": 3})  # and it stays fenced, without even writing data
     assert paused.ids() == ["000000000001"] and taker.load() == STATE
     assert os.listdir(tmp_path / "data") == [paused.manifest().data.removeprefix("data/")]
-    assert taker.save({"n": 4}).id == "000000000002"
+    with pytest.raises(amber.CheckpointNotFoundError, match="fenced off by token 2 from sequence 2"):
+        taker.load(2)  # its manifest stays, void, so that sequence number is never reused
+    assert taker.save({"n": 4}).id == "000000000003"
     taker.release_lease()
 
 

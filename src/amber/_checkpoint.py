@@ -473,8 +473,9 @@ class CheckpointStore:
 
     def _confirm_lease(self, manifest: Manifest, tried: builtins.list[str]) -> None:
         """After a commit: if the lease was taken over meanwhile and the new holder's fence
-        covers this commit, it is void: remove its manifest (and from ``tried``: no manifest
-        names the data file now) and raise ``FencedError``."""
+        covers this commit, it is void: raise ``FencedError``, and let its data file go (off
+        ``tried``). The void manifest stays: no reader takes it, and its sequence number must
+        never be reused (a fence list read after it existed stays complete for it)."""
         if self.lease is None:
             return
         try:
@@ -483,7 +484,6 @@ class CheckpointStore:
             self._fence_view = ([], -1)  # look at the fences as they are now
             if self.fenced_by(manifest) is None:
                 return  # committed before the takeover: it stands; the next commit fails
-            self.storage.delete(manifest_key(manifest.id))
             tried.remove(manifest.id)
             raise
 

@@ -109,7 +109,7 @@ LAYERS = [
     {"_graph", "_format", "_migration", "_assemble"},
     {"_resolve", "_lock"},
     {"storage"},
-    {"_reading", "_history", "_lease"},
+    {"_reading", "_history", "_lease", "_fencing"},
     {"_checkpoint"},
     {"_open", "_retention", "_diff"},
     {"_migrate", "_restore", "_fleet"},

@@ -174,13 +174,78 @@ def test_a_vote_cast_after_a_takeover_aborts_its_epoch(tmp_path: Path) -> None:
         replacement.append(fleet_at(tmp_path).join(0, 1, wait=5))
         vote(epoch, checkpoint)
 
-    old._vote = vote_after_a_takeover  # type: ignore[method-assign]
+    old._vote = vote_after_a_takeover  # type: ignore[method-assign,assignment]
     with pytest.raises(amber.FleetCheckpointAbortedError, match="voted with lease token 1, but token 2 stands"):
         old.checkpoint({"items": amber.Table()}, epoch=1)
     assert fleet.committed() is None
     assert replacement[0].checkpoint({"items": amber.Table()}, epoch=2).epoch == 2
     with pytest.raises(amber.FencedError):
         old.checkpoint({"items": amber.Table()}, epoch=3)
+
+
+def test_a_worker_is_never_told_of_a_commit_without_its_shard(tmp_path: Path) -> None:
+    """During a scale-up the old fleet commits the epoch the new worker is voting in."""
+    fleet = fleet_at(tmp_path)
+    old, new = fleet.join(0, 1), fleet.join(1, 2)
+    vote = new._vote
+
+    def vote_then_old_fleet_commits(epoch: int, checkpoint: str) -> Any:
+        cast = vote(epoch, checkpoint)
+        old.checkpoint({"items": amber.Table()}, epoch=epoch)
+        return cast
+
+    new._vote = vote_then_old_fleet_commits  # type: ignore[method-assign]
+    with pytest.raises(amber.FleetCheckpointAbortedError, match="committed without this worker's shard"):
+        new.checkpoint({"items": amber.Table()}, epoch=7)
+    assert new.epoch == 0
+
+
+def test_a_retry_after_voting_does_not_pass_for_the_first_try(tmp_path: Path) -> None:
+    fleet = fleet_at(tmp_path)
+    worker = fleet.join(0, 1)
+    decide = worker._decide
+    failures = iter([amber.StoreError("the connection dropped")])
+
+    def flaky(epoch: int, deadline: float) -> Any:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return decide(epoch, deadline)
+
+    worker._decide = flaky  # type: ignore[method-assign]
+    items = amber.Table({k: Item(k, 1, "first try") for k in range(KEYS) if worker.owns(k)})
+    with pytest.raises(amber.StoreError):
+        worker.checkpoint({"items": items}, epoch=1)  # voted, then failed
+    items[0] = Item(0, 1, "second try")
+    with pytest.raises(amber.FleetCheckpointAbortedError, match="voted in it already"):
+        worker.checkpoint({"items": items}, epoch=1)
+    assert isinstance(worker.checkpoint({"items": items}, epoch=2), amber.FleetCheckpoint)
+    assert fleet.load(0, 1)[0]["items"][0].payload == "second try"
+
+
+def test_collect_spares_shards_of_epochs_decided_while_it_ran(tmp_path: Path) -> None:
+    fleet = fleet_at(tmp_path)
+    workers = [fleet.join(i, 2) for i in range(2)]
+    states: list[dict[str, Any]] = [{}, {}]
+    for epoch in (1, 2, 3):
+        run_epoch(workers, states, epoch)
+    listed = fleet.decisions()  # what a collection running now saw
+    run_epoch(workers, states, 4)
+    run_epoch(workers, states, 5, skip=1, timeout=0.2)  # aborted, with worker 0's shard written
+    fleet.decisions = lambda *_: listed  # type: ignore[method-assign]
+    fleet.collect(keep_last=1)
+    del fleet.decisions
+    check_partition(fleet, 2, 4)
+
+
+def test_a_worker_that_left_commits_nothing(tmp_path: Path) -> None:
+    fleet = fleet_at(tmp_path)
+    worker = fleet.join(0, 1)
+    worker.checkpoint({"items": amber.Table()}, epoch=1)
+    worker.leave()
+    with pytest.raises(amber.FencedError, match="released"):
+        worker.checkpoint({"items": amber.Table()}, epoch=2)
+    assert [d.epoch for d in fleet.decisions()] == [1]
 
 
 def test_the_number_of_key_groups_never_changes(tmp_path: Path) -> None:
@@ -203,7 +268,31 @@ def test_a_damaged_shard_or_decision_is_a_clear_error(tmp_path: Path) -> None:
         fleet.load(0, 1)
     (tmp_path / "epochs" / "000000000001.decision").write_bytes(b"[1, 2")
     with pytest.raises(amber.CorruptCheckpointError, match="epoch 1: decision"):
-        fleet.committed()
+        fleet.decision(1)
+    assert fleet.committed() is None  # a damaged decision is passed over (with a warning)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: {**d, "shards": []},
+        lambda d: {**d, "shards": d["shards"][1:]},
+        lambda d: {**d, "shards": [{**d["shards"][0], "checkpoint": "../../fleet"}, d["shards"][1]]},
+        lambda d: {**d, "shards": [{**d["shards"][0], "groups": [0, 31]}, d["shards"][1]]},
+        lambda d: {**d, "key_groups": 8},
+        lambda d: {**d, "epoch": 2},
+        lambda d: {**d, "outcome": "abort"},
+    ],
+)
+def test_a_hostile_decision_is_refused_not_half_read(tmp_path: Path, damage: Callable[[Any], Any]) -> None:
+    fleet = fleet_at(tmp_path)
+    workers = [fleet.join(i, 2) for i in range(2)]
+    run_epoch(workers, [{}, {}], 1)
+    path = tmp_path / "epochs" / "000000000001.decision"
+    path.write_bytes(json.dumps(damage(json.loads(path.read_bytes()))).encode())
+    with pytest.raises(amber.CorruptCheckpointError, match="epoch 1: decision"):
+        fleet.decision(1)
+    assert fleet.load(0, 1) == ({}, 0)
 
 
 def test_collect_keeps_the_newest_epochs_and_the_shards_they_need(tmp_path: Path) -> None:

@@ -7,14 +7,17 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 import amber
+from amber import _format, _lease, commands
 from amber.storage import LocalStorage
 
 STATE = {"n": 1}
@@ -99,17 +102,68 @@ def test_a_commit_that_landed_before_the_takeover_stands(tmp_path: Path) -> None
     taker.release_lease()
 
 
-def test_readers_never_see_a_fenced_off_commit_that_was_left_behind(tmp_path: Path) -> None:
-    """A writer killed between its fenced commit and undoing it leaves a void manifest."""
-    zombie, taker = store_at(tmp_path), store_at(tmp_path)
-    zombie.save(STATE)
+def test_a_writer_without_the_lease_is_refused_once_a_lease_was_taken(tmp_path: Path) -> None:
+    unleased, taker = store_at(tmp_path), store_at(tmp_path)
+    unleased.save(STATE)
     taker.acquire_lease()
-    left = zombie.save({"n": "from a writer without the lease"})  # no token: fenced off like an old holder
+    with pytest.raises(amber.FencedError, match="written under a lease .* this writer holds none"):
+        unleased.save({"n": "from a writer without the lease"})
+    assert taker.ids() == ["000000000001"] and store_at(tmp_path).load() == STATE
+    assert len(os.listdir(tmp_path / "data")) == 1, "the void commit's data file is removed"
+    taker.release_lease()
+    with pytest.raises(amber.FencedError):
+        unleased.save({"n": 3})  # a released lease is no lease to write without
+
+
+def test_readers_never_see_a_fenced_off_commit_that_was_left_behind(tmp_path: Path) -> None:
+    """A writer killed between its commit and noticing it was void leaves the manifest."""
+    store, taker = store_at(tmp_path), store_at(tmp_path)
+    store.save(STATE)
+    taker.acquire_lease()
+    stale = msgspec.structs.replace(store.manifest(1), id="000000000002", sequence=2)  # token 0, after the fence
+    (tmp_path / "checkpoints" / "000000000002.manifest").write_bytes(_format.encode_manifest(stale))
     assert taker.ids() == ["000000000001"] and store_at(tmp_path).load() == STATE
     with pytest.raises(amber.CheckpointNotFoundError, match="fenced off by token 1"):
-        store_at(tmp_path).load(left.id)
+        store_at(tmp_path).load(2)
     assert taker.save({"n": 5}).id == "000000000003"  # the void sequence number stays taken
+    report = commands.gc(taker, keep_last=1)
+    assert report["deleted_files"][0] == "checkpoints/000000000002.manifest"
+    assert store_at(tmp_path).ids() == ["000000000003"] and store_at(tmp_path).void_ids() == []
     taker.release_lease()
+
+
+def test_removing_the_lease_object_cannot_bring_an_old_token_back(tmp_path: Path) -> None:
+    first = store_at(tmp_path)
+    first.acquire_lease()
+    first.save(STATE)
+    first.release_lease()
+    second = store_at(tmp_path)
+    assert second.acquire_lease().token == 2
+    second.release_lease()
+    (tmp_path / "leases" / "writer.json").unlink()  # "remove it to reset the lease"
+    third = store_at(tmp_path)
+    assert third.acquire_lease().token == 3, "above every fence, not 1 again"
+    assert third.save({"n": 3}).id in third.ids()
+    third.release_lease()
+
+
+def test_a_reader_waits_for_the_fence_of_a_taker_between_its_lease_and_its_fence(tmp_path: Path) -> None:
+    """The window between a taker's lease and its fence: a commit landing there is void,
+    and no reader may see it as valid meanwhile."""
+    old = store_at(tmp_path)
+    old.acquire_lease(seconds=0.2, keep=False)
+    old.save(STATE)
+    time.sleep(0.3)
+    storage = LocalStorage(tmp_path, fsync=False)
+    record = _lease.LeaseRecord(2, "taker", time.time() + 30, time.time())
+    storage.replace("leases/writer.json", msgspec.json.encode(record), etag=storage.etag("leases/writer.json"))
+    # The taker listed (sequence 1 is the last), and is slow to write its fence at 2.
+    threading.Timer(0.5, lambda: storage.put("fences/0000000000000000002-000000000002", [b""])).start()
+    began = time.monotonic()
+    with pytest.raises(amber.FencedError, match="token 2"):
+        old.save({"n": "landed in the window"})  # its own check waits for the fence
+    assert time.monotonic() - began >= 0.4
+    assert store_at(tmp_path).ids() == ["000000000001"]
 
 
 class _Counter:
@@ -125,11 +179,12 @@ class _Counter:
         self.n = state
 
 
-def test_a_manager_on_a_store_taken_over_aborts_with_the_fencing_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("capture", ["inline", "fork"])
+def test_a_manager_on_a_store_taken_over_aborts_with_the_fencing_error(tmp_path: Path, capture: str) -> None:
     store = store_at(tmp_path)
     store.acquire_lease(seconds=0.2, keep=False)
     counter = _Counter()
-    manager = amber.Manager(store, [counter])
+    manager = amber.Manager(store, [counter], capture=capture)  # type: ignore[arg-type]
     manager.checkpoint()
     time.sleep(0.3)
     taker = store_at(tmp_path)
@@ -138,6 +193,9 @@ def test_a_manager_on_a_store_taken_over_aborts_with_the_fencing_error(tmp_path:
     with pytest.raises(amber.CheckpointAbortedError, match="taken over") as aborted:
         manager.checkpoint()
     assert isinstance(aborted.value.__cause__, amber.FencedError)
+    with pytest.raises(amber.CheckpointAbortedError) as again:
+        manager.checkpoint()  # the lease is known lost in this process: nothing is written
+    assert isinstance(again.value.__cause__, amber.FencedError) and len(os.listdir(tmp_path / "data")) == 1
     restored = _Counter()
     report = amber.Manager(store_at(tmp_path), [restored]).restore()
     assert report.checkpoint == "000000000001" and restored.n == 0

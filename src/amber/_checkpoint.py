@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ._dispatch import dispatch
+from ._fencing import FenceView, fence_key
 from ._format import (
     DATA_MAGIC,
     FORMAT_VERSION,
@@ -48,7 +49,7 @@ from ._graph import Delta, StateWriter, Table
 from ._history import History
 from ._keyed import Changes, find_tables
 from ._keyed import Table as KeyedTable
-from ._lease import Lease
+from ._lease import LEASE_KEY, Lease
 from ._migration import Plan, plan
 from ._pipeline import pipelined
 from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
@@ -75,7 +76,6 @@ from .storage import Storage
 
 T = TypeVar("T")
 _COMMIT_ATTEMPTS = 1000
-LEASE_KEY = "leases/writer.json"
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 
 
@@ -135,9 +135,7 @@ class CheckpointStore:
         # Decompressed bytes one load may read; bounds the memory a hostile checkpoint can cost.
         self.max_load_bytes = max_load_bytes
         self.lease: Lease | None = None  # this writer's lease, once acquired: its commits are fenced
-        self._tokens: dict[str, int] = {}  # checkpoint id -> its writer's token (manifests never change)
-        # Fences as (token, first sequence) and the highest sequence that list is complete for.
-        self._fence_view: tuple[builtins.list[tuple[int, int]], int] = ([], -1)
+        self._fencing = FenceView(storage)
 
     @property
     def url(self) -> str:
@@ -164,12 +162,15 @@ class CheckpointStore:
 
         Once any writer has taken the lease, every writer of the store must: commits without
         a token are fenced off like any older holder's."""
-        lease = Lease.acquire(self.storage, LEASE_KEY, holder=holder, seconds=seconds, wait=wait, keep=keep)
+        floor = self._fencing.newest_token()
+        lease = Lease.acquire(
+            self.storage, LEASE_KEY, holder=holder, seconds=seconds, wait=wait, keep=keep, floor=floor
+        )
         try:
             # The fence: commits from this sequence on with an older token are void. Anything
             # the old holder committed before it is ours to restore from.
             first = self._last_sequence() + 1
-            self.storage.put(f"fences/{lease.token:019d}-{first:012d}", [b""], create_only=True)
+            self.storage.put(fence_key(lease.token, first), [b""], create_only=True)
         except BaseException:
             lease.release()
             raise
@@ -184,24 +185,12 @@ class CheckpointStore:
 
     def fences(self) -> builtins.list[tuple[int, int]]:
         """Every takeover of the lease: (token, first sequence it fenced), oldest first."""
-        found = []
-        for key in self.storage.list("fences/"):
-            token, _, first = key.removeprefix("fences/").partition("-")
-            if token.isdigit() and first.isdigit() and len(token) == 19 and len(first) == 12:
-                found.append((int(token), int(first)))
-        return sorted(found)
+        return self._fencing.listed()
 
     def fenced_by(self, manifest: Manifest) -> tuple[int, int] | None:
         """The fence (token, first sequence) that voids a commit, or None: a commit from a
         sequence a newer token fenced, by an older token, exists for no reader."""
-        fences, complete_to = self._fence_view
-        if manifest.sequence > complete_to:
-            # A fence is written after its taker listed the store, naming a sequence beyond
-            # every commit it saw: a listing of fences made now is complete for this commit.
-            fences, complete_to = self.fences(), manifest.sequence
-            self._fence_view = (fences, complete_to)
-        over = [f for f in fences if f[1] <= manifest.sequence and f[0] > manifest.token]
-        return over[0] if over else None
+        return self._fencing.covering(manifest.sequence, manifest.token)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -458,7 +447,7 @@ class CheckpointStore:
                 if not self._holds(manifest_key(manifest.id), encoded):
                     continue  # another writer took this sequence number; take the next one
                 # else: our own put, retried after it succeeded
-            self._confirm_lease(manifest, tried)
+            self._confirm_fencing(manifest, tried)
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")
 
@@ -471,21 +460,31 @@ class CheckpointStore:
         stamped = msgspec.structs.replace(manifest, token=min(self.lease.token, MAX_TOKEN))
         return msgspec.structs.replace(stamped, format_version=needed_version(stamped))
 
-    def _confirm_lease(self, manifest: Manifest, tried: builtins.list[str]) -> None:
-        """After a commit: if the lease was taken over meanwhile and the new holder's fence
-        covers this commit, it is void: raise ``FencedError``, and let its data file go (off
-        ``tried``). The void manifest stays: no reader takes it, and its sequence number must
-        never be reused (a fence list read after it existed stays complete for it)."""
-        if self.lease is None:
-            return
-        try:
-            self.lease.check()
-        except FencedError:
-            self._fence_view = ([], -1)  # look at the fences as they are now
-            if self.fenced_by(manifest) is None:
-                return  # committed before the takeover: it stands; the next commit fails
-            tried.remove(manifest.id)
-            raise
+    def _confirm_fencing(self, manifest: Manifest, tried: builtins.list[str]) -> None:
+        """After a commit: unless this writer's lease still stands (then no fence can cover
+        the commit: fences come after their lease), look at the fences as they are now. A
+        commit one covers is void: raise ``FencedError`` and let its data file go (off
+        ``tried``). The void manifest stays, unread: a sequence number is never reused."""
+        lost = None
+        if self.lease is not None:
+            try:
+                self.lease.check()
+                return
+            except FencedError as e:
+                lost = e
+        self._fencing.refresh(manifest.sequence)
+        fence = self._fencing.covering(manifest.sequence, manifest.token)
+        if fence is None:
+            return  # committed before any takeover: it stands (a lost lease fails the next commit)
+        tried.remove(manifest.id)
+        if lost is not None:
+            raise lost
+        raise FencedError(
+            f"{self.url}: checkpoint {manifest.id} is void: the store is written under a lease (token "
+            f"{fence[0]} from checkpoint {fence[1]}) and this writer holds none; take it with acquire_lease()",
+            lease=f"{self.url}/{LEASE_KEY}",
+            token=fence[0],
+        )
 
     def quarantine(self, checkpoint_id: str | int, reason: str) -> None:
         """Mark a checkpoint bad: restores skip it; nothing is deleted (an operator inspects it)."""
@@ -515,23 +514,18 @@ class CheckpointStore:
 
     def ids(self) -> builtins.list[str]:
         """Ids of committed checkpoints, oldest first (commits of a fenced writer are none)."""
-        ids = self._manifest_ids()
-        fences = self.fences()  # listed after the manifests: complete for every one of them
-        self._fence_view = (fences, int(ids[-1]) if ids else -1)
-        if not fences:
-            return ids
-        first_fenced = min(first for _, first in fences)
-        return [cid for cid in ids if int(cid) < first_fenced or not self._void(cid)]
+        return self._fencing.valid(self._manifest_ids(), self._token_of)
 
-    def _void(self, checkpoint_id: str) -> bool:
-        if checkpoint_id not in self._tokens:
-            try:
-                self._tokens[checkpoint_id] = self._parse(checkpoint_id)[0].token
-            except (CheckpointError, StoreError):
-                return False  # unreadable: listed, and refused with its own error when read
-        token = self._tokens[checkpoint_id]
-        fences, _ = self._fence_view
-        return any(first <= int(checkpoint_id) and newer > token for newer, first in fences)
+    def void_ids(self) -> builtins.list[str]:
+        """Manifests that are not checkpoints: commits of writers a fence fenced off."""
+        raw = self._manifest_ids()
+        return sorted(set(raw) - set(self._fencing.valid(raw, self._token_of)))
+
+    def _token_of(self, checkpoint_id: str) -> int | None:
+        try:
+            return self._parse(checkpoint_id)[0].token
+        except (CheckpointError, StoreError):
+            return None
 
     def _manifest_ids(self) -> builtins.list[str]:
         """Ids of every manifest in the store, fenced or not: sequence numbers they hold."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,10 +31,10 @@ from typing import Any, Literal
 import msgspec
 import xxhash
 
-from ._checkpoint import LEASE_KEY, CheckpointInfo, CheckpointStore
-from ._format import digest, format_id, manifest_key
+from ._checkpoint import CheckpointInfo, CheckpointStore
+from ._format import HEX128, ID_PATTERN, MAX_MANIFEST_BYTES, digest, format_id, manifest_key, parse_manifest
 from ._keyed import Table
-from ._lease import Lease, read_lease
+from ._lease import LEASE_KEY, Lease, read_lease
 from ._open import storage_for
 from ._retention import Retention, collect
 from ._schema import Registry
@@ -52,6 +53,7 @@ from .events import Listener
 from .storage import Storage
 from .storage._prefixed import PrefixedStorage
 
+log = logging.getLogger("amber.fleet")
 _keys = msgspec.msgpack.Encoder(uuid_format="bytes")
 _MAX_OBJECT = 1 << 20  # a vote, a decision or the fleet's config: small JSON
 
@@ -152,14 +154,26 @@ class Fleet:
         group = key_group(key, self.key_groups)
         return next(w for w in range(workers) if groups_of(w, workers, self.key_groups)[1] > group)
 
-    def decisions(self) -> list[Decision]:
-        """Every decided epoch, oldest first (committed and aborted)."""
+    def epochs(self) -> list[int]:
+        """The decided epochs' numbers, oldest first (one listing)."""
+        names = [k.removeprefix("epochs/").removesuffix(".decision") for k in self.storage.list("epochs/")]
+        return sorted(int(n) for n in names if n.isdigit() and len(n) == 12)
+
+    def decisions(self, unreadable: list[tuple[int, str]] | None = None) -> list[Decision]:
+        """Every decided epoch, oldest first (committed and aborted). A damaged decision is
+        skipped with a warning, and added to ``unreadable`` (epoch, error) when given."""
         found = []
-        for key in self.storage.list("epochs/"):
-            name = key.removeprefix("epochs/").removesuffix(".decision")
-            if key.endswith(".decision") and name.isdigit() and len(name) == 12:
-                found.append(self.decision(int(name)))
-        return [d for d in found if d is not None]
+        for epoch in self.epochs():
+            try:
+                decision = self.decision(epoch)
+            except CorruptCheckpointError as e:
+                log.warning("%s: %s", self.url, e)
+                if unreadable is not None:
+                    unreadable.append((epoch, str(e)))
+                continue
+            if decision is not None:
+                found.append(decision)
+        return found
 
     def decision(self, epoch: int) -> Decision | None:
         """Epoch ``epoch``'s outcome, or None while undecided."""
@@ -170,8 +184,9 @@ class Fleet:
             decision = msgspec.json.decode(data, type=Decision)
         except msgspec.DecodeError as e:
             raise CorruptCheckpointError(f"epoch {epoch}", "decision", "a fleet decision", str(e)) from None
-        if decision.epoch != epoch:
-            raise CorruptCheckpointError(f"epoch {epoch}", "decision", f"epoch {epoch}", str(decision.epoch))
+        problem = _decision_problem(decision, epoch, self.key_groups)
+        if problem:
+            raise CorruptCheckpointError(f"epoch {epoch}", "decision", *problem)
         return decision
 
     def committed(self, epoch: int | None = None) -> Decision | None:
@@ -182,8 +197,13 @@ class Fleet:
                 outcome = decision.outcome + "ed" if decision else "undecided"
                 raise CheckpointNotFoundError(f"epoch {epoch}", "decision", "a committed epoch", outcome)
             return decision
-        for decision in reversed(self.decisions()):
-            if decision.outcome == "commit":
+        for number in reversed(self.epochs()):
+            try:
+                decision = self.decision(number)
+            except CorruptCheckpointError as e:  # the data's fault: the epoch before is sound
+                log.warning("%s: %s; trying the epoch before", self.url, e)
+                continue
+            if decision is not None and decision.outcome == "commit":
                 return decision
         return None
 
@@ -209,12 +229,17 @@ class Fleet:
     def _shard_state(self, decision: Decision, shard: Vote, store: CheckpointStore) -> dict[str, Table[Any, Any]]:
         where = f"epoch {decision.epoch} worker {shard.worker}"
         try:
-            manifest = store.storage.get_range(manifest_key(shard.checkpoint), 0, 64 << 20)
+            manifest = store.storage.get_range(manifest_key(shard.checkpoint), 0, MAX_MANIFEST_BYTES)
         except ObjectNotFoundError:
             raise CorruptCheckpointError(where, "shard", f"checkpoint {shard.checkpoint}", "it is missing") from None
         if digest(manifest) != shard.manifest:
             raise CorruptCheckpointError(where, "shard", f"manifest digest {shard.manifest}", digest(manifest))
-        state = store.load(shard.checkpoint)
+        try:
+            state = store.load(shard.checkpoint)
+        except CheckpointNotFoundError as e:  # fenced off, or a parent missing
+            raise CorruptCheckpointError(
+                where, "shard", "a shard committed by the worker's lease holder", str(e)
+            ) from None
         if not isinstance(state, dict) or not all(isinstance(t, Table) for t in state.values()):
             raise CorruptCheckpointError(where, "shard", "a dict of amber.Table", type(state).__name__)
         return state
@@ -222,7 +247,7 @@ class Fleet:
     def collect(self, keep_last: int = 3) -> list[int]:
         """Remove all but the newest ``keep_last`` committed epochs (and aborted ones older
         than those), then every shard no kept epoch needs; return the epochs removed."""
-        decisions = self.decisions()
+        decisions = self.decisions()  # damaged decisions are neither counted nor removed
         committed = [d for d in decisions if d.outcome == "commit"]
         if len(committed) <= keep_last:
             return []
@@ -233,16 +258,46 @@ class Fleet:
             self.storage.delete(_decision_key(epoch))
             for key in self.storage.list(_votes_folder(epoch)):
                 self.storage.delete(key)
-        for worker in {s.worker for d in decisions for s in d.shards} | {s.worker for d in kept for s in d.shards}:
-            needed = {s.checkpoint for d in kept for s in d.shards if s.worker == worker}
-            collect(self.worker_store(worker), Retention(keep_last=1), keep=needed)
+        for worker in sorted({s.worker for d in decisions for s in d.shards}):
+            self._collect_worker(worker, {s.checkpoint for d in kept for s in d.shards if s.worker == worker})
         return doomed
+
+    def _collect_worker(self, worker: int, needed: set[str]) -> None:
+        """Keep a worker's shards from the oldest a kept epoch needs on: newer ones may
+        belong to epochs decided (or in progress) since the decisions were listed."""
+        store = self.worker_store(worker)
+        newer = {cid for cid in store.ids() if needed and cid >= min(needed)}
+        collect(store, Retention(keep_last=1), keep=needed | newer)
 
     def _read(self, key: str) -> bytes | None:
         try:
             return self.storage.get_range(key, 0, _MAX_OBJECT)
         except ObjectNotFoundError:
             return None
+
+
+def _decision_problem(d: Decision, epoch: int, key_groups: int) -> tuple[str, str] | None:
+    """What is wrong with a decision, as (expected, found), or None when it is sound."""
+    if d.epoch != epoch:
+        return f"epoch {epoch}", str(d.epoch)
+    if d.key_groups != key_groups or not 1 <= d.workers <= key_groups:
+        return f"{key_groups} key groups and 1 to {key_groups} workers", f"{d.key_groups} and {d.workers}"
+    if d.outcome == "abort":
+        return ("no shards in an aborted epoch", f"{len(d.shards)} shards") if d.shards else None
+    return _shards_problem(d, key_groups)
+
+
+def _shards_problem(d: Decision, key_groups: int) -> tuple[str, str] | None:
+    for worker in range(d.workers):
+        shard = d.shards[worker] if worker < len(d.shards) else None
+        expected = (worker, d.workers, groups_of(worker, d.workers, key_groups))
+        if shard is None or (shard.worker, shard.workers, tuple(shard.groups)) != expected:
+            return f"worker {worker}'s shard of groups {expected[2]}", repr(shard)[:200]
+        if not (ID_PATTERN.fullmatch(shard.checkpoint) and HEX128.fullmatch(shard.manifest)) or shard.token < 0:
+            return "a checkpoint id, a manifest digest and a token", repr(shard)[:200]
+    if len(d.shards) != d.workers:
+        return f"{d.workers} shards", str(len(d.shards))
+    return None
 
 
 def _of_groups(items: Iterable[tuple[Any, Any]], first: int, end: int, key_groups: int) -> Iterator[tuple[Any, Any]]:
@@ -306,6 +361,7 @@ class FleetWorker:
         is committed; raises ``FleetCheckpointAbortedError`` when the epoch was aborted (a
         worker did not vote within ``timeout``), ``FencedError`` when this worker's lease was
         taken over. The tables must not change until it returns."""
+        self.lease.check_held()  # released by leave(), or known to be taken over
         if epoch <= self._epoch:
             raise ValueError(f"epoch {epoch} is not after epoch {self._epoch}, the last this worker saw")
         if self.fleet.decision(epoch) is not None:
@@ -321,7 +377,7 @@ class FleetWorker:
             where = {"epoch": epoch, "worker": self.worker, "workers": self.workers}
             shard_meta = {**(meta or {}), "amber.fleet": where}
             info = self._write_shard(epoch, state, taken, shard_meta)
-            self._vote(epoch, info.id)
+            vote = self._vote(epoch, info.id)
             decision = self._decide(epoch, deadline)
         except BaseException:
             taken.give_back()
@@ -329,6 +385,9 @@ class FleetWorker:
         if decision.outcome != "commit":
             taken.give_back()
             raise FleetCheckpointAbortedError(epoch, decision.reason, decision.missing)
+        if decision.workers != self.workers or decision.shards[self.worker] != vote:
+            taken.give_back()
+            raise FleetCheckpointAbortedError(epoch, f"it was committed without this worker's shard {info.id}")
         taken.committed(self.store.url, info.id)
         self._parent, self._epoch = info.id, epoch
         self._since_full = self._since_full + 1 if info.is_delta else 1
@@ -364,17 +423,21 @@ class FleetWorker:
                     f"groups {self.groups[0]}-{self.groups[1] - 1}: route keys with fleet.worker_for(key, workers)"
                 )
 
-    def _vote(self, epoch: int, checkpoint: str) -> None:
-        manifest = self.store.storage.get_range(manifest_key(checkpoint), 0, 64 << 20)
-        vote = Vote(self.worker, self.workers, self.groups, checkpoint, digest(manifest), self.lease.token)
+    def _vote(self, epoch: int, checkpoint: str) -> Vote:
+        """Cast this worker's vote for its shard, with the token its manifest carries."""
+        manifest = self.store.storage.get_range(manifest_key(checkpoint), 0, MAX_MANIFEST_BYTES)
+        token = parse_manifest(manifest, checkpoint).token
+        vote = Vote(self.worker, self.workers, self.groups, checkpoint, digest(manifest), token)
         key, data = f"{self._ballot(epoch)}{self.worker:06d}.json", msgspec.json.encode(vote)
         try:
             self.fleet.storage.put(key, [data], create_only=True)
         except ConflictError:
-            if self.fleet._read(key) != data:
-                # Another holder of this worker's lease voted: if it is newer, this one is
-                # fenced; if older, the tally sees its stale token and aborts the epoch.
-                self.lease.check()
+            if self.fleet._read(key) == data:
+                return vote  # our own put, retried after it succeeded
+            self.lease.check()  # a newer holder of this worker's lease voted: this one is fenced
+            reason = f"worker {self.worker} voted in it already (an earlier try, or an older holder of its lease)"
+            raise FleetCheckpointAbortedError(epoch, reason) from None
+        return vote
 
     def _ballot(self, epoch: int) -> str:
         """Where the votes of this fleet size go: a straggler of another size never counts."""

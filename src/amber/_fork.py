@@ -142,4 +142,5 @@ def _failure(error: BaseException) -> dict[str, Any]:
         "phase": phase,
         "participant": getattr(error, "participant", None),
         "reason": getattr(error, "reason", None) or f"{type(error).__name__}: {error}",
+        "error": type(error).__name__,
     }

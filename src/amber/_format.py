@@ -44,7 +44,7 @@ MAX_SEQUENCE = 10**12 - 1  # ids are 12 digits
 MAX_TOKEN = 10**18  # lease tokens: one per acquisition, 19 digits in fence names
 ID_PATTERN = re.compile(r"[0-9]{12}")  # patterns are used with fullmatch: "$" would accept a trailing newline
 DATA_KEY = re.compile(r"data/[0-9a-f]{32}\.seg")
-_HEX128 = re.compile(r"[0-9a-f]{32}")
+HEX128 = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[0-9]{1,19}")
 
 Digest = Callable[[bytes], str]
@@ -191,7 +191,7 @@ def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
         return "an id of 12 digits equal to the sequence", f"id {m.id!r}, sequence {m.sequence}"
     if not DATA_KEY.fullmatch(m.data):
         return "a data object named data/<32 hex>.seg", repr(m.data)
-    if not _HEX128.fullmatch(m.digest):
+    if not HEX128.fullmatch(m.digest):
         return "a 128-bit hex content digest", repr(m.digest)
     return _time_problem(m) or _chain_problem(m) or _types_problem(m) or _segments_problem(m)
 
@@ -265,7 +265,7 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
             s.offset != end
             or s.length < 1
             or not 0 <= s.raw_length <= MAX_SEGMENT_BYTES
-            or not _HEX128.fullmatch(s.digest)
+            or not HEX128.fullmatch(s.digest)
         ):
             return (
                 f"segment {i} right after the previous one, with sane lengths and digest",

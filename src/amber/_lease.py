@@ -30,6 +30,7 @@ from .storage import Storage
 
 log = logging.getLogger("amber.lease")
 _MAX_BYTES = 4096
+LEASE_KEY = "leases/writer.json"  # a store's one writer lease
 
 
 class LeaseRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,14 +52,22 @@ def read_lease(storage: Storage, key: str) -> tuple[LeaseRecord, str] | None:
     raises ``StoreError`` (no writer may guess whether it is held)."""
     try:
         tag = storage.etag(key)
-        data = storage.get_range(key, 0, _MAX_BYTES)
     except (ObjectNotFoundError, StoreNotFoundError):  # a new store: its folder comes with the first write
         return None
+    record = peek_lease(storage, key)
+    return (record, tag) if record is not None else None
+
+
+def peek_lease(storage: Storage, key: str) -> LeaseRecord | None:
+    """The lease at ``key`` without its tag (one request), or None when there is none."""
     try:
-        record = msgspec.json.decode(data, type=LeaseRecord)
+        data = storage.get_range(key, 0, _MAX_BYTES)
+    except (ObjectNotFoundError, StoreNotFoundError):
+        return None
+    try:
+        return msgspec.json.decode(data, type=LeaseRecord)
     except msgspec.DecodeError as e:
         raise StoreError(f"{storage.url}: {key}: not a lease object ({e}); remove it to reset the lease") from None
-    return record, tag
 
 
 class Lease:
@@ -91,9 +100,12 @@ class Lease:
         seconds: float = 30.0,
         wait: float = 0.0,
         keep: bool = True,
+        floor: int = 0,
     ) -> Lease:
         """Take the lease when it is free or expired, waiting up to ``wait`` seconds for it;
-        ``LeaseHeldError`` otherwise. With ``keep``, a daemon thread renews it."""
+        ``LeaseHeldError`` otherwise. With ``keep``, a daemon thread renews it. The token is
+        one above the previous holder's and above ``floor`` (the store's highest fence: a
+        lease object removed by hand must not bring an old token back)."""
         if seconds <= 0:
             raise ValueError(f"seconds must be positive, not {seconds}")
         holder = holder or holder_name()
@@ -102,7 +114,7 @@ class Lease:
             current = read_lease(storage, key)
             now = time.time()
             if current is None or current[0].expires <= now:
-                token = current[0].token + 1 if current else 1
+                token = max(current[0].token if current else 0, floor) + 1
                 record = LeaseRecord(token=token, holder=holder, expires=now + seconds, acquired=now)
                 try:
                     tag = storage.replace(key, msgspec.json.encode(record), etag=current[1] if current else None)
@@ -186,7 +198,8 @@ class Lease:
             try:
                 self.renew()
             except FencedError:
-                log.error("%s", self._lost)
+                if not self._stop.is_set():  # taken over, not released by this writer
+                    log.error("%s", self._lost)
                 return
             except StoreError as e:  # transient: try again at the next beat, before it expires
                 log.warning("lease %s not renewed: %s", self.where, e)

@@ -40,11 +40,19 @@ import msgspec
 from . import _fork
 from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
 from ._format import Manifest
+from ._lease import LEASE_KEY
 from ._participants import call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
 from ._version import __version__
-from .errors import AmberError, CheckpointAbortedError, CheckpointError, CheckpointTimeoutError, ManagerError
+from .errors import (
+    AmberError,
+    CheckpointAbortedError,
+    CheckpointError,
+    CheckpointTimeoutError,
+    FencedError,
+    ManagerError,
+)
 from .events import (
     CheckpointAborted,
     CheckpointCommitted,
@@ -383,7 +391,10 @@ class Manager:
                 info = self._inline(attempt, state, taken, meta, prepared, diagnose=level == "comprehensive")
         except BaseException as error:
             phase = self._abort(attempt, prepared, taken, error, online)
-            raise self._aborted(phase, error) from error
+            aborted = self._aborted(phase, error)
+            if aborted is error:
+                raise  # already precise: keep its own cause
+            raise aborted from error
         taken.committed(self.store.url, info.id)
         return self._committed(attempt, info, level)
 
@@ -551,7 +562,10 @@ class Manager:
                 else:
                     participant = message.get("participant")
                     phase = message.get("phase") or attempt.phase
-                    raise CheckpointAbortedError(phase, participant, str(message.get("reason")))
+                    error = CheckpointAbortedError(phase, participant, str(message.get("reason")))
+                    if message.get("error") == "FencedError":  # the child found the lease taken over
+                        raise error from self._fenced(str(message.get("reason")))
+                    raise error
         except TimeoutError:
             raise CheckpointTimeoutError(
                 attempt.phase, None, f"the checkpoint child ran over {self.timeouts.of(attempt.phase):g} s"
@@ -559,6 +573,15 @@ class Manager:
         finally:
             self._pending_data = data_key
         raise CheckpointAbortedError(attempt.phase, None, "the checkpoint child died without reporting")
+
+    def _fenced(self, reason: str) -> FencedError:
+        """The child's ``FencedError``, for this process: its lease is marked lost too."""
+        if self.store.lease is not None:
+            try:
+                self.store.lease.check()
+            except FencedError as e:
+                return e
+        return FencedError(reason, lease=f"{self.store.url}/{LEASE_KEY}")
 
     def _committed_by(self, attempt: _Attempt, before: str) -> CheckpointInfo | None:
         """A checkpoint the (dead) child committed before it could say so, if any; else

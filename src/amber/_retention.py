@@ -103,8 +103,21 @@ def _collect(store: CheckpointStore, retention: Retention, dry_run: bool, keep: 
     if not dry_run:
         for cid in doomed:
             store.storage.delete(f"checkpoints/{cid}.manifest")
-    report.deleted_files = _unneeded_files(store, retention, doomed, manifests, dry_run=dry_run)
+    report.deleted_files = _void_manifests(store, dry_run) + _unneeded_files(
+        store, retention, doomed, manifests, dry_run=dry_run
+    )
     return report
+
+
+def _void_manifests(store: CheckpointStore, dry_run: bool) -> list[str]:
+    """Manifests of fenced-off writers, but the highest: its sequence number stays taken."""
+    void = store.void_ids()
+    highest = max(store.ids() + void, default="")
+    keys = [f"checkpoints/{cid}.manifest" for cid in void if cid != highest]
+    if not dry_run:
+        for key in keys:
+            store.storage.delete(key)
+    return keys
 
 
 def _selected(manifests: dict[str, Manifest], retention: Retention) -> set[str]:

@@ -18,10 +18,10 @@ from typing import Any
 import msgspec
 
 from . import _diff, _lock, _migrate, _report
-from ._checkpoint import LEASE_KEY, CheckpointInfo, CheckpointStore
+from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._fleet import open_fleet
 from ._format import Manifest
-from ._lease import read_lease
+from ._lease import LEASE_KEY, read_lease
 from ._open import open_store
 from ._retention import Retention, collect
 from ._schema import Registry, default_registry

@@ -270,6 +270,8 @@ def test_a_damaged_shard_or_decision_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(amber.CorruptCheckpointError, match="epoch 1: decision"):
         fleet.decision(1)
     assert fleet.committed() is None  # a damaged decision is passed over (with a warning)
+    shown = CliRunner().invoke(cli, ["fleet", "status", str(tmp_path)])
+    assert shown.exit_code == 0 and "epoch      1  UNREADABLE checkpoint epoch 1: decision" in shown.output
 
 
 @pytest.mark.parametrize(

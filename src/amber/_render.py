@@ -208,6 +208,7 @@ def fleet(r: dict[str, Any]) -> str:
             lines.append(f"epoch {e['epoch']:>6}  committed  {e['created']}  {e['workers']} workers  shards {shards}")
         else:
             lines.append(f"epoch {e['epoch']:>6}  ABORTED    {e['created']}  {e['reason']}")
+    lines.extend(f"epoch {u['epoch']:>6}  UNREADABLE {u['error']}" for u in r["unreadable"])
     return "\n".join(lines)
 
 

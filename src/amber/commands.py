@@ -319,7 +319,8 @@ def lease(store: StoreArg) -> dict[str, Any]:
 def fleet(url: str) -> dict[str, Any]:
     """A fleet's decided epochs (newest last) and its workers' leases."""
     f = open_fleet(url, create=False)
-    decisions = f.decisions()
+    unreadable: list[tuple[int, str]] = []
+    decisions = f.decisions(unreadable)
     epochs = [
         {
             "epoch": d.epoch,
@@ -339,7 +340,8 @@ def fleet(url: str) -> dict[str, Any]:
         if w >= known and row["state"] == "none":
             break
         workers.append({"worker": w, **row})
-    return {"url": f.url, "key_groups": f.key_groups, "epochs": epochs, "workers": workers}
+    damaged = [{"epoch": epoch, "error": error} for epoch, error in unreadable]
+    return {"url": f.url, "key_groups": f.key_groups, "epochs": epochs, "workers": workers, "unreadable": damaged}
 
 
 def fleet_gc(url: str, *, keep_last: int) -> dict[str, Any]:

@@ -217,10 +217,28 @@ def test_a_retry_after_voting_does_not_pass_for_the_first_try(tmp_path: Path) ->
     with pytest.raises(amber.StoreError):
         worker.checkpoint({"items": items}, epoch=1)  # voted, then failed
     items[0] = Item(0, 1, "second try")
-    with pytest.raises(amber.FleetCheckpointAbortedError, match="voted in it already"):
-        worker.checkpoint({"items": items}, epoch=1)
-    assert isinstance(worker.checkpoint({"items": items}, epoch=2), amber.FleetCheckpoint)
-    assert fleet.load(0, 1)[0]["items"][0].payload == "second try"
+    first_try = worker.store.ids()[-1]
+    again = worker.checkpoint({"items": items}, epoch=1)  # the epoch is decided with the first try's shard
+    assert again.epoch == 1 and again.checkpoint == first_try and worker.epoch == 1
+    assert fleet.load(0, 1)[0]["items"][0].payload == "first try"
+    done = worker.checkpoint({"items": items}, epoch=2)
+    assert done.kind == "full" and fleet.load(0, 1)[0]["items"][0].payload == "second try"
+
+
+def test_a_retry_of_an_epoch_committed_meanwhile_reports_its_shard(tmp_path: Path) -> None:
+    fleet = fleet_at(tmp_path)
+    workers = [fleet.join(i, 2) for i in range(2)]
+    decide = workers[0]._decide
+
+    def fail_once(epoch: int, deadline: float) -> Any:
+        workers[0]._decide = decide  # type: ignore[method-assign]
+        raise amber.StoreError("the connection dropped")
+
+    workers[0]._decide = fail_once  # type: ignore[method-assign]
+    outcomes = run_epoch(workers, [{}, {}], 1)
+    assert isinstance(outcomes[0], amber.StoreError) and isinstance(outcomes[1], amber.FleetCheckpoint)
+    again = workers[0].checkpoint({"items": amber.Table()}, epoch=1)
+    assert again.checkpoint == fleet.committed(1).shards[0].checkpoint  # type: ignore[union-attr]
 
 
 def test_collect_spares_shards_of_epochs_decided_while_it_ran(tmp_path: Path) -> None:
@@ -236,6 +254,30 @@ def test_collect_spares_shards_of_epochs_decided_while_it_ran(tmp_path: Path) ->
     fleet.collect(keep_last=1)
     del fleet.decisions
     check_partition(fleet, 2, 4)
+
+
+def test_collect_after_a_scale_down_and_up_spares_the_returning_workers_shards(tmp_path: Path) -> None:
+    fleet = fleet_at(tmp_path)
+    pair = [fleet.join(i, 2) for i in range(2)]
+    states: list[dict[str, Any]] = [{}, {}]
+    for epoch in (1, 2):
+        run_epoch(pair, states, epoch)
+    for w in pair:
+        w.leave()
+    single = fleet.join(0, 1)
+    solo: list[dict[str, Any]] = [single.restore()]
+    for epoch in (3, 4):
+        run_epoch([single], solo, epoch)
+    single.leave()
+    listed = fleet.decisions()
+    pair = [fleet.join(i, 2) for i in range(2)]
+    states = [w.restore() for w in pair]
+    run_epoch(pair, states, 5)
+    run_epoch(pair, states, 6, skip=0, timeout=0.2)  # aborted: worker 1's shard written
+    fleet.decisions = lambda *_: listed  # type: ignore[method-assign]
+    assert fleet.collect(keep_last=2) == [1, 2]
+    del fleet.decisions
+    check_partition(fleet, 3, 5)
 
 
 def test_a_worker_that_left_commits_nothing(tmp_path: Path) -> None:

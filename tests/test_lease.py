@@ -281,3 +281,47 @@ def test_the_cli_shows_the_lease_and_its_fences(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "lease: held by writer-b (token 2), expires in" in result.output
     assert "fence: token 2 from checkpoint 1" in result.output
+
+
+def test_a_taker_that_died_before_its_fence_delays_readers_boundedly(tmp_path: Path, monkeypatch: Any) -> None:
+    from amber import _fencing
+
+    store = store_at(tmp_path)
+    store.save(STATE)
+    storage = LocalStorage(tmp_path, fsync=False)
+    monkeypatch.setattr(_fencing, "FENCE_WAIT", 0.5)
+    for expires in (time.time() + 1e9, time.time() + 30):  # hostile far future, and an honest lease
+        record = _lease.LeaseRecord(7, "died before its fence", expires, time.time())
+        storage.put("leases/writer.json", [msgspec.json.encode(record)])
+        began = time.monotonic()
+        assert store_at(tmp_path).ids() == ["000000000001"]
+        assert 0.4 < time.monotonic() - began < 5
+
+
+def test_a_damaged_lease_object_does_not_stop_readers(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.save(STATE)
+    (tmp_path / "leases").mkdir()
+    (tmp_path / "leases" / "writer.json").write_bytes(b"{damaged")
+    assert store_at(tmp_path).load() == STATE
+    with pytest.raises(amber.StoreError, match="not a lease object"):
+        store_at(tmp_path).acquire_lease()
+
+
+def test_the_cli_takes_the_lease_to_roll_back_on_a_leased_store(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from amber._cli import cli
+
+    store = store_at(tmp_path)
+    store.acquire_lease(seconds=60)
+    store.save({"v": 1})
+    store.save({"v": 2})
+    store.release_lease()  # the service stopped
+    refused = CliRunner().invoke(cli, ["rollback", str(tmp_path), "--to", "1"])
+    assert refused.exit_code == 1 and "--lease in the CLI" in refused.output
+    assert store_at(tmp_path).ids() == ["000000000001", "000000000002"], "refused before writing anything"
+    done = CliRunner().invoke(cli, ["rollback", str(tmp_path), "--to", "1", "--lease", "5"])
+    assert done.exit_code == 0, done.output
+    assert store_at(tmp_path).load() == {"v": 1}
+    assert store_at(tmp_path).acquire_lease().token == 3, "the CLI released the lease it took"

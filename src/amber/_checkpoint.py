@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import gc
+import logging
 import secrets
 import threading
 import time
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ._dispatch import dispatch
-from ._fencing import FenceView, fence_key
+from ._fencing import FENCE_WAIT, FenceView, fence_key
 from ._format import (
     DATA_MAGIC,
     FORMAT_VERSION,
@@ -75,6 +76,7 @@ from .events import CheckpointAborted, CheckpointCommitted, CheckpointStarted, E
 from .storage import Storage
 
 T = TypeVar("T")
+log = logging.getLogger("amber.lease")
 _COMMIT_ATTEMPTS = 1000
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 
@@ -171,6 +173,10 @@ class CheckpointStore:
             # the old holder committed before it is ours to restore from.
             first = self._last_sequence() + 1
             self.storage.put(fence_key(lease.token, first), [b""], create_only=True)
+            late = time.time() - lease.acquired
+            if late > FENCE_WAIT:  # readers stopped waiting for it: a commit in between was seen
+                log.error("%s: fence of token %d written %.0f s after its lease", self.url, lease.token, late)
+            lease.check()  # a taker stalled past its own lease is not the holder
         except BaseException:
             lease.release()
             raise
@@ -295,8 +301,17 @@ class CheckpointStore:
         (bytes per second); ``check(phase)`` is called between steps and may raise to abort;
         ``diagnose`` adds per-type sizes to the meta (under ``amber.types``); ``on_data`` is
         told the data file's key before it is written."""
+        self._refuse_unleased()
         draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data)
         return self.publish(draft, check=check)
+
+    def _refuse_unleased(self) -> None:
+        """A writer without the lease of a store written under one: refused before it writes
+        anything (its commit would be void; ``_confirm_fencing`` catches the races)."""
+        if self.lease is None:
+            fences = self._fencing.listed()
+            if fences:
+                raise self._unleased(fences[-1], "")
 
     def stage(
         self,
@@ -337,6 +352,7 @@ class CheckpointStore:
     ) -> None:
         """Copy a staged data file from ``spool`` into this store, streamed; ``rate`` caps
         it (bytes per second) and ``check("upload")`` runs before each piece."""
+        self._refuse_unleased()
 
         def pieces() -> Iterator[bytes]:
             for offset in range(0, draft.data_size, piece):
@@ -479,9 +495,12 @@ class CheckpointStore:
         tried.remove(manifest.id)
         if lost is not None:
             raise lost
-        raise FencedError(
-            f"{self.url}: checkpoint {manifest.id} is void: the store is written under a lease (token "
-            f"{fence[0]} from checkpoint {fence[1]}) and this writer holds none; take it with acquire_lease()",
+        raise self._unleased(fence, f"checkpoint {manifest.id} is void: ")
+
+    def _unleased(self, fence: tuple[int, int], what: str) -> FencedError:
+        return FencedError(
+            f"{self.url}: {what}the store is written under a lease (token {fence[0]} from checkpoint "
+            f"{fence[1]}) and this writer holds none: take it first (store.acquire_lease(), or --lease in the CLI)",
             lease=f"{self.url}/{LEASE_KEY}",
             token=fence[0],
         )
@@ -598,6 +617,7 @@ class CheckpointStore:
 
         The new manifest names the same data file; nothing is copied or deleted.
         """
+        self._refuse_unleased()
         source = self.manifest(checkpoint_id)
         return self._commit(msgspec.structs.replace(source, meta=_checked_meta(meta)), [])
 

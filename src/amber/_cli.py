@@ -22,6 +22,12 @@ from .errors import AmberError
 from .events import JsonFormatter
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+_lease_option = click.option(
+    "--lease",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Take the store's writer lease first (a store written under one), waiting up to SECONDS for it.",
+)
 
 
 def _run(
@@ -111,14 +117,15 @@ def dump(store: str, checkpoint: str | None, as_json: bool) -> None:
 @click.option("--app", required=True, help="MODULE (or MODULE:REGISTRY) that declares the application's types.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and run it in memory; write nothing.")
 @click.option("--policy", metavar="LOCKFILE", help="Refuse types older than the lock file's oldest_supported.")
+@_lease_option
 @_json_option
-def migrate(store: str, app: str, dry_run: bool, policy: str | None, as_json: bool) -> None:
+def migrate(store: str, app: str, as_json: bool, **options: Any) -> None:
     """Upgrade the newest checkpoint to the app's versions, as a new checkpoint (the source stays)."""
 
     def action() -> Any:
-        target = open_store(store, create=False, policy=policy)
+        target = open_store(store, create=False, policy=options["policy"])
         target.progress = _ProgressBars() if sys.stderr.isatty() and not as_json else None
-        return commands.migrate(target, app, dry_run=dry_run)
+        return commands.migrate(target, app, dry_run=options["dry_run"], lease=options["lease"])
 
     _run(action, render.migrate, as_json)
 
@@ -126,10 +133,11 @@ def migrate(store: str, app: str, dry_run: bool, policy: str | None, as_json: bo
 @cli.command()
 @click.argument("store")
 @click.option("--to", "to", metavar="ID", help="The checkpoint to restore (default: the last migration's source).")
+@_lease_option
 @_json_option
-def rollback(store: str, to: str | None, as_json: bool) -> None:
+def rollback(store: str, to: str | None, lease: float | None, as_json: bool) -> None:
     """Make the pre-migration checkpoint the newest again; nothing is deleted, and it is logged."""
-    _run(lambda: commands.rollback(store, to), render.rollback, as_json)
+    _run(lambda: commands.rollback(store, to, lease=lease), render.rollback, as_json)
 
 
 @cli.command("log")

@@ -6,7 +6,8 @@ when a fence of a higher token starts at or below its sequence number.
 
 A list of fences made after a manifest existed is complete for it, with one window: a
 taker between its lease and its fence. A reader that sees a lease token above every fence's
-waits for that fence (milliseconds), or for the lease to expire if its taker died there.
+waits for that fence (milliseconds), but no longer than ``FENCE_WAIT`` after the lease was
+taken, nor past its expiry: a taker that died there leaves a warning, not a hung reader.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from ._lease import LEASE_KEY, peek_lease
+from ._format import MAX_TOKEN
+from ._lease import LEASE_KEY, LeaseRecord, peek_lease
+from .errors import StoreError
 from .storage import Storage
 
 log = logging.getLogger("amber.lease")
 Fence = tuple[int, int]  # (token, first sequence it voids for older tokens)
+FENCE_WAIT = 30.0  # seconds after taking a lease within which its taker writes its fence
 
 
 def fence_key(token: int, first: int) -> str:
@@ -48,18 +52,37 @@ class FenceView:
     def refresh(self, complete_to: int) -> None:
         """List the fences now, for manifests up to ``complete_to`` that exist already,
         waiting out a taker that has its lease but not yet its fence."""
-        warned = False
+        began = time.monotonic()
         while True:
             fences = self.listed()
-            lease = peek_lease(self.storage, LEASE_KEY)
             newest = max((token for token, _ in fences), default=0)
-            if lease is None or lease.token <= newest or lease.expires <= time.time():
+            pending = self._pending_taker(newest)
+            if pending is None:
                 self.fences, self.complete_to = fences, complete_to
                 return
-            if not warned:
-                log.info("%s: waiting for the fence of lease token %d", self.storage.url, lease.token)
-                warned = True
+            waited = time.monotonic() - began
+            if waited > FENCE_WAIT or time.time() > min(pending.expires, pending.acquired + FENCE_WAIT):
+                log.warning(
+                    "%s: lease token %d (%s) has no fence %.0f s after it was taken; going on without it",
+                    self.storage.url,
+                    pending.token,
+                    pending.holder,
+                    time.time() - pending.acquired,
+                )
+                self.fences, self.complete_to = fences, complete_to
+                return
             time.sleep(0.05)
+
+    def _pending_taker(self, newest_fence: int) -> LeaseRecord | None:
+        """The lease, when its token is above every fence's: a taker whose fence is coming."""
+        try:
+            lease = peek_lease(self.storage, LEASE_KEY)
+        except StoreError as e:  # a damaged lease stops writers, not readers
+            log.warning("%s", e)
+            return None
+        if lease is None or lease.token <= newest_fence or lease.token > MAX_TOKEN:
+            return None
+        return lease
 
     def covering(self, sequence: int, token: int) -> Fence | None:
         """The fence that voids a commit of ``token`` at ``sequence``, or None."""
@@ -72,6 +95,8 @@ class FenceView:
         """``ids`` (just listed) without the void ones; ``token_of`` reads a manifest's
         token (None when unreadable: kept, to be refused with its own error when read)."""
         self.refresh(int(ids[-1]) if ids else -1)
+        listed = set(ids)
+        self.tokens = {cid: t for cid, t in self.tokens.items() if cid in listed}  # gone ones stay gone
         if not self.fences:
             return ids
         first_fenced = min(first for _, first in self.fences)

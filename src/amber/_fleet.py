@@ -259,14 +259,17 @@ class Fleet:
             for key in self.storage.list(_votes_folder(epoch)):
                 self.storage.delete(key)
         for worker in sorted({s.worker for d in decisions for s in d.shards}):
-            self._collect_worker(worker, {s.checkpoint for d in kept for s in d.shards if s.worker == worker})
+            needed = {s.checkpoint for d in kept for s in d.shards if s.worker == worker}
+            named = {s.checkpoint for d in decisions for s in d.shards if s.worker == worker}
+            self._collect_worker(worker, needed, named)
         return doomed
 
-    def _collect_worker(self, worker: int, needed: set[str]) -> None:
-        """Keep a worker's shards from the oldest a kept epoch needs on: newer ones may
+    def _collect_worker(self, worker: int, needed: set[str], named: set[str]) -> None:
+        """Keep a worker's shards from the oldest a kept epoch needs on, or (when no kept
+        epoch needs any) those after the last the listed decisions name: newer ones may
         belong to epochs decided (or in progress) since the decisions were listed."""
         store = self.worker_store(worker)
-        newer = {cid for cid in store.ids() if needed and cid >= min(needed)}
+        newer = {cid for cid in store.ids() if (cid >= min(needed) if needed else cid > max(named))}
         collect(store, Retention(keep_last=1), keep=needed | newer)
 
     def _read(self, key: str) -> bytes | None:
@@ -364,7 +367,10 @@ class FleetWorker:
         self.lease.check_held()  # released by leave(), or known to be taken over
         if epoch <= self._epoch:
             raise ValueError(f"epoch {epoch} is not after epoch {self._epoch}, the last this worker saw")
-        if self.fleet.decision(epoch) is not None:
+        decided = self.fleet.decision(epoch)
+        if decided is not None and self._holds_earlier_try(decided):
+            return self._adopt(decided)
+        if decided is not None:
             raise FleetCheckpointAbortedError(epoch, "it is decided already: take a later epoch")
         state = _shard(tables)
         deadline = time.monotonic() + timeout
@@ -388,6 +394,9 @@ class FleetWorker:
         if decision.workers != self.workers or decision.shards[self.worker] != vote:
             taken.give_back()
             raise FleetCheckpointAbortedError(epoch, f"it was committed without this worker's shard {info.id}")
+        if vote.checkpoint != info.id:  # the epoch holds this worker's shard from an earlier try
+            taken.give_back()
+            return self._adopt(decision)
         taken.committed(self.store.url, info.id)
         self._parent, self._epoch = info.id, epoch
         self._since_full = self._since_full + 1 if info.is_delta else 1
@@ -432,12 +441,34 @@ class FleetWorker:
         try:
             self.fleet.storage.put(key, [data], create_only=True)
         except ConflictError:
-            if self.fleet._read(key) == data:
-                return vote  # our own put, retried after it succeeded
+            standing = self._standing_vote(key)
+            if standing is not None and standing.token == token:
+                return standing  # ours: this put retried, or an earlier try of this checkpoint
             self.lease.check()  # a newer holder of this worker's lease voted: this one is fenced
-            reason = f"worker {self.worker} voted in it already (an earlier try, or an older holder of its lease)"
+            reason = f"worker {self.worker} voted in it already with an older lease token: the tally will abort it"
             raise FleetCheckpointAbortedError(epoch, reason) from None
         return vote
+
+    def _standing_vote(self, key: str) -> Vote | None:
+        try:
+            return msgspec.json.decode(self.fleet._read(key) or b"", type=Vote)
+        except msgspec.DecodeError:
+            return None
+
+    def _holds_earlier_try(self, decision: Decision) -> bool:
+        """Whether a committed epoch holds a shard this worker wrote under its lease: a try
+        that failed after its vote (a dropped connection) and still made it in."""
+        if decision.outcome != "commit" or decision.workers != self.workers:
+            return False
+        return decision.shards[self.worker].token == self.lease.token
+
+    def _adopt(self, decision: Decision) -> FleetCheckpoint:
+        """Take a committed epoch's shard of this worker (an earlier try's) as this call's
+        result. The tables' changes were kept for the next shard, which will be full."""
+        shard = decision.shards[self.worker]
+        self._parent, self._epoch = shard.checkpoint, decision.epoch
+        kind = "delta" if self.store.info(shard.checkpoint).is_delta else "full"
+        return FleetCheckpoint(decision.epoch, shard.checkpoint, self.workers, kind)
 
     def _ballot(self, epoch: int) -> str:
         """Where the votes of this fleet size go: a straggler of another size never counts."""

@@ -25,6 +25,7 @@ from typing import NoReturn
 
 import msgspec
 
+from ._format import MAX_TOKEN
 from .errors import ConflictError, FencedError, LeaseHeldError, ObjectNotFoundError, StoreError, StoreNotFoundError
 from .storage import Storage
 
@@ -115,6 +116,8 @@ class Lease:
             now = time.time()
             if current is None or current[0].expires <= now:
                 token = max(current[0].token if current else 0, floor) + 1
+                if token > MAX_TOKEN:
+                    raise StoreError(f"{storage.url}/{key}: lease token {token} is beyond {MAX_TOKEN}: a damaged lease")
                 record = LeaseRecord(token=token, holder=holder, expires=now + seconds, acquired=now)
                 try:
                     tag = storage.replace(key, msgspec.json.encode(record), etag=current[1] if current else None)

@@ -52,6 +52,7 @@ from .errors import (
     CheckpointTimeoutError,
     FencedError,
     ManagerError,
+    StoreError,
 )
 from .events import (
     CheckpointAborted,
@@ -581,6 +582,8 @@ class Manager:
                 self.store.lease.check()
             except FencedError as e:
                 return e
+            except StoreError:
+                pass  # cannot read the lease now: the child's word stands
         return FencedError(reason, lease=f"{self.store.url}/{LEASE_KEY}")
 
     def _committed_by(self, attempt: _Attempt, before: str) -> CheckpointInfo | None:

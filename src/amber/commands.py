@@ -8,10 +8,12 @@ own schemas.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,16 +224,36 @@ def load_app(app: str) -> Registry:
     return registry
 
 
-def migrate(store: StoreArg, app: str | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+def migrate(
+    store: StoreArg, app: str | None = None, *, dry_run: bool = False, lease: float | None = None
+) -> dict[str, Any]:
     """Upgrade the newest checkpoint to the versions of the code in ``app``, as a new checkpoint
-    (the source stays). ``dry_run``: compute the plan and run it in memory, write nothing."""
+    (the source stays). ``dry_run``: compute the plan and run it in memory, write nothing.
+    ``lease``: on a store written under a lease, take it first, waiting up to that many seconds."""
     s = _with_app(store, app)
-    return msgspec.to_builtins(_migrate.migrate(s, dry_run=dry_run))  # type: ignore[no-any-return]
+    with _leased(s, None if dry_run else lease):
+        return msgspec.to_builtins(_migrate.migrate(s, dry_run=dry_run))  # type: ignore[no-any-return]
 
 
-def rollback(store: StoreArg, to: str | None = None) -> dict[str, Any]:
-    """Make the pre-migration checkpoint (or ``to``) the newest again; nothing is deleted."""
-    return _migrate.rollback(_store(store), to=to)
+def rollback(store: StoreArg, to: str | None = None, *, lease: float | None = None) -> dict[str, Any]:
+    """Make the pre-migration checkpoint (or ``to``) the newest again; nothing is deleted.
+    ``lease``: as for ``migrate``."""
+    s = _store(store)
+    with _leased(s, lease):
+        return _migrate.rollback(s, to=to)
+
+
+@contextlib.contextmanager
+def _leased(store: CheckpointStore, wait: float | None) -> Iterator[None]:
+    """The store's writer lease held for the command (with ``wait`` not None), then released."""
+    if wait is None or store.lease is not None:
+        yield
+        return
+    store.acquire_lease(wait=wait)
+    try:
+        yield
+    finally:
+        store.release_lease()
 
 
 def log(store: StoreArg) -> list[dict[str, Any]]:

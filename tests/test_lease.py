@@ -158,7 +158,7 @@ def test_a_reader_waits_for_the_fence_of_a_taker_between_its_lease_and_its_fence
     record = _lease.LeaseRecord(2, "taker", time.time() + 30, time.time())
     storage.replace("leases/writer.json", msgspec.json.encode(record), etag=storage.etag("leases/writer.json"))
     # The taker listed (sequence 1 is the last), and is slow to write its fence at 2.
-    threading.Timer(0.5, lambda: storage.put("fences/0000000000000000002-000000000002", [b""])).start()
+    threading.Timer(0.5, lambda: storage.put("fences/0000000000000000002", [b"000000000002"])).start()
     began = time.monotonic()
     with pytest.raises(amber.FencedError, match="token 2"):
         old.save({"n": "landed in the window"})  # its own check waits for the fence
@@ -325,3 +325,93 @@ def test_the_cli_takes_the_lease_to_roll_back_on_a_leased_store(tmp_path: Path) 
     assert done.exit_code == 0, done.output
     assert store_at(tmp_path).load() == {"v": 1}
     assert store_at(tmp_path).acquire_lease().token == 3, "the CLI released the lease it took"
+
+
+def test_the_cli_lease_option_does_not_turn_an_unleased_store_into_a_leased_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from amber._cli import cli
+
+    store = store_at(tmp_path)
+    store.save({"v": 1})
+    store.save({"v": 2})
+    done = CliRunner().invoke(cli, ["rollback", str(tmp_path), "--to", "1", "--lease", "5"])
+    assert done.exit_code == 0, done.output
+    assert store.fences() == [] and store.save({"v": 3}).id == "000000000004"  # the service goes on
+
+
+def _stalled_fence(store: amber.CheckpointStore, seconds: float) -> None:
+    """Make ``store``'s next takeover stall ``seconds`` between its lease and its fence."""
+    write = store._fencing.write
+
+    def slow(token: int, first: int) -> bool:
+        time.sleep(seconds)
+        return write(token, first)
+
+    store._fencing.write = slow  # type: ignore[method-assign]
+
+
+def test_a_taker_stalled_past_the_fence_wait_loses_and_the_commit_it_missed_stands(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from amber import _fencing
+
+    monkeypatch.setattr(_fencing, "FENCE_WAIT", 0.5)
+    old = store_at(tmp_path)
+    old.acquire_lease(seconds=0.2, keep=False)
+    old.save({"v": 1})
+    time.sleep(0.3)
+    taker = store_at(tmp_path)
+    _stalled_fence(taker, 1.5)
+    outcome: list[Any] = []
+
+    def take() -> None:
+        try:
+            outcome.append(taker.acquire_lease(keep=False))
+        except amber.AmberError as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    time.sleep(0.2)  # the taker holds token 2 and stalls before its fence
+    info = old.save({"v": 2})  # waits for the fence, then closes token 2: this commit stands
+    thread.join()
+    assert isinstance(outcome[0], amber.FencedError) and "was closed before its fence" in str(outcome[0])
+    assert store_at(tmp_path).load() == {"v": 2} and store_at(tmp_path).ids()[-1] == info.id
+    with pytest.raises(amber.FencedError):
+        old.save({"v": 3})  # the old holder knows it lost the lease all the same
+    assert store_at(tmp_path).acquire_lease().token == 3 and store_at(tmp_path).load() == {"v": 2}
+
+
+def test_the_next_taker_closes_a_stalled_takers_token(tmp_path: Path) -> None:
+    first = store_at(tmp_path)
+    first.acquire_lease()
+    first.save({"v": 1})
+    first.release_lease()
+    stalled = store_at(tmp_path)
+    _stalled_fence(stalled, 1.0)
+    outcome: list[Any] = []
+
+    def take() -> None:
+        try:
+            outcome.append(stalled.acquire_lease(seconds=0.2, keep=False))
+        except amber.AmberError as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    time.sleep(0.4)  # its lease (token 2) expired before its fence
+    third = store_at(tmp_path)
+    assert third.acquire_lease().token == 3
+    third.save({"v": 3})
+    thread.join()
+    assert isinstance(outcome[0], amber.FencedError)
+    assert third.fences() == [(1, 1), (2, _fencing_closed()), (3, 2)]
+    assert store_at(tmp_path).ids() == ["000000000001", "000000000002"] and store_at(tmp_path).load() == {"v": 3}
+    third.release_lease()
+
+
+def _fencing_closed() -> int:
+    from amber import _fencing
+
+    return _fencing.CLOSED

@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import gc
-import logging
 import secrets
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ._dispatch import dispatch
-from ._fencing import FENCE_WAIT, FenceView, fence_key
+from ._fencing import FENCE_WAIT, FenceView
 from ._format import (
     DATA_MAGIC,
     FORMAT_VERSION,
@@ -76,7 +75,6 @@ from .events import CheckpointAborted, CheckpointCommitted, CheckpointStarted, E
 from .storage import Storage
 
 T = TypeVar("T")
-log = logging.getLogger("amber.lease")
 _COMMIT_ATTEMPTS = 1000
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 
@@ -169,14 +167,21 @@ class CheckpointStore:
             self.storage, LEASE_KEY, holder=holder, seconds=seconds, wait=wait, keep=keep, floor=floor
         )
         try:
-            # The fence: commits from this sequence on with an older token are void. Anything
-            # the old holder committed before it is ours to restore from.
+            # Takers before us that never wrote their fence (they died or stalled between
+            # their lease and it) are closed: should one wake up, its fence is taken.
+            for stalled in range(max(floor + 1, lease.token - 100), lease.token):
+                self._fencing.close(stalled)
+            # Our fence: commits from this sequence on with an older token are void. Anything
+            # an earlier holder committed before it is ours to restore from.
             first = self._last_sequence() + 1
-            self.storage.put(fence_key(lease.token, first), [b""], create_only=True)
-            late = time.time() - lease.acquired
-            if late > FENCE_WAIT:  # readers stopped waiting for it: a commit in between was seen
-                log.error("%s: fence of token %d written %.0f s after its lease", self.url, lease.token, late)
-            lease.check()  # a taker stalled past its own lease is not the holder
+            if not self._fencing.write(lease.token, first):
+                raise FencedError(
+                    f"{self.url}: lease token {lease.token} was closed before its fence was written "
+                    f"(over {FENCE_WAIT:g} s): take the lease again",
+                    lease=f"{self.url}/{LEASE_KEY}",
+                    token=lease.token,
+                )
+            lease.renew()  # still ours, and pushed forward from now
         except BaseException:
             lease.release()
             raise
@@ -488,7 +493,7 @@ class CheckpointStore:
                 return
             except FencedError as e:
                 lost = e
-        self._fencing.refresh(manifest.sequence)
+        self._fencing.refresh(manifest.sequence, writer=True)
         fence = self._fencing.covering(manifest.sequence, manifest.token)
         if fence is None:
             return  # committed before any takeover: it stands (a lost lease fails the next commit)

@@ -192,7 +192,9 @@ def _lease_text(r: dict[str, Any]) -> str:
 
 def lease(r: dict[str, Any]) -> str:
     lines = [f"lease: {_lease_text(r['lease'])}"]
-    lines.extend(f"  fence: token {f['token']} from checkpoint {f['first']}" for f in r["fences"])
+    for f in r["fences"]:
+        voids = f"from checkpoint {f['first']}" if f["first"] is not None else "closed (its taker never wrote it)"
+        lines.append(f"  fence: token {f['token']} {voids}")
     return "\n".join(lines)
 
 

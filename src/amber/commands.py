@@ -22,7 +22,7 @@ import msgspec
 from . import _diff, _lock, _migrate, _report
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._fleet import open_fleet
-from ._format import Manifest
+from ._format import MAX_SEQUENCE, Manifest
 from ._lease import LEASE_KEY, read_lease
 from ._open import open_store
 from ._retention import Retention, collect
@@ -245,8 +245,9 @@ def rollback(store: StoreArg, to: str | None = None, *, lease: float | None = No
 
 @contextlib.contextmanager
 def _leased(store: CheckpointStore, wait: float | None) -> Iterator[None]:
-    """The store's writer lease held for the command (with ``wait`` not None), then released."""
-    if wait is None or store.lease is not None:
+    """The store's writer lease held for the command (with ``wait`` not None, on a store
+    written under a lease: taking one would fence off a service that never took it)."""
+    if wait is None or store.lease is not None or not store.fences():
         yield
         return
     store.acquire_lease(wait=wait)
@@ -335,7 +336,8 @@ def _root_sizes(manifest: Manifest) -> dict[str, int]:
 def lease(store: StoreArg) -> dict[str, Any]:
     """Who holds the store's writer lease (if anyone) and every takeover's fence."""
     s = _store(store)
-    return {"lease": _lease_row(s.storage), "fences": [{"token": t, "first": f} for t, f in s.fences()]}
+    fences = [{"token": t, "first": f if f <= MAX_SEQUENCE else None} for t, f in s.fences()]
+    return {"lease": _lease_row(s.storage), "fences": fences}
 
 
 def fleet(url: str) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def _unneeded_files(
             files.append(key)
     leftovers = [
         name
-        for prefix in ("data/", "checkpoints/", "history/", "")
+        for prefix in ("data/", "checkpoints/", "history/", "log/", "quarantine/", "leases/", "fences/", "")
         for name, t in storage.temporaries(prefix)
         if t < old
     ]

@@ -44,14 +44,53 @@ def _locked(lock_path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+class FileSystem:
+    """Every call by which a local store changes the disk, in one place: ``amber.testing``
+    replaces it to fail, tear, slow down or crash at any of them."""
+
+    def create(self, path: Path) -> int:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+
+    def write(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]  # a short write is continued, never dropped
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def rename(self, source: Path, target: Path) -> None:
+        os.replace(source, target)
+
+    def link(self, source: Path, target: Path) -> None:
+        os.link(source, target)
+
+    def unlink(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    def mkdir(self, path: Path) -> None:
+        path.mkdir(mode=DIR_MODE, exist_ok=True)
+
+    def fsync_dir(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 class LocalStorage:
     """Objects as files under ``root``. Temporary files start with ``.`` and are never listed."""
 
     fork_safe = True  # a forked child can write here and the parent sees it
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True, fs: FileSystem | None = None) -> None:
         self.root = Path(root).absolute()
         self._fsync = fsync
+        self.fs = fs or FileSystem()
 
     @property
     def url(self) -> str:
@@ -83,7 +122,7 @@ class LocalStorage:
                 size = self._write(tmp, chunks, sync)
                 self._publish(tmp, path, create_only)
             finally:
-                tmp.unlink(missing_ok=True)
+                self.fs.unlink(tmp)
             if sync:
                 self._sync_dir(path.parent)
         return size
@@ -120,7 +159,7 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         path = self._path(key)
         with self._translated(key):
-            path.unlink(missing_ok=True)
+            self.fs.unlink(path)
             self._sync_dir(path.parent)
 
     def exists(self) -> bool:
@@ -153,46 +192,43 @@ class LocalStorage:
             raise ValueError(f"{name!r} is not a leftover of an interrupted write")
         path = self.root / check_key(folder) / leaf if folder else self.root / leaf
         with self._translated(name):
-            path.unlink(missing_ok=True)
+            self.fs.unlink(path)
             self._sync_dir(path.parent)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
     def _write(self, tmp: Path, chunks: Iterable[bytes], sync: bool) -> int:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = self.fs.create(tmp)
         size = 0
-        with os.fdopen(fd, "wb", buffering=0) as f:
+        try:
             for chunk in chunks:
-                f.write(chunk)
+                self.fs.write(fd, chunk)
                 size += len(chunk)
             if sync:
-                os.fsync(f.fileno())
+                self.fs.fsync(fd)
+        finally:
+            self.fs.close(fd)
         return size
 
     def _publish(self, tmp: Path, path: Path, create_only: bool) -> None:
         if not create_only:
-            os.replace(tmp, path)
+            self.fs.rename(tmp, path)
             return
         try:
-            os.link(tmp, path)  # atomic create-only: fails if the name exists
+            self.fs.link(tmp, path)  # atomic create-only: fails if the name exists
         except FileExistsError:
             raise ConflictError(f"{path} already exists") from None
 
     def _make_dirs(self, folder: Path) -> None:
         missing = [p for p in [folder, *folder.parents] if not p.exists()]
         for path in reversed(missing):
-            path.mkdir(mode=DIR_MODE, exist_ok=True)
+            self.fs.mkdir(path)
             self._sync_dir(path.parent)
 
     def _sync_dir(self, folder: Path) -> None:
-        if not self._fsync:
-            return
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self._fsync:
+            self.fs.fsync_dir(folder)
 
     @contextmanager
     def _translated(self, key: str) -> Iterator[None]:

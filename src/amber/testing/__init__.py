@@ -1,0 +1,43 @@
+"""``amber.testing``: the test kit for services that persist their state with Amber.
+
+Needs the ``testing`` extra (``pip install 'amber-state[testing]'``: hypothesis and pytest).
+See docs/testing.md.
+
+- ``records(cls)``: hypothesis strategy for any declared record type; ``assert_roundtrip``.
+- ``freeze_fixture`` / ``check_migrations``: a frozen checkpoint per release, and the
+  migration matrix over all of them as one test.
+- ``Faults`` / ``faulty_store`` / ``power_loss``: a local store whose disk fails on cue
+  (errors, torn writes, ENOSPC, slow I/O, SIGKILL or a simulated power loss at any call);
+  ``run_in_child``: run code in a real child process that may be killed.
+"""
+
+from __future__ import annotations
+
+from ..errors import MissingExtraError
+
+try:
+    import hypothesis  # noqa: F401
+except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
+    raise MissingExtraError("amber.testing", "testing", "hypothesis") from None
+
+from ._crash import ChildOutcome, run_in_child
+from ._faults import OPERATIONS, Crash, Faults, FaultyFileSystem, faulty_store, power_loss
+from ._fixtures import FixtureResult, check_migrations, freeze_fixture
+from ._roundtrip import assert_roundtrip
+from ._strategies import records
+
+__all__ = [
+    "OPERATIONS",
+    "ChildOutcome",
+    "Crash",
+    "Faults",
+    "FaultyFileSystem",
+    "FixtureResult",
+    "assert_roundtrip",
+    "check_migrations",
+    "faulty_store",
+    "freeze_fixture",
+    "power_loss",
+    "records",
+    "run_in_child",
+]

@@ -1,0 +1,98 @@
+"""Hypothesis strategies for persisted record types, built from their declared schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hypothesis import strategies as st
+
+from .._schema import Registry, default_registry
+from .._types import FieldType
+
+# What the format can hold: integers within 64 bits (signed below zero, unsigned above), text
+# without lone surrogates, datetimes as instants (a typed field loads as UTC), times with
+# offsets of whole minutes. NaN is left out (it is stored, but never equal to itself).
+_INTEGERS = st.integers(-(2**63), 2**64 - 1)
+_UTC = st.just(dt.UTC)
+_SCALARS: dict[str, st.SearchStrategy[Any]] = {
+    "none": st.none(),
+    "bool": st.booleans(),
+    "int": _INTEGERS,
+    "float": st.floats(allow_nan=False),
+    "str": st.text(max_size=40),
+    "bytes": st.binary(max_size=40),
+    "datetime": st.datetimes(timezones=_UTC),
+    "date": st.dates(),
+    "time": st.times(),
+    "timedelta": st.timedeltas(),
+    "decimal": st.decimals(allow_nan=False, allow_infinity=False, places=6, max_value=10**12, min_value=-(10**12)),
+    "uuid": st.uuids(),
+}
+_HASHABLE_ANY = st.one_of(st.none(), st.booleans(), _INTEGERS, st.text(max_size=10))
+_ANY = st.recursive(
+    st.one_of(_HASHABLE_ANY, st.floats(allow_nan=False), st.binary(max_size=10)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=10,
+)
+
+
+def records(cls: type, *, registry: Registry | None = None, max_depth: int = 3) -> st.SearchStrategy[Any]:
+    """Instances of a declared record type with every field drawn from its declared type:
+    the values Amber can store, so ``assert_roundtrip`` must hold for each of them.
+
+    Record fields are drawn recursively, ``max_depth`` levels deep; beyond, optional and
+    collection fields stay empty (a required self-reference cannot be drawn that deep)."""
+    registry = registry or default_registry
+    record_type = registry.type_of(cls)
+    if record_type is None:
+        raise TypeError(f"{cls.__qualname__} is not a persisted record type of this registry")
+    return _Builder(registry, max_depth).record(record_type.name, record_type.version, 0)
+
+
+class _Builder:
+    def __init__(self, registry: Registry, max_depth: int) -> None:
+        self.registry = registry
+        self.max_depth = max_depth
+
+    def record(self, name: str, version: int | None, depth: int) -> st.SearchStrategy[Any]:
+        rt = self.registry.lookup(name, version) if version is not None else self.registry.current(name)
+        if rt is None:
+            raise TypeError(f"no declared record type {name!r}")
+        fields = {f.name: self.value(f.type, rt.classes, depth + 1) for f in rt.schema.fields}
+        if rt.positional:
+            return st.tuples(*fields.values()).map(lambda values: rt.cls(*values))
+        return st.fixed_dictionaries(fields).map(lambda values: rt.cls(**values))
+
+    def value(self, t: FieldType, classes: dict[FieldType, type], depth: int) -> st.SearchStrategy[Any]:
+        deep = depth > self.max_depth
+        if t.kind in _SCALARS:
+            return _SCALARS[t.kind]
+        if t.kind == "any":
+            return _ANY
+        if t.kind == "enum":
+            return st.sampled_from(list(classes[t]))  # type: ignore[call-overload]
+        if t.kind == "record":
+            return self.record(t.record, _version_of(classes.get(t), self.registry), depth)
+        if t.kind == "union":
+            members = [m for m in t.items if not (deep and m.kind != "none")] or list(t.items)
+            return st.one_of(*(self.value(m, classes, depth) for m in members))
+        return self.container(t, classes, depth, 0 if deep else 4)
+
+    def container(self, t: FieldType, classes: dict[FieldType, type], depth: int, size: int) -> st.SearchStrategy[Any]:
+        items = [self.value(i, classes, depth) for i in t.items]
+        if t.kind == "list":
+            return st.lists(items[0], max_size=size)
+        if t.kind in ("set", "frozenset"):
+            made = st.sets(items[0], max_size=size)
+            return made if t.kind == "set" else made.map(frozenset)
+        if t.kind == "dict":
+            return st.dictionaries(items[0], items[1], max_size=size)
+        if t.variadic:
+            return st.lists(items[0], max_size=size).map(tuple)
+        return st.tuples(*items)
+
+
+def _version_of(cls: type | None, registry: Registry) -> int | None:
+    found = registry.type_of(cls) if cls is not None else None
+    return found.version if found is not None else None

@@ -9,7 +9,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -283,19 +283,30 @@ def test_the_cli_shows_the_lease_and_its_fences(tmp_path: Path) -> None:
     assert "fence: token 2 from checkpoint 1" in result.output
 
 
-def test_a_taker_that_died_before_its_fence_delays_readers_boundedly(tmp_path: Path, monkeypatch: Any) -> None:
+def test_a_taker_that_died_before_its_fence_delays_readers_once(tmp_path: Path, monkeypatch: Any) -> None:
     from amber import _fencing
 
     store = store_at(tmp_path)
     store.save(STATE)
     storage = LocalStorage(tmp_path, fsync=False)
-    monkeypatch.setattr(_fencing, "FENCE_WAIT", 0.5)
-    for expires in (time.time() + 1e9, time.time() + 30):  # hostile far future, and an honest lease
-        record = _lease.LeaseRecord(7, "died before its fence", expires, time.time())
-        storage.put("leases/writer.json", [msgspec.json.encode(record)])
-        began = time.monotonic()
-        assert store_at(tmp_path).ids() == ["000000000001"]
-        assert 0.4 < time.monotonic() - began < 5
+    monkeypatch.setattr(_fencing, "FENCE_WAIT", 0.3)
+    record = _lease.LeaseRecord(7, "died before its fence", time.time() + 1e9, time.time())  # and a far expiry
+    storage.put("leases/writer.json", [msgspec.json.encode(record)])
+    began = time.monotonic()
+    assert store_at(tmp_path).ids() == ["000000000001"]
+    assert 0.5 < time.monotonic() - began < 5, "a reader waits twice the fence wait..."
+    assert [t for t, _ in store.fences()] == [1, 2, 3, 4, 5, 6, 7], "...then closes the tokens that never got one"
+    began = time.monotonic()
+    assert store_at(tmp_path).load() == STATE and time.monotonic() - began < 0.3, "settled for everyone"
+
+
+def test_an_unreadable_fence_settles_its_token(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.acquire_lease(seconds=0.2, keep=False)
+    store.save(STATE)
+    (tmp_path / "fences" / "0000000000000000001").write_bytes(b"")  # a power cut without fsync
+    began = time.monotonic()
+    assert store_at(tmp_path).load() == STATE and time.monotonic() - began < 1
 
 
 def test_a_damaged_lease_object_does_not_stop_readers(tmp_path: Path) -> None:
@@ -415,3 +426,50 @@ def _fencing_closed() -> int:
     from amber import _fencing
 
     return _fencing.CLOSED
+
+
+def test_a_writer_settles_every_unfenced_token_below_the_lease(tmp_path: Path, monkeypatch: Any) -> None:
+    """Two takers stall in turn (the second takes the first's lapsed lease): the stale
+    holder that commits meanwhile closes both tokens, and neither fence can void its commit."""
+    from amber import _fencing
+
+    monkeypatch.setattr(_fencing, "FENCE_WAIT", 0.3)
+    holder = store_at(tmp_path)
+    holder.acquire_lease(seconds=0.3, keep=False)
+    holder.save({"v": 1})
+    time.sleep(0.4)
+    takers = [store_at(tmp_path), store_at(tmp_path)]
+    stalled = [threading.Event(), threading.Event()]
+    go = threading.Event()
+    outcomes: list[Any] = []
+
+    def stall(step: Callable[..., Any], index: int) -> Callable[..., Any]:
+        def stalled_step(*args: Any) -> Any:
+            stalled[index].set()
+            go.wait()
+            return step(*args)
+
+        return stalled_step
+
+    takers[0]._fencing.write = stall(takers[0]._fencing.write, 0)  # type: ignore[method-assign]
+    takers[1]._fencing.close = stall(takers[1]._fencing.close, 1)  # type: ignore[method-assign]
+
+    def take(store: amber.CheckpointStore) -> None:
+        try:
+            outcomes.append(store.acquire_lease(seconds=0.3, keep=False))
+        except amber.AmberError as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=take, args=(t,)) for t in takers]
+    threads[0].start()
+    stalled[0].wait()
+    time.sleep(0.4)  # the first taker's lease (token 2) lapses; the second takes token 3 and stalls
+    threads[1].start()
+    stalled[1].wait()
+    info = holder.save({"v": 2})
+    assert store_at(tmp_path).load() == {"v": 2}
+    go.set()
+    for t in threads:
+        t.join()
+    assert all(isinstance(o, amber.FencedError) for o in outcomes), outcomes
+    assert store_at(tmp_path).ids()[-1] == info.id and store_at(tmp_path).load() == {"v": 2}

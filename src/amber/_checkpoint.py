@@ -9,6 +9,7 @@ other writer takes the next number, and both checkpoints are committed.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import datetime as dt
 import gc
 import secrets
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ._dispatch import dispatch
-from ._fencing import FENCE_WAIT, FenceView
+from ._fencing import FENCE_WAIT, WINDOW, FenceView
 from ._format import (
     DATA_MAGIC,
     FORMAT_VERSION,
@@ -56,6 +57,7 @@ from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
 from ._schema import Registry, default_registry
 from ._version import __version__
 from .errors import (
+    AmberError,
     CheckpointError,
     CheckpointNotFoundError,
     CheckpointTooLargeError,
@@ -169,12 +171,12 @@ class CheckpointStore:
         try:
             # Takers before us that never wrote their fence (they died or stalled between
             # their lease and it) are closed: should one wake up, its fence is taken.
-            for stalled in range(max(floor + 1, lease.token - 100), lease.token):
+            for stalled in range(max(floor + 1, lease.token - WINDOW + 1), lease.token):
                 self._fencing.close(stalled)
             # Our fence: commits from this sequence on with an older token are void. Anything
             # an earlier holder committed before it is ours to restore from.
             first = self._last_sequence() + 1
-            if not self._fencing.write(lease.token, first):
+            if time.time() - lease.acquired > FENCE_WAIT or not self._fencing.write(lease.token, first):
                 raise FencedError(
                     f"{self.url}: lease token {lease.token} was closed before its fence was written "
                     f"(over {FENCE_WAIT:g} s): take the lease again",
@@ -183,6 +185,8 @@ class CheckpointStore:
                 )
             lease.renew()  # still ours, and pushed forward from now
         except BaseException:
+            with contextlib.suppress(AmberError):  # settle our token: nobody waits for its fence
+                self._fencing.close(lease.token)
             lease.release()
             raise
         self.lease = lease
@@ -723,10 +727,10 @@ class CheckpointStore:
 
     def _resolve_id(self, checkpoint_id: str | int | None) -> str:
         if checkpoint_id is None:
-            ids = self.ids()
-            if not ids:
+            newest = self._fencing.newest(self._manifest_ids(), self._token_of)
+            if newest is None:
                 raise CheckpointNotFoundError(self.url, "store", "at least one committed checkpoint", "none")
-            return ids[-1]
+            return newest
         text = str(checkpoint_id)
         if text.isdigit() and len(text) <= 12:
             return format_id(int(text))

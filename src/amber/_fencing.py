@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from ._format import MAX_SEQUENCE, MAX_TOKEN
-from ._lease import LEASE_KEY, LeaseRecord, peek_lease
+from ._lease import LEASE_KEY, peek_lease
 from .errors import ConflictError, ObjectNotFoundError, StoreError
 from .storage import Storage
 
@@ -28,6 +28,7 @@ log = logging.getLogger("amber.lease")
 Fence = tuple[int, int]  # (token, first sequence it voids for older tokens)
 CLOSED = MAX_SEQUENCE + 1  # the first sequence of a closed token's fence: it voids nothing
 FENCE_WAIT = 30.0  # seconds a writer waits for a taker's fence before closing its token
+WINDOW = 100  # tokens below the lease's that may still lack a fence (older ones are settled)
 
 
 def fence_key(token: int) -> str:
@@ -67,12 +68,11 @@ class FenceView:
             text = self.storage.get_range(key, 0, 64).decode("ascii", "replace").strip()
         except ObjectNotFoundError:
             return None
-        if text == "closed":
-            return CLOSED
         if text.isdigit() and len(text) == 12:
             return int(text)
-        log.warning("%s: %s is not a fence (%r); ignored", self.storage.url, key, text[:20])
-        return None
+        if text != "closed":  # damaged (a power cut on a store without fsync): it settles its token
+            log.warning("%s: %s is not a fence (%r): taken as closed", self.storage.url, key, text[:20])
+        return CLOSED
 
     def write(self, token: int, first: int) -> bool:
         """Create token's fence; False when it exists already (a writer closed it)."""
@@ -90,41 +90,46 @@ class FenceView:
 
     def refresh(self, complete_to: int, *, writer: bool = False) -> None:
         """List the fences now, for manifests up to ``complete_to`` that exist already,
-        waiting out a taker that has its lease but not yet its fence: a ``writer`` closes
-        its token after ``FENCE_WAIT``; a reader waits twice that (once per token)."""
+        waiting out takers that have their lease but not yet their fence: after
+        ``FENCE_WAIT`` a ``writer`` closes their tokens; a reader waits twice that, then
+        closes them if it may write (else it warns and goes on, once per token)."""
         began = time.monotonic()
         while True:
             fences = self.listed()
-            pending = self._pending_taker(fences)
-            if pending is None:
+            pending = self.unfenced(fences)
+            if not pending:
                 break
             waited = time.monotonic() - began
-            if writer and waited > FENCE_WAIT:
-                self.close(pending.token)
-                continue
-            if not writer and waited > 2 * FENCE_WAIT:
-                log.warning(
-                    "%s: lease token %d (%s) has no fence; going on without it",
-                    self.storage.url,
-                    pending.token,
-                    pending.holder,
-                )
-                self._given_up.add(pending.token)
+            if waited > (FENCE_WAIT if writer else 2 * FENCE_WAIT):
+                self._settle(pending)
+                fences = self.listed()
                 break
             time.sleep(0.05)
         self.fences, self.complete_to = fences, complete_to
 
-    def _pending_taker(self, fences: list[Fence]) -> LeaseRecord | None:
-        """The lease, when a taker holds it whose fence is not written yet."""
+    def unfenced(self, fences: list[Fence]) -> list[int]:
+        """Tokens up to the lease's (within ``WINDOW``) that have no fence yet: takers
+        between their lease and their fence, alive or not."""
         try:
             lease = peek_lease(self.storage, LEASE_KEY)
         except StoreError as e:  # a damaged lease stops writers, not readers
             log.warning("%s", e)
-            return None
-        newest = max((token for token, _ in fences), default=0)
-        if lease is None or lease.token <= newest or lease.token > MAX_TOKEN or lease.expires == 0:
-            return None  # no lease, fenced already, damaged, or released (its taker gave up)
-        return None if lease.token in self._given_up else lease
+            return []
+        if lease is None or lease.token > MAX_TOKEN:
+            return []
+        present = {token for token, _ in fences}
+        lowest = max(1, lease.token - WINDOW + 1)
+        return [t for t in range(lowest, lease.token + 1) if t not in present and t not in self._given_up]
+
+    def _settle(self, tokens: list[int]) -> None:
+        """Close the tokens whose fence never came, oldest first; a reader that may not
+        write goes on without them (and says so)."""
+        for token in tokens:
+            try:
+                self.close(token)
+            except StoreError as e:
+                log.warning("%s: lease token %d has no fence, and it cannot be closed (%s)", self.storage.url, token, e)
+                self._given_up.add(token)
 
     def covering(self, sequence: int, token: int) -> Fence | None:
         """The fence that voids a commit of ``token`` at ``sequence``, or None."""
@@ -139,22 +144,24 @@ class FenceView:
         self.refresh(int(ids[-1]) if ids else -1)
         listed = set(ids)
         self.tokens = {cid: t for cid, t in self.tokens.items() if cid in listed}  # gone ones stay gone
-        if not any(first <= MAX_SEQUENCE for _, first in self.fences):
-            return ids
-        first_fenced = min(first for _, first in self.fences)
-        kept = []
-        for cid in ids:
-            if int(cid) >= first_fenced:
-                if cid not in self.tokens:
-                    token = token_of(cid)
-                    if token is None:
-                        kept.append(cid)
-                        continue
-                    self.tokens[cid] = token
-                if self.covering(int(cid), self.tokens[cid]) is not None:
-                    continue
-            kept.append(cid)
-        return kept
+        return [cid for cid in ids if not self._void(cid, token_of)]
+
+    def newest(self, ids: list[str], token_of: Callable[[str], int | None]) -> str | None:
+        """The highest of ``ids`` (just listed) that is not void, reading manifests from the
+        top down only as far as needed."""
+        self.refresh(int(ids[-1]) if ids else -1)
+        return next((cid for cid in reversed(ids) if not self._void(cid, token_of)), None)
+
+    def _void(self, cid: str, token_of: Callable[[str], int | None]) -> bool:
+        sequence = int(cid)
+        if not any(first <= sequence for _, first in self.fences):
+            return False  # no fence reaches it: no manifest to read
+        if cid not in self.tokens:
+            token = token_of(cid)
+            if token is None:
+                return False
+            self.tokens[cid] = token
+        return self.covering(sequence, self.tokens[cid]) is not None
 
     def newest_token(self) -> int:
         return max((token for token, _ in self.listed()), default=0)

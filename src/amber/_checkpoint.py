@@ -402,6 +402,8 @@ class CheckpointStore:
         try:
             key = manifest_key(checkpoint_id)
             return data_key.encode() in self.storage.get_range(key, 0, MAX_MANIFEST_BYTES)
+        except ObjectNotFoundError:
+            return False  # no manifest (its write failed, e.g. on a full disk): nothing names the data
         except StoreError:
             return True  # cannot tell: keeping a stray data file is the safe mistake
 

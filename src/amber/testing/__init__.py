@@ -1,6 +1,7 @@
 """``amber.testing``: the test kit for services that persist their state with Amber.
 
-Needs the ``testing`` extra (``pip install 'amber-state[testing]'``: hypothesis and pytest).
+``records`` needs the ``testing`` extra (``pip install 'amber-state[testing]'``: hypothesis
+and pytest), which also registers the pytest plugin (``amber.testing.plugin``: fixtures).
 See docs/testing.md.
 
 - ``records(cls)``: hypothesis strategy for any declared record type; ``assert_roundtrip``.
@@ -13,18 +14,23 @@ See docs/testing.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import MissingExtraError
-
-try:
-    import hypothesis  # noqa: F401
-except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
-    raise MissingExtraError("amber.testing", "testing", "hypothesis") from None
-
 from ._crash import ChildOutcome, run_in_child
 from ._faults import OPERATIONS, Crash, Faults, FaultyFileSystem, faulty_store, power_loss
 from ._fixtures import FixtureResult, check_migrations, freeze_fixture
 from ._roundtrip import assert_roundtrip
-from ._strategies import records
+
+
+def __getattr__(name: str) -> Any:
+    if name == "records":  # needs hypothesis: imported when asked for (the pytest plugin does not)
+        try:
+            from ._strategies import records
+        except ImportError as e:
+            raise MissingExtraError("amber.testing.records", "testing", "hypothesis") from e
+        return records
+    raise AttributeError(f"module 'amber.testing' has no attribute {name!r}")
 
 __all__ = [
     "OPERATIONS",

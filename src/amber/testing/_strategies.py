@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from .._schema import Registry, default_registry
-from .._types import FieldType
+from .._types import CONTAINER_KINDS, FieldType
 
 # What the format can hold: integers within 64 bits (signed below zero, unsigned above), text
 # without lone surrogates, datetimes as instants (a typed field loads as UTC), times with
@@ -72,14 +72,17 @@ class _Builder:
             return _ANY
         if t.kind == "enum":
             return st.sampled_from(list(classes[t]))  # type: ignore[call-overload]
-        if t.kind == "record":
-            return self.record(t.record, _version_of(classes.get(t), self.registry), depth)
+        if t.kind == "record":  # deferred: a type pointing at itself is built as it is drawn
+            version = _version_of(classes.get(t), self.registry)
+            return st.deferred(lambda: self.record(t.record, version, depth))
         if t.kind == "union":
             members = [m for m in t.items if not (deep and m.kind != "none")] or list(t.items)
             return st.one_of(*(self.value(m, classes, depth) for m in members))
         return self.container(t, classes, depth, 0 if deep else 4)
 
     def container(self, t: FieldType, classes: dict[FieldType, type], depth: int, size: int) -> st.SearchStrategy[Any]:
+        if size == 0 and t.kind != "tuple":
+            return st.just(CONTAINER_KINDS[t.kind]())  # deep enough: empty
         items = [self.value(i, classes, depth) for i in t.items]
         if t.kind == "list":
             return st.lists(items[0], max_size=size)

@@ -8,12 +8,13 @@ from typing import Any
 
 
 def tree_digest(root: Path, *, history: bool = True) -> dict[str, str]:
-    """Every file under root with the SHA-256 of its content; without ``history``, leaving
-    out the store's history journal (where an aborted checkpoint or a refused restore is noted)."""
+    """Every file under root with the SHA-256 of its content (but a manager's lock file);
+    without ``history``, leaving out the store's history journal (where an aborted
+    checkpoint or a refused restore is noted)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and (history or p.relative_to(root).parts[0] != "history")
+        if p.is_file() and p.name != ".amber-writer.lock" and (history or p.relative_to(root).parts[0] != "history")
     }
 
 

@@ -11,6 +11,7 @@ import amber.errors
 SRC = Path(amber.__file__).parent
 
 PUBLIC = {
+    "StoreLockedError",
     "FencedError",
     "Fleet",
     "FleetCheckpoint",
@@ -109,7 +110,7 @@ LAYERS = [
     {"_graph", "_format", "_migration", "_assemble"},
     {"_resolve", "_lock"},
     {"storage"},
-    {"_reading", "_history", "_lease", "_fencing"},
+    {"_reading", "_history", "_lease", "_fencing", "_writer_lock"},
     {"_checkpoint"},
     {"_open", "_retention", "_diff"},
     {"_migrate", "_restore", "_fleet"},

@@ -171,7 +171,7 @@ def test_gc_keeps_the_ancestors_of_a_checkpoint_it_cannot_read(tmp_path: Path) -
 def test_restore_falls_back_past_a_hostile_delta(tmp_path: Path) -> None:
     store = amber.open_store(tmp_path, registry=bank_registry)
     bank = Bank()
-    manager = amber.Manager(store, bank.participants, max_delta_ratio=100.0)
+    manager = amber.Manager(store, bank.participants, max_delta_ratio=100.0, exclusive=False)
     bank.open_accounts(5, 50)
     manager.checkpoint()
     bank.transfer(1, 2, 3)

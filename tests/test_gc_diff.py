@@ -20,7 +20,7 @@ def chain(tmp_path: Path, kinds: str) -> tuple[Bank, amber.Manager]:
     """Checkpoints of the given kinds ("F" full, "D" delta), each after a small change."""
     store = amber.open_store(tmp_path / "s", registry=registry)
     bank = Bank()
-    manager = amber.Manager(store, bank.participants, max_delta_ratio=100.0)
+    manager = amber.Manager(store, bank.participants, max_delta_ratio=100.0, exclusive=False)
     bank.open_accounts(5, 40)
     for i, kind in enumerate(kinds):
         bank.deposit(i, 1)

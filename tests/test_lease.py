@@ -184,7 +184,7 @@ def test_a_manager_on_a_store_taken_over_aborts_with_the_fencing_error(tmp_path:
     store = store_at(tmp_path)
     store.acquire_lease(seconds=0.2, keep=False)
     counter = _Counter()
-    manager = amber.Manager(store, [counter], capture=capture)  # type: ignore[arg-type]
+    manager = amber.Manager(store, [counter], capture=capture, exclusive=False)  # type: ignore[arg-type]
     manager.checkpoint()
     time.sleep(0.3)
     taker = store_at(tmp_path)

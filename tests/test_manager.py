@@ -29,6 +29,9 @@ def make(
     store = amber.open_store(tmp_path / "store", registry=registry)
     bank = Bank(tmp_path / "audit.log" if audit else None)
     recorder = Recorder()
+    # Not exclusive: the tests restart the service in this process while this manager lives on
+    # (a process that died, in real life); tests/test_locking.py tests the lock.
+    options.setdefault("exclusive", False)
     manager = amber.Manager(store, bank.participants, capture=capture, listeners=[recorder], **options)  # type: ignore[arg-type]
     manager.restore()
     return bank, manager, recorder
@@ -379,7 +382,8 @@ def test_a_corrupt_newest_checkpoint_falls_back_and_is_quarantined(tmp_path: Pat
     recorder = Recorder()
     store = amber.open_store(tmp_path / "store", registry=registry)
     again = Bank()
-    report = amber.Manager(store, again.participants, listeners=[recorder]).restore()
+    restart = amber.Manager(store, again.participants, listeners=[recorder], exclusive=False)
+    report = restart.restore()
     assert report.checkpoint == good.id and again.balances() == expected
     assert report.fallbacks[0][0] == bad.id and "digest" in report.fallbacks[0][1]
     assert store.quarantined().keys() == {bad.id} and bad.id in store.ids(), "quarantined, not deleted"

@@ -61,7 +61,7 @@ class Observed:
             self.bank.participants,
             capture=capture,  # type: ignore[arg-type]
             listeners=listeners,
-            **options,
+            **{"exclusive": False, **options},  # the tests restart it while it lives on
         )
         self.manager.restore()
 

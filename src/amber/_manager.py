@@ -45,6 +45,7 @@ from ._participants import call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
 from ._version import __version__
+from ._writer_lock import WriterLock
 from .errors import (
     AmberError,
     CheckpointAbortedError,
@@ -240,7 +241,10 @@ class Manager:
     ``retention`` is applied after each checkpoint. ``on_invalid`` decides what a restore
     does with a checkpoint that fails verification: ``"fallback"`` quarantines it and
     tries the previous one, ``"refuse"`` raises. ``write_rate`` caps checkpoint I/O in
-    bytes per second.
+    bytes per second. With ``exclusive`` (the default), a manager holds its local store's
+    writer lock from its first restore or checkpoint until ``close()``: a second manager
+    gets ``StoreLockedError`` at once, or waits up to ``lock_wait`` seconds for it (on
+    object storage, give the store a lease: ``store.acquire_lease()``).
     """
 
     def __init__(
@@ -260,6 +264,8 @@ class Manager:
         write_rate: float | None = None,
         app_version: str | None = None,
         handle_sigterm: bool = True,
+        exclusive: bool = True,
+        lock_wait: float | None = None,
     ) -> None:
         if capture not in ("inline", "fork"):
             raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
@@ -287,6 +293,9 @@ class Manager:
         self.write_rate = write_rate
         self.app_version = app_version
         self.handle_sigterm = handle_sigterm
+        self.exclusive = exclusive
+        self.lock_wait = lock_wait
+        self._writer_lock: WriterLock | None = None
         self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
         self.last_result: CheckpointResult | None = None
         self._phase = "idle"
@@ -318,11 +327,13 @@ class Manager:
         counts, references, keys, invariants), falling back or refusing by ``on_invalid``.
         An empty store leaves the participants as they are."""
         with self._lock:
+            self._hold_store()
             self._set_phase("restoring")
             try:
                 report = Restorer(self.store, self.participants, self.on_invalid, self._emit).run()
             except BaseException:
                 self._set_phase("idle")
+                self._release_store()  # not online: another start may try
                 raise
             if report.checkpoint is not None:
                 self.last = self.store.info(report.checkpoint)
@@ -338,6 +349,7 @@ class Manager:
         with self._lock:
             if self._phase == "closed":
                 raise ManagerError("the manager is closed")
+            self._hold_store()
             if self._phase == "idle" and self.store.ids():
                 raise ManagerError(
                     f"{self.store.url} holds checkpoints this manager has not restored: call restore() first, "
@@ -825,7 +837,18 @@ class Manager:
         if final and self._phase == "online":
             result = self.checkpoint()
         self._set_phase("closed")
+        self._release_store()
         return result
+
+    def _release_store(self) -> None:
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
+
+    def _hold_store(self) -> None:
+        """Take the store's writer lock (local stores) before the first restore or checkpoint."""
+        if self.exclusive and self._writer_lock is None:
+            self._writer_lock = WriterLock.take(self.store.storage, wait=self.lock_wait)
 
     def __enter__(self) -> Manager:
         if self._phase == "idle":

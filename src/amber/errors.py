@@ -10,6 +10,7 @@ else comes from this one tree::
     │   ├── StoreNotFoundError (FileNotFoundError)   the store's location does not exist
     │   ├── ObjectNotFoundError (FileNotFoundError)  a named object is missing
     │   ├── ConflictError                     a create-only write found the name taken
+    │   ├── StoreLockedError                  another manager is writing this local store
     │   └── LeaseError                        a writer's lease on a store
     │       ├── LeaseHeldError                another writer holds it and it has not expired
     │       └── FencedError                   it was taken over: this writer may commit nothing more
@@ -66,6 +67,7 @@ __all__ = [
     "SchemaProblem",
     "SerializationError",
     "StoreError",
+    "StoreLockedError",
     "StoreNotFoundError",
     "UnknownTypeError",
     "UnsupportedFormatError",
@@ -99,6 +101,10 @@ class ObjectNotFoundError(StoreError, FileNotFoundError):
 
 class ConflictError(StoreError):
     """A create-only write found its name already taken by another writer."""
+
+
+class StoreLockedError(StoreError):
+    """Another manager (in this process or another) is writing this local store."""
 
 
 class LeaseError(StoreError):

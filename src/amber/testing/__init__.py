@@ -32,6 +32,7 @@ def __getattr__(name: str) -> Any:
         return records
     raise AttributeError(f"module 'amber.testing' has no attribute {name!r}")
 
+
 __all__ = [
     "OPERATIONS",
     "ChildOutcome",

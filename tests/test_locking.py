@@ -1,0 +1,103 @@
+"""One manager writes a local store at a time: the second gets a clear error, or waits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import amber
+
+
+class Counter:
+    name = "counter"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def snapshot(self) -> int:
+        return self.n
+
+    def restore(self, state: Any) -> None:
+        self.n = state
+
+
+SERVICE = textwrap.dedent(
+    """
+    import sys, time
+    import amber
+    from tests.test_locking import Counter
+    manager = amber.Manager(amber.open_store(sys.argv[1], fsync=False), [Counter()])
+    manager.restore()
+    manager.checkpoint()
+    print("online", flush=True)
+    time.sleep(float(sys.argv[2]))
+    manager.close()
+    print("closed", flush=True)
+    """
+)
+
+
+def service(root: Path, seconds: float) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVICE, str(root), str(seconds)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stdout is not None and process.stdout.readline() == "online\n"
+    return process
+
+
+def test_a_second_manager_gets_a_clear_error_naming_the_first(tmp_path: Path) -> None:
+    first = service(tmp_path, 30)
+    try:
+        with pytest.raises(amber.StoreLockedError, match=rf"being written by \S+ pid {first.pid}"):
+            amber.Manager(amber.open_store(tmp_path), [Counter()]).restore()
+        manager = amber.Manager(amber.open_store(tmp_path), [Counter()])
+        with pytest.raises(amber.StoreLockedError):
+            manager.checkpoint()
+        assert amber.open_store(tmp_path).ids() == ["000000000001"], "the refused one wrote nothing"
+    finally:
+        first.kill()
+        first.communicate()
+
+
+def test_a_second_manager_may_wait_for_the_first_to_close(tmp_path: Path) -> None:
+    first = service(tmp_path, 0.5)
+    began = time.monotonic()
+    counter = Counter()
+    second = amber.Manager(amber.open_store(tmp_path), [counter], lock_wait=20)
+    second.restore()  # waits until the first closed, after its final checkpoint
+    first.communicate(timeout=20)
+    assert first.returncode == 0 and time.monotonic() - began >= 0.3
+    assert second.checkpoint().info.id == "000000000003"  # after the first's two: never both writing
+    second.close()
+
+
+def test_a_killed_managers_lock_goes_with_its_process(tmp_path: Path) -> None:
+    first = service(tmp_path, 30)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    manager = amber.Manager(amber.open_store(tmp_path), [Counter()])
+    assert manager.restore().checkpoint == "000000000001"  # no stale lock to clear by hand
+    manager.close(final=False)
+
+
+def test_in_one_process_too_and_until_close(tmp_path: Path) -> None:
+    first = amber.Manager(amber.open_store(tmp_path), [Counter()])
+    first.checkpoint()
+    with pytest.raises(amber.StoreLockedError):
+        amber.Manager(amber.open_store(tmp_path), [Counter()]).checkpoint()
+    amber.Manager(amber.open_store(tmp_path), [Counter()], exclusive=False).restore()  # opted out
+    first.close(final=False)
+    second = amber.Manager(amber.open_store(tmp_path), [Counter()])
+    assert second.restore().checkpoint == "000000000001"
+    second.close(final=False)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".amber-writer.lock"]
+    assert amber.open_store(tmp_path).ids() == ["000000000001"], "the lock file is no checkpoint"

@@ -11,6 +11,7 @@ import amber.errors
 SRC = Path(amber.__file__).parent
 
 PUBLIC = {
+    "SignatureError",
     "StoreLockedError",
     "FencedError",
     "Fleet",
@@ -108,7 +109,7 @@ LAYERS = [
     {"_schema"},
     {"_pin"},
     {"_graph", "_format", "_migration", "_assemble"},
-    {"_resolve", "_lock"},
+    {"_resolve", "_lock", "_signing"},
     {"storage"},
     {"_reading", "_history", "_lease", "_fencing", "_writer_lock"},
     {"_checkpoint"},

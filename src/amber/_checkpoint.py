@@ -12,6 +12,7 @@ import builtins
 import contextlib
 import datetime as dt
 import gc
+import hashlib
 import secrets
 import threading
 import time
@@ -38,6 +39,7 @@ from ._format import (
     SegmentEntry,
     TypeEntry,
     compressor,
+    content_version,
     data_header,
     digest,
     encode_manifest,
@@ -55,6 +57,7 @@ from ._migration import Plan, plan
 from ._pipeline import pipelined
 from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
 from ._schema import Registry, default_registry
+from ._signing import Keyring
 from ._version import __version__
 from .errors import (
     AmberError,
@@ -124,8 +127,11 @@ class CheckpointStore:
         max_load_bytes: int = 4 << 30,
         listeners: Iterable[Listener] = (),
         history: bool = True,
+        signing: Keyring | None = None,
     ) -> None:
         self.storage = storage
+        # Signs new manifests (with a signing key) and refuses any not signed by one of its keys.
+        self.signing = signing
         # Told of everything done on this store, by any manager, migration or collection.
         self.listeners: builtins.list[Listener] = builtins.list(listeners)
         self.history = History(storage) if history else None
@@ -418,9 +424,12 @@ class CheckpointStore:
         yield data_header(version)
         offset = HEADER_SIZE
         level = self.compression_level
+        sha = self.signing is not None and self.signing.signing is not None
         total = 1 + sum(-(-len(t.objects) // MAX_ROWS) for t in writer.tables)  # at least; halves add more
-        for entry, (blob, blob_digest) in pipelined(iter(raw_segments), lambda raw: _compress(raw, level)):
-            out.append(msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest))
+        for entry, (blob, blob_digest, sha256) in pipelined(iter(raw_segments), lambda raw: _compress(raw, level, sha)):
+            out.append(
+                msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest, sha256=sha256)
+            )
             offset += len(blob)
             if self.progress is not None:
                 self.progress("write", min(len(out), total), total)
@@ -465,7 +474,7 @@ class CheckpointStore:
                 raise StoreError(f"{self.url}: sequence numbers are exhausted ({MAX_SEQUENCE})")
             created = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
             manifest = msgspec.structs.replace(draft, id=format_id(sequence), sequence=sequence, created=created)
-            manifest = self._with_token(manifest)
+            manifest = self._finished(manifest)
             encoded = encode_manifest(manifest)
             tried.append(manifest.id)
             try:
@@ -478,13 +487,18 @@ class CheckpointStore:
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")
 
-    def _with_token(self, manifest: Manifest) -> Manifest:
-        """The manifest stamped with this writer's lease token (format 3), after checking
-        that the lease is not known to be lost; unchanged without a lease."""
-        if self.lease is None:
-            return msgspec.structs.replace(manifest, token=0, format_version=_data_version(manifest))
-        self.lease.check_held()
-        stamped = msgspec.structs.replace(manifest, token=min(self.lease.token, MAX_TOKEN))
+    def _finished(self, manifest: Manifest) -> Manifest:
+        """The manifest stamped with this writer's lease token (after checking that the
+        lease is not known to be lost) and signed with its key, at the lowest format version
+        that holds it. Without a lease or a key, neither (a signature of a rolled-back
+        source would not fit its new id)."""
+        token = 0
+        if self.lease is not None:
+            self.lease.check_held()
+            token = min(self.lease.token, MAX_TOKEN)
+        stamped = msgspec.structs.replace(manifest, token=token, signature="", format_version=3)
+        if self.signing is not None:
+            stamped = self.signing.sign(stamped)
         return msgspec.structs.replace(stamped, format_version=needed_version(stamped))
 
     def _confirm_fencing(self, manifest: Manifest, tried: builtins.list[str]) -> None:
@@ -709,6 +723,8 @@ class CheckpointStore:
         manifest = parse_manifest(data, cid)
         if manifest.id != cid:
             raise CorruptCheckpointError(cid, "manifest", f"id {cid}", manifest.id)
+        if self.signing is not None:
+            self.signing.check(manifest)
         return manifest, size
 
     def _check_data_file(self, manifest: Manifest) -> None:
@@ -761,13 +777,13 @@ def _encode(value: Any, what: str, limit: int | None = MAX_SEGMENT_BYTES) -> byt
 _local = threading.local()
 
 
-def _compress(raw: bytes, level: int) -> tuple[bytes, str]:
+def _compress(raw: bytes, level: int, sha: bool) -> tuple[bytes, str, str]:
     # One compressor per thread and level, reused: its work buffers are allocated once.
     compressors: dict[int, Any] = _local.__dict__.setdefault("compressors", {})
     if level not in compressors:
         compressors[level] = compressor(level)
     blob = compressors[level].compress(raw)
-    return blob, digest(blob)
+    return blob, digest(blob), hashlib.sha256(blob).hexdigest() if sha else ""
 
 
 def _throttled(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
@@ -896,9 +912,7 @@ class Capture:
 def _data_version(manifest: Manifest) -> int:
     """A data file's format version: what its content needs (1 or 2). The lease token of
     format 3 lives in the manifest only, so a rollback can name an older data file."""
-    if manifest.format_version < 3:
-        return manifest.format_version
-    return needed_version(msgspec.structs.replace(manifest, token=0))
+    return manifest.format_version if manifest.format_version < 3 else content_version(manifest)
 
 
 def _draft(

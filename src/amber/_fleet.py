@@ -38,6 +38,7 @@ from ._lease import LEASE_KEY, Lease, read_lease
 from ._open import storage_for
 from ._retention import Retention, collect
 from ._schema import Registry
+from ._signing import Keyring
 from .errors import (
     CheckpointNotFoundError,
     ConflictError,
@@ -557,6 +558,8 @@ def open_fleet(
     fsync: bool = True,
     storage_options: dict[str, str] | None = None,
     listeners: Iterable[Listener] = (),
+    signing_key: bytes | str | None = None,
+    verify_keys: Iterable[bytes | str] = (),
 ) -> Fleet:
     """Open (or create) the fleet stored at ``url`` (a directory, or ``s3://bucket/prefix``).
 
@@ -579,4 +582,5 @@ def open_fleet(
             raise StoreError(f"{storage.url}: fleet.json vanished as it was created")
     if key_groups is not None and existing.key_groups != key_groups:
         raise ValueError(f"{storage.url} has {existing.key_groups} key groups, not {key_groups}: they never change")
-    return Fleet(storage, existing.key_groups, registry=registry, listeners=listeners)
+    signing = Keyring.of(signing_key, verify_keys)  # shards are signed like any checkpoint
+    return Fleet(storage, existing.key_groups, registry=registry, listeners=listeners, signing=signing)

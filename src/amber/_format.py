@@ -46,6 +46,8 @@ ID_PATTERN = re.compile(r"[0-9]{12}")  # patterns are used with fullmatch: "$" w
 DATA_KEY = re.compile(r"data/[0-9a-f]{32}\.seg")
 HEX128 = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[0-9]{1,19}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SIGNATURE = re.compile(r"[0-9a-f]{16}:[0-9a-f]{64}")
 
 Digest = Callable[[bytes], str]
 digest: Digest = xxhash.xxh3_128_hexdigest
@@ -70,6 +72,7 @@ class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit
     type: int = -1  # table and links segments: index into Manifest.types
     first_row: int = 0
     rows: int = 0
+    sha256: str = ""  # format 3, signed checkpoints: SHA-256 of the stored bytes
 
     def describe(self, index: int, manifest: Manifest) -> str:
         if self.kind == "root":
@@ -114,6 +117,7 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
     depth: int = 0  # deltas between this checkpoint and its full base (0: a full checkpoint)
     tables: dict[str, int] = {}  # format 2: token -> entries of each amber.Table in the state
     token: int = 0  # format 3: the committing writer's lease token (0: no lease)
+    signature: str = ""  # format 3: "<key id>:<HMAC-SHA256>" over the manifest without it
 
     @property
     def is_delta(self) -> bool:
@@ -122,8 +126,14 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
 
 def needed_version(manifest: Manifest) -> int:
     """The lowest format version that can hold a checkpoint."""
-    if manifest.token:
+    if manifest.token or manifest.signature or any(s.sha256 for s in manifest.segments):
         return 3
+    return content_version(manifest)
+
+
+def content_version(manifest: Manifest) -> int:
+    """What a checkpoint's data needs (its data file's version): format 3 adds manifest
+    fields only (lease token, signature, segment SHA-256), so its data files are 1 or 2."""
     uses_tables = manifest.parent or manifest.tables or any(t.links or t.adopted for t in manifest.types)
     return 2 if uses_tables else 1
 
@@ -199,9 +209,12 @@ def _manifest_problem(m: Manifest) -> tuple[str, str] | None:
 def _version_problem(m: Manifest) -> tuple[str, str] | None:
     if not 0 <= m.token <= MAX_TOKEN:
         return f"a lease token between 0 and {MAX_TOKEN}", str(m.token)
+    if m.signature and not _SIGNATURE.fullmatch(m.signature):
+        return "a signature of 16 and 64 hex digits", repr(m.signature[:100])
     if needed_version(m) > m.format_version:
         found = f"format_version {m.format_version}"
-        return ("no lease token before format 3", found) if m.token else ("no tables, links or parent", found)
+        needs = "no token, signature or SHA-256 before format 3" if needed_version(m) == 3 else "no tables or parent"
+        return needs, found
     return None
 
 
@@ -266,6 +279,7 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
             or s.length < 1
             or not 0 <= s.raw_length <= MAX_SEGMENT_BYTES
             or not HEX128.fullmatch(s.digest)
+            or (s.sha256 and not _SHA256.fullmatch(s.sha256))
         ):
             return (
                 f"segment {i} right after the previous one, with sane lengths and digest",

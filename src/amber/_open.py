@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 from ._checkpoint import CheckpointStore
 from ._lock import read_lock
 from ._schema import Registry
+from ._signing import Keyring
 from .errors import SchemaError, StoreNotFoundError
 from .events import Listener
 from .storage import LocalStorage, MemoryStorage, Storage
@@ -28,6 +29,8 @@ def open_store(
     listeners: Iterable[Listener] = (),
     history: bool = True,
     storage_options: dict[str, str] | None = None,
+    signing_key: bytes | str | None = None,
+    verify_keys: Iterable[bytes | str] = (),
 ) -> CheckpointStore:
     """Open a checkpoint store.
 
@@ -49,6 +52,11 @@ def open_store(
     byte); a checkpoint declaring more is refused before any segment is read.
     ``listeners`` are told of everything done on the store (``amber.events``); ``history``
     keeps a journal of checkpoints, restores, migrations and collections for ``amber report``.
+    ``signing_key`` (default: the ``AMBER_SIGNING_KEY`` environment variable) signs every
+    manifest written and is required of every manifest read; ``verify_keys`` (default:
+    ``AMBER_VERIFY_KEYS``, comma-separated) are older keys still accepted when reading, for
+    rotation. A checkpoint unsigned, signed by another key or changed since raises
+    ``SignatureError`` (docs/security.md).
     """
     storage = storage_for(os.fspath(url), fsync=fsync, options=storage_options)
     if not create and not storage.exists():
@@ -63,6 +71,7 @@ def open_store(
         max_load_bytes=max_load_bytes,
         listeners=listeners,
         history=history,
+        signing=Keyring.of(signing_key, verify_keys),
     )
 
 

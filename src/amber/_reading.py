@@ -6,6 +6,7 @@ decoded against the writer's schema before anything is built from it.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -342,6 +343,8 @@ class CheckpointReader:
         found = digest(blob)
         if found != entry.digest:
             raise CorruptCheckpointError(m.id, part, f"xxh3-128 digest {entry.digest}", found)
+        if entry.sha256 and hashlib.sha256(blob).hexdigest() != entry.sha256:  # signed: forgeries too
+            raise CorruptCheckpointError(m.id, part, f"SHA-256 {entry.sha256}", hashlib.sha256(blob).hexdigest())
         try:
             return inflate(blob, entry.raw_length)
         except Exception as e:  # zstandard raises its own ZstdError as well as ValueError

@@ -20,6 +20,7 @@ else comes from this one tree::
         ├── CorruptCheckpointError            bytes, lengths, digests or structure are wrong
         ├── ForeignFileError                  not an Amber file at all
         ├── UnsupportedFormatError            written by a newer format version
+        ├── SignatureError                    unsigned, signed by another key, or tampered (with keys configured)
         ├── IncompatibleSchemaError           the running code cannot read the checkpoint's types
         │   ├── UnknownTypeError              a type the code has not declared (under any name)
         │   └── SchemaMismatchError           same name and version, different schema
@@ -66,6 +67,7 @@ __all__ = [
     "SchemaMismatchError",
     "SchemaProblem",
     "SerializationError",
+    "SignatureError",
     "StoreError",
     "StoreLockedError",
     "StoreNotFoundError",
@@ -157,6 +159,11 @@ class CorruptCheckpointError(CheckpointError):
 
 class ForeignFileError(CheckpointError):
     """The file is not an Amber checkpoint at all."""
+
+
+class SignatureError(CheckpointError):
+    """With signing keys configured: a checkpoint unsigned, signed by a key that is not one
+    of ours, or changed after it was signed."""
 
 
 class UnsupportedFormatError(CheckpointError):

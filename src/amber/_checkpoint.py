@@ -546,7 +546,7 @@ class CheckpointStore:
             try:
                 body = msgspec.json.decode(self.storage.get_range(key, 0, 8192))
                 found[cid] = str(body.get("reason", "")) if isinstance(body, dict) else ""
-            except (msgspec.DecodeError, ObjectNotFoundError):
+            except (ValueError, RecursionError, ObjectNotFoundError):
                 found[cid] = "(unreadable quarantine note)"
         return found
 

@@ -183,7 +183,7 @@ class Fleet:
             return None
         try:
             decision = msgspec.json.decode(data, type=Decision)
-        except msgspec.DecodeError as e:
+        except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
             raise CorruptCheckpointError(f"epoch {epoch}", "decision", "a fleet decision", str(e)) from None
         problem = _decision_problem(decision, epoch, self.key_groups)
         if problem:
@@ -453,7 +453,7 @@ class FleetWorker:
     def _standing_vote(self, key: str) -> Vote | None:
         try:
             return msgspec.json.decode(self.fleet._read(key) or b"", type=Vote)
-        except msgspec.DecodeError:
+        except (ValueError, RecursionError):  # msgspec errors, bad UTF-8, absurd nesting
             return None
 
     def _holds_earlier_try(self, decision: Decision) -> bool:
@@ -501,7 +501,7 @@ class FleetWorker:
             data = self.fleet._read(key)
             try:
                 votes.append(msgspec.json.decode(data or b"", type=Vote))
-            except msgspec.DecodeError:
+            except (ValueError, RecursionError):  # msgspec errors, bad UTF-8, absurd nesting
                 return self._abort(epoch, f"vote {key} is unreadable")
         layout = [groups_of(w, self.workers, self.fleet.key_groups) for w in range(self.workers)]
         votes.sort(key=lambda v: v.worker)
@@ -532,7 +532,7 @@ def _config(storage: Storage) -> FleetConfig | None:
         return None
     try:
         config = msgspec.json.decode(data, type=FleetConfig)
-    except msgspec.DecodeError as e:
+    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
         raise CorruptCheckpointError(storage.url, "fleet.json", "a fleet's configuration", str(e)) from None
     if not 1 <= config.key_groups <= 1 << 16:
         raise CorruptCheckpointError(storage.url, "fleet.json", "1 to 65536 key groups", str(config.key_groups))

@@ -93,7 +93,7 @@ class History:
         for key in self.keys()[-(MAX_ENTRIES if limit is None else limit) :]:
             try:
                 event = _decoder.decode(self.storage.get_range(key, 0, MAX_ENTRY_BYTES))
-            except (msgspec.DecodeError, AmberError):
+            except (ValueError, RecursionError, AmberError):  # msgspec errors, bad UTF-8, nesting
                 found.unreadable += 1
                 continue
             if _plausible(event):

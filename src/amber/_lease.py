@@ -67,7 +67,7 @@ def peek_lease(storage: Storage, key: str) -> LeaseRecord | None:
         return None
     try:
         return msgspec.json.decode(data, type=LeaseRecord)
-    except msgspec.DecodeError as e:
+    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
         raise StoreError(f"{storage.url}: {key}: not a lease object ({e}); remove it to reset the lease") from None
 
 

@@ -101,7 +101,7 @@ def _expect_amber_error(read: Any) -> None:
 
 
 def main() -> None:
-    import atheris  # type: ignore[import-not-found]
+    import atheris  # type: ignore[import-untyped]
 
     atheris.instrument_all()
     atheris.Setup(sys.argv, one_input)

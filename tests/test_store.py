@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import amber
+from amber import commands
 from tests.helpers import tree_digest
 from tests.sample import Customer, bank, registry
 
@@ -98,6 +99,28 @@ def test_files_and_folders_are_private_to_the_owner(tmp_path: Path) -> None:
     root = tmp_path / "private"
     open_(root).save({"secret": 1})
     for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+def test_everything_a_store_creates_is_private_with_a_lax_umask(tmp_path: Path) -> None:
+    old = os.umask(0o002)  # group- and world-readable by default: the store must not be
+    try:
+        root = tmp_path / "all"
+        store = amber.open_store(root)
+        store.acquire_lease()
+        store.save({"n": 1})
+        store.save({"n": 2})
+        store.quarantine(2, "a test")
+        commands.rollback(store, "1")
+        store.release_lease()
+        manager = amber.Manager(amber.open_store(root), [])
+        manager.close(final=False)
+        fleet = amber.open_fleet(tmp_path / "fleet")
+        fleet.join(0, 1).checkpoint({}, epoch=1)
+    finally:
+        os.umask(old)
+    for path in [root, *root.rglob("*"), *(tmp_path / "fleet").rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
 

@@ -7,8 +7,9 @@ of the store and crashes just before that call:
 - by SIGKILL: a real child process runs it on ``amber.testing.faulty_store`` and is killed
   (everything it wrote stays, as in the page cache);
 - by a simulated power loss: the same in this process, then ``amber.testing.power_loss``
-  drops every write not fsynced and every rename or link whose folder was not fsynced
-  (and once more after the operation returned, which must then be durable).
+  drops every write not fsynced, and either every rename or link whose folder was not
+  fsynced, or none (a file system may persist a name before the data it names); and once
+  more after the operation returned, which must then be durable.
 
 After each crash the store must hold exactly the committed checkpoints: those before, plus
 the operation's, all or nothing (for gc: some of what it deletes), each one loading and
@@ -138,14 +139,15 @@ def test_a_crash_at_any_disk_call_leaves_exactly_the_committed_checkpoints(tmp_p
         assert outcome.killed, outcome.error
         check(root, scenario, before, after)
     for at in range(1, calls + 2):  # the last: a power cut just after the operation returned
-        root = copy(base, tmp_path / f"power-{at}")
-        store = faulty_store(root, Faults().crash(at=at), registry=scenario.registry)
-        returned = False
-        try:
-            scenario.run(store)
-            returned = True
-        except Crash:
-            pass
-        power_loss(store)
-        check(root, scenario, before, after, done=returned)
-    COVERED[scenario.name] = calls * 2 + 1
+        for keep_names in (False, True):  # names lost with their folders' syncs, or all kept
+            root = copy(base, tmp_path / f"power-{at}-{keep_names}")
+            store = faulty_store(root, Faults().crash(at=at), registry=scenario.registry)
+            returned = False
+            try:
+                scenario.run(store)
+                returned = True
+            except Crash:
+                pass
+            power_loss(store, keep_names=keep_names)
+            check(root, scenario, before, after, done=returned)
+    COVERED[scenario.name] = calls + 2 * (calls + 1)

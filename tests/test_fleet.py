@@ -447,3 +447,22 @@ def test_the_cli_shows_a_fleets_epochs_and_workers_and_collects_it(tmp_path: Pat
     check_partition(fleet, 3, 3)
     missing = runner.invoke(cli, ["fleet", "status", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "no fleet at" in missing.output
+
+
+def test_a_decision_cannot_pass_one_epochs_or_workers_shard_for_another(tmp_path: Path) -> None:
+    fleet = fleet_at(tmp_path)
+    workers = [fleet.join(i, 2) for i in range(2)]
+    states: list[dict[str, Any]] = [{}, {}]
+    run_epoch(workers, states, 1)
+    run_epoch(workers, states, 2)
+    path = tmp_path / "epochs" / "000000000002.decision"
+    decision = json.loads(path.read_bytes())
+    first = fleet.decision(1)
+    assert first is not None
+    decision["shards"][0] = {
+        **decision["shards"][0],
+        **{k: getattr(first.shards[0], k) for k in ("checkpoint", "manifest")},
+    }
+    path.write_bytes(json.dumps(decision).encode())  # epoch 2 naming worker 0's epoch-1 shard
+    with pytest.raises(amber.CorruptCheckpointError, match="a shard written for"):
+        fleet.load(0, 2, epoch=2)

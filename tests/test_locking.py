@@ -101,3 +101,30 @@ def test_in_one_process_too_and_until_close(tmp_path: Path) -> None:
     second.close(final=False)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".amber-writer.lock"]
     assert amber.open_store(tmp_path).ids() == ["000000000001"], "the lock file is no checkpoint"
+
+
+def test_a_symlink_planted_as_the_lock_file_is_not_followed(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.write_text("keep me")
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    (store_dir / ".amber-writer.lock").symlink_to(precious)
+    with pytest.raises((amber.StoreLockedError, OSError)):
+        amber.Manager(amber.open_store(store_dir), [Counter()]).restore()
+    assert precious.read_text() == "keep me"
+
+
+def test_a_forked_child_does_not_keep_the_lock_after_close(tmp_path: Path) -> None:
+    manager = amber.Manager(amber.open_store(tmp_path), [Counter()], capture="fork")
+    manager.checkpoint()
+    child = os.fork()
+    if child == 0:  # a child that outlives the manager's close (a fork of the service)
+        time.sleep(1.5)
+        os._exit(0)
+    try:
+        manager.close(final=False)
+        second = amber.Manager(amber.open_store(tmp_path), [Counter()])
+        second.restore()  # not held by the child's copy of the descriptor
+        second.close(final=False)
+    finally:
+        os.waitpid(child, 0)

@@ -200,3 +200,19 @@ def test_a_commit_retried_after_it_succeeded_is_one_checkpoint() -> None:
     store = amber.CheckpointStore(LostAnswer(), history=False)
     info = store.save({"n": 1})
     assert store.ids() == [info.id] == ["000000000001"]
+
+
+def test_a_symlinked_folder_cannot_lead_deletions_out_of_the_store(tmp_path: Path) -> None:
+    outside = tmp_path / "documents"
+    outside.mkdir()
+    (outside / "thesis.txt").write_text("years of work")
+    store = amber.open_store(tmp_path / "store")
+    store.save({"n": 1})
+    data = tmp_path / "store" / "data"
+    for f in data.iterdir():
+        f.unlink()
+    data.rmdir()
+    data.symlink_to(outside)  # planted by someone who can write to the store
+    with pytest.raises(amber.StoreError, match="leads out of the store"):
+        commands.gc(amber.open_store(tmp_path / "store"), keep_last=1, grace="0s")
+    assert (outside / "thesis.txt").read_text() == "years of work"

@@ -113,3 +113,15 @@ def test_the_pytest_plugin_gives_stores(amber_store: amber.CheckpointStore, ambe
     assert amber_store.load() == {"n": 1}
     amber_faulty_store.save({"n": 2})
     assert amber_faulty_store.storage.fs.faults.counts["fsync"] >= 2
+
+
+def test_a_slow_rule_does_not_hide_a_failure_due_on_the_same_call(tmp_path: Path) -> None:
+    store = faulty_store(tmp_path, Faults().slow("write", 0.001).enospc("write", at=2), registry=registry)
+    with pytest.raises(amber.StoreError, match="the disk is full"):
+        store.save(bank())
+
+
+def test_a_release_without_a_checkpoint_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "fixtures" / "2.0").mkdir(parents=True)
+    with pytest.raises(AssertionError, match="2.0 .*no checkpoint"):
+        check_migrations(tmp_path / "fixtures", registry=registry)

@@ -7,13 +7,25 @@ import contextlib
 import fcntl
 import os
 import socket
+import stat
 import time
+import weakref
 from pathlib import Path
 
 from .errors import StoreLockedError
 from .storage import LocalStorage, Storage
 
 LOCK_NAME = ".amber-writer.lock"  # hidden: never listed, never collected
+_held: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+
+
+def _drop_in_child() -> None:
+    """A forked child (a fork checkpoint) must not keep the lock alive past its parent's close."""
+    for lock in list(_held):
+        lock.release()
+
+
+os.register_at_fork(after_in_child=_drop_in_child)
 
 
 class WriterLock:
@@ -30,9 +42,14 @@ class WriterLock:
         (use ``store.acquire_lease()`` there)."""
         if not isinstance(storage, LocalStorage):
             return None
-        storage.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        storage.ensure_root()  # private folders, whatever the umask
         path = storage.root / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a symlink planted here must not make us truncate the file it points at.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+            os.close(fd)
+            raise StoreLockedError(f"{path} is not a lock file of this user: remove it")
         deadline = time.monotonic() + (wait or 0.0)
         while True:
             try:
@@ -49,7 +66,9 @@ class WriterLock:
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{socket.gethostname()} pid {os.getpid()}".encode(), 0)
-        return cls(fd, path)
+        lock = cls(fd, path)
+        _held.add(lock)
+        return lock
 
     def release(self) -> None:
         fd, self._fd = self._fd, -1

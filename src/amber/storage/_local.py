@@ -127,6 +127,11 @@ class LocalStorage:
                 self._sync_dir(path.parent)
         return size
 
+    def ensure_root(self) -> None:
+        """Create the store's folder (and its missing parents) private to the owner."""
+        with self._translated(""):
+            self._make_dirs(self.root)
+
     def etag(self, key: str) -> str:
         with self._translated(key):
             return _content_tag(self._path(key))
@@ -148,7 +153,7 @@ class LocalStorage:
         return xxhash.xxh3_128_hexdigest(data)
 
     def list(self, prefix: str) -> list[str]:
-        folder = self.root / prefix if prefix else self.root
+        folder = self._folder(prefix)
         with self._translated(prefix):
             try:
                 names = os.listdir(folder)
@@ -172,7 +177,7 @@ class LocalStorage:
             return info.st_mtime
 
     def temporaries(self, prefix: str) -> builtins.list[tuple[str, float]]:
-        folder = self.root / prefix if prefix else self.root
+        folder = self._folder(prefix)
         with self._translated(prefix):
             try:
                 names = [n for n in os.listdir(folder) if _TEMPORARY.fullmatch(n)]
@@ -196,7 +201,18 @@ class LocalStorage:
             self._sync_dir(path.parent)
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        path = self.root / check_key(key)
+        # A symlink planted inside the store must not lead reads, writes or deletions out of it.
+        inside = os.path.realpath(path.parent)
+        if inside != self._real_root() and not inside.startswith(self._real_root() + os.sep):
+            raise StoreError(f"{self.root}: {key}: its folder leads out of the store (a symlink)")
+        return path
+
+    def _folder(self, prefix: str) -> Path:
+        return self._path(prefix + "x").parent if prefix else self.root
+
+    def _real_root(self) -> str:
+        return os.path.realpath(self.root)
 
     def _write(self, tmp: Path, chunks: Iterable[bytes], sync: bool) -> int:
         fd = self.fs.create(tmp)

@@ -80,7 +80,9 @@ class Faults:
         for rule in self.rules:
             nth = total + 1 if rule.operation is None else self.counts[operation]
             if (rule.operation in (None, operation)) and rule.at in (0, nth):
-                return rule
+                if rule.action != "slow":
+                    return rule
+                time.sleep(rule.seconds)  # a slow disk, and whatever else is due on this call
         return None
 
 
@@ -91,16 +93,15 @@ class FaultyFileSystem(FileSystem):
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self.disk = _PowerModel()
-        self._paths: dict[int, Path] = {}  # open fd -> its file
+        self._paths: dict[int, Path] = {}  # open fd -> its file's name when opened
+        self._inodes: dict[int, _Inode] = {}  # open fd -> its file, wherever renamed since
 
     def _before(self, operation: Operation, path: Path, data: bytes = b"", fd: int = -1) -> None:
         rule = self.faults.due(operation)
         self.faults.calls.append((operation, str(path)))
         if rule is None:
             return
-        if rule.action == "slow":
-            time.sleep(rule.seconds)
-        elif rule.action == "kill":
+        if rule.action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         elif rule.action == "crash":
             raise Crash(f"crash before {operation} {path}")
@@ -108,7 +109,7 @@ class FaultyFileSystem(FileSystem):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         elif rule.action == "tear":
             super().write(fd, data[: len(data) // 2])
-            self.disk.wrote(path, data[: len(data) // 2])
+            self._inodes[fd].data.extend(data[: len(data) // 2])
             raise OSError(errno.EIO, "torn write (injected)", str(path))
         else:
             raise OSError(errno.EIO, f"{operation} failed (injected)", str(path))
@@ -117,23 +118,25 @@ class FaultyFileSystem(FileSystem):
         self._before("create", path)
         fd = super().create(path)
         self._paths[fd] = path
-        self.disk.created(path)
+        self._inodes[fd] = self.disk.created(path)
         return fd
 
     def write(self, fd: int, data: bytes) -> None:
         path = self._paths.get(fd, Path("?"))
         self._before("write", path, data, fd)
         super().write(fd, data)
-        self.disk.wrote(path, data)
+        self._inodes[fd].data.extend(data)
 
     def fsync(self, fd: int) -> None:
         path = self._paths.get(fd, Path("?"))
         self._before("fsync", path)
         super().fsync(fd)
-        self.disk.synced(path)
+        inode = self._inodes[fd]
+        inode.durable = bytes(inode.data)
 
     def close(self, fd: int) -> None:
         self._paths.pop(fd, None)
+        self._inodes.pop(fd, None)
         super().close(fd)
 
     def rename(self, source: Path, target: Path) -> None:
@@ -194,16 +197,10 @@ class _PowerModel:
             entries = {p.name: self._inode(p) for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
             self.durable_names[folder] = dict(entries)
 
-    def created(self, path: Path) -> None:
+    def created(self, path: Path) -> _Inode:
         self._remember_folder(path)
-        self.names[path] = _Inode(bytearray(), None)
-
-    def wrote(self, path: Path, data: bytes) -> None:
-        self._inode(path).data.extend(data)
-
-    def synced(self, path: Path) -> None:
-        inode = self._inode(path)
-        inode.durable = bytes(inode.data)
+        inode = self.names[path] = _Inode(bytearray(), None)
+        return inode
 
     def renamed(self, source: Path, target: Path) -> None:
         self._remember_folder(source)
@@ -226,17 +223,23 @@ class _PowerModel:
         self.durable_names[folder] = {p.name: i for p, i in self.names.items() if p.parent == folder}
         self.new_dirs = [d for d in self.new_dirs if d.parent != folder]
 
-    def apply(self) -> None:
-        """Turn the disk into what a power loss would have left."""
+    def apply(self, *, keep_names: bool = False) -> None:
+        """Turn the disk into what a power loss would have left: only synced folder entries,
+        or (``keep_names``: a file system that wrote the metadata and not the data) every
+        name as it is now; either way, only synced file contents (an unsynced file is empty)."""
+        if keep_names:
+            for path, inode in self.names.items():
+                if path.is_file():
+                    path.write_bytes(inode.durable or b"")
+            return
         for folder, entries in self.durable_names.items():
             if not folder.is_dir():
                 continue
             for path in [p for p in folder.iterdir() if p.is_file() and p.name not in entries]:
                 path.unlink()  # an entry never synced into its folder
-            for name, inode in entries.items():
-                target = folder / name
-                content = inode.durable if inode is not None and inode.durable is not None else b""
-                target.write_bytes(content)  # synced data only; an unsynced file is empty
+            for name, entry in entries.items():
+                content = entry.durable if entry is not None and entry.durable is not None else b""
+                (folder / name).write_bytes(content)  # synced data only
         for folder in sorted(self.new_dirs, key=lambda p: len(p.parts), reverse=True):
             _remove_tree(folder)
 
@@ -255,10 +258,12 @@ def faulty_store(root: str | os.PathLike[str], faults: Faults, *, registry: Regi
     return CheckpointStore(storage, registry=registry, history=False)
 
 
-def power_loss(store: CheckpointStore) -> None:
+def power_loss(store: CheckpointStore, *, keep_names: bool = False) -> None:
     """Leave the store's folder as a power loss at this instant would: data never fsynced
-    is gone, and so are renames and links whose folder was never fsynced after them."""
+    is gone, and so are renames and links whose folder was never fsynced after them. With
+    ``keep_names``, the other outcome a file system may give: every name kept, each file
+    holding only its synced data (a link or rename persisted before the data it names)."""
     fs = getattr(store.storage, "fs", None)
     if not isinstance(fs, FaultyFileSystem):
         raise TypeError("power_loss needs a store made by amber.testing.faulty_store")
-    fs.disk.apply()
+    fs.disk.apply(keep_names=keep_names)

@@ -61,11 +61,14 @@ def check_migrations(
 def _check_release(release: Path, registry: Registry | None, invariants: Invariants | None) -> list[FixtureResult]:
     store = open_store(release, registry=registry, create=False, history=False)
     results = []
-    for cid in store.ids():
-        manifest = store.manifest(cid)
+    ids = store.ids()
+    if not ids:
+        return [FixtureResult(release.name, "-", {}, ["no checkpoint: freeze one with freeze_fixture()"])]
+    for cid in ids:
         result = FixtureResult(release.name, cid, {})
         results.append(result)
         try:
+            manifest = store.manifest(cid)
             state = store.load(cid)
         except AmberError as e:
             result.problems.append(f"{type(e).__name__}: {e}")

@@ -119,12 +119,13 @@ def test_a_forked_child_does_not_keep_the_lock_after_close(tmp_path: Path) -> No
     manager.checkpoint()
     child = os.fork()
     if child == 0:  # a child that outlives the manager's close (a fork of the service)
-        time.sleep(1.5)
+        time.sleep(3)
         os._exit(0)
     try:
         manager.close(final=False)
-        second = amber.Manager(amber.open_store(tmp_path), [Counter()])
-        second.restore()  # not held by the child's copy of the descriptor
+        # Well before the child exits: the lock is not held by its copy of the descriptor.
+        second = amber.Manager(amber.open_store(tmp_path), [Counter()], lock_wait=1.0)
+        second.restore()
         second.close(final=False)
     finally:
         os.waitpid(child, 0)

@@ -63,3 +63,18 @@ def forge(
         new = msgspec.convert(edit(msgspec.to_builtins(new)), _format.Manifest)
     (store_dir / manifest.data).write_bytes(_format.data_header(new.format_version) + b"".join(blobs))
     (store_dir / key).write_bytes(_format.encode_manifest(new))
+
+
+class Counter:
+    """The smallest participant: one number."""
+
+    name = "counter"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def snapshot(self) -> int:
+        return self.n
+
+    def restore(self, state: Any) -> None:
+        self.n = state

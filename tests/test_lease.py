@@ -19,6 +19,7 @@ import pytest
 import amber
 from amber import _format, _lease, commands
 from amber.storage import LocalStorage
+from tests.helpers import Counter
 
 STATE = {"n": 1}
 
@@ -166,24 +167,11 @@ def test_a_reader_waits_for_the_fence_of_a_taker_between_its_lease_and_its_fence
     assert store_at(tmp_path).ids() == ["000000000001"]
 
 
-class _Counter:
-    name = "counter"
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def snapshot(self) -> Any:
-        return self.n
-
-    def restore(self, state: Any) -> None:
-        self.n = state
-
-
 @pytest.mark.parametrize("capture", ["inline", "fork"])
 def test_a_manager_on_a_store_taken_over_aborts_with_the_fencing_error(tmp_path: Path, capture: str) -> None:
     store = store_at(tmp_path)
     store.acquire_lease(seconds=0.2, keep=False)
-    counter = _Counter()
+    counter = Counter()
     manager = amber.Manager(store, [counter], capture=capture, exclusive=False)  # type: ignore[arg-type]
     manager.checkpoint()
     time.sleep(0.3)
@@ -196,7 +184,7 @@ def test_a_manager_on_a_store_taken_over_aborts_with_the_fencing_error(tmp_path:
     with pytest.raises(amber.CheckpointAbortedError) as again:
         manager.checkpoint()  # the lease is known lost in this process: nothing is written
     assert isinstance(again.value.__cause__, amber.FencedError) and len(os.listdir(tmp_path / "data")) == 1
-    restored = _Counter()
+    restored = Counter()
     report = amber.Manager(store_at(tmp_path), [restored]).restore()
     assert report.checkpoint == "000000000001" and restored.n == 0
     taker.release_lease()

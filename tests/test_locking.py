@@ -9,31 +9,17 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import amber
-
-
-class Counter:
-    name = "counter"
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def snapshot(self) -> int:
-        return self.n
-
-    def restore(self, state: Any) -> None:
-        self.n = state
-
+from tests.helpers import Counter
 
 SERVICE = textwrap.dedent(
     """
     import sys, time
     import amber
-    from tests.test_locking import Counter
+    from tests.helpers import Counter
     manager = amber.Manager(amber.open_store(sys.argv[1], fsync=False), [Counter()])
     manager.restore()
     manager.checkpoint()

@@ -76,24 +76,7 @@ class StorageContract:
 
     def test_of_racing_creators_exactly_one_wins(self) -> None:
         s = self.make()
-        outcomes: list[str] = []
-        lock = threading.Lock()
-
-        def create(n: int) -> None:
-            try:
-                s.put("race", [str(n).encode()], create_only=True)
-                result = "won"
-            except ConflictError:
-                result = "lost"
-            with lock:
-                outcomes.append(result)
-
-        threads = [threading.Thread(target=create, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+        assert _race(lambda n: s.put("race", [str(n).encode()], create_only=True)) == ["lost"] * 7 + ["won"]
 
     def test_list_shows_the_direct_children_sorted(self) -> None:
         s = self.make()
@@ -175,24 +158,29 @@ class StorageContract:
     def test_of_racing_swaps_from_one_tag_exactly_one_wins(self) -> None:
         s = self.make()
         tag = s.replace("lease", b"0", etag=None)
-        outcomes: list[str] = []
-        lock = threading.Lock()
+        assert _race(lambda n: s.replace("lease", f"taken by {n}".encode(), etag=tag)) == ["lost"] * 7 + ["won"]
 
-        def swap(n: int) -> None:
-            try:
-                s.replace("lease", f"taken by {n}".encode(), etag=tag)
-                result = "won"
-            except ConflictError:
-                result = "lost"
-            with lock:
-                outcomes.append(result)
 
-        threads = [threading.Thread(target=swap, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+def _race(attempt: Callable[[int], object], writers: int = 8) -> list[str]:
+    """Run ``attempt(n)`` in ``writers`` threads at once: each "won" or "lost" (a conflict)."""
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def one(n: int) -> None:
+        try:
+            attempt(n)
+            result = "won"
+        except ConflictError:
+            result = "lost"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
 
 
 _KEYS = st.sampled_from(["a", "b", "f/a", "f/b", "f/g/a"])

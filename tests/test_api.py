@@ -11,6 +11,7 @@ import amber.errors
 SRC = Path(amber.__file__).parent
 
 PUBLIC = {
+    "CommitUncertainError",
     "SignatureError",
     "StoreLockedError",
     "FencedError",

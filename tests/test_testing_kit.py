@@ -125,3 +125,12 @@ def test_a_release_without_a_checkpoint_is_a_problem(tmp_path: Path) -> None:
     (tmp_path / "fixtures" / "2.0").mkdir(parents=True)
     with pytest.raises(AssertionError, match="2.0 .*no checkpoint"):
         check_migrations(tmp_path / "fixtures", registry=registry)
+
+
+def test_a_failure_after_the_manifest_is_linked_says_the_checkpoint_exists(tmp_path: Path) -> None:
+    amber.open_store(tmp_path, registry=registry).save(bank(customers=1, accounts=1))
+    store = faulty_store(tmp_path, Faults().fail("fsync_dir", at=2), registry=registry)  # the manifest's folder
+    with pytest.raises(amber.CommitUncertainError, match="000000000002 was committed, but it may not survive") as e:
+        store.save(bank())
+    assert e.value.checkpoint == "000000000002" and store.ids() == ["000000000001", "000000000002"]
+    assert len(store.load()["accounts"]) == 20, "the data file it names was kept"

@@ -64,6 +64,7 @@ from .errors import (
     CheckpointError,
     CheckpointNotFoundError,
     CheckpointTooLargeError,
+    CommitUncertainError,
     ConflictError,
     CorruptCheckpointError,
     FencedError,
@@ -483,6 +484,13 @@ class CheckpointStore:
                 if not self._holds(manifest_key(manifest.id), encoded):
                     continue  # another writer took this sequence number; take the next one
                 # else: our own put, retried after it succeeded
+            except StoreError as e:
+                if not self._holds(manifest_key(manifest.id), encoded):
+                    raise
+                raise CommitUncertainError(
+                    f"{self.url}: checkpoint {manifest.id} was committed, but it may not survive a power loss: {e}",
+                    checkpoint=manifest.id,
+                ) from e
             self._confirm_fencing(manifest, tried)
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")

@@ -51,6 +51,7 @@ from .errors import (
     CheckpointAbortedError,
     CheckpointError,
     CheckpointTimeoutError,
+    CommitUncertainError,
     FencedError,
     ManagerError,
     StoreError,
@@ -698,8 +699,8 @@ class Manager:
 
     @staticmethod
     def _aborted(phase: str, error: BaseException) -> BaseException:
-        if isinstance(error, CheckpointAbortedError) or not isinstance(error, Exception):
-            return error  # already precise; KeyboardInterrupt and SystemExit pass through
+        if isinstance(error, CheckpointAbortedError | CommitUncertainError) or not isinstance(error, Exception):
+            return error  # already precise (or committed after all); KeyboardInterrupt, SystemExit pass through
         return CheckpointAbortedError(phase, None, f"{type(error).__name__}: {error}")
 
     def _committed(self, attempt: _Attempt, info: CheckpointInfo, level: Level) -> CheckpointResult:

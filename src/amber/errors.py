@@ -11,6 +11,7 @@ else comes from this one tree::
     │   ├── ObjectNotFoundError (FileNotFoundError)  a named object is missing
     │   ├── ConflictError                     a create-only write found the name taken
     │   ├── StoreLockedError                  another manager is writing this local store
+    │   ├── CommitUncertainError              committed, but making it durable failed
     │   └── LeaseError                        a writer's lease on a store
     │       ├── LeaseHeldError                another writer holds it and it has not expired
     │       └── FencedError                   it was taken over: this writer may commit nothing more
@@ -49,6 +50,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointTimeoutError",
     "CheckpointTooLargeError",
+    "CommitUncertainError",
     "ConflictError",
     "CorruptCheckpointError",
     "FencedError",
@@ -103,6 +105,15 @@ class ObjectNotFoundError(StoreError, FileNotFoundError):
 
 class ConflictError(StoreError):
     """A create-only write found its name already taken by another writer."""
+
+
+class CommitUncertainError(StoreError):
+    """A checkpoint's manifest was written (``checkpoint`` is visible now), but a step
+    after it failed (a folder fsync): it may not survive a power loss. Not an abort."""
+
+    def __init__(self, message: str, *, checkpoint: str) -> None:
+        self.checkpoint = checkpoint
+        super().__init__(message)
 
 
 class StoreLockedError(StoreError):

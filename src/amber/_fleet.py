@@ -237,7 +237,7 @@ class Fleet:
             raise CorruptCheckpointError(where, "shard", f"manifest digest {shard.manifest}", digest(manifest))
         # The shard says (in its metadata, signed with it) which epoch and worker wrote it:
         # a decision (unsigned) cannot make one worker's or epoch's shard pass for another's.
-        claimed = store.manifest(shard.checkpoint).meta.get("amber.fleet")
+        claimed = parse_manifest(manifest, shard.checkpoint).meta.get("amber.fleet")  # bytes read above
         expected = {"epoch": decision.epoch, "worker": shard.worker, "workers": decision.workers}
         if claimed != expected:
             raise CorruptCheckpointError(where, "shard", f"a shard written for {expected}", repr(claimed)[:200])

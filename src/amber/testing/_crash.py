@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,8 +54,6 @@ def run_in_child(function: Callable[[], Any], *, timeout: float = 60.0) -> Child
 
 
 def _wait(pid: int, timeout: float) -> int:
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)

@@ -261,6 +261,19 @@ def test_with_manager_restores_checkpoints_periodically_and_on_exit(tmp_path: Pa
         assert again.balances() == bank.balances()
 
 
+@pytest.mark.parametrize("compact", [False, True])
+def test_compact_on_close_makes_the_final_checkpoint_a_full_one(tmp_path: Path, compact: bool) -> None:
+    bank, manager, _ = make(tmp_path, compact_on_close=compact)
+    bank.open_accounts(3, 30)
+    assert manager.checkpoint().kind == "full"
+    bank.deposit(2, 5)
+    final = manager.close()
+    assert final is not None and final.kind == ("full" if compact else "delta")
+    again, report = restored(tmp_path)
+    assert report.chain == ([final.info.id] if compact else [report.chain[0], final.info.id])
+    assert again.balances() == bank.balances()
+
+
 def test_an_exception_leaving_with_takes_no_final_checkpoint(tmp_path: Path) -> None:
     store = amber.open_store(tmp_path / "store", registry=registry)
     bank = Bank()

@@ -245,7 +245,10 @@ class Manager:
     bytes per second. With ``exclusive`` (the default), a manager holds its local store's
     writer lock from its first restore or checkpoint until ``close()``: a second manager
     gets ``StoreLockedError`` at once, or waits up to ``lock_wait`` seconds for it (on
-    object storage, give the store a lease: ``store.acquire_lease()``).
+    object storage, give the store a lease: ``store.acquire_lease()``). With
+    ``compact_on_close``, the final checkpoint of ``close()`` is a full one: the stopped
+    service leaves a chain of one, which restores fastest and which ``amber migrate`` can
+    run checkpoint steps on.
     """
 
     def __init__(
@@ -267,6 +270,7 @@ class Manager:
         handle_sigterm: bool = True,
         exclusive: bool = True,
         lock_wait: float | None = None,
+        compact_on_close: bool = False,
     ) -> None:
         if capture not in ("inline", "fork"):
             raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
@@ -296,6 +300,7 @@ class Manager:
         self.handle_sigterm = handle_sigterm
         self.exclusive = exclusive
         self.lock_wait = lock_wait
+        self.compact_on_close = compact_on_close
         self._writer_lock: WriterLock | None = None
         self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
         self.last_result: CheckpointResult | None = None
@@ -836,7 +841,7 @@ class Manager:
             self._ticker = None
         result = None
         if final and self._phase == "online":
-            result = self.checkpoint()
+            result = self.checkpoint(full=self.compact_on_close)
         self._set_phase("closed")
         self._release_store()
         return result

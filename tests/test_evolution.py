@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import pytest
 
 import amber
+from amber import commands
 from tests.helpers import tree_digest
 from tests.matrix_app import AccountV1, CustomerV1, v1
 
@@ -425,6 +426,16 @@ def test_a_checkpoint_step_splits_one_type_into_two(tmp_path: Path) -> None:
     ada = state["customers"][0]
     assert (ada.address.street, ada.address.city) == ("1 Main St", "Oslo")
     assert state["accounts"][2].owner is ada and state["accounts"][2].memo == "n2"
+
+
+def test_a_migration_with_a_checkpoint_step_says_what_each_type_went_through(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    store = amber.open_store(tmp_path, registry=address_registry([]))
+    result = commands.migrate(store, dry_run=True)
+    assert {t["name"]: t["how"] for t in result["types"]} == {
+        "bank.Customer": "checkpoint step address_registry.<locals>.split_address",
+        "bank.Account": "step 1->2",
+    }
 
 
 def test_a_checkpoint_step_merges_a_type_away(tmp_path: Path) -> None:

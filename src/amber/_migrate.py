@@ -240,9 +240,8 @@ def _chain_changes(store: CheckpointStore, source: CheckpointInfo) -> tuple[Type
 
 def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
     changes = []
-    staged = "; ".join(plan.describe()) if plan.stages else ""
     for tp in plan.types:
-        how = staged or tp.how
+        how = _staged_how(plan, tp.writer.name, tp.reader.name) if plan.stages else tp.how
         changes.append(
             TypeChange(
                 name=tp.reader.name,
@@ -255,6 +254,17 @@ def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
             )
         )
     return tuple(changes)
+
+
+def _staged_how(plan: Plan, *names: str) -> str:
+    """The actions of a staged plan that touch one type (known by any of ``names``), in order."""
+    actions = []
+    for stage in plan.stages:
+        if stage.type == "*" and set(names) & (stage.step.requires.keys() | stage.step.produces.keys()):
+            actions.append(f"checkpoint step {stage.step.name}")
+        elif stage.type in names:
+            actions.append(f"{'step' if stage.step else 'rules'} {stage.version}->{stage.version + 1}")
+    return ", ".join(actions) or "rules only"
 
 
 def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str, Any]:

@@ -127,17 +127,12 @@ class Demo:
     def amber(self, *args: str, show: bool = True) -> str:
         """Run the operator's command line, as an operator would; its stderr (the progress bar
         on a terminal) goes straight to ours."""
-        result = subprocess.run(
-            [sys.executable, "-m", "amber", *args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-        check(result.returncode == 0, f"amber {' '.join(args)} succeeded")
         if show:
             say(f"   $ amber {' '.join(args)}")
+        command = [sys.executable, "-m", "amber", *args]
+        result = subprocess.run(command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, text=True, check=False)
+        check(result.returncode == 0, f"amber {' '.join(args)} succeeded")
+        if show:
             for line in result.stdout.rstrip().splitlines():
                 say(f"     {line}")
         return result.stdout

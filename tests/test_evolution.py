@@ -373,6 +373,100 @@ def test_a_pin_without_the_old_declaration_or_twin_is_refused(tmp_path: Path) ->
     assert amber.open_store(tmp_path, registry=reg).ids() == []
 
 
+def three_account_versions(declare_v2: bool, calls: list[dict[str, Any]]) -> amber.Registry:
+    """v2 renamed ``note`` to ``memo`` and added ``currency`` (no step); v3 keeps cents (a step)."""
+    reg = amber.Registry()
+
+    @reg.record("bank.Customer", version=1)
+    class Customer(amber.Record):
+        id: int
+        name: str
+
+    if declare_v2:
+
+        @reg.record("bank.Account", version=2)
+        class AccountV2(amber.Record):
+            id: int
+            owner: Customer
+            balance: float
+            memo: Annotated[str, amber.field(aliases=["note"])] = ""
+            currency: str = "EUR"
+
+    @reg.record("bank.Account", version=3)
+    class Account(amber.Record):
+        id: int
+        owner: Customer
+        cents: int
+        memo: Annotated[str, amber.field(aliases=["note"])] = ""
+        currency: str = "EUR"
+
+    @reg.upgrade("bank.Account", 2)
+    def to_cents(fields: dict[str, Any]) -> dict[str, Any]:
+        calls.append(dict(fields))
+        fields["cents"] = round(fields.pop("balance") * 100)
+        return fields
+
+    return reg
+
+
+def test_a_step_sees_its_from_version_fields_when_that_version_is_declared(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    calls: list[dict[str, Any]] = []
+    state = amber.open_store(tmp_path, registry=three_account_versions(True, calls)).load()
+    assert set(calls[1]) == {"id", "owner", "balance", "memo", "currency"}  # v1 resolved to v2 first
+    assert (calls[1]["memo"], calls[1]["currency"]) == ("n1", "EUR")
+    assert (state["accounts"][1].cents, state["accounts"][1].memo) == (150, "n1")
+
+
+def test_a_step_gets_the_stored_fields_when_its_from_version_is_not_declared(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    calls: list[dict[str, Any]] = []
+    state = amber.open_store(tmp_path, registry=three_account_versions(False, calls)).load()
+    assert set(calls[1]) == {"id", "owner", "balance", "note"}  # as stored: nothing to resolve it to
+    assert (state["accounts"][1].cents, state["accounts"][1].memo) == (150, "n1")  # the alias, at the end
+
+
+def test_with_a_checkpoint_step_too_a_step_sees_its_from_version_fields(tmp_path: Path) -> None:
+    write_v1(tmp_path)
+    calls: list[dict[str, Any]] = []
+    reg = amber.Registry()
+
+    @reg.record("bank.Customer", version=2)
+    class Customer(amber.Record):
+        id: int
+        name: str
+        vip: bool = False
+
+    @reg.record("bank.Account", version=2)
+    class AccountV2(amber.Record):
+        id: int
+        owner: Customer
+        balance: float
+        memo: Annotated[str, amber.field(aliases=["note"])] = ""
+
+    @reg.record("bank.Account", version=3)
+    class Account(amber.Record):
+        id: int
+        owner: Customer
+        cents: int
+        memo: str = ""
+
+    @reg.upgrade("bank.Account", 2)
+    def to_cents(fields: dict[str, Any]) -> dict[str, Any]:
+        calls.append(dict(fields))
+        fields["cents"] = round(fields.pop("balance") * 100)
+        return fields
+
+    @reg.checkpoint_upgrade(requires={"bank.Customer": 1}, produces={"bank.Customer": 2})
+    def mark_vips(tables: amber.Tables) -> None:
+        for customer in tables["bank.Customer"]:
+            customer["vip"] = customer["name"] == "Ada"
+
+    state = amber.open_store(tmp_path, registry=reg).load()
+    assert set(calls[1]) == {"id", "owner", "balance", "memo"}  # through the rules stage to v2's fields
+    assert (state["accounts"][1].memo, state["accounts"][0].owner.vip) == ("n1", True)
+
+
 # --- checkpoint steps: changes across types ---------------------------------------------------
 
 

@@ -42,6 +42,9 @@ class TypePlan:
     reader: RecordType
     steps: tuple[tuple[int, UpgradeStep], ...] = ()  # (from version, step), in order
     fields: tuple[FieldPlan, ...] = ()  # rules-only plans: one per reader field
+    # Versions a record reaches without a step, before a later step: (version, its declaration).
+    # The dicts are resolved to the declaration, so that the next step sees that version's fields.
+    shapes: tuple[tuple[int, RecordType], ...] = ()
 
     @property
     def direct(self) -> bool:
@@ -68,6 +71,7 @@ class Stage:
     type: str  # the type stepped, or "*" for a checkpoint step
     version: int  # the version stepped from (per-type)
     step: Any  # the per-type step (None: no code, the version just advances) or the CheckpointStep
+    shape: RecordType | None = None  # without a step: the declaration of the version reached, if any
 
     def describe(self) -> str:
         if self.type == "*":
@@ -166,7 +170,8 @@ def _next_type_stage(registry: Registry, versions: dict[str, int], pending: list
         caps = [c.requires[name] for c in pending if c.requires.get(name, 0) > versions[name]]
         target = min([current.version if current else versions[name], *caps])
         if versions[name] < target:
-            return Stage(name, versions[name], registry.upgrade_step(name, versions[name]))
+            step = registry.upgrade_step(name, versions[name])
+            return Stage(name, versions[name], step, None if step else registry.lookup(name, versions[name] + 1))
     return None
 
 
@@ -231,11 +236,20 @@ def _plan_type(
             (v, step) for v in range(w.version, reader.version) if (step := registry.upgrade_step(reader.name, v))
         )
         if steps:
-            return TypePlan(w, reader, steps=steps)
+            return TypePlan(w, reader, steps=steps, shapes=_shapes(registry, reader.name, w.version, steps))
     fields, problems = _resolve_fields(w, reader, rename)
     if problems:
         return problems
     return TypePlan(w, reader, fields=fields)
+
+
+def _shapes(
+    registry: Registry, name: str, written: int, steps: tuple[tuple[int, UpgradeStep], ...]
+) -> tuple[tuple[int, RecordType], ...]:
+    """The declared versions a record passes through without a step before the last step."""
+    with_step = {v for v, _ in steps}
+    reached = (v + 1 for v in range(written, steps[-1][0]) if v not in with_step)
+    return tuple((v, rt) for v in reached if (rt := registry.lookup(name, v)) is not None)
 
 
 def _same_but_renamed(w: RecordSchema, r: RecordSchema, rename: Callable[[str], str | None]) -> bool:

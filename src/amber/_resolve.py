@@ -130,9 +130,35 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
 
 def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
     """The reader's columns from the writer's records as dicts, through the upgrade steps."""
-    for version, step in tp.steps:
-        records = _run_step(tp.reader.name, version, step, records)
+    steps, shapes = dict(tp.steps), dict(tp.shapes)
+    for version in range(tp.writer.version, tp.steps[-1][0] + 1):
+        step = steps.get(version)
+        if step is not None:
+            records = _run_step(tp.reader.name, version, step, records)
+        elif (shape := shapes.get(version + 1)) is not None:  # no step: the rules, to what the next step expects
+            records = reshape(shape, records)
     return reader_columns(tp.reader, records, refs)
+
+
+def reshape(declared: RecordType, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dicts of an older version resolved by the rules to a declared version's fields: renamed
+    fields under their new names, added ones with their defaults, removed ones dropped. A
+    required field without a value stays absent (a step may supply it)."""
+    fields = [
+        (f.name, declared.names_for(f.name), make)
+        for f, make in zip(declared.schema.fields, declared.defaults, strict=True)
+    ]
+    out = []
+    for record in records:
+        shaped = {}
+        for name, names, make in fields:
+            source = next((n for n in names if n in record), None)
+            if source is not None:
+                shaped[name] = record[source]
+            elif make is not None:
+                shaped[name] = make()
+        out.append(shaped)
+    return out
 
 
 def reader_columns(reader: RecordType, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
@@ -146,6 +172,8 @@ def run_stage(stage: Stage, tables: Tables) -> None:
         rows = tables[stage.type]
         if stage.step is not None:
             rows[:] = _run_step(stage.type, stage.version, stage.step, rows)
+        elif stage.shape is not None:
+            rows[:] = reshape(stage.shape, rows)
         tables._versions[stage.type] = stage.version + 1
         return
     step: CheckpointStep = stage.step

@@ -1,7 +1,14 @@
-"""Every Python example in the README and docs/ runs, in a fresh interpreter."""
+"""Every example in the README, docs/ and examples/bank/README.md runs, in a fresh interpreter.
+
+A page's ```python blocks run in order in one interpreter, and its ```sh blocks run with bash
+at their place among them, in the same folder. Other blocks are shown, not run, and must say
+what they are: ```console (a command to adapt, naming your own module or bucket), ```text
+(output, a layout, a sketch), ```json.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,27 +18,46 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
-DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "bank" / "README.md"]
+FENCE = re.compile(r"^```(\S*)\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
+RUN = {"python", "sh"}
+SHOWN = {"console", "text", "json"}
+PRELUDE = """import subprocess as _subprocess
+def _sh(code):
+    _subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code], check=True)
+"""
 
 
-def python_blocks(path: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
+def blocks(path: Path) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in FENCE.finditer(path.read_text())]
+
+
+def script(path: Path) -> str:
+    """The page's runnable blocks as one Python script, in the page's order."""
+    parts = [code if kind == "python" else f"_sh({code!r})" for kind, code in blocks(path) if kind in RUN]
+    return PRELUDE + "\n\n".join(parts)
 
 
 def run_blocks(doc: Path, cwd: Path) -> None:
-    script = "\n\n".join(python_blocks(doc))
+    env = os.environ | {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     result = subprocess.run(  # the S3 examples reach the test server through the AWS_* variables
-        [sys.executable, "-c", script], cwd=cwd, check=False, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script(doc)], cwd=cwd, env=env, check=False, capture_output=True, text=True, timeout=180
     )
-    assert result.returncode == 0, f"{doc.name}: {result.stderr}"
+    assert result.returncode == 0, f"{doc.name}: {result.stdout[-3000:]}{result.stderr}"
 
 
 @pytest.mark.usefixtures("s3_endpoint")
-@pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(d)], ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", [d for d in DOCS if any(k in RUN for k, _ in blocks(d))], ids=lambda p: p.name)
 def test_examples_run(doc: Path, tmp_path: Path) -> None:
     if doc != README:
         run_blocks(README, tmp_path)  # later docs use the ./state store the quickstart creates
     run_blocks(doc, tmp_path)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_example_says_whether_it_runs(doc: Path) -> None:
+    kinds = {kind for kind, _ in blocks(doc)}
+    assert kinds <= RUN | SHOWN, f"{doc.name}: blocks labelled {sorted(kinds - RUN - SHOWN)}: label them"
 
 
 def test_the_quickstart_example_runs(tmp_path: Path) -> None:

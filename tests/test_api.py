@@ -114,7 +114,7 @@ LAYERS = [
     {"storage"},
     {"_reading", "_history", "_lease", "_fencing", "_writer_lock"},
     {"_checkpoint"},
-    {"_open", "_retention", "_diff"},
+    {"_open", "_retention", "_diff", "_copy"},
     {"_migrate", "_restore", "_fleet"},
     {"_manager", "_report"},
     {"commands"},

@@ -131,6 +131,17 @@ def migrate(store: str, app: str, as_json: bool, **options: Any) -> None:
 
 
 @cli.command()
+@click.argument("source")
+@click.argument("target")
+@click.option("--no-verify", is_flag=True, help="Skip reading every copied checkpoint back from the target.")
+@_json_option
+def copy(source: str, target: str, no_verify: bool, as_json: bool) -> None:
+    """Copy a store's checkpoints to another place (a folder to S3); verify them there."""
+    progress = _ProgressBars() if sys.stderr.isatty() and not as_json else None
+    _run(lambda: commands.copy(source, target, verify=not no_verify, progress=progress), render.copy, as_json)
+
+
+@cli.command()
 @click.argument("store")
 @click.option("--to", "to", metavar="ID", help="The checkpoint to restore (default: the last migration's source).")
 @_lease_option

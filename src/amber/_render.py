@@ -28,6 +28,15 @@ def migrate(r: dict[str, Any]) -> str:
     return "\n".join([head, *lines])
 
 
+def copy(r: dict[str, Any]) -> str:
+    already = f" ({len(r['present'])} were already there)" if r["present"] else ""
+    checked = "; every checkpoint verified there" if r["verified"] else "; not verified (--no-verify)"
+    return (
+        f"copied {len(r['checkpoints'])} checkpoints{already} from {r['source']} to {r['target']}: "
+        f"{r['files']} files, {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.1f} s{checked}"
+    )
+
+
 def rollback(r: dict[str, Any]) -> str:
     return f"rolled back: {r['target']} restores {r['restored']} (was {r['from']}); nothing deleted"
 

@@ -21,10 +21,12 @@ import msgspec
 
 from . import _diff, _lock, _migrate, _report
 from ._checkpoint import CheckpointInfo, CheckpointStore
+from ._copy import copy_store
 from ._fleet import open_fleet
 from ._format import MAX_SEQUENCE, Manifest
 from ._lease import LEASE_KEY, read_lease
 from ._open import open_store
+from ._reading import Progress
 from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
@@ -34,6 +36,7 @@ from .storage import Storage
 StoreArg = str | CheckpointStore
 
 __all__ = [
+    "copy",
     "diff",
     "dump",
     "fleet",
@@ -255,6 +258,14 @@ def _leased(store: CheckpointStore, wait: float | None) -> Iterator[None]:
         yield
     finally:
         store.release_lease()
+
+
+def copy(source: StoreArg, target: str, *, verify: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    """Copy every committed checkpoint of ``source`` to ``target`` (a folder or a URL, empty or
+    an interrupted copy of the source), data files before manifests, and verify them there."""
+    s = _store(source)
+    report = copy_store(s, open_store(target), verify=verify, progress=progress)
+    return msgspec.to_builtins(report)  # type: ignore[no-any-return]
 
 
 def log(store: StoreArg) -> list[dict[str, Any]]:

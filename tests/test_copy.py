@@ -64,6 +64,16 @@ def test_a_copy_into_another_store_is_refused_and_writes_nothing(tmp_path: Path)
     assert sorted(p.name for p in (tmp_path / "b").rglob("*")) == before
 
 
+def test_a_quarantined_checkpoint_is_copied_but_not_verified(tmp_path: Path) -> None:
+    source, _ = service_store(tmp_path / "a")
+    data = tmp_path / "a" / source.manifest("2").data
+    data.write_bytes(data.read_bytes()[:-3])  # damaged, and quarantined by the service_store's note
+    report = commands.copy(source, str(tmp_path / "b"))
+    assert report["unverified"] == ["000000000002"] and report["checkpoints"] == source.ids()
+    with pytest.raises(amber.CorruptCheckpointError, match="000000000002"):
+        amber.open_store(tmp_path / "b").verify("2")
+
+
 def test_a_damaged_manifest_stops_the_copy_before_anything_is_written(tmp_path: Path) -> None:
     source, _ = service_store(tmp_path / "a")
     manifest = tmp_path / "a" / "checkpoints" / f"{source.ids()[2]}.manifest"

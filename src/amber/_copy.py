@@ -28,6 +28,7 @@ class CopyReport:
     target: str
     checkpoints: list[str] = field(default_factory=list)  # copied now
     present: list[str] = field(default_factory=list)  # already in the target (a resumed copy)
+    unverified: list[str] = field(default_factory=list)  # quarantined in the source: copied as they are
     files: int = 0
     bytes: int = 0
     verified: bool = False
@@ -38,7 +39,9 @@ def copy_store(
     source: CheckpointStore, target: CheckpointStore, *, verify: bool = True, progress: Progress | None = None
 ) -> CopyReport:
     """Copy every committed checkpoint of ``source`` (with its quarantine notes, migration log,
-    history and fences) into ``target``, which must be empty or an interrupted copy of it."""
+    history and fences) into ``target``, which must be empty or an interrupted copy of it.
+    Quarantined checkpoints are copied for the post-mortem, but not verified: a restore
+    skips them there too."""
     began = time.perf_counter()
     report = CopyReport(source.url, target.url)
     ids = source.ids()
@@ -60,13 +63,18 @@ def copy_store(
         for key in source.storage.list(folder):
             _copy(source.storage, target.storage, key, report, create_only=False)
     if verify:
-        for done, cid in enumerate(ids, 1):
-            target.verify(cid)
-            if progress is not None:
-                progress("verify", done, len(ids))
+        report.unverified = sorted(set(ids) & source.quarantined().keys())
+        _verify(target, [cid for cid in ids if cid not in report.unverified], progress)
         report.verified = True
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _verify(target: CheckpointStore, ids: list[str], progress: Progress | None) -> None:
+    for done, cid in enumerate(ids, 1):
+        target.verify(cid)
+        if progress is not None:
+            progress("verify", done, len(ids))
 
 
 def _check_target(source: CheckpointStore, target: CheckpointStore, ids: list[str]) -> None:

@@ -30,7 +30,8 @@ def migrate(r: dict[str, Any]) -> str:
 
 def copy(r: dict[str, Any]) -> str:
     already = f" ({len(r['present'])} were already there)" if r["present"] else ""
-    checked = "; every checkpoint verified there" if r["verified"] else "; not verified (--no-verify)"
+    skipped = f" but the quarantined {', '.join(r['unverified'])}" if r["unverified"] else ""
+    checked = f"; every checkpoint verified there{skipped}" if r["verified"] else "; not verified (--no-verify)"
     return (
         f"copied {len(r['checkpoints'])} checkpoints{already} from {r['source']} to {r['target']}: "
         f"{r['files']} files, {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.1f} s{checked}"

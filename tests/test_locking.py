@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import amber
+from tests import orphan_app
 from tests.helpers import Counter
 
 SERVICE = textwrap.dedent(
@@ -115,3 +117,27 @@ def test_a_forked_child_does_not_keep_the_lock_after_close(tmp_path: Path) -> No
         second.close(final=False)
     finally:
         os.waitpid(child, 0)
+
+
+def test_a_fork_checkpoint_orphaned_by_a_killed_service_never_commits_over_its_successor(tmp_path: Path) -> None:
+    """The service dies mid-commit; its checkpoint child, slow to write, must neither let the
+    next instance in while it may still commit, nor commit once its service is gone."""
+    store = str(tmp_path / "store")
+
+    def app(role: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "tests.orphan_app", store, role]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+    with app("seed") as seed:
+        seed.communicate(timeout=60)
+    with app("a") as a:
+        assert a.stdout is not None and json.loads(a.stdout.readline()) == {"phase": "committing"}
+        a.kill()
+        a.communicate(timeout=30)
+    with app("b") as b:
+        out, _ = b.communicate(timeout=90)
+    assert json.loads(out) == {"restored": "000000000001", "committed": "000000000002"}
+    time.sleep(1.0)  # an orphan that would still commit has had ample time
+    newest = amber.open_store(store, registry=orphan_app.registry)
+    assert newest.ids() == ["000000000001", "000000000002"]
+    assert newest.load()["rows"]["writer"] == "b"

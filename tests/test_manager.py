@@ -274,6 +274,21 @@ def test_compact_on_close_makes_the_final_checkpoint_a_full_one(tmp_path: Path, 
     assert again.balances() == bank.balances()
 
 
+def test_close_waits_for_a_checkpoint_under_way_before_letting_the_store_go(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, exclusive=True)
+    bank.open_accounts(3, 30)
+    slow = threading.Event()
+    manager.listeners.append(lambda event: slow.wait(0.5) if isinstance(event, CheckpointCommitted) else None)
+    under_way = threading.Thread(target=manager.checkpoint)
+    under_way.start()
+    while manager.phase == "online":
+        time.sleep(0.001)
+    manager.close()  # from another thread, as a SIGTERM during a handover does
+    assert not under_way.is_alive()  # it finished before close() returned and let the lock go
+    under_way.join()
+    assert manager.phase == "closed" and len(manager.store.ids()) == 1
+
+
 def test_an_exception_leaving_with_takes_no_final_checkpoint(tmp_path: Path) -> None:
     store = amber.open_store(tmp_path / "store", registry=registry)
     bank = Bank()

@@ -150,3 +150,52 @@ def test_a_migration_killed_at_any_moment_leaves_the_store_unambiguous(tmp_path:
         final = amber.open_store(store_dir, registry=migration_app.registry)
         assert final.plan().types[1].direct and final.load()["accounts"][3].balance_cents == 30000
     assert outcomes == {1, 2}, "kills landed both before and after the commit"
+
+
+def vip_release() -> amber.Registry:
+    """The bank service's next release: customers gain a ``vip`` flag set by a checkpoint step."""
+    from tests import bank_service
+
+    reg = amber.Registry()
+
+    @reg.record("bank.Customer", version=2)
+    class Customer(amber.Record):
+        id: int
+        name: str
+        vip: bool = False
+
+    @reg.record("bank.Account", version=1)
+    class Account(amber.Record):
+        id: int
+        owner: Customer
+        balance: int
+
+    reg.register(bank_service.Ledger, "bank.Ledger", version=1)
+
+    @reg.checkpoint_upgrade(requires={"bank.Customer": 1}, produces={"bank.Customer": 2})
+    def mark_vips(tables: amber.Tables) -> None:
+        for customer in tables["bank.Customer"]:
+            customer["vip"] = customer["id"] == 0
+
+    return reg
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_checkpoint_steps_migrate_what_a_compacting_service_left(tmp_path: Path, compact: bool) -> None:
+    from tests.bank_service import Bank
+    from tests.bank_service import registry as bank_registry
+
+    bank = Bank()
+    store = amber.open_store(tmp_path, registry=bank_registry)
+    with amber.Manager(store, bank.participants, compact_on_close=compact) as manager:
+        bank.open_accounts(3, 30)
+        manager.checkpoint()
+        bank.deposit(1, 5)  # the final checkpoint holds this: a delta, unless compacted
+    store = amber.open_store(tmp_path, registry=vip_release())
+    if not compact:  # the final checkpoint is a delta: the error says how to leave a full one
+        with pytest.raises(amber.MigrationError, match="compact_on_close"):
+            commands.migrate(store)
+        return
+    done = commands.migrate(store)
+    customers = store.load()["accounts"]["customers"]
+    assert done["target"] and customers[0].vip and not customers[1].vip

@@ -45,7 +45,7 @@ from ._participants import call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
 from ._version import __version__
-from ._writer_lock import WriterLock
+from ._writer_lock import WriterLock, kept_by_children
 from .errors import (
     AmberError,
     CheckpointAbortedError,
@@ -497,9 +497,11 @@ class Manager:
             if spool is not None:  # the parent uploads and commits what the child staged
                 return {"draft": self._staged(capture, spool, parent, diagnose=diagnose)}
 
-            def until_go(step: str) -> None:  # commit only once the parent resumed everyone
-                if step == "commit" and not go():
+            def until_go(step: str) -> None:
+                if step == "commit" and not go():  # commit only once the parent resumed everyone
                     raise CheckpointAbortedError("committing", None, "the service did not resume cleanly")
+                if os.getppid() != parent:  # an orphan: its commit could land after a restarted service's
+                    raise CheckpointAbortedError("committing", None, "the service exited during the checkpoint")
 
             info = self.store.write(
                 capture,
@@ -511,7 +513,8 @@ class Manager:
             return {"id": info.id}
 
         parent = os.getpid()
-        child = _fork.fork(job)
+        with kept_by_children():  # the store stays locked until the child exits, even if we die first
+            child = _fork.fork(job)
         try:
             self._resume(attempt, prepared)  # a participant failing here aborts the child too
             child.go()  # the child commits only after this: the resume failing stops it in time
@@ -840,10 +843,13 @@ class Manager:
             self._ticker.join()
             self._ticker = None
         result = None
-        if final and self._phase == "online":
-            result = self.checkpoint(full=self.compact_on_close)
-        self._set_phase("closed")
-        self._release_store()
+        try:
+            if final and self._phase == "online":
+                result = self.checkpoint(full=self.compact_on_close)
+        finally:
+            with self._lock:  # a checkpoint under way on another thread finishes before the store is let go
+                self._set_phase("closed")
+                self._release_store()
         return result
 
     def _release_store(self) -> None:

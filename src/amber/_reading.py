@@ -78,7 +78,8 @@ class CheckpointReader:
                     m.id,
                     "checkpoint steps",
                     "a full checkpoint (checkpoint steps cannot run on a delta)",
-                    f"a delta on {m.parent}; compact the chain with the previous code version first",
+                    f"a delta on {m.parent}; stop the service with Manager(compact_on_close=True), or take "
+                    "checkpoint(full=True) with the previous release, then migrate",
                 )
             return self._staged_state(migration)
         classes = [{} if tp.steps else tp.reader.classes for tp in migration.types]

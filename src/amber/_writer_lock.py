@@ -10,6 +10,7 @@ import socket
 import stat
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import StoreLockedError
@@ -17,15 +18,31 @@ from .storage import LocalStorage, Storage
 
 LOCK_NAME = ".amber-writer.lock"  # hidden: never listed, never collected
 _held: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+_keep_in_child = False  # set around the fork of a checkpoint's child
 
 
 def _drop_in_child() -> None:
-    """A forked child (a fork checkpoint) must not keep the lock alive past its parent's close."""
+    """A forked child must not keep the lock alive past its parent's close, unless it is a
+    checkpoint's child: that one keeps it until it exits, so that a service killed while its
+    child commits is not restarted (and does not commit) before the child is done."""
+    if _keep_in_child:
+        return
     for lock in list(_held):
         lock.release()
 
 
 os.register_at_fork(after_in_child=_drop_in_child)
+
+
+@contextlib.contextmanager
+def kept_by_children() -> Iterator[None]:
+    """Forks made inside this block keep the process's writer locks (a checkpoint's child)."""
+    global _keep_in_child  # noqa: PLW0603 (read by the fork handler, which takes no arguments)
+    _keep_in_child = True
+    try:
+        yield
+    finally:
+        _keep_in_child = False
 
 
 class WriterLock:

@@ -526,9 +526,40 @@ def test_a_migration_with_a_checkpoint_step_says_what_each_type_went_through(tmp
     write_v1(tmp_path)
     store = amber.open_store(tmp_path, registry=address_registry([]))
     result = commands.migrate(store, dry_run=True)
+    assert {t["name"]: (t["from_version"], t["how"]) for t in result["types"]} == {
+        "bank.Customer": (1, "checkpoint step address_registry.<locals>.split_address"),
+        "bank.Account": (1, "step 1->2"),
+        "bank.Address": (0, "checkpoint step address_registry.<locals>.split_address"),  # created by it
+    }
+
+
+def test_a_type_no_stage_touches_is_reported_as_written(tmp_path: Path) -> None:
+    old, new = amber.Registry(), amber.Registry()
+
+    class Note(amber.Record):
+        text: str
+
+    old.register(Note, "crm.Note", version=1)
+    new.register(Note, "crm.Note", version=1)
+
+    @old.record("crm.Person", version=1)
+    class PersonV1(amber.Record):
+        email: str
+
+    @new.record("crm.Person", version=2)
+    class Person(amber.Record):
+        email: str
+        vip: bool = False
+
+    @new.checkpoint_upgrade(requires={"crm.Person": 1}, produces={"crm.Person": 2})
+    def flag(tables: amber.Tables) -> None:
+        pass
+
+    amber.open_store(tmp_path, registry=old).save({"p": [PersonV1("a@x")], "n": [Note("hi")]})
+    result = commands.migrate(amber.open_store(tmp_path, registry=new), dry_run=True)
     assert {t["name"]: t["how"] for t in result["types"]} == {
-        "bank.Customer": "checkpoint step address_registry.<locals>.split_address",
-        "bank.Account": "step 1->2",
+        "crm.Person": "checkpoint step test_a_type_no_stage_touches_is_reported_as_written.<locals>.flag",
+        "crm.Note": "as written",
     }
 
 

@@ -250,21 +250,21 @@ def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
                 from_fingerprint=tp.writer.fingerprint,
                 to_fingerprint=tp.reader.schema.fingerprint,
                 records=source.counts.get(tp.writer.name, 0),
-                how=how,
+                how=how or ("as written" if tp.direct else "rules only"),
             )
         )
+    known = {tp.reader.name for tp in plan.types}
+    for name, created in plan.final:  # types a checkpoint step creates: version 0 means "new"
+        if created is not None and name not in known:
+            schema = created.schema
+            changes.append(TypeChange(name, 0, schema.version, "", schema.fingerprint, 0, _staged_how(plan, name)))
     return tuple(changes)
 
 
 def _staged_how(plan: Plan, *names: str) -> str:
-    """The actions of a staged plan that touch one type (known by any of ``names``), in order."""
-    actions = []
-    for stage in plan.stages:
-        if stage.type == "*" and set(names) & (stage.step.requires.keys() | stage.step.produces.keys()):
-            actions.append(f"checkpoint step {stage.step.name}")
-        elif stage.type in names:
-            actions.append(f"{'step' if stage.step else 'rules'} {stage.version}->{stage.version + 1}")
-    return ", ".join(actions) or "rules only"
+    """The actions of a staged plan that touch one type (known by any of ``names``), in order;
+    "" when none does."""
+    return ", ".join(stage.action() for stage in plan.stages if stage.touches(*names))
 
 
 def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str, Any]:

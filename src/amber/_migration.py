@@ -74,9 +74,19 @@ class Stage:
     shape: RecordType | None = None  # without a step: the declaration of the version reached, if any
 
     def describe(self) -> str:
+        return self.action() if self.type == "*" else f"{self.type} {self.action()}"
+
+    def action(self) -> str:
+        """What this stage does, without the type's name."""
         if self.type == "*":
             return f"checkpoint step {self.step.name}"
-        return f"{self.type} {'step' if self.step else 'rules'} {self.version}->{self.version + 1}"
+        return f"{'step' if self.step else 'rules'} {self.version}->{self.version + 1}"
+
+    def touches(self, *names: str) -> bool:
+        """Whether this stage changes a type known by any of ``names``."""
+        if self.type == "*":
+            return bool(set(names) & (self.step.requires.keys() | self.step.produces.keys()))
+        return self.type in names
 
 
 @dataclass(frozen=True)

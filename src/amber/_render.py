@@ -10,11 +10,7 @@ import msgspec
 def migrate(r: dict[str, Any]) -> str:
     lines = []
     for t in r["types"]:
-        change = (
-            f"v{t['from_version']} -> v{t['to_version']}"
-            if t["from_version"] != t["to_version"]
-            else f"v{t['to_version']}"
-        )
+        change = _versions(t, " -> ")
         lines.append(f"  {t['name']:24} {change:12} {t['records']:>10} records  {t['how']}")
     if not r["changed"]:
         head = f"{r['source']} is already at the code's versions; nothing to do"
@@ -52,9 +48,7 @@ def log(entries: list[dict[str, Any]]) -> str:
             e["outcome"] if e["outcome"] != "started" or e["run"] in finished else "interrupted (nothing committed)"
         )
         target = f" -> {e['target']}" if e.get("target") else ""
-        detail = "; ".join(
-            f"{t['name']} v{t['from_version']}->v{t['to_version']} ({t['how']})" for t in e.get("types", ())
-        )
+        detail = "; ".join(f"{t['name']} {_versions(t, '->')} ({t['how']})" for t in e.get("types", ()))
         extra = f"  undo: {e['undo']}" if e.get("undo") else (f"  error: {e['error']}" if e.get("error") else "")
         lines.append(f"{e['time']}  {e['action']:8} {outcome:10} {e['source']}{target}  {detail}{extra}")
     return "\n".join(lines)
@@ -227,3 +221,11 @@ def fleet(r: dict[str, Any]) -> str:
 def fleet_gc(r: dict[str, Any]) -> str:
     gone = r["deleted_epochs"]
     return f"deleted {len(gone)} epoch(s)" + (f": {', '.join(map(str, gone))}" if gone else "")
+
+
+def _versions(change: dict[str, Any], arrow: str) -> str:
+    """A type's versions across a migration: "v1 -> v2", "v2" (unchanged), "new v1" (created)."""
+    old, new = change["from_version"], change["to_version"]
+    if old == 0:
+        return f"new v{new}"
+    return f"v{new}" if old == new else f"v{old}{arrow}v{new}"

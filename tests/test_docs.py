@@ -88,7 +88,8 @@ def test_the_demo_runs_unattended(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert re.search(r"every one of the \d+ transfers acknowledged before the kill is there", out)
-    assert "release 1 now refuses the store, as it should" in out
+    assert "holds bank.Account v2, and release 1 refuses the store, as it should" in out
+    assert re.search(r"the final store, read with release 3's code, holds all \d+ acknowledged transfers", out)
     assert re.search(r"migrated \d+ -> \d+: \d+ records", out)
     assert "rolled back:" in out and "OK 0" in out  # amber rollback, then amber verify
     assert f"HTML report: {tmp_path / 'report.html'}" in out

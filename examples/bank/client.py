@@ -21,7 +21,7 @@ class Tally:
     by_release: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)  # seconds, request to durable ack
     refused: int = 0  # insufficient funds: a business answer, nothing changed
-    unknown: int = 0  # no answer (the instance died mid-request): maybe applied, never promised
+    unknown: int = 0  # no answer (the instance died mid-request), or not durable in time: never promised
     redirected: int = 0  # 503 from an instance not (or no longer) serving: sent again
 
 

@@ -1,8 +1,8 @@
 """What every release of the bank shares: the business rules and the three participants.
 
 Each release (``v1``, ``v2``, ``v3``) declares its record types and subclasses ``Bank`` with
-the few methods that touch them. The rest of the code never sees a field name, which is how
-a real service keeps a schema change small.
+the few methods that touch the fields its releases change (money, the account's holder), so
+that a schema change touches a few lines, as in a real service.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import amber
 
-CUSTOMERS_PER_ACCOUNT = 10  # every customer holds about ten accounts
+ACCOUNTS_PER_CUSTOMER = 10
 
 
 class InsufficientFunds(Exception):
@@ -84,11 +84,12 @@ class Bank:
         """Open ``accounts`` accounts with random opening deposits (a fresh store only)."""
         rng = random.Random(seed)
         with self.gate:
-            people = [self.new_customer(i, f"customer {i}", f"c{i}@example.com") for i in range(accounts // 10 + 1)]
+            count = accounts // ACCOUNTS_PER_CUSTOMER + 1
+            people = [self.new_customer(i, f"customer {i}", f"c{i}@example.com") for i in range(count)]
             self.customers.update({c.id: c for c in people})
             for i in range(accounts):
                 cents = rng.randrange(10_000, 1_000_000)
-                self.accounts[i] = self.new_account(i, people[i // CUSTOMERS_PER_ACCOUNT], cents)
+                self.accounts[i] = self.new_account(i, people[i // ACCOUNTS_PER_CUSTOMER], cents)
                 self.add_to_total(cents)
 
     def transfer(self, source: int, target: int, cents: int) -> int:

@@ -9,33 +9,24 @@ the HTML report stay in DIR (default: a new folder under the system's temp folde
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
+import amber
 from amber import commands
 
+from . import v3
 from .client import LoadClient
+from .instance import DemoFailed, Instance, check
+from .summary import summarize
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: `examples.bank` imports from here
-Json = dict[str, Any]
-
-
-class DemoFailed(Exception):
-    """A claim the demo makes turned out false."""
-
-
-def check(condition: bool, claim: str) -> None:
-    if not condition:
-        raise DemoFailed(claim)
+MIGRATE = ("--app", "examples.bank.v3:registry")
 
 
 def say(text: str) -> None:
@@ -46,83 +37,34 @@ def step(number: int, text: str) -> None:
     say(f"\n== {number}. {text}")
 
 
-class Instance:
-    """One running process of the service, on its own port, its output in a log file."""
-
-    def __init__(self, demo: Demo, release: str, *extra: str) -> None:
-        self.release = release
-        demo.starts += 1
-        demo.instances.append(self)
-        self.log_path = demo.dir / "logs" / f"{demo.starts}-{release}.log"
-        self.log_path.parent.mkdir(exist_ok=True)
-        command = [sys.executable, "-m", "examples.bank.service", "--release", release, "--store", str(demo.store)]
-        command += ["--accounts", str(demo.accounts), *extra]
-        with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=demo.env, stdout=subprocess.PIPE, stderr=log, text=True
-            )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # the service prints its port, then nothing more
-        self.process.stdout.close()
-        check(bool(line), f"{release} started (see {self.log_path})")
-        self.port = int(json.loads(line)["port"])
-        self.pid = self.process.pid
-
-    def get(self, path: str) -> Json:
-        return self._call("GET", path, None)
-
-    def post(self, path: str, body: Json | None = None) -> Json:
-        return self._call("POST", path, body or {})
-
-    def _call(self, method: str, path: str, body: Json | None) -> Json:
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, None if body is None else json.dumps(body))
-            answer: Json = json.loads(conn.getresponse().read())
-            return answer
-        finally:
-            conn.close()
-
-    def wait_for(self, what: str, condition: Any, timeout: float = 60) -> Json:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            check(self.process.poll() is None, f"{self.release} is running (see {self.log_path})")
-            stats = self.get("/stats")
-            if condition(stats):
-                return stats
-            time.sleep(0.005)
-        raise DemoFailed(f"{self.release}: {what} within {timeout} s (see {self.log_path})")
-
-    def stop(self) -> None:
-        """SIGTERM: the service takes a final checkpoint and exits."""
-        self.process.send_signal(signal.SIGTERM)
-        status = self.process.wait(timeout=60)  # 128 + SIGTERM, as a shell reports it
-        check(status == 128 + signal.SIGTERM, f"{self.release} stopped cleanly (see {self.log_path})")
-
-    def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-
 class Demo:
     def __init__(self, folder: Path, accounts: int, seconds: float) -> None:
         self.dir = folder
         self.store = folder / "state"
         self.accounts = accounts
-        self.seconds = seconds  # of load in each phase
-        self.starts = 0
+        self.seconds = seconds  # of load in the first phase
         self.instances: list[Instance] = []
         self.env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self.client = LoadClient(accounts, threads=32)
 
+    # --- tools ----------------------------------------------------------------------------
+
+    def start(self, release: str, *extra: str) -> Instance:
+        log_path = self.dir / "logs" / f"{len(self.instances) + 1}-{release}.log"
+        log_path.parent.mkdir(exist_ok=True)
+        command = [sys.executable, "-m", "examples.bank.service", "--release", release, "--store", str(self.store)]
+        instance = Instance(
+            release, [*command, "--accounts", str(self.accounts), *extra], cwd=ROOT, env=self.env, log_path=log_path
+        )
+        self.instances.append(instance)
+        return instance
+
     def cleanup(self) -> None:
         """Leave no service running, whatever happened."""
-        self.client.stop()
         for instance in self.instances:
-            if instance.process.poll() is None:
+            if instance.running():
                 instance.kill()
+        self.client.stop()
 
     def amber(self, *args: str, show: bool = True) -> str:
         """Run the operator's command line, as an operator would; its stderr (the progress bar
@@ -141,36 +83,49 @@ class Demo:
         before = len(self.client.acknowledged())
         self.client.point_at(instance.release, instance.port)
         time.sleep(seconds)
-        stats = instance.get("/stats")
         acked = len(self.client.acknowledged()) - before
+        checkpoints = instance.get("/stats")["checkpoints"]
         say(
             f"   {instance.release} under load for {seconds:.0f} s: {acked} transfers acknowledged, "
-            f"{stats['checkpoints']} checkpoints committed by this instance"
+            f"{checkpoints} checkpoints committed by this instance"
         )
 
-    def all_acknowledged_held_by(self, instance: Instance) -> int:
+    def holds_every_acknowledged_transfer(self, instance: Instance) -> int:
         acked = self.client.acknowledged()
         missing = instance.post("/transfers/check", {"transfers": acked})["missing"]
         check(not missing, f"{instance.release} holds every acknowledged transfer (missing: {missing[:10]})")
+        totals = instance.get("/totals")
+        check(totals["balances_cents"] == totals["books_cents"], f"{instance.release}: balances sum to the books")
         return len(acked)
 
-    def sound(self, instance: Instance) -> Json:
-        stats = instance.get("/stats")
-        check(stats["balances_cents"] == stats["books_cents"], f"{instance.release}: balances sum to the books")
-        return stats
+    def newest_holding_accounts(self, wait: float = 10) -> tuple[str, int]:
+        """The newest checkpoint holding accounts and its bank.Account version, once one begun
+        after this call has committed (the one under way may predate a change)."""
+        first = commands.ls(str(self.store))[-1]["id"]
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            rows = [r for r in commands.ls(str(self.store)) if r["id"] > first]
+            if len(rows) >= 2 and "bank.Account" in rows[-1]["types"]:
+                return rows[-1]["id"], int(rows[-1]["types"]["bank.Account"])
+            time.sleep(0.05)
+        raise DemoFailed("the service commits checkpoints holding accounts")
+
+    # --- the story ------------------------------------------------------------------------
 
     def run(self) -> None:
         v1 = self.start_under_load()
         v1 = self.crash_and_restart(v1)
         v2 = self.rolling_upgrade(v1)
+        self.unpin(v1, v2)
         self.stop_and_migrate(v2)
         self.rollback_and_migrate_again()
         self.run_release_3()
-        self.summary()
+        self.check_the_final_store()
+        summarize(self.store, self.dir / "report.html", self.client, self.amber, step)
 
     def start_under_load(self) -> Instance:
         step(1, f"start release 1 on a fresh store ({self.accounts:,} accounts), under load from 32 clients")
-        v1 = Instance(self, "v1")
+        v1 = self.start("v1")
         v1.wait_for("come online", lambda s: s["role"] == "primary")
         self.client.point_at("v1", v1.port)
         self.client.start()
@@ -181,31 +136,31 @@ class Demo:
 
     def crash_and_restart(self, v1: Instance) -> Instance:
         step(2, "kill -9 release 1 in the middle of a checkpoint")
-        v1.post("/admin/checkpoint", {"full": True})
-        stats = v1.wait_for("reach a checkpoint's commit", lambda s: s["phase"] == "committing")
+        unknown_before = self.client.tally.unknown
+        v1.post("/admin/checkpoint", {"full": True})  # a full one: a longer write to land in
+        stats = v1.wait_for("be committing a checkpoint", lambda s: s["phase"] == "committing")
         v1.kill()
         self.client.point_at(None)
-        leftovers = sorted(p.name for p in (self.store / "data").glob(".*.tmp"))
         say(
-            f"   SIGKILL to pid {v1.pid} while its checkpoint was {stats['phase']}; "
-            f"{stats['durable']} transfers were durable"
+            f"   SIGKILL to pid {v1.pid} while a checkpoint was being written; the newest committed one was "
+            f"{stats['last']}, holding every transfer up to #{stats['durable']}"
         )
-        if leftovers:
-            say(f"   the interrupted write left {leftovers[0]} in the store: never committed, never read")
-        self.amber("ls", str(self.store), show=False)
-        step(3, "restart release 1: it restores the last committed checkpoint and checks it")
-        v1 = Instance(self, "v1")
-        stats = v1.wait_for("come online", lambda s: s["role"] == "primary")
-        restored = stats["restored"]
+        step(3, "restart release 1: it restores the newest committed checkpoint and checks it")
+        v1 = self.start("v1")
+        restored = v1.wait_for("come online", lambda s: s["role"] == "primary")["restored"]
+        if restored["checkpoint"] == stats["last"]:
+            say("   the checkpoint being written was never committed: its forked child saw its service gone")
+        else:
+            check(restored["checkpoint"] > stats["last"], "the restart restores the newest committed checkpoint")
+            say(f"   the checkpoint being written, {restored['checkpoint']}, had committed before the kill landed")
         say(
-            f"   restored checkpoint {restored['checkpoint']} (a chain of {len(restored['chain'])}) "
-            f"in {restored['seconds'] * 1000:.0f} ms; checks passed: {', '.join(restored['checks'])}"
+            f"   restored {restored['checkpoint']} (a chain of {len(restored['chain'])}) in "
+            f"{restored['seconds'] * 1000:.0f} ms; checks passed: {', '.join(restored['checks'])}"
         )
-        held = self.all_acknowledged_held_by(v1)
-        self.sound(v1)
+        held = self.holds_every_acknowledged_transfer(v1)
         say(
             f"   every one of the {held} transfers acknowledged before the kill is there; "
-            f"{self.client.tally.unknown} requests cut off by the kill were never acknowledged"
+            f"{self.client.tally.unknown - unknown_before} requests cut off by the kill were never acknowledged"
         )
         self.load(v1, self.seconds / 2)
         return v1
@@ -213,129 +168,84 @@ class Demo:
     def rolling_upgrade(self, v1: Instance) -> Instance:
         step(4, "roll out release 2 beside release 1, writing bank.Account at version 1 (a write pin)")
         say("   release 2 renames Account.owner to holder and adds Account.currency: no code to read old data")
-        v2 = Instance(self, "v2", "--pin", "bank.Account=1")
-        v2.wait_for("wait for the store", lambda s: s["role"] == "standby")
-        say("   release 2 is up and waiting for the store's writer lock; traffic moves to it now")
+        v2 = self.start("v2", "--pin", "bank.Account=1")
+        time.sleep(0.5)
+        waiting = v2.get("/stats")
+        check(waiting["role"] == "standby" and waiting["restored"] == {}, "release 2 waits for the store")
+        say("   release 2 is up, and still waiting for the store's writer lock after 0.5 s; traffic moves to it")
         self.client.point_at("v2", v2.port)
         final = v1.post("/admin/handover")["final_checkpoint"]
-        stats = v2.wait_for("take over", lambda s: s["role"] == "primary")
-        say(
-            f"   release 1 took a final checkpoint ({final}) and released the store; release 2 restored "
-            f"{stats['restored']['checkpoint']}, release 1's, and serves"
-        )
+        restored = v2.wait_for("take over", lambda s: s["role"] == "primary")["restored"]["checkpoint"]
+        check(restored == final, f"release 2 restores release 1's final checkpoint {final}")
+        say(f"   release 1 took a final checkpoint ({final}) and released the store; release 2 restored it and serves")
         self.load(v2, self.seconds / 2)
-        check(self.newest_account_version() == 1, "release 2 writes bank.Account v1 while pinned")
-        newest = commands.show(str(self.store))
+        pinned, version = self.newest_holding_accounts()
+        check(version == 1, "release 2 writes bank.Account v1 while pinned")
         back = v1.post("/admin/read-store")
-        check(back["ok"], f"release 1 restores release 2's pinned checkpoint ({back.get('error')})")
-        say(f"   release 2's checkpoint {newest['id']} holds bank.Account v1, so release 1 (still up, drained)")
-        say(f"   can restore it: {back['totals']['transfers']} transfers, invariants hold. Rolling back is safe.")
+        check(back["ok"] and back["checkpoint"] >= pinned, f"release 1 restores release 2's checkpoints ({back})")
+        say(f"   release 2's checkpoints hold bank.Account v1 ({pinned}, ...), so release 1 (still up, drained)")
+        say(
+            f"   restores them: checkpoint {back['checkpoint']}, {back['totals']['transfers']} transfers, invariants"
+            " hold. Rolling the deploy back is safe."
+        )
+        return v2
+
+    def unpin(self, v1: Instance, v2: Instance) -> None:
         step(5, "lift the pin: release 2 writes bank.Account v2 from now on")
         v2.post("/admin/unpin")
-        check(self.newest_account_version() == 2, "release 2 writes bank.Account v2 once unpinned")
+        newest, version = self.newest_holding_accounts()
+        check(version == 2, "release 2 writes bank.Account v2 once unpinned")
         refused = v1.post("/admin/read-store")
-        check(not refused["ok"], "release 1 cannot read bank.Account v2")
-        say("   release 1 now refuses the store, as it should:")
+        check(not refused["ok"] and "IncompatibleSchemaError" in refused["error"], "release 1 cannot read it")
+        say(f"   checkpoint {newest} holds bank.Account v2, and release 1 refuses the store, as it should:")
         say(textwrap.fill(refused["error"], 100, initial_indent="     ", subsequent_indent="     "))
         v1.stop()
         say("   so release 1 is stopped (SIGTERM)")
         self.load(v2, self.seconds / 2)
-        return v2
-
-    def newest_account_version(self, wait: float = 10) -> int:
-        """The version of bank.Account in the newest checkpoint that holds accounts, once a
-        checkpoint begun after this call has committed (the one under way may predate a change)."""
-        first = commands.ls(str(self.store))[-1]["id"]
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            rows = [r for r in commands.ls(str(self.store)) if r["id"] > first]
-            if len(rows) >= 2 and "bank.Account" in rows[-1]["types"]:
-                return int(rows[-1]["types"]["bank.Account"])
-            time.sleep(0.01)
-        raise DemoFailed("the service commits checkpoints holding accounts")
 
     def stop_and_migrate(self, v2: Instance) -> None:
-        step(6, "release 3 stores money in integer cents and splits Customer: migrate offline")
+        step(6, "release 3 stores money in integer cents and splits Customer in two: migrate offline")
         self.client.point_at(None)
-        held = self.all_acknowledged_held_by(v2)
-        self.sound(v2)
+        held = self.holds_every_acknowledged_transfer(v2)
         v2.stop()
-        self.client.stop()
-        say(f"   release 2 stopped after a final checkpoint; it held all {held} acknowledged transfers")
-        app = "examples.bank.v3:registry"
-        self.amber("migrate", str(self.store), "--app", app, "--dry-run")
-        self.amber("migrate", str(self.store), "--app", app)
+        say(f"   release 2 held all {held} acknowledged transfers; stopped, it left a full checkpoint")
+        self.amber("migrate", str(self.store), *MIGRATE, "--dry-run")
+        self.amber("migrate", str(self.store), *MIGRATE)
 
     def rollback_and_migrate_again(self) -> None:
         step(7, "suppose release 3's smoke test fails: roll the store back, then forward again")
         self.amber("rollback", str(self.store))
-        v2 = Instance(self, "v2")
+        v2 = self.start("v2")
         v2.wait_for("come online", lambda s: s["role"] == "primary")
-        held = self.all_acknowledged_held_by(v2)
-        self.sound(v2)
+        held = self.holds_every_acknowledged_transfer(v2)
         v2.stop()
         say(f"   release 2 restores the rolled-back store: all {held} transfers, invariants hold")
-        self.amber("migrate", str(self.store), "--app", "examples.bank.v3:registry")
+        self.amber("migrate", str(self.store), *MIGRATE)
         self.amber("log", str(self.store))
 
     def run_release_3(self) -> None:
         step(8, "start release 3 on the migrated store, under load")
-        v3 = Instance(self, "v3")
+        v3 = self.start("v3")
         v3.wait_for("come online", lambda s: s["role"] == "primary")
-        self.client.start()
         self.load(v3, self.seconds / 2)
         self.client.point_at(None)
-        held = self.all_acknowledged_held_by(v3)
-        stats = self.sound(v3)
+        held = self.holds_every_acknowledged_transfer(v3)
+        totals = v3.get("/totals")
         v3.stop()
         self.client.stop()
         say(f"   release 3 holds all {held} acknowledged transfers, every amount now in integer cents;")
-        say(f"   balances sum to the books: {stats['balances_cents']:,} cents")
+        say(f"   balances sum to the books: {totals['balances_cents']:,} cents")
         self.amber("verify", str(self.store))
 
-    def summary(self) -> None:
-        report_path = self.dir / "report.html"
-        self.amber("report", str(self.store), "--html", str(report_path), show=False)
-        data = commands.report(str(self.store))
-        rows = [r for r in data["checkpoints"] if "time" in r]
-        service = [r for r in rows if r.get("pause") is not None]
-        pauses = sorted(r["pause"] * 1000 for r in service)
-        fulls = [r["size"] for r in rows if r["kind"] == "full"]
-        deltas = [r["size"] for r in rows if r["kind"] == "delta"]
-        migrations = [e for e in data["migration_events"] if e["action"] == "migrate"]
-        tally = self.client.tally
-        latency = self.client.latency_ms()
-        step(9, "summary")
-        say(
-            f"   transfers acknowledged: {len(tally.acknowledged)} "
-            f"({', '.join(f'{k}: {v}' for k, v in sorted(tally.by_release.items()))}), every one of them kept "
-            f"through a SIGKILL, a handover, a migration and a rollback"
-        )
-        say(
-            f"   durable ack latency: p50 {latency['p50']:.0f} ms, p99 {latency['p99']:.0f} ms; "
-            f"{tally.unknown} cut off or not acknowledged, {tally.refused} refused (insufficient funds)"
-        )
-        say(
-            f"   checkpoints: {len(rows)} committed "
-            f"({len(fulls)} full, median {statistics.median(fulls) / 1e3:.0f} kB; "
-            f"{len(deltas)} deltas, median {statistics.median(deltas) / 1e3:.1f} kB), "
-            f"{data['stored_bytes'] / 1e6:.1f} MB stored, {len(data['aborts'])} aborted"
-        )
-        say(
-            f"   service pauses: median {statistics.median(pauses):.1f} ms, "
-            f"p99 {statistics.quantiles(pauses, n=100)[98]:.1f} ms, max {pauses[-1]:.1f} ms"
-        )
-        say(
-            f"   migrations: {sum(e['outcome'] == 'committed' for e in migrations)} committed "
-            f"({migrations[-1]['records']:,} records each), "
-            f"{sum(e['action'] == 'rollback' for e in data['migration_events'])} rollback"
-        )
-        say(
-            f"   invariants (balances = books, no overdraft, ids without gaps, holders are customers) checked "
-            f"before each of the {len(service)} service checkpoints and at {len(data['restores'])} restores"
-        )
-        say(f"   HTML report: {report_path}")
-        say(f"   store, service logs: {self.dir}")
+    def check_the_final_store(self) -> None:
+        """Every transfer ever acknowledged, in the store release 3 left (read here, with its code)."""
+        bank = v3.Bank()
+        store = amber.open_store(self.store, registry=v3.registry, history=False)
+        amber.Manager(store, bank.participants, exclusive=False).restore()
+        acked = self.client.acknowledged()
+        missing = bank.missing_transfers(acked)
+        check(not missing, f"the final store holds every acknowledged transfer (missing: {missing[:10]})")
+        say(f"   the final store, read with release 3's code, holds all {len(acked)} acknowledged transfers")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,15 +8,16 @@ instance holds it), seeds a fresh store, then serves JSON over HTTP:
     POST /transfers          {"source": 1, "target": 2, "amount_cents": 500} -> {"id": 17}
     GET  /accounts/<id>      {"id": 1, "holder": "customer 0", "balance_cents": 123456}
     POST /transfers/check    {"transfers": [[id, source, target, cents], ...]} -> {"missing": [...]}
-    GET  /stats              release, role, manager phase, totals, write pins
+    GET  /stats              release, role, manager phase, newest checkpoint, write pins
+    GET  /totals             accounts, transfers, the sum of balances and the books' total
     POST /admin/checkpoint   {"full": false}: take one now, in the background
     POST /admin/handover     stop taking transfers, take a final checkpoint, release the store
     POST /admin/unpin        write every type at this release's version from now on
     POST /admin/read-store   can this release's code restore the store's newest checkpoint?
 
-A transfer is acknowledged (200) only once a committed checkpoint holds it: the ``Durability``
-group commit below. So a crash, even a SIGKILL in the middle of a checkpoint, loses no
-acknowledged transfer.
+A transfer is acknowledged (200) only once a committed checkpoint holds it (``durability.py``),
+so a crash, even a SIGKILL in the middle of a checkpoint, loses no acknowledged transfer.
+The store must be a local folder: its writer lock is what makes a second instance wait.
 """
 
 from __future__ import annotations
@@ -27,83 +28,25 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import amber
-from amber.events import CheckpointCommitted, Event
 
 from .common import Bank, Closed, InsufficientFunds, Ledger
+from .durability import Durability
 
 log = logging.getLogger("bank")
 RELEASES = ("v1", "v2", "v3")
-
-
-class Durability:
-    """Group commit: a transfer waits until a checkpoint holding it has committed.
-
-    The ledger's ``prepare()`` notes the newest transfer each checkpoint holds; when that
-    checkpoint commits, every transfer up to it is durable. A committer thread takes a
-    checkpoint as soon as someone waits, at most one every ``spacing`` seconds, so one
-    checkpoint acknowledges every transfer that arrived meanwhile.
-    """
-
-    def __init__(self, ledger: Ledger, manager: amber.Manager, spacing: float) -> None:
-        self.ledger = ledger
-        self.manager = manager
-        self.spacing = spacing
-        self.durable = ledger.captured  # what the restored checkpoint holds
-        self.wanted = 0  # the newest transfer someone waits for
-        self.committed = 0
-        self._cond = threading.Condition()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="bank-group-commit", daemon=True)
-
-    def on_event(self, event: Event) -> None:
-        """A manager listener: a commit makes what its ``prepare()`` saw durable."""
-        if isinstance(event, CheckpointCommitted):
-            with self._cond:
-                self.durable = max(self.durable, self.ledger.captured)
-                self.committed += 1
-                self._cond.notify_all()
-
-    def wait(self, transfer: int, timeout: float) -> bool:
-        with self._cond:
-            self.wanted = max(self.wanted, transfer)
-            self._cond.notify_all()
-            return self._cond.wait_for(lambda: self.durable >= transfer, timeout)
-
-    def start(self) -> None:
-        self.durable = max(self.durable, self.ledger.captured)
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        last = 0.0
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self.wanted > self.durable or self._stopped)
-                if self._stopped:
-                    return
-            time.sleep(max(0.0, last + self.spacing - time.monotonic()))
-            last = time.monotonic()
-            try:
-                self.manager.checkpoint()
-            except amber.AmberError as e:  # aborted: nothing committed, the next one retries
-                log.warning("checkpoint failed, transfers wait for the next: %s", e)
+Reply = tuple[HTTPStatus, dict[str, Any]]
 
 
 class Service:
-    def __init__(self, bank: Bank, store: amber.CheckpointStore, args: argparse.Namespace) -> None:
+    """One instance of the bank: its state, its manager, and what the routes do."""
+
+    def __init__(self, bank: Bank, store: amber.CheckpointStore, *, spacing: float, lock_wait: float) -> None:
         self.bank = bank
         self.store = store
         self.role = "standby"  # until this instance holds the store
@@ -112,18 +55,17 @@ class Service:
         self.manager = amber.Manager(
             store,
             bank.participants,
-            interval=args.interval,  # a checkpoint now and then even when nobody waits
+            interval=5.0,  # a checkpoint now and then even when nobody waits
             capture="fork",  # the service pauses only for prepare, snapshot and fork()
-            lock_wait=args.lock_wait,  # a rolling upgrade's new instance waits for the old one
+            lock_wait=lock_wait,  # a rolling upgrade's new instance waits for the old one
             app_version=bank.release,
             compact_on_close=True,  # a stopped service leaves one full checkpoint: ready for `amber migrate`
         )
-        self.durability = Durability(ledger, self.manager, args.spacing)
+        self.durability = Durability(ledger, self.manager, spacing)
         self.manager.listeners.append(self.durability.on_event)
-        self.ack_timeout = args.ack_timeout
 
-    def go_online(self, accounts: int) -> amber.RestoreReport:
-        report = self.manager.restore()  # verified: digests, references, invariants
+    def go_online(self, accounts: int) -> None:
+        report = self.manager.restore()  # waits for the writer lock, then verifies everything
         self.restored = {
             "checkpoint": report.checkpoint,
             "chain": report.chain,
@@ -136,9 +78,16 @@ class Service:
             self.manager.checkpoint()
         self.durability.start()
         self.role = "primary"
-        return report
+        log.info("online from checkpoint %s (a chain of %d)", report.checkpoint, len(report.chain))
 
-    def transfer(self, body: dict[str, Any]) -> Reply:
+    def shut_down(self) -> None:
+        """Before the final checkpoint: refuse new transfers, stop the group commit."""
+        self.bank.close()
+        self.durability.stop()
+
+    # --- routes ----------------------------------------------------------------------------
+
+    def transfer(self, body: dict[str, Any], ack_timeout: float = 10.0) -> Reply:
         if self.role != "primary":
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"this instance is {self.role}"}
         try:
@@ -149,38 +98,44 @@ class Service:
             return HTTPStatus.CONFLICT, {"error": str(e)}
         except Closed as e:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(e)}
-        if not self.durability.wait(tid, self.ack_timeout):  # applied, but not yet durable
+        if not self.durability.wait(tid, ack_timeout):  # applied, but not durable in time
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": "not durable yet; outcome unknown", "id": tid}
         return HTTPStatus.OK, {"id": tid}
 
-    def handover(self) -> dict[str, Any]:
+    def check_transfers(self, body: dict[str, Any]) -> Reply:
+        rows = body.get("transfers")
+        if not isinstance(rows, list):
+            return HTTPStatus.BAD_REQUEST, {"error": "expected {'transfers': [[id, source, target, cents], ...]}"}
+        return HTTPStatus.OK, {"missing": self.bank.missing_transfers(rows)}
+
+    def handover(self, body: dict[str, Any]) -> Reply:
         """Stop taking transfers, commit a final checkpoint, and release the store's writer
-        lock so that the new release's instance, waiting for it, takes over."""
-        self.bank.close()
-        self.durability.stop()
+        lock, so that the new release's instance, waiting for it, takes over."""
+        self.shut_down()
         result = self.manager.close()  # the final checkpoint acknowledges every waiting transfer
         self.role = "drained"
-        return {"final_checkpoint": result.info.id if result else None}
+        return HTTPStatus.OK, {"final_checkpoint": result.info.id if result else None}
 
-    def unpin(self) -> dict[str, Any]:
+    def unpin(self, body: dict[str, Any]) -> Reply:
         before, self.store.write_versions = self.store.write_versions, {}
-        return {"unpinned": before}
+        return HTTPStatus.OK, {"unpinned": before}
 
-    def read_store(self) -> dict[str, Any]:
+    def read_store(self, body: dict[str, Any]) -> Reply:
         """Restore the newest checkpoint into scratch objects with this release's code, as
-        this instance would if it had to take over again. Reads only: no lock, no quarantine."""
+        this instance would if it had to take over again. Writes nothing (no lock, no
+        quarantine, no history entry)."""
         scratch = type(self.bank)()
-        store = amber.open_store(self.store.url, registry=self.bank.registry, create=False)
+        store = amber.open_store(self.store.url, registry=self.bank.registry, create=False, history=False)
         manager = amber.Manager(store, scratch.participants, exclusive=False, on_invalid="refuse")
         try:
             report = manager.restore()
         except amber.AmberError as e:
-            return {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        return {"ok": True, "checkpoint": report.checkpoint, "totals": scratch.totals()}
+            return HTTPStatus.OK, {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        return HTTPStatus.OK, {"ok": True, "checkpoint": report.checkpoint, "totals": scratch.totals()}
 
-    def checkpoint_soon(self, full: bool) -> dict[str, Any]:
-        threading.Thread(target=self._checkpoint, args=(full,), daemon=True).start()
-        return {"started": True}
+    def checkpoint_soon(self, body: dict[str, Any]) -> Reply:
+        threading.Thread(target=self._checkpoint, args=(bool(body.get("full")),), daemon=True).start()
+        return HTTPStatus.ACCEPTED, {"started": True}
 
     def _checkpoint(self, full: bool) -> None:
         try:
@@ -189,51 +144,43 @@ class Service:
             log.warning("checkpoint on demand failed: %s", e)
 
     def stats(self) -> dict[str, Any]:
+        """Cheap: polled often, it takes no lock of the bank's."""
         return {
             "release": self.bank.release,
             "role": self.role,
             "pid": os.getpid(),
             "phase": self.manager.phase,
+            "last": self.manager.last.id if self.manager.last else None,
             "durable": self.durability.durable,
             "checkpoints": self.durability.committed,
             "write_versions": self.store.write_versions,
             "restored": self.restored,
-            **self.bank.totals(),
         }
-
-
-Reply = tuple[HTTPStatus, dict[str, Any]]
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the load client reuses its connections
     server: BankServer
-    routes: ClassVar[dict[str, Callable[[Service, dict[str, Any]], Reply]]] = {
-        "/transfers": lambda service, body: service.transfer(body),
-        "/transfers/check": lambda service, body: (
-            HTTPStatus.OK,
-            {"missing": service.bank.missing_transfers(body["transfers"])},
-        ),
-        "/admin/checkpoint": lambda service, body: (
-            HTTPStatus.ACCEPTED,
-            service.checkpoint_soon(bool(body.get("full"))),
-        ),
-        "/admin/handover": lambda service, body: (HTTPStatus.OK, service.handover()),
-        "/admin/unpin": lambda service, body: (HTTPStatus.OK, service.unpin()),
-        "/admin/read-store": lambda service, body: (HTTPStatus.OK, service.read_store()),
+    posts: ClassVar[dict[str, Callable[[Service, dict[str, Any]], Reply]]] = {
+        "/transfers": Service.transfer,
+        "/transfers/check": Service.check_transfers,
+        "/admin/checkpoint": Service.checkpoint_soon,
+        "/admin/handover": Service.handover,
+        "/admin/unpin": Service.unpin,
+        "/admin/read-store": Service.read_store,
     }
 
     def do_GET(self) -> None:
         service = self.server.service
+        account = self.path.removeprefix("/accounts/")
         if self.path == "/stats":
             self._reply(HTTPStatus.OK, service.stats())
-        elif self.path.startswith("/accounts/") and self.path[10:].isdigit():
-            try:
-                self._reply(HTTPStatus.OK, service.bank.account_view(int(self.path[10:])))
-            except KeyError:
-                self._reply(HTTPStatus.NOT_FOUND, {"error": "no such account"})
+        elif self.path == "/totals":
+            self._reply(HTTPStatus.OK, service.bank.totals())
+        elif account != self.path and account.isdigit() and int(account) in service.bank.accounts:
+            self._reply(HTTPStatus.OK, service.bank.account_view(int(account)))
         else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no route {self.path}"})
+            self._reply(HTTPStatus.NOT_FOUND, {"error": f"nothing at {self.path}"})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -243,10 +190,10 @@ class Handler(BaseHTTPRequestHandler):
             body = None
         if not isinstance(body, dict):
             self._reply(HTTPStatus.BAD_REQUEST, {"error": "the body is not a JSON object"})
-        elif self.path in self.routes:
-            self._reply(*self.routes[self.path](self.server.service, body))
+        elif self.path in self.posts:
+            self._reply(*self.posts[self.path](self.server.service, body))
         else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no route {self.path}"})
+            self._reply(HTTPStatus.NOT_FOUND, {"error": f"nothing at {self.path}"})
 
     def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -271,20 +218,20 @@ class BankServer(ThreadingHTTPServer):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m examples.bank.service", description=__doc__.split("\n")[0])
     parser.add_argument("--release", choices=RELEASES, required=True, help="which release of the code to run")
-    parser.add_argument("--store", required=True, help="the checkpoint store: a folder, or an s3:// URL")
+    parser.add_argument("--store", required=True, help="the checkpoint store: a local folder")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed on stdout)")
     parser.add_argument("--accounts", type=int, default=20_000, help="accounts to open in a fresh store")
-    parser.add_argument("--pin", action="append", default=[], metavar="TYPE=VERSION", help="a write pin")
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between idle checkpoints")
+    parser.add_argument("--pin", action="append", default=[], type=pin, metavar="TYPE=VERSION", help="a write pin")
     parser.add_argument("--spacing", type=float, default=0.05, help="at most one group commit per this many s")
     parser.add_argument("--lock-wait", type=float, default=120.0, help="seconds to wait for the store")
-    parser.add_argument("--ack-timeout", type=float, default=10.0, help="longest wait for a durable transfer")
     return parser.parse_args(argv)
 
 
-def pins(values: list[str]) -> dict[str, int]:
-    pairs = (value.rpartition("=") for value in values)
-    return {name: int(version) for name, _, version in pairs}
+def pin(text: str) -> tuple[str, int]:
+    name, _, version = text.rpartition("=")
+    if not name or not version.isdigit():
+        raise argparse.ArgumentTypeError(f"expected TYPE=VERSION, like bank.Account=1, not {text!r}")
+    return name, int(version)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -292,18 +239,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.release} %(name)s: %(message)s")
     release = importlib.import_module(f"examples.bank.{args.release}")  # one of RELEASES
     bank: Bank = release.Bank()
-    store = amber.open_store(args.store, registry=bank.registry, write_versions=pins(args.pin))
-    service = Service(bank, store, args)
+    store = amber.open_store(args.store, registry=bank.registry, write_versions=dict(args.pin))
+    service = Service(bank, store, spacing=args.spacing, lock_wait=args.lock_wait)
     server = BankServer(args.port, service)
     threading.Thread(target=server.serve_forever, name="bank-http", daemon=True).start()
     print(json.dumps({"port": server.server_address[1], "pid": os.getpid()}), flush=True)
-    report = service.go_online(args.accounts)
-    log.info("online from checkpoint %s (chain %s), %s", report.checkpoint, report.chain, bank.totals())
-    with service.manager:  # SIGTERM: a final checkpoint, then exit
+    service.go_online(args.accounts)
+    with service.manager:  # SIGTERM: a final checkpoint, then exit with status 128 + 15
         try:
             threading.Event().wait()
         finally:
-            service.durability.stop()
+            service.shut_down()
     server.shutdown()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 import amber
 from amber import commands
 from amber._cli import cli
+from amber._report import outliers
 from amber._report_html import render
 from tests import report_sample
 from tests.browser import browser, open_rendered, require_browser
@@ -185,8 +187,28 @@ def test_stored_bytes_count_a_shared_data_file_once(tmp_path: Path) -> None:
     assert sum(r["size"] for r in data["checkpoints"]) > on_disk, "the rollback's row names the shared file too"
 
 
-def test_routine_jitter_is_not_an_outlier(data: dict[str, Any]) -> None:
-    assert {o["metric"] for o in data["outliers"]} == {"size"}, "millisecond pauses vary; that is not news"
+def test_the_burst_is_the_size_outlier(data: dict[str, Any]) -> None:
+    assert "size" in {o["metric"] for o in data["outliers"]}
+
+
+def test_routine_jitter_is_not_an_outlier() -> None:
+    """Millisecond pauses and durations vary; that is not news. (Synthetic timings: real ones on a
+    loaded CI machine can hold a genuine 30 ms stall, which the report rightly calls out.)"""
+    rng = random.Random(3)
+    rows = [
+        {
+            "id": f"{i:012}",
+            "kind": "delta",
+            "size": 4000 + rng.randrange(500),
+            "duration": 0.010 + rng.random() * 0.012,
+            "pause": 0.001 + rng.random() * 0.008,
+            "capture": "fork",
+        }
+        for i in range(1, 60)
+    ]
+    assert outliers(rows) == []
+    rows[7]["duration"] = 0.5  # a real stall still is
+    assert [(o["checkpoint"], o["metric"]) for o in outliers(rows)] == [("000000000008", "duration")]
 
 
 def test_without_a_policy_no_point_claims_to_be_kept_by_retention(tmp_path: Path) -> None:

@@ -135,6 +135,27 @@ def test_old_code_reads_newer_data_that_differs_only_by_the_rules(tmp_path: Path
     assert amber.open_store(tmp_path, registry=v1).load() == [CustomerV1(1, "Ada")]
 
 
+def test_old_code_says_when_it_reads_newer_data_and_can_refuse_to(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    newer = amber.Registry()
+
+    @newer.record("bank.Customer", version=2)
+    class Customer2(amber.Record):
+        id: int
+        name: str
+        email: str = ""  # an old reader drops it, and a save by the old code would lose it
+
+    amber.open_store(tmp_path, registry=newer).save([Customer2(1, "Ada", "ada@example.com")])
+    with caplog.at_level("WARNING", logger="amber.schema"):
+        assert amber.open_store(tmp_path, registry=v1).load() == [CustomerV1(1, "Ada")]
+    assert "bank.Customer v2 is newer than this code's v1" in caplog.text
+    strict = amber.open_store(tmp_path, registry=v1, read_newer=False)
+    with pytest.raises(amber.IncompatibleSchemaError, match=r"v2 is newer than v1.*\(read_newer=False\)") as e:
+        strict.load()
+    assert "write_versions" in e.value.problems[0].fix
+
+
 # --- upgrade chains -------------------------------------------------------------------------
 
 

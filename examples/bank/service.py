@@ -60,6 +60,7 @@ class Service:
             lock_wait=lock_wait,  # a rolling upgrade's new instance waits for the old one
             app_version=bank.release,
             compact_on_close=True,  # a stopped service leaves one full checkpoint: ready for `amber migrate`
+            on_invalid="refuse",  # falling back to an older checkpoint would drop acknowledged transfers
         )
         self.durability = Durability(ledger, self.manager, spacing)
         self.manager.listeners.append(self.durability.on_event)
@@ -125,7 +126,9 @@ class Service:
         this instance would if it had to take over again. Writes nothing (no lock, no
         quarantine, no history entry)."""
         scratch = type(self.bank)()
-        store = amber.open_store(self.store.url, registry=self.bank.registry, create=False, history=False)
+        store = amber.open_store(
+            self.store.url, registry=self.bank.registry, create=False, history=False, read_newer=False
+        )
         manager = amber.Manager(store, scratch.participants, exclusive=False, on_invalid="refuse")
         try:
             report = manager.restore()
@@ -239,7 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.release} %(name)s: %(message)s")
     release = importlib.import_module(f"examples.bank.{args.release}")  # one of RELEASES
     bank: Bank = release.Bank()
-    store = amber.open_store(args.store, registry=bank.registry, write_versions=dict(args.pin))
+    # read_newer=False: a release rolled back onto a newer release's unpinned checkpoints refuses
+    # them, rather than reading them by the rules and silently defaulting renamed fields.
+    store = amber.open_store(args.store, registry=bank.registry, write_versions=dict(args.pin), read_newer=False)
     service = Service(bank, store, spacing=args.spacing, lock_wait=args.lock_wait)
     server = BankServer(args.port, service)
     threading.Thread(target=server.serve_forever, name="bank-http", daemon=True).start()

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import gc
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ import msgspec
 
 from ._dispatch import dispatch
 from ._fencing import FENCE_WAIT, WINDOW, FenceView
+from ._fields import RecordSchema
 from ._format import (
     DATA_MAGIC,
     FORMAT_VERSION,
@@ -84,6 +86,8 @@ T = TypeVar("T")
 _COMMIT_ATTEMPTS = 1000
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 
+log = logging.getLogger("amber.schema")
+
 
 class CheckpointInfo(msgspec.Struct, frozen=True):
     """What ``save`` returns and ``list`` shows: one committed checkpoint."""
@@ -129,6 +133,7 @@ class CheckpointStore:
         listeners: Iterable[Listener] = (),
         history: bool = True,
         signing: Keyring | None = None,
+        read_newer: bool = True,
     ) -> None:
         self.storage = storage
         # Signs new manifests (with a signing key) and refuses any not signed by one of its keys.
@@ -140,6 +145,9 @@ class CheckpointStore:
         self.compression_level = compression_level
         self.write_versions = dict(write_versions or {})  # type name -> version to write (a pin)
         self.oldest_supported = dict(oldest_supported or {})  # type name -> oldest version read
+        # Whether a type written at a newer version than the code's is read by the rules (which
+        # drop the fields this code does not know and default the ones the writer lacks).
+        self.read_newer = read_newer
         self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
         # Decompressed bytes one load may read; bounds the memory a hostile checkpoint can cost.
         self.max_load_bytes = max_load_bytes
@@ -663,6 +671,18 @@ class CheckpointStore:
         migration = plan([t.schema for t in manifest.types], self.registry, self.oldest_supported)
         if migration.problems:
             raise incompatible(manifest.id, list(migration.problems))
+        newer = [tp for tp in migration.types if tp.writer.version > tp.reader.version]
+        if newer and not self.read_newer:
+            raise incompatible(manifest.id, [_newer_problem(tp.writer, tp.reader.version) for tp in newer])
+        for tp in newer:
+            log.warning(
+                "checkpoint %s: %s v%d is newer than this code's v%d; read by the rules: fields this code "
+                "does not know are dropped, fields the writer lacks get their defaults",
+                manifest.id,
+                tp.writer.name,
+                tp.writer.version,
+                tp.reader.version,
+            )
         return migration
 
     def verify(self, checkpoint_id: str | int | None = None) -> VerifyReport:
@@ -1034,3 +1054,12 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _newer_problem(written: RecordSchema, version: int) -> SchemaProblem:
+    return SchemaProblem(
+        written.name,
+        f"v{written.version} is newer than v{version}, the newest this code declares (read_newer=False)",
+        f"run the release that wrote it, or have that release write v{version} (write_versions) while this one "
+        "may read the store",
+    )

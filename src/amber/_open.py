@@ -31,6 +31,7 @@ def open_store(
     storage_options: dict[str, str] | None = None,
     signing_key: bytes | str | None = None,
     verify_keys: Iterable[bytes | str] = (),
+    read_newer: bool = True,
 ) -> CheckpointStore:
     """Open a checkpoint store.
 
@@ -56,7 +57,10 @@ def open_store(
     manifest written and is required of every manifest read; ``verify_keys`` (default:
     ``AMBER_VERIFY_KEYS``, comma-separated) are older keys still accepted when reading, for
     rotation. A checkpoint unsigned, signed by another key or changed since raises
-    ``SignatureError`` (docs/security.md).
+    ``SignatureError`` (docs/security.md). With ``read_newer=False``, a checkpoint holding a
+    type written at a newer version than the code declares is refused (``IncompatibleSchemaError``)
+    instead of read by the rules, which silently default the fields a newer release renamed or
+    removed (a rollback of a deploy onto unpinned data); it is read with a warning otherwise.
     """
     storage = storage_for(os.fspath(url), fsync=fsync, options=storage_options)
     if not create and not storage.exists():
@@ -72,6 +76,7 @@ def open_store(
         listeners=listeners,
         history=history,
         signing=Keyring.of(signing_key, verify_keys),
+        read_newer=read_newer,
     )
 
 

@@ -101,3 +101,19 @@ def test_the_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("amber")
     result = subprocess.run([str(exe), "--help"], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "verify" in result.stdout
+
+
+def test_migrate_and_rollback_refuse_a_store_a_running_service_writes(store_dir: Path) -> None:
+    service = amber.Manager(amber.open_store(store_dir, registry=registry), [])
+    service.restore()  # holds the store's writer lock, as a running service does
+    try:
+        for args in (
+            ["rollback", str(store_dir), "--to", "1"],
+            ["migrate", str(store_dir), "--app", "tests.sample:registry"],
+        ):
+            result = amber_cli(*args)
+            assert result.returncode == 1 and "being written by" in result.stderr, args
+        assert amber_cli("migrate", str(store_dir), "--app", "tests.sample:registry", "--dry-run").returncode == 0
+    finally:
+        service.close(final=False)
+    assert amber_cli("rollback", str(store_dir), "--to", "1").returncode == 0

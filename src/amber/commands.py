@@ -30,6 +30,7 @@ from ._reading import Progress
 from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
+from ._writer_lock import WriterLock
 from .errors import CheckpointError, SchemaError
 from .storage import Storage
 
@@ -234,7 +235,7 @@ def migrate(
     (the source stays). ``dry_run``: compute the plan and run it in memory, write nothing.
     ``lease``: on a store written under a lease, take it first, waiting up to that many seconds."""
     s = _with_app(store, app)
-    with _leased(s, None if dry_run else lease):
+    with contextlib.nullcontext() if dry_run else _leased(s, lease):  # a dry run writes nothing
         return msgspec.to_builtins(_migrate.migrate(s, dry_run=dry_run))  # type: ignore[no-any-return]
 
 
@@ -249,15 +250,21 @@ def rollback(store: StoreArg, to: str | None = None, *, lease: float | None = No
 @contextlib.contextmanager
 def _leased(store: CheckpointStore, wait: float | None) -> Iterator[None]:
     """The store's writer lease held for the command (with ``wait`` not None, on a store
-    written under a lease: taking one would fence off a service that never took it)."""
-    if wait is None or store.lease is not None or not store.fences():
-        yield
-        return
-    store.acquire_lease(wait=wait)
+    written under a lease: taking one would fence off a service that never took it), and the
+    writer lock of a local store: a running service would overwrite what the command commits."""
+    lock = WriterLock.take(store.storage, wait=None)  # StoreLockedError naming the service
     try:
-        yield
+        if wait is None or store.lease is not None or not store.fences():
+            yield
+            return
+        store.acquire_lease(wait=wait)
+        try:
+            yield
+        finally:
+            store.release_lease()
     finally:
-        store.release_lease()
+        if lock is not None:
+            lock.release()
 
 
 def copy(source: StoreArg, target: str, *, verify: bool = True, progress: Progress | None = None) -> dict[str, Any]:

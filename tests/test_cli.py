@@ -117,3 +117,14 @@ def test_migrate_and_rollback_refuse_a_store_a_running_service_writes(store_dir:
     finally:
         service.close(final=False)
     assert amber_cli("rollback", str(store_dir), "--to", "1").returncode == 0
+
+
+def test_release_lifts_a_quarantine_so_restores_try_the_checkpoint_again(store_dir: Path) -> None:
+    store = amber.open_store(store_dir, registry=registry)
+    store.storage.put("quarantine/000000000002.json", [b'{"reason": "a stricter invariant"}'])
+    assert amber_cli("release", str(store_dir)).returncode == 2  # neither ids nor --all
+    missing = amber_cli("release", str(store_dir), "1")
+    assert missing.returncode == 1 and "none is quarantined" in missing.stderr
+    done = amber_cli("release", str(store_dir), "2")
+    assert done.returncode == 0 and "released 000000000002 (it had been set aside: a stricter invariant)" in done.stdout
+    assert store.quarantined() == {}

@@ -222,6 +222,18 @@ def report(store: str, html_path: str | None, keep_last: int | None, keep_within
 
 @cli.command()
 @click.argument("store")
+@click.argument("checkpoints", nargs=-1, metavar="[CHECKPOINT]...")
+@click.option("--all", "every", is_flag=True, help="Release every quarantined checkpoint.")
+@_json_option
+def release(store: str, checkpoints: tuple[str, ...], every: bool, as_json: bool) -> None:
+    """Lift the quarantine of checkpoints a restore set aside, so that restores try them again."""
+    if bool(checkpoints) == every:
+        raise click.UsageError("name the checkpoints to release, or give --all")
+    _run(lambda: commands.release(store, None if every else list(checkpoints)), render.release, as_json)
+
+
+@cli.command()
+@click.argument("store")
 @_json_option
 def lease(store: str, as_json: bool) -> None:
     """Show who holds the store's writer lease, and every takeover (fence)."""

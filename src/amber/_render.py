@@ -34,6 +34,12 @@ def copy(r: dict[str, Any]) -> str:
     )
 
 
+def release(r: dict[str, Any]) -> str:
+    if not r["released"]:
+        return "nothing was quarantined"
+    return "\n".join(f"released {cid} (it had been set aside: {why})" for cid, why in r["released"].items())
+
+
 def rollback(r: dict[str, Any]) -> str:
     return f"rolled back: {r['target']} restores {r['restored']} (was {r['from']}); nothing deleted"
 

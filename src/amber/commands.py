@@ -23,7 +23,7 @@ from . import _diff, _lock, _migrate, _report
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._copy import copy_store
 from ._fleet import open_fleet
-from ._format import MAX_SEQUENCE, Manifest
+from ._format import MAX_SEQUENCE, Manifest, format_id
 from ._lease import LEASE_KEY, read_lease
 from ._open import open_store
 from ._reading import Progress
@@ -49,6 +49,7 @@ __all__ = [
     "ls",
     "migrate",
     "parse_duration",
+    "release",
     "report",
     "rollback",
     "schema_check",
@@ -273,6 +274,20 @@ def copy(source: StoreArg, target: str, *, verify: bool = True, progress: Progre
     s = _store(source)
     report = copy_store(s, open_store(target), verify=verify, progress=progress)
     return msgspec.to_builtins(report)  # type: ignore[no-any-return]
+
+
+def release(store: StoreArg, ids: list[str] | None = None) -> dict[str, Any]:
+    """Lift the quarantine of ``ids`` (None: of every quarantined checkpoint), so that restores
+    try them again. Returns what was released, with the reason each had been set aside."""
+    s = _store(store)
+    quarantined = s.quarantined()
+    wanted = list(quarantined) if ids is None else [format_id(int(i)) if i.isdigit() else i for i in ids]
+    unknown = [cid for cid in wanted if cid not in quarantined]
+    if unknown:
+        raise CheckpointError(unknown[0], "quarantine", "a quarantined checkpoint", "none is quarantined under this id")
+    for cid in wanted:
+        s.release(cid)
+    return {"released": {cid: quarantined[cid] for cid in wanted}}
 
 
 def log(store: StoreArg) -> list[dict[str, Any]]:

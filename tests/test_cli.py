@@ -128,3 +128,12 @@ def test_release_lifts_a_quarantine_so_restores_try_the_checkpoint_again(store_d
     done = amber_cli("release", str(store_dir), "2")
     assert done.returncode == 0 and "released 000000000002 (it had been set aside: a stricter invariant)" in done.stdout
     assert store.quarantined() == {}
+
+
+def test_verify_all_reports_every_bad_checkpoint_and_fails(store_dir: Path) -> None:
+    assert amber_cli("verify", str(store_dir), "--all").stdout.endswith("2 sound, 0 bad\n")
+    data = store_dir / amber.open_store(store_dir).manifest("1").data
+    data.write_bytes(data.read_bytes()[:-4])  # the older one: plain `verify` (the newest) misses it
+    assert amber_cli("verify", str(store_dir)).returncode == 0
+    result = amber_cli("verify", str(store_dir), "--all")
+    assert result.returncode == 1 and "BAD 000000000001" in result.stdout and "1 sound, 1 bad" in result.stdout

@@ -93,10 +93,18 @@ def show(store: str, checkpoint: str | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("store")
 @click.argument("checkpoint", required=False)
+@click.option("--all", "every", is_flag=True, help="Verify every committed checkpoint, not only one.")
 @_json_option
-def verify(store: str, checkpoint: str | None, as_json: bool) -> None:
+def verify(store: str, checkpoint: str | None, every: bool, as_json: bool) -> None:
     """Check digests, lengths, structure and references; exit 0 only when sound."""
-    _run(lambda: commands.verify(store, checkpoint), render.verify, as_json)
+    if every and checkpoint is not None:
+        raise click.UsageError("give a CHECKPOINT or --all, not both")
+    if every:
+        _run(
+            lambda: commands.verify_all(store), render.verify_all, as_json, lambda rows: not all(r["ok"] for r in rows)
+        )
+    else:
+        _run(lambda: commands.verify(store, checkpoint), render.verify, as_json)
 
 
 @cli.command()

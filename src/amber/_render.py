@@ -137,6 +137,12 @@ def verify(r: dict[str, Any]) -> str:
     )
 
 
+def verify_all(rows: list[dict[str, Any]]) -> str:
+    lines = [verify(r) if r["ok"] else f"BAD {r['id']}: {r['error']}" for r in rows]
+    bad = sum(not r["ok"] for r in rows)
+    return "\n".join([*lines, f"{len(rows) - bad} sound, {bad} bad"])
+
+
 def size(n: int) -> str:
     """Bytes for people: 512 B, 20.7 MiB."""
     if n < 1024:

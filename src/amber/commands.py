@@ -31,7 +31,7 @@ from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
 from ._writer_lock import WriterLock
-from .errors import CheckpointError, SchemaError
+from .errors import AmberError, CheckpointError, SchemaError
 from .storage import Storage
 
 StoreArg = str | CheckpointStore
@@ -56,6 +56,7 @@ __all__ = [
     "schema_lock",
     "show",
     "verify",
+    "verify_all",
 ]
 
 
@@ -176,6 +177,19 @@ def verify(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
         "stored_bytes": report.info.size,
         "raw_bytes": report.raw_bytes,
     }
+
+
+def verify_all(store: StoreArg) -> list[dict[str, Any]]:
+    """``verify`` every committed checkpoint, oldest first; a failure is a row with its
+    error, not an exception, so that one bad checkpoint does not hide the others."""
+    s = _store(store)
+    rows = []
+    for cid in s.ids():
+        try:
+            rows.append(verify(s, cid))
+        except AmberError as e:
+            rows.append({"id": cid, "ok": False, "error": str(e)})
+    return rows
 
 
 def _record_json(record: dict[str, Any]) -> dict[str, Any]:

@@ -577,6 +577,11 @@ def test_a_type_no_stage_touches_is_reported_as_written(tmp_path: Path) -> None:
         pass
 
     amber.open_store(tmp_path, registry=old).save({"p": [PersonV1("a@x")], "n": [Note("hi")]})
+    planned = amber.open_store(tmp_path, registry=new).plan()
+    assert [tp.how for tp in planned.types] == [
+        "checkpoint step test_a_type_no_stage_touches_is_reported_as_written.<locals>.flag",
+        "as written",
+    ]
     result = commands.migrate(amber.open_store(tmp_path, registry=new), dry_run=True)
     assert {t["name"]: t["how"] for t in result["types"]} == {
         "crm.Person": "checkpoint step test_a_type_no_stage_touches_is_reported_as_written.<locals>.flag",

@@ -23,7 +23,7 @@ import msgspec
 
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import ID_PATTERN, format_id
-from ._migration import Plan
+from ._migration import Plan, touching
 from ._reading import StepTiming
 from .errors import CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
 from .events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
@@ -241,7 +241,6 @@ def _chain_changes(store: CheckpointStore, source: CheckpointInfo) -> tuple[Type
 def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
     changes = []
     for tp in plan.types:
-        how = _staged_how(plan, tp.writer.name, tp.reader.name) if plan.stages else tp.how
         changes.append(
             TypeChange(
                 name=tp.reader.name,
@@ -250,21 +249,15 @@ def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
                 from_fingerprint=tp.writer.fingerprint,
                 to_fingerprint=tp.reader.schema.fingerprint,
                 records=source.counts.get(tp.writer.name, 0),
-                how=how or ("as written" if tp.direct else "rules only"),
+                how=tp.how,
             )
         )
     known = {tp.reader.name for tp in plan.types}
     for name, created in plan.final:  # types a checkpoint step creates: version 0 means "new"
         if created is not None and name not in known:
             schema = created.schema
-            changes.append(TypeChange(name, 0, schema.version, "", schema.fingerprint, 0, _staged_how(plan, name)))
+            changes.append(TypeChange(name, 0, schema.version, "", schema.fingerprint, 0, touching(plan.stages, name)))
     return tuple(changes)
-
-
-def _staged_how(plan: Plan, *names: str) -> str:
-    """The actions of a staged plan that touch one type (known by any of ``names``), in order;
-    "" when none does."""
-    return ", ".join(stage.action() for stage in plan.stages if stage.touches(*names))
 
 
 def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class TypePlan:
     # Versions a record reaches without a step, before a later step: (version, its declaration).
     # The dicts are resolved to the declaration, so that the next step sees that version's fields.
     shapes: tuple[tuple[int, RecordType], ...] = ()
+    actions: str = ""  # in a plan with checkpoint steps: the stages that touch this type
 
     @property
     def direct(self) -> bool:
@@ -53,6 +54,8 @@ class TypePlan:
     @property
     def how(self) -> str:
         """ "as written", "rules only", or the upgrade steps run, e.g. "step 1->2, step 2->3"."""
+        if self.actions:
+            return self.actions
         if self.direct:
             return "as written"
         return ", ".join(f"step {v}->{v + 1}" for v, _ in self.steps) or "rules only"
@@ -169,9 +172,16 @@ def _staged(
     problems += _unsupported(schemas, readers, oldest)
     final = tuple((n, registry.current(n) if n in versions else None) for n in order)
     types = tuple(
-        TypePlan(s, r, steps=(), fields=()) for s, r in zip(schemas, readers.values(), strict=True) if r is not None
+        TypePlan(s, r, actions=touching(stages, s.name, r.name))
+        for s, r in zip(schemas, readers.values(), strict=True)
+        if r is not None
     )
     return Plan(types if not problems else (), tuple(problems), tuple(stages) if not problems else (), final)
+
+
+def touching(stages: Sequence[Stage], *names: str) -> str:
+    """The actions of ``stages`` that touch a type known by any of ``names``, in order."""
+    return ", ".join(stage.action() for stage in stages if stage.touches(*names))
 
 
 def _next_type_stage(registry: Registry, versions: dict[str, int], pending: list[CheckpointStep]) -> Stage | None:

@@ -137,3 +137,9 @@ def test_verify_all_reports_every_bad_checkpoint_and_fails(store_dir: Path) -> N
     assert amber_cli("verify", str(store_dir)).returncode == 0
     result = amber_cli("verify", str(store_dir), "--all")
     assert result.returncode == 1 and "BAD 000000000001" in result.stdout and "1 sound, 1 bad" in result.stdout
+
+
+def test_an_app_that_cannot_be_imported_is_one_line_of_error(store_dir: Path) -> None:
+    for app, says in [("no_such_module", "ModuleNotFoundError"), ("tests.sample:nothing", "is not an amber.Registry")]:
+        result = amber_cli("migrate", str(store_dir), "--app", app)
+        assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr

@@ -236,10 +236,13 @@ def load_app(app: str) -> Registry:
     module_name, _, attribute = app.partition(":")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(module_name)
-    registry = getattr(module, attribute) if attribute else default_registry
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # the app's own import failing: one line, not a traceback
+        raise SchemaError(f"--app {app}: importing {module_name} failed: {type(e).__name__}: {e}") from e
+    registry = getattr(module, attribute, None) if attribute else default_registry
     if not isinstance(registry, Registry):
-        raise TypeError(f"{app} is not an amber.Registry")
+        raise SchemaError(f"--app {app}: {attribute!r} of {module_name} is not an amber.Registry")
     return registry
 
 

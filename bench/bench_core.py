@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import pickle
 import shutil
@@ -28,8 +27,6 @@ import zstandard
 
 import amber
 from bench import workload
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def fsync_write(path: Path, data: bytes) -> None:
@@ -187,8 +184,7 @@ def report(r: dict[str, Any]) -> None:
         f"| {rows[4][1]:.2f} | <= 0.5 |"
     )
     print(f"| save vs floor | {r['amber_save_s']:.3f} s | floor {r['floor_s']:.3f} s | {rows[5][1]:.2f}x | - |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "core.json").write_text(json.dumps(r, indent=2) + "\n")
+    workload.save_results("core", r)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Median of R runs. Prints a Markdown table; writes bench/results/evolution.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,6 @@ import amber
 from bench import workload
 
 ROOT = Path(__file__).parent.parent
-RESULTS = Path(__file__).parent / "results"
 
 CHILD = """
 import sys, time, shutil
@@ -95,8 +93,7 @@ def report(accounts: int, runs: int, samples: dict[str, list[tuple[float, float]
         f"{total['plain']:.3f} s | {r['steps_cost_vs_plain']:.2f}x | <= 3x |"
     )
     print(f"| records upgraded per second (load through steps) | {r['steps_records_per_s']:,.0f} | - | - | - |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "evolution.json").write_text(json.dumps(r, indent=2) + "\n")
+    workload.save_results("evolution", r)
 
 
 if __name__ == "__main__":

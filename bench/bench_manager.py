@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import random
 import shutil
@@ -25,8 +24,6 @@ from typing import Any
 
 import amber
 from bench import workload
-
-RESULTS = Path(__file__).parent / "results"
 
 
 class Service:
@@ -236,8 +233,7 @@ def report(r: dict[str, Any]) -> None:
         label = "no checkpoints" if capture == "None" else f"{capture} checkpoints every 0.5 s"
         cells = " | ".join(f"{lat[k]:.3f} ms" for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms"))
         print(f"| {label} | {cells} | {lat['requests']} | {lat['checkpoints']} |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "manager.json").write_text(json.dumps(r, indent=2) + "\n")
+    workload.save_results("manager", r)
 
 
 if __name__ == "__main__":

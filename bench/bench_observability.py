@@ -19,7 +19,6 @@ bench/results/observability.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -37,8 +36,6 @@ from amber.otel import TracingListener
 from amber.prometheus import PrometheusListener
 from bench import workload
 from bench.bench_manager import Service
-
-RESULTS = Path(__file__).parent / "results"
 
 
 class CountingExporter(SpanExporter):
@@ -149,8 +146,7 @@ def report(r: dict[str, Any]) -> None:
         f"\nDelivering one checkpoint's {r['events']} events to every adapter alone: "
         f"{r['dispatch_s'] * 1e6:.0f} µs = {share:.5f} of a full checkpoint ({r['spans']} spans exported in all)."
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "observability.json").write_text(json.dumps(r, indent=2) + "\n")
+    workload.save_results("observability", r)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,12 @@ runs; writes bench/results/s3.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import obstore
@@ -31,8 +29,6 @@ from tests.s3_server import BUCKET, CREDENTIALS, moto_server
 import amber
 from amber.storage import S3Storage
 from bench import workload
-
-RESULTS = Path(__file__).parent / "results"
 
 
 class Counting:
@@ -201,8 +197,7 @@ def report(r: dict[str, Any]) -> None:
             f"{local / s3:.2f} | - |"
         )
     print(f"\nrequests (storage calls): {r['requests']}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "s3.json").write_text(json.dumps(r, indent=2) + "\n")
+    workload.save_results("s3", r)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ dict keyed by id, plus the customers.
 
 from __future__ import annotations
 
+import json
+import os
 import random
+from pathlib import Path
 from typing import Any
 
 import amber
@@ -47,3 +50,13 @@ def build(accounts: int = 1_000_000, customers: int = 10_000, seed: int = 1) -> 
         for i in range(accounts)
     }
     return {"accounts": table, "customers": people}
+
+
+def save_results(name: str, results: dict[str, Any]) -> Path:
+    """Write a benchmark's figures to bench/results/NAME.json (``AMBER_BENCH_RESULTS``: elsewhere,
+    for a smoke run whose tiny figures must not replace the committed ones)."""
+    folder = Path(os.environ.get("AMBER_BENCH_RESULTS") or Path(__file__).parent / "results")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path

@@ -557,6 +557,7 @@ def test_migrating_a_delta_upgrades_its_whole_chain(tmp_path: Path) -> None:
     newer.restore()
     again.accounts[7] = AccountV2(7, again.customers[2], again.accounts[7].balance, "moved")  # type: ignore[assignment]
     assert newer.checkpoint().kind == "delta" and store.info().types["bank.Account"] == 2
+    newer.close(final=False)  # a migration runs with the service stopped
     report = commands.migrate(store, None)
     account = next(t for t in report["types"] if t["name"] == "bank.Account")
     assert report["changed"] and (account["from_version"], account["records"]) == (1, 53)

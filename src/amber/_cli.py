@@ -60,9 +60,11 @@ def _run(
 )
 @click.option("--log-json", is_flag=True, help="Log one JSON object a line, with every structured field.")
 def cli(log_level: str, log_json: bool) -> None:
-    """Inspect and verify Amber checkpoint stores (no application code needed).
+    """Inspect, verify, migrate and move Amber checkpoint stores (no application code needed,
+    but for --app).
 
-    STORE is a directory path or a file:// URL.
+    STORE is a directory path, a file:// URL, or s3://bucket/prefix (with the s3 extra; the
+    endpoint and credentials come from the AWS_* environment variables).
     """
     logger = logging.getLogger("amber")
     for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:  # invoked again in one process

@@ -162,7 +162,22 @@ class Bank:
 
 
 class InDollars(Bank):
-    """Money as releases 1 and 2 keep it: float dollars, rounded to the cent at each change."""
+    """Money as releases 1 and 2 keep it: float dollars, rounded to the cent at each change.
+    Their record types (customer, account, transfer, books) differ only by release."""
+
+    types: ClassVar[tuple[type, type, type, type]]
+
+    def new_customer(self, id: int, name: str, email: str) -> Any:
+        return self.types[0](id, name, email)
+
+    def new_account(self, id: int, holder: Any, cents: int) -> Any:
+        return self.types[1](id, holder, cents / 100)
+
+    def new_transfer(self, id: int, source: int, target: int, cents: int, at: dt.datetime) -> Any:
+        return self.types[2](id, source, target, cents / 100, at)
+
+    def new_books(self) -> Any:
+        return self.types[3]()
 
     def balance_cents(self, account: Any) -> int:
         return round(float(account.balance) * 100)

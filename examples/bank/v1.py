@@ -43,18 +43,7 @@ class Books(amber.Record):
 class Bank(InDollars):
     release = "v1"
     registry = registry
-
-    def new_customer(self, id: int, name: str, email: str) -> Customer:
-        return Customer(id, name, email)
-
-    def new_account(self, id: int, holder: Customer, cents: int) -> Account:
-        return Account(id, holder, cents / 100)
-
-    def new_transfer(self, id: int, source: int, target: int, cents: int, at: dt.datetime) -> Transfer:
-        return Transfer(id, source, target, cents / 100, at)
-
-    def new_books(self) -> Books:
-        return Books()
+    types = (Customer, Account, Transfer, Books)
 
     def holder_of(self, account: Account) -> Any:
         return account.owner

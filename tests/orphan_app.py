@@ -2,7 +2,9 @@
 
 ``seed`` commits a full checkpoint of 300 KB of rows; ``a`` starts a slow full checkpoint
 (a write rate of 100 KB/s) and says when it is committing, for the test to SIGKILL it there;
-``b`` restores, commits a change of its own, and says which checkpoint it restored.
+``b`` restores, commits a change of its own, and says which checkpoint it restored;
+``hang`` starts a checkpoint whose invariants hang in the forked child, and says when it is
+validating, for the test to SIGKILL it there.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class Rows:
     def restore(self, state: Any) -> None:
         self.rows, self.writer = state["rows"], state["writer"]
 
+    def invariants(self) -> list[str]:
+        if self.writer == "hang" and os.getpid() != SERVICE:  # in the checkpoint's child only
+            time.sleep(120)  # a lock no thread will release, say
+        return []
+
+
+SERVICE = os.getpid()
+
 
 def main(path: str, role: str) -> None:
     rows = Rows()
@@ -46,10 +56,10 @@ def main(path: str, role: str) -> None:
     if role == "seed":
         rows.rows.update({i: Row(i, os.urandom(150).hex()) for i in range(1000)})
         manager.checkpoint(full=True)
-    elif role == "a":
-        rows.writer, manager.write_rate = "a", 100_000
+    elif role in ("a", "hang"):
+        rows.writer, manager.write_rate = role, 100_000
         threading.Thread(target=manager.checkpoint, kwargs={"full": True}, daemon=True).start()
-        while manager.phase != "committing":
+        while manager.phase != ("committing" if role == "a" else "validating"):
             time.sleep(0.001)
         print(json.dumps({"phase": manager.phase}), flush=True)
         time.sleep(60)  # killed here

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -141,3 +142,47 @@ def test_a_fork_checkpoint_orphaned_by_a_killed_service_never_commits_over_its_s
     newest = amber.open_store(store, registry=orphan_app.registry)
     assert newest.ids() == ["000000000001", "000000000002"]
     assert newest.load()["rows"]["writer"] == "b"
+
+
+def test_an_orphaned_checkpoint_child_whose_invariants_hang_does_not_hold_the_store(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+
+    def app(role: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.orphan_app", store, role], stdout=subprocess.PIPE, text=True
+        )
+
+    with app("seed") as seed:
+        seed.communicate(timeout=60)
+    with app("hang") as service:
+        assert service.stdout is not None and json.loads(service.stdout.readline()) == {"phase": "validating"}
+        service.kill()
+        service.communicate(timeout=30)
+    started = time.monotonic()
+    with app("b") as b:  # waits up to 60 s for the lock: the orphan must be gone long before
+        out, _ = b.communicate(timeout=90)
+    assert json.loads(out) == {"restored": "000000000001", "committed": "000000000002"}
+    assert time.monotonic() - started < 20
+
+
+def test_only_the_checkpoint_s_own_fork_keeps_the_writer_lock(tmp_path: Path) -> None:
+    """A fork by another thread while a checkpoint forks its child drops the lock, as always."""
+    from amber._writer_lock import WriterLock, kept_by_children
+
+    lock = WriterLock.take(amber.open_store(tmp_path).storage, wait=None)
+    assert lock is not None
+
+    def fork_and_report() -> int:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if lock._fd < 0 else 1)  # 0: the child dropped it
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+    other: list[int] = []
+    with kept_by_children():
+        assert fork_and_report() == 1  # this thread's fork: the checkpoint's child keeps it
+        thread = threading.Thread(target=lambda: other.append(fork_and_report()))
+        thread.start()
+        thread.join()
+    assert other == [0]
+    lock.release()

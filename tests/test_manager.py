@@ -283,10 +283,24 @@ def test_close_waits_for_a_checkpoint_under_way_before_letting_the_store_go(tmp_
     under_way.start()
     while manager.phase == "online":
         time.sleep(0.001)
-    manager.close()  # from another thread, as a SIGTERM during a handover does
+    bank.deposit(1, 5)  # after that checkpoint's capture: the final one must hold it
+    final = manager.close()  # from another thread, as a SIGTERM during a handover does
     assert not under_way.is_alive()  # it finished before close() returned and let the lock go
     under_way.join()
-    assert manager.phase == "closed" and len(manager.store.ids()) == 1
+    assert manager.phase == "closed" and final is not None and len(manager.store.ids()) == 2
+    again, _ = restored(tmp_path)
+    assert again.balances() == bank.balances()
+
+
+def test_a_listener_may_close_the_manager(tmp_path: Path) -> None:
+    bank, manager, _ = make(tmp_path, exclusive=True)
+    bank.open_accounts(3, 30)
+    manager.listeners.append(lambda e: manager.close(final=False) if isinstance(e, CheckpointCommitted) else None)
+    done = threading.Thread(target=manager.checkpoint, daemon=True)
+    done.start()
+    done.join(10)
+    assert not done.is_alive() and manager.phase == "closed"  # no deadlock, and it stays closed
+    amber.Manager(manager.store, Bank().participants).restore()  # the store's lock was let go
 
 
 def test_an_exception_leaving_with_takes_no_final_checkpoint(tmp_path: Path) -> None:

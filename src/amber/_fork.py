@@ -13,10 +13,13 @@ failing to resume) still counts, and a parent that dies first leaves nothing com
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
+import math
 import os
 import select
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +28,8 @@ import msgspec
 
 Send = Callable[[dict[str, Any]], None]
 Go = Callable[[], bool]  # blocks until the parent says go (True) or gives up or dies (False)
+
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
 class Child:
@@ -94,18 +99,33 @@ class Child:
         return f"exited with status {os.WEXITSTATUS(status)}"
 
 
-def fork(job: Callable[[Send, Go], dict[str, Any]]) -> Child:
-    """Run ``job(send, go)`` in a forked child; its return value is the final ``ok`` message."""
+def fork(job: Callable[[Send, Go], dict[str, Any]], *, lifetime: float) -> Child:
+    """Run ``job(send, go)`` in a forked child; its return value is the final ``ok`` message.
+    The child dies with this process, and after ``lifetime`` seconds in any case."""
     read_end, write_end = os.pipe()
     go_read, go_write = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_end)
         os.close(go_write)
+        _die_with(parent, lifetime)
         _child(job, write_end, go_read)
     os.close(write_end)
     os.close(go_read)
     return Child(pid, read_end, go_write)
+
+
+def _die_with(parent: int, lifetime: float) -> None:
+    """An orphan must not outlive its service: it would hold the store's writer lock (which it
+    keeps, so that a restart cannot commit before it) while its invariants hang or it writes.
+    Linux kills it with its parent; elsewhere, and as a bound everywhere, an alarm does."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before that took effect
+        os._exit(1)
+    signal.alarm(max(1, math.ceil(lifetime)))  # SIGALRM's default action ends the process
 
 
 def _child(job: Callable[[Send, Go], dict[str, Any]], pipe: int, go_pipe: int) -> None:

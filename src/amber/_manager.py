@@ -305,7 +305,9 @@ class Manager:
         self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
         self.last_result: CheckpointResult | None = None
         self._phase = "idle"
-        self._lock = threading.Lock()  # one checkpoint or restore at a time, never interleaved
+        # One checkpoint or restore at a time, never interleaved; reentrant so that close() from
+        # a listener (which runs inside a checkpoint, on its thread) does not wait for itself.
+        self._lock = threading.RLock()
         self._chain_bytes = (0, 0)  # (base size, deltas since) of the chain self.last ends
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -321,7 +323,8 @@ class Manager:
         return self._phase
 
     def _set_phase(self, phase: str) -> None:
-        self._phase = phase
+        if self._phase != "closed":  # closed by a listener mid-checkpoint: it stays closed
+            self._phase = phase
 
     def _emit(self, event: Event) -> None:
         self.store.emit(event, self.listeners)
@@ -514,7 +517,8 @@ class Manager:
 
         parent = os.getpid()
         with kept_by_children():  # the store stays locked until the child exits, even if we die first
-            child = _fork.fork(job)
+            lifetime = self.timeouts.capturing + self.timeouts.validating + self.timeouts.committing
+            child = _fork.fork(job, lifetime=lifetime)  # the parent kills it sooner, at each phase's timeout
         try:
             self._resume(attempt, prepared)  # a participant failing here aborts the child too
             child.go()  # the child commits only after this: the resume failing stops it in time
@@ -843,11 +847,11 @@ class Manager:
             self._ticker.join()
             self._ticker = None
         result = None
-        try:
-            if final and self._phase == "online":
-                result = self.checkpoint(full=self.compact_on_close)
-        finally:
-            with self._lock:  # a checkpoint under way on another thread finishes before the store is let go
+        with self._lock:  # a checkpoint under way on another thread finishes first; then the final one
+            try:
+                if final and self._phase == "online":
+                    result = self.checkpoint(full=self.compact_on_close)
+            finally:
                 self._set_phase("closed")
                 self._release_store()
         return result

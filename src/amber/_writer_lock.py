@@ -8,6 +8,7 @@ import fcntl
 import os
 import socket
 import stat
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -18,14 +19,14 @@ from .storage import LocalStorage, Storage
 
 LOCK_NAME = ".amber-writer.lock"  # hidden: never listed, never collected
 _held: weakref.WeakSet[WriterLock] = weakref.WeakSet()
-_keep_in_child = False  # set around the fork of a checkpoint's child
+_keeper: int | None = None  # the thread forking a checkpoint's child, while it does
 
 
 def _drop_in_child() -> None:
     """A forked child must not keep the lock alive past its parent's close, unless it is a
     checkpoint's child: that one keeps it until it exits, so that a service killed while its
     child commits is not restarted (and does not commit) before the child is done."""
-    if _keep_in_child:
+    if _keeper is not None and _keeper == threading.get_ident():  # only that fork, not another thread's
         return
     for lock in list(_held):
         lock.release()
@@ -36,13 +37,14 @@ os.register_at_fork(after_in_child=_drop_in_child)
 
 @contextlib.contextmanager
 def kept_by_children() -> Iterator[None]:
-    """Forks made inside this block keep the process's writer locks (a checkpoint's child)."""
-    global _keep_in_child  # noqa: PLW0603 (read by the fork handler, which takes no arguments)
-    _keep_in_child = True
+    """Forks made by this thread inside this block keep the process's writer locks (a
+    checkpoint's child); forks by other threads meanwhile drop them as always."""
+    global _keeper  # noqa: PLW0603 (read by the fork handler, which takes no arguments)
+    _keeper = threading.get_ident()
     try:
         yield
     finally:
-        _keep_in_child = False
+        _keeper = None
 
 
 class WriterLock:

@@ -1,4 +1,5 @@
-"""The benchmark commands the docs give run (tiny sizes: this checks the commands, not the figures)."""
+"""The benchmark commands the docs give run (tiny sizes: this checks the commands, not the
+figures). The S3 benchmark, which needs its server for minutes, is left to `make bench`."""
 
 from __future__ import annotations
 

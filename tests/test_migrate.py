@@ -199,3 +199,25 @@ def test_checkpoint_steps_migrate_what_a_compacting_service_left(tmp_path: Path,
     done = commands.migrate(store)
     customers = store.load()["accounts"]["customers"]
     assert done["target"] and customers[0].vip and not customers[1].vip
+
+
+def test_migrating_with_an_older_release_s_app_is_refused_not_a_silent_downgrade(tmp_path: Path) -> None:
+    newer = amber.Registry()
+
+    @newer.record("shop.Item", version=2)
+    class Item(amber.Record):
+        sku: str
+        price: float
+        note: str = ""
+        x: int = 0
+
+    store = amber.open_store(tmp_path, registry=newer)
+    store.save([Item("a", 1.5, "keep me", 3)])
+    result = subprocess.run(
+        [sys.executable, "-m", "amber", "migrate", str(tmp_path), "--app", "tests.lock_apps:v1"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "v2 is newer than v1" in result.stderr
+    assert store.ids() == ["000000000001"]

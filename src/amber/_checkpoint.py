@@ -148,6 +148,7 @@ class CheckpointStore:
         # Whether a type written at a newer version than the code's is read by the rules (which
         # drop the fields this code does not know and default the ones the writer lacks).
         self.read_newer = read_newer
+        self._warned: set[tuple[str, int, int]] = set()  # newer versions already warned about
         self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
         # Decompressed bytes one load may read; bounds the memory a hostile checkpoint can cost.
         self.max_load_bytes = max_load_bytes
@@ -671,18 +672,24 @@ class CheckpointStore:
         migration = plan([t.schema for t in manifest.types], self.registry, self.oldest_supported)
         if migration.problems:
             raise incompatible(manifest.id, list(migration.problems))
-        newer = [tp for tp in migration.types if tp.writer.version > tp.reader.version]
+        # A renamed type may restart its versions: only the same name's versions compare.
+        newer = [
+            tp for tp in migration.types if tp.writer.name == tp.reader.name and tp.writer.version > tp.reader.version
+        ]
         if newer and not self.read_newer:
             raise incompatible(manifest.id, [_newer_problem(tp.writer, tp.reader.version) for tp in newer])
         for tp in newer:
-            log.warning(
-                "checkpoint %s: %s v%d is newer than this code's v%d; read by the rules: fields this code "
-                "does not know are dropped, fields the writer lacks get their defaults",
-                manifest.id,
-                tp.writer.name,
-                tp.writer.version,
-                tp.reader.version,
-            )
+            key = (tp.writer.name, tp.writer.version, tp.reader.version)
+            if key not in self._warned:  # once per store: not once per delta of every chain loaded
+                self._warned.add(key)
+                log.warning(
+                    "checkpoint %s: %s v%d is newer than this code's v%d; read by the rules: fields this code "
+                    "does not know are dropped, fields the writer lacks get their defaults",
+                    manifest.id,
+                    tp.writer.name,
+                    tp.writer.version,
+                    tp.reader.version,
+                )
         return migration
 
     def verify(self, checkpoint_id: str | int | None = None) -> VerifyReport:

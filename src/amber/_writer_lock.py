@@ -68,7 +68,8 @@ class WriterLock:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
             os.close(fd)
-            raise StoreLockedError(f"{path} is not a lock file of this user: remove it")
+            owner = f"owned by uid {info.st_uid}: run as that user" if stat.S_ISREG(info.st_mode) else "not a file"
+            raise StoreLockedError(f"{path} is not a lock file of this user ({owner})")
         deadline = time.monotonic() + (wait or 0.0)
         while True:
             try:

@@ -31,7 +31,7 @@ from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
 from ._writer_lock import WriterLock
-from .errors import AmberError, CheckpointError, SchemaError
+from .errors import AmberError, CheckpointError, SchemaError, StoreLockedError
 from .storage import Storage
 
 StoreArg = str | CheckpointStore
@@ -253,6 +253,7 @@ def migrate(
     (the source stays). ``dry_run``: compute the plan and run it in memory, write nothing.
     ``lease``: on a store written under a lease, take it first, waiting up to that many seconds."""
     s = _with_app(store, app)
+    s.read_newer = False  # an older release's app would downgrade the store by the rules: refused
     with contextlib.nullcontext() if dry_run else _leased(s, lease):  # a dry run writes nothing
         return msgspec.to_builtins(_migrate.migrate(s, dry_run=dry_run))  # type: ignore[no-any-return]
 
@@ -270,7 +271,10 @@ def _leased(store: CheckpointStore, wait: float | None) -> Iterator[None]:
     """The store's writer lease held for the command (with ``wait`` not None, on a store
     written under a lease: taking one would fence off a service that never took it), and the
     writer lock of a local store: a running service would overwrite what the command commits."""
-    lock = WriterLock.take(store.storage, wait=None)  # StoreLockedError naming the service
+    try:
+        lock = WriterLock.take(store.storage, wait=None)
+    except StoreLockedError as e:
+        raise StoreLockedError(f"{e}; stop the service before running this command") from None
     try:
         if wait is None or store.lease is not None or not store.fences():
             yield

@@ -1,5 +1,5 @@
 """The benchmark commands the docs give run (tiny sizes: this checks the commands, not the
-figures). The S3 benchmark, which needs its server for minutes, is left to `make bench`."""
+figures). The S3 benchmark, which needs its server for minutes, is run by hand (docs/README.md)."""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ Send = Callable[[dict[str, Any]], None]
 Go = Callable[[], bool]  # blocks until the parent says go (True) or gives up or dies (False)
 
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+_MAX_ALARM = 2**31 - 1  # seconds: alarm(2) takes an unsigned int
 
 
 class Child:
@@ -125,7 +126,8 @@ def _die_with(parent: int, lifetime: float) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before that took effect
         os._exit(1)
-    signal.alarm(max(1, math.ceil(lifetime)))  # SIGALRM's default action ends the process
+    if math.isfinite(lifetime):  # SIGALRM's default action ends the process
+        signal.alarm(min(max(1, math.ceil(lifetime)), _MAX_ALARM))
 
 
 def _child(job: Callable[[Send, Go], dict[str, Any]], pipe: int, go_pipe: int) -> None:

@@ -221,3 +221,10 @@ def test_migrating_with_an_older_release_s_app_is_refused_not_a_silent_downgrade
     )
     assert result.returncode == 1 and "v2 is newer than v1" in result.stderr
     assert store.ids() == ["000000000001"]
+
+
+def test_a_migration_leaves_the_store_s_own_reading_of_newer_versions_alone(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path, registry=registry)
+    store.save(bank(accounts=3))
+    commands.migrate(store, dry_run=True)
+    assert store.read_newer  # the refusal applies to the migration only, not to the caller's store

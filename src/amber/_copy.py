@@ -46,8 +46,7 @@ def copy_store(
     report = CopyReport(source.url, target.url)
     ids = source.ids()
     manifests = [source.parsed_manifest(cid)[0] for cid in ids]  # a damaged one fails before any write
-    _check_target(source, target, ids)
-    held, copied = set(target.ids()), set()
+    held, copied = _check_target(source, target, ids), set()
     for done, manifest in enumerate(manifests, 1):
         if manifest.id in held:
             report.present.append(manifest.id)
@@ -77,8 +76,8 @@ def _verify(target: CheckpointStore, ids: list[str], progress: Progress | None) 
             progress("verify", done, len(ids))
 
 
-def _check_target(source: CheckpointStore, target: CheckpointStore, ids: list[str]) -> None:
-    """The target holds nothing, or the first checkpoints of the source, byte for byte."""
+def _check_target(source: CheckpointStore, target: CheckpointStore, ids: list[str]) -> set[str]:
+    """The target holds nothing, or the first checkpoints of the source, byte for byte: which."""
     held = target.ids()
     if held and held != ids[: len(held)]:
         raise StoreError(f"{target.url}: copy target: expected an empty store, found checkpoints {held[0]}..{held[-1]}")
@@ -86,6 +85,7 @@ def _check_target(source: CheckpointStore, target: CheckpointStore, ids: list[st
         key = f"checkpoints/{cid}.manifest"
         if _read(source.storage, key) != _read(target.storage, key):
             raise StoreError(f"{target.url}: copy target: checkpoint {cid} differs from the source's")
+    return set(held)
 
 
 def _copy(source: Storage, target: Storage, key: str, report: CopyReport, *, create_only: bool) -> None:

@@ -112,8 +112,18 @@ def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult
     """Upgrade the newest checkpoint to the running code's versions, as a new checkpoint.
 
     With ``dry_run``, the plan is computed and applied in memory (every step runs and every
-    value is checked) and nothing is written. Events go to the store's listeners.
+    value is checked) and nothing is written. Events go to the store's listeners. Code older
+    than a type in the checkpoint is refused (``IncompatibleSchemaError``): migrating with it
+    would downgrade the store by the rules, dropping what it does not know.
     """
+    lenient, store.read_newer = store.read_newer, False
+    try:
+        return _migrate(store, dry_run)
+    finally:
+        store.read_newer = lenient
+
+
+def _migrate(store: CheckpointStore, dry_run: bool) -> MigrationResult:
     run = _Run(store, dry_run)
     source = store.info()
     changes = _chain_changes(store, source)

@@ -253,7 +253,6 @@ def migrate(
     (the source stays). ``dry_run``: compute the plan and run it in memory, write nothing.
     ``lease``: on a store written under a lease, take it first, waiting up to that many seconds."""
     s = _with_app(store, app)
-    s.read_newer = False  # an older release's app would downgrade the store by the rules: refused
     with contextlib.nullcontext() if dry_run else _leased(s, lease):  # a dry run writes nothing
         return msgspec.to_builtins(_migrate.migrate(s, dry_run=dry_run))  # type: ignore[no-any-return]
 

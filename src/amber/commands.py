@@ -23,7 +23,7 @@ from . import _diff, _lock, _migrate, _report
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._copy import copy_store
 from ._fleet import open_fleet
-from ._format import MAX_SEQUENCE, Manifest, format_id
+from ._format import MAX_SEQUENCE, Manifest
 from ._lease import LEASE_KEY, read_lease
 from ._open import open_store
 from ._reading import Progress
@@ -301,7 +301,7 @@ def release(store: StoreArg, ids: list[str] | None = None) -> dict[str, Any]:
     try them again. Returns what was released, with the reason each had been set aside."""
     s = _store(store)
     quarantined = s.quarantined()
-    wanted = list(quarantined) if ids is None else [format_id(int(i)) if i.isdigit() else i for i in ids]
+    wanted = list(quarantined) if ids is None else [s._resolve_id(i) for i in ids]
     unknown = [cid for cid in wanted if cid not in quarantined]
     if unknown:
         raise CheckpointError(unknown[0], "quarantine", "a quarantined checkpoint", "none is quarantined under this id")

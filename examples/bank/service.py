@@ -252,7 +252,11 @@ def main(argv: list[str] | None = None) -> None:
     service.go_online(args.accounts)
     with service.manager:  # SIGTERM: a final checkpoint, then exit with status 128 + 15
         try:
-            threading.Event().wait()
+            # Not an untimed wait: the kernel may deliver SIGTERM to another thread, and Python
+            # then runs its handler only when the main thread next runs Python code.
+            forever = threading.Event()
+            while not forever.wait(0.5):
+                pass
         finally:
             service.shut_down()
     server.shutdown()

@@ -98,7 +98,8 @@ def test_a_future_format_version_asks_for_an_upgrade(saved: Any) -> None:
     store, root, _ = saved
     manifest = files(root)[0]
     future = f"AMBER-MANIFEST {amber.FORMAT_VERSION + 1}\n".encode()
-    manifest.write_bytes(manifest.read_bytes().replace(b"AMBER-MANIFEST 1\n", future, 1))
+    current = f"AMBER-MANIFEST {store.manifest().format_version}\n".encode()
+    manifest.write_bytes(manifest.read_bytes().replace(current, future, 1))
     with pytest.raises(amber.UnsupportedFormatError, match="upgrade amber"):
         store.load()
 
@@ -164,7 +165,7 @@ def forge_with_blob(root: Path, blob: bytes, declared: int) -> None:
         )
         blobs.append(b)
         offset += len(b)
-    (root / m.data).write_bytes(_format.DATA_HEADER + b"".join(blobs))
+    (root / m.data).write_bytes(data[: len(_format.DATA_HEADER)] + b"".join(blobs))
     key.write_bytes(_format.encode_manifest(msgspec.structs.replace(m, segments=tuple(segs), data_size=offset)))
 
 

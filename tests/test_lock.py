@@ -43,7 +43,8 @@ def test_the_lock_records_versions_fingerprints_steps_and_tombstones(tmp_path: P
     assert set(item["versions"]) == {"1", "2"}, "the v1 schema stays although its class is gone"
     assert item["fingerprints"]["1"] == amber.RecordSchema(**item["versions"]["1"]).fingerprint
     assert lock["min_format_version"] == amber.FORMAT_VERSION
-    dropped = json.loads(locked(tmp_path, "v2_dropped_note").read_text())
+    (tmp_path / "other").mkdir()
+    dropped = json.loads(locked(tmp_path / "other", "v1", "v2_dropped_note").read_text())
     assert dropped["types"]["shop.Item"]["tombstones"] == {"note": "str"}
 
 
@@ -65,8 +66,8 @@ def test_unchanged_code_passes(tmp_path: Path) -> None:
     ("release", "expected"),
     [
         ("v1_changed", "shop.Item: v1 changed without a version bump"),
-        ("v2_required", "shop.Item: v2 adds required field 'price_cents'"),
-        ("v2_retyped", "shop.Item: field 'sku' changed from str to int"),
+        ("v2_required", "shop.Item: v1 data: v1 -> v2: new required field 'price_cents'"),
+        ("v2_retyped", "shop.Item: v1 data: v1 -> v2: field 'sku' changed from str to int"),
         ("renamed_no_alias", "shop.Item: looks renamed to shop.Product without an alias"),
     ],
 )

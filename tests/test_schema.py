@@ -191,5 +191,5 @@ def test_every_supported_field_type_renders_readably() -> None:
     assert rendered["by_id"] == "dict[int, @bank.Customer]"
     assert rendered["many"] == "tuple[float, ...]"
     assert rendered["maybe"] == "int | none"
-    assert rendered["currency"] == "enum('EUR', 'USD')"
+    assert rendered["currency"] == "Currency(EUR='EUR', USD='USD')"
     assert rendered["anything"] == "any"

@@ -19,6 +19,7 @@ import logging
 
 from . import events
 from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
+from ._enums import enum
 from ._fields import FieldSchema, RecordSchema, field
 from ._fleet import Fleet, FleetCheckpoint, FleetWorker, key_group, open_fleet
 from ._format import FORMAT_VERSION, Manifest
@@ -67,6 +68,7 @@ from .errors import (
     MigrationError,
     MissingExtraError,
     ObjectNotFoundError,
+    RecordRejectedError,
     RestoreError,
     SchemaError,
     SchemaMismatchError,
@@ -123,6 +125,7 @@ __all__ = [
     "Participant",
     "Plan",
     "Record",
+    "RecordRejectedError",
     "RecordSchema",
     "RecordType",
     "Ref",
@@ -151,6 +154,7 @@ __all__ = [
     "checkpoint_upgrade",
     "default_registry",
     "downgrade",
+    "enum",
     "events",
     "field",
     "key_group",

@@ -38,7 +38,7 @@ from ._codec import (
 )
 from ._fields import FieldSchema
 from ._graph import hashed_by_value
-from ._schema import RecordType
+from ._schema import RecordRejected, RecordType
 from ._types import FieldType
 
 Node = tuple[int, int]  # (type index, row)
@@ -150,7 +150,10 @@ class StateReader:
                 decoder.decode(column[at]) if fs.type.is_tagged() else resolve_value(fs.type, column[at], objects_of)
                 for fs, column in zip(rt.schema.fields, columns[index], strict=True)
             ]
-            tables[index][row] = rt.build([[v] for v in values], 1)[0]
+            try:
+                tables[index][row] = rt.build([[v] for v in values], 1)[0]
+            except RecordRejected as e:
+                raise RecordRejected(e.where, at, e.cause) from e.cause
 
     def _rows_in_order(
         self, group: set[int], columns: Sequence[list[list[Any]]], counts: Sequence[int], first: dict[int, int]

@@ -47,6 +47,7 @@ from ._format import (
     encode_manifest,
     format_id,
     manifest_key,
+    names_enums,
     needed_version,
     parse_manifest,
 )
@@ -352,6 +353,8 @@ class CheckpointStore:
         return the manifest that will commit it: the first half of ``write``."""
         writer, base = capture.writer, capture.parent
         version = 2 if base is not None or writer.keyed_tables or any(t.linked for t in writer.tables) else 1
+        if any(names_enums(t.written.schema) for t in writer.tables):
+            version = 4
         data_key = f"data/{secrets.token_hex(16)}.seg"
         if on_data is not None:
             on_data(data_key)
@@ -678,6 +681,7 @@ class CheckpointStore:
         ]
         if newer and not self.read_newer:
             raise incompatible(manifest.id, [_newer_problem(tp.writer, tp.reader.version) for tp in newer])
+        self._warn_by_value(manifest, migration)
         for tp in newer:
             key = (tp.writer.name, tp.writer.version, tp.reader.version)
             if key not in self._warned:  # once per store: not once per delta of every chain loaded
@@ -691,6 +695,21 @@ class CheckpointStore:
                     tp.reader.version,
                 )
         return migration
+
+    def _warn_by_value(self, manifest: Manifest, migration: Plan) -> None:
+        """Enums written before format 4 are matched by value, as they were then: say so,
+        once per store and type, with the way out."""
+        for tp in migration.types:
+            key = (tp.writer.name, tp.writer.version, -1)
+            if tp.by_value and key not in self._warned:
+                self._warned.add(key)
+                log.warning(
+                    "checkpoint %s: %s v%d stores its enums by value only (written before format 4): read by value; "
+                    "`amber migrate` rewrites the store with member names, which later releases resolve by name",
+                    manifest.id,
+                    tp.writer.name,
+                    tp.writer.version,
+                )
 
     def verify(self, checkpoint_id: str | int | None = None) -> VerifyReport:
         """Check digests, lengths, structure and references, without the application's code."""
@@ -945,7 +964,7 @@ class Capture:
 
 
 def _data_version(manifest: Manifest) -> int:
-    """A data file's format version: what its content needs (1 or 2). The lease token of
+    """A data file's format version: what its content needs (1, 2 or 4). The lease token of
     format 3 lives in the manifest only, so a rollback can name an older data file."""
     return manifest.format_version if manifest.format_version < 3 else content_version(manifest)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import re
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,26 +21,28 @@ from ._types import ClassSink, FieldType, RecordLookup, from_annotation, validat
 from ._values import ValueRenderError, to_json_value
 from .errors import SchemaError
 
-NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # use with fullmatch
-
 
 class FieldOptions(msgspec.Struct, frozen=True):
     """Per-field options, given as ``Annotated`` metadata: see :func:`field`."""
 
     aliases: tuple[str, ...] = ()
     deprecated: bool = False
+    new: bool = False
 
 
-def field(*, aliases: Sequence[str] = (), deprecated: bool = False) -> FieldOptions:
+def field(*, aliases: Sequence[str] = (), deprecated: bool = False, new: bool = False) -> FieldOptions:
     """Options for one field, used as ``Annotated`` metadata::
 
         nickname: Annotated[str, amber.field(aliases=["name"])] = ""
 
     ``aliases`` are the field's former names: data written under them is read into it.
     ``deprecated`` marks a field on its way out: the lock file lists it and ``amber schema
-    check`` reminds you of it while supported versions still hold it.
+    check`` reminds you of it while supported versions still hold it. ``new`` says the field
+    is really new: not a removed field renamed (a field removed while one of the same type
+    is added looks like a rename without its alias, and is refused), and not a removed name
+    brought back (its old values are not read into it; records written before get the default).
     """
-    return FieldOptions(aliases=tuple(aliases), deprecated=deprecated)
+    return FieldOptions(aliases=tuple(aliases), deprecated=deprecated, new=new)
 
 
 class FieldSchema(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -81,6 +82,7 @@ class DeclaredField:
     aliases: tuple[str, ...]
     default: DefaultMaker | None  # makes a fresh default value; None when required
     deprecated: bool = False
+    new: bool = False
 
 
 def describe_fields(
@@ -105,6 +107,7 @@ def describe_fields(
             _aliases(options, where),
             default,
             any(o.deprecated for o in options),
+            any(o.new for o in options),
         )
 
 

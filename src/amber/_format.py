@@ -16,14 +16,17 @@ import msgspec
 import xxhash
 import zstandard
 
-from ._fields import NAME_PATTERN, RecordSchema, canonical_json
+from ._enums import NAME_PATTERN
+from ._fields import RecordSchema, canonical_json
 from ._types import validate_field_type
 from .errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatError
 
 # Format 2 adds amber.Table nodes, delta checkpoints (parent, links); format 3 adds the lease
 # token of a fenced writer (a reader that ignored it could load a fenced-off commit). A writer
 # uses the lowest version that can hold a checkpoint, so older readers keep what they can read.
-FORMAT_VERSION = 3
+# Format 4 adds enums' stable names and member names to the schema section (a format 3 reader
+# would refuse the unknown keys as corruption instead of asking for a newer library).
+FORMAT_VERSION = 4
 DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
 
 
@@ -126,14 +129,22 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
 
 def needed_version(manifest: Manifest) -> int:
     """The lowest format version that can hold a checkpoint."""
+    content = content_version(manifest)
     if manifest.token or manifest.signature or any(s.sha256 for s in manifest.segments):
-        return 3
-    return content_version(manifest)
+        return max(3, content)
+    return content
+
+
+def names_enums(schema: RecordSchema) -> bool:
+    """Whether a schema describes an enum with its member names (format 4)."""
+    return any(t.kind == "enum" and t.members for f in schema.fields for t in f.type.walk())
 
 
 def content_version(manifest: Manifest) -> int:
     """What a checkpoint's data needs (its data file's version): format 3 adds manifest
-    fields only (lease token, signature, segment SHA-256), so its data files are 1 or 2."""
+    fields only (lease token, signature, segment SHA-256), so its data files are 1, 2 or 4."""
+    if any(names_enums(t.schema) for t in manifest.types):
+        return 4
     uses_tables = manifest.parent or manifest.tables or any(t.links or t.adopted for t in manifest.types)
     return 2 if uses_tables else 1
 
@@ -213,8 +224,8 @@ def _version_problem(m: Manifest) -> tuple[str, str] | None:
         return "a signature of 16 and 64 hex digits", repr(m.signature[:100])
     if needed_version(m) > m.format_version:
         found = f"format_version {m.format_version}"
-        needs = "no token, signature or SHA-256 before format 3" if needed_version(m) == 3 else "no tables or parent"
-        return needs, found
+        needs = {3: "no token, signature or SHA-256 before format 3", 4: "no enum member names before format 4"}
+        return needs.get(needed_version(m), "no tables or parent"), found
     return None
 
 

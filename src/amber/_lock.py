@@ -20,7 +20,7 @@ import msgspec
 
 from ._fields import RecordSchema
 from ._format import FORMAT_VERSION
-from ._migration import same_type, widens
+from ._migration import Plan, plan, same_but_renamed
 from ._schema import RecordType, Registry
 from ._version import __version__
 from .errors import SchemaError
@@ -167,20 +167,29 @@ def _same_fields(a: RecordSchema, b: RecordSchema) -> bool:
 
 def _check_type(registry: Registry, current: RecordType, locked: LockedType) -> list[Finding]:
     name, findings = current.name, []
+    renamed = registry.renamed()
     for version in registry.versions(name):
         rt = registry.lookup(name, version)
         assert rt is not None
-        pinned = locked.fingerprints.get(str(version))
-        if pinned is not None and pinned != rt.schema.fingerprint:
-            fix = f"restore v{version} as locked and declare the change as v{max(int(v) for v in locked.versions) + 1}"
-            findings.append(Finding("error", name, f"v{version} changed without a version bump", fix))
-    latest = max(int(v) for v in locked.versions)
-    if current.version > latest:
-        findings.extend(_check_bump(registry, current, locked.versions[str(latest)], latest))
+        pinned = locked.versions.get(str(version))
+        if pinned is None or pinned.fingerprint == rt.schema.fingerprint:
+            continue
+        if same_but_renamed(pinned, rt.schema, renamed.get):
+            why = (
+                "points at renamed types"
+                if not any(f.type.enums_by_value() for f in pinned.fields)
+                else "has enum names"
+            )
+            note = f"v{version} {why} (the same data): run `amber schema lock` to record it"
+            findings.append(Finding("note", name, note, ""))
+            continue
+        fix = f"restore v{version} as locked and declare the change as v{max(int(v) for v in locked.versions) + 1}"
+        findings.append(Finding("error", name, f"v{version} changed without a version bump", fix))
+    findings += _check_reads(registry, current, locked)
     for f in current.schema.fields:
         old_type = locked.tombstones.get(f.name)
-        if old_type is not None and old_type != f.type.render():
-            fix = "choose another name: old data may still hold the removed field"
+        if old_type is not None and f.name not in current.new_fields:
+            fix = f"choose another name, or amber.field(new=True) on {f.name!r} if old values must not come back"
             findings.append(Finding("error", name, f"field {f.name!r} reuses a removed name (was {old_type})", fix))
     for d in sorted(current.deprecated):
         holders = [v for v, schema in locked.versions.items() if any(f.name == d for f in schema.fields)]
@@ -189,24 +198,66 @@ def _check_type(registry: Registry, current: RecordType, locked: LockedType) -> 
     return findings
 
 
-def _check_bump(registry: Registry, current: RecordType, previous: RecordSchema, latest: int) -> list[Finding]:
-    """A new version must be reachable from the last locked one: by steps or by the rules."""
-    name = current.name
-    if any(registry.upgrade_step(name, v) for v in range(latest, current.version)):
-        return []
-    written = {f.name: f for f in previous.fields}
+def _check_reads(registry: Registry, current: RecordType, locked: LockedType) -> list[Finding]:
+    """Read each supported locked version with the running code, exactly as a load of a
+    checkpoint holding it would (the same planner), and report what it would refuse."""
     findings = []
-    for f, default in zip(current.schema.fields, current.defaults, strict=True):
-        source = next((written[n] for n in current.names_for(f.name) if n in written), None)
-        step = f"add @amber.upgrade({name!r}, {latest})"
-        if source is None and default is None:
-            added = f"v{current.version} adds required field {f.name!r}"
-            findings.append(Finding("error", name, added, f"give it a default, or {step}"))
-        elif source is not None and not (same_type(source.type, f.type, _keep) or widens(source.type, f.type, _keep)):
-            change = f"field {f.name!r} changed from {source.type.render()} to {f.type.render()}"
-            findings.append(Finding("error", name, change, step))
+    for text, schema in locked.versions.items():
+        version = int(text)
+        if not locked.oldest_supported <= version <= current.version:
+            continue
+        found = plan([schema, *_companions(registry, locked, schema)], registry)
+        for problem in found.problems:
+            if problem.kind == "mismatch":
+                continue  # a version changed in place: reported above, with its fix
+            where = problem.type if problem.type != "*" else current.name
+            findings.append(Finding("error", where, f"v{version} data: {problem.problem}", problem.fix))
+        for problem in found.conditional:
+            findings.append(Finding("error", problem.type, f"v{version} data: {problem.problem}", ""))
+        findings += _changed_defaults(found, schema, locked)
     return findings
 
 
-def _keep(name: str) -> str:
-    return name
+def _companions(registry: Registry, locked: LockedType, schema: RecordSchema) -> list[RecordSchema]:
+    """The other types a checkpoint step needs beside this type at this version: a
+    checkpoint holding one of them holds them all, at the versions the step requires."""
+    found: dict[str, RecordSchema] = {}
+    for step in registry.checkpoint_steps():
+        if step.requires.get(schema.name) != schema.version:
+            continue
+        for other, version in step.requires.items():
+            declared = registry.lookup(other, version)
+            if other != schema.name and declared is not None:
+                found[other] = declared.schema
+    return list(found.values())
+
+
+def _changed_defaults(found: Plan, schema: RecordSchema, locked: LockedType) -> list[Finding]:
+    """Fields this version lacks take the default of the version that added them, when the
+    code still declares it; else the newest one's, which differs if the default changed."""
+    findings = []
+    for tp in found.types:
+        if tp.writer.name != schema.name:
+            continue
+        for fp in tp.fields:
+            if fp.mode != "default":
+                continue
+            added = next(
+                (int(v) for v, s in locked.versions.items() if int(v) > schema.version and _has(s, fp.name)), None
+            )
+            if added is None or added == fp.default_from:
+                continue
+            then = next(f.default for f in locked.versions[str(added)].fields if f.name == fp.name)
+            now = next(f.default for f in tp.reader.schema.fields if f.name == fp.name)
+            if then != now:
+                change = (
+                    f"v{schema.version} data: field {fp.name!r} reads the default {now!r}, where v{added}, "
+                    f"which added it, read {then!r}"
+                )
+                fix = f"keep v{added} declared (its default then applies), or restore the default {then!r}"
+                findings.append(Finding("error", tp.reader.name, change, fix))
+    return findings
+
+
+def _has(schema: RecordSchema, field: str) -> bool:
+    return any(f.name == field for f in schema.fields)

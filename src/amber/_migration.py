@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._fields import RecordSchema
+from ._compat import Convert, TypeJudge
+from ._fields import DefaultMaker, RecordSchema
 from ._schema import CheckpointStep, RecordType, Registry, UpgradeStep
 from ._types import FieldType
 from .errors import SchemaProblem
@@ -34,6 +35,9 @@ class FieldPlan:
     name: str
     mode: Mode  # same column, converted column, typed values re-encoded tagged, or the default
     source: int = -1  # the writer's column index (all modes but "default")
+    default: DefaultMaker | None = None  # "default": makes the value (the adding version's default)
+    default_from: int = 0  # "default": the version whose default it is
+    convert: Convert | None = None  # "convert", "tag": per value, before msgspec.convert
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class TypePlan:
     # The dicts are resolved to the declaration, so that the next step sees that version's fields.
     shapes: tuple[tuple[int, RecordType], ...] = ()
     actions: str = ""  # in a plan with checkpoint steps: the stages that touch this type
+    conditional: tuple[SchemaProblem, ...] = ()  # values some records may hold that cannot be read
+
+    @property
+    def by_value(self) -> bool:
+        """Whether the writer described its enums by value only (before format 4)."""
+        return any(f.type.enums_by_value() for f in self.writer.fields)
 
     @property
     def direct(self) -> bool:
@@ -58,6 +68,8 @@ class TypePlan:
             return self.actions
         if self.direct:
             return "as written"
+        if not self.steps and self.writer.version == self.reader.version and self.by_value:
+            return "enums by value (written before format 4)"
         return ", ".join(f"step {v}->{v + 1}" for v, _ in self.steps) or "rules only"
 
     def describe(self) -> str:
@@ -100,6 +112,11 @@ class Plan:
     # With stages: the tables afterwards, the checkpoint's types first (None: removed), then new ones.
     final: tuple[tuple[str, RecordType | None], ...] = ()
 
+    @property
+    def conditional(self) -> tuple[SchemaProblem, ...]:
+        """What fails the load only where records hold it (removed enum members with no default)."""
+        return tuple(c for t in self.types for c in t.conditional)
+
     def describe(self) -> list[str]:
         """One line per type, or per action when checkpoint steps run."""
         if self.stages:
@@ -113,7 +130,7 @@ def plan(schemas: Sequence[RecordSchema], registry: Registry, oldest: Mapping[st
     ``oldest`` (from a lock file's policy) gives the oldest version still supported per type.
     """
     readers = {s.name: registry.current(s.name) for s in schemas}
-    renamed = {w: r.name for w, r in readers.items() if r is not None}
+    renamed = {**registry.renamed(), **{w: r.name for w, r in readers.items() if r is not None}}
     versions = {renamed.get(s.name, s.name): s.version for s in schemas}
     if any(_applies(c, versions) for c in registry.checkpoint_steps()):
         return _staged(schemas, registry, readers, oldest or {})
@@ -249,7 +266,7 @@ def _plan_type(
     if w.version == reader.version:
         if w.fingerprint == reader.schema.fingerprint:
             return TypePlan(w, reader)
-        if not _same_but_renamed(w, reader.schema, rename):
+        if not same_but_renamed(w, reader.schema, rename):
             return [_mismatch(w, reader)]
     if w.version < reader.version:
         steps = tuple(
@@ -257,10 +274,141 @@ def _plan_type(
         )
         if steps:
             return TypePlan(w, reader, steps=steps, shapes=_shapes(registry, reader.name, w.version, steps))
-    fields, problems = _resolve_fields(w, reader, rename)
+    between = [registry.lookup(reader.name, v) for v in range(w.version + 1, reader.version)]
+    judge = TypeJudge(rename, reader.classes.get)
+    fields, problems = resolve_fields(w, [*(rt for rt in between if rt is not None), reader], judge)
     if problems:
         return problems
-    return TypePlan(w, reader, fields=fields)
+    conditional = tuple(SchemaProblem(reader.name, c, "", kind="conditional") for c in dict.fromkeys(judge.conditional))
+    return TypePlan(w, reader, fields=fields, conditional=conditional)
+
+
+@dataclass
+class _Origin:
+    """Where a field's values come from at one version of the chain: a writer's column, or
+    the default of the version that added it."""
+
+    column: int = -1
+    default: DefaultMaker | None = None
+    version: int = 0  # the version that added it (defaults)
+
+
+def resolve_fields(
+    w: RecordSchema, chain: Sequence[RecordType], judge: TypeJudge
+) -> tuple[tuple[FieldPlan, ...], list[SchemaProblem]]:
+    """Resolve the writer's fields through each declared version up to the reader (the last
+    of ``chain``), as releases reading one another's data would have: a field flows through
+    the renames of every version, a field dropped on the way stays dropped, and a field
+    added on the way takes the default of the version that added it."""
+    reader = chain[-1]
+    walk = _Walk(w, judge, newer=w.version > reader.version)
+    for version in chain:
+        walk.step(version)
+    plans = []
+    for f in reader.schema.fields:
+        origin = walk.available[f.name]
+        if origin.column < 0:
+            if origin.default is None:
+                walk.problems.append(_required(reader, f.name, w.version, walk.where(reader), walk.newer))
+            plans.append(FieldPlan(f.name, "default", default=origin.default, default_from=origin.version))
+            continue
+        written = w.fields[origin.column].type
+        problem = judge.problem(written, f.type)
+        if problem is not None:
+            fix = _older_code_fix(w, reader) if walk.newer else f"add @amber.upgrade({reader.name!r}, {w.version})"
+            walk.problems.append(SchemaProblem(reader.name, f"{walk.where(reader)}: field {f.name!r} {problem}", fix))
+            continue
+        plans.append(_field_plan(f.name, written, f.type, origin.column, judge))
+    return tuple(plans), walk.problems
+
+
+class _Walk:
+    """The writer's fields carried through a chain of declared versions, one at a time."""
+
+    def __init__(self, w: RecordSchema, judge: TypeJudge, *, newer: bool) -> None:
+        self.w, self.judge, self.newer = w, judge, newer  # newer: the writer is newer than the reader
+        self.available = {f.name: _Origin(column=i) for i, f in enumerate(w.fields)}
+        self.types = {f.name: f.type for f in w.fields}  # each available field's type at the last version
+        self.dropped_at: dict[str, int] = {}  # field name -> the version that dropped it
+        self.problems: list[SchemaProblem] = []
+
+    def where(self, reader: RecordType) -> str:
+        return f"v{self.w.version} -> v{reader.version}"
+
+    def step(self, version: RecordType) -> None:
+        """One version of the chain: which earlier field feeds each of its fields."""
+        flowing: dict[str, _Origin] = {}
+        consumed: set[str] = set()
+        added = []
+        for f, default in zip(version.schema.fields, version.defaults, strict=True):
+            source = next((n for n in version.names_for(f.name) if n in self.available and n not in consumed), None)
+            if source is not None:
+                consumed.add(source)
+                flowing[f.name] = self.available[source]
+                continue
+            flowing[f.name] = _Origin(default=default, version=version.version)
+            if f.name not in version.new_fields:
+                added.append(f)
+        dropped = [n for n in self.available if n not in consumed]
+        for f in added:
+            if f.name in self.dropped_at:
+                self.problems.append(_reused(version, f.name, self.dropped_at[f.name], self.where(version)))
+            twin = next((n for n in dropped if self.judge.same(self.types[n], f.type)), None)
+            if twin is not None:
+                self.problems.append(_looks_renamed(version, f.name, twin, self.where(version), self.newer))
+        self.dropped_at.update(dict.fromkeys(dropped, version.version))
+        self.available = flowing
+        self.types = {f.name: f.type for f in version.schema.fields}
+
+
+def _field_plan(name: str, written: FieldType, wanted: FieldType, column: int, judge: TypeJudge) -> FieldPlan:
+    if judge.same(written, wanted):
+        return FieldPlan(name, "same", column)
+    convert = judge.converter(written, wanted)
+    if written.is_tagged():
+        return FieldPlan(name, "same", column)  # self-described values, passed on unchanged
+    if wanted.is_tagged():
+        return FieldPlan(name, "tag", column, convert=convert)
+    return FieldPlan(name, "convert", column, convert=convert)
+
+
+def _required(reader: RecordType, name: str, written: int, where: str, newer: bool) -> SchemaProblem:
+    if newer:  # a default would blank what the newer release wrote under another name
+        fix = (
+            "read it with a release that declares the newer version, or have that one pin this version (write_versions)"
+        )
+        return SchemaProblem(
+            reader.name, f"{where}: field {name!r} is required here and the newer writer lacks it", fix
+        )
+    fix = f"give it a default, or add @amber.upgrade({reader.name!r}, {written})"
+    return SchemaProblem(reader.name, f"{where}: new required field {name!r}", fix)
+
+
+def _looks_renamed(version: RecordType, added: str, removed: str, where: str, newer: bool) -> SchemaProblem:
+    problem = (
+        f"{where}: field {added!r} looks renamed from {removed!r} (v{version.version} drops {removed!r} "
+        f"and adds {added!r} of the same type, without an alias): its values would be lost"
+    )
+    if newer:
+        fix = "read it with a release that declares the newer version, or pin the newer release (write_versions)"
+    else:
+        fix = f"amber.field(aliases=[{removed!r}]) on {added!r}, or amber.field(new=True) if it is not a rename"
+    return SchemaProblem(version.name, problem, fix)
+
+
+def _reused(version: RecordType, name: str, dropped: int, where: str) -> SchemaProblem:
+    problem = f"{where}: field {name!r} was removed in v{dropped} and comes back in v{version.version}"
+    fix = (
+        f"another name, or amber.field(new=True) on {name!r} (records written before v{dropped} then read its default)"
+    )
+    return SchemaProblem(version.name, problem, fix)
+
+
+def _older_code_fix(w: RecordSchema, reader: RecordType) -> str:
+    return (
+        f"this code (v{reader.version}) is older than the checkpoint (v{w.version}): read it with a release "
+        f"that declares v{w.version}, or have that release write v{reader.version} (write_versions)"
+    )
 
 
 def _shapes(
@@ -272,12 +420,17 @@ def _shapes(
     return tuple((v, rt) for v in reached if (rt := registry.lookup(name, v)) is not None)
 
 
-def _same_but_renamed(w: RecordSchema, r: RecordSchema, rename: Callable[[str], str | None]) -> bool:
-    """Whether two schemas differ only in the names of the record types they point at, which
-    were renamed with aliases (renaming a type does not change the types that use it)."""
+def same_but_renamed(w: RecordSchema, r: RecordSchema, rename: Callable[[str], str | None]) -> bool:
+    """Whether two schemas of one version differ only in the names of the record types they
+    point at, which were renamed with aliases (renaming a type does not change the types that
+    use it), or in enums the writer described by value only (before format 4)."""
     pairs = zip(w.fields, r.fields, strict=False)
+    judge = TypeJudge(rename, lambda t: None)
     return len(w.fields) == len(r.fields) and all(
-        a.name == b.name and a.default == b.default and same_type(a.type, b.type, rename) for a, b in pairs
+        a.name == b.name
+        and a.default == b.default
+        and (judge.same(a.type, b.type) or (a.type.enums_by_value() and a.type == b.type.by_value()))
+        for a, b in pairs
     )
 
 
@@ -295,71 +448,3 @@ def _mismatch(w: RecordSchema, reader: RecordType) -> SchemaProblem:
     problem += f" (fingerprint {reader.schema.fingerprint})"
     fix = f"give the changed type version {w.version + 1}; a schema never changes in place"
     return SchemaProblem(w.name, problem, fix, kind="mismatch")
-
-
-def _resolve_fields(
-    w: RecordSchema, reader: RecordType, rename: Callable[[str], str | None]
-) -> tuple[tuple[FieldPlan, ...], list[SchemaProblem]]:
-    written = {f.name: (i, f.type) for i, f in enumerate(w.fields)}
-    where = f"v{w.version} -> v{reader.version}"
-    newer = w.version > reader.version
-    plans, problems = [], []
-    for f, default in zip(reader.schema.fields, reader.defaults, strict=True):
-        source = next((written[n] for n in reader.names_for(f.name) if n in written), None)
-        if source is None:
-            if default is None:
-                fix = "give it a default" + ("" if newer else f", or add @amber.upgrade({reader.name!r}, {w.version})")
-                problems.append(SchemaProblem(reader.name, f"{where}: new required field {f.name!r}", fix))
-            plans.append(FieldPlan(f.name, "default"))
-            continue
-        index, written_type = source
-        mode = _mode(written_type, f.type, rename)
-        if mode is None:
-            change = f"{where}: field {f.name!r} changed from {written_type.render()} to {f.type.render()}"
-            fix = "upgrade the reader" if newer else f"add @amber.upgrade({reader.name!r}, {w.version})"
-            problems.append(SchemaProblem(reader.name, change, fix))
-            continue
-        plans.append(FieldPlan(f.name, mode, index))
-    return tuple(plans), problems
-
-
-def _mode(written: FieldType, wanted: FieldType, rename: Callable[[str], str | None]) -> Mode | None:
-    if same_type(written, wanted, rename):
-        return "same"
-    if written.is_tagged() or not widens(written, wanted, rename):
-        return None
-    if wanted.is_tagged():
-        return None if written.references() else "tag"
-    return "convert"
-
-
-def same_type(a: FieldType, b: FieldType, rename: Callable[[str], str | None]) -> bool:
-    """Equal types, once the writer's record names are mapped to the reader's."""
-    if a.kind != b.kind or len(a.items) != len(b.items) or (a.variadic, a.values) != (b.variadic, b.values):
-        return False
-    if a.kind == "record" and (rename(a.record) or a.record) != b.record:
-        return False
-    return all(same_type(x, y, rename) for x, y in zip(a.items, b.items, strict=True))
-
-
-def widens(a: FieldType, b: FieldType, rename: Callable[[str], str | None]) -> bool:  # noqa: PLR0911
-    """Whether every value of type ``a`` is, unchanged or converted safely, a value of ``b``:
-    int to float, a type to a union holding it, an enum to one with more members, and the
-    same inside containers."""
-    if same_type(a, b, rename):
-        return True
-    if a.kind == "union":
-        return all(widens(m, b, rename) for m in a.items)
-    if b.kind == "union":
-        return any(widens(a, m, rename) for m in b.items)
-    if b.kind == "any":
-        return True
-    if (a.kind, b.kind) == ("int", "float"):
-        return True
-    if a.kind == b.kind == "enum":
-        return set(a.values) <= set(b.values)
-    if a.kind != b.kind or a.kind not in ("list", "set", "frozenset", "tuple", "dict"):
-        return False
-    if len(a.items) != len(b.items) or a.variadic != b.variadic:
-        return False
-    return all(widens(x, y, rename) for x, y in zip(a.items, b.items, strict=True))

@@ -25,6 +25,7 @@ from ._keyed import Table as KeyedTable
 from ._migration import Plan, Stage, TypePlan
 from ._pipeline import pipelined
 from ._resolve import RefIndex, StepFailed, Tables, by_rules, by_steps, reader_columns, removed_type, run_stage
+from ._schema import RecordRejected
 from ._types import FieldType
 from ._values import Link, Ref, TableNode
 from .errors import CheckpointError, CorruptCheckpointError, MigrationError, ObjectNotFoundError
@@ -89,7 +90,8 @@ class CheckpointReader:
             linked = self.linked(migration, prior or {})
             adopted = self.adopted(migration, prior or {})
             columns = [
-                self._to_reader(i, tp, cols) for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
+                self._to_reader(i, tp, cols, migration)
+                for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
             ]
             reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
             hook = _applier(m, prior) if prior is not None else whole_tables()
@@ -101,6 +103,8 @@ class CheckpointReader:
             raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+        except RecordRejected as e:
+            raise e.error(m.id) from e.cause
 
     def linked(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[Any]]:
         """The records each type's link rows stand for, found in the parent's tables."""
@@ -195,6 +199,8 @@ class CheckpointReader:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+        except RecordRejected as e:
+            raise e.error(m.id) from e.cause
 
     def _timed_stage(self, stage: Stage, tables: Tables, wall: float, began: float) -> None:
         cid, how = self.manifest.id, stage.describe()
@@ -252,7 +258,7 @@ class CheckpointReader:
         except RecursionError:
             raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
 
-    def _to_reader(self, index: int, tp: TypePlan, columns: Columns) -> Columns:
+    def _to_reader(self, index: int, tp: TypePlan, columns: Columns, migration: Plan) -> Columns:
         if tp.direct:
             return columns
         entry = self.manifest.types[index]
@@ -261,7 +267,8 @@ class CheckpointReader:
             upgraded = by_rules(tp, columns, entry.count)
         else:
             decoder, objects_of = self._markers()
-            upgraded = by_steps(tp, _rows(entry, columns, objects_of, decoder), self._ref_index())
+            refs = self._ref_index([t.reader.name for t in migration.types])
+            upgraded = by_steps(tp, _rows(entry, columns, objects_of, decoder), refs)
         w, r = tp.writer, tp.reader
         self._timed(began, StepTiming(self.manifest.id, w.name, w.version, r.version, tp.how, entry.count, wall))
         return upgraded
@@ -300,8 +307,11 @@ class CheckpointReader:
 
         return TaggedDecoder(markers), objects_of
 
-    def _ref_index(self) -> RefIndex:
+    def _ref_index(self, readers: Sequence[str] = ()) -> RefIndex:
+        """Ref markers name the writer's types; a step may hand back, or a field declare,
+        the reader's name of a renamed type: both name the same table."""
         names = {t.schema.name: i for i, t in enumerate(self.manifest.types)}
+        names.update({name: i for i, name in enumerate(readers)})
         return RefIndex(names, [t.links + t.count for t in self.manifest.types])
 
     def columns(self, classes: list[dict[FieldType, type]]) -> list[Columns]:

@@ -15,8 +15,9 @@ from typing import Any
 import msgspec
 
 from ._codec import PLAIN, BadValue, NoRefs, TaggedEncoder, decode_type
+from ._compat import EXACT_FLOAT_LIMIT, exact_float
 from ._fields import RecordSchema
-from ._migration import Stage, TypePlan
+from ._migration import FieldPlan, Stage, TypePlan
 from ._schema import CheckpointStep, MissingField, RecordType, field_values
 from ._types import FieldType
 from ._values import Ref
@@ -114,18 +115,42 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
     """The reader's columns from the writer's, for a plan without steps."""
     reader = tp.reader
     out = []
-    for fp, fs, default in zip(tp.fields, reader.schema.fields, reader.defaults, strict=True):
+    for fp, fs in zip(tp.fields, reader.schema.fields, strict=True):
         if fp.mode == "default":
-            assert default is not None  # the planner refused required fields without a source
-            out.append(_defaults(default, count))
+            assert fp.default is not None  # the planner refused required fields without a source
+            out.append(_defaults(fp.default, count))
         elif fp.mode == "same":
             out.append(columns[fp.source])
-        elif fp.mode == "convert":
-            out.append(msgspec.convert(columns[fp.source], list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
         else:
-            encoder = TaggedEncoder(NoRefs())
-            out.append([encoder.encode(v) for v in columns[fp.source]])
+            values = _converted(tp, fp, columns[fp.source])
+            if fp.mode == "convert":
+                out.append(msgspec.convert(values, list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
+            else:
+                encoder = TaggedEncoder(NoRefs())
+                out.append([encoder.encode(v) for v in values])
     return out
+
+
+def _converted(tp: TypePlan, fp: FieldPlan, values: list[Any]) -> list[Any]:
+    """A column through the plan's per-value conversion, failing on the first value that
+    cannot be kept exactly, with its row."""
+    convert = fp.convert
+    if convert is None:
+        return values
+    if convert is exact_float and _within_exact_floats(values):
+        return values  # the usual case, checked in C
+    out: list[Any] = []
+    try:
+        out.extend(map(convert, values))
+    except BadValue as e:
+        part = f"{tp.reader.name} v{tp.reader.version} field {fp.name!r}, row {len(out)}"
+        raise StepFailed(part, "a value the reader's type holds exactly", str(e)) from None
+    return out
+
+
+def _within_exact_floats(values: list[Any]) -> bool:
+    ints = [v for v in values if type(v) is int] if set(map(type, values)) != {int} else values
+    return not ints or (min(ints) >= -EXACT_FLOAT_LIMIT and max(ints) <= EXACT_FLOAT_LIMIT)
 
 
 def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Columns:

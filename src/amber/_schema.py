@@ -16,15 +16,30 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ._fields import NAME_PATTERN, DefaultMaker, RecordSchema, describe_fields, takes_fields_positionally
+from ._enums import NAME_PATTERN
+from ._fields import DefaultMaker, RecordSchema, describe_fields, takes_fields_positionally
 from ._types import FieldType
-from .errors import SchemaError
+from .errors import RecordRejectedError, SchemaError
 
 T = TypeVar("T", bound=type)
 Fields = dict[str, Any]
 UpgradeStep = Callable[[Fields], Fields]
 F = TypeVar("F", bound=UpgradeStep)
 C = TypeVar("C", bound=Callable[[Any], None])
+
+
+class RecordRejected(Exception):
+    """A class's own validation refused the values read for one of its records (internal)."""
+
+    def __init__(self, where: str, row: int, cause: Exception) -> None:
+        super().__init__(where, row)
+        self.where, self.row, self.cause = where, row, cause
+
+    def error(self, checkpoint: str) -> RecordRejectedError:
+        found = f"{type(self.cause).__name__}: {self.cause}"
+        error = RecordRejectedError(checkpoint, f"{self.where}, row {self.row}", "values its class accepts", found)
+        error.__cause__ = self.cause
+        return error
 
 
 class MissingField(Exception):
@@ -90,6 +105,7 @@ class RecordType:
     field_aliases: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     defaults: tuple[DefaultMaker | None, ...] = ()  # per field: makes a fresh default, or None
     deprecated: frozenset[str] = frozenset()  # fields marked amber.field(deprecated=True)
+    new_fields: frozenset[str] = frozenset()  # fields marked amber.field(new=True)
 
     @property
     def name(self) -> str:
@@ -108,7 +124,22 @@ class RecordType:
         return (field_name, *self.field_aliases.get(field_name, ()))
 
     def build(self, columns: list[list[Any]], count: int) -> list[Any]:
-        """Instantiate ``count`` records from one value list per field, in field order."""
+        """Instantiate ``count`` records from one value list per field, in field order;
+        ``RecordRejected`` names the row the class's own validation refused."""
+        try:
+            return self._build(columns, count)
+        except Exception as e:  # the class's __post_init__ or validators: anything
+            raise RecordRejected(f"{self.name} v{self.version}", self._first_refused(columns, count), e) from e
+
+    def _first_refused(self, columns: list[list[Any]], count: int) -> int:
+        for row in range(count):
+            try:
+                self._build([[c[row]] for c in columns], 1)
+            except Exception:
+                return row
+        return 0
+
+    def _build(self, columns: list[list[Any]], count: int) -> list[Any]:
         if not columns:
             return [self.cls() for _ in range(count)]
         if self.positional:
@@ -298,6 +329,7 @@ class Registry:
             field_aliases={d.schema.name: d.aliases for d in declared if d.aliases},
             defaults=tuple(d.default for d in declared),
             deprecated=frozenset(d.schema.name for d in declared if d.deprecated),
+            new_fields=frozenset(d.schema.name for d in declared if d.new),
         )
         del self._pending[cls]
         self._by_class[cls] = rt

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from ._enums import NAME_PATTERN, stable_enum_name
 from .errors import SchemaError
 
 SCALAR_TYPES: dict[str, type] = {
@@ -67,7 +68,9 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
 
     ``items`` holds element types (list, set, frozenset: one; tuple: one per position, or one
     with ``variadic``; dict: key then value; union: the members). ``record`` names the
-    referenced record type; ``values`` lists an enum's member values in declaration order.
+    referenced record type; ``values`` lists an enum's member values in declaration order,
+    ``members`` their names and ``enum`` the enum's stable name (format 4: checkpoints written
+    before it hold values only, and are read by value).
     """
 
     kind: str
@@ -75,11 +78,17 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     variadic: bool = False
     record: str = ""
     values: tuple[int | str, ...] = ()
+    enum: str = ""
+    members: tuple[str, ...] = ()
 
     def render(self) -> str:
         """A short human-readable spelling, e.g. ``dict[str, list[@bank.Customer]]``."""
         if self.kind == "record":
             return f"@{self.record}"
+        if self.kind == "enum" and self.members:
+            return (
+                f"{self.enum}(" + ", ".join(f"{n}={v!r}" for n, v in zip(self.members, self.values, strict=True)) + ")"
+            )
         if self.kind == "enum":
             return "enum(" + ", ".join(repr(v) for v in self.values) + ")"
         if self.kind == "union":
@@ -106,6 +115,18 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     def references(self) -> set[str]:
         """Names of the record types this field can point at."""
         return {t.record for t in self.walk() if t.kind == "record"}
+
+    def by_value(self) -> FieldType:
+        """This type with its enums described by their values only, as before format 4."""
+        if self.kind == "enum":
+            return FieldType("enum", values=self.values)
+        if not self.items:
+            return self
+        return msgspec.structs.replace(self, items=tuple(i.by_value() for i in self.items))
+
+    def enums_by_value(self) -> bool:
+        """Whether an enum in this type was written before format 4 (values, no names)."""
+        return any(t.kind == "enum" and not t.members for t in self.walk())
 
 
 def _union_is_typed(union: FieldType) -> bool:
@@ -161,7 +182,7 @@ def _node_problem(t: FieldType) -> str | None:  # noqa: PLR0911 - one return per
         return "a tuple with item types (exactly one when variadic)"
     if (kind == "record") != bool(t.record):
         return "a record type name exactly on record types"
-    if (kind == "enum") != bool(t.values):
+    if (kind == "enum") != bool(t.values) or (kind != "enum" and (t.enum or t.members)):
         return "enum values exactly on enum types"
     if kind == "union" and (len(t.items) < 2 or any(m.kind == "union" for m in t.items)):
         return "a union of at least two non-union types"
@@ -172,6 +193,12 @@ def _enum_problem(t: FieldType) -> str | None:
     kinds = {type(v) for v in t.values}
     if kinds not in ({int}, {str}) or len(set(t.values)) != len(t.values):
         return "distinct enum values, all int or all str"
+    if bool(t.members) != bool(t.enum) or (t.enum and not NAME_PATTERN.fullmatch(t.enum)):
+        return "an enum's stable name (dotted identifiers) together with its member names"
+    if t.members and (len(t.members) != len(t.values) or len(set(t.members)) != len(t.members)):
+        return "one distinct member name per enum value"
+    if not all(m.isidentifier() for m in t.members):
+        return "enum member names that are identifiers"
     if kinds == {int} and not all(_INT64[0] <= v <= _INT64[1] for v in t.values):  # type: ignore[operator]
         return "integer enum values within the signed 64-bit range"
     return None
@@ -231,7 +258,9 @@ def _remember(t: FieldType, cls: type, classes: ClassSink) -> FieldType:
 
 
 def _enum(cls: type[enum.Enum]) -> FieldType:
-    t = FieldType("enum", values=tuple(member.value for member in cls))
+    members = list(cls)
+    values = tuple(member.value for member in members)
+    t = FieldType("enum", values=values, enum=stable_enum_name(cls), members=tuple(m.name for m in members))
     problem = _enum_problem(t)
     if problem:
         raise SchemaError(f"enum {cls.__qualname__} needs {problem}")

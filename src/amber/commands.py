@@ -316,13 +316,18 @@ def log(store: StoreArg) -> list[dict[str, Any]]:
 
 
 def schema_lock(app: str, path: str = "amber.lock", *, oldest: dict[str, int] | None = None) -> dict[str, Any]:
-    """Write (or extend) the lock file with every type and version the app declares.
+    """Write (or extend) the lock file with every type and version the app declares, once
+    ``schema check`` passes against the lock as it is (``SchemaError`` otherwise).
 
     Versions already locked are kept even when their classes are gone. ``oldest`` sets the
     oldest version still supported per type (the policy ``open_store(policy=...)`` enforces).
     """
     registry = load_app(app)
-    lock = _lock.build_lock(registry, _lock.read_lock(Path(path)))
+    previous = _lock.read_lock(Path(path))
+    refused = [str(f) for f in _lock.check(registry, previous) if previous is not None and f.severity == "error"]
+    if refused:  # the lock records releases that read their predecessors' data: never one that cannot
+        raise SchemaError(f"{path} not updated: `amber schema check` fails: {'; '.join(refused)}")
+    lock = _lock.build_lock(registry, previous)
     for name, version in (oldest or {}).items():
         if name not in lock.types:
             raise SchemaError(f"{name} is not a persisted type of {app}")

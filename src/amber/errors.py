@@ -218,7 +218,13 @@ class SchemaMismatchError(IncompatibleSchemaError):
 
 
 class MigrationError(CheckpointError):
-    """An upgrade step raised, or returned fields that do not fit the next version."""
+    """An upgrade step raised, or returned fields that do not fit the next version, or a
+    value read cannot be kept exactly by the reader's type (the row is named)."""
+
+
+class RecordRejectedError(MigrationError):
+    """The reader's class refused the values read for a record (its ``__post_init__`` or a
+    validator raised): the part names the type, version and row; the cause is its exception."""
 
 
 class ManagerError(AmberError):

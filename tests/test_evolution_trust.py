@@ -344,3 +344,25 @@ def _registry(version: int, **fields: Any) -> amber.Registry:
     registry = amber.Registry()
     registry.register(_struct(f"ItemV{version}", **fields), "shop.Item", version=version)
     return registry
+
+
+# --- steps hand back values the reader's type must hold exactly ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wanted", "good", "returned", "says"),
+    [
+        (float, 2**53, 2**53 + 1, "no exact float"),  # msgspec.convert would round it
+        (bytes, b"hi", "aGk=", "str where bytes"),  # msgspec.convert would decode it as base64
+        (list[float], [1.5], [1, 2**60 + 1], "exact"),
+    ],
+)
+def test_a_step_value_the_reader_would_change_is_refused_naming_the_row(
+    tmp_path: Path, wanted: Any, good: Any, returned: Any, says: str
+) -> None:
+    old = _registry(1, sku=str)
+    amber.open_store(tmp_path, registry=old).save([_item(old, sku="a"), _item(old, sku="b")])
+    new = _registry(2, sku=str, value=wanted)
+    new.upgrade("shop.Item", 1)(lambda f: {**f, "value": returned if f["sku"] == "b" else good})
+    with pytest.raises(amber.MigrationError, match=rf"field 'value'.*row 1: .*{says}"):
+        amber.open_store(tmp_path, registry=new).load()

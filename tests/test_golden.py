@@ -104,3 +104,18 @@ def test_the_current_writer_reproduces_the_golden_bytes(tmp_path: Path) -> None:
 def _by_value(schema: amber.RecordSchema) -> amber.RecordSchema:
     fields = tuple(msgspec.structs.replace(f, type=f.type.by_value()) for f in schema.fields)
     return msgspec.structs.replace(schema, fields=fields)
+
+
+def test_the_format_4_golden_store_names_its_enums_and_loads_by_name() -> None:
+    """Format 4 added enums' stable names and member names: the golden state, written with them."""
+    golden = Path(__file__).parent / "golden" / "format-4"
+    store = amber.open_store(golden / "store", registry=registry, create=False)
+    before = tree_digest(golden)
+    manifest = store.manifest(6)
+    enums = [t for e in manifest.types for f in e.schema.fields for t in f.type.walk() if t.kind == "enum"]
+    assert manifest.format_version == 4 and enums and all(t.members and t.enum for t in enums)
+    loaded, expected = store.load(6), golden_state()
+    for key in ("customers", "accounts", "everything", "points", "misc"):
+        assert loaded[key] == expected[key], key
+    assert store.manifest(5).format_version == 3, "a checkpoint without enums keeps the older version"
+    assert tree_digest(golden) == before

@@ -217,6 +217,49 @@ class TypeJudge:
         return convert
 
 
+def check_exact(t: FieldType, values: list[Any]) -> None:
+    """Refuse values a step handed back that ``msgspec.convert`` would change rather than
+    refuse: an int without an exact float value in a float place (it rounds), a str in a
+    bytes place (it decodes it as base64). Raises ``BadValue`` naming the row."""
+    if not any(n.kind in ("float", "bytes") for n in t.walk()):
+        return
+    if t.kind in ("float", "bytes"):  # the usual case, checked in bulk (C loops)
+        present = set(map(type, values))
+        ints = [v for v in values if type(v) is int] if t.kind == "float" and int in present else []
+        if str not in present and (not ints or -EXACT_FLOAT_LIMIT <= min(ints) <= max(ints) <= EXACT_FLOAT_LIMIT):
+            return
+    for row, value in enumerate(values):
+        try:
+            _exact(t, value)
+        except BadValue as e:
+            raise BadValue(f"row {row}: {e}") from None
+
+
+def _exact(t: FieldType, value: Any) -> None:
+    kind = t.kind
+    if kind == "union":
+        kinds = {m.kind for m in t.items}
+        if type(value) is int and "float" in kinds and "int" not in kinds:
+            exact_float(value)
+        elif type(value) is str and "bytes" in kinds and "str" not in kinds:
+            raise BadValue("a str where bytes are expected (encode it)")
+        member = next((m for m in t.items if m.kind in _CONTAINERS and _value_family(value) == _family(m)), None)
+        if member is not None:
+            _exact(member, value)
+    elif kind == "float" and type(value) is int:
+        exact_float(value)
+    elif kind == "bytes" and type(value) is str:
+        raise BadValue("a str where bytes are expected (encode it)")
+    elif kind == "dict" and isinstance(value, dict):
+        for k, v in value.items():
+            _exact(t.items[0], k)
+            _exact(t.items[1], v)
+    elif kind in ("list", "set", "frozenset", "tuple") and isinstance(value, list | tuple | set | frozenset):
+        items = t.items * len(value) if kind != "tuple" or t.variadic else t.items
+        for item, v in zip(items, value, strict=False):
+            _exact(item, v)
+
+
 def exact_float(value: Any) -> Any:
     """An int read into a float field: only when float64 holds it exactly."""
     if type(value) is not int or -EXACT_FLOAT_LIMIT <= value <= EXACT_FLOAT_LIMIT:

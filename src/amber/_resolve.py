@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from ._codec import PLAIN, BadValue, NoRefs, TaggedEncoder, decode_type
-from ._compat import EXACT_FLOAT_LIMIT, exact_float
+from ._compat import EXACT_FLOAT_LIMIT, check_exact, exact_float
 from ._fields import RecordSchema
 from ._migration import FieldPlan, Stage, TypePlan
 from ._schema import CheckpointStep, MissingField, RecordType, field_values
@@ -255,6 +255,7 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
         values = refs.rows(values, t.record)
     elif t.references():
         values = [_rows(t, v, refs) for v in values]
+    check_exact(t, values)
     converted: list[Any] = msgspec.convert(values, list[decode_type(t, reader.classes)])  # type: ignore[misc]
     return converted
 

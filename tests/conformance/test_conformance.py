@@ -5,6 +5,7 @@ is a typed amber error, and ``amber schema check`` agrees with the load on every
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,34 @@ def test_case(case: Case, tmp_path: Path) -> None:
         assert outcome.rows is not None
         assert typed(outcome.rows) == typed(expected_rows(case))
         assert conditional_only, f"the check fails what loads: {outcome.check_errors}"
+
+
+# --- docs/schema-evolution.md's tables say what the cases show ----------------------------------
+
+
+def _documented_rows() -> list[tuple[str, str, list[str]]]:
+    """(the load's verdict, the check's, the case ids) of every table row naming cases."""
+    text = (Path(__file__).parents[2] / "docs" / "schema-evolution.md").read_text()
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.replace("\\|", "/").strip("|").split("|")]
+        if len(cells) == 4 and cells[3].startswith("`") and cells[1].startswith("**"):
+            verdict = cells[1].split("**")[1]
+            rows.append((verdict, cells[2].split()[0].rstrip(",;"), re.findall(r"`([a-z0-9-]+)`", cells[3])))
+    return rows
+
+
+def test_the_docs_tables_name_cases() -> None:
+    rows = _documented_rows()
+    assert len(rows) >= 30
+    known = {c.id for c in CASES}
+    assert all(ids and set(ids) <= known for _, _, ids in rows), [ids for _, _, ids in rows if not set(ids) <= known]
+
+
+@pytest.mark.parametrize(("load", "check", "ids"), _documented_rows(), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_docs_tables_say_what_the_cases_do(load: str, check: str, ids: list[str], tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.id == ids[0])  # the first case shows the row's verdict
+    outcome = run(case, tmp_path)
+    shown = {Refused: "refused", Fails: "fails"}.get(type(case.expect), "reads")
+    assert load == shown
+    assert check == ("—" if case.newer else "fails" if outcome.check_errors else "passes")

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import pytest
 
 import amber
@@ -146,6 +147,9 @@ def test_a_removed_name_cannot_come_back_even_with_the_same_type_unless_new() ->
     v3 = _registry(3, sku=str, note=(str, ""))
     assert any("reuses a removed name" in e for e in errors(v3, v1, v2))
     v3_new = _registry(3, sku=str, note=(Annotated[str, amber.field(new=True)], ""))
+    (found,) = errors(v3_new, v1, v2)  # v1 data's note: the old one or the new? Only v2 can tell
+    assert "'note' is marked new in v3" in found and "keep declaring the versions between" in found
+    v3_new.register(_struct("ItemV2", sku=str), "shop.Item", version=2)
     assert errors(v3_new, v1, v2) == []
 
 
@@ -366,3 +370,278 @@ def test_a_step_value_the_reader_would_change_is_refused_naming_the_row(
     new.upgrade("shop.Item", 1)(lambda f: {**f, "value": returned if f["sku"] == "b" else good})
     with pytest.raises(amber.MigrationError, match=rf"field 'value'.*row 1: .*{says}"):
         amber.open_store(tmp_path, registry=new).load()
+
+
+# --- found by the review: steps and checkpoint steps are judged like the rules -------------------------
+
+
+@amber.enum("t.Color")
+class Color1(enum.Enum):
+    A = 1
+    B = 2
+
+
+@amber.enum("t.Color")
+class Color2(enum.Enum):  # B removed, C takes its old value
+    A = 1
+    C = 2
+
+
+def test_an_upgrade_step_that_leaves_an_enum_as_it_was_cannot_change_its_member(tmp_path: Path) -> None:
+    old = amber.Registry()
+    old.register(_struct("R1", c=Color1, x=int), "t.R", version=1)
+    amber.open_store(tmp_path, registry=old).save(
+        [_make(old, "t.R", c=Color1.A, x=1), _make(old, "t.R", c=Color1.B, x=2)]
+    )
+    new = amber.Registry()
+    new.register(_struct("R2", c=Color2, x=str), "t.R", version=2)
+    new.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"])})  # does not touch c
+    with pytest.raises(amber.MigrationError, match=r"row 1, field 'c'.*member B of t.Color.*member C"):
+        amber.open_store(tmp_path, registry=new).load()
+    mapped = amber.Registry()
+    mapped.register(_struct("R2", c=Color2, x=str), "t.R", version=2)
+    mapped.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"]), "c": Color2.C if f["c"] == 2 else f["c"]})
+    assert [r.c for r in amber.open_store(tmp_path, registry=mapped).load()] == [Color2.A, Color2.C]
+
+
+def test_types_beside_a_checkpoint_step_are_judged_by_the_rules(tmp_path: Path) -> None:
+    old = amber.Registry()
+    old.register(_struct("P1", n=int), "t.P", version=1)
+    old.register(_struct("Q1", c=Color1, items=list[int], a=str), "t.Q", version=1)
+    amber.open_store(tmp_path, registry=old).save(
+        [_make(old, "t.P", n=1), _make(old, "t.Q", c=Color1.B, items=[1, 1, 2], a="data")]
+    )
+    new = amber.Registry()
+    new.register(_struct("P2", n=int), "t.P", version=2)
+    new.register(_struct("Q2", c=Color2, items=set[int], b=(str, "")), "t.Q", version=2)
+    new.checkpoint_upgrade(requires={"t.P": 1}, produces={"t.P": 2})(lambda tables: None)
+    with pytest.raises(amber.IncompatibleSchemaError) as refused:
+        amber.open_store(tmp_path, registry=new).load()
+    said = str(refused.value)
+    assert "changed from list[int] to set[int]" in said and "looks renamed from 'a'" in said
+
+
+def test_a_checkpoint_step_runs_when_the_checkpoint_holds_no_records_of_a_type_it_requires(tmp_path: Path) -> None:
+    old = amber.Registry()
+    old.register(_struct("Cust1", id=int, street=str), "crm.Customer", version=1)
+    old.register(_struct("Order1", id=int), "crm.Order", version=1)
+    amber.open_store(tmp_path, registry=old).save(
+        {"customers": [_make(old, "crm.Customer", id=1, street="Main St")], "orders": []}
+    )
+    new = amber.Registry()
+
+    @new.record("crm.Address", version=1)
+    class Address(amber.Record):
+        street: str
+
+    @new.record("crm.Customer", version=2)
+    class Customer(amber.Record):
+        id: int
+        address: Address | None = None
+
+    new.register(_struct("Order2", id=int), "crm.Order", version=1)
+
+    @new.checkpoint_upgrade(
+        requires={"crm.Customer": 1, "crm.Order": 1}, produces={"crm.Customer": 2, "crm.Address": 1}
+    )
+    def split(tables: amber.Tables) -> None:
+        assert tables["crm.Order"] == []
+        for customer in tables["crm.Customer"]:
+            customer["address"] = tables.add("crm.Address", {"street": customer.pop("street")})
+
+    loaded = amber.open_store(tmp_path, registry=new).load()
+    assert loaded["customers"] == [Customer(1, Address("Main St"))]
+
+
+def test_a_field_marked_new_never_takes_values_across_versions_the_code_does_not_declare(tmp_path: Path) -> None:
+    v1 = _registry(1, x=str)
+    amber.open_store(tmp_path, registry=v1).save([_item(v1, x="old secret")])
+    v3 = _registry(3, y=(int, 0), x=(Annotated[str, amber.field(new=True)], ""))
+    with pytest.raises(amber.IncompatibleSchemaError, match="'x' is marked new"):
+        amber.open_store(tmp_path, registry=v3).load()
+    v3.register(_struct("ItemV2", y=(int, 0)), "shop.Item", version=2)  # the version that dropped x
+    assert amber.open_store(tmp_path, registry=v3).load()[0].x == ""
+
+
+def test_an_alias_wins_over_a_new_field_of_the_same_name(tmp_path: Path) -> None:
+    v1 = _registry(1, a=str)
+    amber.open_store(tmp_path, registry=v1).save([_item(v1, a="kept")])
+    v2 = _registry(2, a=(Annotated[str, amber.field(new=True)], ""), b=Annotated[str, amber.field(aliases=["a"])])
+    loaded = amber.open_store(tmp_path, registry=v2).load()[0]
+    assert (loaded.a, loaded.b) == ("", "kept")
+
+
+@amber.enum("t.Pick")
+class PickOld(enum.Enum):
+    A = 1
+    B = 2
+
+
+@amber.enum("t.Pick")
+class PickRaising(enum.Enum):
+    A = 1
+
+    @classmethod
+    def _missing_(cls, value: object) -> PickRaising:
+        raise RuntimeError("no such pick")
+
+
+def test_an_enum_missing_that_raises_is_a_typed_error(tmp_path: Path) -> None:
+    old = amber.Registry()
+    old.register(_struct("S1", p=PickOld), "t.S", version=1)
+    amber.open_store(tmp_path, registry=old).save([_make(old, "t.S", p=PickOld.B)])
+    new = amber.Registry()
+    new.register(_struct("S2", p=PickRaising), "t.S", version=2)
+    with pytest.raises(amber.MigrationError, match="no longer has"):
+        amber.open_store(tmp_path, registry=new).load()
+
+
+def _make(registry: amber.Registry, name: str, **values: Any) -> Any:
+    declared = registry.current(name)
+    assert declared is not None
+    return declared.cls(**values)
+
+
+class Paint(enum.IntFlag):
+    R = 1
+    G = 2
+
+
+def test_a_flag_written_before_format_4_keeps_its_combined_values(tmp_path: Path) -> None:
+    """Format 3 described enums by value; a combined flag (R|G) is no member value of its own."""
+    registry_ = amber.Registry()
+    registry_.register(_struct("Pixel", paint=Paint), "t.Pixel", version=1)
+    store = amber.open_store(tmp_path, registry=registry_)
+    store.save([_make(registry_, "t.Pixel", paint=Paint.R | Paint.G)])
+    _as_format_3(tmp_path)
+    assert store.load()[0].paint == Paint.R | Paint.G
+
+
+def test_a_step_cannot_hand_back_values_msgspec_would_parse_or_merge(tmp_path: Path) -> None:
+    import decimal
+    import uuid
+
+    old = _registry(1, sku=str)
+    amber.open_store(tmp_path, registry=old).save([_item(old, sku="a")])
+    for wanted, returned, says in [
+        (frozenset[float], [1, 1.0], "would merge"),
+        (decimal.Decimal, "1e3", "str where decimal"),
+        (uuid.UUID, b"0123456789abcdef", "bytes where uuid"),
+        (int, 2**70, "beyond 64 bits"),
+    ]:
+        new = _registry(2, sku=str, value=wanted)
+        new.upgrade("shop.Item", 1)(lambda f, r=returned: {**f, "value": r})
+        with pytest.raises(amber.MigrationError, match=says):
+            amber.open_store(tmp_path, registry=new).load()
+
+
+def test_a_step_pointing_at_a_type_the_checkpoint_does_not_hold_is_a_typed_error(tmp_path: Path) -> None:
+    old = _registry(1, sku=str)
+    amber.open_store(tmp_path, registry=old).save([_item(old, sku="a")])
+    new = amber.Registry()
+
+    @new.record("shop.Tag", version=1)
+    class Tag(amber.Record):
+        name: str
+
+    new.register(_struct("ItemV2", sku=str, tag=Tag | None), "shop.Item", version=2)
+    new.upgrade("shop.Item", 1)(lambda f: {**f, "tag": amber.Ref("shop.Tag", 0)})
+    with pytest.raises(amber.MigrationError, match="holds no records|does not hold"):
+        amber.open_store(tmp_path, registry=new).load()
+
+
+def _as_format_3(root: Path) -> None:
+    """Rewrite a store's newest checkpoint as format 3 wrote it: enums by value, no names."""
+    import msgspec
+
+    from amber import _format
+
+    key = root / "checkpoints" / "000000000001.manifest"
+    m = _format.parse_manifest(key.read_bytes(), "000000000001")
+
+    def by_value(schema: amber.RecordSchema) -> amber.RecordSchema:
+        fields = tuple(msgspec.structs.replace(f, type=f.type.by_value()) for f in schema.fields)
+        return msgspec.structs.replace(schema, fields=fields)
+
+    types = tuple(
+        msgspec.structs.replace(e, schema=by_value(e.schema), fingerprint=by_value(e.schema).fingerprint)
+        for e in m.types
+    )
+    old = msgspec.structs.replace(m, types=types, format_version=1)
+    key.write_bytes(_format.encode_manifest(old))
+    data = root / m.data
+    data.write_bytes(_format.data_header(1) + data.read_bytes()[16:])
+
+
+@amber.enum("t.Tone")
+class ToneOld(enum.Enum):
+    A = 1
+    OLD_A = 1  # noqa: PIE796 - an alias
+
+
+@amber.enum("t.Tone")
+class ToneNew(enum.Enum):
+    NEW_A = 1
+    A = 1  # noqa: PIE796 - the old name, kept as an alias
+
+
+def test_an_enum_member_still_known_by_an_alias_has_not_moved(tmp_path: Path) -> None:
+    old, new = amber.Registry(), amber.Registry()
+    old.register(_struct("T1", t=ToneOld), "t.T", version=1)
+    new.register(_struct("T2", t=ToneNew), "t.T", version=2)
+    amber.open_store(tmp_path, registry=old).save([_make(old, "t.T", t=ToneOld.A)])
+    assert amber.open_store(tmp_path, registry=new).load()[0].t is ToneNew.NEW_A
+    assert errors(new, old) == []
+
+
+class Shade(enum.Enum):  # declared without a stable name: stored as "Shade"
+    DARK = 1
+
+
+@amber.enum("Hue", aliases=["Shade"])
+class Hue(enum.Enum):  # the same enum, its class renamed
+    DARK = 1
+
+
+def test_an_enum_class_renamed_at_the_same_version_reads_with_its_alias(tmp_path: Path) -> None:
+    old, new, forgot = amber.Registry(), amber.Registry(), amber.Registry()
+    old.register(_struct("P1", s=Shade), "t.P", version=1)
+    new.register(_struct("P1b", s=Hue), "t.P", version=1)
+    forgot.register(_struct("P1c", s=_unnamed_hue()), "t.P", version=1)
+    amber.open_store(tmp_path, registry=old).save([_make(old, "t.P", s=Shade.DARK)])
+    assert amber.open_store(tmp_path, registry=new).load()[0].s is Hue.DARK
+    with pytest.raises(amber.SchemaMismatchError, match=r"aliases=\['Shade'\]"):
+        amber.open_store(tmp_path, registry=forgot).load()
+
+
+def _unnamed_hue() -> type:
+    class Hue(enum.Enum):
+        DARK = 1
+
+    return Hue
+
+
+def test_a_lock_written_before_format_4_still_catches_a_renamed_member(tmp_path: Path) -> None:
+    """The lock holds v1 by value; the code declares v1 with names, as new checkpoints hold it."""
+    old, new = amber.Registry(), amber.Registry()
+    old.register(_struct("S1", p=PickOld), "t.S", version=1)
+    lock = _lock.build_lock(old, None)
+    schema = lock.types["t.S"].versions["1"]
+    legacy = [msgspec.structs.replace(f, type=f.type.by_value()) for f in schema.fields]
+    lock.types["t.S"].versions["1"] = msgspec.structs.replace(schema, fields=tuple(legacy))
+    new.register(_struct("S1", p=PickOld), "t.S", version=1)
+    new.register(_struct("S2", p=PickRenamed), "t.S", version=2)
+    assert any("lost member(s) B" in str(f) for f in _lock.check(new, lock) if f.severity == "error")
+
+
+@amber.enum("t.Pick")
+class PickRenamed(enum.Enum):  # B renamed BB, same value
+    A = 1
+    BB = 2
+
+
+def test_the_check_notes_conversions_that_fail_for_some_values() -> None:
+    v1 = _registry(1, n=int, raw=bytes)
+    v2 = _registry(2, n=float, raw=str)
+    notes = [str(f) for f in _lock.check(v2, _lock.build_lock(v1, None)) if f.severity == "note"]
+    assert any("beyond 2**53" in n for n in notes) and any("not UTF-8" in n for n in notes)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ._codec import BadValue
 from ._enums import fallback, known_names
-from ._types import FieldType
+from ._types import SCALAR_TYPES, FieldType
 
 Rename = Callable[[str], "str | None"]
 EnumClassOf = Callable[[FieldType], "type | None"]
@@ -51,6 +51,7 @@ class TypeJudge:
     rename: Rename
     enum_class: EnumClassOf
     conditional: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # conversions that fail for some values
 
     def same(self, a: FieldType, b: FieldType) -> bool:
         """Stored alike and decoded alike: equal types once record renames are applied."""
@@ -61,6 +62,22 @@ class TypeJudge:
         if a.kind == "record" and (self.rename(a.record) or a.record) != b.record:
             return False
         return all(self.same(x, y) for x, y in zip(a.items, b.items, strict=True))
+
+    def equivalent(self, a: FieldType, b: FieldType) -> bool:
+        """The same data under other names: records renamed, enums renamed (their new
+        declaration lists the old name) with the same members, enums the writer described by
+        value only (before format 4) with the same values."""
+        if a.kind != b.kind or len(a.items) != len(b.items) or a.variadic != b.variadic:
+            return False
+        if a.kind == "enum":
+            if not a.members:
+                return a.values == b.values
+            cls = self.enum_class(b)
+            names = known_names(cls) if cls is not None else (b.enum,)
+            return (a.members, a.values) == (b.members, b.values) and a.enum in names
+        if a.kind == "record":
+            return (self.rename(a.record) or a.record) == b.record
+        return all(self.equivalent(x, y) for x, y in zip(a.items, b.items, strict=True))
 
     def problem(self, a: FieldType, b: FieldType) -> str | None:
         """Why values of ``a`` cannot be read as ``b`` by the rules, or None when they can."""
@@ -136,7 +153,7 @@ class TypeJudge:
         if a.enum not in names:
             renamed = f"@amber.enum({b.enum!r}, aliases=[{a.enum!r}])"
             return f"enum {a.enum} became {b.enum}, another enum (if it was renamed: {renamed})"
-        theirs = dict(zip(b.members, b.values, strict=True))
+        theirs = _names(b, cls)
         changed = [
             f"{n} {v!r}->{theirs[n]!r}" for n, v in zip(a.members, a.values, strict=True) if theirs.get(n, v) != v
         ]
@@ -164,6 +181,7 @@ class TypeJudge:
             member = self._member_for(a, b)
             return None if member is None else self.converter(a, member)
         if (a.kind, b.kind) in _LEAVES:
+            self.notes.append(_LEAF_NOTES[a.kind, b.kind])
             return _LEAVES[a.kind, b.kind]
         if a.kind == b.kind == "enum":
             return self._enum_converter(a, b)
@@ -200,11 +218,13 @@ class TypeJudge:
         cls = self.enum_class(b)
         if not a.members or a == b or cls is None:
             return None  # by value: msgspec.convert finds the member
-        kept = set(a.members) & set(b.members)
+        kept = set(a.members) & set(_names(b, cls))
         removed = {v: n for n, v in zip(a.members, a.values, strict=True) if n not in kept}
         if not removed:
             return None
         resolve = fallback(cls)
+        if resolve is not None:
+            self.notes.append(f"{a.enum} members {', '.join(removed.values())} read as {b.enum}'s default")
 
         def convert(value: Any) -> Any:
             if isinstance(value, enum.Enum) or value not in removed:
@@ -217,17 +237,108 @@ class TypeJudge:
         return convert
 
 
+def guard(judge: TypeJudge, a: FieldType, b: FieldType) -> Convert | None:
+    """For an upgrade step from a version where a field has type ``a`` to one where it has
+    ``b``: what to do with a value the step handed back exactly as it received it. Its enum
+    values were ``a``'s; read by value as ``b``'s, a member whose name differs would change
+    silently, so that raises ``BadValue``; a member ``b`` removed reads as its default (or
+    raises), as the rules do. None when no value can change meaning."""
+    moved = _moved(a, b, judge)
+    convert = judge.converter(a, b) if judge.problem(a, b) is None else None
+    if moved is None and convert is None:
+        return None
+
+    def check(value: Any) -> Any:
+        if moved is not None:
+            moved(value)
+        return convert(value) if convert is not None else value
+
+    return check
+
+
+def _moved(a: FieldType, b: FieldType, judge: TypeJudge) -> Callable[[Any], None] | None:
+    """A check raising ``BadValue`` for a raw enum value of ``a`` that names another member
+    (or another enum) in ``b``; None when none can."""
+    if a.kind == b.kind == "enum":
+        return _moved_enum(a, b, judge)
+    if a.kind == b.kind and a.kind in _CONTAINERS and len(a.items) == len(b.items):
+        return _moved_inside(a, [_moved(x, y, judge) for x, y in zip(a.items, b.items, strict=True)])
+    if "union" in (a.kind, b.kind):
+        pairs = [(m, n) for m in _members(a) for n in _members(b) if m.kind == n.kind]
+        checks = [c for m, n in pairs if (c := _moved(m, n, judge)) is not None]
+        return _all_of(checks) if checks else None
+    return None
+
+
+def _names(t: FieldType, cls: type | None) -> dict[str, Any]:
+    """A reader enum's member names with their values, its class's aliases included."""
+    if cls is not None and issubclass(cls, enum.Enum):
+        return {name: member.value for name, member in cls.__members__.items()}
+    return dict(zip(t.members, t.values, strict=True))
+
+
+def _members(t: FieldType) -> tuple[FieldType, ...]:
+    return t.items if t.kind == "union" else (t,)
+
+
+def _moved_enum(a: FieldType, b: FieldType, judge: TypeJudge) -> Callable[[Any], None] | None:
+    if not a.members or not b.members:
+        return None  # written by value (before format 4): nothing to compare
+    cls = judge.enum_class(b)
+    same_enum = a.enum in (known_names(cls) if cls is not None else (b.enum,))
+    theirs = dict(zip(b.values, b.members, strict=True))
+    named = _names(b, cls)  # aliases too: a member still known by its old name has not moved
+    mine = dict(zip(a.values, a.members, strict=True))
+    differ = {v: n for v, n in mine.items() if v in theirs and (named.get(n) != v or not same_enum)}
+    if not differ:
+        return None
+
+    def check(value: Any) -> None:
+        if not isinstance(value, enum.Enum) and value in differ:
+            raise BadValue(
+                f"the step left {value!r} (member {differ[value]} of {a.enum}) as it was, which is member "
+                f"{theirs[value]} of {b.enum} in the next version: map it in the step, or return the member"
+            )
+
+    return check
+
+
+def _moved_inside(a: FieldType, inner: list[Callable[[Any], None] | None]) -> Callable[[Any], None] | None:
+    if not any(inner):
+        return None
+    keep: Callable[[Any], None] = lambda value: None  # noqa: E731 - a check that passes
+
+    checks = [c or keep for c in inner]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                checks[0](key)
+                checks[1](item)
+        elif isinstance(value, list | tuple | set | frozenset):
+            each = checks * len(value) if a.kind != "tuple" or a.variadic else checks
+            for check, item in zip(each, value, strict=False):
+                check(item)
+
+    return walk
+
+
+def _all_of(checks: list[Callable[[Any], None]]) -> Callable[[Any], None]:
+    def each(value: Any) -> None:
+        for check in checks:
+            check(value)
+
+    return each
+
+
 def check_exact(t: FieldType, values: list[Any]) -> None:
     """Refuse values a step handed back that ``msgspec.convert`` would change rather than
     refuse: an int without an exact float value in a float place (it rounds), a str in a
-    bytes place (it decodes it as base64). Raises ``BadValue`` naming the row."""
-    if not any(n.kind in ("float", "bytes") for n in t.walk()):
+    bytes place (it decodes it as base64), text in a Decimal, UUID or time place (it parses
+    it), a list with duplicates in a set place (it merges them), an int beyond 64 bits (the
+    next save refuses it). Raises ``BadValue`` naming the row."""
+    if not any(n.kind in _STRICT for n in t.walk()) or (t.kind in SCALAR_TYPES and _plain(t.kind, values)):
         return
-    if t.kind in ("float", "bytes"):  # the usual case, checked in bulk (C loops)
-        present = set(map(type, values))
-        ints = [v for v in values if type(v) is int] if t.kind == "float" and int in present else []
-        if str not in present and (not ints or -EXACT_FLOAT_LIMIT <= min(ints) <= max(ints) <= EXACT_FLOAT_LIMIT):
-            return
     for row, value in enumerate(values):
         try:
             _exact(t, value)
@@ -235,29 +346,68 @@ def check_exact(t: FieldType, values: list[Any]) -> None:
             raise BadValue(f"row {row}: {e}") from None
 
 
+_STRICT = {"float", "bytes", "int", "set", "frozenset", "decimal", "uuid", "datetime", "date", "time", "timedelta"}
+_PARSED = {"bytes", "decimal", "uuid", "datetime", "date", "time", "timedelta"}  # what msgspec parses from text
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _plain(kind: str, values: list[Any]) -> bool:
+    """Whether a column of one scalar kind holds only that kind's exact values (in bulk)."""
+    expected = SCALAR_TYPES[kind]
+    present = set(map(type, values))
+    if not present <= {expected, type(None)} | ({int} if kind == "float" else set()):
+        return False
+    if kind not in ("int", "float") or int not in present:
+        return True
+    ints = values if present == {int} else [v for v in values if type(v) is int]
+    low, high = (-EXACT_FLOAT_LIMIT, EXACT_FLOAT_LIMIT) if kind == "float" else INT64
+    return low <= min(ints) and max(ints) <= high
+
+
 def _exact(t: FieldType, value: Any) -> None:
     kind = t.kind
     if kind == "union":
-        kinds = {m.kind for m in t.items}
-        if type(value) is int and "float" in kinds and "int" not in kinds:
-            exact_float(value)
-        elif type(value) is str and "bytes" in kinds and "str" not in kinds:
-            raise BadValue("a str where bytes are expected (encode it)")
-        member = next((m for m in t.items if m.kind in _CONTAINERS and _value_family(value) == _family(m)), None)
-        if member is not None:
-            _exact(member, value)
+        _exact_member(t, value)
     elif kind == "float" and type(value) is int:
         exact_float(value)
-    elif kind == "bytes" and type(value) is str:
-        raise BadValue("a str where bytes are expected (encode it)")
-    elif kind == "dict" and isinstance(value, dict):
+    elif kind == "int" and type(value) is int and not INT64[0] <= value <= INT64[1]:
+        raise BadValue(f"the int {value} is beyond 64 bits")
+    elif kind in _PARSED and type(value) is not SCALAR_TYPES[kind] and isinstance(value, str | bytes | int | float):
+        raise BadValue(f"a {type(value).__name__} where {kind} is expected (convert it in the step)")
+    elif kind in ("set", "frozenset") and isinstance(value, list | tuple):
+        _no_duplicates(value)
+    if kind == "dict" and isinstance(value, dict):
         for k, v in value.items():
             _exact(t.items[0], k)
             _exact(t.items[1], v)
-    elif kind in ("list", "set", "frozenset", "tuple") and isinstance(value, list | tuple | set | frozenset):
+    elif kind in _CONTAINERS and isinstance(value, list | tuple | set | frozenset):
         items = t.items * len(value) if kind != "tuple" or t.variadic else t.items
         for item, v in zip(items, value, strict=False):
             _exact(item, v)
+
+
+def _exact_member(t: FieldType, value: Any) -> None:
+    kinds = {m.kind: m for m in t.items}
+    own = next((m for m in t.items if m.kind in SCALAR_TYPES and type(value) is SCALAR_TYPES[m.kind]), None)
+    if own is not None:
+        _exact(own, value)
+    elif type(value) is int and "float" in kinds:
+        exact_float(value)
+    elif type(value) is str and kinds.keys() & _PARSED:
+        raise BadValue(f"a str where {t.render()} is expected (convert it in the step)")
+    else:
+        member = next((m for m in t.items if m.kind in _CONTAINERS and _value_family(value) == _family(m)), None)
+        if member is not None:
+            _exact(member, value)
+
+
+def _no_duplicates(value: list[Any] | tuple[Any, ...]) -> None:
+    try:
+        distinct = len(set(value))
+    except TypeError:
+        return  # unhashable members: msgspec refuses them
+    if distinct != len(value):
+        raise BadValue(f"{len(value) - distinct} member(s) equal to others: a set would merge them")
 
 
 def exact_float(value: Any) -> Any:
@@ -290,6 +440,13 @@ _LEAVES: dict[tuple[str, str], Convert] = {
     ("int", "float"): exact_float,
     ("str", "bytes"): _utf8,
     ("bytes", "str"): _from_utf8,
+}
+
+
+_LEAF_NOTES = {
+    ("int", "float"): "ints without an exact float value (beyond 2**53) fail to load",
+    ("str", "bytes"): "str read as its UTF-8 bytes",
+    ("bytes", "str"): "bytes that are not UTF-8 fail to load",
 }
 
 

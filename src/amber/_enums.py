@@ -86,7 +86,10 @@ def fallback(cls: type[_enum.Enum]) -> Callable[[Any], _enum.Enum | None] | None
         return None
 
     def ask(value: Any) -> _enum.Enum | None:
-        found = cls._missing_(value)
+        try:
+            found = cls._missing_(value)
+        except Exception:  # the class's own code: a refusal, whatever it raises
+            return None
         return found if isinstance(found, cls) else None
 
     return ask

@@ -174,13 +174,9 @@ def _check_type(registry: Registry, current: RecordType, locked: LockedType) -> 
         pinned = locked.versions.get(str(version))
         if pinned is None or pinned.fingerprint == rt.schema.fingerprint:
             continue
-        if same_but_renamed(pinned, rt.schema, renamed.get):
-            why = (
-                "points at renamed types"
-                if not any(f.type.enums_by_value() for f in pinned.fields)
-                else "has enum names"
-            )
-            note = f"v{version} {why} (the same data): run `amber schema lock` to record it"
+        if same_but_renamed(pinned, rt, renamed.get):
+            note = f"v{version} holds the same data under new names (renamed types or enums, or enum names "
+            note += "the lock predates): run `amber schema lock` to record them"
             findings.append(Finding("note", name, note, ""))
             continue
         fix = f"restore v{version} as locked and declare the change as v{max(int(v) for v in locked.versions) + 1}"
@@ -202,20 +198,34 @@ def _check_reads(registry: Registry, current: RecordType, locked: LockedType) ->
     """Read each supported locked version with the running code, exactly as a load of a
     checkpoint holding it would (the same planner), and report what it would refuse."""
     findings = []
-    for text, schema in locked.versions.items():
+    for text, locked_schema in locked.versions.items():
         version = int(text)
         if not locked.oldest_supported <= version <= current.version:
             continue
-        found = plan([schema, *_companions(registry, locked, schema)], registry)
-        for problem in found.problems:
-            if problem.kind == "mismatch":
-                continue  # a version changed in place: reported above, with its fix
-            where = problem.type if problem.type != "*" else current.name
-            findings.append(Finding("error", where, f"v{version} data: {problem.problem}", problem.fix))
-        for problem in found.conditional:
-            findings.append(Finding("error", problem.type, f"v{version} data: {problem.problem}", ""))
-        findings += _changed_defaults(found, schema, locked)
-    return findings
+        declared = registry.lookup(current.name, version)
+        # The locked schema is what old checkpoints hold; the declared one (when it differs, e.g.
+        # with enum names a lock written before format 4 lacks) is what new ones at that version hold.
+        schemas = {s.fingerprint: s for s in [locked_schema, *([declared.schema] if declared else [])]}
+        for schema in schemas.values():
+            findings += _check_read(registry, locked, schema)
+    return list(dict.fromkeys(findings))
+
+
+def _check_read(registry: Registry, locked: LockedType, schema: RecordSchema) -> list[Finding]:
+    """What a load of a checkpoint holding ``schema`` would refuse (errors) or convert (notes)."""
+    findings = []
+    version = schema.version
+    found = plan([schema, *_companions(registry, locked, schema)], registry)
+    for problem in found.problems:
+        if problem.kind == "mismatch":
+            continue  # a version changed in place: reported with its fix by the fingerprint check
+        where = problem.type if problem.type != "*" else schema.name
+        findings.append(Finding("error", where, f"v{version} data: {problem.problem}", problem.fix))
+    for problem in found.conditional:
+        findings.append(Finding("error", problem.type, f"v{version} data: {problem.problem}", ""))
+    for tp in found.types:
+        findings += [Finding("note", tp.reader.name, f"v{version} data: {note}", "") for note in tp.notes]
+    return findings + _changed_defaults(found, schema, locked)
 
 
 def _companions(registry: Registry, locked: LockedType, schema: RecordSchema) -> list[RecordSchema]:

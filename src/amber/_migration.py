@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._compat import Convert, TypeJudge
+from ._compat import Convert, TypeJudge, guard
 from ._fields import DefaultMaker, RecordSchema
 from ._schema import CheckpointStep, RecordType, Registry, UpgradeStep
 from ._types import FieldType
@@ -41,16 +41,36 @@ class FieldPlan:
 
 
 @dataclass(frozen=True)
+class Hop:
+    """The rules between two versions, applied to records as dicts (around upgrade steps):
+    ``fields`` as in a rules-only plan, their sources named by ``source``'s fields."""
+
+    source: RecordSchema
+    fields: tuple[FieldPlan, ...]
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """An upgrade step, and per field, what to do with a value it hands back as it received
+    it (enum values that would change meaning in the next version: see ``_compat.guard``)."""
+
+    version: int
+    step: UpgradeStep
+    guards: tuple[tuple[str, Convert], ...] = ()
+
+
+@dataclass(frozen=True)
 class TypePlan:
     writer: RecordSchema
     reader: RecordType
     steps: tuple[tuple[int, UpgradeStep], ...] = ()  # (from version, step), in order
     fields: tuple[FieldPlan, ...] = ()  # rules-only plans: one per reader field
-    # Versions a record reaches without a step, before a later step: (version, its declaration).
-    # The dicts are resolved to the declaration, so that the next step sees that version's fields.
-    shapes: tuple[tuple[int, RecordType], ...] = ()
+    # Plans with steps: every step and, between them, the rules to the version the next step
+    # starts from (while the code declares it), so each step sees that version's fields.
+    route: tuple[Hop | StepRun, ...] = ()
     actions: str = ""  # in a plan with checkpoint steps: the stages that touch this type
     conditional: tuple[SchemaProblem, ...] = ()  # values some records may hold that cannot be read
+    notes: tuple[str, ...] = ()  # conversions that refuse some values (the check lists them)
 
     @property
     def by_value(self) -> bool:
@@ -86,7 +106,8 @@ class Stage:
     type: str  # the type stepped, or "*" for a checkpoint step
     version: int  # the version stepped from (per-type)
     step: Any  # the per-type step (None: no code, the version just advances) or the CheckpointStep
-    shape: RecordType | None = None  # without a step: the declaration of the version reached, if any
+    hop: Hop | None = None  # without a step: the rules to the version reached, when the code declares it
+    guards: tuple[tuple[str, Convert], ...] = ()  # with a per-type step: see StepRun
 
     def describe(self) -> str:
         return self.action() if self.type == "*" else f"{self.type} {self.action()}"
@@ -111,11 +132,15 @@ class Plan:
     stages: tuple[Stage, ...] = ()  # when checkpoint steps apply: every action, in order
     # With stages: the tables afterwards, the checkpoint's types first (None: removed), then new ones.
     final: tuple[tuple[str, RecordType | None], ...] = ()
+    # With stages: types a checkpoint step needs that the checkpoint holds no records of (it
+    # had none to save), as empty tables at the version the step requires.
+    empty: tuple[tuple[str, int], ...] = ()
+    stage_conditional: tuple[SchemaProblem, ...] = ()
 
     @property
     def conditional(self) -> tuple[SchemaProblem, ...]:
         """What fails the load only where records hold it (removed enum members with no default)."""
-        return tuple(c for t in self.types for c in t.conditional)
+        return tuple(c for t in self.types for c in t.conditional) + self.stage_conditional
 
     def describe(self) -> list[str]:
         """One line per type, or per action when checkpoint steps run."""
@@ -148,8 +173,11 @@ def plan(schemas: Sequence[RecordSchema], registry: Registry, oldest: Mapping[st
 
 
 def _applies(step: CheckpointStep, versions: Mapping[str, int]) -> bool:
-    """Whether a checkpoint step still lies ahead of data at ``versions``."""
-    ahead = all(n in versions and versions[n] <= v for n, v in step.requires.items())
+    """Whether a checkpoint step still lies ahead of data at ``versions``. A type it requires
+    that the checkpoint does not hold counts as empty (a checkpoint has no table for a type
+    it held no records of), provided it holds one of the others."""
+    held = [n for n in step.requires if n in versions]
+    ahead = bool(held) and all(versions[n] <= step.requires[n] for n in held)
     done = all((versions.get(n) is None) if v is None else versions.get(n, 0) >= v for n, v in step.produces.items())
     return ahead and not done
 
@@ -162,11 +190,16 @@ def _staged(
 ) -> Plan:
     """Plan a checkpoint through checkpoint steps: per-type steps bring each type to the
     version the next checkpoint step requires, then it runs, and so on; then each type is
-    brought to the running code's version. Records go through as dicts."""
+    brought to the running code's version. Records go through as dicts, and every version
+    reached without a step is reached by the rules, judged as in a rules-only plan."""
     names = [r.name if r else s.name for s, r in zip(schemas, readers.values(), strict=True)]
     versions: dict[str, int] = dict(zip(names, (s.version for s in schemas), strict=True))
+    walk = _Stages(registry, dict(zip(names, schemas, strict=True)))
     order = list(names)
     pending = [c for c in registry.checkpoint_steps() if _applies(c, versions)]
+    empty = _empty_tables(pending, versions)
+    versions.update(empty)
+    order += [n for n in empty if n not in order]
     stages: list[Stage] = []
     while True:
         ready = next((c for c in pending if all(versions.get(n) == v for n, v in c.requires.items())), None)
@@ -174,18 +207,19 @@ def _staged(
             pending.remove(ready)
             stages.append(Stage("*", 0, ready))
             for name, version in ready.produces.items():
+                walk.produced(name, version)
                 if version is None:
                     versions.pop(name, None)
                 else:
                     versions[name] = version
                     order += [] if name in order else [name]
             continue
-        stage = _next_type_stage(registry, versions, pending)
+        stage = walk.next_stage(versions, pending)
         if stage is None:
             break
         stages.append(stage)
         versions[stage.type] += 1
-    problems = [_unreached(c) for c in pending] + _undeclared(registry, versions)
+    problems = [_unreached(c) for c in pending] + _undeclared(registry, versions) + walk.problems
     problems += _unsupported(schemas, readers, oldest)
     final = tuple((n, registry.current(n) if n in versions else None) for n in order)
     types = tuple(
@@ -193,23 +227,86 @@ def _staged(
         for s, r in zip(schemas, readers.values(), strict=True)
         if r is not None
     )
-    return Plan(types if not problems else (), tuple(problems), tuple(stages) if not problems else (), final)
+    conditional = tuple(SchemaProblem("*", c, "", kind="conditional") for c in dict.fromkeys(walk.judge.conditional))
+    return Plan(
+        types if not problems else (),
+        tuple(problems),
+        tuple(stages) if not problems else (),
+        final,
+        tuple(empty.items()),
+        conditional,
+    )
+
+
+def _empty_tables(pending: list[CheckpointStep], versions: Mapping[str, int]) -> dict[str, int]:
+    empty: dict[str, int] = {}
+    for step in pending:
+        for name, version in step.requires.items():
+            if name not in versions:
+                empty[name] = min(version, empty.get(name, version))
+    return empty
+
+
+class _Stages:
+    """The per-type stages of a plan with checkpoint steps, each type's schema followed as
+    it goes (None once it reaches a version the code does not declare)."""
+
+    def __init__(self, registry: Registry, schemas: dict[str, RecordSchema]) -> None:
+        self.registry = registry
+        self.schemas: dict[str, RecordSchema | None] = dict(schemas)
+        self.judge = TypeJudge(lambda n: registry.renamed().get(n), _enum_classes(registry))
+        self.problems: list[SchemaProblem] = []
+
+    def produced(self, name: str, version: int | None) -> None:
+        declared = self.registry.lookup(name, version) if version is not None else None
+        self.schemas[name] = declared.schema if declared is not None else None
+
+    def next_stage(self, versions: dict[str, int], pending: list[CheckpointStep]) -> Stage | None:
+        for name in sorted(versions):
+            current = self.registry.current(name)
+            caps = [c.requires[name] for c in pending if c.requires.get(name, 0) > versions[name]]
+            target = min([current.version if current else versions[name], *caps])
+            if versions[name] < target:
+                return self._stage(name, versions[name])
+        return None
+
+    def _stage(self, name: str, version: int) -> Stage:
+        step = self.registry.upgrade_step(name, version)
+        source, reached = self.schemas.get(name), self.registry.lookup(name, version + 1)
+        if step is not None:
+            guards = _guards(source, reached, self.judge)
+            self.schemas[name] = reached.schema if reached is not None else None
+            return Stage(name, version, step, guards=guards)
+        if source is None or reached is None:
+            return Stage(name, version, None)  # undeclared: the records go on as they are
+        fields, problems = resolve_fields(source, [reached], self.judge)
+        self.problems += [p for p in problems if p.kind != "required"]  # a later step may fill it
+        self.schemas[name] = reached.schema
+        return Stage(name, version, None, hop=Hop(source, fields))
+
+
+def _enum_classes(registry: Registry) -> Callable[[FieldType], type | None]:
+    classes = {t: c for rt in registry for t, c in rt.classes.items()}
+    return classes.get
+
+
+def _guards(
+    source: RecordSchema | None, reached: RecordType | None, judge: TypeJudge
+) -> tuple[tuple[str, Convert], ...]:
+    """What to do with each field's value an upgrade step hands back as it received it."""
+    if source is None or reached is None:
+        return ()
+    before = {f.name: f.type for f in source.fields}
+    found = []
+    for f in reached.schema.fields:
+        if f.name in before and (check := guard(judge, before[f.name], f.type)) is not None:
+            found.append((f.name, check))
+    return tuple(found)
 
 
 def touching(stages: Sequence[Stage], *names: str) -> str:
     """The actions of ``stages`` that touch a type known by any of ``names``, in order."""
     return ", ".join(stage.action() for stage in stages if stage.touches(*names))
-
-
-def _next_type_stage(registry: Registry, versions: dict[str, int], pending: list[CheckpointStep]) -> Stage | None:
-    for name in sorted(versions):
-        current = registry.current(name)
-        caps = [c.requires[name] for c in pending if c.requires.get(name, 0) > versions[name]]
-        target = min([current.version if current else versions[name], *caps])
-        if versions[name] < target:
-            step = registry.upgrade_step(name, versions[name])
-            return Stage(name, versions[name], step, None if step else registry.lookup(name, versions[name] + 1))
-    return None
 
 
 def _unreached(step: CheckpointStep) -> SchemaProblem:
@@ -266,21 +363,21 @@ def _plan_type(
     if w.version == reader.version:
         if w.fingerprint == reader.schema.fingerprint:
             return TypePlan(w, reader)
-        if not same_but_renamed(w, reader.schema, rename):
+        if not same_but_renamed(w, reader, rename):
             return [_mismatch(w, reader)]
     if w.version < reader.version:
         steps = tuple(
             (v, step) for v in range(w.version, reader.version) if (step := registry.upgrade_step(reader.name, v))
         )
         if steps:
-            return TypePlan(w, reader, steps=steps, shapes=_shapes(registry, reader.name, w.version, steps))
+            return _stepped(w, reader, registry, steps, TypeJudge(rename, _enum_classes(registry)))
     between = [registry.lookup(reader.name, v) for v in range(w.version + 1, reader.version)]
     judge = TypeJudge(rename, reader.classes.get)
     fields, problems = resolve_fields(w, [*(rt for rt in between if rt is not None), reader], judge)
     if problems:
         return problems
     conditional = tuple(SchemaProblem(reader.name, c, "", kind="conditional") for c in dict.fromkeys(judge.conditional))
-    return TypePlan(w, reader, fields=fields, conditional=conditional)
+    return TypePlan(w, reader, fields=fields, conditional=conditional, notes=tuple(dict.fromkeys(judge.notes)))
 
 
 @dataclass
@@ -331,17 +428,23 @@ class _Walk:
         self.types = {f.name: f.type for f in w.fields}  # each available field's type at the last version
         self.dropped_at: dict[str, int] = {}  # field name -> the version that dropped it
         self.problems: list[SchemaProblem] = []
+        self.version = w.version  # the version the available fields are at
 
     def where(self, reader: RecordType) -> str:
         return f"v{self.w.version} -> v{reader.version}"
 
     def step(self, version: RecordType) -> None:
-        """One version of the chain: which earlier field feeds each of its fields."""
+        """One version of the chain: which earlier field feeds each of its fields. Fields
+        marked new come last, so that a renamed field's alias wins over a new field that
+        takes its old name."""
         flowing: dict[str, _Origin] = {}
         consumed: set[str] = set()
         added = []
-        for f, default in zip(version.schema.fields, version.defaults, strict=True):
+        fields = list(zip(version.schema.fields, version.defaults, strict=True))
+        for f, default in sorted(fields, key=lambda fd: fd[0].name in version.new_fields):
             source = next((n for n in version.names_for(f.name) if n in self.available and n not in consumed), None)
+            if source is not None and f.name in version.new_fields and version.version > self.version + 1:
+                self.problems.append(_new_across_gap(version, f.name, self.version, self.where(version)))
             if source is not None:
                 consumed.add(source)
                 flowing[f.name] = self.available[source]
@@ -357,8 +460,18 @@ class _Walk:
             if twin is not None:
                 self.problems.append(_looks_renamed(version, f.name, twin, self.where(version), self.newer))
         self.dropped_at.update(dict.fromkeys(dropped, version.version))
-        self.available = flowing
+        self.available = {f.name: flowing[f.name] for f, _ in fields}  # in field order
         self.types = {f.name: f.type for f in version.schema.fields}
+        self.version = version.version
+
+
+def _new_across_gap(version: RecordType, name: str, since: int, where: str) -> SchemaProblem:
+    problem = (
+        f"{where}: field {name!r} is marked new in v{version.version}, and v{since} data holds an {name!r}: "
+        f"whether it is the same field depends on the versions between, which the code does not declare"
+    )
+    fix = f"keep declaring the versions between v{since} and v{version.version} (their classes), or another name"
+    return SchemaProblem(version.name, problem, fix)
 
 
 def _field_plan(name: str, written: FieldType, wanted: FieldType, column: int, judge: TypeJudge) -> FieldPlan:
@@ -381,7 +494,7 @@ def _required(reader: RecordType, name: str, written: int, where: str, newer: bo
             reader.name, f"{where}: field {name!r} is required here and the newer writer lacks it", fix
         )
     fix = f"give it a default, or add @amber.upgrade({reader.name!r}, {written})"
-    return SchemaProblem(reader.name, f"{where}: new required field {name!r}", fix)
+    return SchemaProblem(reader.name, f"{where}: new required field {name!r}", fix, kind="required")
 
 
 def _looks_renamed(version: RecordType, added: str, removed: str, where: str, newer: bool) -> SchemaProblem:
@@ -411,26 +524,53 @@ def _older_code_fix(w: RecordSchema, reader: RecordType) -> str:
     )
 
 
-def _shapes(
-    registry: Registry, name: str, written: int, steps: tuple[tuple[int, UpgradeStep], ...]
-) -> tuple[tuple[int, RecordType], ...]:
-    """The declared versions a record passes through without a step before the last step."""
-    with_step = {v for v, _ in steps}
-    reached = (v + 1 for v in range(written, steps[-1][0]) if v not in with_step)
-    return tuple((v, rt) for v in reached if (rt := registry.lookup(name, v)) is not None)
+def _stepped(
+    w: RecordSchema,
+    reader: RecordType,
+    registry: Registry,
+    steps: tuple[tuple[int, UpgradeStep], ...],
+    judge: TypeJudge,
+) -> TypePlan | list[SchemaProblem]:
+    """A plan through upgrade steps: before each step (and after the last), the rules bring
+    the records to the version the step starts from, judged as in a rules-only plan, while
+    the code declares it; without it, the records go on as they are and the step copes."""
+    route: list[Hop | StepRun] = []
+    problems: list[SchemaProblem] = []
+    schema: RecordSchema | None = w
+    version = w.version
+    for target, step in [*steps, (reader.version, None)]:
+        if version < target:
+            declared = [rt for v in range(version + 1, target + 1) if (rt := registry.lookup(reader.name, v))]
+            reached = declared[-1] if declared and declared[-1].version == target else None
+            if schema is not None and reached is not None:
+                fields, found = resolve_fields(schema, declared, judge)
+                last = step is None  # before a step, a required field may be the step's to fill
+                problems += [p for p in found if last or p.kind != "required"]
+                route.append(Hop(schema, fields))
+            schema = reached.schema if reached is not None else None
+            version = target
+        if step is None:
+            break
+        after = registry.lookup(reader.name, target + 1)
+        route.append(StepRun(target, step, _guards(schema, after, judge)))
+        schema, version = (after.schema if after is not None else None), target + 1
+    if problems:
+        return problems
+    conditional = tuple(SchemaProblem(reader.name, c, "", kind="conditional") for c in dict.fromkeys(judge.conditional))
+    notes = tuple(dict.fromkeys(judge.notes))
+    return TypePlan(w, reader, steps=steps, route=tuple(route), conditional=conditional, notes=notes)
 
 
-def same_but_renamed(w: RecordSchema, r: RecordSchema, rename: Callable[[str], str | None]) -> bool:
+def same_but_renamed(w: RecordSchema, reader: RecordType, rename: Callable[[str], str | None]) -> bool:
     """Whether two schemas of one version differ only in the names of the record types they
     point at, which were renamed with aliases (renaming a type does not change the types that
-    use it), or in enums the writer described by value only (before format 4)."""
+    use it), in enums renamed with aliases, or in enums the writer described by value only
+    (before format 4)."""
+    r = reader.schema
+    judge = TypeJudge(rename, reader.classes.get)
     pairs = zip(w.fields, r.fields, strict=False)
-    judge = TypeJudge(rename, lambda t: None)
     return len(w.fields) == len(r.fields) and all(
-        a.name == b.name
-        and a.default == b.default
-        and (judge.same(a.type, b.type) or (a.type.enums_by_value() and a.type == b.type.by_value()))
-        for a, b in pairs
+        a.name == b.name and a.default == b.default and judge.equivalent(a.type, b.type) for a, b in pairs
     )
 
 
@@ -447,4 +587,18 @@ def _mismatch(w: RecordSchema, reader: RecordType) -> SchemaProblem:
     problem = f"v{w.version} in the checkpoint (fingerprint {w.fingerprint}) differs from v{w.version} in the code"
     problem += f" (fingerprint {reader.schema.fingerprint})"
     fix = f"give the changed type version {w.version + 1}; a schema never changes in place"
+    renamed = _renamed_enums(w, reader.schema)
+    if renamed:
+        old, new = renamed[0]
+        fix = f"if enum {new} is {old} renamed, declare it @amber.enum({new!r}, aliases=[{old!r}]); else {fix}"
     return SchemaProblem(w.name, problem, fix, kind="mismatch")
+
+
+def _renamed_enums(w: RecordSchema, r: RecordSchema) -> list[tuple[str, str]]:
+    """Enums stored under another name with the same members: (written name, declared name)."""
+    found = []
+    for a, b in zip(w.fields, r.fields, strict=False):
+        for x, y in zip(a.type.walk(), b.type.walk(), strict=False):
+            if x.kind == y.kind == "enum" and x.enum != y.enum and (x.members, x.values) == (y.members, y.values):
+                found.append((x.enum, y.enum))
+    return found

@@ -83,7 +83,7 @@ class CheckpointReader:
                     "checkpoint(full=True) with the previous release, then migrate",
                 )
             return self._staged_state(migration)
-        classes = [{} if tp.steps else tp.reader.classes for tp in migration.types]
+        classes = [_decoding_classes(tp) for tp in migration.types]
         columns = self.columns(classes)
         root = self.root()
         try:
@@ -190,6 +190,8 @@ class CheckpointReader:
             ]
             versions = {n: t.schema.version for n, t in zip(names, m.types, strict=True)}
             tables = Tables(dict(zip(names, records, strict=True)), versions)
+            for name, version in migration.empty:  # a step's type the checkpoint held no records of
+                tables._records[name], tables._versions[name] = [], version
             for stage in migration.stages:
                 wall, began = time.time(), time.perf_counter()
                 run_stage(stage, tables)
@@ -450,6 +452,17 @@ def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: 
     if not names:
         return [{} for _ in range(entry.count)]
     return list(map(dict, map(zip, repeat(names), zip(*resolved, strict=True))))  # C loops: the hot path
+
+
+def _decoding_classes(tp: TypePlan) -> dict[FieldType, type]:
+    """The classes a type's columns decode into: the reader's, also for enums the writer
+    described by value only (as before format 4, so that a flag's combined values still
+    decode); none where steps run (they take raw values)."""
+    if tp.steps:
+        return {}
+    if not tp.by_value:
+        return tp.reader.classes
+    return {**tp.reader.classes, **{t.by_value(): c for t, c in tp.reader.classes.items() if t.kind == "enum"}}
 
 
 def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:

@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 
 from ._codec import PLAIN, BadValue, NoRefs, TaggedEncoder, decode_type
-from ._compat import EXACT_FLOAT_LIMIT, check_exact, exact_float
+from ._compat import EXACT_FLOAT_LIMIT, Convert, check_exact, exact_float
 from ._fields import RecordSchema
-from ._migration import FieldPlan, Stage, TypePlan
+from ._migration import FieldPlan, Hop, Stage, TypePlan
 from ._schema import CheckpointStep, MissingField, RecordType, field_values
 from ._types import FieldType
 from ._values import Ref
@@ -56,7 +56,9 @@ class RefIndex:
 
     def rows(self, objs: list[Any], target: str) -> list[int]:
         """Row numbers of a column of references to ``target`` (checked in bulk)."""
-        index = self._names[target]
+        index = self._names.get(target)
+        if index is None:
+            raise BadValue(f"references to {target}, of which the checkpoint holds no records")
         names = {n for n, i in self._names.items() if i == index}
         if not (set(map(type, objs)) <= {Ref} and set(map(attrgetter("name"), objs)) <= names):
             return [self.row(o, target) for o in objs]  # finds and reports the culprit
@@ -67,7 +69,7 @@ class RefIndex:
 
     def row(self, obj: Any, target: str) -> int:
         found = self.ref(obj)
-        if found is None or found[0] != self._names[target]:
+        if found is None or found[0] != self._names.get(target):
             raise BadValue(f"a reference to a {target}, not {obj!r:.60}")
         return found[1]
 
@@ -123,6 +125,8 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
             out.append(columns[fp.source])
         else:
             values = _converted(tp, fp, columns[fp.source])
+            if fp.mode == "convert" and any(n.kind == "enum" for n in fs.type.walk()):
+                values = [_enum_values(fs.type, v, reader.classes) for v in values]  # members decoded by value
             if fp.mode == "convert":
                 out.append(msgspec.convert(values, list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
             else:
@@ -154,35 +158,37 @@ def _within_exact_floats(values: list[Any]) -> bool:
 
 
 def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
-    """The reader's columns from the writer's records as dicts, through the upgrade steps."""
-    steps, shapes = dict(tp.steps), dict(tp.shapes)
-    for version in range(tp.writer.version, tp.steps[-1][0] + 1):
-        step = steps.get(version)
-        if step is not None:
-            records = _run_step(tp.reader.name, version, step, records)
-        elif (shape := shapes.get(version + 1)) is not None:  # no step: the rules, to what the next step expects
-            records = reshape(shape, records)
+    """The reader's columns from the writer's records as dicts, through the upgrade steps and
+    the rules between them."""
+    name = tp.reader.name
+    for stage in tp.route:
+        if isinstance(stage, Hop):
+            records = apply_hop(name, stage, records)
+        else:
+            records = _run_step(name, stage.version, stage.step, records, stage.guards)
     return reader_columns(tp.reader, records, refs)
 
 
-def reshape(declared: RecordType, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Dicts of an older version resolved by the rules to a declared version's fields: renamed
-    fields under their new names, added ones with their defaults, removed ones dropped. A
-    required field without a value stays absent (a step may supply it)."""
-    fields = [
-        (f.name, declared.names_for(f.name), make)
-        for f, make in zip(declared.schema.fields, declared.defaults, strict=True)
-    ]
-    out = []
-    for record in records:
-        shaped = {}
-        for name, names, make in fields:
-            source = next((n for n in names if n in record), None)
-            if source is not None:
-                shaped[name] = record[source]
-            elif make is not None:
-                shaped[name] = make()
-        out.append(shaped)
+def apply_hop(name: str, hop: Hop, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records as dicts brought by the rules to the next declared version: fields renamed,
+    added ones with their defaults, removed ones dropped, values converted as the plan says.
+    A required field without a value stays absent (a step may supply it)."""
+    plans = [(fp, hop.source.fields[fp.source].name if fp.source >= 0 else "") for fp in hop.fields]
+    out: list[dict[str, Any]] = []
+    try:
+        for record in records:
+            shaped = {}
+            for fp, source in plans:
+                if source in record:
+                    value = record[source]
+                    shaped[fp.name] = value if fp.convert is None else fp.convert(value)
+                elif fp.mode == "default" and fp.default is not None:
+                    shaped[fp.name] = fp.default()
+            out.append(shaped)
+    except BadValue as e:
+        raise StepFailed(
+            f"{name} v{hop.source.version}, row {len(out)}", "a value the next version holds exactly", str(e)
+        ) from None
     return out
 
 
@@ -196,9 +202,9 @@ def run_stage(stage: Stage, tables: Tables) -> None:
     if stage.type != "*":
         rows = tables[stage.type]
         if stage.step is not None:
-            rows[:] = _run_step(stage.type, stage.version, stage.step, rows)
-        elif stage.shape is not None:
-            rows[:] = reshape(stage.shape, rows)
+            rows[:] = _run_step(stage.type, stage.version, stage.step, rows, stage.guards)
+        elif stage.hop is not None:
+            rows[:] = apply_hop(stage.type, stage.hop, rows)
         tables._versions[stage.type] = stage.version + 1
         return
     step: CheckpointStep = stage.step
@@ -215,9 +221,15 @@ def run_stage(stage: Stage, tables: Tables) -> None:
 
 
 def _run_step(
-    name: str, version: int, step: Callable[[dict[str, Any]], Any], records: list[dict[str, Any]]
+    name: str,
+    version: int,
+    step: Callable[[dict[str, Any]], Any],
+    records: list[dict[str, Any]],
+    guards: Sequence[tuple[str, Convert]] = (),
 ) -> list[dict[str, Any]]:
-    """Run one per-type step over every record (one try for the loop: this is the hot path)."""
+    """Run one per-type step over every record (one try for the loop: this is the hot path),
+    then apply the guards to the values it handed back as it received them."""
+    before = [[r.get(field, _ABSENT) for r in records] for field, _ in guards]
     out: list[Any] = []
     try:
         out.extend(map(step, records))
@@ -228,7 +240,24 @@ def _run_step(
         row = next(i for i, r in enumerate(out) if type(r) is not dict)
         part = f"{name} upgrade step {version}->{version + 1}, row {row}"
         raise StepFailed(part, "a dict of fields", type(out[row]).__name__)
+    for (field, check), old in zip(guards, before, strict=True):
+        _guarded(f"{name} upgrade step {version}->{version + 1}", field, check, old, out)
     return out
+
+
+_ABSENT = object()
+
+
+def _guarded(where: str, field: str, check: Convert, old: list[Any], out: list[dict[str, Any]]) -> None:
+    for row, (was, record) in enumerate(zip(old, out, strict=True)):
+        value = record.get(field, _ABSENT)
+        if value is _ABSENT or (value is not was and (type(value) is not type(was) or value != was)):
+            continue  # the step gave it a value of its own
+        try:
+            record[field] = check(value)
+        except BadValue as e:
+            part = f"{where}, row {row}, field {field!r}"
+            raise StepFailed(part, "the step to map values whose meaning changes", str(e)) from None
 
 
 def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]], refs: RefIndex) -> list[Any]:
@@ -256,8 +285,29 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
     elif t.references():
         values = [_rows(t, v, refs) for v in values]
     check_exact(t, values)
+    if any(n.kind == "enum" for n in t.walk()):
+        values = [_enum_values(t, v, reader.classes) for v in values]
     converted: list[Any] = msgspec.convert(values, list[decode_type(t, reader.classes)])  # type: ignore[misc]
     return converted
+
+
+def _enum_values(t: FieldType, value: Any, classes: dict[FieldType, type]) -> Any:
+    """A step may return the reader's enum members: their values, for ``msgspec.convert``
+    (which takes values only). A member of another enum class stays, and is refused there."""
+    if t.kind == "enum":
+        own = type(value) is classes.get(t)
+        return value.value if own else value
+    if t.kind == "union":
+        member = next((m for m in t.items if m.kind == "enum" and type(value) is classes.get(m)), None)
+        return value.value if member is not None else value
+    if t.kind == "dict" and isinstance(value, dict):
+        k, v = t.items
+        return {_enum_values(k, x, classes): _enum_values(v, y, classes) for x, y in value.items()}
+    if t.kind in ("list", "set", "frozenset", "tuple") and isinstance(value, list | tuple | set | frozenset):
+        items = t.items * len(value) if t.kind != "tuple" or t.variadic else t.items
+        converted = [_enum_values(i, x, classes) for i, x in zip(items, value, strict=False)]
+        return type(value)(converted) if isinstance(value, set | frozenset) else converted
+    return value
 
 
 def _rows(t: FieldType, value: Any, refs: RefIndex) -> Any:

@@ -111,7 +111,7 @@ LAYERS = [
     {"_fields", "_codec"},
     {"_schema", "_compat"},
     {"_pin"},
-    {"_graph", "_format", "_migration", "_assemble"},
+    {"_graph", "_format", "_migration", "_assemble", "_verify"},
     {"_resolve", "_lock", "_signing"},
     {"storage"},
     {"_reading", "_history", "_lease", "_fencing", "_writer_lock"},

@@ -140,6 +140,10 @@ def test_verify_all_reports_every_bad_checkpoint_and_fails(store_dir: Path) -> N
 
 
 def test_an_app_that_cannot_be_imported_is_one_line_of_error(store_dir: Path) -> None:
-    for app, says in [("no_such_module", "ModuleNotFoundError"), ("tests.sample:nothing", "is not an amber.Registry")]:
+    for app, says in [
+        ("no_such_module", "ModuleNotFoundError"),
+        ("tests.sample:nothing", "has no attribute"),
+        ("tests.sample:bank", "is not an amber.Registry"),
+    ]:
         result = amber_cli("migrate", str(store_dir), "--app", app)
         assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr

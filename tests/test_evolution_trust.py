@@ -492,7 +492,7 @@ def test_an_enum_missing_that_raises_is_a_typed_error(tmp_path: Path) -> None:
     amber.open_store(tmp_path, registry=old).save([_make(old, "t.S", p=PickOld.B)])
     new = amber.Registry()
     new.register(_struct("S2", p=PickRaising), "t.S", version=2)
-    with pytest.raises(amber.MigrationError, match="no longer has"):
+    with pytest.raises(amber.MigrationError, match="here does not have"):
         amber.open_store(tmp_path, registry=new).load()
 
 
@@ -645,3 +645,183 @@ def test_the_check_notes_conversions_that_fail_for_some_values() -> None:
     v2 = _registry(2, n=float, raw=str)
     notes = [str(f) for f in _lock.check(v2, _lock.build_lock(v1, None)) if f.severity == "note"]
     assert any("beyond 2**53" in n for n in notes) and any("not UTF-8" in n for n in notes)
+
+
+# --- found by the second review and the newcomer's trial ------------------------------------------------
+
+
+def test_a_step_leaving_an_enum_for_a_renamed_field_or_through_undeclared_versions_is_caught(tmp_path: Path) -> None:
+    old = amber.Registry()
+    old.register(_struct("R1", c=Color1, x=int), "t.R", version=1)
+    amber.open_store(tmp_path, registry=old).save([_make(old, "t.R", c=Color1.B, x=1)])
+    renamed = amber.Registry()
+    renamed.register(_struct("R2", d=Annotated[Color2, amber.field(aliases=["c"])], x=str), "t.R", version=2)
+    renamed.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"])})
+    skipping = amber.Registry()  # v2 not declared: the step's output is read as v3
+    skipping.register(_struct("R3", c=Color2, x=str), "t.R", version=3)
+    skipping.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"])})
+    for code in (renamed, skipping):
+        with pytest.raises(amber.MigrationError, match="member B of t.Color"):
+            amber.open_store(tmp_path, registry=code).load()
+
+
+def test_a_step_leaves_unset_fields_to_the_defaults_of_the_version_it_produces(tmp_path: Path) -> None:
+    v1 = _registry(1, x=int)
+    amber.open_store(tmp_path, registry=v1).save([_item(v1, x=1)])
+    code = _registry(3, x=str, y=(int, 0))
+    code.register(_struct("ItemV2", x=str, y=(int, 7)), "shop.Item", version=2)
+    code.upgrade("shop.Item", 1)(lambda f: {**f, "x": str(f["x"])})  # leaves y to v2's default
+    assert amber.open_store(tmp_path, registry=code).load()[0].y == 7
+
+
+def test_a_step_that_maps_a_removed_member_passes_the_check(tmp_path: Path) -> None:
+    old, new = amber.Registry(), amber.Registry()
+    old.register(_struct("R1", c=Color1), "t.R", version=1)
+    new.register(_struct("R2", c=PickRenamed), "t.R", version=2)  # t.Pick: A, BB
+
+    @new.upgrade("t.R", 1)
+    def rename_member(fields: dict[str, Any]) -> dict[str, Any]:
+        return {"c": PickRenamed.BB if fields["c"] == 2 else PickRenamed.A}
+
+    assert errors(new, old) == []
+
+
+def test_uint64_values_pass_through_a_step_and_bigger_ints_in_any_do_not(tmp_path: Path) -> None:
+    v1 = _registry(1, x=int, y=int)
+    amber.open_store(tmp_path, registry=v1).save([_item(v1, x=2**64 - 1, y=1)])
+    code = _registry(2, x=int, y=str, meta=(Any, None))
+    code.upgrade("shop.Item", 1)(lambda f: {**f, "y": str(f["y"])})
+    assert amber.open_store(tmp_path, registry=code).load()[0].x == 2**64 - 1
+    too_big = _registry(2, x=int, y=str, meta=(Any, None))
+    too_big.upgrade("shop.Item", 1)(lambda f: {**f, "y": "1", "meta": [2**70]})
+    with pytest.raises(amber.MigrationError, match="beyond 64 bits"):
+        amber.open_store(tmp_path, registry=too_big).load()
+
+
+def test_a_pin_writes_through_renames_and_enums_of_the_same_name(tmp_path: Path) -> None:
+    code = amber.Registry()
+    code.register(_struct("A1", a=(str, ""), c=Color1), "t.A", version=1)
+    code.register(_struct("A2", b=(Annotated[str, amber.field(aliases=["a"])], ""), c=Color1), "t.A", version=2)
+    code.register(_struct("A3", z=(Annotated[str, amber.field(aliases=["b"])], ""), c=ColorWide), "t.A", version=3)
+    code.downgrade("t.A", 3)(lambda f: f)
+    code.downgrade("t.A", 2)(lambda f: f)
+    store = amber.open_store(tmp_path, registry=code, write_versions={"t.A": 1})
+    store.save([_make(code, "t.A", z="precious", c=ColorWide.B)])
+    release1 = amber.Registry()
+    release1.register(_struct("A1", a=(str, ""), c=Color1), "t.A", version=1)
+    (row,) = amber.open_store(tmp_path, registry=release1).load()
+    assert (row.a, row.c) == ("precious", Color1.B)
+
+
+@amber.enum("t.Color")
+class ColorWide(enum.Enum):  # Color1 with a member more
+    A = 1
+    B = 2
+    D = 4
+
+
+def test_a_checkpoint_step_removing_a_type_the_state_points_at_is_the_codes_fault(tmp_path: Path) -> None:
+    old = amber.Registry()
+    old.register(_struct("P1", n=int), "t.P", version=1)
+    old.register(_struct("Q1", m=int), "t.Q", version=1)
+    amber.open_store(tmp_path, registry=old).save({"p": [_make(old, "t.P", n=1)], "q": [_make(old, "t.Q", m=2)]})
+    new = amber.Registry()
+    new.register(_struct("P2", n=int), "t.P", version=2)
+    new.checkpoint_upgrade(requires={"t.P": 1, "t.Q": 1}, produces={"t.P": 2, "t.Q": None})(lambda tables: None)
+    with pytest.raises(amber.MigrationError, match=r"types the checkpoint steps remove \(t.Q\)"):
+        amber.open_store(tmp_path, registry=new).load()
+
+
+def test_types_beside_a_checkpoint_step_keep_the_version_rules(tmp_path: Path) -> None:
+    old = amber.Registry()
+    old.register(_struct("P1", n=int), "t.P", version=1)
+    old.register(_struct("Q1", a=int, secret=str), "t.Q", version=1)
+    amber.open_store(tmp_path, registry=old).save([_make(old, "t.P", n=1), _make(old, "t.Q", a=1, secret="s")])
+    new = amber.Registry()
+    new.register(_struct("P2", n=int), "t.P", version=2)
+    new.register(_struct("Q1b", a=int, other=(str, "dflt")), "t.Q", version=1)  # changed in place
+    new.checkpoint_upgrade(requires={"t.P": 1}, produces={"t.P": 2})(lambda tables: None)
+    with pytest.raises(amber.SchemaMismatchError, match="t.Q: v1 in the checkpoint"):
+        amber.open_store(tmp_path, registry=new).load()
+
+
+def test_the_check_reads_a_renamed_types_locked_versions() -> None:
+    old, new, merged = amber.Registry(), amber.Registry(), amber.Registry()
+    old.register(_struct("O1", x=int, label=str), "a.Old", version=1)
+    old.register(_struct("T1", y=int), "a.Other", version=1)
+    new.register(_struct("N2", x=str, nickname=(str, "")), "a.New", version=2, aliases=["a.Old"])
+    new.register(_struct("T1", y=int), "a.Other", version=1)
+    found = errors(new, old)
+    assert any("looks renamed from 'label'" in e for e in found) and any("changed from int to str" in e for e in found)
+    merged.register(_struct("N1", x=int, label=str), "a.New", version=1, aliases=["a.Old", "a.Other"])
+    assert any("are all read into a.New" in e for e in errors(merged, old))
+
+
+def test_the_check_flags_an_upgrade_step_removed_while_its_version_is_supported() -> None:
+    v1 = _registry(1, price=float)
+    v2 = _registry(2, price=int)
+    v2.upgrade("shop.Item", 1)(lambda f: {"price": round(f["price"])})
+    v3 = _registry(3, price=int)
+    v3.register(_struct("ItemV2", price=int), "shop.Item", version=2)
+    assert any("the upgrade step from v1 is gone" in e for e in errors(v3, v1, v2))
+
+
+def test_lock_files_that_make_no_sense_are_one_line_errors(tmp_path: Path) -> None:
+    app = tmp_path / "lock_app.py"
+    app.write_text(
+        "import amber\nregistry = amber.Registry()\n\n"
+        "@registry.record('t.A', version=1)\nclass A(amber.Record):\n    x: int\n"
+    )
+    bad = tmp_path / "bad.lock"
+    bad.write_text(
+        '{"format": "amber.lock", "lock_version": 1, "min_library": "amber 0.1.0", "min_format_version": 4,'
+        ' "types": {"t.A": {"current": 5, "oldest_supported": 1, "versions": {}, "fingerprints": {}}}}'
+    )
+    for args in (
+        ["schema", "check", "--app", "lock_app:registry", "--file", str(bad)],
+        ["schema", "check", "--app", "lock_app:registry", "--file", str(tmp_path)],
+        ["schema", "lock", "--app", "lock_app:registry", "--file", str(tmp_path / "no" / "such.lock")],
+        ["schema", "lock", "--app", "lock_app", "--file", str(tmp_path / "x.lock")],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "amber", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    assert "name it: --app lock_app:registry" in result.stderr
+
+
+def test_a_restore_refuses_a_checkpoint_that_holds_none_of_its_participants(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path, registry=registry)
+    store.save(golden_state())
+
+    class Book:
+        name = "book"
+
+        def snapshot(self) -> Any:
+            return {}
+
+        def restore(self, state: Any) -> None:
+            raise AssertionError("nothing of the book's is in this checkpoint")
+
+    with pytest.raises(amber.RestoreError, match="holds none of the participants 'book'"):
+        amber.Manager(store, [Book()]).restore()
+    assert len(store.ids()) == 1, "nothing was written over it"
+
+
+def test_read_newer_false_lists_every_problem(tmp_path: Path) -> None:
+    newer = amber.Registry()
+    newer.register(_struct("A2", x=int), "t.A", version=2)
+    newer.register(_struct("B2", y=int), "t.B", version=2)
+    amber.open_store(tmp_path, registry=newer).save([_make(newer, "t.A", x=1), _make(newer, "t.B", y=1)])
+    older = amber.Registry()
+    older.register(_struct("A1", x=int), "t.A", version=1)
+    older.register(_struct("B1", y=int), "t.B", version=1)
+    with pytest.raises(amber.IncompatibleSchemaError) as refused:
+        amber.open_store(tmp_path, registry=older, read_newer=False).load()
+    assert {p.type for p in refused.value.problems} == {"t.A", "t.B"}

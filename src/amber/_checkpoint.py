@@ -673,14 +673,13 @@ class CheckpointStore:
 
     def _plan(self, manifest: Manifest) -> Plan:
         migration = plan([t.schema for t in manifest.types], self.registry, self.oldest_supported)
-        if migration.problems:
-            raise incompatible(manifest.id, list(migration.problems))
+        refused = [] if self.read_newer else self._newer_refused(manifest)
+        if migration.problems or refused:
+            raise incompatible(manifest.id, [*refused, *migration.problems])
         # A renamed type may restart its versions: only the same name's versions compare.
         newer = [
             tp for tp in migration.types if tp.writer.name == tp.reader.name and tp.writer.version > tp.reader.version
         ]
-        if newer and not self.read_newer:
-            raise incompatible(manifest.id, [_newer_problem(tp.writer, tp.reader.version) for tp in newer])
         self._warn_by_value(manifest, migration)
         for tp in newer:
             key = (tp.writer.name, tp.writer.version, tp.reader.version)
@@ -695,6 +694,15 @@ class CheckpointStore:
                     tp.reader.version,
                 )
         return migration
+
+    def _newer_refused(self, manifest: Manifest) -> builtins.list[SchemaProblem]:
+        """``read_newer=False``: every type written at a newer version than the code declares."""
+        found = []
+        for entry in manifest.types:
+            current = self.registry.current(entry.schema.name)
+            if current is not None and current.name == entry.schema.name and entry.schema.version > current.version:
+                found.append(_newer_problem(entry.schema, current.version))
+        return found
 
     def _warn_by_value(self, manifest: Manifest, migration: Plan) -> None:
         """Enums written before format 4 are matched by value, as they were then: say so,

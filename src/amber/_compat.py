@@ -231,7 +231,10 @@ class TypeJudge:
                 return value
             member = resolve(value) if resolve is not None else None
             if member is None:
-                raise BadValue(f"member {removed[value]} ({value!r}) of enum {a.enum}, which {b.enum} no longer has")
+                raise BadValue(
+                    f"member {removed[value]} ({value!r}) of enum {a.enum}, which {b.enum} here does not have "
+                    f"(fix: @amber.enum({b.enum!r}, default=...), or an upgrade step)"
+                )
             return member.value
 
         return convert
@@ -244,7 +247,8 @@ def guard(judge: TypeJudge, a: FieldType, b: FieldType) -> Convert | None:
     silently, so that raises ``BadValue``; a member ``b`` removed reads as its default (or
     raises), as the rules do. None when no value can change meaning."""
     moved = _moved(a, b, judge)
-    convert = judge.converter(a, b) if judge.problem(a, b) is None else None
+    trial = TypeJudge(judge.rename, judge.enum_class)  # the step may map what the rules would refuse: no findings
+    convert = trial.converter(a, b) if trial.problem(a, b) is None else None
     if moved is None and convert is None:
         return None
 
@@ -347,8 +351,9 @@ def check_exact(t: FieldType, values: list[Any]) -> None:
 
 
 _STRICT = {"float", "bytes", "int", "set", "frozenset", "decimal", "uuid", "datetime", "date", "time", "timedelta"}
+_STRICT |= {"any"}  # self-described values: ints beyond 64 bits
 _PARSED = {"bytes", "decimal", "uuid", "datetime", "date", "time", "timedelta"}  # what msgspec parses from text
-INT64 = (-(2**63), 2**63 - 1)
+INT64 = (-(2**63), 2**64 - 1)  # what the writer stores: signed 64-bit, or unsigned above it
 
 
 def _plain(kind: str, values: list[Any]) -> bool:
@@ -376,6 +381,8 @@ def _exact(t: FieldType, value: Any) -> None:
         raise BadValue(f"a {type(value).__name__} where {kind} is expected (convert it in the step)")
     elif kind in ("set", "frozenset") and isinstance(value, list | tuple):
         _no_duplicates(value)
+    elif kind == "any":
+        _no_big_ints(value, 0)
     if kind == "dict" and isinstance(value, dict):
         for k, v in value.items():
             _exact(t.items[0], k)
@@ -401,6 +408,15 @@ def _exact_member(t: FieldType, value: Any) -> None:
             _exact(member, value)
 
 
+def _no_big_ints(value: Any, depth: int) -> None:
+    """Self-described values hold 64-bit ints at most (the next save would refuse more)."""
+    if type(value) is int and not INT64[0] <= value <= INT64[1]:
+        raise BadValue(f"the int {value} is beyond 64 bits")
+    if depth < 32 and isinstance(value, list | tuple | set | frozenset | dict):
+        for item in (*value, *value.values()) if isinstance(value, dict) else value:
+            _no_big_ints(item, depth + 1)
+
+
 def _no_duplicates(value: list[Any] | tuple[Any, ...]) -> None:
     try:
         distinct = len(set(value))
@@ -419,7 +435,7 @@ def exact_float(value: Any) -> Any:
     except OverflowError:
         converted = float("inf")
     if converted != value:
-        raise BadValue(f"the int {value} has no exact float value")
+        raise BadValue(f"the int {value} has no exact float value (fix: keep the field an int, or an upgrade step)")
     return converted
 
 

@@ -301,6 +301,25 @@ def find_tables(state: Any) -> list[Table[Any, Any]]:
     return list(found.values())
 
 
+def table_paths(state: Any) -> dict[int, str]:
+    """Where each table sits in ``state`` (by token), for messages: ``['sessions']['by_user']``."""
+    found: dict[int, str] = {}
+    seen: set[int] = set()
+    stack: list[tuple[Any, str]] = [(state, "")]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if type(node) is Table:
+            found.setdefault(node.token, path or "the state")
+        elif type(node) is dict:
+            stack.extend((v, f"{path}[{k!r}]") for k, v in node.items() if type(v) in _CONTAINERS)
+        elif type(node) in (list, tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node) if type(v) in _CONTAINERS)
+    return found
+
+
 _CONTAINERS = frozenset({Table, dict, list, tuple, set, frozenset})
 
 

@@ -62,19 +62,41 @@ class Finding:
 
 
 def read_lock(path: Path) -> Lock | None:
-    if not path.exists():
-        return None
     try:
+        if not path.exists():
+            return None
         lock = msgspec.json.decode(path.read_bytes(), type=Lock)
+    except OSError as e:
+        raise SchemaError(f"{path}: cannot read the lock file: {e.strerror or e}") from None
     except (ValueError, RecursionError) as e:
         raise SchemaError(f"{path} is not a readable amber lock file: {e}") from None
     if lock.lock_version > LOCK_VERSION:
         raise SchemaError(f"{path} was written by a newer amber (lock version {lock.lock_version})")
+    for name, locked in lock.types.items():
+        problem = _lock_problem(locked)
+        if problem:
+            raise SchemaError(f"{path} is not a sound amber lock file: {name}: {problem}")
     return lock
 
 
+def _lock_problem(locked: LockedType) -> str:
+    if not locked.versions or not all(v.isdigit() and v.isascii() for v in locked.versions):
+        return f"versions are numbered (found {', '.join(list(locked.versions)[:5]) or 'none'})"
+    numbers = {int(v) for v in locked.versions}
+    if locked.current not in numbers:
+        return f"current v{locked.current} is not among its versions"
+    if not min(numbers) <= locked.oldest_supported <= locked.current:
+        return f"oldest_supported v{locked.oldest_supported} is outside v{min(numbers)}-v{locked.current}"
+    if any(str(s.version) != v for v, s in locked.versions.items()):
+        return "each version's schema carries its own version number"
+    return ""
+
+
 def write_lock(path: Path, lock: Lock) -> None:
-    path.write_bytes(msgspec.json.format(msgspec.json.encode(lock, order="sorted"), indent=2) + b"\n")
+    try:
+        path.write_bytes(msgspec.json.format(msgspec.json.encode(lock, order="sorted"), indent=2) + b"\n")
+    except OSError as e:
+        raise SchemaError(f"{path}: cannot write the lock file: {e.strerror or e}") from None
 
 
 def build_lock(registry: Registry, previous: Lock | None) -> Lock:
@@ -142,12 +164,30 @@ def check(registry: Registry, lock: Lock | None) -> list[Finding]:
             findings.append(_removed_type(name, locked, code, lock))
         elif current.name != name:
             findings.append(Finding("note", name, f"renamed to {current.name} (found by its alias)", ""))
+            findings.extend(_check_reads(registry, current, locked, renamed_from=name))
         else:
             findings.extend(_check_type(registry, current, locked))
+    findings += _merged(registry, lock)
     for name, rt in code.items():
         if name not in lock.types and not any(target == name for target in renamed.values()):
             findings.append(Finding("note", name, f"new type at v{rt.version}", "run `amber schema lock` to record it"))
     return findings
+
+
+def _merged(registry: Registry, lock: Lock) -> list[Finding]:
+    """Locked types the code reads into one type (by a name and an alias, or two aliases):
+    a checkpoint holding both cannot be read without a checkpoint step merging them."""
+    into: dict[str, list[str]] = {}
+    for name in lock.types:
+        current = registry.current(name)
+        if current is not None:
+            into.setdefault(current.name, []).append(name)
+    fix = "a checkpoint step that merges them, or keep them apart"
+    return [
+        Finding("error", target, f"{', '.join(sorted(names))} are all read into {target}", fix)
+        for target, names in into.items()
+        if len(names) > 1
+    ]
 
 
 def _removed_type(name: str, locked: LockedType, code: dict[str, RecordType], lock: Lock) -> Finding:
@@ -182,6 +222,11 @@ def _check_type(registry: Registry, current: RecordType, locked: LockedType) -> 
         fix = f"restore v{version} as locked and declare the change as v{max(int(v) for v in locked.versions) + 1}"
         findings.append(Finding("error", name, f"v{version} changed without a version bump", fix))
     findings += _check_reads(registry, current, locked)
+    for version in locked.upgrades:
+        if locked.oldest_supported <= version < current.version and registry.upgrade_step(name, version) is None:
+            gone = f"the upgrade step from v{version} is gone while v{version} data is supported"
+            fix = f"keep the step, or raise oldest_supported past v{version} once no checkpoint holds it"
+            findings.append(Finding("error", name, gone, fix))
     for f in current.schema.fields:
         old_type = locked.tombstones.get(f.name)
         if old_type is not None and f.name not in current.new_fields:
@@ -194,30 +239,35 @@ def _check_type(registry: Registry, current: RecordType, locked: LockedType) -> 
     return findings
 
 
-def _check_reads(registry: Registry, current: RecordType, locked: LockedType) -> list[Finding]:
+def _check_reads(
+    registry: Registry, current: RecordType, locked: LockedType, *, renamed_from: str = ""
+) -> list[Finding]:
     """Read each supported locked version with the running code, exactly as a load of a
-    checkpoint holding it would (the same planner), and report what it would refuse."""
+    checkpoint holding it would (the same planner), and report what it would refuse. A type
+    renamed since may have restarted its versions: all its locked ones are read."""
     findings = []
     for text, locked_schema in locked.versions.items():
         version = int(text)
-        if not locked.oldest_supported <= version <= current.version:
+        if version < locked.oldest_supported or (version > current.version and not renamed_from):
             continue
-        declared = registry.lookup(current.name, version)
+        declared = None if renamed_from else registry.lookup(current.name, version)
         # The locked schema is what old checkpoints hold; the declared one (when it differs, e.g.
         # with enum names a lock written before format 4 lacks) is what new ones at that version hold.
         schemas = {s.fingerprint: s for s in [locked_schema, *([declared.schema] if declared else [])]}
         for schema in schemas.values():
-            findings += _check_read(registry, locked, schema)
+            findings += _check_read(registry, locked, schema, renamed=bool(renamed_from))
     return list(dict.fromkeys(findings))
 
 
-def _check_read(registry: Registry, locked: LockedType, schema: RecordSchema) -> list[Finding]:
+def _check_read(
+    registry: Registry, locked: LockedType, schema: RecordSchema, *, renamed: bool = False
+) -> list[Finding]:
     """What a load of a checkpoint holding ``schema`` would refuse (errors) or convert (notes)."""
     findings = []
     version = schema.version
     found = plan([schema, *_companions(registry, locked, schema)], registry)
     for problem in found.problems:
-        if problem.kind == "mismatch":
+        if problem.kind == "mismatch" and not renamed:
             continue  # a version changed in place: reported with its fix by the fingerprint check
         where = problem.type if problem.type != "*" else schema.name
         findings.append(Finding("error", where, f"v{version} data: {problem.problem}", problem.fix))

@@ -44,6 +44,7 @@ from ._lease import LEASE_KEY
 from ._participants import call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
+from ._verify import Digest, Verifier, pack, unpack, warn_missed
 from ._version import __version__
 from ._writer_lock import WriterLock, kept_by_children
 from .errors import (
@@ -126,6 +127,9 @@ class _Attempt:
         # there would lengthen the service's pause (tens of ms with a million objects).
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
+        self.verify = False  # this checkpoint checks its tables (deltas check themselves)
+        self.missed = ""  # the entries it found changed in place without touch(), described
+        self.digests: dict[int, Digest] | None = None  # the tables as it wrote them
 
     def emit(self, event: Event) -> None:
         if self.live:
@@ -271,6 +275,7 @@ class Manager:
         exclusive: bool = True,
         lock_wait: float | None = None,
         compact_on_close: bool = False,
+        verify_every: int | None = None,
     ) -> None:
         if capture not in ("inline", "fork"):
             raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
@@ -284,6 +289,8 @@ class Manager:
             raise ValueError("interval must be a positive number of seconds")
         if max_chain < 0 or max_delta_ratio < 0:
             raise ValueError("max_chain and max_delta_ratio must not be negative")
+        if verify_every is not None and (type(verify_every) is not int or verify_every < 0):
+            raise ValueError(f"verify_every must be a whole number >= 0 (0: never), not {verify_every!r}")
         self.store = store
         self.participants = ordered(participants)
         self.interval = interval
@@ -314,6 +321,10 @@ class Manager:
         self._old_sigterm: Any = None
         self._pending_data = ""  # the data file a forked child announced
         self._overrunning: dict[str, threading.Thread] = {}  # participants' prepare() still running
+        # Deltas check themselves every verify_every checkpoints: in the child with fork capture
+        # (free to the service, so every time), in the pause inline (every 10th by default).
+        every = verify_every if verify_every is not None else (1 if capture == "fork" else 10)
+        self._verifier = Verifier(lambda: store.registry, every)  # not self: no cycle keeps a manager (and its lock)
 
     # --- state ----------------------------------------------------------------------------
 
@@ -339,7 +350,8 @@ class Manager:
             self._hold_store()
             self._set_phase("restoring")
             try:
-                report = Restorer(self.store, self.participants, self.on_invalid, self._emit).run()
+                restorer = Restorer(self.store, self.participants, self.on_invalid, self._emit, self._verifier.restored)
+                report = restorer.run()
             except BaseException:
                 self._set_phase("idle")
                 self._release_store()  # not online: another start may try
@@ -406,10 +418,14 @@ class Manager:
             state = {p.name: attempt.call(p, "snapshot") for p in self.participants}
             taken = self._take(state, parent)
             attempt.kind = "delta" if taken.parent is not None else "full"
+            attempt.verify = self._verifier.due(taken.parent is None)
             meta = self._meta(attempt, level, taken)
             if self.capture == "fork":
                 info = self._forked(attempt, (state, taken, meta), prepared, head, diagnose=level == "comprehensive")
             else:
+                if attempt.verify:  # in the pause: the state cannot change while it is hashed
+                    missed, attempt.digests = self._verifier.check(state, taken.tables, taken.changes)
+                    attempt.missed = missed.describe()
                 info = self._inline(attempt, state, taken, meta, prepared, diagnose=level == "comprehensive")
         except BaseException as error:
             phase = self._abort(attempt, prepared, taken, error, online)
@@ -418,7 +434,14 @@ class Manager:
                 raise  # already precise: keep its own cause
             raise aborted from error
         taken.committed(self.store.url, info.id)
+        self._verified(attempt, taken, info)
         return self._committed(attempt, info, level)
+
+    def _verified(self, attempt: _Attempt, taken: Taken, info: CheckpointInfo) -> None:
+        """What checking this checkpoint's tables found, and the baseline for the next."""
+        if attempt.missed:
+            warn_missed(attempt.missed, info.id)
+        self._verifier.committed(taken.changes, attempt.digests)
 
     def _take(self, state: dict[str, Any], parent: CheckpointInfo | None) -> Taken:
         try:
@@ -484,6 +507,9 @@ class Manager:
         self._pending_data = ""  # only this attempt's child may name the file to clean up
 
         def job(send: _fork.Send, go: _fork.Go) -> dict[str, Any]:
+            if attempt.verify:  # in the child: free to the service
+                missed, digests = self._verifier.check(state, taken.tables, taken.changes)
+                send({"verified": _hand_back(digests), "missed": missed.describe()})
             capture: Capture = self.store.capture(state, taken, meta=meta)
             send({"phase": "validating"})
             for p in self.participants:
@@ -579,6 +605,9 @@ class Manager:
                 if "call" in message:  # the child ran a participant's invariants
                     name, wall, seconds, error = message["call"]
                     attempt.record(name, "invariants", wall, seconds, error)
+                elif "verified" in message:  # the child checked the tables: the next baseline
+                    attempt.digests = _taken_back(message["verified"])
+                    attempt.missed = str(message["missed"])
                 elif "phase" in message and "ok" not in message:
                     attempt.enter(message["phase"])
                 elif "data" in message:
@@ -914,6 +943,25 @@ class Manager:
 
 
 SPOOL_PREFIX = "amber-spool-"
+
+
+def _hand_back(digests: dict[int, Digest]) -> str:
+    """A child's table digests, through a private file (they may be megabytes): its path."""
+    fd, path = tempfile.mkstemp(prefix="amber-digests-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(pack(digests))
+    return path
+
+
+def _taken_back(path: str) -> dict[int, Digest] | None:
+    try:
+        with open(path, "rb") as f:
+            return unpack(f.read())
+    except OSError:
+        return None  # no baseline this time: the next check rebuilds it
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _sweep_spools() -> None:

@@ -54,9 +54,10 @@ class StepRun:
     """An upgrade step, and per field, what to do with a value it hands back as it received
     it (enum values that would change meaning in the next version: see ``_compat.guard``)."""
 
-    version: int
+    version: int  # 0: no step, only the guards against the writer's values (the route's end)
     step: UpgradeStep
     guards: tuple[tuple[str, Convert], ...] = ()
+    fills: RecordType | None = None  # a declared version reached: its defaults fill what the step left unset
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def _staged(
         stages.append(stage)
         versions[stage.type] += 1
     problems = [_unreached(c) for c in pending] + _undeclared(registry, versions) + walk.problems
-    problems += _unsupported(schemas, readers, oldest)
+    problems += _unsupported(schemas, readers, oldest) + _unstaged(schemas, readers, registry)
     final = tuple((n, registry.current(n) if n in versions else None) for n in order)
     types = tuple(
         TypePlan(s, r, actions=touching(stages, s.name, r.name))
@@ -236,6 +237,28 @@ def _staged(
         tuple(empty.items()),
         conditional,
     )
+
+
+def _unstaged(
+    schemas: Sequence[RecordSchema], readers: dict[str, RecordType | None], registry: Registry
+) -> list[SchemaProblem]:
+    """Types of a checkpoint with checkpoint steps that no stage converts: one at the code's
+    version must be what the code declares; one newer than the code cannot be stepped."""
+    rename = registry.renamed().get
+    problems = []
+    for schema in schemas:
+        reader = readers[schema.name]
+        if reader is None or reader.name != schema.name:
+            continue
+        if schema.version == reader.version and schema.fingerprint != reader.schema.fingerprint:
+            if not same_but_renamed(schema, reader, rename):
+                problems.append(_mismatch(schema, reader))
+        elif schema.version > reader.version:
+            problem = (
+                f"v{schema.version} is newer than this code's v{reader.version}: checkpoint steps cannot run on it"
+            )
+            problems.append(SchemaProblem(schema.name, problem, _older_code_fix(schema, reader)))
+    return problems
 
 
 def _empty_tables(pending: list[CheckpointStep], versions: Mapping[str, int]) -> dict[str, int]:
@@ -285,6 +308,10 @@ class _Stages:
         return Stage(name, version, None, hop=Hop(source, fields))
 
 
+def _same_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return fields
+
+
 def _enum_classes(registry: Registry) -> Callable[[FieldType], type | None]:
     classes = {t: c for rt in registry for t, c in rt.classes.items()}
     return classes.get
@@ -293,14 +320,20 @@ def _enum_classes(registry: Registry) -> Callable[[FieldType], type | None]:
 def _guards(
     source: RecordSchema | None, reached: RecordType | None, judge: TypeJudge
 ) -> tuple[tuple[str, Convert], ...]:
-    """What to do with each field's value an upgrade step hands back as it received it."""
+    """What to do with each value an upgrade step hands back as it received it, by the dict
+    key it is under: a field of ``reached`` fed (by its name or a former one) by a field of
+    ``source`` whose enum values would change meaning."""
     if source is None or reached is None:
         return ()
     before = {f.name: f.type for f in source.fields}
     found = []
     for f in reached.schema.fields:
-        if f.name in before and (check := guard(judge, before[f.name], f.type)) is not None:
-            found.append((f.name, check))
+        for key in reached.names_for(f.name):
+            if key in before and (check := guard(judge, before[key], f.type)) is not None:
+                found.append((key, check))
+                if key != f.name:
+                    found.append((f.name, check))  # the step may have moved it under the new name
+                break
     return tuple(found)
 
 
@@ -412,7 +445,7 @@ def resolve_fields(
         written = w.fields[origin.column].type
         problem = judge.problem(written, f.type)
         if problem is not None:
-            fix = _older_code_fix(w, reader) if walk.newer else f"add @amber.upgrade({reader.name!r}, {w.version})"
+            fix = _older_code_fix(w, reader) if walk.newer else _step_fix(reader)
             walk.problems.append(SchemaProblem(reader.name, f"{walk.where(reader)}: field {f.name!r} {problem}", fix))
             continue
         plans.append(_field_plan(f.name, written, f.type, origin.column, judge))
@@ -493,7 +526,7 @@ def _required(reader: RecordType, name: str, written: int, where: str, newer: bo
         return SchemaProblem(
             reader.name, f"{where}: field {name!r} is required here and the newer writer lacks it", fix
         )
-    fix = f"give it a default, or add @amber.upgrade({reader.name!r}, {written})"
+    fix = f"give it a default, or {_step_fix(reader)}"
     return SchemaProblem(reader.name, f"{where}: new required field {name!r}", fix, kind="required")
 
 
@@ -515,6 +548,11 @@ def _reused(version: RecordType, name: str, dropped: int, where: str) -> SchemaP
         f"another name, or amber.field(new=True) on {name!r} (records written before v{dropped} then read its default)"
     )
     return SchemaProblem(version.name, problem, fix)
+
+
+def _step_fix(reader: RecordType) -> str:
+    """The step that fixes a change for every older version: the one into the reader's."""
+    return f"add @amber.upgrade({reader.name!r}, {reader.version - 1})"
 
 
 def _older_code_fix(w: RecordSchema, reader: RecordType) -> str:
@@ -552,8 +590,11 @@ def _stepped(
         if step is None:
             break
         after = registry.lookup(reader.name, target + 1)
-        route.append(StepRun(target, step, _guards(schema, after, judge)))
+        route.append(StepRun(target, step, _guards(schema, after, judge), after if after is not reader else None))
         schema, version = (after.schema if after is not None else None), target + 1
+    # Enum values handed on unchanged from the writer, through steps whose versions the code
+    # does not declare, must still name the same members in the reader.
+    route.append(StepRun(0, _same_fields, _guards(w, reader, judge)))
     if problems:
         return problems
     conditional = tuple(SchemaProblem(reader.name, c, "", kind="conditional") for c in dict.fromkeys(judge.conditional))

@@ -198,6 +198,10 @@ class CheckpointReader:
                 self._timed_stage(stage, tables, wall, began)
             return self._assemble_tables(migration, tables, names)
         except Corrupt as e:
+            removed = [name for name, reader in migration.final if reader is None]
+            if removed:  # the steps removed a type the state still points at: the code's fault, not the data's
+                expected = f"nothing pointing at the types the checkpoint steps remove ({', '.join(removed)})"
+                raise MigrationError(m.id, "checkpoint steps", expected, e.found) from None
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__

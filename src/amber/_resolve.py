@@ -17,7 +17,7 @@ import msgspec
 from ._codec import PLAIN, BadValue, NoRefs, TaggedEncoder, decode_type
 from ._compat import EXACT_FLOAT_LIMIT, Convert, check_exact, exact_float
 from ._fields import RecordSchema
-from ._migration import FieldPlan, Hop, Stage, TypePlan
+from ._migration import FieldPlan, Hop, Stage, StepRun, TypePlan
 from ._schema import CheckpointStep, MissingField, RecordType, field_values
 from ._types import FieldType
 from ._values import Ref
@@ -43,6 +43,8 @@ class RefIndex:
     def ref(self, obj: Any) -> tuple[int, int] | None:
         if type(obj) is not Ref:
             return None
+        if type(obj.name) is not str or type(obj.row) is not int:
+            raise BadValue(f"an amber.Ref of a type name and a row number, not {obj!r:.80}")
         index = self._names.get(obj.name)
         if index is None or not 0 <= obj.row < self._counts[index]:
             raise BadValue(f"a reference to {obj.name}/{obj.row}, which the checkpoint does not hold")
@@ -60,7 +62,9 @@ class RefIndex:
         if index is None:
             raise BadValue(f"references to {target}, of which the checkpoint holds no records")
         names = {n for n, i in self._names.items() if i == index}
-        if not (set(map(type, objs)) <= {Ref} and set(map(attrgetter("name"), objs)) <= names):
+        if not set(map(type, objs)) <= {Ref} or not all(type(o.name) is str and type(o.row) is int for o in objs):
+            return [self.row(o, target) for o in objs]  # finds and reports the culprit
+        if not set(map(attrgetter("name"), objs)) <= names:
             return [self.row(o, target) for o in objs]  # finds and reports the culprit
         rows = list(map(attrgetter("row"), objs))
         if rows and not (min(rows) >= 0 and max(rows) < self._counts[index]):
@@ -161,12 +165,31 @@ def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Col
     """The reader's columns from the writer's records as dicts, through the upgrade steps and
     the rules between them."""
     name = tp.reader.name
+    ends = [stage.guards for stage in tp.route if isinstance(stage, StepRun) and stage.version == 0]
+    written = {key: [r.get(key, _ABSENT) for r in records] for guards in ends for key, _ in guards}  # before any step
     for stage in tp.route:
         if isinstance(stage, Hop):
             records = apply_hop(name, stage, records)
+        elif stage.version == 0:  # the route's end: values still as the writer wrote them
+            for key, check in stage.guards:
+                _guarded(f"{name} upgrade steps", key, check, written[key], records)
         else:
             records = _run_step(name, stage.version, stage.step, records, stage.guards)
+            if stage.fills is not None:
+                _fill_defaults(stage.fills, records)
     return reader_columns(tp.reader, records, refs)
+
+
+def _fill_defaults(declared: RecordType, records: list[dict[str, Any]]) -> None:
+    """Fields a step left unset take the defaults of the version it produced (a later
+    version's defaults may differ: what the release of that version read is what counts)."""
+    for f, make in zip(declared.schema.fields, declared.defaults, strict=True):
+        if make is None:
+            continue
+        names = declared.names_for(f.name)
+        for record in records:
+            if not any(n in record for n in names):
+                record[f.name] = make()
 
 
 def apply_hop(name: str, hop: Hop, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -277,6 +300,7 @@ def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]]
 
 def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex) -> list[Any]:
     """Values in the form typed decoding gives (records as rows), or tagged nodes."""
+    check_exact(t, values)
     if t.is_tagged():
         encoder = TaggedEncoder(refs)
         return [encoder.encode(v) for v in values]
@@ -284,7 +308,6 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
         values = refs.rows(values, t.record)
     elif t.references():
         values = [_rows(t, v, refs) for v in values]
-    check_exact(t, values)
     if any(n.kind == "enum" for n in t.walk()):
         values = [_enum_values(t, v, reader.classes) for v in values]
     converted: list[Any] = msgspec.convert(values, list[decode_type(t, reader.classes)])  # type: ignore[misc]

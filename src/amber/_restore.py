@@ -104,8 +104,14 @@ class Restorer:
     """One restore of ``participants`` from ``store``."""
 
     def __init__(
-        self, store: CheckpointStore, participants: Sequence[Any], policy: str, emit: Callable[[Event], None]
+        self,
+        store: CheckpointStore,
+        participants: Sequence[Any],
+        policy: str,
+        emit: Callable[[Event], None],
+        on_loaded: Callable[[Any], None] | None = None,
     ) -> None:
+        self.on_loaded = on_loaded  # sees the loaded state before the participants do
         self.store = store
         self.participants = participants
         self.policy = policy
@@ -221,6 +227,16 @@ class Restorer:
         report.base_bytes, report.delta_bytes = infos[0].size, sum(i.size for i in infos[1:])
         report.records = sum(infos[-1].counts.values())
         report.committed = infos[-1].time.timestamp()
+        if state and self.participants and not any(p.name in state for p in self.participants):  # not ours: keep it
+            held = ", ".join(map(repr, list(state)[:5]))
+            names = ", ".join(repr(p.name) for p in self.participants)
+            raise RestoreError(
+                f"checkpoint {cid} holds none of the participants {names} (its state has {held}): the next "
+                "checkpoint would replace it with their empty state. If it was saved with store.save(), load it "
+                "with store.load() and hand each participant its part; if a participant was renamed, keep its name"
+            )
+        if self.on_loaded is not None:
+            self.on_loaded(state)
         report.phases["loading"] = time.perf_counter() - began
         began = time.perf_counter()
         for p in self.participants:

@@ -240,9 +240,15 @@ def load_app(app: str) -> Registry:
         module = importlib.import_module(module_name)
     except Exception as e:  # the app's own import failing: one line, not a traceback
         raise SchemaError(f"--app {app}: importing {module_name} failed: {type(e).__name__}: {e}") from e
-    registry = getattr(module, attribute, None) if attribute else default_registry
+    if attribute and not hasattr(module, attribute):
+        raise SchemaError(f"--app {app}: {module_name} has no attribute {attribute!r}")
+    registry = getattr(module, attribute) if attribute else default_registry
     if not isinstance(registry, Registry):
         raise SchemaError(f"--app {app}: {attribute!r} of {module_name} is not an amber.Registry")
+    if not attribute and not registry.declared():
+        named = [n for n, v in vars(module).items() if isinstance(v, Registry)]
+        hint = f"name it: --app {module_name}:{named[0]}" if named else "declare them with @amber.record"
+        raise SchemaError(f"--app {app}: {module_name} declares no types in the default registry ({hint})")
     return registry
 
 
@@ -331,7 +337,12 @@ def schema_lock(app: str, path: str = "amber.lock", *, oldest: dict[str, int] | 
     for name, version in (oldest or {}).items():
         if name not in lock.types:
             raise SchemaError(f"{name} is not a persisted type of {app}")
-        lock.types[name].oldest_supported = version
+        locked = lock.types[name]
+        if not min(map(int, locked.versions)) <= version <= locked.current:
+            raise SchemaError(
+                f"--oldest {name}={version}: not between v{min(map(int, locked.versions))} and v{locked.current}"
+            )
+        locked.oldest_supported = version
     _lock.write_lock(Path(path), lock)
     return msgspec.to_builtins(lock)  # type: ignore[no-any-return]
 

@@ -23,7 +23,7 @@ from tests.conformance.model import Case, E, Enum, F, Fails, Refused, one
 #   or where Avro distinguishes what Python does not (int/long, float/double, fixed sizes, enum
 #   namespaces), the ``note`` says so and the case asserts Amber's outcome.
 # - A row holding an enum member the reader lacks (and no enum default) expects Fails("member"): the
-#   fragment shared by "no member" and the library's "member X ... of enum E, which E no longer has".
+#   fragment shared by "no member" and the library's "member X ... of enum E, which E here does not have".
 
 SPEC = "Avro 1.11 spec (doc/content/en/docs/1.11.4/Specification/_index.md)"
 JAVA = "avro lang/java/avro/src/test/java/org/apache/avro/"

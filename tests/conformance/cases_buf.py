@@ -29,7 +29,7 @@ from tests.conformance.model import one as one_field
 # - Enums keep their proto numbers as member values and their full proto name as stable name.
 # - Message-typed fields (records) are out of scope and left out.
 # - A row holding an enum member the reader lacks (and no enum default) expects Fails("member"): the
-#   fragment shared by "no member" and the library's "member X ... of enum E, which E no longer has".
+#   fragment shared by "no member" and the library's "member X ... of enum E, which E here does not have".
 
 TD = "buf private/bufpkg/bufcheck/testdata/breaking/"
 CATS = "categories from bufcheckserver.go V2Spec"

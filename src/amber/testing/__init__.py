@@ -4,7 +4,8 @@
 and pytest), which also registers the pytest plugin (``amber.testing.plugin``: fixtures).
 See docs/testing.md.
 
-- ``records(cls)``: hypothesis strategy for any declared record type; ``assert_roundtrip``.
+- ``records(cls)``: hypothesis strategy for any declared record type; ``assert_roundtrip``;
+  ``assert_restores_to``: a store's checkpoint holds a live state (a delta's chain resolved).
 - ``freeze_fixture`` / ``check_migrations``: a frozen checkpoint per release, and the
   migration matrix over all of them as one test.
 - ``Faults`` / ``faulty_store`` / ``power_loss``: a local store whose disk fails on cue
@@ -20,7 +21,7 @@ from ..errors import MissingExtraError
 from ._crash import ChildOutcome, run_in_child
 from ._faults import OPERATIONS, Crash, Faults, FaultyFileSystem, faulty_store, power_loss
 from ._fixtures import FixtureResult, check_migrations, freeze_fixture
-from ._roundtrip import assert_roundtrip
+from ._roundtrip import assert_restores_to, assert_roundtrip
 
 
 def __getattr__(name: str) -> Any:
@@ -40,6 +41,7 @@ __all__ = [
     "Faults",
     "FaultyFileSystem",
     "FixtureResult",
+    "assert_restores_to",
     "assert_roundtrip",
     "check_migrations",
     "faulty_store",

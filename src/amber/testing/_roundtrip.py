@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._checkpoint import CheckpointStore
+from .._keyed import find_tables
 from .._schema import Registry
 from ..storage import MemoryStorage
 
@@ -27,3 +28,28 @@ def assert_roundtrip(state: Any, *, registry: Registry | None = None, same_bytes
             f"saving the loaded state gave other bytes (content digest {again.digest}, first {first.digest})"
         )
     return loaded
+
+
+def assert_restores_to(store: CheckpointStore, state: Any, checkpoint: str | int | None = None) -> None:
+    """Assert that a store's checkpoint (the newest by default; a delta's chain resolved) holds
+    ``state``: every table entry by key, then the whole state. For a manager's store, pass
+    ``{participant.name: participant.snapshot()}``. Finds, among others, records changed in
+    place without ``table.touch(key)``, which deltas miss."""
+    restored = store.load(checkpoint)
+    saved = {t.token: t for t in find_tables(restored)}
+    problems = []
+    for table in find_tables(state):
+        other = saved.get(table.token)
+        if other is None:
+            problems.append(f"table {table.token}: not in the checkpoint")
+            continue
+        missing, extra = table.keys() - other.keys(), other.keys() - table.keys()
+        differ = [k for k in table.keys() & other.keys() if table[k] != other[k]]
+        for what, keys in (("missing", missing), ("not live any more", extra), ("holding other values", differ)):
+            if keys:
+                shown = ", ".join(map(repr, sorted(keys, key=repr)[:10]))
+                problems.append(f"table {table.token}: {len(keys)} key(s) {what}: {shown}")
+    if problems:
+        raise AssertionError("the checkpoint does not hold the live state: " + "; ".join(problems))
+    if restored != state:
+        raise AssertionError("the checkpoint does not hold the live state (outside its tables)")

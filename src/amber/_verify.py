@@ -1,0 +1,246 @@
+"""Deltas that check themselves: finding table entries changed in place without ``touch()``.
+
+A delta holds only the keys a table saw change, so a record changed in place and never
+marked is missing from it, and a crash brings the old value back. The manager keeps, per
+table, one hash per entry of what the store's chain holds, and every ``verify_every``
+checkpoints hashes the live tables again: an entry whose hash changed although its key was
+never marked is a missed change. That checkpoint writes it (as if touched), and a warning
+names the table and the keys.
+
+An entry's hash covers its key and its content: the records it owns, recursively; a record
+that is itself a table entry counts by identity (its own entry holds its content, and a
+change to it is that entry's change). Keys are hashed too, so that a baseline is plain
+integers, cheap to hand from a checkpoint's forked child back to the service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import xxhash
+
+from ._keyed import Changes, find_tables, table_paths
+from ._keyed import Table as KeyedTable
+from ._schema import Registry
+
+log = logging.getLogger("amber.manager")
+
+Digest = dict[int, int]  # key hash -> entry hash
+_hash = xxhash.xxh3_64_intdigest
+_encoder = msgspec.msgpack.Encoder(order="deterministic")
+UNHASHABLE = -1  # an entry whose content cannot be hashed: never reported
+
+
+@dataclass
+class Missed:
+    """Entries found changed in place without ``touch()``, per table token."""
+
+    keys: dict[int, list[Any]] = field(default_factory=dict)
+    where: dict[int, str] = field(default_factory=dict)  # token -> the table's place in the state
+
+    def __bool__(self) -> bool:
+        return any(self.keys.values())
+
+    def describe(self, limit: int = 10) -> str:
+        parts = []
+        for token, keys in self.keys.items():
+            shown = ", ".join(repr(k) for k in keys[:limit]) + (
+                f" and {len(keys) - limit} more" if len(keys) > limit else ""
+            )
+            parts.append(f"the amber.Table at {self.where.get(token, f'token {token}')}: {len(keys)} key(s) {shown}")
+        return "; ".join(parts)
+
+
+class Hasher:
+    """Hashes table entries. ``held`` are the ids of every table's values: a record one entry
+    points at that is another entry counts by identity, not by content."""
+
+    def __init__(self, registry: Registry, tables: Iterable[KeyedTable[Any, Any]]) -> None:
+        self.registry = registry
+        self.held = {id(v) for t in tables for v in t.values()}
+        self._flat: dict[type, bool] = {}  # per class: no record-valued field (hashed in C)
+
+    def key(self, key: Any) -> int:
+        return key_hash(key)
+
+    def table(self, table: KeyedTable[Any, Any]) -> Digest:
+        return dict(zip(map(self.key, table.keys()), map(self.entry, table.values()), strict=True))
+
+    def entry(self, value: Any) -> int:
+        try:
+            if self._is_flat(type(value)):
+                return _hash(_encoder.encode(value))
+            return _hash(_encoder.encode(self._shallow(value, set())))
+        except (TypeError, ValueError, RecursionError):
+            return UNHASHABLE
+
+    def _is_flat(self, kind: type) -> bool:
+        flat = self._flat.get(kind)
+        if flat is None:
+            declared = self.registry.type_of(kind) if isinstance(kind, type) else None
+            flat = declared is not None and not any(
+                f.type.references() or f.type.is_tagged() for f in declared.schema.fields
+            )
+            flat = flat or kind in (int, float, str, bytes, bool, type(None))
+            self._flat[kind] = flat
+        return flat
+
+    def _shallow(self, value: Any, seen: set[int]) -> Any:
+        """The value with the records it points at replaced by what identifies them."""
+        kind = type(value)
+        if kind in (list, tuple, dict, set, frozenset):
+            return self._container(value, seen)
+        if not (isinstance(value, msgspec.Struct) or dataclasses.is_dataclass(value)):
+            return value
+        if id(value) in self.held and seen:  # another entry: its own hash covers its content
+            return ["@", id(value)]
+        if id(value) in seen:
+            return ["^", id(value)]  # a cycle
+        seen.add(id(value))
+        fields = msgspec.structs.astuple(value) if isinstance(value, msgspec.Struct) else _fields(value)
+        return [kind.__qualname__, *(self._shallow(v, seen) for v in fields)]
+
+    def _container(self, value: Any, seen: set[int]) -> Any:
+        if type(value) is dict:
+            return [[self._shallow(k, seen), self._shallow(v, seen)] for k, v in value.items()]
+        items = [self._shallow(v, seen) for v in value]
+        return sorted(items, key=repr) if type(value) in (set, frozenset) else items
+
+
+def _fields(record: Any) -> tuple[Any, ...]:
+    return tuple(getattr(record, f.name) for f in dataclasses.fields(record))  # not astuple: it copies deep
+
+
+class Baselines:
+    """What the chain holds, per table token, and the keys marked since (whose entries the
+    chain holds as they were then, not as the baseline says)."""
+
+    def __init__(self) -> None:
+        self.digests: dict[int, Digest] = {}
+        self.marked: dict[int, set[int]] = {}
+
+    def set(self, digests: dict[int, Digest]) -> None:
+        """A checkpoint that wrote or checked every entry of these tables committed."""
+        self.digests.update(digests)
+        for token in digests:
+            self.marked[token] = set()
+
+    def mark(self, hasher: Callable[[Any], int], changes: dict[int, Changes]) -> None:
+        """A checkpoint committed these changes: the chain holds those keys as they are now."""
+        for token, taken in changes.items():
+            if token in self.digests:
+                keys = taken.changed | taken.touched | taken.deleted
+                self.marked.setdefault(token, set()).update(map(hasher, keys))
+
+    def missed(
+        self, hasher: Hasher, tables: list[KeyedTable[Any, Any]], changes: dict[int, Changes]
+    ) -> tuple[Missed, dict[int, Digest]]:
+        """Entries changed since the baseline whose keys were never marked, and the tables'
+        digests now (the next baseline, once this checkpoint commits)."""
+        found = Missed()
+        now: dict[int, Digest] = {}
+        for table in tables:
+            token = table.token
+            taken = changes.get(token, Changes())
+            before = self.digests.get(token)
+            digest = now[token] = {}
+            marked = self.marked.get(token, set())
+            current = taken.changed | taken.touched
+            for key, value in table.items():
+                kh, eh = hasher.key(key), hasher.entry(value)
+                digest[kh] = eh
+                if before is None or key in current or kh in marked:
+                    continue
+                was = before.get(kh)
+                if was is not None and was != eh and UNHASHABLE not in (was, eh):
+                    found.keys.setdefault(token, []).append(key)
+        return found, now
+
+
+def pack(digests: dict[int, Digest]) -> bytes:
+    """Digests as bytes, for a forked child to hand back: per table, its token, its count,
+    then key and entry hashes (unsigned 64-bit, native order: the same machine reads them)."""
+    out = array("Q")
+    for token, digest in digests.items():
+        out.extend((token, len(digest)))
+        out.extend(digest.keys())
+        out.extend(h & 0xFFFFFFFFFFFFFFFF for h in digest.values())
+    return out.tobytes()
+
+
+def unpack(blob: bytes) -> dict[int, Digest]:
+    values = array("Q")
+    values.frombytes(blob)
+    found: dict[int, Digest] = {}
+    at = 0
+    while at < len(values):
+        token, count = values[at], values[at + 1]
+        keys, entries = values[at + 2 : at + 2 + count], values[at + 2 + count : at + 2 + 2 * count]
+        found[token] = {k: (e if e != 0xFFFFFFFFFFFFFFFF else UNHASHABLE) for k, e in zip(keys, entries, strict=True)}
+        at += 2 + 2 * count
+    return found
+
+
+class Verifier:
+    """The manager's side: when to check, the baselines kept between checks, the warning."""
+
+    def __init__(self, registry: Callable[[], Registry], every: int) -> None:
+        self.registry = registry
+        self.every = every  # 0: never
+        self.baselines = Baselines()
+        self.unverified = 0  # checkpoints committed since the last check
+
+    def due(self, full: bool) -> bool:
+        return self.every > 0 and (full or self.unverified + 1 >= self.every)
+
+    def restored(self, state: Any) -> None:
+        """The chain's content, just loaded: the first baseline."""
+        if self.every > 0:
+            tables = find_tables(state)
+            hasher = Hasher(self.registry(), tables)
+            self.baselines = Baselines()
+            self.baselines.set({t.token: hasher.table(t) for t in tables})
+
+    def check(
+        self, state: Any, tables: list[KeyedTable[Any, Any]], changes: dict[int, Changes]
+    ) -> tuple[Missed, dict[int, Digest]]:
+        """Find missed changes and add them to this checkpoint's changes, as if touched."""
+        missed, now = self.baselines.missed(Hasher(self.registry(), tables), tables, changes)
+        if missed:
+            missed.where = table_paths(state)
+        for token, keys in missed.keys.items():
+            taken = changes.setdefault(token, Changes())
+            taken.touched.update(k for k in keys if k not in taken.changed)
+        return missed, now
+
+    def committed(self, changes: dict[int, Changes], now: dict[int, Digest] | None) -> None:
+        if self.every <= 0:
+            return
+        if now is not None:
+            self.baselines.set(now)
+            self.unverified = 0
+        else:
+            self.baselines.mark(key_hash, changes)
+            self.unverified += 1
+
+
+def key_hash(key: Any) -> int:
+    try:
+        return _hash(_encoder.encode(key))
+    except (TypeError, ValueError):
+        return _hash(repr(key).encode())
+
+
+def warn_missed(missed: str, checkpoint: str) -> None:
+    log.warning(
+        "checkpoint %s: entries changed in place without touch(), written now (a crash before it would have "
+        "restored their old values): %s. Call table.touch(key) after changing a record in place.",
+        checkpoint,
+        missed,
+    )

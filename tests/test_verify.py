@@ -1,0 +1,141 @@
+"""Deltas that check themselves: a record changed in place without ``touch()`` is found by
+the manager, written at once, and named in a warning, inline and in a forked child, and a
+real SIGKILL after such a checkpoint loses nothing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import amber
+from amber.testing import assert_restores_to, run_in_child
+
+registry = amber.Registry()
+
+
+@registry.record("v.Customer", version=1)
+class Customer(amber.Record):
+    name: str
+
+
+@registry.record("v.Session", version=1)
+class Session(amber.Record):
+    user: str
+    hits: int
+    owner: Customer | None = None
+
+
+class Sessions:
+    name = "sessions"
+
+    def __init__(self) -> None:
+        self.customers: amber.Table[int, Customer] = amber.Table()
+        self.by_user: amber.Table[str, Session] = amber.Table()
+
+    def snapshot(self) -> Any:
+        return {"customers": self.customers, "by_user": self.by_user}
+
+    def restore(self, state: Any) -> None:
+        self.customers, self.by_user = state["customers"], state["by_user"]
+
+
+def filled() -> Sessions:
+    s = Sessions()
+    for c in range(10):
+        s.customers[c] = Customer(f"c{c}")
+    for i in range(200):
+        s.by_user[f"u{i}"] = Session(f"u{i}", 0, s.customers[i % 10])
+    return s
+
+
+def manager(path: Path, participant: Sessions, **options: Any) -> amber.Manager:
+    return amber.Manager(amber.open_store(path, registry=registry), [participant], **options)
+
+
+@pytest.mark.parametrize("capture", ["inline", "fork"])
+def test_a_forgotten_touch_is_written_at_once_and_named(
+    tmp_path: Path, capture: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = filled()
+    m = manager(tmp_path, live, capture=capture, verify_every=1)
+    m.restore()
+    m.checkpoint()
+    for key in ("u3", "u42", "u150"):
+        live.by_user[key].hits += 1  # changed in place, never touched
+    live.customers[1].name = "renamed"  # a shared record, changed in place and touched: no false alarm
+    live.customers.touch(1)
+    with caplog.at_level(logging.WARNING, logger="amber"):
+        result = m.checkpoint()
+    assert result.kind == "delta"
+    (said,) = [r.getMessage() for r in caplog.records if "without touch()" in r.getMessage()]
+    assert "['sessions']['by_user']: 3 key(s) 'u150', 'u3', 'u42'" in said or all(
+        k in said for k in ("u3", "u42", "u150")
+    )
+    assert "'customers'" not in said
+    m.close(final=False)
+    assert_restores_to(amber.open_store(tmp_path, registry=registry), {"sessions": live.snapshot()})
+
+
+def test_without_the_check_a_delta_misses_it_and_the_test_kit_says_so(tmp_path: Path) -> None:
+    live = filled()
+    m = manager(tmp_path, live, verify_every=0)
+    m.restore()
+    m.checkpoint()
+    live.by_user["u7"].hits = 99
+    m.checkpoint()
+    m.close(final=False)
+    with pytest.raises(AssertionError, match="1 key\\(s\\) holding other values: 'u7'"):
+        assert_restores_to(amber.open_store(tmp_path, registry=registry), {"sessions": live.snapshot()})
+
+
+def test_an_inline_manager_checks_every_tenth_checkpoint_by_default(tmp_path: Path) -> None:
+    live = filled()
+    m = manager(tmp_path, live, max_delta_ratio=100)  # deltas all along: no full checkpoint writes it
+    m.restore()
+    m.checkpoint()  # full: the baseline
+    live.by_user["u1"].hits = 5
+    for _ in range(9):  # nine deltas, unchecked
+        m.checkpoint()
+    assert amber.open_store(tmp_path, registry=registry).load()["sessions"]["by_user"]["u1"].hits == 0
+    m.checkpoint()  # the 10th since the baseline: checked
+    assert amber.open_store(tmp_path, registry=registry).load()["sessions"]["by_user"]["u1"].hits == 5
+    m.close(final=False)
+
+
+def test_a_service_that_forgets_touch_loses_nothing_to_a_sigkill(tmp_path: Path) -> None:
+    """A real service process: fork capture, changes in place without touch(), a delta, then
+    SIGKILL. The restart restores every change, and the service's log named the keys."""
+    log_file = tmp_path / "service.log"
+
+    def service() -> None:
+        handler = logging.FileHandler(log_file)
+        logging.getLogger("amber").addHandler(handler)
+        live = Sessions()
+        m = manager(tmp_path / "store", live, capture="fork")
+        m.restore()
+        for i in range(300):
+            live.by_user[f"u{i}"] = Session(f"u{i}", 0)
+        m.checkpoint()
+        for i in range(0, 300, 7):
+            live.by_user[f"u{i}"].hits = i  # the bug: no touch()
+        m.checkpoint()
+        handler.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    outcome = run_in_child(service)
+    assert outcome.killed, outcome.error
+    restarted = Sessions()
+    manager(tmp_path / "store", restarted).restore()
+    assert {k: s.hits for k, s in restarted.by_user.items() if s.hits} == {f"u{i}": i for i in range(7, 300, 7)}
+    said = log_file.read_text()
+    assert "entries changed in place without touch()" in said and "['sessions']['by_user']: 42 key(s)" in said
+
+
+def test_verify_every_takes_a_whole_number(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="verify_every"):
+        manager(tmp_path, Sessions(), verify_every=-1)

@@ -51,6 +51,7 @@ PUBLIC = {
     "CorruptCheckpointError",
     "FieldSchema",
     "FieldType",
+    "Health",
     "ForeignFileError",
     "IncompatibleSchemaError",
     "MigrationError",
@@ -106,7 +107,7 @@ def test_every_error_is_in_one_tree_under_amber_error() -> None:
 
 # Lower layers never import higher ones (docs/architecture.md).
 LAYERS = [
-    {"errors", "_version", "_pipeline", "events", "_dispatch", "_fork", "_participants", "_enums"},
+    {"errors", "_version", "_pipeline", "events", "_dispatch", "_fork", "_participants", "_enums", "_loud", "_health"},
     {"_types", "_values", "_keyed", "prometheus", "otel"},
     {"_fields", "_codec"},
     {"_schema", "_compat"},

@@ -26,6 +26,9 @@ def test_a_service_checkpoints_deltas_and_restores_through_s3(s3_url: str) -> No
     bank.transfer(1, 2, 30)
     assert manager.checkpoint().kind == "delta"
     again = Bank()
+    with pytest.raises(amber.LeaseHeldError):  # one writer: the first manager holds the store's lease
+        amber.Manager(amber.open_store(s3_url, registry=registry), again.participants).restore()
+    manager.close(final=False)
     report = amber.Manager(amber.open_store(s3_url, registry=registry), again.participants).restore()
     assert len(report.chain) == 2 and again.balances() == bank.balances()
     assert amber.open_store(s3_url).verify().segments > 0
@@ -123,3 +126,53 @@ def test_without_obstore_an_s3_store_asks_for_the_extra(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install 'amber-state[s3]'" in out
+
+
+WRITER = """
+import sys, amber
+
+class Counter:
+    name = "counter"
+    def __init__(self):
+        self.n = 0
+    def snapshot(self):
+        return {"n": self.n}
+    def restore(self, state):
+        self.n = state["n"]
+
+counter = Counter()
+manager = amber.Manager(amber.open_store(sys.argv[1]), [counter])
+try:
+    manager.restore()
+except amber.AmberError as e:
+    print("refused", type(e).__name__, flush=True)
+    sys.exit(3)
+counter.n += 1
+print("acknowledged", manager.checkpoint().info.id, flush=True)
+sys.stdin.readline()  # hold the store until told
+counter.n += 1
+print("acknowledged", manager.checkpoint().info.id, flush=True)
+manager.close(final=False)
+"""
+
+
+def test_a_second_service_on_one_s3_store_is_refused_before_it_acknowledges_anything(
+    s3_url: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    command = [sys.executable, str(script), s3_url]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as first:
+        try:
+            assert first.stdout is not None and first.stdin is not None
+            assert first.stdout.readline().split()[0] == "acknowledged"
+            second = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+            assert second.returncode == 3 and second.stdout.split() == ["refused", "LeaseHeldError"], second.stderr
+            first.stdin.write("go\n")
+            first.stdin.flush()
+            assert first.stdout.readline().split()[0] == "acknowledged"
+            assert first.wait(timeout=120) == 0
+        finally:
+            first.kill()
+    store = amber.open_store(s3_url)
+    assert len(store.ids()) == 2 and store.load()["counter"] == {"n": 2}, "only the first service committed"

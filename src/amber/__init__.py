@@ -23,6 +23,7 @@ from ._enums import enum
 from ._fields import FieldSchema, RecordSchema, field
 from ._fleet import Fleet, FleetCheckpoint, FleetWorker, key_group, open_fleet
 from ._format import FORMAT_VERSION, Manifest
+from ._health import Health
 from ._keyed import Table
 from ._lease import Lease
 from ._manager import CheckpointResult, Manager, Timeouts
@@ -110,6 +111,7 @@ __all__ = [
     "ForeignFileError",
     "FrozenRecord",
     "GcReport",
+    "Health",
     "IncompatibleSchemaError",
     "InvariantError",
     "Lease",

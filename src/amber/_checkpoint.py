@@ -56,6 +56,7 @@ from ._history import History
 from ._keyed import Changes, find_tables
 from ._keyed import Table as KeyedTable
 from ._lease import LEASE_KEY, Lease
+from ._loud import loud
 from ._migration import Plan, plan
 from ._pipeline import pipelined
 from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
@@ -685,7 +686,9 @@ class CheckpointStore:
             key = (tp.writer.name, tp.writer.version, tp.reader.version)
             if key not in self._warned:  # once per store: not once per delta of every chain loaded
                 self._warned.add(key)
-                log.warning(
+                loud(
+                    log,
+                    logging.WARNING,
                     "checkpoint %s: %s v%d is newer than this code's v%d; read by the rules: fields this code "
                     "does not know are dropped, fields the writer lacks get their defaults",
                     manifest.id,

@@ -40,7 +40,9 @@ import msgspec
 from . import _fork
 from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
 from ._format import Manifest
+from ._health import Health, HealthBook
 from ._lease import LEASE_KEY
+from ._loud import loud
 from ._participants import call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
@@ -67,7 +69,7 @@ from .events import (
     PhaseFinished,
     ServiceResumed,
 )
-from .storage import LocalStorage
+from .storage import LocalStorage, MemoryStorage
 
 log = logging.getLogger("amber.manager")
 
@@ -246,10 +248,10 @@ class Manager:
     ``retention`` is applied after each checkpoint. ``on_invalid`` decides what a restore
     does with a checkpoint that fails verification: ``"fallback"`` quarantines it and
     tries the previous one, ``"refuse"`` raises. ``write_rate`` caps checkpoint I/O in
-    bytes per second. With ``exclusive`` (the default), a manager holds its local store's
-    writer lock from its first restore or checkpoint until ``close()``: a second manager
-    gets ``StoreLockedError`` at once, or waits up to ``lock_wait`` seconds for it (on
-    object storage, give the store a lease: ``store.acquire_lease()``). With
+    bytes per second. With ``exclusive`` (the default), a manager is its store's one writer
+    from its first restore or checkpoint until ``close()``: it holds a local store's writer
+    lock, and takes an object store's lease: a second manager gets ``StoreLockedError`` or
+    ``LeaseHeldError`` at once, or waits up to ``lock_wait`` seconds. With
     ``compact_on_close``, the final checkpoint of ``close()`` is a full one: the stopped
     service leaves a chain of one, which restores fastest and which ``amber migrate`` can
     run checkpoint steps on.
@@ -276,6 +278,7 @@ class Manager:
         lock_wait: float | None = None,
         compact_on_close: bool = False,
         verify_every: int | None = None,
+        stop_after: int | None = None,
     ) -> None:
         if capture not in ("inline", "fork"):
             raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
@@ -289,6 +292,8 @@ class Manager:
             raise ValueError("interval must be a positive number of seconds")
         if max_chain < 0 or max_delta_ratio < 0:
             raise ValueError("max_chain and max_delta_ratio must not be negative")
+        if stop_after is not None and (type(stop_after) is not int or stop_after < 1):
+            raise ValueError(f"stop_after must be a whole number >= 1 of failed checkpoints, not {stop_after!r}")
         if verify_every is not None and (type(verify_every) is not int or verify_every < 0):
             raise ValueError(f"verify_every must be a whole number >= 0 (0: never), not {verify_every!r}")
         self.store = store
@@ -309,6 +314,7 @@ class Manager:
         self.lock_wait = lock_wait
         self.compact_on_close = compact_on_close
         self._writer_lock: WriterLock | None = None
+        self._own_lease = False  # the lease this manager took (object storage), released on close
         self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
         self.last_result: CheckpointResult | None = None
         self._phase = "idle"
@@ -324,9 +330,17 @@ class Manager:
         # Deltas check themselves every verify_every checkpoints: in the child with fork capture
         # (free to the service, so every time), in the pause inline (every 10th by default).
         every = verify_every if verify_every is not None else (1 if capture == "fork" else 10)
+        self.stop_after = stop_after
+        self._health = HealthBook()
         self._verifier = Verifier(lambda: store.registry, every)  # not self: no cycle keeps a manager (and its lock)
 
     # --- state ----------------------------------------------------------------------------
+
+    @property
+    def health(self) -> Health:
+        """When the state was last saved and how many checkpoints failed since: for readiness
+        probes (``health.ok``) and alerts."""
+        return self._health.now()
 
     @property
     def phase(self) -> str:
@@ -358,6 +372,7 @@ class Manager:
                 raise
             if report.checkpoint is not None:
                 self.last = self.store.info(report.checkpoint)
+                self._health.last_success, self._health.last_checkpoint = report.committed, report.checkpoint
                 self._chain_bytes = (report.base_bytes, report.delta_bytes)
             self._set_phase("online")
             return report
@@ -376,7 +391,21 @@ class Manager:
                     f"{self.store.url} holds checkpoints this manager has not restored: call restore() first, "
                     "or the next checkpoint would replace the service's saved state"
                 )
-            return self._checkpoint(full, level or self.level)
+            try:
+                result = self._checkpoint(full, level or self.level)
+            except Exception as e:
+                self._health.failed(e)
+                raise
+            ended = self._health.succeeded(result.info.id)
+            if ended:
+                loud(
+                    log,
+                    logging.WARNING,
+                    "checkpoints succeed again (checkpoint %s) after %d failed",
+                    result.info.id,
+                    ended,
+                )
+            return result
 
     def _checkpoint(self, full: bool, level: Level) -> CheckpointResult:
         attempt = _Attempt(self, "full" if full else "delta")
@@ -864,10 +893,29 @@ class Manager:
         while not self._stop.wait(self.interval):
             try:
                 self.checkpoint()
-            except AmberError as e:
-                log.error("periodic checkpoint failed: %s", e)
-            except Exception:  # a bug must not silently end periodic checkpoints
-                log.exception("periodic checkpoint failed")
+            except Exception as e:  # a bug must not silently end periodic checkpoints either
+                self._periodic_failed(e)
+
+    def _periodic_failed(self, error: Exception) -> None:
+        """Said once per incident, loudly (stderr if no logging is set up); each failure is
+        counted in ``health``. With ``stop_after``, the service is stopped (SIGTERM) when that
+        many have failed in a row: better a restart than a service whose state is not saved."""
+        failures = self._health.failures
+        if failures == 1:
+            loud(
+                log,
+                logging.ERROR,
+                "periodic checkpoints of %s are failing, the service's state is not being saved: %s "
+                "(said once until one succeeds; manager.health counts them)",
+                self.store.url,
+                self._health.last_error,
+            )
+        else:
+            log.debug("periodic checkpoint failed again (%d in a row): %s", failures, error)
+        if self.stop_after is not None and failures >= self.stop_after:
+            loud(log, logging.CRITICAL, "%d checkpoints failed in a row: stopping the service (SIGTERM)", failures)
+            self._stop.set()
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def close(self, *, final: bool = True) -> CheckpointResult | None:
         """Stop periodic checkpoints; take a final one (when ``final``) and close."""
@@ -889,11 +937,24 @@ class Manager:
         if self._writer_lock is not None:
             self._writer_lock.release()
             self._writer_lock = None
+        if self._own_lease:
+            self._own_lease = False
+            with contextlib.suppress(AmberError):  # it expires by itself if the store is unreachable
+                self.store.release_lease()
 
     def _hold_store(self) -> None:
-        """Take the store's writer lock (local stores) before the first restore or checkpoint."""
-        if self.exclusive and self._writer_lock is None:
+        """Become the store's one writer before the first restore or checkpoint: its writer
+        lock on a local folder, its lease elsewhere (object storage), unless the store holds
+        one already. A second manager gets ``StoreLockedError`` or ``LeaseHeldError`` before
+        it has acknowledged anything. In-process memory stores need neither."""
+        if not self.exclusive:
+            return
+        if self._writer_lock is None:
             self._writer_lock = WriterLock.take(self.store.storage, wait=self.lock_wait)
+        local = self._writer_lock is not None or isinstance(self.store.storage, MemoryStorage)
+        if not local and self.store.lease is None:
+            self.store.acquire_lease(wait=self.lock_wait or 0.0)
+            self._own_lease = True
 
     def __enter__(self) -> Manager:
         if self._phase == "idle":

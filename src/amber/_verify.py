@@ -27,6 +27,7 @@ import xxhash
 
 from ._keyed import Changes, find_tables, table_paths
 from ._keyed import Table as KeyedTable
+from ._loud import loud
 from ._schema import Registry
 
 log = logging.getLogger("amber.manager")
@@ -238,7 +239,9 @@ def key_hash(key: Any) -> int:
 
 
 def warn_missed(missed: str, checkpoint: str) -> None:
-    log.warning(
+    loud(
+        log,
+        logging.WARNING,
         "checkpoint %s: entries changed in place without touch(), written now (a crash before it would have "
         "restored their old values): %s. Call table.touch(key) after changing a record in place.",
         checkpoint,

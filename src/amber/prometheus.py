@@ -80,6 +80,9 @@ class _Metrics:
         )
         self.checkpoints = counter("amber_checkpoints", "Checkpoints by kind and outcome.", ("kind", "outcome"))
         self.aborts = counter("amber_checkpoint_aborts", "Aborted checkpoints by the phase that failed.", ("phase",))
+        self.failing = gauge(
+            "amber_checkpoint_consecutive_failures", "Checkpoints aborted since the last one committed (0: saving)."
+        )
         self.last_success = gauge(
             "amber_last_successful_checkpoint_timestamp_seconds",
             "When the last checkpoint was committed, or the service restored (Unix time).",
@@ -182,6 +185,7 @@ class PrometheusListener:
         elif isinstance(event, CheckpointAborted):
             m.checkpoints.labels(s, event.kind, "aborted").inc()
             m.aborts.labels(s, event.phase).inc()
+            m.failing.labels(s).inc()
             m.pause_seconds.labels(s, event.capture).observe(event.pause_seconds)
         elif isinstance(event, RestoreFinished | RestoreFailed | CheckpointRefused | Quarantined):
             self._restore(event)
@@ -195,6 +199,7 @@ class PrometheusListener:
         m.written_bytes.labels(s, event.kind).inc(event.bytes)
         m.checkpoints.labels(s, event.kind, "committed").inc()
         m.last_success.labels(s).set(event.time)
+        m.failing.labels(s).set(0)
         m.last_size.labels(s).set(event.bytes)
         m.chain.labels(s).set(event.depth)
 

@@ -52,6 +52,7 @@ PUBLIC = {
     "FieldSchema",
     "FieldType",
     "Health",
+    "LoopFence",
     "ForeignFileError",
     "IncompatibleSchemaError",
     "MigrationError",
@@ -107,7 +108,19 @@ def test_every_error_is_in_one_tree_under_amber_error() -> None:
 
 # Lower layers never import higher ones (docs/architecture.md).
 LAYERS = [
-    {"errors", "_version", "_pipeline", "events", "_dispatch", "_fork", "_participants", "_enums", "_loud", "_health"},
+    {
+        "errors",
+        "_version",
+        "_pipeline",
+        "events",
+        "_dispatch",
+        "_fork",
+        "_participants",
+        "_enums",
+        "_loud",
+        "_health",
+        "_loop",
+    },
     {"_types", "_values", "_keyed", "prometheus", "otel"},
     {"_fields", "_codec"},
     {"_schema", "_compat"},

@@ -26,6 +26,7 @@ from ._format import FORMAT_VERSION, Manifest
 from ._health import Health
 from ._keyed import Table
 from ._lease import Lease
+from ._loop import LoopFence
 from ._manager import CheckpointResult, Manager, Timeouts
 from ._migration import Plan, Stage, TypePlan
 from ._open import open_store
@@ -117,6 +118,7 @@ __all__ = [
     "Lease",
     "LeaseError",
     "LeaseHeldError",
+    "LoopFence",
     "Manager",
     "ManagerError",
     "Manifest",

@@ -42,8 +42,9 @@ from ._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
 from ._format import Manifest
 from ._health import Health, HealthBook
 from ._lease import LEASE_KEY
+from ._loop import waiting_here
 from ._loud import loud
-from ._participants import call, ordered, resume_when_done, violations
+from ._participants import Lane, call, ordered, resume_when_done, violations
 from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
 from ._verify import Digest, Verifier, pack, unpack, warn_missed
@@ -209,7 +210,9 @@ class _Attempt:
     def call(self, participant: Any, method: str, *args: Any, timeout: float | None = None) -> Any:
         wall, began = time.time(), time.perf_counter()
         try:
-            result, seconds = call(participant, method, self.phase, self.left() if timeout is None else timeout, *args)
+            lane = self.manager._lanes.get(participant.name) if method in ("prepare", "resume") else None
+            left = self.left() if timeout is None else timeout
+            result, seconds = call(participant, method, self.phase, left, *args, lane=lane)
         except CheckpointAbortedError as e:
             self.record(participant.name, method, wall, time.perf_counter() - began, e.reason)
             raise
@@ -326,7 +329,8 @@ class Manager:
         self._ticker: threading.Thread | None = None
         self._old_sigterm: Any = None
         self._pending_data = ""  # the data file a forked child announced
-        self._overrunning: dict[str, threading.Thread] = {}  # participants' prepare() still running
+        self._overrunning: dict[str, Any] = {}  # participants' prepare() still running (a Job)
+        self._lanes = {p.name: Lane(p.name) for p in self.participants}  # prepare() and resume(): one thread each
         # Deltas check themselves every verify_every checkpoints: in the child with fork capture
         # (free to the service, so every time), in the pause inline (every 10th by default).
         every = verify_every if verify_every is not None else (1 if capture == "fork" else 10)
@@ -382,7 +386,7 @@ class Manager:
     def checkpoint(self, *, full: bool = False, level: Level | None = None) -> CheckpointResult:
         """Take a checkpoint now (a delta when the chain allows, unless ``full``); return
         what was committed, or raise ``CheckpointAbortedError`` with nothing committed."""
-        with self._lock:
+        with waiting_here(), self._lock:  # marked first: a loop blocked on the lock is parked too
             if self._phase == "closed":
                 raise ManagerError("the manager is closed")
             self._hold_store()
@@ -441,7 +445,7 @@ class Manager:
                     if e.still_running is not None:
                         prepared.remove(p)  # resumed when its prepare() returns, not before
                         self._overrunning[p.name] = e.still_running[0]  # type: ignore[index]
-                        resume_when_done(p, e.still_running)  # type: ignore[arg-type]
+                        resume_when_done(p, self._lanes[p.name])
                     raise
             attempt.enter("capturing")
             state = {p.name: attempt.call(p, "snapshot") for p in self.participants}
@@ -931,6 +935,8 @@ class Manager:
             finally:
                 self._set_phase("closed")
                 self._release_store()
+                for lane in self._lanes.values():
+                    lane.close()  # after what it still has to run (a late resume())
         return result
 
     def _release_store(self) -> None:

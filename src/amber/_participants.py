@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import graphlib
 import logging
+import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import CheckpointAbortedError, CheckpointTimeoutError, Violation
@@ -66,8 +67,57 @@ def ordered(participants: Sequence[Any]) -> list[Any]:
     return [by_name[n] for n in order]
 
 
-def call(participant: Any, method: str, phase: str, timeout: float, *args: Any) -> tuple[Any, float]:
-    """Run ``participant.method(*args)`` within ``timeout`` seconds; return (result, seconds).
+class Job:
+    """One callback run on a lane; ``is_alive()`` while it runs (or waits its turn)."""
+
+    def __init__(self, run: Callable[[], None]) -> None:
+        self.run = run
+        self.done = threading.Event()
+
+    def is_alive(self) -> bool:
+        return not self.done.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.done.wait(timeout)
+
+
+class Lane:
+    """The one thread that runs a participant's ``prepare()`` and ``resume()``, in order, so
+    that a fence taken in one is released in the other by the same thread: a
+    ``threading.RLock`` (which only its owner may release) works, and an overran
+    ``prepare()`` is followed by its ``resume()``, never overtaken by it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, run: Callable[[], None]) -> Job:
+        job = Job(run)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name=f"amber-{self.name}", daemon=True)
+                self._thread.start()
+            self._jobs.put(job)
+        return job
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job.run()
+            finally:
+                job.done.set()
+
+
+def call(
+    participant: Any, method: str, phase: str, timeout: float, *args: Any, lane: Lane | None = None
+) -> tuple[Any, float]:
+    """Run ``participant.method(*args)`` within ``timeout`` seconds (on ``lane`` if given, else
+    on a thread of its own); return (result, seconds).
 
     Missing optional methods return (None, 0). A raise or an overrun becomes a
     ``CheckpointAbortedError`` naming the participant and the phase.
@@ -88,8 +138,12 @@ def call(participant: Any, method: str, phase: str, timeout: float, *args: Any) 
             failure.append(e)
 
     start = time.perf_counter()
-    worker = threading.Thread(target=run, name=f"amber-{participant.name}-{method}", daemon=True)
-    worker.start()
+    worker: Job | threading.Thread
+    if lane is not None:
+        worker = lane.submit(run)
+    else:
+        worker = threading.Thread(target=run, name=f"amber-{participant.name}-{method}", daemon=True)
+        worker.start()
     worker.join(max(timeout, 0.0))
     seconds = time.perf_counter() - start
     if worker.is_alive():
@@ -103,19 +157,18 @@ def call(participant: Any, method: str, phase: str, timeout: float, *args: Any) 
     return box[0], seconds
 
 
-def resume_when_done(participant: Any, running: tuple[threading.Thread, list[BaseException]]) -> None:
+def resume_when_done(participant: Any, lane: Lane) -> None:
     """A ``prepare()`` that overran is still running: never resume while it runs (it would
-    undo a fence not yet taken); resume once it returns (as after any prepare())."""
-    worker, _ = running
+    undo a fence not yet taken); resume once it returns (as after any prepare()), on its
+    lane, after it."""
 
     def late_resume() -> None:
-        worker.join()
         try:
             getattr(participant, "resume", lambda: None)()
         except Exception:
             log.exception("participant %r: resume() after a late prepare() failed", participant.name)
 
-    threading.Thread(target=late_resume, name=f"amber-{participant.name}-late-resume", daemon=True).start()
+    lane.submit(late_resume)
 
 
 def violations(result: Any) -> list[Violation]:

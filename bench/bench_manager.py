@@ -88,10 +88,12 @@ def bare_fork() -> float:
 def pauses(service: Service, root: Path, runs: int) -> dict[str, float]:
     rng = random.Random(1)
     found: dict[str, list[float]] = {
-        k: [] for k in ("fork", "pause_fork", "full_pause", "full_s", "delta_pause", "delta_s")
+        k: [] for k in ("fork", "pause_fork", "full_pause", "full_s", "delta_pause", "delta_s", "checked_pause")
     }
-    forked = manager(service, root / "fork", "fork")
-    inline = manager(service, root / "inline", "inline")
+    forked = manager(service, root / "fork", "fork")  # it checks its tables in the child, every checkpoint
+    inline = manager(service, root / "inline", "inline", verify_every=0)
+    checked = manager(service, root / "checked", "inline", verify_every=1)  # checks its tables in the pause
+    checked.checkpoint(full=True)
     for _ in range(runs):
         found["fork"].append(bare_fork())
         found["pause_fork"].append(forked.checkpoint(full=True).pause)
@@ -103,6 +105,8 @@ def pauses(service: Service, root: Path, runs: int) -> dict[str, float]:
         assert delta.kind == "delta", delta
         found["delta_pause"].append(delta.pause)
         found["delta_s"].append(delta.seconds)
+        service.change(0.01, rng)
+        found["checked_pause"].append(checked.checkpoint().pause)
     return {k: statistics.median(v) for k, v in found.items()}
 
 
@@ -222,6 +226,7 @@ def report(r: dict[str, Any]) -> None:
         ("inline full: pause", "full_pause", "full_s", "whole checkpoint", "-"),
         ("delta pause, 1% changed", "delta_pause", "full_pause", "full pause", "≤ 0.05"),
         ("delta checkpoint, 1% changed", "delta_s", "full_s", "full checkpoint", "≤ 0.05"),
+        ("checked inline delta (verify_every=1): pause", "checked_pause", "full_pause", "full pause", "report"),
         ("restore full + 10 deltas", "chain_s", "single_s", "one full", "≤ 1.5x"),
         ("restore + first GC pass", "chain_total_s", "single_total_s", "one full", "report"),
     ]

@@ -98,6 +98,30 @@ class NoRefs:
 
 
 _NO_REFS: RefSink = NoRefs()
+_MUTABLE = (list, dict, set)
+
+
+def _shared(container: Any) -> str:
+    kind = type(container).__name__
+    return (
+        f"one {kind} object is held in two places: containers are stored by value, so they would come back as "
+        f"two {kind}s; hold it in one place, copy it, or keep it in a record (records keep their identity)"
+    )
+
+
+def shared_rows(column: list[Any]) -> tuple[int, int] | None:
+    """Two rows of a column holding the same mutable container object, if any (checked in C)."""
+    ids = [id(v) for v in column if type(v) in _MUTABLE]
+    if len(set(ids)) == len(ids):
+        return None
+    rows = [i for i, v in enumerate(column) if type(v) in _MUTABLE]
+    first: dict[int, int] = {}
+    for row in rows:
+        other = first.setdefault(id(column[row]), row)
+        if other != row:
+            return other, row
+    return None
+
 
 # --- the tagged encoding, writer side ---------------------------------------------------
 
@@ -108,6 +132,8 @@ class TaggedEncoder:
     def __init__(self, refs: RefSink) -> None:
         self._refs = refs
         self._open: set[int] = set()  # containers being encoded, to refuse container cycles
+        self._held: set[int] = set()  # mutable containers encoded: one met twice would come back as two
+        self.tracking = True  # off once the state has been searched: storing encodes fields again
         self._handlers: dict[type, Callable[[Any], Any]] = {
             list: self._list,
             tuple: lambda v: [TUPLE, self._contained(v, self.sequence, list(v))],
@@ -181,6 +207,10 @@ class TaggedEncoder:
         key = id(container)
         if key in self._open:
             raise BadValue("a container contains itself; only records may form cycles")
+        if self.tracking and type(container) in _MUTABLE:
+            if key in self._held:
+                raise BadValue(_shared(container))
+            self._held.add(key)
         if len(self._open) >= MAX_DEPTH:
             raise BadValue(f"containers nested more than {MAX_DEPTH} deep (readers follow at most {MAX_DEPTH})")
         self._open.add(key)

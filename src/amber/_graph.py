@@ -33,6 +33,7 @@ from ._codec import (
     TaggedEncoder,
     check_column,
     locate_bad_row,
+    shared_rows,
     sort_canonically,
     store_column,
 )
@@ -353,6 +354,9 @@ class StateWriter:
         if table is None:
             rt = self._registry.type_of(cls)
             if rt is None:
+                elsewhere = self._registry.elsewhere(cls)
+                if elsewhere:
+                    raise SerializationError(f"{elsewhere}: open the store with that registry (registry=...)")
                 return None
             other = self._by_name.get(rt.name)
             if other is not None:
@@ -410,6 +414,10 @@ class StateWriter:
             row = locate_bad_row(t, column, classes)
             where = f" (row {first_row + row}: {column[row]!r:.80})" if row is not None else ""
             raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
+        if t.kind in ("list", "set", "dict") and (twice := shared_rows(column)) is not None:
+            rows = f"rows {first_row + twice[0]} and {first_row + twice[1]}"
+            message = _shared_message(type(column[twice[0]]).__name__)
+            raise SerializationError(f"cannot save {table.rt.name}.{name} ({rows}): {message}")
         return found
 
     def _found_records(self, found: dict[FieldType, list[Any]]) -> None:
@@ -453,6 +461,7 @@ class StateWriter:
             fields = [(fs, list(map(g, objs))) for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)]
             classes = table.rt.classes
         columns = []
+        self._tagged.tracking = False  # the search of the state found any container held twice
         for fs, values in fields:
             if fs.type.is_tagged():
                 self._checked(table, fs, values, start, classes=classes)
@@ -509,3 +518,10 @@ def _renumbered_refs(node: list[Any], moves: dict[int, list[int]]) -> list[Any]:
     if rows and rows == list(range(rows[0], rows[0] + len(rows))):
         return [REFRANGE, node[1], rows[0], len(rows)]
     return [REFS, node[1], rows]
+
+
+def _shared_message(kind: str) -> str:
+    return (
+        f"one {kind} object is held by both: containers are stored by value, so they would come back as two "
+        f"{kind}s; give each record its own (copy it), or keep it in a record (records keep their identity)"
+    )

@@ -84,9 +84,9 @@ class LoopFence:
         release.set()  # never park later, when no resume() would come
         self._release = None
         raise TimeoutError(
-                f"the event loop did not reach a step boundary within {self.timeout:g} s "
-                "(a coroutine blocking it, or checkpoint() called on it from another manager call)"
-            )
+            f"the event loop did not reach a step boundary within {self.timeout:g} s "
+            "(a coroutine blocking it, or checkpoint() called on it from another manager call)"
+        )
 
     def resume(self) -> None:
         release, self._release = self._release, None

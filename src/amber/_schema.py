@@ -7,8 +7,13 @@ names (aliases), and the upgrade steps between versions.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
 import os
+import sys
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
@@ -164,7 +169,10 @@ class Registry:
     declared in any order.
     """
 
+    _every: weakref.WeakSet[Registry] = weakref.WeakSet()  # to say where a class is declared
+
     def __init__(self) -> None:
+        Registry._every.add(self)
         self._by_class: dict[type, RecordType] = {}
         self._by_key: dict[tuple[str, int], RecordType] = {}
         self._pending: dict[type, tuple[str, int]] = {}
@@ -200,8 +208,11 @@ class Registry:
         self._pending[cls] = key
         try:
             self._analyse(cls)
-        except NameError:
-            pass  # names a class defined later: analysed on first use
+        except NameError as e:  # names a class defined later (analysed on first use), or one that never will be
+            hidden = _hidden_name(cls, e.name)
+            if hidden:
+                del self._pending[cls]
+                raise SchemaError(f"{name} v{version}: {hidden}") from None
         except SchemaError:
             del self._pending[cls]
             raise
@@ -270,6 +281,19 @@ class Registry:
 
         return decorate
 
+    def elsewhere(self, cls: type) -> str:
+        """Where ``cls`` is declared if not here, for messages ("" when nowhere)."""
+        for other in list(Registry._every):
+            if other is not self and cls in other._by_class:
+                rt = other._by_class[cls]
+                which = (
+                    "amber's default registry (@amber.record)"
+                    if other is default_registry
+                    else "another amber.Registry"
+                )
+                return f"{cls.__qualname__} is declared as {rt.name} v{rt.version} in {which}, not in the store's"
+        return ""
+
     def type_of(self, cls: type) -> RecordType | None:
         """The declared type for a class, or None when the class is not persisted."""
         self.resolve()
@@ -305,7 +329,8 @@ class Registry:
                 self._analyse(cls)
             except NameError as e:
                 name, version = self._pending[cls]
-                raise SchemaError(f"{name} v{version}: cannot resolve a field's type: {e}") from e
+                hidden = _hidden_name(cls, e.name) or f"cannot resolve a field's type: {e}"
+                raise SchemaError(f"{name} v{version}: {hidden}") from e
 
     def _check_aliases(self, name: str, aliases: Sequence[str]) -> None:
         for alias in aliases:
@@ -421,6 +446,37 @@ def downgrade(name: str, from_version: int, *, registry: Registry | None = None)
     readers are still deployed.
     """
     return (registry or default_registry).downgrade(name, from_version)
+
+
+def _hidden_name(cls: type, name: str | None) -> str:
+    """Why ``name`` in an annotation of ``cls`` will never resolve, if its module imports or
+    defines it only under ``if TYPE_CHECKING:`` ("" otherwise: it may be declared later)."""
+    if name is None:
+        return ""
+    module = sys.modules.get(cls.__module__)
+    if name not in _type_checking_names(module):
+        return ""
+    return (
+        f"{name!r} is imported only under `if TYPE_CHECKING:` in {cls.__module__}, but Amber needs the class "
+        "at run time to store the field: import it at run time (move it out of the TYPE_CHECKING block)"
+    )
+
+
+@functools.cache
+def _type_checking_names(module: Any) -> frozenset[str]:
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return frozenset()  # no source to read: nothing known
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).split(".")[-1] == "TYPE_CHECKING":
+            for inner in (n for statement in node.body for n in ast.walk(statement)):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    names.update((a.asname or a.name).split(".")[0] for a in inner.names)
+                elif isinstance(inner, ast.ClassDef):
+                    names.add(inner.name)
+    return frozenset(names)
 
 
 def _check_declaration(cls: type, name: str, version: int) -> None:

@@ -82,7 +82,7 @@ class _Builder:
 
     def container(self, t: FieldType, classes: dict[FieldType, type], depth: int, size: int) -> st.SearchStrategy[Any]:
         if size == 0 and t.kind != "tuple":
-            return st.just(CONTAINER_KINDS[t.kind]())  # deep enough: empty
+            return st.builds(CONTAINER_KINDS[t.kind])  # deep enough: empty (a new one each time: never shared)
         items = [self.value(i, classes, depth) for i in t.items]
         if t.kind == "list":
             return st.lists(items[0], max_size=size)

@@ -99,7 +99,3 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     print(asyncio.run(serve(args.store, args.capture, args.seconds)))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""Example services built with Amber (run them with python -m examples.NAME)."""

@@ -1,0 +1,3 @@
+from examples.asyncio_ledger import main
+
+main()

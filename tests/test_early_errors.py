@@ -87,3 +87,35 @@ def test_a_record_of_another_registry_is_named_as_such() -> None:
 
     with pytest.raises(amber.SerializationError, match="declared as t.Declared v1 in amber's default registry"):
         amber.open_store("memory://", registry=amber.Registry()).save([Declared(1)])
+
+
+def test_a_type_checking_import_also_made_at_run_time_is_fine(tmp_path: Path) -> None:
+    package = tmp_path / "cyclic"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text(
+        textwrap.dedent(
+            """
+            from __future__ import annotations
+            from typing import TYPE_CHECKING
+            import amber
+
+            if TYPE_CHECKING:
+                from cyclic.b import B
+
+            @amber.record("cyc.A", version=1)
+            class A(amber.Record):
+                b: B
+
+            from cyclic.b import B  # noqa: E402 - the import cycle broken at run time
+            """
+        )
+    )
+    (package / "b.py").write_text(
+        "import amber\n\n@amber.record('cyc.B', version=1)\nclass B(amber.Record):\n    n: int\n"
+    )
+    code = "import amber, cyclic.a as a; print(amber.open_store('memory://').save([a.A(a.B(1))]).counts)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.stdout.strip() == "{'cyc.A': 1, 'cyc.B': 1}", result.stderr

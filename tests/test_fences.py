@@ -134,3 +134,25 @@ def test_a_loop_fence_on_a_blocked_loop_aborts_instead_of_hanging(tmp_path: Path
         manager.close(final=False)
 
     asyncio.run(main())
+
+
+def test_a_loop_fence_made_on_the_loop_passes_a_checkpoint_taken_on_it_at_once(tmp_path: Path) -> None:
+    async def main() -> str:
+        class Quick(amber.LoopFence):
+            name = "quick"
+
+            def snapshot(self) -> Any:
+                return 1
+
+            def restore(self, state: Any) -> None:
+                pass
+
+        manager = amber.Manager(amber.open_store(tmp_path), [Quick(timeout=5)])
+        manager.restore()
+        started = time.monotonic()
+        kind = manager.checkpoint().kind  # before the loop ever ran again: no wait for the fence
+        assert time.monotonic() - started < 4
+        manager.close(final=False)
+        return kind
+
+    assert asyncio.run(main()) == "full"

@@ -97,3 +97,56 @@ def test_health_counts_failures_and_the_last_error(tmp_path: Path) -> None:
     manager.close(final=False)
     with pytest.raises(ValueError, match="stop_after"):
         amber.Manager(amber.open_store(tmp_path), [broken], stop_after=0)
+
+
+def test_a_failure_the_application_handled_does_not_hide_the_periodic_incident(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time, amber
+
+            class Broken:
+                name = "broken"
+                def snapshot(self):
+                    raise OSError("no disk")
+                def restore(self, state):
+                    pass
+
+            manager = amber.Manager(amber.open_store(sys.argv[1]), [Broken()], interval=0.01)
+            manager.restore()
+            try:
+                manager.checkpoint()  # the application's own call: it sees the error itself
+            except amber.CheckpointAbortedError:
+                pass
+            manager.start()
+            while manager.health.consecutive_failures < 5:
+                time.sleep(0.01)
+            manager.close(final=False)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "s")], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stderr.count("are failing") == 1, done.stderr
+    assert "succeed again" not in done.stderr
+
+
+def test_loud_warnings_obey_an_application_that_set_up_logging(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import logging, amber
+            from amber._loud import loud
+            handler = logging.StreamHandler()
+            handler.setLevel(logging.ERROR)  # the application wants errors only
+            logging.getLogger().addHandler(handler)
+            logging.getLogger().setLevel(logging.DEBUG)
+            loud(logging.getLogger("amber.manager"), logging.WARNING, "a warning the application filtered out")
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "filtered out" not in done.stderr

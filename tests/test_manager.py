@@ -715,6 +715,7 @@ def test_fork_capture_stages_in_a_spool_where_the_child_cannot_commit(
         manager.checkpoint()
     bank.ledger.total -= 1
     assert len(store.ids()) == 2 and len(store.storage.list("data/")) == 2
+    manager.close(final=False)  # one manager per store: the next one restores
     again = Bank()
     amber.Manager(store, again.participants).restore()
     assert again.balances() == bank.balances()

@@ -176,3 +176,13 @@ def test_a_second_service_on_one_s3_store_is_refused_before_it_acknowledges_anyt
             first.kill()
     store = amber.open_store(s3_url)
     assert len(store.ids()) == 2 and store.load()["counter"] == {"n": 2}, "only the first service committed"
+
+
+def test_two_managers_on_one_store_object_are_refused_too(s3_url: str) -> None:
+    store = amber.open_store(s3_url, registry=registry)
+    first = amber.Manager(store, Bank().participants)
+    first.restore()
+    with pytest.raises(amber.LeaseHeldError, match="another manager of this process"):
+        amber.Manager(store, Bank().participants).restore()
+    first.close(final=False)
+    amber.Manager(store, Bank().participants).restore()

@@ -139,3 +139,94 @@ def test_a_service_that_forgets_touch_loses_nothing_to_a_sigkill(tmp_path: Path)
 def test_verify_every_takes_a_whole_number(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="verify_every"):
         manager(tmp_path, Sessions(), verify_every=-1)
+
+
+# --- found by the review: false alarms and checks that never came ------------------------------------
+
+
+def missed_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "without touch()" in r.getMessage()]
+
+
+def test_a_record_held_by_two_keys_and_touched_at_one_is_no_alarm(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = filled()
+    shared = live.by_user["u1"]
+    live.by_user["alias"] = shared
+    m = manager(tmp_path, live, verify_every=1)
+    m.restore()
+    m.checkpoint()
+    shared.hits = 5
+    live.by_user.touch("u1")  # the docs: touching one key that holds it is enough
+    with caplog.at_level(logging.WARNING, logger="amber"):
+        m.checkpoint()
+    assert missed_warnings(caplog) == []
+    m.close(final=False)
+    assert_restores_to(amber.open_store(tmp_path, registry=registry), {"sessions": live.snapshot()})
+
+
+def test_keys_that_encode_alike_are_told_apart(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class Odd:
+        name = "odd"
+        table: amber.Table[Any, int] = amber.Table({(1, 2): 1, frozenset({1, 2}): 2})
+
+        def snapshot(self) -> Any:
+            return self.table
+
+        def restore(self, state: Any) -> None:
+            self.table = state
+
+    m = amber.Manager(amber.open_store(tmp_path), [Odd()], verify_every=1)
+    m.restore()
+    with caplog.at_level(logging.WARNING, logger="amber"):
+        m.checkpoint()
+        m.checkpoint()
+    assert missed_warnings(caplog) == []
+    m.close(final=False)
+
+
+def test_a_table_added_after_the_baseline_is_checked_too(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    live = filled()
+    m = manager(tmp_path, live, verify_every=3, max_delta_ratio=100)
+    m.restore()
+    m.checkpoint()
+    live.customers = amber.Table({1: Customer("late")})  # a new table: written whole, its baseline taken then
+    m.checkpoint()
+    live.customers[1].name = "changed"  # never touched
+    with caplog.at_level(logging.WARNING, logger="amber"):
+        for _ in range(3):
+            m.checkpoint()
+    assert any("['sessions']['customers']: 1 key(s) 1" in w for w in missed_warnings(caplog))
+    m.close(final=False)
+    assert_restores_to(amber.open_store(tmp_path, registry=registry), {"sessions": live.snapshot()})
+
+
+def test_close_checks_its_final_checkpoint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    live = filled()
+    m = manager(tmp_path, live, max_delta_ratio=100)  # inline: a check every 10th checkpoint
+    m.restore()
+    m.checkpoint()
+    live.by_user["u9"].hits = 3
+    with caplog.at_level(logging.WARNING, logger="amber"):
+        m.close()  # the deploy's last checkpoint: no later check would find it
+    assert missed_warnings(caplog)
+    assert amber.open_store(tmp_path, registry=registry).load()["sessions"]["by_user"]["u9"].hits == 3
+
+
+def test_a_check_that_aborts_still_says_so_and_the_next_checkpoint_writes_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = filled()
+    m = manager(tmp_path, live, verify_every=1)
+    m.restore()
+    m.checkpoint()
+    live.by_user["u2"].hits = 8
+    live.invariants = lambda: ["not now"]  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING, logger="amber"), pytest.raises(amber.CheckpointAbortedError):
+        m.checkpoint()
+    assert any("'u2'" in w for w in missed_warnings(caplog))
+    del live.invariants  # type: ignore[attr-defined]
+    m.checkpoint()
+    m.close(final=False)
+    assert amber.open_store(tmp_path, registry=registry).load()["sessions"]["by_user"]["u2"].hits == 8

@@ -39,7 +39,7 @@ def waiting_here() -> Iterator[None]:
 
 
 class LoopFence:
-    """Parks an asyncio event loop from ``prepare()`` to ``resume()``.
+    """Parks an asyncio event loop from ``prepare()`` to ``resume()`` (one manager per loop).
 
     Give a participant one and call it from its ``prepare()`` and ``resume()`` (or subclass
     it), and take checkpoints off the loop: ``await manager.acheckpoint()``, ``async with
@@ -53,7 +53,14 @@ class LoopFence:
         self.timeout = timeout
         self._release: threading.Event | None = None
         self._loop_thread: int | None = None
-        self.loop.call_soon_threadsafe(self._note_thread)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self._loop_thread = threading.get_ident()  # made on the loop: this is its thread
+        else:
+            self.loop.call_soon_threadsafe(self._note_thread)
 
     def _note_thread(self) -> None:
         self._loop_thread = threading.get_ident()

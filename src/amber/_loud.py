@@ -23,10 +23,11 @@ def loud(logger: logging.Logger, level: int, message: str, *args: Any) -> None:
 
 
 def _shown(logger: logging.Logger, level: int) -> bool:
-    """Whether some handler other than a ``NullHandler`` takes records of ``level``."""
+    """Whether the application set up any handler (not a ``NullHandler``) on the way up:
+    then it decides what is shown, at whatever level it chose."""
     node: logging.Logger | None = logger
     while node is not None:
-        if any(not isinstance(h, logging.NullHandler) and level >= h.level for h in node.handlers):
+        if any(not isinstance(h, logging.NullHandler) for h in node.handlers):
             return True
         node = node.parent if node.propagate else None
     return False

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ from .errors import (
     CheckpointTimeoutError,
     CommitUncertainError,
     FencedError,
+    LeaseHeldError,
     ManagerError,
     StoreError,
 )
@@ -131,7 +133,6 @@ class _Attempt:
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
         self.verify = False  # this checkpoint checks its tables (deltas check themselves)
-        self.missed = ""  # the entries it found changed in place without touch(), described
         self.digests: dict[int, Digest] | None = None  # the tables as it wrote them
 
     def emit(self, event: Event) -> None:
@@ -283,22 +284,7 @@ class Manager:
         verify_every: int | None = None,
         stop_after: int | None = None,
     ) -> None:
-        if capture not in ("inline", "fork"):
-            raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
-        if capture == "fork" and not hasattr(os, "fork"):
-            raise ValueError("capture='fork' needs os.fork(), which this platform lacks; use 'inline'")
-        if level not in ("minimal", "comprehensive"):
-            raise ValueError(f"level must be 'minimal' or 'comprehensive', not {level!r}")
-        if on_invalid not in ("fallback", "refuse"):
-            raise ValueError(f"on_invalid must be 'fallback' or 'refuse', not {on_invalid!r}")
-        if interval is not None and interval <= 0:
-            raise ValueError("interval must be a positive number of seconds")
-        if max_chain < 0 or max_delta_ratio < 0:
-            raise ValueError("max_chain and max_delta_ratio must not be negative")
-        if stop_after is not None and (type(stop_after) is not int or stop_after < 1):
-            raise ValueError(f"stop_after must be a whole number >= 1 of failed checkpoints, not {stop_after!r}")
-        if verify_every is not None and (type(verify_every) is not int or verify_every < 0):
-            raise ValueError(f"verify_every must be a whole number >= 0 (0: never), not {verify_every!r}")
+        _check_options(locals())
         self.store = store
         self.participants = ordered(participants)
         self.interval = interval
@@ -336,6 +322,7 @@ class Manager:
         every = verify_every if verify_every is not None else (1 if capture == "fork" else 10)
         self.stop_after = stop_after
         self._health = HealthBook()
+        self._incident = False  # periodic checkpoints failing, and said so: said again when they recover
         self._verifier = Verifier(lambda: store.registry, every)  # not self: no cycle keeps a manager (and its lock)
 
     # --- state ----------------------------------------------------------------------------
@@ -364,7 +351,7 @@ class Manager:
         """Restore every participant from the newest sound checkpoint (verified: digests,
         counts, references, keys, invariants), falling back or refusing by ``on_invalid``.
         An empty store leaves the participants as they are."""
-        with self._lock:
+        with waiting_here(), self._lock:
             self._hold_store()
             self._set_phase("restoring")
             try:
@@ -383,25 +370,30 @@ class Manager:
 
     # --- checkpoints ----------------------------------------------------------------------
 
-    def checkpoint(self, *, full: bool = False, level: Level | None = None) -> CheckpointResult:
+    def checkpoint(
+        self, *, full: bool = False, level: Level | None = None, verify: bool | None = None
+    ) -> CheckpointResult:
         """Take a checkpoint now (a delta when the chain allows, unless ``full``); return
-        what was committed, or raise ``CheckpointAbortedError`` with nothing committed."""
+        what was committed, or raise ``CheckpointAbortedError`` with nothing committed.
+        ``verify``: check the tables for records changed without ``touch()`` now (True), or
+        not (False), rather than every ``verify_every`` checkpoints."""
         with waiting_here(), self._lock:  # marked first: a loop blocked on the lock is parked too
             if self._phase == "closed":
                 raise ManagerError("the manager is closed")
-            self._hold_store()
-            if self._phase == "idle" and self.store.ids():
-                raise ManagerError(
-                    f"{self.store.url} holds checkpoints this manager has not restored: call restore() first, "
-                    "or the next checkpoint would replace the service's saved state"
-                )
             try:
-                result = self._checkpoint(full, level or self.level)
+                self._hold_store()
+                if self._phase == "idle" and self.store.ids():
+                    raise ManagerError(
+                        f"{self.store.url} holds checkpoints this manager has not restored: call restore() first, "
+                        "or the next checkpoint would replace the service's saved state"
+                    )
+                result = self._checkpoint(full, level or self.level, verify)
             except Exception as e:
                 self._health.failed(e)
                 raise
             ended = self._health.succeeded(result.info.id)
-            if ended:
+            if ended and self._incident:
+                self._incident = False
                 loud(
                     log,
                     logging.WARNING,
@@ -411,7 +403,7 @@ class Manager:
                 )
             return result
 
-    def _checkpoint(self, full: bool, level: Level) -> CheckpointResult:
+    def _checkpoint(self, full: bool, level: Level, verify: bool | None = None) -> CheckpointResult:
         attempt = _Attempt(self, "full" if full else "delta")
         prepared: list[Any] = []
         taken: Taken | None = None
@@ -451,14 +443,16 @@ class Manager:
             state = {p.name: attempt.call(p, "snapshot") for p in self.participants}
             taken = self._take(state, parent)
             attempt.kind = "delta" if taken.parent is not None else "full"
-            attempt.verify = self._verifier.due(taken.parent is None)
+            attempt.verify = self._verifier.due(taken.parent is None) if verify is None else verify
             meta = self._meta(attempt, level, taken)
             if self.capture == "fork":
                 info = self._forked(attempt, (state, taken, meta), prepared, head, diagnose=level == "comprehensive")
             else:
                 if attempt.verify:  # in the pause: the state cannot change while it is hashed
                     missed, attempt.digests = self._verifier.check(state, taken.tables, taken.changes)
-                    attempt.missed = missed.describe()
+                    self._said_missed(missed.describe())
+                else:
+                    attempt.digests = self._verifier.new_tables(taken.tables)
                 info = self._inline(attempt, state, taken, meta, prepared, diagnose=level == "comprehensive")
         except BaseException as error:
             phase = self._abort(attempt, prepared, taken, error, online)
@@ -471,10 +465,13 @@ class Manager:
         return self._committed(attempt, info, level)
 
     def _verified(self, attempt: _Attempt, taken: Taken, info: CheckpointInfo) -> None:
-        """What checking this checkpoint's tables found, and the baseline for the next."""
-        if attempt.missed:
-            warn_missed(attempt.missed, info.id)
-        self._verifier.committed(taken.changes, attempt.digests)
+        """The baseline for the next check, now that this checkpoint committed."""
+        self._verifier.committed(taken.changes, attempt.digests, checked=attempt.verify)
+
+    def _said_missed(self, missed: str) -> None:
+        """Said as soon as found: should the checkpoint abort, the keys stay marked for the next."""
+        if missed:
+            warn_missed(missed)
 
     def _take(self, state: dict[str, Any], parent: CheckpointInfo | None) -> Taken:
         try:
@@ -543,6 +540,8 @@ class Manager:
             if attempt.verify:  # in the child: free to the service
                 missed, digests = self._verifier.check(state, taken.tables, taken.changes)
                 send({"verified": _hand_back(digests), "missed": missed.describe()})
+            elif new := self._verifier.new_tables(taken.tables):
+                send({"verified": _hand_back(new), "missed": ""})
             capture: Capture = self.store.capture(state, taken, meta=meta)
             send({"phase": "validating"})
             for p in self.participants:
@@ -586,6 +585,8 @@ class Manager:
             child.kill()
             for message in child.drain():  # a data file it announced but the parent did not read yet
                 self._pending_data = message.get("data", self._pending_data)
+                if "verified" in message:  # the digests it handed back: no one will read them
+                    _taken_back(str(message["verified"]))
             how = child.reap()
             found = self._committed_by(attempt, before)
             if found is not None:  # committed before the kill: sound data, kept, but said loudly
@@ -640,7 +641,7 @@ class Manager:
                     attempt.record(name, "invariants", wall, seconds, error)
                 elif "verified" in message:  # the child checked the tables: the next baseline
                     attempt.digests = _taken_back(message["verified"])
-                    attempt.missed = str(message["missed"])
+                    self._said_missed(str(message["missed"]))
                 elif "phase" in message and "ok" not in message:
                     attempt.enter(message["phase"])
                 elif "data" in message:
@@ -905,7 +906,8 @@ class Manager:
         counted in ``health``. With ``stop_after``, the service is stopped (SIGTERM) when that
         many have failed in a row: better a restart than a service whose state is not saved."""
         failures = self._health.failures
-        if failures == 1:
+        if not self._incident:
+            self._incident = True
             loud(
                 log,
                 logging.ERROR,
@@ -923,6 +925,10 @@ class Manager:
 
     def close(self, *, final: bool = True) -> CheckpointResult | None:
         """Stop periodic checkpoints; take a final one (when ``final``) and close."""
+        with waiting_here():  # an asyncio loop closing the manager is parked while it waits
+            return self._close(final)
+
+    def _close(self, final: bool) -> CheckpointResult | None:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
@@ -930,8 +936,8 @@ class Manager:
         result = None
         with self._lock:  # a checkpoint under way on another thread finishes first; then the final one
             try:
-                if final and self._phase == "online":
-                    result = self.checkpoint(full=self.compact_on_close)
+                if final and self._phase == "online":  # checked: no later check would find a forgotten touch()
+                    result = self.checkpoint(full=self.compact_on_close, verify=self._verifier.every > 0)
             finally:
                 self._set_phase("closed")
                 self._release_store()
@@ -943,6 +949,9 @@ class Manager:
         if self._writer_lock is not None:
             self._writer_lock.release()
             self._writer_lock = None
+        holder = _lease_holders.get(id(self.store))
+        if holder is not None and holder() is self:
+            del _lease_holders[id(self.store)]
         if self._own_lease:
             self._own_lease = False
             with contextlib.suppress(AmberError):  # it expires by itself if the store is unreachable
@@ -958,9 +967,26 @@ class Manager:
         if self._writer_lock is None:
             self._writer_lock = WriterLock.take(self.store.storage, wait=self.lock_wait)
         local = self._writer_lock is not None or isinstance(self.store.storage, MemoryStorage)
-        if not local and self.store.lease is None:
-            self.store.acquire_lease(wait=self.lock_wait or 0.0)
+        holder = _lease_holders.get(id(self.store))
+        if local or (holder is not None and holder() is self):
+            return
+        if holder is not None and holder() is not None:
+            raise LeaseHeldError(
+                f"{self.store.url}: another manager of this process holds the store's lease: one manager per store",
+                lease=f"{self.store.url}/{LEASE_KEY}",
+            )
+        if self.store.lease is None:  # else the application took it itself: it keeps it
             self._own_lease = True
+            try:
+                self.store.acquire_lease(wait=self.lock_wait or 0.0)
+            except LeaseHeldError as e:
+                raise LeaseHeldError(
+                    f"{e}; one manager per store (after a crash, Manager(lock_wait=SECONDS) waits for the lease)",
+                    lease=e.lease,
+                    token=e.token,
+                    holder=e.holder,
+                ) from None
+        _lease_holders[id(self.store)] = weakref.ref(self)
 
     def __enter__(self) -> Manager:
         if self._phase == "idle":
@@ -1010,6 +1036,34 @@ class Manager:
 
 
 SPOOL_PREFIX = "amber-spool-"
+_lease_holders: dict[int, weakref.ref[Manager]] = {}  # store object -> the manager holding its lease
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Refuse options the manager could not honour, before anything starts."""
+    capture, level, on_invalid, interval = (
+        options["capture"],
+        options["level"],
+        options["on_invalid"],
+        options["interval"],
+    )
+    stop_after, verify_every = options["stop_after"], options["verify_every"]
+    if capture not in ("inline", "fork"):
+        raise ValueError(f"capture must be 'inline' or 'fork', not {capture!r}")
+    if capture == "fork" and not hasattr(os, "fork"):
+        raise ValueError("capture='fork' needs os.fork(), which this platform lacks; use 'inline'")
+    if level not in ("minimal", "comprehensive"):
+        raise ValueError(f"level must be 'minimal' or 'comprehensive', not {level!r}")
+    if on_invalid not in ("fallback", "refuse"):
+        raise ValueError(f"on_invalid must be 'fallback' or 'refuse', not {on_invalid!r}")
+    if interval is not None and interval <= 0:
+        raise ValueError("interval must be a positive number of seconds")
+    if options["max_chain"] < 0 or options["max_delta_ratio"] < 0:
+        raise ValueError("max_chain and max_delta_ratio must not be negative")
+    if stop_after is not None and (type(stop_after) is not int or stop_after < 1):
+        raise ValueError(f"stop_after must be a whole number >= 1 of failed checkpoints, not {stop_after!r}")
+    if verify_every is not None and (type(verify_every) is not int or verify_every < 0):
+        raise ValueError(f"verify_every must be a whole number >= 0 (0: never), not {verify_every!r}")
 
 
 def _hand_back(digests: dict[int, Digest]) -> str:

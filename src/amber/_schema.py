@@ -464,19 +464,30 @@ def _hidden_name(cls: type, name: str | None) -> str:
 
 @functools.cache
 def _type_checking_names(module: Any) -> frozenset[str]:
+    """Names a module binds only under ``if TYPE_CHECKING:`` (not also at run time, as a
+    module breaking an import cycle does with a second import further down)."""
     try:
         tree = ast.parse(inspect.getsource(module))
     except (OSError, TypeError, SyntaxError, ValueError):
         return frozenset()  # no source to read: nothing known
-    names: set[str] = set()
+    hidden: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and ast.unparse(node.test).split(".")[-1] == "TYPE_CHECKING":
-            for inner in (n for statement in node.body for n in ast.walk(statement)):
-                if isinstance(inner, ast.Import | ast.ImportFrom):
-                    names.update((a.asname or a.name).split(".")[0] for a in inner.names)
-                elif isinstance(inner, ast.ClassDef):
-                    names.add(inner.name)
-    return frozenset(names)
+            hidden |= _bound(node.body)
+    elsewhere = _bound(s for s in tree.body if not (isinstance(s, ast.If) and "TYPE_CHECKING" in ast.unparse(s.test)))
+    return frozenset(hidden - elsewhere)
+
+
+def _bound(statements: Any) -> set[str]:
+    names: set[str] = set()
+    for inner in (n for statement in statements for n in ast.walk(statement)):
+        if isinstance(inner, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in inner.names)
+        elif isinstance(inner, ast.ClassDef):
+            names.add(inner.name)
+        elif isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
+            names.add(inner.id)
+    return names
 
 
 def _check_declaration(cls: type, name: str, version: int) -> None:

@@ -143,25 +143,33 @@ class Baselines:
         self, hasher: Hasher, tables: list[KeyedTable[Any, Any]], changes: dict[int, Changes]
     ) -> tuple[Missed, dict[int, Digest]]:
         """Entries changed since the baseline whose keys were never marked, and the tables'
-        digests now (the next baseline, once this checkpoint commits)."""
+        digests now (the next baseline, once this checkpoint commits). An entry holding the
+        very object a marked key holds is written with it (identity survives deltas)."""
+        rows: dict[int, list[tuple[Any, int, Any]]] = {}
+        written: set[int] = set()  # ids of the objects marked keys hold
+        for table in tables:
+            taken = changes.get(table.token, Changes())
+            current, marked = taken.changed | taken.touched, self.marked.get(table.token, set())
+            rows[table.token] = found_rows = [(key, hasher.key(key), value) for key, value in table.items()]
+            written.update(id(v) for k, kh, v in found_rows if k in current or kh in marked)
         found = Missed()
         now: dict[int, Digest] = {}
         for table in tables:
             token = table.token
-            taken = changes.get(token, Changes())
             before = self.digests.get(token)
             digest = now[token] = {}
-            marked = self.marked.get(token, set())
-            current = taken.changed | taken.touched
-            for key, value in table.items():
-                kh, eh = hasher.key(key), hasher.entry(value)
-                digest[kh] = eh
-                if before is None or key in current or kh in marked:
+            for key, kh, value in rows[token]:
+                digest[kh] = eh = hasher.entry(value)
+                if before is None or id(value) in written:
                     continue
                 was = before.get(kh)
                 if was is not None and was != eh and UNHASHABLE not in (was, eh):
                     found.keys.setdefault(token, []).append(key)
         return found, now
+
+    def unknown(self, tables: list[KeyedTable[Any, Any]]) -> list[KeyedTable[Any, Any]]:
+        """Tables with no baseline yet (new since the last one)."""
+        return [t for t in tables if t.token not in self.digests]
 
 
 def pack(digests: dict[int, Digest]) -> bytes:
@@ -220,30 +228,40 @@ class Verifier:
             taken.touched.update(k for k in keys if k not in taken.changed)
         return missed, now
 
-    def committed(self, changes: dict[int, Changes], now: dict[int, Digest] | None) -> None:
+    def new_tables(self, tables: list[KeyedTable[Any, Any]]) -> dict[int, Digest]:
+        """Baselines of tables new since the last check, taken at the checkpoint that first
+        writes them (all of them), so that a change they miss later is found."""
+        unknown = self.baselines.unknown(tables) if self.every > 0 else []
+        if not unknown:
+            return {}
+        hasher = Hasher(self.registry(), tables)
+        return {t.token: hasher.table(t) for t in unknown}
+
+    def committed(self, changes: dict[int, Changes], now: dict[int, Digest] | None, *, checked: bool) -> None:
         if self.every <= 0:
             return
-        if now is not None:
-            self.baselines.set(now)
+        if checked:
+            self.baselines.set(now or {})
             self.unverified = 0
-        else:
-            self.baselines.mark(key_hash, changes)
-            self.unverified += 1
+            return
+        self.baselines.mark(key_hash, changes)
+        self.baselines.set(now or {})  # tables new since: their first baseline
+        self.unverified += 1
 
 
 def key_hash(key: Any) -> int:
+    """A key's hash, its type included: (1, 2) and frozenset({1, 2}) encode alike."""
     try:
-        return _hash(_encoder.encode(key))
+        return _hash(type(key).__qualname__.encode() + _encoder.encode(key))
     except (TypeError, ValueError):
         return _hash(repr(key).encode())
 
 
-def warn_missed(missed: str, checkpoint: str) -> None:
+def warn_missed(missed: str) -> None:
     loud(
         log,
         logging.WARNING,
-        "checkpoint %s: entries changed in place without touch(), written now (a crash before it would have "
-        "restored their old values): %s. Call table.touch(key) after changing a record in place.",
-        checkpoint,
+        "entries changed in place without touch() (a crash would have restored their old values), written in "
+        "this checkpoint: %s. Call table.touch(key) after changing a record in place.",
         missed,
     )

@@ -97,12 +97,12 @@ def test_an_inline_manager_checks_every_tenth_checkpoint_by_default(tmp_path: Pa
     live = filled()
     m = manager(tmp_path, live, max_delta_ratio=100)  # deltas all along: no full checkpoint writes it
     m.restore()
-    m.checkpoint()  # full: the baseline
+    m.checkpoint()  # full (its new tables' baseline taken), the first of ten
     live.by_user["u1"].hits = 5
-    for _ in range(9):  # nine deltas, unchecked
+    for _ in range(8):  # eight deltas, unchecked
         m.checkpoint()
     assert amber.open_store(tmp_path, registry=registry).load()["sessions"]["by_user"]["u1"].hits == 0
-    m.checkpoint()  # the 10th since the baseline: checked
+    m.checkpoint()  # the 10th checkpoint: checked
     assert amber.open_store(tmp_path, registry=registry).load()["sessions"]["by_user"]["u1"].hits == 5
     m.close(final=False)
 

@@ -65,7 +65,7 @@ class Hasher:
     def __init__(self, registry: Registry, tables: Iterable[KeyedTable[Any, Any]]) -> None:
         self.registry = registry
         self.held = {id(v) for t in tables for v in t.values()}
-        self._flat: dict[type, bool] = {}  # per class: no record-valued field (hashed in C)
+        self._plans: dict[type, tuple[int, ...] | None] = {}  # per class: see _plan
 
     def key(self, key: Any) -> int:
         return key_hash(key)
@@ -75,32 +75,45 @@ class Hasher:
 
     def entry(self, value: Any) -> int:
         try:
-            if self._is_flat(type(value)):
+            plan = self._plan(type(value))
+            if plan is None:  # nothing in it can be a record: hashed in C
                 return _hash(_encoder.encode(value))
+            if plan:  # a declared record: only the fields that may hold records are walked
+                fields = list(msgspec.structs.astuple(value) if isinstance(value, msgspec.Struct) else _fields(value))
+                seen = {id(value)}
+                for i in plan:
+                    fields[i] = self._shallow(fields[i], seen)
+                return _hash(_encoder.encode(fields))
             return _hash(_encoder.encode(self._shallow(value, set())))
         except (TypeError, ValueError, RecursionError):
             return UNHASHABLE
 
-    def _is_flat(self, kind: type) -> bool:
-        flat = self._flat.get(kind)
-        if flat is None:
-            declared = self.registry.type_of(kind) if isinstance(kind, type) else None
-            flat = declared is not None and not any(
-                f.type.references() or f.type.is_tagged() for f in declared.schema.fields
-            )
-            flat = flat or kind in (int, float, str, bytes, bool, type(None))
-            self._flat[kind] = flat
-        return flat
+    def _plan(self, kind: type) -> tuple[int, ...] | None:
+        """None: nothing in it can be a record; else the indices of the fields that may hold
+        records (empty: not a declared record, walk it all)."""
+        if kind in self._plans:
+            return self._plans[kind]
+        declared = self.registry.type_of(kind) if isinstance(kind, type) else None
+        plan: tuple[int, ...] | None
+        if declared is not None:
+            walk = tuple(i for i, f in enumerate(declared.schema.fields) if f.type.references() or f.type.is_tagged())
+            plan = walk or None
+        else:
+            plan = None if kind in (int, float, str, bytes, bool, type(None)) else ()
+        self._plans[kind] = plan
+        return plan
 
     def _shallow(self, value: Any, seen: set[int]) -> Any:
         """The value with the records it points at replaced by what identifies them."""
         kind = type(value)
         if kind in (list, tuple, dict, set, frozenset):
             return self._container(value, seen)
-        if not (isinstance(value, msgspec.Struct) or dataclasses.is_dataclass(value)):
+        if not (isinstance(value, msgspec.Struct) or hasattr(kind, "__dataclass_fields__")):
             return value
         if id(value) in self.held and seen:  # another entry: its own hash covers its content
             return ["@", id(value)]
+        if self._plan(kind) is None:
+            return value  # a record pointing at no record: its content, encoded in C
         if id(value) in seen:
             return ["^", id(value)]  # a cycle
         seen.add(id(value))
@@ -206,7 +219,9 @@ class Verifier:
         self.unverified = 0  # checkpoints committed since the last check
 
     def due(self, full: bool) -> bool:
-        return self.every > 0 and (full or self.unverified + 1 >= self.every)
+        """Whether this checkpoint checks. A full one need not: it writes every entry, and the
+        baseline stays true of what the store holds (only fresher), so it checks on schedule."""
+        return self.every > 0 and self.unverified + 1 >= self.every
 
     def restored(self, state: Any) -> None:
         """The chain's content, just loaded: the first baseline."""

@@ -145,7 +145,7 @@ def test_verify_every_takes_a_whole_number(tmp_path: Path) -> None:
 
 
 def missed_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "without touch()" in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if "changed in place without touch()" in r.getMessage()]
 
 
 def test_a_record_held_by_two_keys_and_touched_at_one_is_no_alarm(
@@ -230,3 +230,26 @@ def test_a_check_that_aborts_still_says_so_and_the_next_checkpoint_writes_it(
     m.checkpoint()
     m.close(final=False)
     assert amber.open_store(tmp_path, registry=registry).load()["sessions"]["by_user"]["u2"].hits == 8
+
+
+def test_an_inline_manager_left_to_its_default_says_when_its_tables_are_too_big_to_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from amber import _manager
+
+    monkeypatch.setattr(_manager, "INLINE_CHECK_LIMIT", 100)  # filled() holds 210 entries
+    live = filled()
+    with caplog.at_level(logging.WARNING, logger="amber"):
+        m = manager(tmp_path, live)
+        m.restore()
+        m.checkpoint()
+        live.by_user["u4"].hits = 1
+        for _ in range(10):
+            m.checkpoint()
+    said = [r.getMessage() for r in caplog.records if "would pause an inline service" in r.getMessage()]
+    assert len(said) == 1 and missed_warnings(caplog) == []
+    checked = manager(tmp_path / "explicit", filled(), verify_every=1)  # asked for: checked whatever the size
+    checked.restore()
+    checked.checkpoint()
+    checked.close(final=False)
+    m.close(final=False)

@@ -323,7 +323,10 @@ class Manager:
         self.stop_after = stop_after
         self._health = HealthBook()
         self._incident = False  # periodic checkpoints failing, and said so: said again when they recover
-        self._verifier = Verifier(lambda: store.registry, every)  # not self: no cycle keeps a manager (and its lock)
+        limit = INLINE_CHECK_LIMIT if verify_every is None and capture == "inline" else None
+        self._verifier = Verifier(
+            lambda: store.registry, every, limit=limit
+        )  # not self: no cycle keeps a manager (and its lock)
 
     # --- state ----------------------------------------------------------------------------
 
@@ -443,7 +446,7 @@ class Manager:
             state = {p.name: attempt.call(p, "snapshot") for p in self.participants}
             taken = self._take(state, parent)
             attempt.kind = "delta" if taken.parent is not None else "full"
-            attempt.verify = self._verifier.due(taken.parent is None) if verify is None else verify
+            attempt.verify = self._verifier.due(taken.parent is None, taken.tables) if verify is None else verify
             meta = self._meta(attempt, level, taken)
             if self.capture == "fork":
                 info = self._forked(attempt, (state, taken, meta), prepared, head, diagnose=level == "comprehensive")
@@ -936,8 +939,9 @@ class Manager:
         result = None
         with self._lock:  # a checkpoint under way on another thread finishes first; then the final one
             try:
-                if final and self._phase == "online":  # checked: no later check would find a forgotten touch()
-                    result = self.checkpoint(full=self.compact_on_close, verify=self._verifier.every > 0)
+                if final and self._phase == "online":
+                    self._verifier.closing = True  # checked: no later check would find a forgotten touch()
+                    result = self.checkpoint(full=self.compact_on_close)
             finally:
                 self._set_phase("closed")
                 self._release_store()
@@ -1036,6 +1040,7 @@ class Manager:
 
 
 SPOOL_PREFIX = "amber-spool-"
+INLINE_CHECK_LIMIT = 200_000  # table entries an inline manager checks by default (verify_every unset)
 _lease_holders: dict[int, weakref.ref[Manager]] = {}  # store object -> the manager holding its lease
 
 

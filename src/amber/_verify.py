@@ -212,20 +212,41 @@ def unpack(blob: bytes) -> dict[int, Digest]:
 class Verifier:
     """The manager's side: when to check, the baselines kept between checks, the warning."""
 
-    def __init__(self, registry: Callable[[], Registry], every: int) -> None:
+    def __init__(self, registry: Callable[[], Registry], every: int, *, limit: int | None = None) -> None:
         self.registry = registry
         self.every = every  # 0: never
+        self.limit = limit  # checks by default only while the tables hold at most this many entries
         self.baselines = Baselines()
         self.unverified = 0  # checkpoints committed since the last check
+        self.closing = False  # the final checkpoint: no later check would find what this one misses
 
-    def due(self, full: bool) -> bool:
+    def due(self, full: bool, tables: list[KeyedTable[Any, Any]]) -> bool:
         """Whether this checkpoint checks. A full one need not: it writes every entry, and the
         baseline stays true of what the store holds (only fresher), so it checks on schedule."""
-        return self.every > 0 and self.unverified + 1 >= self.every
+        scheduled = self.closing or self.unverified + 1 >= self.every
+        return self.every > 0 and scheduled and self._affordable(tables)
+
+    def _affordable(self, tables: list[KeyedTable[Any, Any]]) -> bool:
+        """An inline manager left to its default checks only tables small enough that hashing
+        them in the pause stays short (about 0.4 s at the limit); beyond, it says so, once."""
+        if self.limit is None or sum(map(len, tables)) <= self.limit:
+            return True
+        if self.every > 0:
+            loud(
+                log,
+                logging.WARNING,
+                "the tables hold over %d entries: checking them for records changed without touch() would pause "
+                "an inline service for seconds, so it is off; use capture='fork' (checked in the child, free), "
+                "or Manager(verify_every=N) to check inline anyway",
+                self.limit,
+            )
+        self.every = 0  # said once; the baselines are no longer kept
+        self.baselines = Baselines()
+        return False
 
     def restored(self, state: Any) -> None:
         """The chain's content, just loaded: the first baseline."""
-        if self.every > 0:
+        if self.every > 0 and self._affordable(find_tables(state)):
             tables = find_tables(state)
             hasher = Hasher(self.registry(), tables)
             self.baselines = Baselines()
@@ -246,7 +267,7 @@ class Verifier:
     def new_tables(self, tables: list[KeyedTable[Any, Any]]) -> dict[int, Digest]:
         """Baselines of tables new since the last check, taken at the checkpoint that first
         writes them (all of them), so that a change they miss later is found."""
-        unknown = self.baselines.unknown(tables) if self.every > 0 else []
+        unknown = self.baselines.unknown(tables) if self.every > 0 and self._affordable(tables) else []
         if not unknown:
             return {}
         hasher = Hasher(self.registry(), tables)

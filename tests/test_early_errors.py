@@ -119,3 +119,12 @@ def test_a_type_checking_import_also_made_at_run_time_is_fine(tmp_path: Path) ->
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60
     )
     assert result.stdout.strip() == "{'cyc.A': 1, 'cyc.B': 1}", result.stderr
+
+
+def test_a_container_shared_by_two_keys_of_a_table_is_refused_in_a_delta_too() -> None:
+    table = amber.Table({1: ["a"], 2: ["b"]})
+    store = amber.open_store("memory://")
+    first = store.save({"t": table})
+    table[3] = table[1]  # only key 3 changed: the delta alone would not meet the list twice
+    with pytest.raises(amber.SerializationError, match=r"one list object is held by both.*keys 1, 3"):
+        store.save({"t": table}, parent=first.id)

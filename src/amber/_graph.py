@@ -286,6 +286,7 @@ class StateWriter:
             return node
         assert self._delta is not None
         chosen = self._delta.select(table, changes)
+        _no_shared_containers(table, chosen.written, chosen.values)
         values = self._owned(chosen.values)
         self._adopt(table, chosen)
         return [TABLEDELTA, table.token, encoder.keys(chosen.written), values, encoder.keys(chosen.deleted)]
@@ -525,3 +526,13 @@ def _shared_message(kind: str) -> str:
         f"one {kind} object is held by both: containers are stored by value, so they would come back as two "
         f"{kind}s; give each record its own (copy it), or keep it in a record (records keep their identity)"
     )
+
+
+def _no_shared_containers(table: KeyedTable[Any, Any], keys: list[Any], values: list[Any]) -> None:
+    """A delta writes only the changed entries, so a list set at a key that another, unchanged,
+    key holds too would not be met twice by the encoder: ask the table's reverse index."""
+    for kind in {type(v) for v in values} & {list, dict, set}:
+        for held in table._keys_of([v for v in values if type(v) is kind]):
+            if type(held) is Aliases:
+                shown = ", ".join(repr(k) for k in sorted(held, key=repr)[:3])
+                raise BadValue(f"{_shared_message(kind.__name__)} (the table's keys {shown} hold one object)")

@@ -111,6 +111,10 @@ def _shared(container: Any) -> str:
 
 def shared_rows(column: list[Any]) -> tuple[int, int] | None:
     """Two rows of a column holding the same mutable container object, if any (checked in C)."""
+    if set(map(type, column)) <= set(_MUTABLE):  # the usual case: one container per row
+        ids = list(map(id, column))
+        if len(set(ids)) == len(ids):
+            return None
     ids = [id(v) for v in column if type(v) in _MUTABLE]
     if len(set(ids)) == len(ids):
         return None

@@ -87,7 +87,7 @@ class TypeJudge:
         if a.is_tagged():  # stored self-described: passed on unchanged, or not at all
             return None if b.is_tagged() and self._superset(a, b) else changed
         if b.kind == "any" or (b.is_tagged() and self._member_for(a, b) is not None):
-            return self._into_any(a, b) or self._tagged_inside(a, b)
+            return self._into_any(a, b)
         if a.kind == b.kind == "enum":
             return self._enum(a, b)
         return changed if self._typed(a, b) else None
@@ -129,12 +129,6 @@ class TypeJudge:
         if "record" in inside:
             return f"changed from {a.render()} to {b.render()}: records cannot move into Any or a mixed union"
         return None
-
-    def _tagged_inside(self, a: FieldType, b: FieldType) -> str | None:
-        if b.kind == "any":
-            return None
-        member = self._member_for(a, b)
-        return None if member is not None else f"changed from {a.render()} to {b.render()}"
 
     def _superset(self, a: FieldType, b: FieldType) -> bool:
         """Whether every self-described value of ``a`` is, unchanged, a value of ``b``."""
@@ -341,7 +335,7 @@ def check_exact(t: FieldType, values: list[Any]) -> None:
     bytes place (it decodes it as base64), text in a Decimal, UUID or time place (it parses
     it), a list with duplicates in a set place (it merges them), an int beyond 64 bits (the
     next save refuses it). Raises ``BadValue`` naming the row."""
-    if not any(n.kind in _STRICT for n in t.walk()) or (t.kind in SCALAR_TYPES and _plain(t.kind, values)):
+    if not any(n.kind in _STRICT for n in t.walk()) or (t.kind in SCALAR_TYPES and plain(t.kind, values)):
         return
     for row, value in enumerate(values):
         try:
@@ -356,8 +350,9 @@ _PARSED = {"bytes", "decimal", "uuid", "datetime", "date", "time", "timedelta"} 
 INT64 = (-(2**63), 2**64 - 1)  # what the writer stores: signed 64-bit, or unsigned above it
 
 
-def _plain(kind: str, values: list[Any]) -> bool:
-    """Whether a column of one scalar kind holds only that kind's exact values (in bulk)."""
+def plain(kind: str, values: list[Any]) -> bool:
+    """Whether a column of one scalar kind holds only that kind's exact values (in bulk, in C:
+    the usual case, which needs no value-by-value look)."""
     expected = SCALAR_TYPES[kind]
     present = set(map(type, values))
     if not present <= {expected, type(None)} | ({int} if kind == "float" else set()):

@@ -54,7 +54,7 @@ class StepRun:
     """An upgrade step, and per field, what to do with a value it hands back as it received
     it (enum values that would change meaning in the next version: see ``_compat.guard``)."""
 
-    version: int  # 0: no step, only the guards against the writer's values (the route's end)
+    version: int
     step: UpgradeStep
     guards: tuple[tuple[str, Convert], ...] = ()
     fills: RecordType | None = None  # a declared version reached: its defaults fill what the step left unset
@@ -69,6 +69,7 @@ class TypePlan:
     # Plans with steps: every step and, between them, the rules to the version the next step
     # starts from (while the code declares it), so each step sees that version's fields.
     route: tuple[Hop | StepRun, ...] = ()
+    end_guards: tuple[tuple[str, Convert], ...] = ()  # after the steps: see StepRun, against the writer's values
     actions: str = ""  # in a plan with checkpoint steps: the stages that touch this type
     conditional: tuple[SchemaProblem, ...] = ()  # values some records may hold that cannot be read
     notes: tuple[str, ...] = ()  # conversions that refuse some values (the check lists them)
@@ -306,10 +307,6 @@ class _Stages:
         self.problems += [p for p in problems if p.kind != "required"]  # a later step may fill it
         self.schemas[name] = reached.schema
         return Stage(name, version, None, hop=Hop(source, fields))
-
-
-def _same_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    return fields
 
 
 def _enum_classes(registry: Registry) -> Callable[[FieldType], type | None]:
@@ -592,14 +589,14 @@ def _stepped(
         after = registry.lookup(reader.name, target + 1)
         route.append(StepRun(target, step, _guards(schema, after, judge), after if after is not reader else None))
         schema, version = (after.schema if after is not None else None), target + 1
-    # Enum values handed on unchanged from the writer, through steps whose versions the code
-    # does not declare, must still name the same members in the reader.
-    route.append(StepRun(0, _same_fields, _guards(w, reader, judge)))
     if problems:
         return problems
     conditional = tuple(SchemaProblem(reader.name, c, "", kind="conditional") for c in dict.fromkeys(judge.conditional))
     notes = tuple(dict.fromkeys(judge.notes))
-    return TypePlan(w, reader, steps=steps, route=tuple(route), conditional=conditional, notes=notes)
+    # Enum values handed on unchanged from the writer, through steps whose versions the code
+    # does not declare, must still name the same members in the reader.
+    ends = _guards(w, reader, judge)
+    return TypePlan(w, reader, steps=steps, route=tuple(route), end_guards=ends, conditional=conditional, notes=notes)
 
 
 def same_but_renamed(w: RecordSchema, reader: RecordType, rename: Callable[[str], str | None]) -> bool:

@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 
 from ._codec import PLAIN, BadValue, NoRefs, TaggedEncoder, decode_type
-from ._compat import EXACT_FLOAT_LIMIT, Convert, check_exact, exact_float
+from ._compat import Convert, check_exact, exact_float, plain
 from ._fields import RecordSchema
-from ._migration import FieldPlan, Hop, Stage, StepRun, TypePlan
+from ._migration import FieldPlan, Hop, Stage, TypePlan
 from ._schema import CheckpointStep, MissingField, RecordType, field_values
 from ._types import FieldType
 from ._values import Ref
@@ -129,13 +129,13 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
             out.append(columns[fp.source])
         else:
             values = _converted(tp, fp, columns[fp.source])
-            if fp.mode == "convert" and any(n.kind == "enum" for n in fs.type.walk()):
-                values = [_enum_values(fs.type, v, reader.classes) for v in values]  # members decoded by value
-            if fp.mode == "convert":
-                out.append(msgspec.convert(values, list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
-            else:
+            if fp.mode == "tag":
                 encoder = TaggedEncoder(NoRefs())
                 out.append([encoder.encode(v) for v in values])
+                continue
+            if any(n.kind == "enum" for n in fs.type.walk()):
+                values = [_enum_values(fs.type, v, reader.classes) for v in values]  # members decoded by value
+            out.append(msgspec.convert(values, list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
     return out
 
 
@@ -145,7 +145,7 @@ def _converted(tp: TypePlan, fp: FieldPlan, values: list[Any]) -> list[Any]:
     convert = fp.convert
     if convert is None:
         return values
-    if convert is exact_float and _within_exact_floats(values):
+    if convert is exact_float and plain("float", values):
         return values  # the usual case, checked in C
     out: list[Any] = []
     try:
@@ -156,27 +156,20 @@ def _converted(tp: TypePlan, fp: FieldPlan, values: list[Any]) -> list[Any]:
     return out
 
 
-def _within_exact_floats(values: list[Any]) -> bool:
-    ints = [v for v in values if type(v) is int] if set(map(type, values)) != {int} else values
-    return not ints or (min(ints) >= -EXACT_FLOAT_LIMIT and max(ints) <= EXACT_FLOAT_LIMIT)
-
-
 def by_steps(tp: TypePlan, records: list[dict[str, Any]], refs: RefIndex) -> Columns:
     """The reader's columns from the writer's records as dicts, through the upgrade steps and
     the rules between them."""
     name = tp.reader.name
-    ends = [stage.guards for stage in tp.route if isinstance(stage, StepRun) and stage.version == 0]
-    written = {key: [r.get(key, _ABSENT) for r in records] for guards in ends for key, _ in guards}  # before any step
+    written = {key: [r.get(key, _ABSENT) for r in records] for key, _ in tp.end_guards}  # before any step
     for stage in tp.route:
         if isinstance(stage, Hop):
             records = apply_hop(name, stage, records)
-        elif stage.version == 0:  # the route's end: values still as the writer wrote them
-            for key, check in stage.guards:
-                _guarded(f"{name} upgrade steps", key, check, written[key], records)
         else:
             records = _run_step(name, stage.version, stage.step, records, stage.guards)
             if stage.fills is not None:
                 _fill_defaults(stage.fills, records)
+    for key, check in tp.end_guards:  # values still as the writer wrote them
+        _guarded(f"{name} upgrade steps", key, check, written[key], records)
     return reader_columns(tp.reader, records, refs)
 
 

@@ -246,8 +246,8 @@ class Verifier:
 
     def restored(self, state: Any) -> None:
         """The chain's content, just loaded: the first baseline."""
-        if self.every > 0 and self._affordable(find_tables(state)):
-            tables = find_tables(state)
+        tables = find_tables(state) if self.every > 0 else []
+        if tables and self._affordable(tables):
             hasher = Hasher(self.registry(), tables)
             self.baselines = Baselines()
             self.baselines.set({t.token: hasher.table(t) for t in tables})

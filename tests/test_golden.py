@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import msgspec
@@ -119,3 +120,20 @@ def test_the_format_4_golden_store_names_its_enums_and_loads_by_name() -> None:
         assert loaded[key] == expected[key], key
     assert store.manifest(5).format_version == 3, "a checkpoint without enums keeps the older version"
     assert tree_digest(golden) == before
+
+
+def test_the_format_5_golden_chain_binds_each_delta_to_its_parents_content(tmp_path: Path) -> None:
+    """Format 5 added ``parent_digest``: a manifest of another checkpoint put under a parent's
+    id (the id reused after a deletion) no longer passes for that parent."""
+    golden = Path(__file__).parent / "golden" / "format-5"
+    store = amber.open_store(golden / "store", registry=registry, create=False)
+    deltas = [store.manifest(i) for i in ("2", "3", "5")]
+    assert all(m.format_version == 5 and m.parent_digest for m in deltas)
+    assert deltas[2].parent_digest == _format.manifest_digest(store.manifest(3))
+    copy = tmp_path / "store"
+    shutil.copytree(golden / "store", copy)
+    stand_in = copy / "checkpoints" / "000000000003.manifest"
+    other = _format.parse_manifest((copy / "checkpoints" / "000000000004.manifest").read_bytes(), "4")
+    stand_in.write_bytes(_format.encode_manifest(msgspec.structs.replace(other, id="000000000003", sequence=3)))
+    with pytest.raises(amber.CorruptCheckpointError, match="checkpoint 000000000005: parent: .*another checkpoint"):
+        amber.open_store(copy, registry=registry, create=False).load(5)

@@ -37,6 +37,7 @@ from ._format import (
     MAX_SEGMENT_BYTES,
     MAX_SEQUENCE,
     MAX_TOKEN,
+    SHORT_ID,
     Manifest,
     SegmentEntry,
     TypeEntry,
@@ -46,6 +47,7 @@ from ._format import (
     digest,
     encode_manifest,
     format_id,
+    manifest_digest,
     manifest_key,
     names_enums,
     needed_version,
@@ -333,8 +335,11 @@ class CheckpointStore:
         return self.publish(draft, check=check)
 
     def _refuse_unleased(self) -> None:
-        """A writer without the lease of a store written under one: refused before it writes
-        anything (its commit would be void; ``_confirm_fencing`` catches the races)."""
+        """A writer without the lease of a store written under one, or without the key of a
+        store that checks signatures: refused before it writes anything (its commit would be
+        void, or refused on load; ``_confirm_fencing`` catches the races)."""
+        if self.signing is not None:
+            self.signing.refuse_unsigned(self.url)
         if self.lease is None:
             fences = self._fencing.listed()
             if fences:
@@ -517,10 +522,12 @@ class CheckpointStore:
         if self.lease is not None:
             self.lease.check_held()
             token = min(self.lease.token, MAX_TOKEN)
-        stamped = msgspec.structs.replace(manifest, token=token, signature="", format_version=3)
-        if self.signing is not None:
-            stamped = self.signing.sign(stamped)
-        return msgspec.structs.replace(stamped, format_version=needed_version(stamped))
+        stamped = msgspec.structs.replace(manifest, token=token, signature="")
+        if self.signing is None:
+            return msgspec.structs.replace(stamped, format_version=needed_version(stamped))
+        # The version is signed too: the one a signature needs, set before signing.
+        version = needed_version(msgspec.structs.replace(stamped, signature="to be signed"))
+        return self.signing.sign(msgspec.structs.replace(stamped, format_version=version))
 
     def _confirm_fencing(self, manifest: Manifest, tried: builtins.list[str]) -> None:
         """After a commit: unless this writer's lease still stands (then no fence can cover
@@ -655,6 +662,7 @@ class CheckpointStore:
             if parent.depth != child.depth - 1:
                 expected = f"a parent at depth {child.depth - 1}"
                 raise CorruptCheckpointError(child.id, "parent", expected, str(parent.depth))
+            _check_link(child, parent)
             chain.append(parent)
         return chain[::-1]
 
@@ -815,7 +823,7 @@ class CheckpointStore:
                 raise CheckpointNotFoundError(self.url, "store", "at least one committed checkpoint", "none")
             return newest
         text = str(checkpoint_id)
-        if text.isdigit() and len(text) <= 12:
+        if SHORT_ID.fullmatch(text):  # ASCII digits only: int() would take "٣" for 3
             return format_id(int(text))
         raise CheckpointNotFoundError(text, "id", "a checkpoint id (its sequence number)", repr(text))
 
@@ -1012,6 +1020,7 @@ def _draft(
         meta=meta,
         write_versions={t.rt.name: t.written.version for t in tables if t.pin is not None},
         parent=parent.id if parent is not None else "",
+        parent_digest=manifest_digest(parent) if parent is not None else "",
         depth=parent.depth + 1 if parent is not None else 0,
         tables={str(token): n for token, n in sorted(writer.keyed_tables.items())},
     )
@@ -1045,6 +1054,18 @@ def _tables_as_saved(manifest: Manifest, state: Any) -> dict[int, KeyedTable[Any
             manifest.id, "tables", "tables with the entry counts in the manifest", f"differences {wrong}"
         )
     return tables
+
+
+def _check_link(child: Manifest, parent: Manifest) -> None:
+    """A delta of format 5 on is bound to its parent's content: under a reused id (manifests
+    deleted, another checkpoint committed there) the digest tells the impostor apart."""
+    if child.parent_digest and child.parent_digest != manifest_digest(parent):
+        raise CorruptCheckpointError(
+            child.id,
+            "parent",
+            f"parent {child.parent} with manifest digest {child.parent_digest[:16]}…",
+            f"another checkpoint under that id (digest {manifest_digest(parent)[:16]}…)",
+        )
 
 
 def _info(manifest: Manifest, manifest_size: int) -> CheckpointInfo:

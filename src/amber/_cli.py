@@ -7,10 +7,11 @@ Text for people, ``--json`` for machines. Errors are one line on stderr. Exit st
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import msgspec
@@ -39,8 +40,13 @@ def _run(
     try:
         result = action()
     except AmberError as e:
-        click.echo(f"amber: error: {e}", err=True)
-        sys.exit(1)
+        _fail(str(e))
+    except OSError as e:  # the terminal's or a file's, outside any store (a store's are StoreErrors)
+        _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
+    except Exception as e:  # a defect of ours: still one line (AMBER_DEBUG=1 shows the traceback)
+        if os.environ.get("AMBER_DEBUG"):
+            raise
+        _fail(f"internal error {type(e).__name__}: {e} (a bug: please report it; AMBER_DEBUG=1 shows where)")
     if as_json:
         click.echo(msgspec.json.encode(result).decode())
     else:
@@ -49,7 +55,38 @@ def _run(
         sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, whatever the message holds (an id or a path with a newline in
+    it, a terminal escape), and exit status 1."""
+    click.echo(f"amber: error: {one_line(message)}", err=True)
+    sys.exit(1)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character escaped, so it prints as one inert line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class _Amber(click.Group):
+    """The command group, whose usage errors are one line too (``amber: usage: ...``, exit 2)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as e:  # --help, --version
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("amber: error: interrupted", err=True)
+            sys.exit(1)
+        except click.ClickException as e:
+            ctx: click.Context | None = getattr(e, "ctx", None)  # usage errors know their command
+            where = f" (amber {ctx.command_path.partition(' ')[2]} --help)".replace("  ", " ") if ctx else ""
+            click.echo(f"amber: usage: {one_line(e.format_message())}{where}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=_Amber, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="amber-state", prog_name="amber")
 @click.option(
     "--log-level",
@@ -279,7 +316,7 @@ def schema() -> None:
 
 def _oldest(values: tuple[str, ...]) -> dict[str, int]:
     pairs = [v.partition("=") for v in values]
-    if not all(sep and version.isdigit() for _, sep, version in pairs):
+    if not all(sep and version.isascii() and version.isdigit() for _, sep, version in pairs):
         raise click.BadParameter("use NAME=VERSION, e.g. bank.Account=2")
     return {name: int(version) for name, _, version in pairs}
 

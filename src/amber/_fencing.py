@@ -52,7 +52,7 @@ class FenceView:
         found = []
         for key in self.storage.list("fences/"):
             name = key.removeprefix("fences/")
-            if not (name.isdigit() and len(name) == 19):
+            if not (name.isascii() and name.isdigit() and len(name) == 19):
                 continue
             token = int(name)
             if token not in self._firsts:
@@ -68,7 +68,7 @@ class FenceView:
             text = self.storage.get_range(key, 0, 64).decode("ascii", "replace").strip()
         except ObjectNotFoundError:
             return None
-        if text.isdigit() and len(text) == 12:
+        if text.isascii() and text.isdigit() and len(text) == 12:
             return int(text)
         if text != "closed":  # damaged (a power cut on a store without fsync): it settles its token
             log.warning("%s: %s is not a fence (%r): taken as closed", self.storage.url, key, text[:20])

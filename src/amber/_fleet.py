@@ -158,7 +158,7 @@ class Fleet:
     def epochs(self) -> list[int]:
         """The decided epochs' numbers, oldest first (one listing)."""
         names = [k.removeprefix("epochs/").removesuffix(".decision") for k in self.storage.list("epochs/")]
-        return sorted(int(n) for n in names if n.isdigit() and len(n) == 12)
+        return sorted(int(n) for n in names if n.isascii() and n.isdigit() and len(n) == 12)
 
     def decisions(self, unreadable: list[tuple[int, str]] | None = None) -> list[Decision]:
         """Every decided epoch, oldest first (committed and aborted). A damaged decision is
@@ -493,7 +493,7 @@ class FleetWorker:
                 self._propose(epoch, self._tally(epoch, voters))
             elif time.monotonic() > deadline:
                 names = [k.removeprefix(ballot).removesuffix(".json") for k in voters]
-                cast = {int(n) for n in names if n.isdigit()}
+                cast = {int(n) for n in names if n.isascii() and n.isdigit()}
                 missing = tuple(w for w in range(self.workers) if w not in cast)
                 who = ", ".join(map(str, missing))
                 self._propose(epoch, self._abort(epoch, f"worker {who} did not vote in time", missing))

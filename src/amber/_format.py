@@ -7,6 +7,7 @@ and checked before it is trusted.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import struct
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from .errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatE
 # uses the lowest version that can hold a checkpoint, so older readers keep what they can read.
 # Format 4 adds enums' stable names and member names to the schema section (a format 3 reader
 # would refuse the unknown keys as corruption instead of asking for a newer library).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
 
 
@@ -45,7 +46,10 @@ MAX_ROWS = 65_536  # rows in one table segment
 
 MAX_SEQUENCE = 10**12 - 1  # ids are 12 digits
 MAX_TOKEN = 10**18  # lease tokens: one per acquisition, 19 digits in fence names
-ID_PATTERN = re.compile(r"[0-9]{12}")  # patterns are used with fullmatch: "$" would accept a trailing newline
+# Patterns are used with fullmatch ("$" would accept a trailing newline), in ASCII digits:
+# str.isdigit() and int() take "٣" for 3.
+ID_PATTERN = re.compile(r"[0-9]{12}")
+SHORT_ID = re.compile(r"[0-9]{1,12}")  # how a person may write an id: "7" is 000000000007
 DATA_KEY = re.compile(r"data/[0-9a-f]{32}\.seg")
 HEX128 = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[0-9]{1,19}")
@@ -121,15 +125,26 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_def
     tables: dict[str, int] = {}  # format 2: token -> entries of each amber.Table in the state
     token: int = 0  # format 3: the committing writer's lease token (0: no lease)
     signature: str = ""  # format 3: "<key id>:<HMAC-SHA256>" over the manifest without it
+    # format 5: a delta binds its parent by content (SHA-256 of the parent's manifest,
+    # see manifest_digest), not only by id: an id freed and taken again is another parent.
+    parent_digest: str = ""
 
     @property
     def is_delta(self) -> bool:
         return bool(self.parent)
 
 
+def manifest_digest(manifest: Manifest) -> str:
+    """SHA-256 of a manifest's content (its canonical JSON, signature included): what a
+    delta names its parent by. Content, not bytes, so a copy re-encoded stays its parent."""
+    return hashlib.sha256(canonical_json(manifest)).hexdigest()
+
+
 def needed_version(manifest: Manifest) -> int:
     """The lowest format version that can hold a checkpoint."""
     content = content_version(manifest)
+    if manifest.parent_digest:
+        return max(5, content)
     if manifest.token or manifest.signature or any(s.sha256 for s in manifest.segments):
         return max(3, content)
     return content
@@ -224,7 +239,11 @@ def _version_problem(m: Manifest) -> tuple[str, str] | None:
         return "a signature of 16 and 64 hex digits", repr(m.signature[:100])
     if needed_version(m) > m.format_version:
         found = f"format_version {m.format_version}"
-        needs = {3: "no token, signature or SHA-256 before format 3", 4: "no enum member names before format 4"}
+        needs = {
+            3: "no token, signature or SHA-256 before format 3",
+            4: "no enum member names before format 4",
+            5: "no parent digest before format 5",
+        }
         return needs.get(needed_version(m), "no tables or parent"), found
     return None
 
@@ -244,12 +263,20 @@ def _chain_problem(m: Manifest) -> tuple[str, str] | None:
         return "a parent id below the checkpoint's own, and a depth of 1 or more", f"{m.parent!r}, depth {m.depth}"
     if not m.parent and m.depth:
         return "depth 0 in a full checkpoint", str(m.depth)
+    if _digest_problem(m):
+        return "a delta, and only a delta, naming its parent's manifest digest", repr(m.parent_digest[:80])
     if any(not (_TOKEN.fullmatch(k) and int(k) < 2**63 and n >= 0) for k, n in m.tables.items()):
         return "table tokens (numbers below 2**63) with entry counts", ", ".join(k[:20] for k in list(m.tables)[:3])
     if not m.parent and any(t.links or t.adopted for t in m.types):
         names = ", ".join(t.schema.name for t in m.types if t.links or t.adopted)
         return "links and adoptions only in a delta (one with a parent)", names
     return None
+
+
+def _digest_problem(m: Manifest) -> bool:
+    if not m.parent:
+        return bool(m.parent_digest)
+    return m.format_version >= 5 and not _SHA256.fullmatch(m.parent_digest)
 
 
 def _types_problem(m: Manifest) -> tuple[str, str] | None:

@@ -1095,7 +1095,7 @@ def _sweep_spools() -> None:
     folder = Path(tempfile.gettempdir())
     for spool in folder.glob(f"{SPOOL_PREFIX}*"):
         pid = spool.name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isascii() and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(spool, ignore_errors=True)
 
 

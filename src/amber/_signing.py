@@ -19,7 +19,7 @@ import msgspec
 
 from ._fields import canonical_json
 from ._format import Manifest
-from .errors import SignatureError
+from .errors import SignatureError, SigningKeyError
 
 MIN_KEY_BYTES = 16
 
@@ -28,10 +28,13 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"amber key id\x00" + key).hexdigest()[:16]
 
 
-def _as_key(key: bytes | str) -> bytes:
+def _as_key(key: bytes | str, source: str) -> bytes:
     raw = key.encode() if isinstance(key, str) else bytes(key)
     if len(raw) < MIN_KEY_BYTES:
-        raise ValueError(f"a signing key needs at least {MIN_KEY_BYTES} bytes (e.g. secrets.token_hex(32))")
+        raise SigningKeyError(
+            f"{source}: a key of {len(raw)} bytes; keys need at least {MIN_KEY_BYTES} bytes "
+            "(e.g. secrets.token_hex(32))"
+        )
     return raw
 
 
@@ -46,14 +49,29 @@ class Keyring:
     def of(cls, signing_key: bytes | str | None, verify_keys: Iterable[bytes | str] = ()) -> Keyring | None:
         """From explicit keys, else ``AMBER_SIGNING_KEY`` and ``AMBER_VERIFY_KEYS`` (keys
         separated by commas); None when there are none (nothing is signed or checked)."""
+        signing_source, verify_source = "signing_key", "verify_keys"
         if signing_key is None:
-            signing_key = os.environ.get("AMBER_SIGNING_KEY") or None
-        extra = list(verify_keys) or [k for k in os.environ.get("AMBER_VERIFY_KEYS", "").split(",") if k]
-        keys = [_as_key(k) for k in ([signing_key] if signing_key is not None else []) + extra]
+            signing_key, signing_source = os.environ.get("AMBER_SIGNING_KEY") or None, "AMBER_SIGNING_KEY"
+        extra = list(verify_keys)
+        if not extra:
+            extra = [k for k in os.environ.get("AMBER_VERIFY_KEYS", "").split(",") if k]
+            verify_source = "AMBER_VERIFY_KEYS"
+        signing = _as_key(signing_key, signing_source) if signing_key is not None else None
+        keys = [signing] if signing is not None else []
+        keys += [_as_key(k, f"{verify_source}[{i}]") for i, k in enumerate(extra)]
         if not keys:
             return None
-        signing = _as_key(signing_key) if signing_key is not None else None
         return cls(signing, {key_id(k): k for k in keys})
+
+    def refuse_unsigned(self, where: str) -> None:
+        """A store that checks signatures writes only what it can sign: a checkpoint it
+        commits unsigned would be refused by itself and every keyed reader."""
+        if self.signing is None:
+            ours = ", ".join(sorted(self.verifying))
+            raise SigningKeyError(
+                f"{where}: this store checks signatures (keys {ours}) but has no signing key, so what it "
+                "commits would be refused on load: give signing_key= (or AMBER_SIGNING_KEY), or open it read-only"
+            )
 
     def sign(self, manifest: Manifest) -> Manifest:
         """The manifest with its signature (a manifest signed before is signed anew)."""

@@ -4,6 +4,7 @@ restore or checkpoint until it closes (or its process dies: the kernel drops it)
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import socket
@@ -47,6 +48,22 @@ def kept_by_children() -> Iterator[None]:
         _keeper = None
 
 
+def _open_lock_file(path: Path) -> int:
+    """The lock file, created if missing; a typed error for whatever is in the way (a
+    read-only store, a folder or a symlink planted at its name, a path too long)."""
+    try:
+        # O_NOFOLLOW: a symlink planted here must not make us truncate the file it points at.
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            reason = "a symbolic link is planted there (remove it)"
+        elif e.errno == errno.EISDIR:
+            reason = "a folder is in the way (remove it)"
+        else:
+            reason = e.strerror or str(e)
+        raise StoreLockedError(f"{path}: cannot take the store's writer lock: {reason}") from None
+
+
 class WriterLock:
     """The lock file of a local store, held by this process."""
 
@@ -63,8 +80,7 @@ class WriterLock:
             return None
         storage.ensure_root()  # private folders, whatever the umask
         path = storage.root / LOCK_NAME
-        # O_NOFOLLOW: a symlink planted here must not make us truncate the file it points at.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = _open_lock_file(path)
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
             os.close(fd)

@@ -6,6 +6,7 @@ else comes from this one tree::
     AmberError
     ├── SchemaError (TypeError)               a type cannot be declared or persisted as written
     ├── SerializationError (ValueError)       a state cannot be saved (unsupported value, int out of range)
+    ├── SigningKeyError (ValueError)          a key too short, or a signed store opened without its signing key
     ├── StoreError (OSError)                  the storage underneath failed or refused
     │   ├── StoreNotFoundError (FileNotFoundError)   the store's location does not exist
     │   ├── ObjectNotFoundError (FileNotFoundError)  a named object is missing
@@ -70,6 +71,7 @@ __all__ = [
     "SchemaProblem",
     "SerializationError",
     "SignatureError",
+    "SigningKeyError",
     "StoreError",
     "StoreLockedError",
     "StoreNotFoundError",
@@ -89,6 +91,11 @@ class SchemaError(AmberError, TypeError):
 
 class SerializationError(AmberError, ValueError):
     """A state cannot be written: an unsupported value, a field holding the wrong type."""
+
+
+class SigningKeyError(AmberError, ValueError):
+    """A signing or verification key is unusable (shorter than 16 bytes), or a store that
+    checks signatures was asked to write without a key to sign with."""
 
 
 class StoreError(AmberError, OSError):

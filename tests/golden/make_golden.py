@@ -36,6 +36,7 @@ def main() -> None:
         dump = [commands.dump(store, i) for i in store.ids()]
     else:
         fenced_chain(store)
+        # Format 5 added the parent digest of every delta: the fenced chain's deltas carry it.
         if amber.FORMAT_VERSION >= 4:  # format 4 added enums' names: the first golden state, now with them
             store.acquire_lease(holder="golden-writer-2")
             store.save(golden_state(), meta={"golden": True})

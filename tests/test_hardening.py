@@ -1,0 +1,202 @@
+"""Hardening found by a hostile review: verify-only keys, chains bound by content, ids in
+ASCII digits, short keys in the environment. Each test failed before its fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+
+import amber
+from amber import commands
+from amber._cli import cli
+from tests.helpers import tree_digest
+from tests.sample import Account, Customer, bank, golden_state, registry
+
+KEY = "k" * 32
+
+
+def signed(root: Path, key: str | None = KEY, verify: tuple[str, ...] = ()) -> amber.CheckpointStore:
+    return amber.open_store(root, registry=registry, signing_key=key, verify_keys=verify)
+
+
+# --- 1. a verify-only store refuses to write -------------------------------------------
+
+
+def test_a_store_with_verify_keys_only_refuses_to_save_and_says_which_key_is_missing(tmp_path: Path) -> None:
+    signed(tmp_path).save(bank(accounts=2))
+    before = tree_digest(tmp_path, history=False)  # the history records the refused attempt
+    reader = signed(tmp_path, key=None, verify=(KEY,))
+    assert len(reader.load()["accounts"]) == 2, "verifying still reads"
+    with pytest.raises(amber.SigningKeyError, match="checks signatures .* but has no signing key.*signing_key="):
+        reader.save(bank(accounts=3))
+    assert tree_digest(tmp_path, history=False) == before, "nothing was written"
+
+
+def test_a_signed_checkpoint_of_a_newer_format_verifies(tmp_path: Path) -> None:
+    """The format version is signed: it was set after signing, so every signed checkpoint
+    with enum names (format 4) failed its own signature check."""
+    signed(tmp_path).save(golden_state())
+    assert signed(tmp_path).manifest().format_version == 4
+    assert signed(tmp_path).load()["customers"] == golden_state()["customers"]
+
+
+def test_a_manager_on_a_verify_only_store_reports_the_failed_checkpoint(tmp_path: Path) -> None:
+    writer = amber.Manager(signed(tmp_path), [_Holder()])
+    writer.checkpoint()
+    writer.close(final=False)
+    holder = _Holder()
+    manager = amber.Manager(signed(tmp_path, key=None, verify=(KEY,)), [holder])
+    manager.restore()
+    with pytest.raises(amber.CheckpointAbortedError, match="no signing key"):
+        manager.checkpoint()
+    manager.close(final=False)
+    assert signed(tmp_path).ids() == ["000000000001"]
+
+
+def test_rollback_with_the_verify_key_only_exits_1_and_commits_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = signed(tmp_path)
+    store.save(bank(accounts=1))
+    store.save(bank(accounts=2))
+    monkeypatch.setenv("AMBER_VERIFY_KEYS", KEY)
+    result = CliRunner().invoke(cli, ["rollback", str(tmp_path), "--to", "1"])
+    assert result.exit_code == 1 and "AMBER_SIGNING_KEY" in result.output
+    assert signed(tmp_path).ids() == ["000000000001", "000000000002"]
+
+
+class _Holder:
+    name = "holder"
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {"n": 0}
+
+    def snapshot(self) -> Any:
+        return self.state
+
+    def restore(self, state: Any) -> None:
+        self.state = state
+
+
+# --- 3. a delta names its parent by content --------------------------------------------
+
+
+def _chain(store: amber.CheckpointStore) -> dict[str, Any]:
+    people = amber.Table({i: Customer(i, f"c{i}") for i in range(3)})
+    accounts = amber.Table({i: Account(i, people[i % 3], i) for i in range(5)})
+    state = {"people": people, "accounts": accounts}
+    first = store.save(state)
+    accounts[9] = Account(9, people[0], 900)
+    second = store.save(state, parent=first.id)
+    del accounts[0]
+    store.save(state, parent=second.id)
+    return state
+
+
+def test_a_signed_delta_put_back_over_a_reused_id_is_refused(tmp_path: Path) -> None:
+    """The attack: delete the two newest manifests (no key needed), let the service write a
+    new checkpoint under the freed id 2, put the old signed delta 3 back. Before format 5
+    it verified and loaded onto the new 2: a state no key holder ever wrote."""
+    store = signed(tmp_path)
+    _chain(store)
+    kept = tmp_path / "kept.manifest"
+    shutil.copy(tmp_path / "checkpoints" / "000000000003.manifest", kept)
+    for cid in ("000000000003", "000000000002"):
+        (tmp_path / "checkpoints" / f"{cid}.manifest").unlink()
+    service = signed(tmp_path)
+    state = service.load()
+    state["accounts"][7] = Account(7, state["people"][1], 7)
+    assert service.save(state, parent="1").id == "000000000002"
+    shutil.copy(kept, tmp_path / "checkpoints" / "000000000003.manifest")
+    with pytest.raises(amber.CorruptCheckpointError, match=r"checkpoint 000000000003: parent: .*another checkpoint"):
+        signed(tmp_path).verify(3)
+    with pytest.raises(amber.CorruptCheckpointError, match="parent"):
+        signed(tmp_path).load(3)
+    report = commands.verify_all(signed(tmp_path))
+    assert [r["ok"] for r in report] == [True, True, False]
+    manager = amber.Manager(signed(tmp_path), [_Holder()], exclusive=False)
+    with pytest.raises(amber.RestoreError):
+        manager.restore()  # 3 is refused and nothing else holds the participant's state
+
+
+def test_every_delta_of_format_5_names_its_parents_digest(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path, registry=registry)
+    _chain(store)
+    two, three = store.manifest(2), store.manifest(3)
+    assert two.format_version == 5 and three.parent_digest == amber._format.manifest_digest(two)
+    forged = amber._format.encode_manifest(msgspec.structs.replace(three, parent_digest=""))
+    (tmp_path / "checkpoints" / "000000000003.manifest").write_bytes(forged)
+    with pytest.raises(amber.CorruptCheckpointError, match="parent's manifest digest"):
+        store.load(3)
+
+
+# --- 6. ids are ASCII digits; short keys are a typed error --------------------------------
+
+
+@pytest.mark.parametrize("text", ["²", "①", "٣", "\uff13", "1\n", " 1", "+1", "1_0"])
+def test_ids_in_anything_but_ascii_digits_are_refused(tmp_path: Path, text: str) -> None:
+    store = amber.open_store(tmp_path, registry=registry)
+    for n in range(3):
+        store.save(bank(accounts=n + 1))
+    with pytest.raises(amber.CheckpointNotFoundError, match="a checkpoint id"):
+        store.load(text)
+    result = CliRunner().invoke(cli, ["show", str(tmp_path), text])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("variable", ["AMBER_SIGNING_KEY", "AMBER_VERIFY_KEYS"])
+def test_a_short_key_in_the_environment_is_one_line_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    amber.open_store(tmp_path, registry=registry).save(bank())
+    monkeypatch.setenv(variable, "short")
+    result = CliRunner().invoke(cli, ["ls", str(tmp_path)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert variable in result.output and "at least 16 bytes" in result.output
+    with pytest.raises(amber.SigningKeyError, match=variable):
+        amber.open_store(tmp_path, registry=registry)
+
+
+# --- 6. whatever is in the store's way is a typed error, never a raw OSError ----------------
+
+
+@pytest.mark.parametrize("planted", ["folder", "symlink"])
+def test_a_folder_or_symlink_at_the_writer_locks_path_is_a_typed_error(tmp_path: Path, planted: str) -> None:
+    store_dir = tmp_path / "store"
+    commands_store = amber.open_store(store_dir, registry=registry)
+    commands_store.save(bank(accounts=1))
+    commands_store.save(bank(accounts=2))
+    lock = store_dir / ".amber-writer.lock"
+    outside = tmp_path / "outside"
+    if planted == "folder":
+        lock.mkdir()
+    else:
+        lock.symlink_to(outside)
+    manager = amber.Manager(amber.open_store(store_dir, registry=registry), [_Holder()])
+    with pytest.raises(amber.StoreLockedError, match=r"\.amber-writer\.lock: cannot take the store's writer lock"):
+        manager.restore()
+    app = "tests.sample:registry"
+    for argv in (["rollback", str(store_dir), "--to", "1"], ["migrate", str(store_dir), "--app", app]):
+        result = CliRunner().invoke(cli, argv)
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert "writer lock" in result.output and "Traceback" not in result.output
+    assert not outside.exists(), "nothing is created through the link"
+
+
+def test_a_store_whose_paths_pass_the_systems_limit_fails_with_a_typed_error(tmp_path: Path) -> None:
+    deep = tmp_path
+    while len(str(deep)) < 4096 - 60:  # room for the store's folder and lock, not for its files
+        deep = deep / ("d" * min(200, 4096 - 60 - len(str(deep))))
+    deep.mkdir(parents=True)
+    store = amber.open_store(deep / "s", registry=registry)
+    with pytest.raises(amber.StoreError, match="File name too long"):
+        store.save(bank())
+    manager = amber.Manager(amber.open_store(deep / "s", registry=registry), [_Holder()])
+    with pytest.raises(amber.AmberError):
+        manager.checkpoint()
+    manager.close(final=False)

@@ -200,3 +200,59 @@ def test_a_store_whose_paths_pass_the_systems_limit_fails_with_a_typed_error(tmp
     with pytest.raises(amber.AmberError):
         manager.checkpoint()
     manager.close(final=False)
+
+
+# --- 4. a planted symlink is never followed, whatever file it stands for --------------------
+
+SECRET = b"AMBER-MANIFEST 1\nTOP SECRET outside the store\n"
+
+
+def _plant(link: Path, target: Path) -> None:
+    link.unlink(missing_ok=True)
+    link.symlink_to(target)
+
+
+def test_a_manifest_planted_as_a_symlink_is_an_error_that_shows_nothing_of_its_target(tmp_path: Path) -> None:
+    store_dir, outside = tmp_path / "store", tmp_path / "secret"
+    outside.write_bytes(SECRET)
+    store = amber.open_store(store_dir, registry=registry)
+    store.save(bank(accounts=1))
+    _plant(store_dir / "checkpoints" / "000000000002.manifest", outside)
+    with pytest.raises(amber.CorruptCheckpointError, match=r"000000000002: manifest: .*a symbolic link"):
+        store.load(2)
+    rows = commands.ls(store)
+    assert [r["id"] for r in rows] == ["000000000001", "000000000002"] and "symbolic link" in rows[1]["error"]
+    for argv in (["ls", str(store_dir)], ["show", str(store_dir), "2"], ["verify", str(store_dir), "--all"]):
+        result = CliRunner().invoke(cli, argv)
+        assert "SECRET" not in result.output and "Traceback" not in result.output, argv
+    assert outside.read_bytes() == SECRET
+
+
+def test_a_data_file_or_quarantine_note_planted_as_a_symlink_is_not_read_through(tmp_path: Path) -> None:
+    store_dir, outside = tmp_path / "store", tmp_path / "secret"
+    outside.write_bytes(SECRET)
+    store = amber.open_store(store_dir, registry=registry)
+    store.save(bank(accounts=1))
+    (store_dir / "quarantine").mkdir()
+    _plant(store_dir / "quarantine" / "000000000001.json", outside)
+    assert store.quarantined() == {"000000000001": "(unreadable quarantine note)"}
+    real = store_dir / store.manifest(1).data
+    real.rename(tmp_path / "moved.seg")
+    _plant(real, tmp_path / "moved.seg")
+    with pytest.raises(amber.CorruptCheckpointError, match="data file: .*a symbolic link"):
+        store.load(1)
+
+
+def test_a_lease_lock_planted_as_a_symlink_creates_nothing_outside_the_store(tmp_path: Path) -> None:
+    store_dir, outside = tmp_path / "store", tmp_path / "created-outside"
+    store = amber.open_store(store_dir, registry=registry)
+    (store_dir / "leases").mkdir(parents=True, exist_ok=True)
+    _plant(store_dir / "leases" / ".writer.json.lock", outside)
+    with pytest.raises(amber.PlantedLinkError, match=r"leases/\.writer\.json\.lock"):
+        store.acquire_lease()
+    assert not outside.exists()
+    _plant(store_dir / "leases" / "writer.json", outside)
+    (store_dir / "leases" / ".writer.json.lock").unlink()
+    with pytest.raises(amber.PlantedLinkError, match="writer.json"):
+        store.acquire_lease()
+    assert not outside.exists()

@@ -76,6 +76,7 @@ from .errors import (
     FencedError,
     IncompatibleSchemaError,
     ObjectNotFoundError,
+    PlantedLinkError,
     SchemaMismatchError,
     SchemaProblem,
     SerializationError,
@@ -574,7 +575,7 @@ class CheckpointStore:
             try:
                 body = msgspec.json.decode(self.storage.get_range(key, 0, 8192))
                 found[cid] = str(body.get("reason", "")) if isinstance(body, dict) else ""
-            except (ValueError, RecursionError, ObjectNotFoundError):
+            except (ValueError, RecursionError, StoreError):  # a planted link: its target is not shown
                 found[cid] = "(unreadable quarantine note)"
         return found
 
@@ -793,6 +794,8 @@ class CheckpointStore:
             data = self.storage.get_range(key, 0, size)
         except ObjectNotFoundError:
             raise CheckpointNotFoundError(cid, "manifest", "a committed checkpoint with this id", "none") from None
+        except PlantedLinkError as e:  # listed, never read through
+            raise CorruptCheckpointError(cid, "manifest", "a readable manifest file", str(e)) from None
         manifest = parse_manifest(data, cid)
         if manifest.id != cid:
             raise CorruptCheckpointError(cid, "manifest", f"id {cid}", manifest.id)
@@ -806,6 +809,8 @@ class CheckpointStore:
             header = self.storage.get_range(manifest.data, 0, HEADER_SIZE)
         except ObjectNotFoundError:
             raise CorruptCheckpointError(manifest.id, "data file", manifest.data, "it is missing") from None
+        except PlantedLinkError as e:
+            raise CorruptCheckpointError(manifest.id, "data file", manifest.data, str(e)) from None
         if size != manifest.data_size:
             raise CorruptCheckpointError(manifest.id, "data file", f"{manifest.data_size} bytes", str(size))
         expected = data_header(_data_version(manifest))

@@ -12,6 +12,7 @@ else comes from this one tree::
     │   ├── ObjectNotFoundError (FileNotFoundError)  a named object is missing
     │   ├── ConflictError                     a create-only write found the name taken
     │   ├── StoreLockedError                  another manager is writing this local store
+    │   ├── PlantedLinkError                  a symbolic link where a local store keeps a file
     │   ├── CommitUncertainError              committed, but making it durable failed
     │   └── LeaseError                        a writer's lease on a store
     │       ├── LeaseHeldError                another writer holds it and it has not expired
@@ -65,6 +66,7 @@ __all__ = [
     "MigrationError",
     "MissingExtraError",
     "ObjectNotFoundError",
+    "PlantedLinkError",
     "RestoreError",
     "SchemaError",
     "SchemaMismatchError",
@@ -125,6 +127,11 @@ class CommitUncertainError(StoreError):
 
 class StoreLockedError(StoreError):
     """Another manager (in this process or another) is writing this local store."""
+
+
+class PlantedLinkError(StoreError):
+    """A symbolic link at a file's name inside a local store: Amber reads, writes and locks
+    nothing through one (it could lead out of the store), and shows nothing of its target."""
 
 
 class LeaseError(StoreError):

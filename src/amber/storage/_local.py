@@ -15,7 +15,7 @@ from pathlib import Path
 
 import xxhash
 
-from ..errors import AmberError, ConflictError, ObjectNotFoundError, StoreError, StoreNotFoundError
+from ..errors import AmberError, ConflictError, ObjectNotFoundError, PlantedLinkError, StoreError, StoreNotFoundError
 from ._base import check_key
 
 _TEMPORARY = re.compile(r"\.[A-Za-z0-9_-][A-Za-z0-9._-]*\.[0-9a-f]{16}\.tmp")  # see put()
@@ -23,25 +23,48 @@ FILE_MODE = 0o600  # a store's files and folders are private to their owner
 DIR_MODE = 0o700
 
 
+# Every file is opened without following a symlink at its own name (folders on the way are
+# checked by _path): a link planted in the store must not lead a read, a write or a lock out
+# of it. The kernel refuses with ELOOP, which _translated turns into a StoreError.
+_NO_LINK = os.O_NOFOLLOW | os.O_CLOEXEC
+PLANTED_LINK = "a symbolic link (Amber follows no link inside a store: remove it)"
+
+
 def _require_regular(info: os.stat_result, key: str) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise OSError(errno.ELOOP, PLANTED_LINK)
     if not stat.S_ISREG(info.st_mode):
         raise ObjectNotFoundError(f"{key} is not a regular file")  # e.g. a FIFO: treated as absent
 
 
 def _content_tag(path: Path) -> str:
-    with path.open("rb") as f:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NO_LINK)
+    with os.fdopen(fd, "rb") as f:
         _require_regular(os.fstat(f.fileno()), path.name)
         return xxhash.xxh3_128_hexdigest(f.read())
 
 
 @contextmanager
 def _locked(lock_path: Path) -> Iterator[None]:
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NO_LINK, FILE_MODE)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise PlantedLinkError(f"{lock_path}: {PLANTED_LINK}") from None
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _is_file_or_link(path: Path) -> bool:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 class FileSystem:
@@ -99,7 +122,7 @@ class LocalStorage:
     def get_range(self, key: str, start: int, length: int) -> bytes:
         with self._translated(key):
             # O_NONBLOCK: a FIFO planted in the store must not block the reader.
-            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK | _NO_LINK)
             try:
                 _require_regular(os.fstat(fd), key)
                 return os.pread(fd, length, start)
@@ -108,7 +131,7 @@ class LocalStorage:
 
     def size(self, key: str) -> int:
         with self._translated(key):
-            info = self._path(key).stat()
+            info = self._path(key).lstat()
             _require_regular(info, key)
             return info.st_size
 
@@ -159,7 +182,8 @@ class LocalStorage:
                 names = os.listdir(folder)
             except FileNotFoundError:
                 return []
-        return sorted(prefix + n for n in names if not n.startswith(".") and (folder / n).is_file())
+        # Links are listed (reading one is an error naming it), never followed to see what they are.
+        return sorted(prefix + n for n in names if not n.startswith(".") and _is_file_or_link(folder / n))
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -172,7 +196,7 @@ class LocalStorage:
 
     def modified(self, key: str) -> float:
         with self._translated(key):
-            info = self._path(key).stat()
+            info = self._path(key).lstat()
             _require_regular(info, key)
             return info.st_mtime
 
@@ -257,5 +281,7 @@ class LocalStorage:
         except AmberError:
             raise  # ours, e.g. raised by the chunks being written: never a storage error
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise PlantedLinkError(f"{self.root}: {key}: {PLANTED_LINK}") from None
             reason = "the disk is full" if e.errno == errno.ENOSPC else e.strerror or str(e)
             raise StoreError(f"{self.root}: {key}: {reason}") from e

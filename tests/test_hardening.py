@@ -3,7 +3,11 @@ ASCII digits, short keys in the environment. Each test failed before its fix."""
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,8 @@ from click.testing import CliRunner
 import amber
 from amber import commands
 from amber._cli import cli
+from amber.storage import LocalStorage
+from amber.storage._local import FileSystem
 from tests.helpers import tree_digest
 from tests.sample import Account, Customer, bank, golden_state, registry
 
@@ -256,3 +262,111 @@ def test_a_lease_lock_planted_as_a_symlink_creates_nothing_outside_the_store(tmp
     with pytest.raises(amber.PlantedLinkError, match="writer.json"):
         store.acquire_lease()
     assert not outside.exists()
+
+
+# --- 2. a collection never runs inside a write's window ---------------------------------------
+
+
+class _PausingFileSystem(FileSystem):
+    """Pauses before creating a file whose path holds ``where``, after touching ``flag``."""
+
+    def __init__(self, where: str, flag: Path, seconds: float) -> None:
+        self.where, self.flag, self.seconds = where, flag, seconds
+
+    def create(self, path: Path) -> int:
+        if self.where in str(path) and not self.flag.exists():
+            self.flag.touch()
+            time.sleep(self.seconds)
+        return super().create(path)
+
+
+def _gc(store_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "amber", "gc", str(store_dir), "--keep-last", "1", "--grace", "0s", *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _wait_for(flag: Path, writer: Any) -> None:
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert writer.is_alive() and time.monotonic() < deadline, "the writer never reached its pause"
+        time.sleep(0.01)
+
+
+def _rollback_paused(store_dir: Path, flag: Path) -> None:
+    storage = LocalStorage(store_dir, fs=_PausingFileSystem("checkpoints/", flag, 1.5))
+    commands.rollback(amber.CheckpointStore(storage, registry=registry), "1")
+
+
+def test_gc_waits_for_a_rollback_between_reading_its_source_and_committing(tmp_path: Path) -> None:
+    """Before: gc deleted checkpoint 1 and its data file while the rollback (in another
+    process) had read 1's manifest; the rollback then committed a manifest naming nothing."""
+    store_dir, flag = tmp_path / "store", tmp_path / "paused"
+    store = amber.open_store(store_dir, registry=registry)
+    store.save(bank(accounts=1))
+    store.save(bank(accounts=2))
+    rollback = multiprocessing.get_context("fork").Process(target=_rollback_paused, args=(store_dir, flag))
+    rollback.start()
+    _wait_for(flag, rollback)
+    collected = _gc(store_dir)
+    rollback.join(60)
+    assert rollback.exitcode == 0 and collected.returncode == 0, collected.stderr
+    fresh = amber.open_store(store_dir, registry=registry)
+    assert fresh.ids()[-1] == "000000000003" and len(fresh.load()["accounts"]) == 1
+
+
+def _checkpoint_slowly(store_dir: Path, flag: Path) -> None:
+    storage = LocalStorage(store_dir, fs=_PausingFileSystem("checkpoints/", flag, 1.5))  # data file written
+    manager = amber.Manager(amber.CheckpointStore(storage, registry=registry), [_Holder()], capture="fork")
+    manager.restore()
+    manager.checkpoint()
+    manager.close(final=False)
+
+
+def test_gc_with_no_grace_leaves_a_fork_childs_staged_data_file_alone(tmp_path: Path) -> None:
+    """Before: with a short --grace (or clocks apart), gc deleted the data file a forked
+    child was writing, before its manifest named it."""
+    store_dir, flag = tmp_path / "store", tmp_path / "paused"
+    first = amber.Manager(amber.open_store(store_dir, registry=registry), [_Holder()])
+    first.checkpoint()
+    first.close(final=False)
+    service = multiprocessing.get_context("fork").Process(target=_checkpoint_slowly, args=(store_dir, flag))
+    service.start()
+    _wait_for(flag, service)
+    collected = _gc(store_dir)
+    service.join(60)
+    assert service.exitcode == 0 and collected.returncode == 0, collected.stderr
+    fresh = amber.open_store(store_dir, registry=registry)
+    assert fresh.ids() == ["000000000002"], "gc ran after the commit: the newest stays, the rest goes"
+    assert fresh.load() is not None
+
+
+def test_gc_gives_up_with_one_line_when_a_write_outlasts_its_wait(tmp_path: Path) -> None:
+    store_dir, flag = tmp_path / "store", tmp_path / "paused"
+    amber.open_store(store_dir, registry=registry).save(bank())
+    with amber._writer_lock.writing(LocalStorage(store_dir)):
+        with pytest.raises(amber.StoreLockedError, match="a checkpoint is being written"):
+            commands.gc(str(store_dir), keep_last=1, wait="0.2s")
+        collected = _gc(store_dir, "--wait", "0.2s")
+        assert collected.returncode == 1 and collected.stderr.count("\n") == 1
+        assert "a checkpoint is being written" in collected.stderr
+    assert not flag.exists()
+
+
+def test_a_commit_whose_data_file_vanished_is_quarantined_and_not_acknowledged(tmp_path: Path) -> None:
+    """Where no lock keeps a collection out (S3 with a --grace shorter than a write), the
+    commit checks its data file afterwards: a manifest naming nothing is no checkpoint."""
+    store = amber.open_store(tmp_path, registry=registry)
+    store.save(bank(accounts=1))
+    staged: list[str] = []
+
+    def collected_meanwhile(phase: str) -> None:
+        if phase == "commit":
+            store.storage.delete(staged[0])
+
+    capture = store.capture(bank(accounts=2), store.take_tables(bank(accounts=2)))
+    with pytest.raises(amber.StoreError, match="000000000002 was committed but its data file is gone"):
+        store.write(capture, check=collected_meanwhile, on_data=staged.append)
+    assert store.quarantined().keys() == {"000000000002"}
+    with pytest.raises(amber.CorruptCheckpointError, match="data file"):
+        store.load(2)
+    assert len(store.load(1)["accounts"]) == 1

@@ -65,6 +65,7 @@ from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
 from ._schema import Registry, default_registry
 from ._signing import Keyring
 from ._version import __version__
+from ._writer_lock import writing
 from .errors import (
     AmberError,
     CheckpointError,
@@ -332,8 +333,9 @@ class CheckpointStore:
         ``diagnose`` adds per-type sizes to the meta (under ``amber.types``); ``on_data`` is
         told the data file's key before it is written."""
         self._refuse_unleased()
-        draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data)
-        return self.publish(draft, check=check)
+        with writing(self.storage):  # no collection meanwhile: it would see the data file unnamed
+            draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data)
+            return self.publish(draft, check=check)
 
     def _refuse_unleased(self) -> None:
         """A writer without the lease of a store written under one, or without the key of a
@@ -511,6 +513,7 @@ class CheckpointStore:
                     checkpoint=manifest.id,
                 ) from e
             self._confirm_fencing(manifest, tried)
+            self._confirm_data(manifest)
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")
 
@@ -550,6 +553,20 @@ class CheckpointStore:
         if lost is not None:
             raise lost
         raise self._unleased(fence, f"checkpoint {manifest.id} is void: ")
+
+    def _confirm_data(self, manifest: Manifest) -> None:
+        """After a commit: its data file is still there. A collection that could not be kept
+        out (a store without locks, e.g. S3, with a grace shorter than this write) may have
+        taken it: then the commit is no checkpoint, and is said so, not acknowledged."""
+        try:
+            self._check_data_file(manifest)
+        except CorruptCheckpointError as e:
+            with contextlib.suppress(AmberError):
+                self.quarantine(manifest.id, f"committed without its data file: {e}")
+            raise StoreError(
+                f"{self.url}: checkpoint {manifest.id} was committed but its data file is gone (a collection ran "
+                f"meanwhile: give gc a --grace longer than a checkpoint's write); it is quarantined: {e}"
+            ) from None
 
     def _unleased(self, fence: tuple[int, int], what: str) -> FencedError:
         return FencedError(
@@ -673,8 +690,9 @@ class CheckpointStore:
         The new manifest names the same data file; nothing is copied or deleted.
         """
         self._refuse_unleased()
-        source = self.manifest(checkpoint_id)
-        return self._commit(msgspec.structs.replace(source, meta=_checked_meta(meta)), [])
+        with writing(self.storage):  # the source's data file must outlive the new manifest's commit
+            source = self.manifest(checkpoint_id)  # checks its data file is there
+            return self._commit(msgspec.structs.replace(source, meta=_checked_meta(meta)), [])
 
     def plan(self, checkpoint_id: str | int | None = None) -> Plan:
         """How each type of a checkpoint becomes the running code's type; raises

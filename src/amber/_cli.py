@@ -212,13 +212,16 @@ def log_(store: str, as_json: bool) -> None:
 @click.option("--keep-within", metavar="AGE", help="Keep checkpoints younger than AGE (90s, 15m, 12h, 7d).")
 @click.option("--grace", default="1h", show_default=True, help="Leave unnamed files younger than this alone.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option(
+    "--wait", default="5m", show_default=True, help="Wait this long for checkpoint writes in progress (local stores)."
+)
 @_json_option
 def gc(store: str, as_json: bool, **policy: Any) -> None:
     """Delete checkpoints the policy does not keep (never one a kept delta needs), then
     unreferenced data files and leftovers of interrupted writes."""
     if policy["keep_last"] is None and policy["keep_within"] is None:
         raise click.UsageError("give --keep-last, --keep-within or both")
-    for value in (policy["keep_within"], policy["grace"]):
+    for value in (policy["keep_within"], policy["grace"], policy["wait"]):
         if value is not None:
             try:
                 commands.parse_duration(value)

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ._checkpoint import CheckpointStore
+from ._format import Manifest
 from ._reading import Progress
+from ._writer_lock import writing
 from .errors import ConflictError, StoreError
 from .storage import Storage
 
@@ -46,7 +48,28 @@ def copy_store(
     report = CopyReport(source.url, target.url)
     ids = source.ids()
     manifests = [source.parsed_manifest(cid)[0] for cid in ids]  # a damaged one fails before any write
-    held, copied = _check_target(source, target, ids), set()
+    held = _check_target(source, target, ids)
+    # No collection on either side meanwhile: the source's would delete what is being read, the
+    # target's would see copied data files that no manifest names yet.
+    with writing(source.storage), writing(target.storage):
+        _copy_checkpoints(source, target, manifests, held, report, progress)
+    if verify:
+        report.unverified = sorted(set(ids) & source.quarantined().keys())
+        _verify(target, [cid for cid in ids if cid not in report.unverified], progress)
+        report.verified = True
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _copy_checkpoints(  # noqa: PLR0917 (a private step of copy_store, called once)
+    source: CheckpointStore,
+    target: CheckpointStore,
+    manifests: list[Manifest],
+    held: set[str],
+    report: CopyReport,
+    progress: Progress | None,
+) -> None:
+    copied: set[str] = set()
     for done, manifest in enumerate(manifests, 1):
         if manifest.id in held:
             report.present.append(manifest.id)
@@ -61,12 +84,6 @@ def copy_store(
     for folder in ADVISORY:
         for key in source.storage.list(folder):
             _copy(source.storage, target.storage, key, report, create_only=False)
-    if verify:
-        report.unverified = sorted(set(ids) & source.quarantined().keys())
-        _verify(target, [cid for cid in ids if cid not in report.unverified], progress)
-        report.verified = True
-    report.seconds = time.perf_counter() - began
-    return report
 
 
 def _verify(target: CheckpointStore, ids: list[str], progress: Progress | None) -> None:

@@ -50,7 +50,7 @@ from ._restore import Restorer, RestoreReport
 from ._retention import Retention, collect
 from ._verify import Digest, Verifier, pack, unpack, warn_missed
 from ._version import __version__
-from ._writer_lock import WriterLock, kept_by_children
+from ._writer_lock import WriterLock, kept_by_children, writing
 from .errors import (
     AmberError,
     CheckpointAbortedError,
@@ -626,13 +626,14 @@ class Manager:
         """Upload a data file the child staged, then commit it, both within the committing
         timeout and the write rate."""
         attempt.check()
-        try:
-            self.store.upload(draft, spool, rate=self.write_rate, check=attempt.check)
-        except BaseException:
-            with contextlib.suppress(AmberError):
-                self.store.storage.delete(draft.data)  # a failed upload: nothing names it
-            raise
-        return self.store.publish(draft, check=attempt.check)
+        with writing(self.store.storage):  # no collection between the upload and the commit
+            try:
+                self.store.upload(draft, spool, rate=self.write_rate, check=attempt.check)
+            except BaseException:
+                with contextlib.suppress(AmberError):
+                    self.store.storage.delete(draft.data)  # a failed upload: nothing names it
+                raise
+            return self.store.publish(draft, check=attempt.check)
 
     def _follow(self, attempt: _Attempt, child: _fork.Child) -> dict[str, Any]:
         """The child's messages until its outcome, each phase within its timeout."""

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 
 from ._checkpoint import CheckpointStore
 from ._format import Manifest
+from ._writer_lock import collecting
 from .errors import CheckpointError, StoreError
 from .events import Event, GarbageCollected
+
+CLOCK_KEY = "gc/clock"  # rewritten by each collection to read the store's time
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class Retention:
     keep_last: int | None = None
     keep_within: dt.timedelta | None = None
     grace: dt.timedelta = dt.timedelta(hours=1)
+    # How long a collection waits for the checkpoint writes in progress on a local store.
+    wait: dt.timedelta = dt.timedelta(minutes=5)
 
     def __post_init__(self) -> None:
         if self.keep_last is None and self.keep_within is None:
@@ -62,7 +67,11 @@ def collect(
     ``keep`` names checkpoints to keep besides (with their chains): a fleet's shards.
     The ``GarbageCollected`` event goes to ``emit`` (default: the store's listeners)."""
     wall, began = time.time(), time.perf_counter()
-    report = _collect(store, retention, dry_run, set(keep))
+    if dry_run:
+        report = _collect(store, retention, dry_run, set(keep))
+    else:
+        with collecting(store.storage, wait=retention.wait.total_seconds()):  # see _writer_lock
+            report = _collect(store, retention, dry_run, set(keep))
     (emit or store.emit)(
         GarbageCollected(
             time=time.time(),
@@ -157,7 +166,7 @@ def _unneeded_files(
             return []  # a new manifest we cannot read might name any data file: delete none
     named = {m.data for m in remaining.values()}
     freed = {manifests[cid].data for cid in doomed} - named
-    old = time.time() - retention.grace.total_seconds()
+    old = (time.time() if dry_run else _store_clock(store)) - retention.grace.total_seconds()
     files = []
     for key in storage.list("data/"):
         if key in named:
@@ -166,9 +175,9 @@ def _unneeded_files(
             files.append(key)
     leftovers = [
         name
-        for prefix in ("data/", "checkpoints/", "history/", "log/", "quarantine/", "leases/", "fences/", "")
+        for prefix in ("data/", "checkpoints/", "history/", "log/", "quarantine/", "leases/", "fences/", "gc/", "")
         for name, t in storage.temporaries(prefix)
-        if t < old
+        if t <= old  # file times tick coarsely: one stamped this tick is not younger
     ]
     if not dry_run:
         for key in files:
@@ -178,8 +187,19 @@ def _unneeded_files(
     return files + leftovers
 
 
+def _store_clock(store: CheckpointStore) -> float:
+    """Now, as the store's own clock says: the one that stamps its files' times (an S3
+    server's, say), so that a writer's or this host's clock being off shortens no grace."""
+    key = CLOCK_KEY
+    try:
+        store.storage.put(key, [b"the time of the last collection\n"], durable=False)
+        return store.storage.modified(key)
+    except StoreError:
+        return time.time()
+
+
 def _older(store: CheckpointStore, key: str, cutoff: float) -> bool:
     try:
-        return store.storage.modified(key) < cutoff
+        return store.storage.modified(key) <= cutoff
     except StoreError:
         return False

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import importlib
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ from .errors import AmberError, CheckpointError, SchemaError, StoreLockedError
 from .storage import Storage
 
 StoreArg = str | CheckpointStore
+_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 __all__ = [
     "copy",
@@ -91,14 +93,18 @@ def gc(
     keep_within: str | None = None,
     grace: str = "1h",
     dry_run: bool = False,
+    wait: str = "5m",
 ) -> dict[str, Any]:
     """Remove checkpoints the retention policy does not keep (never one a kept delta needs,
     the head, or a quarantined one), then data files no manifest names and leftovers of
-    interrupted writes older than ``grace``. Durations: ``90s``, ``15m``, ``12h``, ``7d``."""
+    interrupted writes older than ``grace``. On a local store it first waits (up to ``wait``)
+    for the checkpoint writes in progress, and writers wait for it. Durations: ``90s``,
+    ``15m``, ``12h``, ``7d``."""
     policy = Retention(
         keep_last=keep_last,
         keep_within=parse_duration(keep_within) if keep_within else None,
         grace=parse_duration(grace),
+        wait=parse_duration(wait),
     )
     report = collect(_store(store), policy, dry_run=dry_run)
     return {
@@ -116,10 +122,9 @@ def parse_duration(text: str) -> dt.timedelta:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     try:
-        value = float(number)
-        if not 0 <= value < float("inf"):
+        if not _DECIMAL.fullmatch(number):  # float() would take "٣", " 1", "1_0" and "1e400"
             raise ValueError
-        return dt.timedelta(seconds=value * units[unit])
+        return dt.timedelta(seconds=float(number) * units[unit])
     except (ValueError, OverflowError):
         raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 12h, 7d)") from None
 

@@ -3,6 +3,7 @@ ASCII digits, short keys in the environment. Each test failed before its fix."""
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from amber import commands
 from amber._cli import cli
 from amber.storage import LocalStorage
 from amber.storage._local import FileSystem
+from tests import migration_app
 from tests.helpers import tree_digest
 from tests.sample import Account, Customer, bank, golden_state, registry
 
@@ -370,3 +372,78 @@ def test_a_commit_whose_data_file_vanished_is_quarantined_and_not_acknowledged(t
     with pytest.raises(amber.CorruptCheckpointError, match="data file"):
         store.load(2)
     assert len(store.load(1)["accounts"]) == 1
+
+
+# --- 5. an outcome is reported as it is, whatever happens to its log entry -------------------
+
+
+class _LogDiskFull(FileSystem):
+    """A disk that fills up after a run's "started" entry: every later log entry fails."""
+
+    def __init__(self) -> None:
+        self.log_entries = 0
+        self.full = True
+
+    def create(self, path: Path) -> int:
+        if "/log/" in str(path) and self.full:
+            self.log_entries += 1
+            if self.log_entries > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return super().create(path)
+
+
+@pytest.mark.parametrize("action", ["migrate", "rollback"])
+def test_a_commit_whose_log_entry_hits_a_full_disk_is_reported_committed_and_logged_later(
+    tmp_path: Path, action: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    amber.open_store(tmp_path, registry=registry).save(bank(accounts=2))
+    amber.open_store(tmp_path, registry=registry).save(bank(accounts=3))
+    disk = _LogDiskFull()
+    store = amber.CheckpointStore(LocalStorage(tmp_path, fs=disk), registry=migration_app.registry)
+    if action == "migrate":
+        result = commands.migrate(store)
+        target, before = result["target"], "000000000002"
+    else:
+        result = commands.rollback(store, "1")
+        target, before = result["target"], "000000000002"
+    assert target == "000000000003", "the command returns what it committed"
+    assert "its log entry could not be written (" in caplog.text, "and says the log lags, loudly"
+    assert [e["outcome"] for e in commands.log(faulty_store(tmp_path, disk))] == ["started"]
+    disk.full = False
+    entries = commands.log(str(tmp_path))  # the next command repairs the log from the manifest
+    assert [(e["outcome"], e.get("target"), e.get("recovered")) for e in entries] == [
+        ("started", None, None),
+        ("committed", "000000000003", True),
+    ]
+    assert entries[1]["undo"].endswith(f"--to {before}")
+    assert commands.log(str(tmp_path)) == entries, "repaired once"
+
+
+def faulty_store(root: Path, fs: FileSystem) -> amber.CheckpointStore:
+    return amber.CheckpointStore(LocalStorage(root, fs=fs), registry=registry)
+
+
+def test_amber_migrate_on_a_disk_full_after_its_commit_exits_0_saying_so(tmp_path: Path) -> None:
+    """The CLI, in a real process: the commit is the outcome, the log's lag a warning."""
+    amber.open_store(tmp_path, registry=registry).save(bank(accounts=2))
+    script = (
+        "import errno, sys\n"
+        "from amber.storage._local import FileSystem\n"
+        "original = FileSystem.create\n"
+        "seen = []\n"
+        "def create(self, path):\n"
+        "    if '/log/' in str(path):\n"
+        "        seen.append(path)\n"
+        "        if len(seen) > 1: raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "    return original(self, path)\n"
+        "FileSystem.create = create\n"
+        "from amber._cli import main\n"
+        "sys.argv = ['amber', 'migrate', sys.argv[1], '--app', 'tests.migration_app:registry']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "000000000002" in done.stdout and "could not be written" in done.stderr and "Traceback" not in done.stderr
+    assert [e["outcome"] for e in commands.log(str(tmp_path))] == ["started", "committed"]

@@ -41,6 +41,8 @@ def _run(
         result = action()
     except AmberError as e:
         _fail(str(e))
+    except click.ClickException:
+        raise  # said by the group, in one line
     except OSError as e:  # the terminal's or a file's, outside any store (a store's are StoreErrors)
         _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
     except Exception as e:  # a defect of ours: still one line (AMBER_DEBUG=1 shows the traceback)
@@ -82,7 +84,8 @@ class _Amber(click.Group):
         except click.ClickException as e:
             ctx: click.Context | None = getattr(e, "ctx", None)  # usage errors know their command
             where = f" (amber {ctx.command_path.partition(' ')[2]} --help)".replace("  ", " ") if ctx else ""
-            click.echo(f"amber: usage: {one_line(e.format_message())}{where}", err=True)
+            kind = "usage" if isinstance(e, click.UsageError) else "error"
+            click.echo(f"amber: {kind}: {one_line(e.format_message())}{where}", err=True)
             sys.exit(e.exit_code)
 
 

@@ -8,13 +8,17 @@ newest checkpoint (same data file, nothing copied, nothing deleted).
 
 The log is append-only and durable: one create-only object per entry under ``log/``. A
 migration writes a ``started`` entry before it reads and a ``committed`` or ``failed``
-entry after; a ``started`` entry with no outcome marks a run that was killed (nothing it did
-became visible).
+entry after. The checkpoint it commits names its run in its metadata (``log_run``), so the
+manifest, not the log, is the proof of what became visible: an outcome entry that could not
+be written (a full disk, a kill just after the commit) is written by the next migration,
+rollback or ``amber log`` from the manifests (``recovered``). A ``started`` entry no
+manifest names marks a run that was killed before it committed anything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import time
 from typing import Any, Literal
@@ -23,13 +27,16 @@ import msgspec
 
 from ._checkpoint import CheckpointInfo, CheckpointStore
 from ._format import ID_PATTERN, format_id
+from ._loud import loud
 from ._migration import Plan, touching
 from ._reading import StepTiming
-from .errors import CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
+from .errors import AmberError, CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
 from .events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
 
+log = logging.getLogger("amber.migrate")
 _LOG = "log/"
-_LINEAGE = ("migrated_from", "rollback_of", "restores")  # metadata that describes one checkpoint's origin
+RUN_KEY = "log_run"  # the metadata naming the log run that committed a checkpoint
+_LINEAGE = ("migrated_from", "rollback_of", "restores", RUN_KEY)  # describe one checkpoint's origin
 
 
 class TypeChange(msgspec.Struct, frozen=True):
@@ -59,6 +66,7 @@ class LogEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     seconds: float = 0.0
     undo: str = ""  # the command that undoes it
     error: str = ""
+    recovered: bool = False  # written later, from the committed checkpoint's manifest
 
 
 class MigrationLog:
@@ -94,6 +102,52 @@ class MigrationLog:
                 continue
             return entry
         raise ConflictError(f"{self.store.url}: could not append to the migration log")
+
+    def settle(self, **fields: Any) -> None:
+        """Append a run's outcome entry; when it cannot be written, say so loudly and go on.
+        The outcome stands whatever happens to its entry: a commit is in its manifest (which
+        ``repair`` writes the entry from), a failure is the error the caller raises."""
+        try:
+            self.append(**fields)
+        except AmberError as e:
+            what = f"committed checkpoint {fields['target']}" if fields["outcome"] == "committed" else "failed"
+            loud(
+                log,
+                logging.WARNING,
+                "%s run %s %s, but its log entry could not be written (%s)%s",
+                fields["action"],
+                fields["run"],
+                what,
+                e,
+                ": the next migrate, rollback or `amber log` writes it from the checkpoint's manifest"
+                if fields["outcome"] == "committed"
+                else "",
+            )
+
+    def repair(self) -> list[LogEntry]:
+        """Write the outcome of every run whose checkpoint committed but whose entry is
+        missing, from the manifest that names the run. Returns the entries written."""
+        entries = self.entries()
+        ended = {e.run for e in entries if e.outcome != "started"}
+        open_runs = {e.run: e for e in entries if e.outcome == "started" and e.run not in ended}
+        written = []
+        for cid in self.store.ids() if open_runs else []:
+            try:
+                meta = self.store.parsed_manifest(cid)[0].meta
+            except CheckpointError:
+                continue  # unreadable: it proves nothing
+            started = open_runs.pop(str(meta.get(RUN_KEY, "")), None)
+            if started is not None:
+                written.append(self.append(**_recovered(started, cid, meta, self.store.url)))
+        return written
+
+
+def _recovered(started: LogEntry, target: str, meta: dict[str, Any], url: str) -> dict[str, Any]:
+    """The outcome entry a run would have written, from the checkpoint it committed."""
+    fields = {f: getattr(started, f) for f in ("action", "run", "source", "types")}
+    before = started.source if started.action == "migrate" else str(meta.get("rollback_of", ""))
+    undo = f"amber rollback {url} --to {before}" if before else ""
+    return fields | {"outcome": "committed", "target": target, "recovered": True, "undo": undo}
 
 
 class MigrationResult(msgspec.Struct, frozen=True):
@@ -132,18 +186,19 @@ def _migrate(store: CheckpointStore, dry_run: bool) -> MigrationResult:
         return MigrationResult(source.id, None, dry_run, False, 0, 0.0, changes)
     log = MigrationLog(store)
     if not dry_run:
+        log.repair()
         run.id = log.append(action="migrate", outcome="started", source=source.id, types=changes).run
     run.started(source.id, changes)
     try:
         result = _migrated(store, source, changes, run)
     except BaseException as e:  # an interrupt too: its span and event must end
         if not dry_run and isinstance(e, Exception):  # a "started" entry alone marks an interrupted run
-            log.append(action="migrate", outcome="failed", run=run.id, source=source.id, error=str(e)[:2000])
+            log.settle(action="migrate", outcome="failed", run=run.id, source=source.id, error=str(e)[:2000])
         run.finished(source.id, "dry-run-failed" if dry_run else "failed", error=f"{type(e).__name__}: {e}")
         raise
     if not dry_run:
         assert result.target is not None
-        log.append(
+        log.settle(
             action="migrate",
             outcome="committed",
             run=run.id,
@@ -223,7 +278,7 @@ def _migrated(
         state = store._load(source.id, steps)
     finally:
         run.steps(steps)  # the upgrades that ran, even when a later one failed
-    meta = {k: v for k, v in source.meta.items() if k not in _LINEAGE} | {"migrated_from": source.id}
+    meta = {k: v for k, v in source.meta.items() if k not in _LINEAGE} | {"migrated_from": source.id, RUN_KEY: run.id}
     # Committed quietly: the migration's events describe it; it is not one of the service's checkpoints.
     target = store._save(state, meta=meta, announce=False) if not run.dry_run else None
     records = sum(t.records for t in changes)
@@ -286,10 +341,12 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
         raise CheckpointError(newest.id, "rollback", "an earlier checkpoint than the newest", restored.id)
     wall, began = time.time(), time.perf_counter()
     log = MigrationLog(store)
+    log.repair()
     started = log.append(action="rollback", outcome="started", source=restored.id)
     meta = {k: v for k, v in restored.meta.items() if k not in _LINEAGE}
-    target = store.recommit(restored.id, meta=meta | {"rollback_of": newest.id, "restores": restored.id})
-    log.append(
+    lineage = {"rollback_of": newest.id, "restores": restored.id, RUN_KEY: started.run}
+    target = store.recommit(restored.id, meta=meta | lineage)
+    log.settle(
         action="rollback",
         outcome="committed",
         run=started.run,

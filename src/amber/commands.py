@@ -32,7 +32,7 @@ from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
 from ._writer_lock import WriterLock
-from .errors import AmberError, CheckpointError, SchemaError, StoreLockedError
+from .errors import AmberError, CheckpointError, SchemaError, StoreError, StoreLockedError
 from .storage import Storage
 
 StoreArg = str | CheckpointStore
@@ -322,8 +322,12 @@ def release(store: StoreArg, ids: list[str] | None = None) -> dict[str, Any]:
 
 
 def log(store: StoreArg) -> list[dict[str, Any]]:
-    """The store's migration log, oldest first."""
-    return [msgspec.to_builtins(e) for e in _migrate.MigrationLog(_store(store)).entries()]
+    """The store's migration log, oldest first; an outcome a run committed but could not log
+    is written first, from the checkpoint's manifest (when the store can be written)."""
+    migration_log = _migrate.MigrationLog(_store(store))
+    with contextlib.suppress(StoreError):  # a read-only store still shows its log
+        migration_log.repair()
+    return [msgspec.to_builtins(e) for e in migration_log.entries()]
 
 
 def schema_lock(app: str, path: str = "amber.lock", *, oldest: dict[str, int] | None = None) -> dict[str, Any]:

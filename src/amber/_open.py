@@ -11,7 +11,7 @@ from ._checkpoint import CheckpointStore
 from ._lock import read_lock
 from ._schema import Registry
 from ._signing import Keyring
-from .errors import SchemaError, StoreNotFoundError
+from .errors import SchemaError, StoreNotFoundError, StoreURLError
 from .events import Listener
 from .storage import LocalStorage, MemoryStorage, Storage
 
@@ -88,21 +88,23 @@ def _oldest_supported(policy: str | os.PathLike[str]) -> dict[str, int]:
 
 
 def storage_for(url: str, *, fsync: bool, options: dict[str, str] | None) -> Storage:
+    if "\x00" in url:  # no file system or bucket names anything with a NUL
+        raise StoreURLError(f"a store URL cannot hold a NUL character: {url!r}")
     parsed = urlparse(url)
     if options and parsed.scheme != "s3":
-        raise ValueError("storage_options apply to s3:// stores only")
+        raise StoreURLError("storage_options apply to s3:// stores only")
     if parsed.scheme == "s3":
         from .storage._s3 import S3Storage
 
         if parsed.query or parsed.fragment or parsed.params:
-            raise ValueError(f"an s3:// store URL is s3://bucket/prefix, without ?, # or ;: {url!r}")
+            raise StoreURLError(f"an s3:// store URL is s3://bucket/prefix, without ?, # or ;: {url!r}")
         return S3Storage(parsed.netloc, unquote(parsed.path), options)
     if parsed.scheme == "memory":
         return MemoryStorage()
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
-            raise ValueError(f"file URLs name a local path, not host {parsed.netloc!r}: {url}")
+            raise StoreURLError(f"file URLs name a local path, not host {parsed.netloc!r}: {url}")
         return LocalStorage(unquote(parsed.path), fsync=fsync)
     if parsed.scheme in ("",) or len(parsed.scheme) == 1:  # a plain path (or a Windows drive)
         return LocalStorage(url, fsync=fsync)
-    raise ValueError(f"unsupported store URL {url!r}: use a path, file:///path, s3://bucket/prefix or memory://")
+    raise StoreURLError(f"unsupported store URL {url!r}: use a path, file:///path, s3://bucket/prefix or memory://")

@@ -166,19 +166,18 @@ def _unneeded_files(
             return []  # a new manifest we cannot read might name any data file: delete none
     named = {m.data for m in remaining.values()}
     freed = {manifests[cid].data for cid in doomed} - named
-    old = (time.time() if dry_run else _store_clock(store)) - retention.grace.total_seconds()
-    files = []
-    for key in storage.list("data/"):
-        if key in named:
-            continue
-        if key in freed or _older(store, key, old):
-            files.append(key)
-    leftovers = [
-        name
+    unnamed = [key for key in storage.list("data/") if key not in named]
+    temporaries = [
+        found
         for prefix in ("data/", "checkpoints/", "history/", "log/", "quarantine/", "leases/", "fences/", "gc/", "")
-        for name, t in storage.temporaries(prefix)
-        if t <= old  # file times tick coarsely: one stamped this tick is not younger
+        for found in storage.temporaries(prefix)
     ]
+    files, leftovers = [key for key in unnamed if key in freed], []
+    if len(files) < len(unnamed) or temporaries:  # only then ask the store's clock (it writes)
+        old = (time.time() if dry_run else _store_clock(store)) - retention.grace.total_seconds()
+        files += [key for key in unnamed if key not in freed and _older(store, key, old)]
+        # File times tick coarsely: one stamped in this tick is not younger than the grace.
+        leftovers = [name for name, t in temporaries if t <= old]
     if not dry_run:
         for key in files:
             storage.delete(key)

@@ -8,6 +8,7 @@ else comes from this one tree::
     ├── SerializationError (ValueError)       a state cannot be saved (unsupported value, int out of range)
     ├── SigningKeyError (ValueError)          a key too short, or a signed store opened without its signing key
     ├── StoreError (OSError)                  the storage underneath failed or refused
+    │   ├── StoreURLError (ValueError)        not a store URL Amber can open (scheme, host, characters)
     │   ├── StoreNotFoundError (FileNotFoundError)   the store's location does not exist
     │   ├── ObjectNotFoundError (FileNotFoundError)  a named object is missing
     │   ├── ConflictError                     a create-only write found the name taken
@@ -77,6 +78,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreNotFoundError",
+    "StoreURLError",
     "UnknownTypeError",
     "UnsupportedFormatError",
     "Violation",
@@ -102,6 +104,11 @@ class SigningKeyError(AmberError, ValueError):
 
 class StoreError(AmberError, OSError):
     """The storage underneath failed or refused an operation."""
+
+
+class StoreURLError(StoreError, ValueError):
+    """A store URL Amber cannot open: an unknown scheme, a file URL naming another host, an
+    s3:// URL with a query, a NUL character."""
 
 
 class StoreNotFoundError(StoreError, FileNotFoundError):

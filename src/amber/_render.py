@@ -53,6 +53,7 @@ def log(entries: list[dict[str, Any]]) -> str:
         outcome = (
             e["outcome"] if e["outcome"] != "started" or e["run"] in finished else "interrupted (nothing committed)"
         )
+        outcome += " (recovered from its checkpoint)" if e.get("recovered") else ""
         target = f" -> {e['target']}" if e.get("target") else ""
         detail = "; ".join(f"{t['name']} {_versions(t, '->')} ({t['how']})" for t in e.get("types", ()))
         extra = f"  undo: {e['undo']}" if e.get("undo") else (f"  error: {e['error']}" if e.get("error") else "")

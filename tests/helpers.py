@@ -8,13 +8,15 @@ from typing import Any
 
 
 def tree_digest(root: Path, *, history: bool = True) -> dict[str, str]:
-    """Every file under root with the SHA-256 of its content (but a manager's lock file);
+    """Every file under root with the SHA-256 of its content (but the writer and gc locks);
     without ``history``, leaving out the store's history journal (where an aborted
     checkpoint or a refused restore is noted)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != ".amber-writer.lock" and (history or p.relative_to(root).parts[0] != "history")
+        if p.is_file()
+        and p.name not in (".amber-writer.lock", ".amber-gc.lock")
+        and (history or p.relative_to(root).parts[0] != "history")
     }
 
 
@@ -61,7 +63,8 @@ def forge(
     new = msgspec.structs.replace(manifest, segments=tuple(entries), data_size=offset)
     if edit is not None:
         new = msgspec.convert(edit(msgspec.to_builtins(new)), _format.Manifest)
-    (store_dir / manifest.data).write_bytes(_format.data_header(new.format_version) + b"".join(blobs))
+    version = new.format_version if new.format_version < 3 else _format.content_version(new)  # 3+: manifest only
+    (store_dir / manifest.data).write_bytes(_format.data_header(version) + b"".join(blobs))
     (store_dir / key).write_bytes(_format.encode_manifest(new))
 
 

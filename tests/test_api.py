@@ -131,7 +131,7 @@ LAYERS = [
     {"_graph", "_format", "_migration", "_assemble", "_verify"},
     {"_resolve", "_lock", "_signing"},
     {"storage"},
-    {"_reading", "_history", "_lease", "_fencing", "_writer_lock"},
+    {"_reading", "_memory", "_history", "_lease", "_fencing", "_writer_lock"},
     {"_checkpoint"},
     {"_open", "_retention", "_diff", "_copy"},
     {"_migrate", "_restore", "_fleet"},

@@ -131,7 +131,8 @@ def test_table_tokens_that_are_not_numbers(tmp_path: Path, token: str) -> None:
 
 def test_links_without_a_parent_and_naive_creation_times(tmp_path: Path) -> None:
     root = chain(tmp_path)
-    forge(root, "000000000002", edit=lambda m: {**m, "parent": "", "depth": 0})
+    without_parent = {"parent": "", "depth": 0, "parent_digest": ""}  # format 5 names the parent twice
+    forge(root, "000000000002", edit=lambda m: {**m, **without_parent})
     refused_everywhere(root, "000000000002", "only in a delta")
     forge(root, "000000000003", edit=lambda m: {**m, "created": "2020-01-01T00:00:00"})
     with pytest.raises(amber.CorruptCheckpointError, match="UTC offset"):

@@ -59,6 +59,7 @@ from ._keyed import Changes, find_tables
 from ._keyed import Table as KeyedTable
 from ._lease import LEASE_KEY, Lease
 from ._loud import loud
+from ._memory import check_chain, default_memory_limit, readers_of
 from ._migration import Plan, plan
 from ._pipeline import pipelined
 from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
@@ -140,6 +141,7 @@ class CheckpointStore:
         history: bool = True,
         signing: Keyring | None = None,
         read_newer: bool = True,
+        max_load_memory: int | None = None,
     ) -> None:
         self.storage = storage
         # Signs new manifests (with a signing key) and refuses any not signed by one of its keys.
@@ -158,6 +160,9 @@ class CheckpointStore:
         self.progress: Progress | None = None  # called with (phase, segments done, segments in all)
         # Decompressed bytes one load may read; bounds the memory a hostile checkpoint can cost.
         self.max_load_bytes = max_load_bytes
+        # Memory one read may take, estimated from its manifests before any segment is read
+        # (default: a multiple of the machine's memory); see amber._memory.
+        self.max_load_memory = default_memory_limit() if max_load_memory is None else max_load_memory
         self.lease: Lease | None = None  # this writer's lease, once acquired: its commits are fenced
         self._fencing = FenceView(storage)
 
@@ -656,11 +661,13 @@ class CheckpointStore:
         if raw > self.max_load_bytes:
             expected = f"at most {self.max_load_bytes} decompressed bytes (raise max_load_bytes)"
             raise CheckpointTooLargeError(chain[-1].id, "chain", expected, str(raw))
+        self.check_memory(chain)
         state: Any = None
         prior: dict[int, KeyedTable[Any, Any]] | None = None
         with gc_paused():
             for manifest, migration in zip(chain, plans, strict=True):
-                state = CheckpointReader(self.storage, manifest, self.progress, steps).state(migration, prior)
+                reader = CheckpointReader(self.storage, manifest, self.progress, steps, self.max_load_memory)
+                state = reader.state(migration, prior)
                 prior = _tables_as_saved(manifest, state)
         for table in (prior or {}).values():
             table.last = (self.url, chain[-1].id)
@@ -754,9 +761,12 @@ class CheckpointStore:
         manifest, size = self._read_manifest(checkpoint_id)
         with gc_paused():
             if manifest.parent:  # a delta is sound only with its chain: read it all
-                verify_chain(self.storage, self.chain(manifest.id))
+                chain = self.chain(manifest.id)
+                self.check_memory(chain)
+                verify_chain(self.storage, chain, self.max_load_memory)
             else:
-                CheckpointReader(self.storage, manifest).generic()
+                self.check_memory([manifest])
+                CheckpointReader(self.storage, manifest, memory_limit=self.max_load_memory).generic()
         return VerifyReport(
             info=_info(manifest, size),
             segments=len(manifest.segments),
@@ -773,8 +783,14 @@ class CheckpointStore:
         """
         manifest = self.manifest(checkpoint_id)
         with gc_paused():
-            records, root = CheckpointReader(self.storage, manifest).generic()
+            self.check_memory([manifest])
+            records, root = CheckpointReader(self.storage, manifest, memory_limit=self.max_load_memory).generic()
         return manifest, records, root
+
+    def check_memory(self, chain: builtins.list[Manifest]) -> None:
+        """Refuse (``CheckpointTooLargeError``) reading ``chain`` when the memory it may take,
+        estimated from its manifests alone, exceeds ``max_load_memory``: before any segment."""
+        check_chain(chain, self.max_load_memory, readers_of(self.registry))
 
     def _read_manifest(self, checkpoint_id: str | int | None) -> tuple[Manifest, int]:
         manifest, size = self.parsed_manifest(checkpoint_id)

@@ -102,7 +102,8 @@ def _schema_changes(was: dict[str, TypeEntry], now: dict[str, TypeEntry]) -> lis
 def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
     chain = _Chain()
     for manifest in store.chain(checkpoint_id):
-        records, root = CheckpointReader(store.storage, manifest).generic()
+        store.check_memory([manifest])
+        records, root = CheckpointReader(store.storage, manifest, memory_limit=store.max_load_memory).generic()
         names = [t.schema.name for t in manifest.types]
         owners = _table_owners(root)
         fingerprint = _Fingerprints(manifest.id, names, records, owners, chain.tables)

@@ -26,6 +26,7 @@ def open_store(
     write_versions: dict[str, int] | None = None,
     policy: str | os.PathLike[str] | None = None,
     max_load_bytes: int = 4 << 30,
+    max_load_memory: int | None = None,
     listeners: Iterable[Listener] = (),
     history: bool = True,
     storage_options: dict[str, str] | None = None,
@@ -49,8 +50,11 @@ def open_store(
     writing (see ``CheckpointStore.save``); set it from a feature flag during a rolling upgrade.
     ``policy`` is a lock file (``amber schema lock``): checkpoints holding a type older than
     its ``oldest_supported`` version are refused before any data is read. ``max_load_bytes``
-    caps the decompressed bytes one load reads (hostile data can cost ~60 bytes of memory per
-    byte); a checkpoint declaring more is refused before any segment is read.
+    caps the decompressed bytes one load reads, and ``max_load_memory`` (default: eight times
+    the machine's physical memory) the memory it may take, estimated per kind of value from the
+    manifest (a decompressed byte can cost over 200 bytes of memory: an empty set): a
+    checkpoint over either is refused (``CheckpointTooLargeError``) before any segment is
+    read. The memory bound covers verify and the generic reads too, and a delta's whole chain.
     ``listeners`` are told of everything done on the store (``amber.events``); ``history``
     keeps a journal of checkpoints, restores, migrations and collections for ``amber report``.
     ``signing_key`` (default: the ``AMBER_SIGNING_KEY`` environment variable) signs every
@@ -73,6 +77,7 @@ def open_store(
         write_versions=write_versions,
         oldest_supported=oldest,
         max_load_bytes=max_load_bytes,
+        max_load_memory=max_load_memory,
         listeners=listeners,
         history=history,
         signing=Keyring.of(signing_key, verify_keys),

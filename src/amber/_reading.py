@@ -22,6 +22,7 @@ from ._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflat
 from ._graph import hashed_by_value
 from ._keyed import MISSING
 from ._keyed import Table as KeyedTable
+from ._memory import Estimate, default_memory_limit, estimate, range_excess, refuse
 from ._migration import Plan, Stage, TypePlan
 from ._pipeline import pipelined
 from ._resolve import RefIndex, StepFailed, Tables, by_rules, by_steps, reader_columns, removed_type, run_stage
@@ -58,11 +59,16 @@ class CheckpointReader:
         manifest: Manifest,
         progress: Progress | None = None,
         steps: list[StepTiming] | None = None,
+        memory_limit: int | None = None,
     ) -> None:
         self.storage = storage
         self.manifest = manifest
         self.progress = progress
         self.steps = steps  # when a list: each upgrade of a type (or stage) run, timed, is added
+        # The memory a read may take once the reference ranges in its tagged values are counted
+        # (the store's max_load_memory). The store has checked the manifest's estimate, which
+        # allows one range a record, against it already.
+        self.memory_limit = default_memory_limit() if memory_limit is None else memory_limit
 
     def state(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]] | None = None) -> Any:
         """The state, with every type brought to the running code's version by ``migration``.
@@ -86,6 +92,7 @@ class CheckpointReader:
         classes = [_decoding_classes(tp) for tp in migration.types]
         columns = self.columns(classes)
         root = self.root()
+        self._check_ranges(root, columns)
         try:
             linked = self.linked(migration, prior or {})
             adopted = self.adopted(migration, prior or {})
@@ -183,11 +190,11 @@ class CheckpointReader:
         m = self.manifest
         decoder, objects_of = self._markers()
         names = [name for name, _ in migration.final[: len(m.types)]]  # the checkpoint's types, current names
+        columns = self.columns([{} for _ in m.types])
+        root = self.root()
+        self._check_ranges(root, columns)
         try:
-            records = [
-                _rows(t, c, objects_of, decoder)
-                for t, c in zip(m.types, self.columns([{} for _ in m.types]), strict=True)
-            ]
+            records = [_rows(t, c, objects_of, decoder) for t, c in zip(m.types, columns, strict=True)]
             versions = {n: t.schema.version for n, t in zip(names, m.types, strict=True)}
             tables = Tables(dict(zip(names, records, strict=True)), versions)
             for name, version in migration.empty:  # a step's type the checkpoint held no records of
@@ -196,7 +203,7 @@ class CheckpointReader:
                 wall, began = time.time(), time.perf_counter()
                 run_stage(stage, tables)
                 self._timed_stage(stage, tables, wall, began)
-            return self._assemble_tables(migration, tables, names)
+            return self._assemble_tables(migration, tables, names, root)
         except Corrupt as e:
             removed = [name for name, reader in migration.final if reader is None]
             if removed:  # the steps removed a type the state still points at: the code's fault, not the data's
@@ -216,7 +223,7 @@ class CheckpointReader:
             records = len(tables[stage.type]) if stage.type in tables else 0
             self._timed(began, StepTiming(cid, stage.type, stage.version, stage.version + 1, how, records, wall))
 
-    def _assemble_tables(self, migration: Plan, tables: Tables, names: list[str]) -> Any:
+    def _assemble_tables(self, migration: Plan, tables: Tables, names: list[str], root: Any) -> Any:
         final = [name for name, _ in migration.final]
         unexpected = [n for n in tables.names() if tables[n] and n not in final]
         if unexpected:
@@ -230,7 +237,7 @@ class CheckpointReader:
         columns = [
             reader_columns(r, tables[n] if c else [], refs) for n, r, c in zip(final, readers, counts, strict=True)
         ]
-        return StateReader(readers, final).assemble(columns, counts, self.root())
+        return StateReader(readers, final).assemble(columns, counts, root)
 
     def generic(self) -> tuple[list[list[dict[str, Any]]], Any]:
         """Records as dicts and the root, read with the writer's schemas (no app code);
@@ -238,6 +245,8 @@ class CheckpointReader:
         and tables as ``TableNode`` values."""
         m = self.manifest
         columns = self.columns([{} for _ in m.types])
+        root = self.root()
+        self._check_ranges(root, columns)
         decoder, objects_of = self._markers()
         links: list[list[dict[str, Any]]] = [[] for _ in m.types]
         adoptions: list[tuple[int, int, Any]] = []  # (type, row, Link)
@@ -258,11 +267,26 @@ class CheckpointReader:
                 if not type_entry.links <= row < type_entry.links + type_entry.count:
                     raise Corrupt(f"adopted rows among the records of {type_entry.schema.name}", str(row))
                 records[index][row] = {"$adopts": link, **records[index][row]}
-            return records, self._generic_root()
+            return records, self._generic_root(root)
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except RecursionError:
             raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
+
+    def _check_ranges(self, root: Any, columns: list[Columns]) -> None:
+        """Before tagged values are built: rows their reference ranges name beyond one range
+        a record (which the manifest's estimate allows) are added to it, and checked."""
+        m = self.manifest
+        tagged = [
+            column
+            for entry, type_columns in zip(m.types, columns, strict=True)
+            for f, column in zip(entry.schema.fields, type_columns, strict=True)
+            if f.type.is_tagged()
+        ]
+        excess = range_excess(m, [root, *(value for column in tagged for value in column)])
+        if excess:
+            found = estimate([m]).parts | {"reference ranges": excess}
+            refuse(m.id, Estimate(found), self.memory_limit, " with the rows its reference ranges name")
 
     def _to_reader(self, index: int, tp: TypePlan, columns: Columns, migration: Plan) -> Columns:
         if tp.direct:
@@ -283,8 +307,9 @@ class CheckpointReader:
         if self.steps is not None:
             self.steps.append(replace(step, seconds=time.perf_counter() - began))
 
-    def _generic_root(self) -> Any:
-        """The root with tables as ``TableNode`` values: whole ones, or changes in a delta."""
+    def _generic_root(self, root: Any) -> Any:
+        """The root (its msgpack data) with tables as ``TableNode`` values: whole ones, or
+        changes in a delta."""
         m = self.manifest
         seen: set[int] = set()
 
@@ -297,7 +322,7 @@ class CheckpointReader:
             return TableNode(token, entries, deleted)
 
         markers = [_RefRows(t.schema.name, t.links + t.count) for t in m.types]
-        root = TaggedDecoder(markers, keyed=node).decode(self.root())
+        root = TaggedDecoder(markers, keyed=node).decode(root)
         if not m.is_delta and {str(t): len(n.entries) for t, n in table_nodes(root).items()} != m.tables:
             raise Corrupt("tables with the entry counts in the manifest", ", ".join(list(m.tables)[:3]))
         if set(map(str, seen)) != set(m.tables):
@@ -484,13 +509,13 @@ def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, p
         raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None
 
 
-def verify_chain(storage: Storage, chain: list[Manifest]) -> None:
+def verify_chain(storage: Storage, chain: list[Manifest], memory_limit: int | None = None) -> None:
     """Check a chain without app code as a load would: every checkpoint's own structure, and
     along the chain each delta's changes and links against the tables built so far (links
     to present keys holding a record of the link's type), and every table's entry count."""
     tables: Kinds = {}
     for m in chain:
-        records, root = CheckpointReader(storage, m).generic()
+        records, root = CheckpointReader(storage, m, memory_limit=memory_limit).generic()
         for entry, rows in zip(m.types, records, strict=True):
             for row in rows:
                 link = row.get("$link") or row.get("$adopts")

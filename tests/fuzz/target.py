@@ -28,6 +28,7 @@ from tests.sample import registry
 
 _DATA_KEY = re.compile(rb"data/[0-9a-f]{32}\.seg")
 MAX_LOAD = 32 << 20  # decompressed bytes a fuzzed load may read
+MAX_MEMORY = 1 << 30  # memory a fuzzed read may take, as estimated from its manifest: under the run's 2 GB
 
 
 def split(data: bytes) -> tuple[bytes, bytes]:
@@ -77,10 +78,14 @@ def repaired(manifest: bytes, blob: bytes) -> bytes:
 
 
 def _read_all_ways(storage: MemoryStorage) -> None:
-    store = amber.CheckpointStore(storage, registry=registry, history=False, max_load_bytes=MAX_LOAD)
+    store = amber.CheckpointStore(
+        storage, registry=registry, history=False, max_load_bytes=MAX_LOAD, max_load_memory=MAX_MEMORY
+    )
     for read in (store.load, store.verify, store.read_generic, store.plan, lambda: commands.dump(store)):
         _expect_amber_error(read)
-    generic = amber.CheckpointStore(storage, registry=amber.Registry(), history=False, max_load_bytes=MAX_LOAD)
+    generic = amber.CheckpointStore(
+        storage, registry=amber.Registry(), history=False, max_load_bytes=MAX_LOAD, max_load_memory=MAX_MEMORY
+    )
     _expect_amber_error(generic.verify)
 
 

@@ -39,8 +39,9 @@ DATA_HEADER = data_header(1)
 HEADER_SIZE = len(DATA_HEADER)
 MANIFEST_MAGIC = b"AMBER-MANIFEST "
 MAX_MANIFEST_BYTES = 64 << 20
-# Decompressed bytes of one segment. Hostile msgpack can turn each byte into an object of
-# ~60 bytes, so this bounds what one segment can cost; the writer halves table chunks to fit.
+# Decompressed bytes of one segment: what one decompression may hold. The objects decoded from
+# it can cost over 200 bytes a byte (an empty set): amber._memory estimates and bounds those.
+# The writer halves table chunks to fit.
 MAX_SEGMENT_BYTES = 64 << 20
 MAX_ROWS = 65_536  # rows in one table segment
 

@@ -20,7 +20,7 @@ else comes from this one tree::
     │       └── FencedError                   it was taken over: this writer may commit nothing more
     └── CheckpointError                       a checkpoint cannot be read as it should
         ├── CheckpointNotFoundError (FileNotFoundError)
-        ├── CheckpointTooLargeError           declares more data than the store may read
+        ├── CheckpointTooLargeError           more data, or memory, than the store may read or take
         ├── CorruptCheckpointError            bytes, lengths, digests or structure are wrong
         ├── ForeignFileError                  not an Amber file at all
         ├── UnsupportedFormatError            written by a newer format version
@@ -182,7 +182,8 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 
 class CheckpointTooLargeError(CheckpointError):
-    """The checkpoint declares more decompressed data than the store's ``max_load_bytes``."""
+    """The checkpoint declares more decompressed data than the store's ``max_load_bytes``, or
+    a read of it would take more memory, estimated from its manifests, than ``max_load_memory``."""
 
 
 class CorruptCheckpointError(CheckpointError):

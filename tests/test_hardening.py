@@ -39,12 +39,16 @@ def signed(root: Path, key: str | None = KEY, verify: tuple[str, ...] = ()) -> a
 
 def test_a_store_with_verify_keys_only_refuses_to_save_and_says_which_key_is_missing(tmp_path: Path) -> None:
     signed(tmp_path).save(bank(accounts=2))
-    before = tree_digest(tmp_path, history=False)  # the history records the refused attempt
     reader = signed(tmp_path, key=None, verify=(KEY,))
     assert len(reader.load()["accounts"]) == 2, "verifying still reads"
+    before = tree_digest(tmp_path)
     with pytest.raises(amber.SigningKeyError, match="checks signatures .* but has no signing key.*signing_key="):
         reader.save(bank(accounts=3))
-    assert tree_digest(tmp_path, history=False) == before, "nothing was written"
+    with pytest.raises(amber.SigningKeyError):
+        reader.acquire_lease()  # it would fence off the writer that can sign
+    with pytest.raises(amber.SigningKeyError):
+        commands.migrate(reader, "tests.migration_app:registry")
+    assert tree_digest(tmp_path) == before, "nothing was written, not even a history entry or a log's"
 
 
 def test_a_signed_checkpoint_of_a_newer_format_verifies(tmp_path: Path) -> None:
@@ -62,7 +66,7 @@ def test_a_manager_on_a_verify_only_store_reports_the_failed_checkpoint(tmp_path
     holder = _Holder()
     manager = amber.Manager(signed(tmp_path, key=None, verify=(KEY,)), [holder])
     manager.restore()
-    with pytest.raises(amber.CheckpointAbortedError, match="no signing key"):
+    with pytest.raises(amber.SigningKeyError, match="no signing key"):
         manager.checkpoint()
     manager.close(final=False)
     assert signed(tmp_path).ids() == ["000000000001"]
@@ -75,9 +79,11 @@ def test_rollback_with_the_verify_key_only_exits_1_and_commits_nothing(
     store.save(bank(accounts=1))
     store.save(bank(accounts=2))
     monkeypatch.setenv("AMBER_VERIFY_KEYS", KEY)
+    before = tree_digest(tmp_path)
     result = CliRunner().invoke(cli, ["rollback", str(tmp_path), "--to", "1"])
     assert result.exit_code == 1 and "AMBER_SIGNING_KEY" in result.output
-    assert signed(tmp_path).ids() == ["000000000001", "000000000002"]
+    assert tree_digest(tmp_path) == before, "no log entry"
+    assert not (tmp_path / ".amber-writer.lock").exists(), "not even the writer lock's file"
 
 
 class _Holder:
@@ -474,3 +480,26 @@ def test_a_read_only_store_is_a_typed_error_for_a_manager_and_one_line_for_the_c
     result = CliRunner().invoke(cli, ["rollback", str(store_dir), "--to", "1"])
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "Read-only" in result.output
     assert len(amber.open_store(store_dir, registry=registry, create=False).load()["accounts"]) == 2
+
+
+def test_a_delta_is_never_written_on_another_checkpoint_that_took_its_parents_id(tmp_path: Path) -> None:
+    """Found by a hostile review: checkpoint 2 deleted, another writer (the same service's
+    state loaded from 1) commits its own 2, and the service's next delta on "2" applied its
+    changes to that one: a load returned a state no one had."""
+    store = amber.open_store(tmp_path, registry=registry)
+    people = amber.Table({i: Customer(i, f"c{i}") for i in range(3)})
+    accounts = amber.Table({i: Account(i, people[0], 100) for i in range(4)})
+    state = {"people": people, "accounts": accounts}
+    first = store.save(state)
+    accounts[1] = Account(1, people[0], 222)
+    store.save(state, parent=first.id)
+    (tmp_path / "checkpoints" / "000000000002.manifest").unlink()
+    other = amber.open_store(tmp_path, registry=registry)
+    theirs = other.load(1)  # the same table tokens
+    theirs["accounts"][2] = Account(2, theirs["people"][0], 777)
+    assert other.save(theirs, parent="1").id == "000000000002"
+    accounts[0] = Account(0, people[0], 111)
+    with pytest.raises(amber.SerializationError, match="whose id another checkpoint has taken since"):
+        store.save(state, parent="2")
+    info = store.save(state)
+    assert {k: a.balance for k, a in store.load(info.id)["accounts"].items()} == {0: 111, 1: 222, 2: 100, 3: 100}

@@ -109,6 +109,7 @@ class CheckpointInfo(msgspec.Struct, frozen=True):
     meta: dict[str, Any]
     parent: str = ""  # a delta's parent checkpoint ("" for a full checkpoint)
     depth: int = 0  # deltas between this checkpoint and its full base
+    manifest_digest: str = ""  # what a delta on this checkpoint names it by (format 5)
 
     @property
     def is_delta(self) -> bool:
@@ -191,6 +192,7 @@ class CheckpointStore:
 
         Once any writer has taken the lease, every writer of the store must: commits without
         a token are fenced off like any older holder's."""
+        self.refuse_unsigned()  # taking the lease would fence off the writer that can sign
         floor = self._fencing.newest_token()
         lease = Lease.acquire(
             self.storage, LEASE_KEY, holder=holder, seconds=seconds, wait=wait, keep=keep, floor=floor
@@ -263,6 +265,7 @@ class CheckpointStore:
         announce: bool = True,
     ) -> CheckpointInfo:
         """``save``; without ``announce``, no checkpoint events (a migration reports its own)."""
+        self.refuse_unsigned()  # before its events: a save that cannot be signed writes nothing
         attempt = _DirectSave(self, "delta" if parent is not None else "full", announce)
         taken: Taken | None = None
         try:
@@ -275,7 +278,7 @@ class CheckpointStore:
                 taken.give_back()
             attempt.aborted(e)
             raise
-        taken.committed(self.url, info.id)
+        taken.committed(self.url, info)
         attempt.committed(info)
         return info
 
@@ -285,19 +288,35 @@ class CheckpointStore:
         saved last in ``parent`` itself, or its changes would not be relative to it: when
         one was not, this raises (``strict``) or settles for a full checkpoint."""
         tables = find_tables(state)
-        base = self.manifest(parent) if parent is not None else None
+        base = self._parent_of_delta(parent, strict)
         if base is not None:
-            stale = [t for t in tables if str(t.token) in base.tables and t.last != (self.url, base.id)]
+            # By content too: the parent's id may have been freed and taken by another checkpoint.
+            saved_in = (self.url, base.id, manifest_digest(base))
+            stale = [t for t in tables if str(t.token) in base.tables and t.last != saved_in]
             if stale and not strict:
                 base = None
             elif stale:
                 last = stale[0].last
                 where = f"checkpoint {last[1]} of {last[0]}" if last else "no checkpoint"
+                if last is not None and last[:2] == saved_in[:2]:
+                    where += ", whose id another checkpoint has taken since"
                 raise SerializationError(
                     f"cannot save a delta on {base.id}: amber.Table {stale[0].token} was last saved in {where}; "
                     "save a full checkpoint"
                 )
         return Taken(tables, {t.token: t._take_changes() for t in tables}, base)
+
+    def _parent_of_delta(self, parent: str | int | None, strict: bool) -> Manifest | None:
+        """The manifest a delta would be written on; not ``strict``, None (a full checkpoint)
+        when it cannot be read (deleted, say): nothing else could carry the changes."""
+        if parent is None:
+            return None
+        try:
+            return self.manifest(parent)
+        except CheckpointError:
+            if strict:
+                raise
+            return None
 
     def capture(
         self,
@@ -342,12 +361,17 @@ class CheckpointStore:
             draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data)
             return self.publish(draft, check=check)
 
+    def refuse_unsigned(self) -> None:
+        """``SigningKeyError`` when this store checks signatures but holds no key to sign
+        with: whatever it committed would be refused on load. Asked before anything is written."""
+        if self.signing is not None:
+            self.signing.refuse_unsigned(self.url)
+
     def _refuse_unleased(self) -> None:
         """A writer without the lease of a store written under one, or without the key of a
         store that checks signatures: refused before it writes anything (its commit would be
         void, or refused on load; ``_confirm_fencing`` catches the races)."""
-        if self.signing is not None:
-            self.signing.refuse_unsigned(self.url)
+        self.refuse_unsigned()
         if self.lease is None:
             fences = self._fencing.listed()
             if fences:
@@ -670,7 +694,7 @@ class CheckpointStore:
                 state = reader.state(migration, prior)
                 prior = _tables_as_saved(manifest, state)
         for table in (prior or {}).values():
-            table.last = (self.url, chain[-1].id)
+            table.last = (self.url, chain[-1].id, manifest_digest(chain[-1]))
         return state
 
     def chain(self, checkpoint_id: str | int | None = None) -> builtins.list[Manifest]:
@@ -1006,9 +1030,9 @@ class Taken:
         for table in self.tables:
             table._return_changes(self.changes[table.token])
 
-    def committed(self, store_url: str, checkpoint_id: str) -> None:
+    def committed(self, store_url: str, info: CheckpointInfo) -> None:
         for table in self.tables:
-            table.last = (store_url, checkpoint_id)
+            table.last = (store_url, info.id, info.manifest_digest)
 
 
 @dataclass
@@ -1119,6 +1143,7 @@ def _info(manifest: Manifest, manifest_size: int) -> CheckpointInfo:
         types={t.schema.name: t.schema.version for t in manifest.types},
         counts={t.schema.name: t.count for t in manifest.types},
         meta=manifest.meta,
+        manifest_digest=manifest_digest(manifest),
     )
 
 

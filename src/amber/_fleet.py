@@ -404,7 +404,7 @@ class FleetWorker:
         if vote.checkpoint != info.id:  # the epoch holds this worker's shard from an earlier try
             taken.give_back()
             return self._adopt(decision)
-        taken.committed(self.store.url, info.id)
+        taken.committed(self.store.url, info)
         self._parent, self._epoch = info.id, epoch
         self._since_full = self._since_full + 1 if info.is_delta else 1
         return FleetCheckpoint(epoch, info.id, self.workers, "delta" if info.is_delta else "full")

@@ -55,7 +55,8 @@ class Table(MutableMapping[K, V]):
         # id(value) -> its key (or Aliases: its keys), built when a delta needs it
         self._where: dict[int, Any] | None = None
         self.token = new_token()
-        self.last: tuple[str, str] | None = None  # (store url, checkpoint id) it was last saved in
+        # (store url, checkpoint id, its manifest digest) it was last saved in or loaded from
+        self.last: tuple[str, str, str] | None = None
 
     # --- reading: plain dict speed ---------------------------------------------------------
 

@@ -384,6 +384,7 @@ class Manager:
             if self._phase == "closed":
                 raise ManagerError("the manager is closed")
             try:
+                self.store.refuse_unsigned()  # before any phase: nothing to abort, nothing to record
                 self._hold_store()
                 if self._phase == "idle" and self.store.ids():
                     raise ManagerError(
@@ -463,7 +464,7 @@ class Manager:
             if aborted is error:
                 raise  # already precise: keep its own cause
             raise aborted from error
-        taken.committed(self.store.url, info.id)
+        taken.committed(self.store.url, info)
         self._verified(attempt, taken, info)
         return self._committed(attempt, info, level)
 

@@ -186,6 +186,7 @@ def _migrate(store: CheckpointStore, dry_run: bool) -> MigrationResult:
         return MigrationResult(source.id, None, dry_run, False, 0, 0.0, changes)
     log = MigrationLog(store)
     if not dry_run:
+        store.refuse_unsigned()  # before the log's entries: a migration that cannot sign writes nothing
         log.repair()
         run.id = log.append(action="migrate", outcome="started", source=source.id, types=changes).run
     run.started(source.id, changes)
@@ -340,6 +341,7 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
     if restored.id == newest.id:
         raise CheckpointError(newest.id, "rollback", "an earlier checkpoint than the newest", restored.id)
     wall, began = time.time(), time.perf_counter()
+    store.refuse_unsigned()  # before the log's entries
     log = MigrationLog(store)
     log.repair()
     started = log.append(action="rollback", outcome="started", source=restored.id)

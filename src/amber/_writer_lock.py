@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import StoreLockedError
 from .storage import LocalStorage, Storage
+from .storage._prefixed import PrefixedStorage
 
 LOCK_NAME = ".amber-writer.lock"  # hidden: never listed, never collected
 _held: weakref.WeakSet[WriterLock] = weakref.WeakSet()
@@ -139,12 +140,42 @@ def collecting(storage: Storage, *, wait: float) -> Iterator[None]:
         yield
 
 
+_gc_fds: set[int] = set()  # this process's gc lock descriptors: a forked child closes its copies
+
+
+def _close_gc_locks_in_child() -> None:
+    """A child forked while a write held the gc lock (a multiprocessing worker, say) must not
+    hold it for its whole life: its copy is closed (the parent's lock stands). A checkpoint's
+    child takes its own when it writes."""
+    for fd in list(_gc_fds):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _gc_fds.clear()
+
+
+os.register_at_fork(after_in_child=_close_gc_locks_in_child)
+
+
+def _local_folder(storage: Storage) -> Path | None:
+    """The folder a store's objects live in, when it is one on this host (a fleet worker's
+    store is a folder of the fleet's, seen through a prefix)."""
+    if isinstance(storage, LocalStorage):
+        return storage.root if storage.exists() else None
+    if isinstance(storage, PrefixedStorage):
+        inner = _local_folder(storage.inner)
+        folder = inner / storage.prefix.rstrip("/") if inner is not None else None
+        return folder if folder is not None and folder.is_dir() else None
+    return None
+
+
 @contextlib.contextmanager
 def _flocked(storage: Storage, mode: int, *, wait: float | None) -> Iterator[None]:
-    if not isinstance(storage, LocalStorage) or not storage.exists():
+    folder = _local_folder(storage)
+    if folder is None:
         yield
         return
-    fd = _open_lock_file(storage.root / GC_LOCK_NAME)
+    fd = _open_lock_file(folder / GC_LOCK_NAME)
+    _gc_fds.add(fd)
     try:
         if wait is None:
             fcntl.flock(fd, mode)
@@ -152,10 +183,11 @@ def _flocked(storage: Storage, mode: int, *, wait: float | None) -> Iterator[Non
             _flock_within(fd, mode, wait, storage)
         yield
     finally:
+        _gc_fds.discard(fd)
         os.close(fd)
 
 
-def _flock_within(fd: int, mode: int, wait: float, storage: LocalStorage) -> None:
+def _flock_within(fd: int, mode: int, wait: float, storage: Storage) -> None:
     deadline = time.monotonic() + wait
     while True:
         try:

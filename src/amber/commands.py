@@ -281,6 +281,7 @@ def _leased(store: CheckpointStore, wait: float | None) -> Iterator[None]:
     """The store's writer lease held for the command (with ``wait`` not None, on a store
     written under a lease: taking one would fence off a service that never took it), and the
     writer lock of a local store: a running service would overwrite what the command commits."""
+    store.refuse_unsigned()  # before the lock and the lease: a command that cannot sign writes nothing
     try:
         lock = WriterLock.take(store.storage, wait=None)
     except StoreLockedError as e:

@@ -416,7 +416,8 @@ def test_a_commit_whose_log_entry_hits_a_full_disk_is_reported_committed_and_log
         target, before = result["target"], "000000000002"
     assert target == "000000000003", "the command returns what it committed"
     assert "its log entry could not be written (" in caplog.text, "and says the log lags, loudly"
-    assert [e["outcome"] for e in commands.log(faulty_store(tmp_path, disk))] == ["started"]
+    lagging = commands.log(faulty_store(tmp_path, disk))  # the disk still full: shown, not written
+    assert [(e["outcome"], e["sequence"]) for e in lagging] == [("started", 1), ("committed", 0)]
     disk.full = False
     entries = commands.log(str(tmp_path))  # the next command repairs the log from the manifest
     assert [(e["outcome"], e.get("target"), e.get("recovered")) for e in entries] == [
@@ -503,3 +504,41 @@ def test_a_delta_is_never_written_on_another_checkpoint_that_took_its_parents_id
         store.save(state, parent="2")
     info = store.save(state)
     assert {k: a.balance for k, a in store.load(info.id)["accounts"].items()} == {0: 111, 1: 222, 2: 100, 3: 100}
+
+
+def test_log_repair_takes_no_checkpoint_for_a_run_it_does_not_continue_and_shows_each_outcome_once(
+    tmp_path: Path,
+) -> None:
+    """Found by a hostile review: a checkpoint the application saved with the run's key in
+    its metadata was logged as the rollback's outcome; racing repairs logged one outcome
+    several times; a store that could not be written showed a committed run as interrupted."""
+    store = amber.open_store(tmp_path, registry=registry)
+    store.save(bank(accounts=1))
+    store.save(bank(accounts=2))
+    log = amber._migrate.MigrationLog(store)
+    started = log.append(action="rollback", outcome="started", source="000000000001")  # then killed
+    store.save(bank(accounts=3), meta={"amber.log_run": started.run})  # names the run, not its lineage
+    assert [e["outcome"] for e in commands.log(store)] == ["started"]
+    committed = store.recommit(1, meta={"restores": "000000000001", "amber.log_run": started.run})
+    for _ in range(3):  # as if three repairs raced
+        log.append(**amber._migrate._recovered(started, committed.id, {}, store.url))
+    shown = commands.log(store)
+    assert [(e["outcome"], e.get("target")) for e in shown] == [("started", None), ("committed", "000000000004")]
+
+
+def test_a_read_only_log_still_shows_a_committed_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = amber.open_store(tmp_path, registry=registry)
+    store.save(bank(accounts=1))
+    log = amber._migrate.MigrationLog(store)
+    started = log.append(action="migrate", outcome="started", source="000000000001")
+    store.save(bank(accounts=1), meta={"migrated_from": "000000000001", "amber.log_run": started.run})
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise amber.StoreError("the disk is full")
+
+    monkeypatch.setattr(amber._migrate.MigrationLog, "append", full)
+    shown = commands.log(str(tmp_path))
+    assert [(e["outcome"], e.get("target"), e.get("recovered")) for e in shown] == [
+        ("started", None, None),
+        ("committed", "000000000002", True),
+    ]

@@ -35,7 +35,7 @@ def test_migrate_writes_a_new_checkpoint_and_keeps_the_source(store_dir: Path) -
     assert (result["source"], result["target"], result["changed"]) == ("000000000001", "000000000002", True)
     assert {t["name"]: t["how"] for t in result["types"]}["bank.Account"] == "step 1->2"
     new = amber.open_store(store_dir, registry=migration_app.registry)
-    assert new.info().meta == {"release": "1", "migrated_from": "000000000001", "log_run": "000000000001"}
+    assert new.info().meta == {"release": "1", "migrated_from": "000000000001", "amber.log_run": "000000000001"}
     assert [t.describe() for t in new.plan().types][1] == "bank.Account v2: as written"
     assert new.load()["accounts"][3].balance_cents == 30000
     assert amber.open_store(store_dir, registry=registry).load(1)["accounts"][3].balance == 300, "the source stays"

@@ -46,13 +46,14 @@ def copy_store(
     skips them there too."""
     began = time.perf_counter()
     report = CopyReport(source.url, target.url)
-    ids = source.ids()
-    manifests = [source.parsed_manifest(cid)[0] for cid in ids]  # a damaged one fails before any write
-    held = _check_target(source, target, ids)
     # No collection on either side meanwhile: the source's would delete what is being read, the
     # target's would see copied data files that no manifest names yet.
-    with writing(source.storage), writing(target.storage):
-        _copy_checkpoints(source, target, manifests, held, report, progress)
+    with writing(source.storage):
+        ids = source.ids()
+        manifests = [source.parsed_manifest(cid)[0] for cid in ids]  # a damaged one fails before any write
+        held = _check_target(source, target, ids)  # a refused target is not even locked
+        with writing(target.storage):
+            _copy_checkpoints(source, target, manifests, held, report, progress)
     if verify:
         report.unverified = sorted(set(ids) & source.quarantined().keys())
         _verify(target, [cid for cid in ids if cid not in report.unverified], progress)

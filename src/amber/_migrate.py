@@ -8,7 +8,7 @@ newest checkpoint (same data file, nothing copied, nothing deleted).
 
 The log is append-only and durable: one create-only object per entry under ``log/``. A
 migration writes a ``started`` entry before it reads and a ``committed`` or ``failed``
-entry after. The checkpoint it commits names its run in its metadata (``log_run``), so the
+entry after. The checkpoint it commits names its run in its metadata (``amber.log_run``), so the
 manifest, not the log, is the proof of what became visible: an outcome entry that could not
 be written (a full disk, a kill just after the commit) is written by the next migration,
 rollback or ``amber log`` from the manifests (``recovered``). A ``started`` entry no
@@ -30,12 +30,13 @@ from ._format import ID_PATTERN, format_id
 from ._loud import loud
 from ._migration import Plan, touching
 from ._reading import StepTiming
+from ._writer_lock import writing
 from .errors import AmberError, CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
 from .events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
 
 log = logging.getLogger("amber.migrate")
 _LOG = "log/"
-RUN_KEY = "log_run"  # the metadata naming the log run that committed a checkpoint
+RUN_KEY = "amber.log_run"  # the metadata naming the log run that committed a checkpoint
 _LINEAGE = ("migrated_from", "rollback_of", "restores", RUN_KEY)  # describe one checkpoint's origin
 
 
@@ -76,6 +77,10 @@ class MigrationLog:
         self.store = store
 
     def entries(self) -> list[LogEntry]:
+        """The log, oldest first, each run's outcome once."""
+        return _first_outcomes(self._written())
+
+    def _written(self) -> list[LogEntry]:
         entries = []
         for key in self.store.storage.list(_LOG):
             name = key.removeprefix(_LOG).removesuffix(".json")
@@ -91,13 +96,14 @@ class MigrationLog:
     def append(self, **fields: Any) -> LogEntry:
         """Add an entry under the next free sequence number (create-only, so never overwritten)."""
         for _ in range(1000):
-            sequence = max((e.sequence for e in self.entries()), default=0) + 1
+            sequence = max((e.sequence for e in self._written()), default=0) + 1
             now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
             entry = LogEntry(sequence=sequence, time=now, **{"run": format_id(sequence), **fields})
             try:
-                self.store.storage.put(
-                    f"{_LOG}{format_id(sequence)}.json", [msgspec.json.encode(entry)], create_only=True
-                )
+                with writing(self.store.storage):  # its temporary file is no leftover for gc
+                    self.store.storage.put(
+                        f"{_LOG}{format_id(sequence)}.json", [msgspec.json.encode(entry)], create_only=True
+                    )
             except ConflictError:
                 continue
             return entry
@@ -127,19 +133,42 @@ class MigrationLog:
     def repair(self) -> list[LogEntry]:
         """Write the outcome of every run whose checkpoint committed but whose entry is
         missing, from the manifest that names the run. Returns the entries written."""
+        return [self.append(**fields) for fields in self.recoveries()]
+
+    def recoveries(self) -> list[dict[str, Any]]:
+        """The outcome entries missing from the log, from the checkpoints that name their
+        run and carry the lineage the run's "started" entry announced (so a checkpoint
+        whose metadata merely names a run is not taken for its outcome)."""
         entries = self.entries()
         ended = {e.run for e in entries if e.outcome != "started"}
         open_runs = {e.run: e for e in entries if e.outcome == "started" and e.run not in ended}
-        written = []
+        found = []
         for cid in self.store.ids() if open_runs else []:
             try:
                 meta = self.store.parsed_manifest(cid)[0].meta
             except CheckpointError:
                 continue  # unreadable: it proves nothing
-            started = open_runs.pop(str(meta.get(RUN_KEY, "")), None)
-            if started is not None:
-                written.append(self.append(**_recovered(started, cid, meta, self.store.url)))
-        return written
+            started = open_runs.get(str(meta.get(RUN_KEY, "")))
+            if started is not None and cid > started.source and meta.get(_ORIGIN[started.action]) == started.source:
+                del open_runs[started.run]
+                found.append(_recovered(started, cid, meta, self.store.url))
+        return found
+
+
+_ORIGIN = {"migrate": "migrated_from", "rollback": "restores"}  # the metadata naming a run's source
+
+
+def _first_outcomes(entries: list[LogEntry]) -> list[LogEntry]:
+    """The log without the repeats of an outcome (two repairs racing each wrote it)."""
+    seen: set[str] = set()
+    kept = []
+    for entry in sorted(entries, key=lambda e: e.sequence):
+        if entry.outcome != "started":
+            if entry.run in seen:
+                continue
+            seen.add(entry.run)
+        kept.append(entry)
+    return kept
 
 
 def _recovered(started: LogEntry, target: str, meta: dict[str, Any], url: str) -> dict[str, Any]:

@@ -326,9 +326,12 @@ def log(store: StoreArg) -> list[dict[str, Any]]:
     """The store's migration log, oldest first; an outcome a run committed but could not log
     is written first, from the checkpoint's manifest (when the store can be written)."""
     migration_log = _migrate.MigrationLog(_store(store))
-    with contextlib.suppress(StoreError):  # a read-only store still shows its log
+    try:
         migration_log.repair()
-    return [msgspec.to_builtins(e) for e in migration_log.entries()]
+        unwritten: list[dict[str, Any]] = []
+    except StoreError:  # a read-only or full store still shows the outcomes, from the manifests
+        unwritten = [msgspec.to_builtins({"sequence": 0, "time": "", **f}) for f in migration_log.recoveries()]
+    return [msgspec.to_builtins(e) for e in migration_log.entries()] + unwritten
 
 
 def schema_lock(app: str, path: str = "amber.lock", *, oldest: dict[str, int] | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ that would break reading old data, each with what to do.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,11 +63,14 @@ class Finding:
         return f"{self.severity}: {self.type}: {self.message}" + (f" (fix: {self.fix})" if self.fix else "")
 
 
+MAX_LOCK_BYTES = 64 << 20  # a lock file of every type and version a service ever had fits easily
+
+
 def read_lock(path: Path) -> Lock | None:
     try:
         if not path.exists():
             return None
-        lock = msgspec.json.decode(path.read_bytes(), type=Lock)
+        lock = msgspec.json.decode(_lock_bytes(path), type=Lock)
     except OSError as e:
         raise SchemaError(f"{path}: cannot read the lock file: {e.strerror or e}") from None
     except (ValueError, RecursionError) as e:
@@ -77,6 +82,18 @@ def read_lock(path: Path) -> Lock | None:
         if problem:
             raise SchemaError(f"{path} is not a sound amber lock file: {name}: {problem}")
     return lock
+
+
+def _lock_bytes(path: Path) -> bytes:
+    """The lock file's bytes: a regular file of bounded size (not /dev/zero, not a FIFO)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SchemaError(f"{path} is not a regular file: a lock file is one")
+        data = f.read(MAX_LOCK_BYTES + 1)
+    if len(data) > MAX_LOCK_BYTES:
+        raise SchemaError(f"{path} holds over {MAX_LOCK_BYTES >> 20} MiB: not an amber lock file")
+    return data
 
 
 def _lock_problem(locked: LockedType) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -92,18 +93,31 @@ def _oldest_supported(policy: str | os.PathLike[str]) -> dict[str, int]:
     return {name: t.oldest_supported for name, t in lock.types.items()}
 
 
+# Bucket names as S3 allows them (3 to 63 lowercase letters, digits, dots and hyphens), and
+# the underscores and capitals some S3-compatible servers accept.
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,62}")
+
+
 def storage_for(url: str, *, fsync: bool, options: dict[str, str] | None) -> Storage:
     if "\x00" in url:  # no file system or bucket names anything with a NUL
         raise StoreURLError(f"a store URL cannot hold a NUL character: {url!r}")
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as e:  # e.g. an unclosed [ in the host
+        raise StoreURLError(f"not a store URL: {url!r} ({e})") from None
     if options and parsed.scheme != "s3":
         raise StoreURLError("storage_options apply to s3:// stores only")
     if parsed.scheme == "s3":
         from .storage._s3 import S3Storage
 
-        if parsed.query or parsed.fragment or parsed.params:
-            raise StoreURLError(f"an s3:// store URL is s3://bucket/prefix, without ?, # or ;: {url!r}")
-        return S3Storage(parsed.netloc, unquote(parsed.path), options)
+        if parsed.query or parsed.fragment or parsed.params or not _BUCKET.fullmatch(parsed.netloc):
+            raise StoreURLError(
+                f"an s3:// store URL is s3://bucket/prefix (a bucket name, and a prefix without ?, # or ;): {url!r}"
+            )
+        try:
+            return S3Storage(parsed.netloc, unquote(parsed.path, errors="strict"), options)
+        except (ValueError, UnicodeDecodeError) as e:  # a prefix that is no valid key
+            raise StoreURLError(f"not an s3:// store URL Amber can use: {url!r} ({e})") from None
     if parsed.scheme == "memory":
         return MemoryStorage()
     if parsed.scheme == "file":

@@ -136,9 +136,9 @@ class LocalStorage:
             return info.st_size
 
     def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
-        path = self._path(key)
         sync = self._fsync and durable
         with self._translated(key):
+            path = self._path(key)
             self._make_dirs(path.parent)
             tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
             try:
@@ -162,8 +162,8 @@ class LocalStorage:
     def replace(self, key: str, data: bytes, *, etag: str | None) -> str:
         """Compare-and-swap under an exclusive ``flock`` on a hidden lock file beside the
         object, so processes on this host see one order (not across network file systems)."""
-        path = self._path(key)
         with self._translated(key):
+            path = self._path(key)
             self._make_dirs(path.parent)
             with _locked(path.with_name(f".{path.name}.lock")):
                 try:
@@ -176,8 +176,8 @@ class LocalStorage:
         return xxhash.xxh3_128_hexdigest(data)
 
     def list(self, prefix: str) -> list[str]:
-        folder = self._folder(prefix)
         with self._translated(prefix):
+            folder = self._folder(prefix)
             try:
                 names = os.listdir(folder)
             except FileNotFoundError:
@@ -186,8 +186,8 @@ class LocalStorage:
         return sorted(prefix + n for n in names if not n.startswith(".") and _is_file_or_link(folder / n))
 
     def delete(self, key: str) -> None:
-        path = self._path(key)
         with self._translated(key):
+            path = self._path(key)
             self.fs.unlink(path)
             self._sync_dir(path.parent)
 
@@ -201,8 +201,8 @@ class LocalStorage:
             return info.st_mtime
 
     def temporaries(self, prefix: str) -> builtins.list[tuple[str, float]]:
-        folder = self._folder(prefix)
         with self._translated(prefix):
+            folder = self._folder(prefix)
             try:
                 names = [n for n in os.listdir(folder) if _TEMPORARY.fullmatch(n)]
             except FileNotFoundError:

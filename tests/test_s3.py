@@ -8,11 +8,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import amber
+from amber import commands
 from amber.storage import S3Storage
+from tests import sample
 from tests.bank_service import Bank, registry
 from tests.s3_server import BUCKET
 
@@ -186,3 +189,40 @@ def test_two_managers_on_one_store_object_are_refused_too(s3_url: str) -> None:
         amber.Manager(store, Bank().participants).restore()
     first.close(final=False)
     amber.Manager(store, Bank().participants).restore()
+
+
+def test_gc_spares_a_data_file_its_writer_has_marked_whatever_the_grace(s3_url: str) -> None:
+    """Found by a hostile review: with no lock on S3, gc with a short grace deleted the data
+    file of a commit in progress, which then committed (and re-checked) between gc's listing
+    and its deletion: acknowledged, then lost. Writers now mark the data file first."""
+    store = amber.open_store(s3_url, registry=sample.registry)
+    store.save(sample.bank(accounts=1))
+
+    def collect_now(phase: str) -> None:
+        if phase == "commit":  # the data file is written, no manifest names it yet
+            report = commands.gc(store, keep_last=1, grace="0s")
+            assert report["deleted_files"] == []
+
+    capture = store.capture(sample.bank(accounts=2), store.take_tables(sample.bank(accounts=2)))
+    info = store.write(capture, check=collect_now)
+    assert len(amber.open_store(s3_url, registry=sample.registry).load(info.id)["accounts"]) == 2
+    assert store.storage.list("pending/") == [], "the marker goes with the commit"
+    commands.gc(store, keep_last=1, grace="0s")
+    assert store.ids() == [info.id] and len(store.load()["accounts"]) == 2
+
+
+def test_gc_spares_the_data_file_a_rollback_is_about_to_name(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = amber.open_store(s3_url, registry=sample.registry)
+    store.save(sample.bank(accounts=1))
+    store.save(sample.bank(accounts=2))
+    commit = amber.CheckpointStore._commit
+
+    def collect_first(self: amber.CheckpointStore, draft: Any, tried: list[str]) -> Any:
+        commands.gc(self, keep_last=1, grace="0s")  # deletes 1's manifest, must keep its data
+        return commit(self, draft, tried)
+
+    monkeypatch.setattr(amber.CheckpointStore, "_commit", collect_first)
+    result = commands.rollback(store, "1")
+    monkeypatch.undo()
+    assert "000000000001" not in store.ids(), "gc did run: the source's manifest went"
+    assert len(store.load(result["target"])["accounts"]) == 1, "and its data file, marked, stayed"

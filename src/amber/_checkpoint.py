@@ -357,8 +357,9 @@ class CheckpointStore:
         ``diagnose`` adds per-type sizes to the meta (under ``amber.types``); ``on_data`` is
         told the data file's key before it is written."""
         self._refuse_unleased()
-        with writing(self.storage):  # no collection meanwhile: it would see the data file unnamed
-            draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data)
+        data_key = new_data_key()
+        with writing(self.storage, data_key):  # no collection meanwhile: it would see the data file unnamed
+            draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data, data_key=data_key)
             return self.publish(draft, check=check)
 
     def refuse_unsigned(self) -> None:
@@ -386,14 +387,16 @@ class CheckpointStore:
         check: Callable[[str], None] | None = None,
         diagnose: bool = False,
         on_data: Callable[[str], None] | None = None,
+        data_key: str | None = None,
     ) -> Manifest:
-        """Write a captured state's data file (into ``into``, by default this store) and
-        return the manifest that will commit it: the first half of ``write``."""
+        """Write a captured state's data file (into ``into``, by default this store; under
+        ``data_key``, by default a new one) and return the manifest that will commit it: the
+        first half of ``write``."""
         writer, base = capture.writer, capture.parent
         version = 2 if base is not None or writer.keyed_tables or any(t.linked for t in writer.tables) else 1
         if any(names_enums(t.written.schema) for t in writer.tables):
             version = 4
-        data_key = f"data/{secrets.token_hex(16)}.seg"
+        data_key = data_key or new_data_key()
         if on_data is not None:
             on_data(data_key)
         segments: builtins.list[SegmentEntry] = []
@@ -721,8 +724,11 @@ class CheckpointStore:
         The new manifest names the same data file; nothing is copied or deleted.
         """
         self._refuse_unleased()
-        with writing(self.storage):  # the source's data file must outlive the new manifest's commit
-            source = self.manifest(checkpoint_id)  # checks its data file is there
+        data_key = self.manifest(checkpoint_id).data
+        with writing(self.storage, data_key):  # the source's data file must outlive the new manifest's commit
+            source = self.manifest(checkpoint_id)  # again, now marked: a collection may have run before
+            if source.data != data_key:
+                raise ConflictError(f"{self.url}: checkpoint {source.id} changed while being rolled back to")
             return self._commit(msgspec.structs.replace(source, meta=_checked_meta(meta)), [])
 
     def plan(self, checkpoint_id: str | int | None = None) -> Plan:
@@ -1117,6 +1123,10 @@ def _tables_as_saved(manifest: Manifest, state: Any) -> dict[int, KeyedTable[Any
             manifest.id, "tables", "tables with the entry counts in the manifest", f"differences {wrong}"
         )
     return tables
+
+
+def new_data_key() -> str:
+    return f"data/{secrets.token_hex(16)}.seg"
 
 
 def _check_link(child: Manifest, parent: Manifest) -> None:

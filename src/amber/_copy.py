@@ -75,10 +75,11 @@ def _copy_checkpoints(  # noqa: PLR0917 (a private step of copy_store, called on
         if manifest.id in held:
             report.present.append(manifest.id)
             continue
-        if manifest.data not in copied:  # a rollback's manifest shares its target's data file
-            _copy(source.storage, target.storage, manifest.data, report, create_only=False)
-            copied.add(manifest.data)
-        _copy(source.storage, target.storage, f"checkpoints/{manifest.id}.manifest", report, create_only=True)
+        with writing(target.storage, manifest.data):  # marked on a store without locks, until named
+            if manifest.data not in copied:  # a rollback's manifest shares its target's data file
+                _copy(source.storage, target.storage, manifest.data, report, create_only=False)
+                copied.add(manifest.data)
+            _copy(source.storage, target.storage, f"checkpoints/{manifest.id}.manifest", report, create_only=True)
         report.checkpoints.append(manifest.id)
         if progress is not None:
             progress("copy", done, len(manifests))

@@ -627,7 +627,7 @@ class Manager:
         """Upload a data file the child staged, then commit it, both within the committing
         timeout and the write rate."""
         attempt.check()
-        with writing(self.store.storage):  # no collection between the upload and the commit
+        with writing(self.store.storage, draft.data):  # no collection between the upload and the commit
             try:
                 self.store.upload(draft, spool, rate=self.write_rate, check=attempt.check)
             except BaseException:

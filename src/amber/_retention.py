@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ._checkpoint import CheckpointStore
 from ._format import Manifest
-from ._writer_lock import collecting
+from ._writer_lock import PENDING_STALE, collecting, pending_data
 from .errors import CheckpointError, StoreError
 from .events import Event, GarbageCollected
 
@@ -157,7 +157,10 @@ def _unneeded_files(
 ) -> list[str]:
     """Data files no remaining manifest names, and leftovers of interrupted writes."""
     storage = store.storage
-    # Listed again after the manifests went: a rollback committed meanwhile may name old data.
+    # In this order (see _writer_lock): data files, then writers' markers, then manifests listed
+    # again after the doomed ones went (a rollback committed meanwhile may name old data).
+    data_files = storage.list("data/")
+    pending, stale = _pending(store, dry_run)
     remaining = {cid: m for cid, m in manifests.items() if cid not in doomed}
     if not dry_run:
         try:
@@ -165,8 +168,8 @@ def _unneeded_files(
         except CheckpointError:
             return []  # a new manifest we cannot read might name any data file: delete none
     named = {m.data for m in remaining.values()}
-    freed = {manifests[cid].data for cid in doomed} - named
-    unnamed = [key for key in storage.list("data/") if key not in named]
+    freed = {manifests[cid].data for cid in doomed} - named - pending
+    unnamed = [key for key in data_files if key not in named and key not in pending]
     temporaries = [
         found
         for prefix in ("data/", "checkpoints/", "history/", "log/", "quarantine/", "leases/", "fences/", "gc/", "")
@@ -179,11 +182,22 @@ def _unneeded_files(
         # File times tick coarsely: one stamped in this tick is not younger than the grace.
         leftovers = [name for name, t in temporaries if t <= old]
     if not dry_run:
-        for key in files:
+        for key in files + stale:
             storage.delete(key)
         for name in leftovers:
             storage.delete_temporary(name)
-    return files + leftovers
+    return files + stale + leftovers
+
+
+def _pending(store: CheckpointStore, dry_run: bool) -> tuple[set[str], list[str]]:
+    """Data files writers have marked (spared), and markers a day old on the store's clock:
+    left by writers that crashed, deleted (their data files go at the next collection)."""
+    markers = pending_data(store.storage)
+    if not markers:
+        return set(), []
+    now = time.time() if dry_run else _store_clock(store)
+    stale = [marker for marker in markers.values() if _older(store, marker, now - PENDING_STALE)]
+    return {key for key, marker in markers.items() if marker not in stale}, stale
 
 
 def _store_clock(store: CheckpointStore) -> float:

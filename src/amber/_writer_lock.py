@@ -7,6 +7,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import secrets
 import socket
 import stat
 import threading
@@ -15,7 +16,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import StoreLockedError
+from .errors import AmberError, StoreLockedError
 from .storage import LocalStorage, Storage
 from .storage._prefixed import PrefixedStorage
 
@@ -121,16 +122,41 @@ class WriterLock:
 # A data file exists before the manifest naming it, and a rollback names a data file it read
 # from another manifest: between the two, a collection would see it unnamed. On a local store
 # every such window holds this lock shared, and a collection holds it exclusive, so it never
-# runs inside one, whatever the clocks say. (Elsewhere, e.g. S3, the collection's grace is
-# measured on the store's own clock and each commit checks its data file is still there.)
+# runs inside one, whatever the clocks say. A store without locks (S3) gets a marker instead,
+# pending/<data file>.<random>, put before the data file is written (or, for a rollback,
+# before its source is read again) and deleted after the commit; a collection lists data
+# files, then markers, then manifests, and spares every data file a marker names: with
+# listings that see every put before them (S3's), a file is either marked or named.
 GC_LOCK_NAME = ".amber-gc.lock"
+PENDING = "pending/"
+PENDING_STALE = 24 * 3600.0  # a marker this old (on the store's clock) is a crashed writer's
 
 
 @contextlib.contextmanager
-def writing(storage: Storage) -> Iterator[None]:
-    """Held while a data file may be in the store without a manifest naming it yet."""
-    with _flocked(storage, fcntl.LOCK_SH, wait=None):
+def writing(storage: Storage, data_key: str | None = None) -> Iterator[None]:
+    """Held while a data file (``data_key``, when the store needs it named) may be in the
+    store without a manifest naming it yet."""
+    if _local_folder(storage) is not None or data_key is None:
+        with _flocked(storage, fcntl.LOCK_SH, wait=None):
+            yield
+        return
+    marker = f"{PENDING}{data_key.removeprefix('data/')}.{secrets.token_hex(4)}"
+    storage.put(marker, [b""])
+    try:
         yield
+    finally:
+        with contextlib.suppress(AmberError):  # a marker left behind only delays a collection
+            storage.delete(marker)
+
+
+def pending_data(storage: Storage) -> dict[str, str]:
+    """Data files a writer has marked as about to be named: data key -> its marker."""
+    found = {}
+    for marker in storage.list(PENDING):
+        name, _, _ = marker.removeprefix(PENDING).rpartition(".")
+        if name:
+            found[f"data/{name}"] = marker
+    return found
 
 
 @contextlib.contextmanager

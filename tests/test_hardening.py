@@ -542,3 +542,35 @@ def test_a_read_only_log_still_shows_a_committed_outcome(tmp_path: Path, monkeyp
         ("started", None, None),
         ("committed", "000000000002", True),
     ]
+
+
+def test_a_fleet_workers_writes_hold_off_gc_of_its_folder(tmp_path: Path) -> None:
+    """Found by a hostile review: a worker writes through its fleet's folder with a prefix,
+    and took no gc lock: `amber gc fleet/workers/0` deleted an acknowledged shard's data."""
+    fleet = amber.open_fleet(tmp_path / "fleet", key_groups=4, registry=registry, fsync=False)
+    worker = fleet.join(0, 1)
+    worker.store.save(bank())  # the worker's folder exists
+    with amber._writer_lock.writing(worker.store.storage):
+        collected = _gc(tmp_path / "fleet" / "workers" / "0", "--wait", "0.2s")
+    assert collected.returncode == 1 and "a checkpoint is being written" in collected.stderr
+    worker.leave()
+
+
+def _child_sleeps(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def test_a_child_forked_during_a_write_does_not_hold_gc_off(tmp_path: Path) -> None:
+    """Found by a hostile review: a process forked while a write held the gc lock (a
+    multiprocessing worker) kept it for its whole life, and gc waited it out."""
+    store_dir = tmp_path / "store"
+    amber.open_store(store_dir, registry=registry).save(bank())
+    child = multiprocessing.get_context("fork").Process(target=_child_sleeps, args=(30,))
+    with amber._writer_lock.writing(LocalStorage(store_dir)):
+        child.start()
+    try:
+        collected = _gc(store_dir, "--wait", "5s")
+        assert collected.returncode == 0, collected.stderr
+    finally:
+        child.kill()
+        child.join()

@@ -59,19 +59,6 @@ def test_a_signed_checkpoint_of_a_newer_format_verifies(tmp_path: Path) -> None:
     assert signed(tmp_path).load()["customers"] == golden_state()["customers"]
 
 
-def test_a_manager_on_a_verify_only_store_reports_the_failed_checkpoint(tmp_path: Path) -> None:
-    writer = amber.Manager(signed(tmp_path), [_Holder()])
-    writer.checkpoint()
-    writer.close(final=False)
-    holder = _Holder()
-    manager = amber.Manager(signed(tmp_path, key=None, verify=(KEY,)), [holder])
-    manager.restore()
-    with pytest.raises(amber.SigningKeyError, match="no signing key"):
-        manager.checkpoint()
-    manager.close(final=False)
-    assert signed(tmp_path).ids() == ["000000000001"]
-
-
 def test_rollback_with_the_verify_key_only_exits_1_and_commits_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -574,3 +561,45 @@ def test_a_child_forked_during_a_write_does_not_hold_gc_off(tmp_path: Path) -> N
     finally:
         child.kill()
         child.join()
+
+
+def test_a_delta_whose_parent_a_collection_removed_meanwhile_is_not_acknowledged(tmp_path: Path) -> None:
+    """Found by a hostile re-check: writer A read its parent 1, writer B committed 2, gc
+    (keep the newest) removed 1, and A's delta on 1 was acknowledged: its chain was broken."""
+    store = amber.open_store(tmp_path, registry=registry)
+    people = amber.Table({i: Customer(i, f"c{i}") for i in range(3)})
+    state = {"people": people}
+    first = store.save(state)
+    people[7] = Customer(7, "new")
+    capture = store.capture(state, store.take_tables(state, first.id))  # the parent is read here
+    amber.open_store(tmp_path, registry=registry).save(bank())  # B
+    commands.gc(str(tmp_path), keep_last=1, grace="0s")  # before A's window opens: 1 goes
+    with pytest.raises(amber.StoreError, match="its parent 000000000001 is gone"):
+        store.write(capture)
+    assert "000000000003" in store.quarantined()
+    assert len(amber.open_store(tmp_path, registry=registry).load(2)["accounts"]) == 20
+
+
+def test_a_manager_on_a_verify_only_store_does_not_take_the_writer_lock(tmp_path: Path) -> None:
+    writer = amber.Manager(signed(tmp_path), [_Holder()])
+    writer.checkpoint()
+    writer.close(final=False)
+    before = tree_digest(tmp_path)
+    with pytest.raises(amber.SigningKeyError):
+        amber.Manager(signed(tmp_path, key=None, verify=(KEY,)), [_Holder()]).restore()
+    assert tree_digest(tmp_path) == before
+    signer = amber.Manager(signed(tmp_path), [_Holder()])  # not locked out
+    signer.restore()
+    signer.close(final=False)
+
+
+def test_the_html_report_is_never_written_inside_the_store(tmp_path: Path) -> None:
+    """Found by a hostile re-check: --html pointed at a manifest replaced it with the page."""
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    store.save(bank())
+    before = tree_digest(tmp_path / "s")
+    result = CliRunner().invoke(
+        cli, ["report", str(tmp_path / "s"), "--html", str(tmp_path / "s" / "checkpoints" / "x")]
+    )
+    assert result.exit_code == 2 and "inside the store" in result.output
+    assert tree_digest(tmp_path / "s") == before

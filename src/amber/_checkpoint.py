@@ -546,6 +546,7 @@ class CheckpointStore:
                 ) from e
             self._confirm_fencing(manifest, tried)
             self._confirm_data(manifest)
+            self._confirm_parent(manifest)
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")
 
@@ -598,6 +599,24 @@ class CheckpointStore:
             raise StoreError(
                 f"{self.url}: checkpoint {manifest.id} was committed but its data file is gone (a collection ran "
                 f"meanwhile: give gc a --grace longer than a checkpoint's write); it is quarantined: {e}"
+            ) from None
+
+    def _confirm_parent(self, manifest: Manifest) -> None:
+        """After a delta's commit: its parent is still there, the one it names. The parent was
+        read before the write's window opened, and a collection meanwhile (another writer's
+        newer checkpoint made it collectable) may have removed it: then the delta is no
+        checkpoint, and is said so. Inside the window (a local store's lock) none can since."""
+        if not manifest.parent:
+            return
+        try:
+            parent, _ = self._parse(manifest.parent)
+            _check_link(manifest, parent)
+        except CheckpointError as e:
+            with contextlib.suppress(AmberError):
+                self.quarantine(manifest.id, f"committed on a parent that is gone: {e}")
+            raise StoreError(
+                f"{self.url}: delta {manifest.id} was committed but its parent {manifest.parent} is gone (a "
+                f"collection ran meanwhile); it is quarantined, and the next checkpoint must be full: {e}"
             ) from None
 
     def _unleased(self, fence: tuple[int, int], what: str) -> FencedError:

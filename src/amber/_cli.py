@@ -260,6 +260,8 @@ def report(store: str, html_path: str | None, keep_last: int | None, keep_within
 
     def action() -> Any:
         data = commands.report(store, keep_last=keep_last, keep_within=keep_within)
+        if html_path is not None and _inside_store(store, html_path):
+            raise click.BadParameter(f"{html_path} is inside the store: write the page elsewhere", param_hint="--html")
         if html_path is not None:
             from ._report_html import render as render_html
 
@@ -345,6 +347,13 @@ def schema_check(app: str, path: str, as_json: bool) -> None:
     """Fail (exit 1) on schema changes that would break reading old data; show notes."""
     failed = lambda findings: any(f["severity"] == "error" for f in findings)  # noqa: E731
     _run(lambda: commands.schema_check(app, path), render.check, as_json, failed)
+
+
+def _inside_store(store: str, path: str) -> bool:
+    """Whether ``path`` lies in a local store's folder (a page written there could replace a
+    manifest)."""
+    root = Path(store.removeprefix("file://")).resolve()
+    return "://" not in store.removeprefix("file://") and Path(path).resolve().is_relative_to(root)
 
 
 class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -970,6 +970,7 @@ class Manager:
         it has acknowledged anything. In-process memory stores need neither."""
         if not self.exclusive:
             return
+        self.store.refuse_unsigned()  # its lock would keep the writer that can sign out
         if self._writer_lock is None:
             self._writer_lock = WriterLock.take(self.store.storage, wait=self.lock_wait)
         local = self._writer_lock is not None or isinstance(self.store.storage, MemoryStorage)

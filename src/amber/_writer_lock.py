@@ -136,8 +136,9 @@ PENDING_STALE = 24 * 3600.0  # a marker this old (on the store's clock) is a cra
 def writing(storage: Storage, data_key: str | None = None) -> Iterator[None]:
     """Held while a data file (``data_key``, when the store needs it named) may be in the
     store without a manifest naming it yet."""
-    if _local_folder(storage) is not None or data_key is None:
-        with _flocked(storage, fcntl.LOCK_SH, wait=None):
+    folder = _local_folder(storage)
+    if folder is not None or data_key is None:
+        with _flocked(folder, fcntl.LOCK_SH, wait=None, url=storage.url):
             yield
         return
     marker = f"{PENDING}{data_key.removeprefix('data/')}.{secrets.token_hex(4)}"
@@ -162,7 +163,7 @@ def pending_data(storage: Storage) -> dict[str, str]:
 @contextlib.contextmanager
 def collecting(storage: Storage, *, wait: float) -> Iterator[None]:
     """Held by a collection: waits up to ``wait`` seconds for the writes in progress."""
-    with _flocked(storage, fcntl.LOCK_EX, wait=wait):
+    with _flocked(_local_folder(storage), fcntl.LOCK_EX, wait=wait, url=storage.url):
         yield
 
 
@@ -184,19 +185,22 @@ os.register_at_fork(after_in_child=_close_gc_locks_in_child)
 
 def _local_folder(storage: Storage) -> Path | None:
     """The folder a store's objects live in, when it is one on this host (a fleet worker's
-    store is a folder of the fleet's, seen through a prefix)."""
+    store is a folder of the fleet's, seen through a prefix), created if missing."""
     if isinstance(storage, LocalStorage):
-        return storage.root if storage.exists() else None
+        storage.ensure_root()
+        return storage.root
     if isinstance(storage, PrefixedStorage):
         inner = _local_folder(storage.inner)
-        folder = inner / storage.prefix.rstrip("/") if inner is not None else None
-        return folder if folder is not None and folder.is_dir() else None
+        if inner is None:
+            return None
+        folder = inner / storage.prefix.rstrip("/")
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
     return None
 
 
 @contextlib.contextmanager
-def _flocked(storage: Storage, mode: int, *, wait: float | None) -> Iterator[None]:
-    folder = _local_folder(storage)
+def _flocked(folder: Path | None, mode: int, *, wait: float | None, url: str) -> Iterator[None]:
     if folder is None:
         yield
         return
@@ -206,14 +210,14 @@ def _flocked(storage: Storage, mode: int, *, wait: float | None) -> Iterator[Non
         if wait is None:
             fcntl.flock(fd, mode)
         else:
-            _flock_within(fd, mode, wait, storage)
+            _flock_within(fd, mode, wait, url)
         yield
     finally:
         _gc_fds.discard(fd)
         os.close(fd)
 
 
-def _flock_within(fd: int, mode: int, wait: float, storage: Storage) -> None:
+def _flock_within(fd: int, mode: int, wait: float, url: str) -> None:
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -222,7 +226,7 @@ def _flock_within(fd: int, mode: int, wait: float, storage: Storage) -> None:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 raise StoreLockedError(
-                    f"{storage.url}: a checkpoint is being written (or a collection runs) for over {wait:g} s: "
+                    f"{url}: a checkpoint is being written (or a collection runs) for over {wait:g} s: "
                     "try the collection again later"
                 ) from None
             time.sleep(0.05)

@@ -32,7 +32,7 @@ from ._retention import Retention, collect
 from ._schema import Registry, default_registry
 from ._values import Link, to_json_value
 from ._writer_lock import WriterLock
-from .errors import AmberError, CheckpointError, SchemaError, StoreError, StoreLockedError
+from .errors import AmberError, CheckpointError, SchemaError, SigningKeyError, StoreError, StoreLockedError
 from .storage import Storage
 
 StoreArg = str | CheckpointStore
@@ -325,11 +325,13 @@ def release(store: StoreArg, ids: list[str] | None = None) -> dict[str, Any]:
 def log(store: StoreArg) -> list[dict[str, Any]]:
     """The store's migration log, oldest first; an outcome a run committed but could not log
     is written first, from the checkpoint's manifest (when the store can be written)."""
-    migration_log = _migrate.MigrationLog(_store(store))
+    s = _store(store)
+    migration_log = _migrate.MigrationLog(s)
     try:
+        s.refuse_unsigned()  # a verify-only reader shows the outcomes, writes nothing
         migration_log.repair()
         unwritten: list[dict[str, Any]] = []
-    except StoreError:  # a read-only or full store still shows the outcomes, from the manifests
+    except (StoreError, SigningKeyError):  # a read-only or full store shows the outcomes, from the manifests
         unwritten = [msgspec.to_builtins({"sequence": 0, "time": "", **f}) for f in migration_log.recoveries()]
     return [msgspec.to_builtins(e) for e in migration_log.entries()] + unwritten
 

@@ -545,8 +545,7 @@ class CheckpointStore:
                     checkpoint=manifest.id,
                 ) from e
             self._confirm_fencing(manifest, tried)
-            self._confirm_data(manifest)
-            self._confirm_parent(manifest)
+            self._confirm_named(manifest)
             return _info(manifest, len(encoded))
         raise ConflictError(f"{self.url}: gave up after {_COMMIT_ATTEMPTS} commit conflicts")
 
@@ -587,36 +586,24 @@ class CheckpointStore:
             raise lost
         raise self._unleased(fence, f"checkpoint {manifest.id} is void: ")
 
-    def _confirm_data(self, manifest: Manifest) -> None:
-        """After a commit: its data file is still there. A collection that could not be kept
-        out (a store without locks, e.g. S3, with a grace shorter than this write) may have
-        taken it: then the commit is no checkpoint, and is said so, not acknowledged."""
+    def _confirm_named(self, manifest: Manifest) -> None:
+        """After a commit: what it names is still there, its data file and a delta's parent
+        (the one it names). A collection that could not be kept out may have taken either:
+        on a store without locks (S3), or, for the parent read before the write's window
+        opened, after another writer's newer checkpoint made it collectable. Then the commit
+        is no checkpoint, and is said so, not acknowledged."""
+        what = "its data file"
         try:
             self._check_data_file(manifest)
-        except CorruptCheckpointError as e:
-            with contextlib.suppress(AmberError):
-                self.quarantine(manifest.id, f"committed without its data file: {e}")
-            raise StoreError(
-                f"{self.url}: checkpoint {manifest.id} was committed but its data file is gone (a collection ran "
-                f"meanwhile: give gc a --grace longer than a checkpoint's write); it is quarantined: {e}"
-            ) from None
-
-    def _confirm_parent(self, manifest: Manifest) -> None:
-        """After a delta's commit: its parent is still there, the one it names. The parent was
-        read before the write's window opened, and a collection meanwhile (another writer's
-        newer checkpoint made it collectable) may have removed it: then the delta is no
-        checkpoint, and is said so. Inside the window (a local store's lock) none can since."""
-        if not manifest.parent:
-            return
-        try:
-            parent, _ = self._parse(manifest.parent)
-            _check_link(manifest, parent)
+            what = f"its parent {manifest.parent}"
+            if manifest.parent:
+                _check_link(manifest, self._parse(manifest.parent)[0])
         except CheckpointError as e:
             with contextlib.suppress(AmberError):
-                self.quarantine(manifest.id, f"committed on a parent that is gone: {e}")
+                self.quarantine(manifest.id, f"committed, but {what} is gone: {e}")
             raise StoreError(
-                f"{self.url}: delta {manifest.id} was committed but its parent {manifest.parent} is gone (a "
-                f"collection ran meanwhile); it is quarantined, and the next checkpoint must be full: {e}"
+                f"{self.url}: checkpoint {manifest.id} was committed but {what} is gone (a collection ran "
+                f"meanwhile); it is quarantined, and the next checkpoint must be full: {e}"
             ) from None
 
     def _unleased(self, fence: tuple[int, int], what: str) -> FencedError:

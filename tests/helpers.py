@@ -39,7 +39,7 @@ def forge(
     """
     import msgspec
 
-    from amber import _format
+    from amber._format import _format
 
     key = f"checkpoints/{checkpoint_id}.manifest"
     manifest = _format.parse_manifest((store_dir / key).read_bytes(), checkpoint_id)

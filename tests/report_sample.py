@@ -105,7 +105,7 @@ def build(store_dir: Path) -> Path:
 
 
 def main() -> None:
-    from amber._report_html import render
+    from amber._cli._report_html import render
     from tests.browser import screenshot
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/images/report.png")

@@ -146,7 +146,7 @@ def test_a_decompression_bomb_that_lies_about_its_size(saved: Any) -> None:
 
 def forge_with_blob(root: Path, blob: bytes, declared: int) -> None:
     """Replace the root segment's stored bytes with ``blob`` and fix up every digest."""
-    from amber import _format
+    from amber._format import _format
 
     key = root / "checkpoints" / "000000000001.manifest"
     m = _format.parse_manifest(key.read_bytes(), "000000000001")
@@ -230,7 +230,7 @@ def test_a_manifest_pointing_outside_the_store_is_refused(saved: Any) -> None:
 
 def test_an_oversized_manifest_is_not_read(saved: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     store, root, _ = saved
-    monkeypatch.setattr("amber._checkpoint.MAX_MANIFEST_BYTES", 100)
+    monkeypatch.setattr("amber._store._checkpoint.MAX_MANIFEST_BYTES", 100)
     expect_refusal(store, root, amber.CorruptCheckpointError)
 
 

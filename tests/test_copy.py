@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import amber
-from amber import _copy, commands
+from amber import commands
+from amber._maintenance import _copy
 from tests.bank_service import Bank, registry
 from tests.test_cli import amber_cli
 

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 import amber
-from amber import _migrate
-from amber._retention import collect
+from amber._maintenance import _migrate
+from amber._maintenance._retention import collect
 from amber.testing import Crash, Faults, faulty_store, power_loss, run_in_child
 from tests import migration_app
 from tests.sample import Customer, bank, registry

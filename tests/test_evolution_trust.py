@@ -16,7 +16,8 @@ import msgspec
 import pytest
 
 import amber
-from amber import _lock, commands
+from amber import commands
+from amber._evolution import _lock
 from tests.golden import make_golden  # noqa: F401 - the golden files' maker documents their shapes
 from tests.sample import golden_state, registry
 
@@ -554,7 +555,7 @@ def _as_format_3(root: Path) -> None:
     """Rewrite a store's newest checkpoint as format 3 wrote it: enums by value, no names."""
     import msgspec
 
-    from amber import _format
+    from amber._format import _format
 
     key = root / "checkpoints" / "000000000001.manifest"
     m = _format.parse_manifest(key.read_bytes(), "000000000001")

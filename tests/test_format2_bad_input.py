@@ -83,7 +83,7 @@ def root_of(root: Path, cid: str) -> Any:
     manifest = store.manifest(cid)
     data = (root / manifest.data).read_bytes()
     seg = manifest.segments[0]
-    from amber import _format
+    from amber._format import _format
 
     return msgspec.msgpack.decode(_format.inflate(data[seg.offset : seg.offset + seg.length], seg.raw_length))
 

@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 import amber
-from amber import _format, commands
+from amber import commands
+from amber._format import _format
 from tests.helpers import tree_digest
 from tests.sample import golden_chain, golden_state, registry
 

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 import amber
 from amber import commands
 from amber._cli import cli
+from amber._store._writer_lock import writing
 from amber.storage import LocalStorage
 from amber.storage._local import FileSystem
 from tests import migration_app
@@ -131,8 +132,8 @@ def test_every_delta_of_format_5_names_its_parents_digest(tmp_path: Path) -> Non
     store = amber.open_store(tmp_path, registry=registry)
     _chain(store)
     two, three = store.manifest(2), store.manifest(3)
-    assert two.format_version == 5 and three.parent_digest == amber._format.manifest_digest(two)
-    forged = amber._format.encode_manifest(msgspec.structs.replace(three, parent_digest=""))
+    assert two.format_version == 5 and three.parent_digest == amber._format._format.manifest_digest(two)
+    forged = amber._format._format.encode_manifest(msgspec.structs.replace(three, parent_digest=""))
     (tmp_path / "checkpoints" / "000000000003.manifest").write_bytes(forged)
     with pytest.raises(amber.CorruptCheckpointError, match="parent's manifest digest"):
         store.load(3)
@@ -340,7 +341,7 @@ def test_gc_with_no_grace_leaves_a_fork_childs_staged_data_file_alone(tmp_path: 
 def test_gc_gives_up_with_one_line_when_a_write_outlasts_its_wait(tmp_path: Path) -> None:
     store_dir, flag = tmp_path / "store", tmp_path / "paused"
     amber.open_store(store_dir, registry=registry).save(bank())
-    with amber._writer_lock.writing(LocalStorage(store_dir)):
+    with writing(LocalStorage(store_dir)):
         with pytest.raises(amber.StoreLockedError, match="a checkpoint is being written"):
             commands.gc(str(store_dir), keep_last=1, wait="0.2s")
         collected = _gc(store_dir, "--wait", "0.2s")
@@ -502,13 +503,13 @@ def test_log_repair_takes_no_checkpoint_for_a_run_it_does_not_continue_and_shows
     store = amber.open_store(tmp_path, registry=registry)
     store.save(bank(accounts=1))
     store.save(bank(accounts=2))
-    log = amber._migrate.MigrationLog(store)
+    log = amber._maintenance._migrate.MigrationLog(store)
     started = log.append(action="rollback", outcome="started", source="000000000001")  # then killed
     store.save(bank(accounts=3), meta={"amber.log_run": started.run})  # names the run, not its lineage
     assert [e["outcome"] for e in commands.log(store)] == ["started"]
     committed = store.recommit(1, meta={"restores": "000000000001", "amber.log_run": started.run})
     for _ in range(3):  # as if three repairs raced
-        log.append(**amber._migrate._recovered(started, committed.id, {}, store.url))
+        log.append(**amber._maintenance._migrate._recovered(started, committed.id, {}, store.url))
     shown = commands.log(store)
     assert [(e["outcome"], e.get("target")) for e in shown] == [("started", None), ("committed", "000000000004")]
 
@@ -516,14 +517,14 @@ def test_log_repair_takes_no_checkpoint_for_a_run_it_does_not_continue_and_shows
 def test_a_read_only_log_still_shows_a_committed_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = amber.open_store(tmp_path, registry=registry)
     store.save(bank(accounts=1))
-    log = amber._migrate.MigrationLog(store)
+    log = amber._maintenance._migrate.MigrationLog(store)
     started = log.append(action="migrate", outcome="started", source="000000000001")
     store.save(bank(accounts=1), meta={"migrated_from": "000000000001", "amber.log_run": started.run})
 
     def full(*args: Any, **kwargs: Any) -> None:
         raise amber.StoreError("the disk is full")
 
-    monkeypatch.setattr(amber._migrate.MigrationLog, "append", full)
+    monkeypatch.setattr(amber._maintenance._migrate.MigrationLog, "append", full)
     shown = commands.log(str(tmp_path))
     assert [(e["outcome"], e.get("target"), e.get("recovered")) for e in shown] == [
         ("started", None, None),
@@ -537,7 +538,7 @@ def test_a_fleet_workers_writes_hold_off_gc_of_its_folder(tmp_path: Path) -> Non
     fleet = amber.open_fleet(tmp_path / "fleet", key_groups=4, registry=registry, fsync=False)
     worker = fleet.join(0, 1)
     worker.store.save(bank())  # the worker's folder exists
-    with amber._writer_lock.writing(worker.store.storage):
+    with writing(worker.store.storage):
         collected = _gc(tmp_path / "fleet" / "workers" / "0", "--wait", "0.2s")
     assert collected.returncode == 1 and "a checkpoint is being written" in collected.stderr
     worker.leave()
@@ -553,7 +554,7 @@ def test_a_child_forked_during_a_write_does_not_hold_gc_off(tmp_path: Path) -> N
     store_dir = tmp_path / "store"
     amber.open_store(store_dir, registry=registry).save(bank())
     child = multiprocessing.get_context("fork").Process(target=_child_sleeps, args=(30,))
-    with amber._writer_lock.writing(LocalStorage(store_dir)):
+    with writing(LocalStorage(store_dir)):
         child.start()
     try:
         collected = _gc(store_dir, "--wait", "5s")

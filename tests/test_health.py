@@ -139,7 +139,7 @@ def test_loud_warnings_obey_an_application_that_set_up_logging(tmp_path: Path) -
         textwrap.dedent(
             """
             import logging, amber
-            from amber._loud import loud
+            from amber.events._loud import loud
             handler = logging.StreamHandler()
             handler.setLevel(logging.ERROR)  # the application wants errors only
             logging.getLogger().addHandler(handler)

@@ -17,7 +17,9 @@ import msgspec
 import pytest
 
 import amber
-from amber import _format, _lease, commands
+from amber import commands
+from amber._format import _format
+from amber._store import _lease
 from amber.storage import LocalStorage
 from tests.helpers import Counter
 
@@ -272,7 +274,7 @@ def test_the_cli_shows_the_lease_and_its_fences(tmp_path: Path) -> None:
 
 
 def test_a_taker_that_died_before_its_fence_delays_readers_once(tmp_path: Path, monkeypatch: Any) -> None:
-    from amber import _fencing
+    from amber._store import _fencing
 
     store = store_at(tmp_path)
     store.save(STATE)
@@ -353,7 +355,7 @@ def _stalled_fence(store: amber.CheckpointStore, seconds: float) -> None:
 def test_a_taker_stalled_past_the_fence_wait_loses_and_the_commit_it_missed_stands(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    from amber import _fencing
+    from amber._store import _fencing
 
     monkeypatch.setattr(_fencing, "FENCE_WAIT", 0.5)
     old = store_at(tmp_path)
@@ -411,7 +413,7 @@ def test_the_next_taker_closes_a_stalled_takers_token(tmp_path: Path) -> None:
 
 
 def _fencing_closed() -> int:
-    from amber import _fencing
+    from amber._store import _fencing
 
     return _fencing.CLOSED
 
@@ -419,7 +421,7 @@ def _fencing_closed() -> int:
 def test_a_writer_settles_every_unfenced_token_below_the_lease(tmp_path: Path, monkeypatch: Any) -> None:
     """Two takers stall in turn (the second takes the first's lapsed lease): the stale
     holder that commits meanwhile closes both tokens, and neither fence can void its commit."""
-    from amber import _fencing
+    from amber._store import _fencing
 
     monkeypatch.setattr(_fencing, "FENCE_WAIT", 0.3)
     holder = store_at(tmp_path)

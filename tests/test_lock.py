@@ -149,7 +149,7 @@ def test_deprecated_fields_are_locked_and_reported() -> None:
         sku: str
         legacy: Annotated[str, amber.field(deprecated=True)] = ""
 
-    from amber import _lock
+    from amber._evolution import _lock
 
     built = _lock.build_lock(reg, None)
     assert built.types["shop.Thing"].deprecated == ["legacy"]

@@ -168,7 +168,7 @@ def test_an_orphaned_checkpoint_child_whose_invariants_hang_does_not_hold_the_st
 
 def test_only_the_checkpoint_s_own_fork_keeps_the_writer_lock(tmp_path: Path) -> None:
     """A fork by another thread while a checkpoint forks its child drops the lock, as always."""
-    from amber._writer_lock import WriterLock, kept_by_children
+    from amber._store._writer_lock import WriterLock, kept_by_children
 
     lock = WriterLock.take(amber.open_store(tmp_path).storage, wait=None)
     assert lock is not None

@@ -1,5 +1,5 @@
 """The memory a read takes stays under what its manifest lets the store estimate beforehand
-(amber._memory), and a read whose estimate exceeds ``max_load_memory`` is refused before
+(amber._store._memory), and a read whose estimate exceeds ``max_load_memory`` is refused before
 any segment is read. Memory is measured as tracemalloc's peak in this process (what Python
 allocates, exactly and deterministically) and as the growth of the resident set of a fresh
 process (what the machine gives it: allocator rounding, pools and arenas included)."""
@@ -22,7 +22,9 @@ import msgspec
 import pytest
 
 import amber
-from amber import _codec, _memory, commands
+from amber import commands
+from amber._format import _codec
+from amber._store import _memory
 from tests.helpers import forge
 
 registry = amber.Registry()
@@ -219,7 +221,8 @@ def test_a_read_over_the_limit_is_refused_before_decoding(wide: Path) -> None:
 
 RSS_CHILD = """
 import gc, json, sys
-from amber import open_store, _memory
+from amber import open_store
+from amber._store import _memory
 from tests.test_memory_bound import registry
 
 def resident(field):

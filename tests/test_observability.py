@@ -20,7 +20,7 @@ from opentelemetry.trace import StatusCode
 
 import amber
 from amber import commands
-from amber._history import History
+from amber._store._history import History
 from amber.events import (
     CheckpointAborted,
     CheckpointCommitted,
@@ -589,7 +589,7 @@ def test_a_failed_dry_run_writes_no_history_and_is_not_a_failed_migration(
 def test_the_history_prunes_itself_skips_empty_collections_and_shortens_big_entries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import amber._history as history_module
+    import amber._store._history as history_module
 
     monkeypatch.setattr(history_module, "MAX_ENTRIES", 5)
     monkeypatch.setattr(history_module, "PRUNE_EVERY", 4)

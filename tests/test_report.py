@@ -16,8 +16,8 @@ from click.testing import CliRunner
 import amber
 from amber import commands
 from amber._cli import cli
-from amber._report import outliers
-from amber._report_html import render
+from amber._cli._report_html import render
+from amber._maintenance._report import outliers
 from tests import report_sample
 from tests.browser import browser, open_rendered, require_browser
 

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import amber
-from amber import _format, commands
+from amber import commands
 from amber._cli import cli
-from amber._signing import Keyring
+from amber._format import _format
+from amber._format._signing import Keyring
 from tests.sample import bank, registry
 
 KEY_A = "a" * 32

@@ -235,7 +235,7 @@ def test_a_check_that_aborts_still_says_so_and_the_next_checkpoint_writes_it(
 def test_an_inline_manager_left_to_its_default_says_when_its_tables_are_too_big_to_check(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from amber import _manager
+    from amber._manager import _manager
 
     monkeypatch.setattr(_manager, "INLINE_CHECK_LIMIT", 100)  # filled() holds 210 entries
     live = filled()

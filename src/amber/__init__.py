@@ -18,23 +18,20 @@ graphs (shared references and cycles included) to a store::
 import logging
 
 from . import events
-from ._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
-from ._enums import enum
-from ._fields import FieldSchema, RecordSchema, field
-from ._fleet import Fleet, FleetCheckpoint, FleetWorker, key_group, open_fleet
-from ._format import FORMAT_VERSION, Manifest
-from ._health import Health
-from ._keyed import Table
-from ._lease import Lease
-from ._loop import LoopFence
-from ._manager import CheckpointResult, Manager, Timeouts
-from ._migration import Plan, Stage, TypePlan
-from ._open import open_store
-from ._participants import Participant
-from ._resolve import Tables
-from ._restore import RestoreReport
-from ._retention import GcReport, Retention
-from ._schema import (
+from ._evolution._migration import Plan, Stage, TypePlan
+from ._evolution._resolve import Tables
+from ._fleet._fleet import Fleet, FleetCheckpoint, FleetWorker, key_group, open_fleet
+from ._format._format import FORMAT_VERSION, Manifest
+from ._maintenance._retention import GcReport, Retention
+from ._manager._health import Health
+from ._manager._loop import LoopFence
+from ._manager._manager import CheckpointResult, Manager, Timeouts
+from ._manager._participants import Participant
+from ._manager._restore import RestoreReport
+from ._schema._enums import enum
+from ._schema._fields import FieldSchema, RecordSchema, field
+from ._schema._keyed import Table
+from ._schema._schema import (
     FrozenRecord,
     OpenFile,
     Record,
@@ -46,8 +43,11 @@ from ._schema import (
     record,
     upgrade,
 )
-from ._types import FieldType
-from ._values import Ref
+from ._schema._types import FieldType
+from ._schema._values import Ref
+from ._store._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
+from ._store._lease import Lease
+from ._store._open import open_store
 from ._version import __version__
 from .errors import (
     AmberError,

@@ -20,18 +20,19 @@ from typing import Any
 
 import msgspec
 
-from . import _diff, _lock, _migrate, _report
-from ._checkpoint import CheckpointInfo, CheckpointStore
-from ._copy import copy_store
-from ._fleet import open_fleet
-from ._format import MAX_SEQUENCE, Manifest
-from ._lease import LEASE_KEY, read_lease
-from ._open import open_store
-from ._reading import Progress
-from ._retention import Retention, collect
-from ._schema import Registry, default_registry
-from ._values import Link, to_json_value
-from ._writer_lock import WriterLock
+from ._evolution import _lock
+from ._fleet._fleet import open_fleet
+from ._format._format import MAX_SEQUENCE, Manifest
+from ._maintenance import _diff, _migrate, _report
+from ._maintenance._copy import copy_store
+from ._maintenance._retention import Retention, collect
+from ._schema._schema import Registry, default_registry
+from ._schema._values import Link, to_json_value
+from ._store._checkpoint import CheckpointInfo, CheckpointStore
+from ._store._lease import LEASE_KEY, read_lease
+from ._store._open import open_store
+from ._store._reading import Progress
+from ._store._writer_lock import WriterLock
 from .errors import AmberError, CheckpointError, SchemaError, SigningKeyError, StoreError, StoreLockedError
 from .storage import Storage
 

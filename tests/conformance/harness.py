@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import msgspec
 
 import amber
-from amber import _lock
+from amber._evolution import _lock
 from tests.conformance.model import REQUIRED, Case, E, Enum, F
 
 NAME = "t.Rec"

@@ -21,8 +21,8 @@ import xxhash
 
 import amber
 from amber import commands
-from amber._fleet import Fleet
-from amber._lease import LEASE_KEY, peek_lease
+from amber._fleet._fleet import Fleet
+from amber._store._lease import LEASE_KEY, peek_lease
 from amber.storage import MemoryStorage
 from tests.sample import registry
 

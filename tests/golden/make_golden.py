@@ -15,7 +15,8 @@ from pathlib import Path
 import msgspec
 
 import amber
-from amber import _format, commands
+from amber import commands
+from amber._format import _format
 from tests.sample import golden_chain, golden_state, registry
 
 HERE = Path(__file__).parent

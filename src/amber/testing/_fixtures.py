@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._open import open_store
-from .._schema import Registry
+from .._schema._schema import Registry
+from .._store._open import open_store
 from ..errors import AmberError, Violation
 
 Invariants = Callable[[Any], Iterable["str | Violation"]]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .._checkpoint import CheckpointStore
-from .._open import open_store
+from .._store._checkpoint import CheckpointStore
+from .._store._open import open_store
 from ._faults import Faults, faulty_store
 
 

@@ -1,0 +1,1 @@
+"""_evolution: see docs/architecture.md."""

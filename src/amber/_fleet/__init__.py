@@ -1,0 +1,1 @@
+"""_fleet: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""_format: see docs/architecture.md."""

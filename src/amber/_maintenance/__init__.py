@@ -1,0 +1,1 @@
+"""_maintenance: see docs/architecture.md."""

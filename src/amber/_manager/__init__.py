@@ -1,0 +1,1 @@
+"""_manager: see docs/architecture.md."""

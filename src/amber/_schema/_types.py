@@ -1,0 +1,295 @@
+"""Field types: what a persisted field may hold, described as data.
+
+A ``FieldType`` is the canonical, language-neutral description of a field's type as it
+appears in every checkpoint's schema section. It is built from a Python annotation when a
+type is declared, and read back from checkpoints without any application code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import types
+import typing
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ..errors import SchemaError
+from ._enums import NAME_PATTERN, stable_enum_name
+
+SCALAR_TYPES: dict[str, type] = {
+    "none": type(None),
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bytes": bytes,
+    "datetime": dt.datetime,
+    "date": dt.date,
+    "time": dt.time,
+    "timedelta": dt.timedelta,
+    "decimal": decimal.Decimal,
+    "uuid": uuid.UUID,
+}
+SCALAR_KINDS: dict[type, str] = {t: k for k, t in SCALAR_TYPES.items()}
+CONTAINER_KINDS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset, "dict": dict}
+KINDS = frozenset([*SCALAR_TYPES, *CONTAINER_KINDS, "enum", "union", "record", "any"])
+
+# The msgpack family each kind is stored as. A union is stored typed only when its members
+# fall in distinct families, so a reader can tell them apart by the msgpack type alone.
+_FAMILY = {
+    "none": "nil",
+    "bool": "bool",
+    "int": "int",
+    "record": "int",
+    "float": "float",
+    "str": "str",
+    "datetime": "str",
+    "date": "str",
+    "time": "str",
+    "timedelta": "str",
+    "decimal": "str",
+    "bytes": "str",
+    "uuid": "str",
+    "list": "array",
+    "tuple": "array",
+    "set": "array",
+    "frozenset": "array",
+    "dict": "map",
+}
+
+
+class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One field type, as stored in a checkpoint's schema section.
+
+    ``items`` holds element types (list, set, frozenset: one; tuple: one per position, or one
+    with ``variadic``; dict: key then value; union: the members). ``record`` names the
+    referenced record type; ``values`` lists an enum's member values in declaration order,
+    ``members`` their names and ``enum`` the enum's stable name (format 4: checkpoints written
+    before it hold values only, and are read by value).
+    """
+
+    kind: str
+    items: tuple[FieldType, ...] = ()
+    variadic: bool = False
+    record: str = ""
+    values: tuple[int | str, ...] = ()
+    enum: str = ""
+    members: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        """A short human-readable spelling, e.g. ``dict[str, list[@bank.Customer]]``."""
+        if self.kind == "record":
+            return f"@{self.record}"
+        if self.kind == "enum" and self.members:
+            return (
+                f"{self.enum}(" + ", ".join(f"{n}={v!r}" for n, v in zip(self.members, self.values, strict=True)) + ")"
+            )
+        if self.kind == "enum":
+            return "enum(" + ", ".join(repr(v) for v in self.values) + ")"
+        if self.kind == "union":
+            return " | ".join(t.render() for t in self.items)
+        if not self.items:
+            return self.kind
+        inner = ", ".join(t.render() for t in self.items)
+        return f"{self.kind}[{inner}{', ...' if self.variadic else ''}]"
+
+    def walk(self) -> typing.Iterator[FieldType]:
+        """This type and every type nested in it."""
+        yield self
+        for item in self.items:
+            yield from item.walk()
+
+    def is_tagged(self) -> bool:
+        """Whether values of this type are stored in the self-describing tagged encoding.
+
+        Typed storage needs every part of the type to be decidable from the schema alone:
+        no ``any``, no union whose members share a msgpack family.
+        """
+        return any(t.kind == "any" or (t.kind == "union" and not _union_is_typed(t)) for t in self.walk())
+
+    def references(self) -> set[str]:
+        """Names of the record types this field can point at."""
+        return {t.record for t in self.walk() if t.kind == "record"}
+
+    def by_value(self) -> FieldType:
+        """This type with its enums described by their values only, as before format 4."""
+        if self.kind == "enum":
+            return FieldType("enum", values=self.values)
+        if not self.items:
+            return self
+        return msgspec.structs.replace(self, items=tuple(i.by_value() for i in self.items))
+
+    def enums_by_value(self) -> bool:
+        """Whether an enum in this type was written before format 4 (values, no names)."""
+        return any(t.kind == "enum" and not t.members for t in self.walk())
+
+
+def _union_is_typed(union: FieldType) -> bool:
+    families = [_family(member) for member in union.items]
+    if any(m.kind == "record" for m in union.items) and not all(m.kind in ("record", "none") for m in union.items):
+        return False  # stored rows would compare equal to False, 1.0 or Decimal(0) in sets and keys
+    return None not in families and len(set(families)) == len(families)
+
+
+def _family(t: FieldType) -> str | None:
+    if t.kind == "enum":
+        return "int" if all(isinstance(v, int) for v in t.values) else "str"
+    return _FAMILY.get(t.kind)
+
+
+MAX_TYPE_DEPTH = 32
+_INT64 = (-(2**63), 2**63 - 1)
+_UNHASHABLE = {"list", "set", "dict"}
+_ARITY = {"list": 1, "set": 1, "frozenset": 1, "dict": 2}
+
+
+def validate_field_type(t: FieldType) -> str | None:
+    """Return what is wrong with a field type (read from a checkpoint or declared), or None."""
+    if _depth(t) > MAX_TYPE_DEPTH:
+        return f"types nested at most {MAX_TYPE_DEPTH} deep"
+    if t.is_tagged() and any(n.kind == "enum" for n in t.walk()):
+        return "no enum inside Any or an ambiguous union (use a union of distinct kinds, e.g. Color | None)"
+    for node in t.walk():
+        problem = _node_problem(node) or _hashable_problem(node)
+        if problem:
+            return problem
+    return None
+
+
+def _depth(t: FieldType) -> int:
+    deepest, stack = 0, [(t, 1)]
+    while stack and deepest <= MAX_TYPE_DEPTH:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((item, depth + 1) for item in node.items)
+    return deepest
+
+
+def _node_problem(t: FieldType) -> str | None:  # noqa: PLR0911 - one return per rule, read top to bottom
+    kind = t.kind
+    if kind not in KINDS:
+        return f"a known kind, not {kind!r}"
+    if kind in _ARITY and len(t.items) != _ARITY[kind]:
+        return f"{kind} with {_ARITY[kind]} item type(s)"
+    if kind not in _ARITY and kind not in ("tuple", "union") and t.items:
+        return f"no item types in a {kind}"
+    if (t.variadic and (kind != "tuple" or len(t.items) != 1)) or (kind == "tuple" and not t.items):
+        return "a tuple with item types (exactly one when variadic)"
+    if (kind == "record") != bool(t.record):
+        return "a record type name exactly on record types"
+    if (kind == "enum") != bool(t.values) or (kind != "enum" and (t.enum or t.members)):
+        return "enum values exactly on enum types"
+    if kind == "union" and (len(t.items) < 2 or any(m.kind == "union" for m in t.items)):
+        return "a union of at least two non-union types"
+    return _enum_problem(t) if kind == "enum" else None
+
+
+def _enum_problem(t: FieldType) -> str | None:
+    kinds = {type(v) for v in t.values}
+    if kinds not in ({int}, {str}) or len(set(t.values)) != len(t.values):
+        return "distinct enum values, all int or all str"
+    if bool(t.members) != bool(t.enum) or (t.enum and not NAME_PATTERN.fullmatch(t.enum)):
+        return "an enum's stable name (dotted identifiers) together with its member names"
+    if t.members and (len(t.members) != len(t.values) or len(set(t.members)) != len(t.members)):
+        return "one distinct member name per enum value"
+    if not all(m.isidentifier() for m in t.members):
+        return "enum member names that are identifiers"
+    if kinds == {int} and not all(_INT64[0] <= v <= _INT64[1] for v in t.values):  # type: ignore[operator]
+        return "integer enum values within the signed 64-bit range"
+    return None
+
+
+def _hashable_problem(t: FieldType) -> str | None:
+    """Set members and dict keys must be of hashable kinds (item 0 of set, frozenset, dict)."""
+    if t.kind not in ("set", "frozenset", "dict"):
+        return None
+    unhashable = next((n.kind for n in t.items[0].walk() if n.kind in _UNHASHABLE), None)
+    return f"hashable {t.kind} keys or members, not {unhashable}" if unhashable else None
+
+
+RecordLookup = Callable[[type], "str | None"]
+ClassSink = dict[FieldType, type]
+
+
+def from_annotation(annotation: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
+    """Describe a Python annotation as a FieldType, or raise SchemaError naming the problem.
+
+    ``classes`` receives the Python class behind every record and enum type met, so the
+    writer can check values and the reader can rebuild them as those classes.
+    """
+    if annotation is Any:
+        return FieldType("any")
+    if annotation is None or annotation is type(None):
+        return FieldType("none")
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return _from_class(annotation, record_name_of, classes)
+    if origin is typing.Union or origin is types.UnionType:
+        return _union([from_annotation(a, record_name_of, classes) for a in typing.get_args(annotation)])
+    if origin is typing.Annotated:
+        return from_annotation(typing.get_args(annotation)[0], record_name_of, classes)
+    return _from_generic(annotation, origin, record_name_of, classes)
+
+
+def _from_class(cls: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
+    if cls in SCALAR_KINDS:
+        return FieldType(SCALAR_KINDS[cls])
+    if cls in CONTAINER_KINDS.values():
+        raise SchemaError(f"{cls.__name__} needs its element types, e.g. {cls.__name__}[int]")
+    if isinstance(cls, type) and issubclass(cls, enum.Enum):
+        return _remember(_enum(cls), cls, classes)
+    if isinstance(cls, type):
+        name = record_name_of(cls)
+        if name is not None:
+            return _remember(FieldType("record", record=name), cls, classes)
+        raise SchemaError(f"{cls.__qualname__} is not a persisted type: declare it with @amber.record(...)")
+    raise SchemaError(f"{cls!r} is not a type Amber can persist")
+
+
+def _remember(t: FieldType, cls: type, classes: ClassSink) -> FieldType:
+    if classes.setdefault(t, cls) is not cls:
+        raise SchemaError(f"{cls.__qualname__} and {classes[t].__qualname__} would be stored alike")
+    return t
+
+
+def _enum(cls: type[enum.Enum]) -> FieldType:
+    members = list(cls)
+    values = tuple(member.value for member in members)
+    t = FieldType("enum", values=values, enum=stable_enum_name(cls), members=tuple(m.name for m in members))
+    problem = _enum_problem(t)
+    if problem:
+        raise SchemaError(f"enum {cls.__qualname__} needs {problem}")
+    return t
+
+
+def _from_generic(annotation: Any, origin: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
+    args = typing.get_args(annotation)
+    kind = next((k for k, c in CONTAINER_KINDS.items() if c is origin), None)
+    if kind is None:
+        raise SchemaError(f"{annotation!r} is not a type Amber can persist")
+    items = tuple(from_annotation(a, record_name_of, classes) for a in args if a is not Ellipsis)
+    if kind == "tuple":
+        variadic = len(args) == 2 and args[1] is Ellipsis
+        if not items:
+            raise SchemaError("tuple needs its element types, e.g. tuple[int, str] or tuple[int, ...]")
+        return FieldType("tuple", items=items, variadic=variadic)
+    expected = 2 if kind == "dict" else 1
+    if len(items) != expected:
+        raise SchemaError(f"{annotation!r} needs {expected} type argument(s)")
+    return FieldType(kind, items=items)
+
+
+def _union(members: list[FieldType]) -> FieldType:
+    flat: dict[bytes, FieldType] = {}
+    for member in members:
+        for m in member.items if member.kind == "union" else (member,):
+            flat[msgspec.json.encode(m, order="sorted")] = m
+    if len(flat) == 1:
+        return next(iter(flat.values()))
+    # Canonical member order (by canonical JSON), so int | str and str | int are one type.
+    return FieldType("union", items=tuple(flat[k] for k in sorted(flat)))

@@ -1,0 +1,559 @@
+"""Reading one committed checkpoint: segments, columns, the root, and the rebuilt state.
+
+Every segment is checked (length, digest, bounded decompression) before it is decoded, and
+decoded against the writer's schema before anything is built from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from itertools import groupby, repeat
+from operator import itemgetter
+from typing import Annotated, Any
+
+import msgspec
+
+from .._evolution._migration import Plan, Stage, TypePlan
+from .._evolution._resolve import (
+    RefIndex,
+    StepFailed,
+    Tables,
+    by_rules,
+    by_steps,
+    reader_columns,
+    removed_type,
+    run_stage,
+)
+from .._format._codec import Corrupt, KeyedHook, TaggedDecoder, decode_type, resolve_column, whole_tables
+from .._format._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
+from .._graph._assemble import StateReader
+from .._graph._graph import hashed_by_value
+from .._schema._keyed import MISSING
+from .._schema._keyed import Table as KeyedTable
+from .._schema._schema import RecordRejected
+from .._schema._types import FieldType
+from .._schema._values import Link, Ref, TableNode
+from ..errors import CheckpointError, CorruptCheckpointError, MigrationError, ObjectNotFoundError
+from ..storage import Storage
+from ._memory import Estimate, default_memory_limit, estimate, range_excess, refuse
+from ._pipeline import pipelined
+
+Columns = list[list[Any]]
+Progress = Callable[[str, int, int], None]  # (phase, segments done, segments in all)
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """One upgrade run while reading: a type (or a stage of checkpoint steps) in one checkpoint."""
+
+    checkpoint: str
+    type: str
+    from_version: int
+    to_version: int
+    how: str
+    records: int
+    start: float  # wall clock
+    seconds: float = 0.0
+
+
+class CheckpointReader:
+    """Reads the segments of one checkpoint whose manifest has been parsed and checked."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        manifest: Manifest,
+        progress: Progress | None = None,
+        steps: list[StepTiming] | None = None,
+        memory_limit: int | None = None,
+    ) -> None:
+        self.storage = storage
+        self.manifest = manifest
+        self.progress = progress
+        self.steps = steps  # when a list: each upgrade of a type (or stage) run, timed, is added
+        # The memory a read may take once the reference ranges in its tagged values are counted
+        # (the store's max_load_memory). The store has checked the manifest's estimate, which
+        # allows one range a record, against it already.
+        self.memory_limit = default_memory_limit() if memory_limit is None else memory_limit
+
+    def state(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]] | None = None) -> Any:
+        """The state, with every type brought to the running code's version by ``migration``.
+
+        A delta needs ``prior``: the tables of its parent's state (by token), which its
+        changes are applied to and its links point into.
+        """
+        m = self.manifest
+        if m.is_delta and prior is None:
+            raise CheckpointError(m.id, "parent", "the parent's state to apply this delta to", "none")
+        if migration.stages:
+            if m.is_delta:
+                raise MigrationError(
+                    m.id,
+                    "checkpoint steps",
+                    "a full checkpoint (checkpoint steps cannot run on a delta)",
+                    f"a delta on {m.parent}; stop the service with Manager(compact_on_close=True), or take "
+                    "checkpoint(full=True) with the previous release, then migrate",
+                )
+            return self._staged_state(migration)
+        classes = [_decoding_classes(tp) for tp in migration.types]
+        columns = self.columns(classes)
+        root = self.root()
+        self._check_ranges(root, columns)
+        try:
+            linked = self.linked(migration, prior or {})
+            adopted = self.adopted(migration, prior or {})
+            columns = [
+                self._to_reader(i, tp, cols, migration)
+                for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
+            ]
+            reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
+            hook = _applier(m, prior) if prior is not None else whole_tables()
+            counts = [t.count for t in m.types]
+            return reader.assemble(columns, counts, root, linked=linked, adopted=adopted, keyed=hook)
+        except Corrupt as e:
+            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+        except RecursionError:
+            raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
+        except StepFailed as e:
+            raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+        except RecordRejected as e:
+            raise e.error(m.id) from e.cause
+
+    def linked(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[Any]]:
+        """The records each type's link rows stand for, found in the parent's tables."""
+        found: list[list[Any]] = [[] for _ in self.manifest.types]
+        for index, entry in enumerate(self.manifest.segments):
+            if entry.kind != "links":
+                continue
+            part = entry.describe(index, self.manifest)
+            cls = migration.types[entry.type].reader.cls
+            targets = self._link_targets(index, entry, part)
+            values = _entries(prior, targets)
+            if set(map(type, values)) - {cls}:
+                culprit = next(t for t, v in zip(targets, values, strict=True) if type(v) is not cls)
+                expected = f"links to {cls.__qualname__} entries of the parent {self.manifest.parent}"
+                raise CorruptCheckpointError(self.manifest.id, part, expected, f"{culprit!r:.80}")
+            found[entry.type].extend(values)
+        return found
+
+    def adopted(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[tuple[int, Any]]]:
+        """Per type, (row, the parent's object) for each record changed in place."""
+        found: list[list[tuple[int, Any]]] = [[] for _ in self.manifest.types]
+        for index, entry in enumerate(self.manifest.segments):
+            if entry.kind == "adopt":
+                part = entry.describe(index, self.manifest)
+                found[entry.type].extend(self._adopted_in(index, entry, part, migration, prior))
+        for adoptions in found:
+            rows, objects = {row for row, _ in adoptions}, {id(v) for _, v in adoptions}
+            if len(rows) != len(adoptions) or len(objects) != len(adoptions):
+                raise CorruptCheckpointError(self.manifest.id, "adoptions", "each row and object adopted once")
+        return found
+
+    def _adopted_in(
+        self, index: int, entry: SegmentEntry, part: str, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]
+    ) -> list[tuple[int, Any]]:
+        """One adopt segment's rows and objects, checked in bulk (this runs per delta on restore)."""
+        type_entry = self.manifest.types[entry.type]
+        cls = migration.types[entry.type].reader.cls
+        adoptions = self._adoptions(index, entry, part)
+        rows = [row for row, _, _ in adoptions]
+        values = _entries(prior, [(token, key) for _, token, key in adoptions])
+        stored = not rows or type_entry.links <= min(rows) <= max(rows) < type_entry.links + type_entry.count
+        if not stored or hashed_by_value(cls) or set(map(type, values)) - {cls}:
+            expected = f"rows of records changed in place, in entries of the parent {self.manifest.parent}"
+            culprit = next((a for a, v in zip(adoptions, values, strict=True) if type(v) is not cls), adoptions[0])
+            raise CorruptCheckpointError(self.manifest.id, part, expected, f"{culprit!r:.80}")
+        return list(zip(rows, values, strict=True))
+
+    def _adoptions(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, int, Any]]:
+        raw = self.segment(index, entry)
+        try:
+            rows, tokens, keys_node = _adopt_decoder.decode(raw)
+            keys = TaggedDecoder([]).sequence(keys_node, 0)  # no records, no tables
+            set(keys)  # every key hashable
+        except (ValueError, TypeError, Corrupt, RecursionError, MemoryError) as e:
+            raise CorruptCheckpointError(
+                self.manifest.id, part, "rows, table tokens and hashable keys", str(e)
+            ) from None
+        if not len(rows) == len(tokens) == len(keys) == entry.rows:
+            raise CorruptCheckpointError(self.manifest.id, part, f"{entry.rows} adoptions", str(len(rows)))
+        return list(zip(rows, tokens, keys, strict=True))
+
+    def _link_targets(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, Any]]:
+        raw = self.segment(index, entry)
+        try:
+            tokens, keys_node = _links_decoder.decode(raw)
+            keys = TaggedDecoder([]).sequence(keys_node, 0)  # no records, no tables
+            set(keys)  # every key hashable
+        except (ValueError, TypeError, Corrupt, RecursionError, MemoryError) as e:
+            raise CorruptCheckpointError(self.manifest.id, part, "table tokens and hashable keys", str(e)) from None
+        if len(tokens) != entry.rows or len(keys) != entry.rows:
+            raise CorruptCheckpointError(self.manifest.id, part, f"{entry.rows} links", str(len(tokens)))
+        return list(zip(tokens, keys, strict=True))
+
+    def _staged_state(self, migration: Plan) -> Any:
+        """The state through checkpoint steps: every record as a dict, stage by stage."""
+        m = self.manifest
+        decoder, objects_of = self._markers()
+        names = [name for name, _ in migration.final[: len(m.types)]]  # the checkpoint's types, current names
+        columns = self.columns([{} for _ in m.types])
+        root = self.root()
+        self._check_ranges(root, columns)
+        try:
+            records = [_rows(t, c, objects_of, decoder) for t, c in zip(m.types, columns, strict=True)]
+            versions = {n: t.schema.version for n, t in zip(names, m.types, strict=True)}
+            tables = Tables(dict(zip(names, records, strict=True)), versions)
+            for name, version in migration.empty:  # a step's type the checkpoint held no records of
+                tables._records[name], tables._versions[name] = [], version
+            for stage in migration.stages:
+                wall, began = time.time(), time.perf_counter()
+                run_stage(stage, tables)
+                self._timed_stage(stage, tables, wall, began)
+            return self._assemble_tables(migration, tables, names, root)
+        except Corrupt as e:
+            removed = [name for name, reader in migration.final if reader is None]
+            if removed:  # the steps removed a type the state still points at: the code's fault, not the data's
+                expected = f"nothing pointing at the types the checkpoint steps remove ({', '.join(removed)})"
+                raise MigrationError(m.id, "checkpoint steps", expected, e.found) from None
+            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+        except StepFailed as e:
+            raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
+        except RecordRejected as e:
+            raise e.error(m.id) from e.cause
+
+    def _timed_stage(self, stage: Stage, tables: Tables, wall: float, began: float) -> None:
+        cid, how = self.manifest.id, stage.describe()
+        if stage.type == "*":
+            self._timed(began, StepTiming(cid, "(checkpoint steps)", 0, 0, how, 0, wall))
+        else:
+            records = len(tables[stage.type]) if stage.type in tables else 0
+            self._timed(began, StepTiming(cid, stage.type, stage.version, stage.version + 1, how, records, wall))
+
+    def _assemble_tables(self, migration: Plan, tables: Tables, names: list[str], root: Any) -> Any:
+        final = [name for name, _ in migration.final]
+        unexpected = [n for n in tables.names() if tables[n] and n not in final]
+        if unexpected:
+            raise StepFailed(
+                "checkpoint steps", "records only of the types they declare in produces", ", ".join(unexpected)
+            )
+        readers = [reader or removed_type(name) for name, reader in migration.final]
+        counts = [len(tables[n]) if n in tables and reader is not None else 0 for n, reader in migration.final]
+        written = {t.schema.name: final.index(n) for t, n in zip(self.manifest.types, names, strict=True)}
+        refs = RefIndex({**written, **{n: i for i, n in enumerate(final)}}, counts)
+        columns = [
+            reader_columns(r, tables[n] if c else [], refs) for n, r, c in zip(final, readers, counts, strict=True)
+        ]
+        return StateReader(readers, final).assemble(columns, counts, root)
+
+    def generic(self) -> tuple[list[list[dict[str, Any]]], Any]:
+        """Records as dicts and the root, read with the writer's schemas (no app code);
+        references come back as ``Ref(name, row)`` markers, link rows as ``{"$link": Link}``
+        and tables as ``TableNode`` values."""
+        m = self.manifest
+        columns = self.columns([{} for _ in m.types])
+        root = self.root()
+        self._check_ranges(root, columns)
+        decoder, objects_of = self._markers()
+        links: list[list[dict[str, Any]]] = [[] for _ in m.types]
+        adoptions: list[tuple[int, int, Any]] = []  # (type, row, Link)
+        for index, entry in enumerate(m.segments):
+            if entry.kind == "links":
+                targets = self._link_targets(index, entry, entry.describe(index, m))
+                links[entry.type].extend({"$link": Link(token, key)} for token, key in targets)
+            elif entry.kind == "adopt":
+                found = self._adoptions(index, entry, entry.describe(index, m))
+                adoptions.extend((entry.type, row, Link(token, key)) for row, token, key in found)
+        try:
+            records = [
+                linked + _rows(entry, cols, objects_of, decoder)
+                for entry, cols, linked in zip(m.types, columns, links, strict=True)
+            ]
+            for index, row, link in adoptions:
+                type_entry = m.types[index]
+                if not type_entry.links <= row < type_entry.links + type_entry.count:
+                    raise Corrupt(f"adopted rows among the records of {type_entry.schema.name}", str(row))
+                records[index][row] = {"$adopts": link, **records[index][row]}
+            return records, self._generic_root(root)
+        except Corrupt as e:
+            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+        except RecursionError:
+            raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
+
+    def _check_ranges(self, root: Any, columns: list[Columns]) -> None:
+        """Before tagged values are built: rows their reference ranges name beyond one range
+        a record (which the manifest's estimate allows) are added to it, and checked."""
+        m = self.manifest
+        tagged = [
+            column
+            for entry, type_columns in zip(m.types, columns, strict=True)
+            for f, column in zip(entry.schema.fields, type_columns, strict=True)
+            if f.type.is_tagged()
+        ]
+        excess = range_excess(m, [root, *(value for column in tagged for value in column)])
+        if excess:
+            found = estimate([m]).parts | {"reference ranges": excess}
+            refuse(m.id, Estimate(found), self.memory_limit, " with the rows its reference ranges name")
+
+    def _to_reader(self, index: int, tp: TypePlan, columns: Columns, migration: Plan) -> Columns:
+        if tp.direct:
+            return columns
+        entry = self.manifest.types[index]
+        wall, began = time.time(), time.perf_counter()
+        if not tp.steps:
+            upgraded = by_rules(tp, columns, entry.count)
+        else:
+            decoder, objects_of = self._markers()
+            refs = self._ref_index([t.reader.name for t in migration.types])
+            upgraded = by_steps(tp, _rows(entry, columns, objects_of, decoder), refs)
+        w, r = tp.writer, tp.reader
+        self._timed(began, StepTiming(self.manifest.id, w.name, w.version, r.version, tp.how, entry.count, wall))
+        return upgraded
+
+    def _timed(self, began: float, step: StepTiming) -> None:
+        if self.steps is not None:
+            self.steps.append(replace(step, seconds=time.perf_counter() - began))
+
+    def _generic_root(self, root: Any) -> Any:
+        """The root (its msgpack data) with tables as ``TableNode`` values: whole ones, or
+        changes in a delta."""
+        m = self.manifest
+        seen: set[int] = set()
+
+        def node(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> TableNode:
+            if token in seen:
+                raise Corrupt("each table once in the state", f"table {token} twice")
+            if deleted is not None and not m.is_delta:
+                raise Corrupt("whole tables only, outside a delta checkpoint", f"changes to table {token}")
+            seen.add(token)
+            return TableNode(token, entries, deleted)
+
+        markers = [_RefRows(t.schema.name, t.links + t.count) for t in m.types]
+        root = TaggedDecoder(markers, keyed=node).decode(root)
+        if not m.is_delta and {str(t): len(n.entries) for t, n in table_nodes(root).items()} != m.tables:
+            raise Corrupt("tables with the entry counts in the manifest", ", ".join(list(m.tables)[:3]))
+        if set(map(str, seen)) != set(m.tables):
+            raise Corrupt("the tables the manifest lists", ", ".join(map(str, sorted(seen)))[:200])
+        return root
+
+    def _markers(self) -> tuple[TaggedDecoder, Any]:
+        markers = [_RefRows(t.schema.name, t.links + t.count) for t in self.manifest.types]
+        by_name = {t.schema.name: rows for t, rows in zip(self.manifest.types, markers, strict=True)}
+
+        def objects_of(t: FieldType) -> Sequence[Any]:
+            return by_name.get(t.record, ())
+
+        return TaggedDecoder(markers), objects_of
+
+    def _ref_index(self, readers: Sequence[str] = ()) -> RefIndex:
+        """Ref markers name the writer's types; a step may hand back, or a field declare,
+        the reader's name of a renamed type: both name the same table."""
+        names = {t.schema.name: i for i, t in enumerate(self.manifest.types)}
+        names.update({name: i for i, name in enumerate(readers)})
+        return RefIndex(names, [t.links + t.count for t in self.manifest.types])
+
+    def columns(self, classes: list[dict[FieldType, type]]) -> list[Columns]:
+        """Every table's columns, decoded (typed) against the writer's schema."""
+        m = self.manifest
+        decoders = [_chunk_decoder(t, c) for t, c in zip(m.types, classes, strict=True)]
+        columns: list[Columns] = [[[] for _ in t.schema.fields] for t in m.types]
+        tables = [(i, s) for i, s in enumerate(m.segments) if s.kind == "table"]  # not links
+        for done, ((index, entry), raw) in enumerate(pipelined(((t, t) for t in tables), lambda t: self.segment(*t))):
+            if self.progress is not None:
+                self.progress("read", done + 1, len(tables))
+            part = entry.describe(index, m)
+            chunk = _decode_chunk(decoders[entry.type], raw, m.id, part)
+            if any(len(c) != entry.rows for c in chunk):
+                raise CorruptCheckpointError(m.id, part, f"{entry.rows} values in every column")
+            for target, column in zip(columns[entry.type], chunk[: len(columns[entry.type])], strict=True):
+                target.extend(column)
+        return columns
+
+    def root(self) -> Any:
+        """The root segment, as msgpack data (tagged nodes)."""
+        index, entry = next((i, s) for i, s in enumerate(self.manifest.segments) if s.kind == "root")
+        raw = self.segment(index, entry)
+        try:
+            return msgspec.msgpack.decode(raw)
+        except (ValueError, RecursionError, MemoryError) as e:  # msgspec errors, bad UTF-8, absurd counts
+            part = entry.describe(index, self.manifest)
+            raise CorruptCheckpointError(self.manifest.id, part, "a msgpack value", str(e)) from None
+
+    def segment(self, index: int, entry: SegmentEntry) -> bytes:
+        """One segment's bytes: length and digest checked, then inflated with a bound."""
+        m = self.manifest
+        part = entry.describe(index, m)
+        try:
+            blob = self.storage.get_range(m.data, entry.offset, entry.length)
+        except ObjectNotFoundError:
+            raise CorruptCheckpointError(m.id, part, f"data file {m.data}", "it is missing") from None
+        if len(blob) != entry.length:
+            raise CorruptCheckpointError(m.id, part, f"{entry.length} bytes", f"{len(blob)} (truncated)")
+        found = digest(blob)
+        if found != entry.digest:
+            raise CorruptCheckpointError(m.id, part, f"xxh3-128 digest {entry.digest}", found)
+        if entry.sha256 and hashlib.sha256(blob).hexdigest() != entry.sha256:  # signed: forgeries too
+            raise CorruptCheckpointError(m.id, part, f"SHA-256 {entry.sha256}", hashlib.sha256(blob).hexdigest())
+        try:
+            return inflate(blob, entry.raw_length)
+        except Exception as e:  # zstandard raises its own ZstdError as well as ValueError
+            raise CorruptCheckpointError(m.id, part, "a zstd frame", str(e)) from None
+
+
+class _RefRows(Sequence[Ref]):
+    """Stands in for a table when reading without app code: row n is ``Ref(name, n)``."""
+
+    def __init__(self, name: str, count: int) -> None:
+        self._name = name
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [Ref(self._name, r) for r in range(*row.indices(self._count))]
+        if not 0 <= row < self._count:
+            raise IndexError(row)
+        return Ref(self._name, row)
+
+
+_links_decoder = msgspec.msgpack.Decoder(
+    tuple[Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]], msgspec.Meta(max_length=MAX_ROWS)], Any]
+)
+
+
+def table_nodes(root: Any) -> dict[int, TableNode]:
+    """Table nodes of a generic root, by token (through builtin containers)."""
+    found: dict[int, TableNode] = {}
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, TableNode):
+            found[value.token] = value
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+    return found
+
+
+def _entries(prior: dict[int, KeyedTable[Any, Any]], targets: list[tuple[int, Any]]) -> list[Any]:
+    """The values at (token, key) in the parent's tables (MISSING where there is none),
+    looked up in bulk: a delta can link thousands of records."""
+    found: list[Any] = []
+    for token, group in groupby(targets, key=itemgetter(0)):
+        table = prior.get(token)
+        keys = list(map(itemgetter(1), group))
+        found.extend(map(table._data.get, keys, repeat(MISSING)) if table is not None else [MISSING] * len(keys))
+    return found
+
+
+_adopt_decoder = msgspec.msgpack.Decoder(
+    tuple[
+        Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=MAX_ROWS)],
+        Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]], msgspec.Meta(max_length=MAX_ROWS)],
+        Any,
+    ]
+)
+
+
+def _applier(m: Manifest, prior: dict[int, KeyedTable[Any, Any]]) -> KeyedHook:
+    """Table nodes of a delta: changes go to the parent's table of the same token."""
+    seen: set[int] = set()
+
+    def apply(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> Any:
+        if token in seen:
+            raise Corrupt("each table once in the state", f"table {token} twice")
+        seen.add(token)
+        if deleted is None:
+            return KeyedTable._restored(token, entries)
+        table = prior.get(token)
+        if table is None:
+            raise Corrupt(f"changes to tables of the parent {m.parent}", f"changes to unknown table {token}")
+        table._apply(entries, deleted)
+        return table
+
+    return apply
+
+
+def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: TaggedDecoder) -> list[dict[str, Any]]:
+    resolved = []
+    for f, column in zip(entry.schema.fields, columns, strict=True):
+        if f.type.is_tagged():
+            resolved.append([decoder.decode(v) for v in column])
+        else:
+            resolved.append(resolve_column(f.type, column, objects_of))
+    names = [f.name for f in entry.schema.fields]
+    if not names:
+        return [{} for _ in range(entry.count)]
+    return list(map(dict, map(zip, repeat(names), zip(*resolved, strict=True))))  # C loops: the hot path
+
+
+def _decoding_classes(tp: TypePlan) -> dict[FieldType, type]:
+    """The classes a type's columns decode into: the reader's, also for enums the writer
+    described by value only (as before format 4, so that a flag's combined values still
+    decode); none where steps run (they take raw values)."""
+    if tp.steps:
+        return {}
+    if not tp.by_value:
+        return tp.reader.classes
+    return {**tp.reader.classes, **{t.by_value(): c for t, c in tp.reader.classes.items() if t.kind == "enum"}}
+
+
+def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:
+    """A decoder for one table segment: a tuple of one typed list per field (for a type
+    without fields, one list of nils), each at most MAX_ROWS long, checked before decoding."""
+    item_types = [decode_type(f.type, classes) for f in entry.schema.fields] or [None]
+    columns = tuple(Annotated[list[t], msgspec.Meta(max_length=MAX_ROWS)] for t in item_types)  # type: ignore[valid-type]
+    return msgspec.msgpack.Decoder(tuple[columns])  # type: ignore[valid-type]
+
+
+def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, part: str) -> list[list[Any]]:
+    try:
+        return list(decoder.decode(raw))
+    except (ValueError, TypeError, RecursionError, MemoryError) as e:  # msgspec errors, bad UTF-8, unhashable keys
+        raise CorruptCheckpointError(cid, part, "columns matching the writer's schema", str(e)) from None
+
+
+def verify_chain(storage: Storage, chain: list[Manifest], memory_limit: int | None = None) -> None:
+    """Check a chain without app code as a load would: every checkpoint's own structure, and
+    along the chain each delta's changes and links against the tables built so far (links
+    to present keys holding a record of the link's type), and every table's entry count."""
+    tables: Kinds = {}
+    for m in chain:
+        records, root = CheckpointReader(storage, m, memory_limit=memory_limit).generic()
+        for entry, rows in zip(m.types, records, strict=True):
+            for row in rows:
+                link = row.get("$link") or row.get("$adopts")
+                if link is not None and tables.get(link.table, {}).get(link.key) != entry.schema.name:
+                    raise CorruptCheckpointError(
+                        m.id, f"links of {entry.schema.name}", f"links to entries of the parent {m.parent}", repr(link)
+                    )
+        tables = _tables_after(m, tables, table_nodes(root))
+
+
+Kinds = dict[int, dict[Any, str]]  # table token -> key -> type name of the value
+
+
+def _tables_after(m: Manifest, before: Kinds, nodes: dict[int, TableNode]) -> Kinds:
+    """The tables (keys and the kind of each value) once ``m``'s table nodes are applied."""
+    after = {}
+    for token, node in nodes.items():
+        kinds = {k: v.name if isinstance(v, Ref) else type(v).__name__ for k, v in node.entries.items()}
+        if node.deleted is None:
+            after[token] = kinds
+            continue
+        if token not in before:
+            raise CorruptCheckpointError(m.id, "root", f"changes to tables of the parent {m.parent}", str(token))
+        entries = before[token]
+        for key in node.deleted:
+            entries.pop(key, None)
+        entries.update(kinds)
+        after[token] = entries
+    counts = {str(token): len(entries) for token, entries in after.items()}
+    if counts != m.tables:
+        raise CorruptCheckpointError(m.id, "tables", "tables with the entry counts in the manifest", str(counts)[:200])
+    return after

@@ -345,3 +345,20 @@ def test_listing_and_rolling_back_are_never_refused_for_memory(wide: Path, tmp_p
     copy = opened(tmp_path / "copy", max_load_memory=1 << 20)
     copy.recommit(copy.ids()[-1], meta={})
     assert len(copy.ids()) == 2
+
+
+def test_the_cli_takes_the_limit_from_the_environment(wide: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newcomer's trial: the docs told a tool reading untrusted stores to set the limit, and
+    the CLI had no way to."""
+    from click.testing import CliRunner
+
+    from amber._cli import cli
+
+    refused = CliRunner().invoke(cli, ["verify", str(wide)], env={"AMBER_MAX_LOAD_MEMORY": "1M"})
+    assert refused.exit_code == 1 and "raise max_load_memory, or AMBER_MAX_LOAD_MEMORY" in refused.output
+    malformed = CliRunner().invoke(cli, ["verify", str(wide)], env={"AMBER_MAX_LOAD_MEMORY": "lots"})
+    assert malformed.exit_code == 2 and "AMBER_MAX_LOAD_MEMORY" in malformed.output
+    monkeypatch.setenv("AMBER_MAX_LOAD_MEMORY", "2G")
+    assert opened(wide).max_load_memory == 2 << 30
+    with pytest.raises(ValueError, match="positive"):
+        opened(wide, max_load_memory=0)

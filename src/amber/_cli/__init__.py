@@ -17,7 +17,7 @@ import click
 import msgspec
 
 from .. import commands
-from .._store._open import open_store
+from .._store._open import open_store, parse_size
 from ..errors import AmberError
 from ..events import JsonFormatter
 from . import _render as render
@@ -106,6 +106,12 @@ def cli(log_level: str, log_json: bool) -> None:
     STORE is a directory path, a file:// URL, or s3://bucket/prefix (with the s3 extra; the
     endpoint and credentials come from the AWS_* environment variables).
     """
+    limit = os.environ.get("AMBER_MAX_LOAD_MEMORY", "").strip()
+    if limit:
+        try:
+            parse_size(limit, "AMBER_MAX_LOAD_MEMORY")
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
     logger = logging.getLogger("amber")
     for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:  # invoked again in one process
         logger.removeHandler(old)

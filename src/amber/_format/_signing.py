@@ -70,7 +70,7 @@ class Keyring:
             ours = ", ".join(sorted(self.verifying))
             raise SigningKeyError(
                 f"{where}: this store checks signatures (keys {ours}) but has no signing key, so what it "
-                "commits would be refused on load: give signing_key= (or AMBER_SIGNING_KEY), or open it read-only"
+                "commits would be refused on load: give signing_key= (or AMBER_SIGNING_KEY), or only read with it"
             )
 
     def sign(self, manifest: Manifest) -> Manifest:

@@ -348,6 +348,10 @@ def readers_of(registry: Registry) -> Readers:
     return reader
 
 
+def _mib(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
+
+
 def refuse(checkpoint: str, found: Estimate, limit: int, what: str = "") -> None:
     """Raise ``CheckpointTooLargeError`` when ``found`` exceeds ``limit``, naming its largest part."""
     if found.total <= limit:
@@ -356,8 +360,8 @@ def refuse(checkpoint: str, found: Estimate, limit: int, what: str = "") -> None
     raise CheckpointTooLargeError(
         checkpoint,
         part,
-        f"a read taking at most {limit} bytes of memory (raise max_load_memory to read it)",
-        f"an estimated {found.total} bytes ({found.total >> 20} MiB){what}, {size >> 20} MiB of it for {part}",
+        f"a read taking at most {limit} bytes of memory (raise max_load_memory, or AMBER_MAX_LOAD_MEMORY, to read it)",
+        f"an estimated {found.total} bytes ({_mib(found.total)}){what}, {_mib(size)} of it for {part}",
     )
 
 

@@ -55,7 +55,8 @@ def open_store(
     the machine's physical memory) the memory it may take, estimated per kind of value from the
     manifest (a decompressed byte can cost over 200 bytes of memory: an empty set): a
     checkpoint over either is refused (``CheckpointTooLargeError``) before any segment is
-    read. The memory bound covers verify and the generic reads too, and a delta's whole chain.
+    read. The memory bound covers verify and the generic reads too, and a delta's whole chain;
+    without ``max_load_memory``, ``AMBER_MAX_LOAD_MEMORY`` sets it (``2G``), for the CLI too.
     ``listeners`` are told of everything done on the store (``amber.events``); ``history``
     keeps a journal of checkpoints, restores, migrations and collections for ``amber report``.
     ``signing_key`` (default: the ``AMBER_SIGNING_KEY`` environment variable) signs every
@@ -78,12 +79,36 @@ def open_store(
         write_versions=write_versions,
         oldest_supported=oldest,
         max_load_bytes=max_load_bytes,
-        max_load_memory=max_load_memory,
+        max_load_memory=_memory_limit(max_load_memory),
         listeners=listeners,
         history=history,
         signing=Keyring.of(signing_key, verify_keys),
         read_newer=read_newer,
     )
+
+
+def _memory_limit(given: int | None) -> int | None:
+    """``max_load_memory``, else ``AMBER_MAX_LOAD_MEMORY`` (how the CLI gets one), else None
+    (the default); refused unless positive."""
+    if given is None:
+        text = os.environ.get("AMBER_MAX_LOAD_MEMORY", "").strip()
+        if not text:
+            return None
+        given = parse_size(text, "AMBER_MAX_LOAD_MEMORY")
+    if given <= 0:
+        raise ValueError(f"max_load_memory must be a positive number of bytes, not {given}")
+    return given
+
+
+def parse_size(text: str, what: str) -> int:
+    """Bytes, or a number with K, M, G or T (``2G``), in ASCII digits."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise ValueError(f"{what}={text!r}: give a number of bytes, or one with K, M, G or T (e.g. 2G)")
+    return int(match[1]) << (10 * "BKMGT".index(match[2] or "B"))
+
+
+_SIZE = re.compile(r"([0-9]{1,15})([KMGT]?)")
 
 
 def _oldest_supported(policy: str | os.PathLike[str]) -> dict[str, int]:

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 import amber
 from amber import commands
 from amber._cli import cli
-from amber._store._writer_lock import writing
+from amber._store._gc_guard import writing
 from amber.storage import LocalStorage
 from amber.storage._local import FileSystem
 from tests import migration_app

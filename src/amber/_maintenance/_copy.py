@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from .._format._format import Manifest
 from .._store._checkpoint import CheckpointStore
+from .._store._gc_guard import writing
 from .._store._reading import Progress
-from .._store._writer_lock import writing
 from ..errors import ConflictError, StoreError
 from ..storage import Storage
 

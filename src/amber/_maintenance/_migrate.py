@@ -28,8 +28,8 @@ import msgspec
 from .._evolution._migration import Plan, touching
 from .._format._format import ID_PATTERN, format_id
 from .._store._checkpoint import CheckpointInfo, CheckpointStore
+from .._store._gc_guard import writing
 from .._store._reading import StepTiming
-from .._store._writer_lock import writing
 from ..errors import AmberError, CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
 from ..events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
 from ..events._loud import loud

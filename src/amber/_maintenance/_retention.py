@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .._format._format import Manifest
 from .._store._checkpoint import CheckpointStore
-from .._store._writer_lock import PENDING_STALE, collecting, pending_data
+from .._store._gc_guard import PENDING_STALE, collecting, pending_data
 from ..errors import CheckpointError, StoreError
 from ..events import Event, GarbageCollected
 

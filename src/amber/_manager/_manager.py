@@ -41,8 +41,9 @@ import msgspec
 from .._format._format import Manifest
 from .._maintenance._retention import Retention, collect
 from .._store._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
+from .._store._gc_guard import writing
 from .._store._lease import LEASE_KEY
-from .._store._writer_lock import WriterLock, kept_by_children, writing
+from .._store._writer_lock import WriterLock, kept_by_children
 from .._version import __version__
 from ..errors import (
     AmberError,

@@ -82,12 +82,12 @@ from ..events._dispatch import dispatch
 from ..events._loud import loud
 from ..storage import Storage
 from ._fencing import FENCE_WAIT, WINDOW, FenceView
+from ._gc_guard import writing
 from ._history import History
 from ._lease import LEASE_KEY, Lease
 from ._memory import check_chain, default_memory_limit, readers_of
 from ._pipeline import pipelined
 from ._reading import CheckpointReader, Progress, StepTiming, verify_chain
-from ._writer_lock import writing
 
 T = TypeVar("T")
 _COMMIT_ATTEMPTS = 1000

@@ -604,3 +604,21 @@ def test_the_html_report_is_never_written_inside_the_store(tmp_path: Path) -> No
     )
     assert result.exit_code == 2 and "inside the store" in result.output
     assert tree_digest(tmp_path / "s") == before
+
+
+def test_a_data_file_with_one_fresh_marker_among_stale_ones_is_spared(tmp_path: Path) -> None:
+    """Two writers may mark one data file (two rollbacks to one checkpoint): one stale marker
+    (a crashed writer's) must not outvote a live one. Only the last listed counted before."""
+    store = amber.open_store(tmp_path, registry=registry)
+    store.save(bank(accounts=1))
+    data = store.manifest(1).data
+    store.save(bank(accounts=2))
+    (tmp_path / "pending").mkdir()
+    name = data.removeprefix("data/")
+    fresh, stale = tmp_path / "pending" / f"{name}.00000000", tmp_path / "pending" / f"{name}.ffffffff"
+    fresh.touch()
+    stale.touch()
+    os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    report = commands.gc(str(tmp_path), keep_last=1, grace="0s")
+    assert data not in report["deleted_files"] and (tmp_path / data).exists()
+    assert not stale.exists() and fresh.exists(), "the stale marker goes, the live one stays"

@@ -196,8 +196,8 @@ def _pending(store: CheckpointStore, dry_run: bool) -> tuple[set[str], list[str]
     if not markers:
         return set(), []
     now = time.time() if dry_run else _store_clock(store)
-    stale = [marker for marker in markers.values() if _older(store, marker, now - PENDING_STALE)]
-    return {key for key, marker in markers.items() if marker not in stale}, stale
+    stale = [marker for _, marker in markers if _older(store, marker, now - PENDING_STALE)]
+    return {key for key, marker in markers if marker not in stale}, stale  # any fresh marker spares its file
 
 
 def _store_clock(store: CheckpointStore) -> float:

@@ -48,13 +48,14 @@ def writing(storage: Storage, data_key: str | None = None) -> Iterator[None]:
             storage.delete(marker)
 
 
-def pending_data(storage: Storage) -> dict[str, str]:
-    """Data files a writer has marked as about to be named: data key -> its marker."""
-    found = {}
+def pending_data(storage: Storage) -> list[tuple[str, str]]:
+    """Data files writers have marked as about to be named, each with its marker: a file may
+    have several (two rollbacks to one checkpoint)."""
+    found = []
     for marker in storage.list(PENDING):
         name, _, _ = marker.removeprefix(PENDING).rpartition(".")
         if name:
-            found[f"data/{name}"] = marker
+            found.append((f"data/{name}", marker))
     return found
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import amber
 from amber import commands
-from amber._evolution import _lock
+from amber._evolution import _lockfile
 from tests.golden import make_golden  # noqa: F401 - the golden files' maker documents their shapes
 from tests.sample import golden_state, registry
 
@@ -27,8 +27,8 @@ FORMAT_1 = Path(__file__).parent / "golden" / "format-1" / "store"
 def errors(code: amber.Registry, *released: amber.Registry) -> list[str]:
     lock = None
     for history in released:
-        lock = _lock.build_lock(history, lock)
-    return [str(f) for f in _lock.check(code, lock) if f.severity == "error"]
+        lock = _lockfile.build_lock(history, lock)
+    return [str(f) for f in _lockfile.check(code, lock) if f.severity == "error"]
 
 
 # --- 1. enums written before format 4 ---------------------------------------------------------
@@ -626,13 +626,13 @@ def test_a_lock_written_before_format_4_still_catches_a_renamed_member(tmp_path:
     """The lock holds v1 by value; the code declares v1 with names, as new checkpoints hold it."""
     old, new = amber.Registry(), amber.Registry()
     old.register(_struct("S1", p=PickOld), "t.S", version=1)
-    lock = _lock.build_lock(old, None)
+    lock = _lockfile.build_lock(old, None)
     schema = lock.types["t.S"].versions["1"]
     legacy = [msgspec.structs.replace(f, type=f.type.by_value()) for f in schema.fields]
     lock.types["t.S"].versions["1"] = msgspec.structs.replace(schema, fields=tuple(legacy))
     new.register(_struct("S1", p=PickOld), "t.S", version=1)
     new.register(_struct("S2", p=PickRenamed), "t.S", version=2)
-    assert any("lost member(s) B" in str(f) for f in _lock.check(new, lock) if f.severity == "error")
+    assert any("lost member(s) B" in str(f) for f in _lockfile.check(new, lock) if f.severity == "error")
 
 
 @amber.enum("t.Pick")
@@ -644,7 +644,7 @@ class PickRenamed(enum.Enum):  # B renamed BB, same value
 def test_the_check_notes_conversions_that_fail_for_some_values() -> None:
     v1 = _registry(1, n=int, raw=bytes)
     v2 = _registry(2, n=float, raw=str)
-    notes = [str(f) for f in _lock.check(v2, _lock.build_lock(v1, None)) if f.severity == "note"]
+    notes = [str(f) for f in _lockfile.check(v2, _lockfile.build_lock(v1, None)) if f.severity == "note"]
     assert any("beyond 2**53" in n for n in notes) and any("not UTF-8" in n for n in notes)
 
 

@@ -149,11 +149,11 @@ def test_deprecated_fields_are_locked_and_reported() -> None:
         sku: str
         legacy: Annotated[str, amber.field(deprecated=True)] = ""
 
-    from amber._evolution import _lock
+    from amber._evolution import _lockfile
 
-    built = _lock.build_lock(reg, None)
+    built = _lockfile.build_lock(reg, None)
     assert built.types["shop.Thing"].deprecated == ["legacy"]
-    notes = [str(f) for f in _lock.check(reg, built)]
+    notes = [str(f) for f in _lockfile.check(reg, built)]
     assert notes == [
         "note: shop.Thing: deprecated field 'legacy' is still held by supported versions v1 "
         "(fix: remove it once oldest_supported is past them)"

@@ -18,8 +18,8 @@ graphs (shared references and cycles included) to a store::
 import logging
 
 from . import events
-from ._evolution._migration import Plan, Stage, TypePlan
-from ._evolution._resolve import Tables
+from ._evolution._apply import Tables
+from ._evolution._plan import Plan, Stage, TypePlan
 from ._fleet._fleet import Fleet, FleetCheckpoint, FleetWorker, key_group, open_fleet
 from ._format._format import FORMAT_VERSION, Manifest
 from ._maintenance._retention import GcReport, Retention

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from ._evolution import _lock
+from ._evolution import _lockfile
 from ._fleet._fleet import open_fleet
 from ._format._format import MAX_SEQUENCE, Manifest
 from ._maintenance import _diff, _migrate, _report
@@ -345,11 +345,11 @@ def schema_lock(app: str, path: str = "amber.lock", *, oldest: dict[str, int] | 
     oldest version still supported per type (the policy ``open_store(policy=...)`` enforces).
     """
     registry = load_app(app)
-    previous = _lock.read_lock(Path(path))
-    refused = [str(f) for f in _lock.check(registry, previous) if previous is not None and f.severity == "error"]
+    previous = _lockfile.read_lock(Path(path))
+    refused = [str(f) for f in _lockfile.check(registry, previous) if previous is not None and f.severity == "error"]
     if refused:  # the lock records releases that read their predecessors' data: never one that cannot
         raise SchemaError(f"{path} not updated: `amber schema check` fails: {'; '.join(refused)}")
-    lock = _lock.build_lock(registry, previous)
+    lock = _lockfile.build_lock(registry, previous)
     for name, version in (oldest or {}).items():
         if name not in lock.types:
             raise SchemaError(f"{name} is not a persisted type of {app}")
@@ -359,13 +359,13 @@ def schema_lock(app: str, path: str = "amber.lock", *, oldest: dict[str, int] | 
                 f"--oldest {name}={version}: not between v{min(map(int, locked.versions))} and v{locked.current}"
             )
         locked.oldest_supported = version
-    _lock.write_lock(Path(path), lock)
+    _lockfile.write_lock(Path(path), lock)
     return msgspec.to_builtins(lock)  # type: ignore[no-any-return]
 
 
 def schema_check(app: str, path: str = "amber.lock") -> list[dict[str, str]]:
     """Compare the app's types with the lock file; every finding with what to do."""
-    findings = _lock.check(load_app(app), _lock.read_lock(Path(path)))
+    findings = _lockfile.check(load_app(app), _lockfile.read_lock(Path(path)))
     return [{"severity": f.severity, "type": f.type, "message": f.message, "fix": f.fix} for f in findings]
 
 

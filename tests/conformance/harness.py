@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import msgspec
 
 import amber
-from amber._evolution import _lock
+from amber._evolution import _lockfile
 from tests.conformance.model import REQUIRED, Case, E, Enum, F
 
 NAME = "t.Rec"
@@ -53,8 +53,8 @@ def run(case: Case, tmp: Path) -> Outcome:
         assert all(type(r) is read for r in loaded)
         outcome = Outcome([{n: getattr(r, n) for n in names} for r in loaded], None, [])
     if not case.newer:  # the check looks at upgrades: a lock of the past, the code of the present
-        lock = _lock.build_lock(history, None)
-        outcome.check_errors = [str(f) for f in _lock.check(reader, lock) if f.severity == "error"]
+        lock = _lockfile.build_lock(history, None)
+        outcome.check_errors = [str(f) for f in _lockfile.check(reader, lock) if f.severity == "error"]
     return outcome
 
 

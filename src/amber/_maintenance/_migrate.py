@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from .._evolution._migration import Plan, touching
+from .._evolution._plan import Plan, touching
 from .._format._format import ID_PATTERN, format_id
 from .._store._checkpoint import CheckpointInfo, CheckpointStore
 from .._store._gc_guard import writing

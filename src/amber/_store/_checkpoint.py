@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from .._evolution._migration import Plan, plan
+from .._evolution._plan import Plan
+from .._evolution._planner import plan
 from .._format._format import (
     DATA_MAGIC,
     FORMAT_VERSION,

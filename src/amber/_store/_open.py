@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .._evolution._lock import read_lock
+from .._evolution._lockfile import read_lock
 from .._format._signing import Keyring
 from .._schema._schema import Registry
 from ..errors import SchemaError, StoreNotFoundError, StoreURLError

@@ -16,8 +16,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .._evolution._migration import Plan, Stage, TypePlan
-from .._evolution._resolve import (
+from .._evolution._apply import (
     RefIndex,
     StepFailed,
     Tables,
@@ -27,6 +26,7 @@ from .._evolution._resolve import (
     removed_type,
     run_stage,
 )
+from .._evolution._plan import Plan, Stage, TypePlan
 from .._format._codec import Corrupt, KeyedHook, TaggedDecoder, decode_type, resolve_column, whole_tables
 from .._format._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
 from .._graph._assemble import StateReader

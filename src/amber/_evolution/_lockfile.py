@@ -25,7 +25,9 @@ from .._schema._fields import RecordSchema
 from .._schema._schema import RecordType, Registry
 from .._version import __version__
 from ..errors import SchemaError
-from ._migration import Plan, plan, same_but_renamed
+from ._judge import same_but_renamed
+from ._plan import Plan
+from ._planner import plan
 
 LOCK_VERSION = 1
 

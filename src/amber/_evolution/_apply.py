@@ -19,8 +19,9 @@ from .._schema._fields import RecordSchema
 from .._schema._schema import CheckpointStep, MissingField, RecordType, field_values
 from .._schema._types import FieldType
 from .._schema._values import Ref
-from ._compat import Convert, check_exact, exact_float, plain
-from ._migration import FieldPlan, Hop, Stage, TypePlan
+from ._convert import Convert, exact_float
+from ._plan import FieldPlan, Hop, Stage, TypePlan
+from ._step_guards import check_exact, plain
 
 Columns = list[list[Any]]
 

@@ -27,6 +27,7 @@ import obstore
 from tests.s3_server import BUCKET, CREDENTIALS, moto_server
 
 import amber
+from amber._store._commit import Committer
 from amber.storage import S3Storage
 from bench import workload
 
@@ -111,8 +112,9 @@ def _transfer(store: amber.CheckpointStore, manifest: Any, options: dict[str, st
         target = amber.open_store(f"s3://{BUCKET}/upload-{n}", storage_options=options, history=False)
         draft = amber.Manifest(**{f: getattr(manifest, f) for f in manifest.__struct_fields__})
         started = time.perf_counter()
-        target.upload(draft, spool)
-        target.publish(draft)
+        commit = Committer(target)
+        commit.upload(draft, spool)
+        commit.publish(draft)
         upload_s = time.perf_counter() - started
     started = time.perf_counter()
     for segment in manifest.segments:

@@ -230,7 +230,7 @@ def test_a_manifest_pointing_outside_the_store_is_refused(saved: Any) -> None:
 
 def test_an_oversized_manifest_is_not_read(saved: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     store, root, _ = saved
-    monkeypatch.setattr("amber._store._checkpoint.MAX_MANIFEST_BYTES", 100)
+    monkeypatch.setattr("amber._store._manifests.MAX_MANIFEST_BYTES", 100)
     expect_refusal(store, root, amber.CorruptCheckpointError)
 
 

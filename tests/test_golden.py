@@ -57,7 +57,7 @@ def test_the_format_3_golden_store_hides_the_fenced_writers_commit() -> None:
     store = amber.open_store(FORMAT_3 / "store", registry=registry, create=False)
     before = tree_digest(FORMAT_3)
     assert store.ids() == ["000000000001", "000000000002", "000000000003", "000000000005"]
-    assert store.fences() == [(1, 1), (2, 4)]
+    assert store.manifests.fences() == [(1, 1), (2, 4)]
     with pytest.raises(amber.CheckpointNotFoundError, match="fenced off by token 2 from sequence 4"):
         store.load(4)  # written by token 1 after token 2 took the lease over: void for every reader
     newest = store.load()

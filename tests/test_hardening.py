@@ -21,6 +21,8 @@ from click.testing import CliRunner
 import amber
 from amber import commands
 from amber._cli import cli
+from amber._store._capture import capture, take_tables
+from amber._store._commit import Committer
 from amber._store._gc_guard import writing
 from amber.storage import LocalStorage
 from amber.storage._local import FileSystem
@@ -361,9 +363,9 @@ def test_a_commit_whose_data_file_vanished_is_quarantined_and_not_acknowledged(t
         if phase == "commit":
             store.storage.delete(staged[0])
 
-    capture = store.capture(bank(accounts=2), store.take_tables(bank(accounts=2)))
+    captured = capture(store, bank(accounts=2), take_tables(store, bank(accounts=2)))
     with pytest.raises(amber.StoreError, match="000000000002 was committed but its data file is gone"):
-        store.write(capture, check=collected_meanwhile, on_data=staged.append)
+        Committer(store).write(captured, check=collected_meanwhile, on_data=staged.append)
     assert store.quarantined().keys() == {"000000000002"}
     with pytest.raises(amber.CorruptCheckpointError, match="data file"):
         store.load(2)
@@ -507,7 +509,7 @@ def test_log_repair_takes_no_checkpoint_for_a_run_it_does_not_continue_and_shows
     started = log.append(action="rollback", outcome="started", source="000000000001")  # then killed
     store.save(bank(accounts=3), meta={"amber.log_run": started.run})  # names the run, not its lineage
     assert [e["outcome"] for e in commands.log(store)] == ["started"]
-    committed = store.recommit(1, meta={"restores": "000000000001", "amber.log_run": started.run})
+    committed = Committer(store).recommit(1, meta={"restores": "000000000001", "amber.log_run": started.run})
     for _ in range(3):  # as if three repairs raced
         log.append(**amber._maintenance._migrate._recovered(started, committed.id, {}, store.url))
     shown = commands.log(store)
@@ -572,11 +574,11 @@ def test_a_delta_whose_parent_a_collection_removed_meanwhile_is_not_acknowledged
     state = {"people": people}
     first = store.save(state)
     people[7] = Customer(7, "new")
-    capture = store.capture(state, store.take_tables(state, first.id))  # the parent is read here
+    captured = capture(store, state, take_tables(store, state, first.id))  # the parent is read here
     amber.open_store(tmp_path, registry=registry).save(bank())  # B
     commands.gc(str(tmp_path), keep_last=1, grace="0s")  # before A's window opens: 1 goes
     with pytest.raises(amber.StoreError, match="000000000003 was committed but its parent 000000000001 is gone"):
-        store.write(capture)
+        Committer(store).write(captured)
     assert "000000000003" in store.quarantined()
     assert len(amber.open_store(tmp_path, registry=registry).load(2)["accounts"]) == 20
 

@@ -39,7 +39,7 @@ def test_one_writer_holds_the_lease_and_the_next_takes_it_with_a_newer_token(tmp
     assert held.value.holder == "writer-a" and held.value.token == 1
     first.release_lease()  # a clean shutdown: the next writer need not wait for the expiry
     assert second.acquire_lease(holder="writer-b").token == 2
-    assert second.fences() == [(1, 1), (2, 1)]
+    assert second.manifests.fences() == [(1, 1), (2, 1)]
     second.release_lease()
 
 
@@ -99,7 +99,7 @@ def test_a_commit_that_landed_before_the_takeover_stands(tmp_path: Path) -> None
 
     storage.act = takeover
     info = paused.save(STATE)  # committed, then taken over: the taker's fence starts after it
-    assert taker.fences()[-1] == (2, 2) and taker.ids() == [info.id] and taker.load() == STATE
+    assert taker.manifests.fences()[-1] == (2, 2) and taker.ids() == [info.id] and taker.load() == STATE
     with pytest.raises(amber.FencedError):
         paused.save({"n": 2})
     taker.release_lease()
@@ -131,7 +131,7 @@ def test_readers_never_see_a_fenced_off_commit_that_was_left_behind(tmp_path: Pa
     assert taker.save({"n": 5}).id == "000000000003"  # the void sequence number stays taken
     report = commands.gc(taker, keep_last=1)
     assert report["deleted_files"][0] == "checkpoints/000000000002.manifest"
-    assert store_at(tmp_path).ids() == ["000000000003"] and store_at(tmp_path).void_ids() == []
+    assert store_at(tmp_path).ids() == ["000000000003"] and store_at(tmp_path).manifests.void_ids() == []
     taker.release_lease()
 
 
@@ -254,7 +254,7 @@ def test_a_stopped_process_that_wakes_after_a_takeover_is_fenced(tmp_path: Path)
     assert taker.load() == {"writer": "new", "after": last_old["n"]}
     for cid in taker.ids():  # every commit a reader sees is the old writer's before the fence, or ours
         state = taker.load(cid)
-        assert state["writer"] == "new" or int(cid) < taker.fences()[-1][1]
+        assert state["writer"] == "new" or int(cid) < taker.manifests.fences()[-1][1]
     taker.release_lease()
 
 
@@ -285,7 +285,9 @@ def test_a_taker_that_died_before_its_fence_delays_readers_once(tmp_path: Path, 
     began = time.monotonic()
     assert store_at(tmp_path).ids() == ["000000000001"]
     assert 0.5 < time.monotonic() - began < 5, "a reader waits twice the fence wait..."
-    assert [t for t, _ in store.fences()] == [1, 2, 3, 4, 5, 6, 7], "...then closes the tokens that never got one"
+    assert [t for t, _ in store.manifests.fences()] == [1, 2, 3, 4, 5, 6, 7], (
+        "...then closes the tokens that never got one"
+    )
     began = time.monotonic()
     assert store_at(tmp_path).load() == STATE and time.monotonic() - began < 0.3, "settled for everyone"
 
@@ -338,18 +340,18 @@ def test_the_cli_lease_option_does_not_turn_an_unleased_store_into_a_leased_one(
     store.save({"v": 2})
     done = CliRunner().invoke(cli, ["rollback", str(tmp_path), "--to", "1", "--lease", "5"])
     assert done.exit_code == 0, done.output
-    assert store.fences() == [] and store.save({"v": 3}).id == "000000000004"  # the service goes on
+    assert store.manifests.fences() == [] and store.save({"v": 3}).id == "000000000004"  # the service goes on
 
 
 def _stalled_fence(store: amber.CheckpointStore, seconds: float) -> None:
     """Make ``store``'s next takeover stall ``seconds`` between its lease and its fence."""
-    write = store._fencing.write
+    write = store.manifests.fencing.write
 
     def slow(token: int, first: int) -> bool:
         time.sleep(seconds)
         return write(token, first)
 
-    store._fencing.write = slow  # type: ignore[method-assign]
+    store.manifests.fencing.write = slow  # type: ignore[method-assign]
 
 
 def test_a_taker_stalled_past_the_fence_wait_loses_and_the_commit_it_missed_stands(
@@ -407,7 +409,7 @@ def test_the_next_taker_closes_a_stalled_takers_token(tmp_path: Path) -> None:
     third.save({"v": 3})
     thread.join()
     assert isinstance(outcome[0], amber.FencedError)
-    assert third.fences() == [(1, 1), (2, _fencing_closed()), (3, 2)]
+    assert third.manifests.fences() == [(1, 1), (2, _fencing_closed()), (3, 2)]
     assert store_at(tmp_path).ids() == ["000000000001", "000000000002"] and store_at(tmp_path).load() == {"v": 3}
     third.release_lease()
 
@@ -441,8 +443,8 @@ def test_a_writer_settles_every_unfenced_token_below_the_lease(tmp_path: Path, m
 
         return stalled_step
 
-    takers[0]._fencing.write = stall(takers[0]._fencing.write, 0)  # type: ignore[method-assign]
-    takers[1]._fencing.close = stall(takers[1]._fencing.close, 1)  # type: ignore[method-assign]
+    takers[0].manifests.fencing.write = stall(takers[0].manifests.fencing.write, 0)  # type: ignore[method-assign]
+    takers[1].manifests.fencing.close = stall(takers[1].manifests.fencing.close, 1)  # type: ignore[method-assign]
 
     def take(store: amber.CheckpointStore) -> None:
         try:

@@ -23,8 +23,9 @@ import pytest
 
 import amber
 from amber import commands
-from amber._format import _codec
+from amber._format import _tagged
 from amber._store import _memory
+from amber._store._commit import Committer
 from tests.helpers import forge
 
 registry = amber.Registry()
@@ -76,7 +77,7 @@ class Link(amber.Record):
 
 def estimate(store: amber.CheckpointStore, checkpoint: str | None = None) -> int:
     """What the store checks against ``max_load_memory`` for a read of ``checkpoint``."""
-    return _memory.estimate(store.chain(checkpoint), _memory.readers_of(registry)).total
+    return _memory.estimate(store.manifests.chain(checkpoint), _memory.readers_of(registry)).total
 
 
 def traced(read: Callable[[], Any]) -> int:
@@ -230,7 +231,7 @@ def resident(field):
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field))
 
 store = open_store(sys.argv[1], registry=registry, history=False, create=False)
-bound = _memory.estimate(store.chain(), _memory.readers_of(registry)).total
+bound = _memory.estimate(store.manifests.chain(), _memory.readers_of(registry)).total
 gc.collect()
 before = resident("VmRSS:")
 getattr(store, sys.argv[2])()
@@ -326,7 +327,7 @@ def test_ranges_of_rows_past_one_per_record_are_counted_before_they_are_built(tm
     forge(
         tmp_path,
         "000000000001",
-        root=msgspec.msgpack.encode([_codec.LIST, [[_codec.REFRANGE, 0, 0, 65_536]] * 100_000]),
+        root=msgspec.msgpack.encode([_tagged.LIST, [[_tagged.REFRANGE, 0, 0, 65_536]] * 100_000]),
     )
     for read in (store.load, store.verify):
         error, peak = refused(read)
@@ -343,7 +344,7 @@ def test_listing_and_rolling_back_are_never_refused_for_memory(wide: Path, tmp_p
         store.load()
     shutil.copytree(wide, tmp_path / "copy")
     copy = opened(tmp_path / "copy", max_load_memory=1 << 20)
-    copy.recommit(copy.ids()[-1], meta={})
+    Committer(copy).recommit(copy.ids()[-1], meta={})
     assert len(copy.ids()) == 2
 
 

@@ -499,7 +499,7 @@ def test_loads_beyond_the_stores_budget_are_refused_before_reading(tmp_path: Pat
 
 
 def test_table_chunks_are_halved_to_fit_the_segment_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("amber._store._checkpoint.MAX_SEGMENT_BYTES", 5_000)
+    monkeypatch.setattr("amber._store._segments.MAX_SEGMENT_BYTES", 5_000)
     state = [Loose(["x" * 100] * 10) for _ in range(50)]
     store = amber.open_store(tmp_path, registry=reg)
     store.save(state)

@@ -14,6 +14,8 @@ import pytest
 
 import amber
 from amber import commands
+from amber._store._capture import capture, take_tables
+from amber._store._commit import Committer
 from amber.storage import S3Storage
 from tests import sample
 from tests.bank_service import Bank, registry
@@ -203,8 +205,8 @@ def test_gc_spares_a_data_file_its_writer_has_marked_whatever_the_grace(s3_url: 
             report = commands.gc(store, keep_last=1, grace="0s")
             assert report["deleted_files"] == []
 
-    capture = store.capture(sample.bank(accounts=2), store.take_tables(sample.bank(accounts=2)))
-    info = store.write(capture, check=collect_now)
+    captured = capture(store, sample.bank(accounts=2), take_tables(store, sample.bank(accounts=2)))
+    info = Committer(store).write(captured, check=collect_now)
     assert len(amber.open_store(s3_url, registry=sample.registry).load(info.id)["accounts"]) == 2
     assert store.storage.list("pending/") == [], "the marker goes with the commit"
     commands.gc(store, keep_last=1, grace="0s")
@@ -215,13 +217,13 @@ def test_gc_spares_the_data_file_a_rollback_is_about_to_name(s3_url: str, monkey
     store = amber.open_store(s3_url, registry=sample.registry)
     store.save(sample.bank(accounts=1))
     store.save(sample.bank(accounts=2))
-    commit = amber.CheckpointStore._commit
+    commit = Committer._commit
 
-    def collect_first(self: amber.CheckpointStore, draft: Any, tried: list[str]) -> Any:
-        commands.gc(self, keep_last=1, grace="0s")  # deletes 1's manifest, must keep its data
+    def collect_first(self: Committer, draft: Any, tried: list[str]) -> Any:
+        commands.gc(self.store, keep_last=1, grace="0s")  # deletes 1's manifest, must keep its data
         return commit(self, draft, tried)
 
-    monkeypatch.setattr(amber.CheckpointStore, "_commit", collect_first)
+    monkeypatch.setattr(Committer, "_commit", collect_first)
     result = commands.rollback(store, "1")
     monkeypatch.undo()
     assert "000000000001" not in store.ids(), "gc did run: the source's manifest went"

@@ -29,6 +29,7 @@ from ._maintenance._retention import Retention, collect
 from ._schema._schema import Registry, default_registry
 from ._schema._values import Link, to_json_value
 from ._store._checkpoint import CheckpointInfo, CheckpointStore
+from ._store._commit import refuse_unsigned
 from ._store._lease import LEASE_KEY, read_lease
 from ._store._open import open_store
 from ._store._reading import Progress
@@ -282,13 +283,13 @@ def _leased(store: CheckpointStore, wait: float | None) -> Iterator[None]:
     """The store's writer lease held for the command (with ``wait`` not None, on a store
     written under a lease: taking one would fence off a service that never took it), and the
     writer lock of a local store: a running service would overwrite what the command commits."""
-    store.refuse_unsigned()  # before the lock and the lease: a command that cannot sign writes nothing
+    refuse_unsigned(store)  # before the lock and the lease: a command that cannot sign writes nothing
     try:
         lock = WriterLock.take(store.storage, wait=None)
     except StoreLockedError as e:
         raise StoreLockedError(f"{e}; stop the service before running this command") from None
     try:
-        if wait is None or store.lease is not None or not store.fences():
+        if wait is None or store.lease is not None or not store.manifests.fences():
             yield
             return
         store.acquire_lease(wait=wait)
@@ -314,7 +315,7 @@ def release(store: StoreArg, ids: list[str] | None = None) -> dict[str, Any]:
     try them again. Returns what was released, with the reason each had been set aside."""
     s = _store(store)
     quarantined = s.quarantined()
-    wanted = list(quarantined) if ids is None else [s._resolve_id(i) for i in ids]
+    wanted = list(quarantined) if ids is None else [s.manifests.resolve(i) for i in ids]
     unknown = [cid for cid in wanted if cid not in quarantined]
     if unknown:
         raise CheckpointError(unknown[0], "quarantine", "a quarantined checkpoint", "none is quarantined under this id")
@@ -329,7 +330,7 @@ def log(store: StoreArg) -> list[dict[str, Any]]:
     s = _store(store)
     migration_log = _migrate.MigrationLog(s)
     try:
-        s.refuse_unsigned()  # a verify-only reader shows the outcomes, writes nothing
+        refuse_unsigned(s)  # a verify-only reader shows the outcomes, writes nothing
         migration_log.repair()
         unwritten: list[dict[str, Any]] = []
     except (StoreError, SigningKeyError):  # a read-only or full store shows the outcomes, from the manifests
@@ -421,7 +422,7 @@ def _root_sizes(manifest: Manifest) -> dict[str, int]:
 def lease(store: StoreArg) -> dict[str, Any]:
     """Who holds the store's writer lease (if anyone) and every takeover's fence."""
     s = _store(store)
-    fences = [{"token": t, "first": f if f <= MAX_SEQUENCE else None} for t, f in s.fences()]
+    fences = [{"token": t, "first": f if f <= MAX_SEQUENCE else None} for t, f in s.manifests.fences()]
     return {"lease": _lease_row(s.storage), "fences": fences}
 
 

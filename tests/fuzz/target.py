@@ -97,7 +97,7 @@ def _read_fleet_objects(blob: bytes) -> None:
     fleet = Fleet(storage, 8, registry=registry, history=False)
     _expect_amber_error(lambda: fleet.load(0, 1))
     _expect_amber_error(lambda: peek_lease(storage, LEASE_KEY))
-    _expect_amber_error(lambda: amber.CheckpointStore(storage, history=False).fences())
+    _expect_amber_error(amber.CheckpointStore(storage, history=False).manifests.fences)
 
 
 def _expect_amber_error(read: Any) -> None:

@@ -36,7 +36,9 @@ from .._format._signing import Keyring
 from .._maintenance._retention import Retention, collect
 from .._schema._keyed import Table
 from .._schema._schema import Registry
+from .._store._capture import capture, take_tables
 from .._store._checkpoint import CheckpointInfo, CheckpointStore
+from .._store._commit import Committer
 from .._store._lease import LEASE_KEY, Lease, read_lease
 from .._store._open import storage_for
 from ..errors import (
@@ -382,7 +384,7 @@ class FleetWorker:
         state = _shard(tables)
         deadline = time.monotonic() + timeout
         parent = self._parent if self._since_full < self.full_every else None
-        taken = self.store.take_tables(state, parent, strict=False)
+        taken = take_tables(self.store, state, parent, strict=False)
         try:
             # A delta holds a table of its parent's changed keys only; any other table whole.
             since = taken.parent.tables if taken.parent is not None else {}
@@ -414,7 +416,7 @@ class FleetWorker:
         let the others wait out their timeout (unless this worker was fenced: the epoch
         belongs to its replacement then)."""
         try:
-            return self.store.write(self.store.capture(state, taken, meta=meta))
+            return Committer(self.store).write(capture(self.store, state, taken, meta=meta))
         except FencedError:
             raise
         except Exception as e:

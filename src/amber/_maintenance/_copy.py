@@ -50,7 +50,7 @@ def copy_store(
     # target's would see copied data files that no manifest names yet.
     with writing(source.storage):
         ids = source.ids()
-        manifests = [source.parsed_manifest(cid)[0] for cid in ids]  # a damaged one fails before any write
+        manifests = [source.manifests.parsed(cid)[0] for cid in ids]  # a damaged one fails before any write
         held = _check_target(source, target, ids)  # a refused target is not even locked
         with writing(target.storage):
             _copy_checkpoints(source, target, manifests, held, report, progress)

@@ -18,6 +18,7 @@ import msgspec
 from .._format._format import TypeEntry, digest
 from .._schema._values import Link, Ref, to_json_value
 from .._store._checkpoint import CheckpointStore
+from .._store._loading import check_memory
 from .._store._reading import CheckpointReader, table_nodes
 from ..errors import CorruptCheckpointError
 
@@ -76,7 +77,7 @@ def _chain_types(store: CheckpointStore, checkpoint_id: str) -> dict[str, TypeEn
     """Each type a checkpoint's state holds, as last written along its chain (a delta lists
     only the types it writes)."""
     found: dict[str, TypeEntry] = {}
-    for manifest in store.chain(checkpoint_id):
+    for manifest in store.manifests.chain(checkpoint_id):
         found.update({t.schema.name: t for t in manifest.types})
     return found
 
@@ -101,8 +102,8 @@ def _schema_changes(was: dict[str, TypeEntry], now: dict[str, TypeEntry]) -> lis
 
 def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
     chain = _Chain()
-    for manifest in store.chain(checkpoint_id):
-        store.check_memory([manifest])
+    for manifest in store.manifests.chain(checkpoint_id):
+        check_memory(store, [manifest])
         records, root = CheckpointReader(store.storage, manifest, memory_limit=store.max_load_memory).generic()
         names = [t.schema.name for t in manifest.types]
         owners = _table_owners(root)

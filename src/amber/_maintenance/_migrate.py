@@ -27,8 +27,10 @@ import msgspec
 
 from .._evolution._plan import Plan, touching
 from .._format._format import ID_PATTERN, format_id
-from .._store._checkpoint import CheckpointInfo, CheckpointStore
+from .._store._checkpoint import CheckpointInfo, CheckpointStore, save
+from .._store._commit import Committer, refuse_unsigned
 from .._store._gc_guard import writing
+from .._store._loading import load_chain
 from .._store._reading import StepTiming
 from ..errors import AmberError, CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
 from ..events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
@@ -145,7 +147,7 @@ class MigrationLog:
         found = []
         for cid in self.store.ids() if open_runs else []:
             try:
-                meta = self.store.parsed_manifest(cid)[0].meta
+                meta = self.store.manifests.parsed(cid)[0].meta
             except CheckpointError:
                 continue  # unreadable: it proves nothing
             started = open_runs.get(str(meta.get(RUN_KEY, "")))
@@ -215,7 +217,7 @@ def _migrate(store: CheckpointStore, dry_run: bool) -> MigrationResult:
         return MigrationResult(source.id, None, dry_run, False, 0, 0.0, changes)
     log = MigrationLog(store)
     if not dry_run:
-        store.refuse_unsigned()  # before the log's entries: a migration that cannot sign writes nothing
+        refuse_unsigned(store)  # before the log's entries: a migration that cannot sign writes nothing
         log.repair()
         run.id = log.append(action="migrate", outcome="started", source=source.id, types=changes).run
     run.started(source.id, changes)
@@ -305,12 +307,12 @@ def _migrated(
     begun = time.perf_counter()
     steps: list[StepTiming] = []
     try:
-        state = store._load(source.id, steps)
+        state = load_chain(store, source.id, steps)
     finally:
         run.steps(steps)  # the upgrades that ran, even when a later one failed
     meta = {k: v for k, v in source.meta.items() if k not in _LINEAGE} | {"migrated_from": source.id, RUN_KEY: run.id}
     # Committed quietly: the migration's events describe it; it is not one of the service's checkpoints.
-    target = store._save(state, meta=meta, announce=False) if not run.dry_run else None
+    target = save(store, state, meta=meta, announce=False) if not run.dry_run else None
     records = sum(t.records for t in changes)
     seconds = time.perf_counter() - begun
     return MigrationResult(source.id, target.id if target else None, run.dry_run, True, records, seconds, changes)
@@ -321,7 +323,7 @@ def _chain_changes(store: CheckpointStore, source: CheckpointInfo) -> tuple[Type
     hold older versions than the delta): per type, the change from its oldest version, and
     every record the chain holds of it."""
     merged: dict[str, TypeChange] = {}
-    for manifest in store.chain(source.id):
+    for manifest in store.manifests.chain(source.id):
         for change in _changes(store.plan(manifest.id), store.info(manifest.id)):
             known = merged.get(change.name)
             if known is None:
@@ -370,13 +372,13 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
     if restored.id == newest.id:
         raise CheckpointError(newest.id, "rollback", "an earlier checkpoint than the newest", restored.id)
     wall, began = time.time(), time.perf_counter()
-    store.refuse_unsigned()  # before the log's entries
+    refuse_unsigned(store)  # before the log's entries
     log = MigrationLog(store)
     log.repair()
     started = log.append(action="rollback", outcome="started", source=restored.id)
     meta = {k: v for k, v in restored.meta.items() if k not in _LINEAGE}
     lineage = {"rollback_of": newest.id, "restores": restored.id, RUN_KEY: started.run}
-    target = store.recommit(restored.id, meta=meta | lineage)
+    target = Committer(store).recommit(restored.id, meta=meta | lineage)
     log.settle(
         action="rollback",
         outcome="committed",

@@ -77,7 +77,7 @@ def _checkpoints(store: CheckpointStore) -> tuple[list[dict[str, Any]], dict[str
     manifests: dict[str, Manifest] = {}
     for cid in store.ids():
         try:
-            manifest, size = store.parsed_manifest(cid)
+            manifest, size = store.manifests.parsed(cid)
         except AmberError as e:
             rows.append({"id": cid, "error": str(e), "quarantined": quarantined.get(cid, "")})
             continue

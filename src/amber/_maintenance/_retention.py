@@ -91,7 +91,7 @@ def _collect(store: CheckpointStore, retention: Retention, dry_run: bool, keep: 
     manifests: dict[str, Manifest] = {}
     for cid in store.ids():
         try:
-            manifests[cid] = store.parsed_manifest(cid)[0]  # a missing data file is no reason to keep
+            manifests[cid] = store.manifests.parsed(cid)[0]  # a missing data file is no reason to keep
         except CheckpointError:
             report.unreadable.append(cid)  # never delete what cannot be read
     quarantined = set(store.quarantined())
@@ -120,7 +120,7 @@ def _collect(store: CheckpointStore, retention: Retention, dry_run: bool, keep: 
 
 def _void_manifests(store: CheckpointStore, dry_run: bool) -> list[str]:
     """Manifests of fenced-off writers, but the highest: its sequence number stays taken."""
-    void = store.void_ids()
+    void = store.manifests.void_ids()
     highest = max(store.ids() + void, default="")
     keys = [f"checkpoints/{cid}.manifest" for cid in void if cid != highest]
     if not dry_run:
@@ -164,7 +164,7 @@ def _unneeded_files(
     remaining = {cid: m for cid, m in manifests.items() if cid not in doomed}
     if not dry_run:
         try:
-            remaining.update({cid: store.parsed_manifest(cid)[0] for cid in store.ids() if cid not in manifests})
+            remaining.update({cid: store.manifests.parsed(cid)[0] for cid in store.ids() if cid not in manifests})
         except CheckpointError:
             return []  # a new manifest we cannot read might name any data file: delete none
     named = {m.data for m in remaining.values()}

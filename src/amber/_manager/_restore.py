@@ -259,7 +259,7 @@ class Restorer:
     def _load(self, cid: str, quarantined: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
         """The chain of ``cid`` and its state, or why it cannot be used (internal errors)."""
         try:
-            chain = self.store.chain(cid)
+            chain = self.store.manifests.chain(cid)
             bad = [m.id for m in chain if m.id in quarantined]
             if bad:
                 raise _Skipped(f"it builds on quarantined checkpoint {bad[0]}")

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 
 from .._format._format import MAX_SEQUENCE, MAX_TOKEN
-from ..errors import ConflictError, ObjectNotFoundError, StoreError
+from ..errors import AmberError, ConflictError, FencedError, ObjectNotFoundError, StoreError
 from ..storage import Storage
-from ._lease import LEASE_KEY, peek_lease
+from ._lease import LEASE_KEY, Lease, peek_lease
 
 log = logging.getLogger("amber.lease")
 Fence = tuple[int, int]  # (token, first sequence it voids for older tokens)
@@ -165,3 +165,30 @@ class FenceView:
 
     def newest_token(self) -> int:
         return max((token for token, _ in self.listed()), default=0)
+
+    def take_over(self, lease: Lease, floor: int, next_sequence: Callable[[], int]) -> None:
+        """The takeover protocol of a lease just acquired (``floor``: the newest token fenced
+        before it): close the tokens of takers that never wrote their fence, then write ours
+        (from ``next_sequence()``), within ``FENCE_WAIT`` of the lease. On any failure our
+        own token is settled and the lease released, so nobody waits for its fence."""
+        try:
+            # Takers before us that never wrote their fence (they died or stalled between
+            # their lease and it) are closed: should one wake up, its fence is taken.
+            for stalled in range(max(floor + 1, lease.token - WINDOW + 1), lease.token):
+                self.close(stalled)
+            # Our fence: commits from this sequence on with an older token are void. Anything
+            # an earlier holder committed before it is ours to restore from.
+            first = next_sequence()
+            if time.time() - lease.acquired > FENCE_WAIT or not self.write(lease.token, first):
+                raise FencedError(
+                    f"{self.storage.url}: lease token {lease.token} was closed before its fence was written "
+                    f"(over {FENCE_WAIT:g} s): take the lease again",
+                    lease=f"{self.storage.url}/{LEASE_KEY}",
+                    token=lease.token,
+                )
+            lease.renew()  # still ours, and pushed forward from now
+        except BaseException:
+            with contextlib.suppress(AmberError):
+                self.close(lease.token)
+            lease.release()
+            raise

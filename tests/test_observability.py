@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import time
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ import amber
 from amber import commands
 from amber._store._history import History
 from amber.events import (
+    AnyEvent,
     CheckpointAborted,
     CheckpointCommitted,
     CheckpointStarted,
+    Event,
     Listener,
     MigrationFinished,
     MigrationStep,
@@ -34,6 +37,7 @@ from amber.events import (
     ServiceResumed,
     recording,
 )
+from amber.events._log_lines import LOG_LINES
 from amber.otel import TracingListener
 from amber.prometheus import PrometheusListener
 from tests import migration_app
@@ -427,6 +431,14 @@ def test_a_missing_extra_says_what_to_install(module: str, package: str, extra: 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert f"pip install 'amber-state[{extra}]'" in out
+
+
+def test_every_event_kind_has_a_log_line_and_decodes() -> None:
+    """A new event kind cannot be forgotten: it needs its row in the table of log lines, and
+    a place in ``AnyEvent`` (the history journal decodes with it)."""
+    kinds = {v for v in vars(amber.events).values() if isinstance(v, type) and issubclass(v, Event) and v is not Event}
+    assert kinds and kinds == set(LOG_LINES)
+    assert kinds == set(typing.get_args(AnyEvent))
 
 
 def test_history_keeps_commits_and_aborts_and_gc_prunes_it(observed: Observed) -> None:

@@ -19,6 +19,7 @@ A step that fails sets its span's status to ERROR with the cause, as do its pare
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -66,22 +67,11 @@ class TracingListener:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, CheckpointStarted):
-            attributes = {"amber.attempt": event.attempt, "amber.kind": event.kind, "amber.capture": event.capture}
-            self._begin(event.attempt, "amber.checkpoint", event.start, attributes)
-        elif isinstance(event, PhaseFinished):
-            self._phase(event)
-        elif isinstance(event, ServiceResumed):
-            pause = {"amber.pause_seconds": event.pause_seconds}
-            self._child(
-                self._root(event.attempt), "amber.checkpoint.pause", event.start, event.pause_seconds, attributes=pause
-            )
-        elif isinstance(event, CheckpointCommitted):
-            self._committed(event)
-        elif isinstance(event, CheckpointAborted):
-            self._aborted(event)
-        elif not self._restore(event):
-            self._maintenance(event)
+        self._on(event)
+
+    @functools.singledispatchmethod
+    def _on(self, event: Event) -> None:
+        """A kind without a span of its own (the handlers below, by the event's class)."""
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -139,6 +129,12 @@ class TracingListener:
 
     # --- checkpoints ----------------------------------------------------------------------
 
+    @_on.register
+    def _started(self, event: CheckpointStarted) -> None:
+        attributes = {"amber.attempt": event.attempt, "amber.kind": event.kind, "amber.capture": event.capture}
+        self._begin(event.attempt, "amber.checkpoint", event.start, attributes)
+
+    @_on.register
     def _phase(self, event: PhaseFinished) -> None:
         attributes: dict[str, Any] = {"amber.phase": event.phase, "amber.bytes": event.bytes}
         name = f"amber.checkpoint.{event.phase}"
@@ -150,6 +146,13 @@ class TracingListener:
             span.set_status(trace.Status(trace.StatusCode.ERROR, event.error))
         span.end(end_time=_ns(event.start + event.seconds))
 
+    @_on.register
+    def _resumed(self, event: ServiceResumed) -> None:
+        pause = {"amber.pause_seconds": event.pause_seconds}
+        parent = self._root(event.attempt)
+        self._child(parent, "amber.checkpoint.pause", event.start, event.pause_seconds, attributes=pause)
+
+    @_on.register
     def _committed(self, event: CheckpointCommitted) -> None:
         attributes: dict[str, Any] = {
             "amber.checkpoint": event.checkpoint,
@@ -163,6 +166,7 @@ class TracingListener:
         }
         self._end(event.attempt, "amber.checkpoint", event.start, event.seconds, attributes, ok=True)
 
+    @_on.register
     def _aborted(self, event: CheckpointAborted) -> None:
         attributes: dict[str, Any] = {
             "amber.outcome": "aborted",
@@ -176,74 +180,64 @@ class TracingListener:
 
     # --- restore --------------------------------------------------------------------------
 
-    def _restore(self, event: Event) -> bool:
-        if isinstance(event, RestoreStarted):
-            self._begin(event.restore, "amber.restore", event.start, {"amber.candidates": event.candidates})
-        elif isinstance(event, CheckpointRefused):
-            span = self._root(event.restore)
-            if span is not None:
-                refused = {"amber.checkpoint": event.checkpoint, "amber.action": event.action}
-                span.add_event("checkpoint refused", {**refused, "amber.reason": event.reason})
-        elif isinstance(event, Quarantined):
-            span = self._root(event.restore)
-            if span is not None:
-                span.add_event("checkpoint quarantined", {"amber.checkpoint": event.checkpoint})
-        elif isinstance(event, RestoreFinished):
-            self._calls(self._root(event.restore), event.calls)
-            attributes: dict[str, Any] = {
-                "amber.checkpoint": event.checkpoint or "",
-                "amber.outcome": "restored" if event.checkpoint else "fresh",
-                "amber.chain": list(event.chain),
-                "amber.fallbacks": len(event.fallbacks),
-                "amber.records": event.records,
-                "amber.bytes": event.bytes,
-                **{f"amber.{phase}_seconds": s for phase, s in event.phases.items()},
-            }
-            self._end(event.restore, "amber.restore", event.start, event.seconds, attributes)
-        elif isinstance(event, RestoreFailed):
-            failed = {"amber.outcome": "failed"}
-            error = ("RestoreError", event.reason)
-            self._end(event.restore, "amber.restore", event.start, event.seconds, failed, error=error)
-        else:
-            return False
-        return True
+    @_on.register
+    def _restore_started(self, event: RestoreStarted) -> None:
+        self._begin(event.restore, "amber.restore", event.start, {"amber.candidates": event.candidates})
+
+    @_on.register
+    def _refused(self, event: CheckpointRefused) -> None:
+        span = self._root(event.restore)
+        if span is not None:
+            refused = {"amber.checkpoint": event.checkpoint, "amber.action": event.action}
+            span.add_event("checkpoint refused", {**refused, "amber.reason": event.reason})
+
+    @_on.register
+    def _quarantined(self, event: Quarantined) -> None:
+        span = self._root(event.restore)
+        if span is not None:
+            span.add_event("checkpoint quarantined", {"amber.checkpoint": event.checkpoint})
+
+    @_on.register
+    def _restored(self, event: RestoreFinished) -> None:
+        self._calls(self._root(event.restore), event.calls)
+        attributes: dict[str, Any] = {
+            "amber.checkpoint": event.checkpoint or "",
+            "amber.outcome": "restored" if event.checkpoint else "fresh",
+            "amber.chain": list(event.chain),
+            "amber.fallbacks": len(event.fallbacks),
+            "amber.records": event.records,
+            "amber.bytes": event.bytes,
+            **{f"amber.{phase}_seconds": s for phase, s in event.phases.items()},
+        }
+        self._end(event.restore, "amber.restore", event.start, event.seconds, attributes)
+
+    @_on.register
+    def _restore_failed(self, event: RestoreFailed) -> None:
+        failed = {"amber.outcome": "failed"}
+        error = ("RestoreError", event.reason)
+        self._end(event.restore, "amber.restore", event.start, event.seconds, failed, error=error)
 
     # --- migrations, rollbacks, collections ------------------------------------------------
 
-    def _maintenance(self, event: Event) -> None:
-        attributes: dict[str, Any]
-        if isinstance(event, MigrationStarted):
-            attributes = {"amber.source": event.source, "amber.dry_run": event.dry_run, "amber.run": event.run}
-            self._begin(f"migration:{event.run}", "amber.migration", event.start, attributes)
-        elif isinstance(event, MigrationStep):
-            attributes = {
-                "amber.type": event.type,
-                "amber.checkpoint": event.checkpoint,
-                "amber.from_version": event.from_version,
-                "amber.to_version": event.to_version,
-                "amber.how": event.how,
-                "amber.records": event.records,
-            }
-            parent = self._root(f"migration:{event.run}")
-            self._child(parent, "amber.migration.step", event.start, event.seconds, attributes=attributes)
-        elif isinstance(event, MigrationFinished):
-            self._migrated(event)
-        elif isinstance(event, RolledBack):
-            attributes = {
-                "amber.replaced": event.replaced,
-                "amber.restored": event.restored,
-                "amber.target": event.target,
-            }
-            self._child(None, "amber.rollback", event.start, event.seconds, attributes=attributes)
-        elif isinstance(event, GarbageCollected):
-            attributes = {
-                "amber.deleted_checkpoints": len(event.deleted_checkpoints),
-                "amber.deleted_files": len(event.deleted_files),
-                "amber.kept": len(event.kept),
-                "amber.dry_run": event.dry_run,
-            }
-            self._child(None, "amber.gc", event.start, event.seconds, attributes=attributes)
+    @_on.register
+    def _migration_started(self, event: MigrationStarted) -> None:
+        attributes = {"amber.source": event.source, "amber.dry_run": event.dry_run, "amber.run": event.run}
+        self._begin(f"migration:{event.run}", "amber.migration", event.start, attributes)
 
+    @_on.register
+    def _step(self, event: MigrationStep) -> None:
+        attributes: dict[str, Any] = {
+            "amber.type": event.type,
+            "amber.checkpoint": event.checkpoint,
+            "amber.from_version": event.from_version,
+            "amber.to_version": event.to_version,
+            "amber.how": event.how,
+            "amber.records": event.records,
+        }
+        parent = self._root(f"migration:{event.run}")
+        self._child(parent, "amber.migration.step", event.start, event.seconds, attributes=attributes)
+
+    @_on.register
     def _migrated(self, event: MigrationFinished) -> None:
         key = f"migration:{event.run}"
         attributes: dict[str, Any] = {
@@ -256,3 +250,18 @@ class TracingListener:
             return  # nothing ran: no span
         error = (event.error.partition(":")[0], event.error) if event.outcome.endswith("failed") else None
         self._end(key, "amber.migration", event.start, event.seconds, attributes, error=error)
+
+    @_on.register
+    def _rolled_back(self, event: RolledBack) -> None:
+        attributes = {"amber.replaced": event.replaced, "amber.restored": event.restored, "amber.target": event.target}
+        self._child(None, "amber.rollback", event.start, event.seconds, attributes=attributes)
+
+    @_on.register
+    def _collected(self, event: GarbageCollected) -> None:
+        attributes = {
+            "amber.deleted_checkpoints": len(event.deleted_checkpoints),
+            "amber.deleted_files": len(event.deleted_files),
+            "amber.kept": len(event.kept),
+            "amber.dry_run": event.dry_run,
+        }
+        self._child(None, "amber.gc", event.start, event.seconds, attributes=attributes)

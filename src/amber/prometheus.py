@@ -11,6 +11,7 @@ add up, as the counters of one service should.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from typing import Any
@@ -177,21 +178,19 @@ class PrometheusListener:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        m, s = self.metrics, self.store_name
-        if isinstance(event, PhaseFinished):
-            m.phase_seconds.labels(s, event.phase).observe(event.seconds)
-        elif isinstance(event, CheckpointCommitted):
-            self._committed(event)
-        elif isinstance(event, CheckpointAborted):
-            m.checkpoints.labels(s, event.kind, "aborted").inc()
-            m.aborts.labels(s, event.phase).inc()
-            m.failing.labels(s).inc()
-            m.pause_seconds.labels(s, event.capture).observe(event.pause_seconds)
-        elif isinstance(event, RestoreFinished | RestoreFailed | CheckpointRefused | Quarantined):
-            self._restore(event)
-        else:
-            self._maintenance(event)
+        self._on(event)
 
+    @functools.singledispatchmethod
+    def _on(self, event: Event) -> None:
+        """A kind no metric counts (the handlers below, by the event's class)."""
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    @_on.register
+    def _phase(self, event: PhaseFinished) -> None:
+        self.metrics.phase_seconds.labels(self.store_name, event.phase).observe(event.seconds)
+
+    @_on.register
     def _committed(self, event: CheckpointCommitted) -> None:
         m, s = self.metrics, self.store_name
         m.checkpoint_seconds.labels(s, event.kind).observe(event.seconds)
@@ -203,46 +202,77 @@ class PrometheusListener:
         m.last_size.labels(s).set(event.bytes)
         m.chain.labels(s).set(event.depth)
 
-    def _restore(self, event: Event) -> None:
+    @_on.register
+    def _aborted(self, event: CheckpointAborted) -> None:
         m, s = self.metrics, self.store_name
-        if isinstance(event, RestoreFinished):
-            outcome = "restored" if event.checkpoint else "fresh"
-            m.restore_seconds.labels(s, outcome).observe(event.seconds)
-            m.restores.labels(s, outcome).inc()
-            m.last_restore.labels(s).set(event.time)
-            m.last_restore_ok.labels(s).set(1)
-            m.last_restore_fallbacks.labels(s).set(len(event.fallbacks))
-            # Restored, the service holds exactly what its store holds: nothing is at risk yet.
-            m.last_success.labels(s).set(event.time)
-            if event.checkpoint:
-                m.chain.labels(s).set(len(event.chain) - 1)
-        elif isinstance(event, RestoreFailed):
-            m.restore_seconds.labels(s, "failed").observe(event.seconds)
-            m.restores.labels(s, "failed").inc()
-            m.last_restore.labels(s).set(event.time)
-            m.last_restore_ok.labels(s).set(0)
-            m.last_restore_fallbacks.labels(s).set(0)  # it fell back to nothing: it failed
-        elif isinstance(event, CheckpointRefused):
-            m.fallbacks.labels(s, event.action).inc()
-        elif isinstance(event, Quarantined):
-            m.quarantined.labels(s).inc()
+        m.checkpoints.labels(s, event.kind, "aborted").inc()
+        m.aborts.labels(s, event.phase).inc()
+        m.failing.labels(s).inc()
+        m.pause_seconds.labels(s, event.capture).observe(event.pause_seconds)
 
-    def _maintenance(self, event: Event) -> None:
+    # --- restore --------------------------------------------------------------------------
+
+    @_on.register
+    def _restored(self, event: RestoreFinished) -> None:
         m, s = self.metrics, self.store_name
-        if isinstance(event, MigrationStep) and not event.dry_run:
-            m.step_seconds.labels(s, event.type).observe(event.seconds)
-            m.migration_records.labels(s, event.type)  # at 0 until the migration commits
-            with self._lock:
-                self._pending.setdefault(event.run, []).append(event)
-        elif isinstance(event, MigrationFinished):
-            with self._lock:
-                steps = self._pending.pop(event.run, [])
-            if event.outcome == "committed":  # a migration that failed upgraded nothing that stayed
-                for step in steps:
-                    m.migration_records.labels(s, step.type).inc(step.records)
-            m.migrations.labels(s, event.outcome).inc()
-        elif isinstance(event, RolledBack):
-            m.rollbacks.labels(s).inc()
-        elif isinstance(event, GarbageCollected) and not event.dry_run:
-            m.gc_checkpoints.labels(s).inc(len(event.deleted_checkpoints))
-            m.gc_files.labels(s).inc(len(event.deleted_files))
+        outcome = "restored" if event.checkpoint else "fresh"
+        m.restore_seconds.labels(s, outcome).observe(event.seconds)
+        m.restores.labels(s, outcome).inc()
+        m.last_restore.labels(s).set(event.time)
+        m.last_restore_ok.labels(s).set(1)
+        m.last_restore_fallbacks.labels(s).set(len(event.fallbacks))
+        # Restored, the service holds exactly what its store holds: nothing is at risk yet.
+        m.last_success.labels(s).set(event.time)
+        if event.checkpoint:
+            m.chain.labels(s).set(len(event.chain) - 1)
+
+    @_on.register
+    def _restore_failed(self, event: RestoreFailed) -> None:
+        m, s = self.metrics, self.store_name
+        m.restore_seconds.labels(s, "failed").observe(event.seconds)
+        m.restores.labels(s, "failed").inc()
+        m.last_restore.labels(s).set(event.time)
+        m.last_restore_ok.labels(s).set(0)
+        m.last_restore_fallbacks.labels(s).set(0)  # it fell back to nothing: it failed
+
+    @_on.register
+    def _refused(self, event: CheckpointRefused) -> None:
+        self.metrics.fallbacks.labels(self.store_name, event.action).inc()
+
+    @_on.register
+    def _quarantined(self, event: Quarantined) -> None:
+        self.metrics.quarantined.labels(self.store_name).inc()
+
+    # --- migrations, rollbacks, collections ------------------------------------------------
+
+    @_on.register
+    def _step(self, event: MigrationStep) -> None:
+        if event.dry_run:
+            return
+        m, s = self.metrics, self.store_name
+        m.step_seconds.labels(s, event.type).observe(event.seconds)
+        m.migration_records.labels(s, event.type)  # at 0 until the migration commits
+        with self._lock:
+            self._pending.setdefault(event.run, []).append(event)
+
+    @_on.register
+    def _migrated(self, event: MigrationFinished) -> None:
+        m, s = self.metrics, self.store_name
+        with self._lock:
+            steps = self._pending.pop(event.run, [])
+        if event.outcome == "committed":  # a migration that failed upgraded nothing that stayed
+            for step in steps:
+                m.migration_records.labels(s, step.type).inc(step.records)
+        m.migrations.labels(s, event.outcome).inc()
+
+    @_on.register
+    def _rolled_back(self, event: RolledBack) -> None:
+        self.metrics.rollbacks.labels(self.store_name).inc()
+
+    @_on.register
+    def _collected(self, event: GarbageCollected) -> None:
+        if event.dry_run:
+            return
+        m, s = self.metrics, self.store_name
+        m.gc_checkpoints.labels(s).inc(len(event.deleted_checkpoints))
+        m.gc_files.labels(s).inc(len(event.deleted_files))

@@ -10,6 +10,7 @@ every ``PRUNE_EVERY`` entries it writes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -41,16 +42,6 @@ MAX_ENTRY_BYTES = 1 << 16
 PRUNE_EVERY = 500  # writes between two prunings of the journal
 _SHORTER = ((2000, 100), (500, 20), (100, 5))  # what an oversized entry keeps of each string and list
 _YEAR_9999 = 253402300799.0
-_KEPT = (
-    CheckpointCommitted,
-    CheckpointAborted,
-    RestoreFinished,
-    RestoreFailed,
-    Quarantined,
-    MigrationFinished,
-    RolledBack,
-    GarbageCollected,
-)
 _NAME = re.compile(r"[0-9]{16}-[0-9a-f]{8}\.json")
 _decoder = msgspec.json.Decoder(AnyEvent)
 
@@ -71,13 +62,12 @@ class History:
         self._written = 0
 
     def __call__(self, event: Event) -> None:
-        if not isinstance(event, _KEPT) or _wrote_nothing(event):
-            return  # a dry run writes nothing, not even history; nor does a collection of nothing
-        if isinstance(event, GarbageCollected):  # the ids kept are the store's listing: not worth a copy
-            event = msgspec.structs.replace(event, kept=[])
-        key = f"{PREFIX}{int(event.time * 1e6):016d}-{secrets.token_hex(4)}.json"
+        entry = _entry(event)
+        if entry is None:
+            return
+        key = f"{PREFIX}{int(entry.time * 1e6):016d}-{secrets.token_hex(4)}.json"
         try:
-            self.storage.put(key, [_encoded(event)], create_only=True, durable=False)
+            self.storage.put(key, [_encoded(entry)], create_only=True, durable=False)
             self._written += 1
             if self._written % PRUNE_EVERY == 1:  # bounded without listing the journal each time
                 self.prune()
@@ -112,10 +102,38 @@ class History:
         return doomed
 
 
-def _wrote_nothing(event: Event) -> bool:
-    if isinstance(event, GarbageCollected):
-        return event.dry_run or not (event.deleted_checkpoints or event.deleted_files)
-    return isinstance(event, MigrationFinished) and (event.dry_run or event.outcome == "unchanged")
+# --- what is journaled, by the event's class ----------------------------------------------
+
+
+@functools.singledispatch
+def _entry(event: Event) -> Event | None:
+    """The entry the journal keeps for ``event``, or None: by default none (the steps inside
+    a checkpoint, restore or migration are in its outcome's event)."""
+    return None
+
+
+@_entry.register
+def _outcome(
+    event: CheckpointCommitted | CheckpointAborted | RestoreFinished | RestoreFailed | Quarantined | RolledBack,
+) -> Event | None:
+    return event
+
+
+@_entry.register
+def _migrated(event: MigrationFinished) -> Event | None:
+    if event.dry_run or event.outcome == "unchanged":
+        return None  # a dry run writes nothing, not even history; nor does a migration of nothing
+    return event
+
+
+@_entry.register
+def _collected(event: GarbageCollected) -> Event | None:
+    if event.dry_run or not (event.deleted_checkpoints or event.deleted_files):
+        return None  # a dry run writes nothing; a collection of nothing is not news
+    return msgspec.structs.replace(event, kept=[])  # the ids kept are the store's listing: not worth a copy
+
+
+# --- entries as stored --------------------------------------------------------------------
 
 
 def _encoded(event: Event) -> bytes:

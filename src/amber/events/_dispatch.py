@@ -2,9 +2,8 @@
 
 Log lines read as ``checkpoint committed checkpoint=000012 kind=delta bytes=40213 ...``
 (logfmt after a short title) and carry the same fields, structured, on the record's
-``amber`` attribute, for JSON formatters. The happy path logs at INFO and below (silent
-under Python's default WARNING level); aborts, fallbacks and quarantines at WARNING;
-failed restores and migrations at ERROR.
+``amber`` attribute, for JSON formatters. What each kind's line says, and at which
+level, is ``_log_lines``' table; this module formats it and calls the listeners.
 """
 
 from __future__ import annotations
@@ -15,30 +14,14 @@ from typing import Any
 
 import msgspec
 
-from . import (
-    CheckpointAborted,
-    CheckpointCommitted,
-    CheckpointRefused,
-    CheckpointStarted,
-    Event,
-    GarbageCollected,
-    Listener,
-    MigrationFinished,
-    MigrationStarted,
-    MigrationStep,
-    PhaseFinished,
-    Quarantined,
-    RestoreFailed,
-    RestoreFinished,
-    RestoreStarted,
-    RolledBack,
-    ServiceResumed,
-)
+from . import Event, Listener
+from ._log_lines import LOG_LINES, describe
 
 _listener_log = logging.getLogger("amber.listener")
 _MAX_VALUE = 1000  # characters of one field in a log line
+# "checkpoint" also takes the kinds without a line of their own.
 _LOGGERS = {
-    name: logging.getLogger(f"amber.{name}") for name in ("checkpoint", "restore", "migration", "gc", "rollback")
+    name: logging.getLogger(f"amber.{name}") for name in ("checkpoint", *(line.logger for line in LOG_LINES.values()))
 }
 
 
@@ -80,194 +63,3 @@ def _value(value: Any) -> str:
     if not text or any(c in text for c in ' "=\n'):
         return msgspec.json.encode(text).decode()  # quoted and escaped, as logfmt readers expect
     return text
-
-
-def describe(event: Event) -> tuple[str, int, str, dict[str, Any]]:
-    """(logger, level, title, fields) of an event's log line."""
-    if isinstance(event, CheckpointCommitted):
-        return (
-            "checkpoint",
-            logging.INFO,
-            "checkpoint committed",
-            {
-                "checkpoint": event.checkpoint,
-                "kind": event.kind,
-                "outcome": "committed",
-                "bytes": event.bytes,
-                "records": event.records,
-                "duration": event.seconds,
-                "pause": event.pause_seconds,
-                "depth": event.depth,
-            },
-        )
-    if isinstance(event, CheckpointAborted):
-        return (
-            "checkpoint",
-            logging.WARNING,
-            "checkpoint aborted",
-            {
-                "attempt": event.attempt,
-                "phase": event.phase,
-                "participant": event.participant or "",
-                "outcome": "aborted",
-                "error": event.error,
-                "reason": event.reason,
-                "duration": event.seconds,
-                "pause": event.pause_seconds,
-            },
-        )
-    if isinstance(event, CheckpointStarted):
-        return (
-            "checkpoint",
-            logging.DEBUG,
-            "checkpoint started",
-            {
-                "attempt": event.attempt,
-                "kind": event.kind,
-                "capture": event.capture,
-            },
-        )
-    if isinstance(event, PhaseFinished):
-        return (
-            "checkpoint",
-            logging.DEBUG,
-            "checkpoint phase",
-            {
-                "attempt": event.attempt,
-                "phase": event.phase,
-                "duration": event.seconds,
-                "bytes": event.bytes,
-                "outcome": "failed" if event.error else "ok",
-            },
-        )
-    if isinstance(event, ServiceResumed):
-        return "checkpoint", logging.DEBUG, "service resumed", {"attempt": event.attempt, "pause": event.pause_seconds}
-    return _describe_other(event)
-
-
-def _describe_other(event: Event) -> tuple[str, int, str, dict[str, Any]]:
-    if isinstance(event, RestoreFinished):
-        level = logging.WARNING if event.fallbacks else logging.INFO
-        return (
-            "restore",
-            level,
-            "restore finished",
-            {
-                "checkpoint": event.checkpoint or "",
-                "outcome": "restored" if event.checkpoint else "fresh",
-                "chain": len(event.chain),
-                "fallbacks": len(event.fallbacks),
-                "records": event.records,
-                "bytes": event.bytes,
-                "duration": event.seconds,
-            },
-        )
-    if isinstance(event, RestoreFailed):
-        return (
-            "restore",
-            logging.ERROR,
-            "restore failed",
-            {
-                "outcome": "failed",
-                "reason": event.reason,
-                "failures": "; ".join(f"{c}: {r}" for c, r in event.failures),
-                "duration": event.seconds,
-            },
-        )
-    if isinstance(event, RestoreStarted):
-        return "restore", logging.DEBUG, "restore started", {"candidates": event.candidates}
-    if isinstance(event, CheckpointRefused):
-        return (
-            "restore",
-            logging.WARNING,
-            "checkpoint refused",
-            {
-                "checkpoint": event.checkpoint,
-                "action": event.action,
-                "reason": event.reason,
-            },
-        )
-    if isinstance(event, Quarantined):
-        return (
-            "restore",
-            logging.WARNING,
-            "checkpoint quarantined",
-            {
-                "checkpoint": event.checkpoint,
-                "reason": event.reason,
-            },
-        )
-    return _describe_maintenance(event)
-
-
-def _describe_maintenance(event: Event) -> tuple[str, int, str, dict[str, Any]]:
-    if isinstance(event, MigrationStarted):
-        return (
-            "migration",
-            logging.INFO,
-            "migration started",
-            {
-                "run": event.run,
-                "checkpoint": event.source,
-                "dry_run": event.dry_run,
-                "types": "; ".join(f"{k} {v}" for k, v in event.types.items()),
-            },
-        )
-    if isinstance(event, MigrationStep):
-        return (
-            "migration",
-            logging.INFO,
-            "migration step",
-            {
-                "run": event.run,
-                "checkpoint": event.checkpoint,
-                "type": event.type,
-                "from_version": event.from_version,
-                "to_version": event.to_version,
-                "how": event.how,
-                "records": event.records,
-                "duration": event.seconds,
-            },
-        )
-    if isinstance(event, MigrationFinished):
-        level = logging.ERROR if event.outcome == "failed" else logging.INFO
-        return (
-            "migration",
-            level,
-            "migration finished",
-            {
-                "run": event.run,
-                "checkpoint": event.target or event.source,
-                "outcome": event.outcome,
-                "records": event.records,
-                "duration": event.seconds,
-                "error": event.error,
-            },
-        )
-    if isinstance(event, RolledBack):
-        return (
-            "rollback",
-            logging.WARNING,
-            "rolled back",
-            {
-                "checkpoint": event.target,
-                "restored": event.restored,
-                "replaced": event.replaced,
-                "outcome": "committed",
-            },
-        )
-    if isinstance(event, GarbageCollected):
-        level = logging.INFO if event.deleted_checkpoints or event.deleted_files else logging.DEBUG
-        return (
-            "gc",
-            level,
-            "garbage collected",
-            {
-                "deleted_checkpoints": len(event.deleted_checkpoints),
-                "deleted_files": len(event.deleted_files),
-                "kept": len(event.kept),
-                "dry_run": event.dry_run,
-                "duration": event.seconds,
-            },
-        )
-    return "checkpoint", logging.DEBUG, type(event).__name__, {}

@@ -66,7 +66,7 @@ def main() -> None:
         if epoch == args.die_at and args.die_in == "data":
             me.store.storage.put = _die_while_writing(me.store.storage.put)  # type: ignore[method-assign]
         if epoch == args.die_at and args.die_in == "vote":
-            me._vote = lambda *_: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[method-assign,assignment]
+            me.ballot.vote = lambda *_: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[method-assign,assignment]
         try:
             done = me.checkpoint(tables, epoch=epoch, timeout=args.timeout)
         except amber.FleetCheckpointAbortedError as e:

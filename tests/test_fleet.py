@@ -168,13 +168,13 @@ def test_a_vote_cast_after_a_takeover_aborts_its_epoch(tmp_path: Path) -> None:
     old = fleet.join(0, 1, lease_seconds=0.2)
     old.lease._stop.set()
     replacement: list[amber.FleetWorker] = []
-    vote = old._vote
+    vote = old.ballot.vote
 
     def vote_after_a_takeover(epoch: int, checkpoint: str) -> None:
         replacement.append(fleet_at(tmp_path).join(0, 1, wait=5))
         vote(epoch, checkpoint)
 
-    old._vote = vote_after_a_takeover  # type: ignore[method-assign,assignment]
+    old.ballot.vote = vote_after_a_takeover  # type: ignore[method-assign,assignment]
     with pytest.raises(amber.FleetCheckpointAbortedError, match="voted with lease token 1, but token 2 stands"):
         old.checkpoint({"items": amber.Table()}, epoch=1)
     assert fleet.committed() is None
@@ -187,14 +187,14 @@ def test_a_worker_is_never_told_of_a_commit_without_its_shard(tmp_path: Path) ->
     """During a scale-up the old fleet commits the epoch the new worker is voting in."""
     fleet = fleet_at(tmp_path)
     old, new = fleet.join(0, 1), fleet.join(1, 2)
-    vote = new._vote
+    vote = new.ballot.vote
 
     def vote_then_old_fleet_commits(epoch: int, checkpoint: str) -> Any:
         cast = vote(epoch, checkpoint)
         old.checkpoint({"items": amber.Table()}, epoch=epoch)
         return cast
 
-    new._vote = vote_then_old_fleet_commits  # type: ignore[method-assign]
+    new.ballot.vote = vote_then_old_fleet_commits  # type: ignore[method-assign]
     with pytest.raises(amber.FleetCheckpointAbortedError, match="committed without this worker's shard"):
         new.checkpoint({"items": amber.Table()}, epoch=7)
     assert new.epoch == 0
@@ -203,7 +203,7 @@ def test_a_worker_is_never_told_of_a_commit_without_its_shard(tmp_path: Path) ->
 def test_a_retry_after_voting_does_not_pass_for_the_first_try(tmp_path: Path) -> None:
     fleet = fleet_at(tmp_path)
     worker = fleet.join(0, 1)
-    decide = worker._decide
+    decide = worker.ballot.decide
     failures = iter([amber.StoreError("the connection dropped")])
 
     def flaky(epoch: int, deadline: float) -> Any:
@@ -212,7 +212,7 @@ def test_a_retry_after_voting_does_not_pass_for_the_first_try(tmp_path: Path) ->
             raise failure
         return decide(epoch, deadline)
 
-    worker._decide = flaky  # type: ignore[method-assign]
+    worker.ballot.decide = flaky  # type: ignore[method-assign]
     items = amber.Table({k: Item(k, 1, "first try") for k in range(KEYS) if worker.owns(k)})
     with pytest.raises(amber.StoreError):
         worker.checkpoint({"items": items}, epoch=1)  # voted, then failed
@@ -228,13 +228,13 @@ def test_a_retry_after_voting_does_not_pass_for_the_first_try(tmp_path: Path) ->
 def test_a_retry_of_an_epoch_committed_meanwhile_reports_its_shard(tmp_path: Path) -> None:
     fleet = fleet_at(tmp_path)
     workers = [fleet.join(i, 2) for i in range(2)]
-    decide = workers[0]._decide
+    decide = workers[0].ballot.decide
 
     def fail_once(epoch: int, deadline: float) -> Any:
-        workers[0]._decide = decide  # type: ignore[method-assign]
+        workers[0].ballot.decide = decide  # type: ignore[method-assign]
         raise amber.StoreError("the connection dropped")
 
-    workers[0]._decide = fail_once  # type: ignore[method-assign]
+    workers[0].ballot.decide = fail_once  # type: ignore[method-assign]
     outcomes = run_epoch(workers, [{}, {}], 1)
     assert isinstance(outcomes[0], amber.StoreError) and isinstance(outcomes[1], amber.FleetCheckpoint)
     again = workers[0].checkpoint({"items": amber.Table()}, epoch=1)

@@ -20,7 +20,10 @@ import logging
 from . import events
 from ._evolution._apply import Tables
 from ._evolution._plan import Plan, Stage, TypePlan
-from ._fleet._fleet import Fleet, FleetCheckpoint, FleetWorker, key_group, open_fleet
+from ._fleet._fleet import Fleet, open_fleet
+from ._fleet._keys import key_group
+from ._fleet._records import FleetCheckpoint
+from ._fleet._worker import FleetWorker
 from ._format._format import FORMAT_VERSION, Manifest
 from ._maintenance._retention import GcReport, Retention
 from ._manager._health import Health
@@ -31,18 +34,9 @@ from ._manager._restore import RestoreReport
 from ._schema._enums import enum
 from ._schema._fields import FieldSchema, RecordSchema, field
 from ._schema._keyed import Table
-from ._schema._schema import (
-    FrozenRecord,
-    OpenFile,
-    Record,
-    RecordType,
-    Registry,
-    checkpoint_upgrade,
-    default_registry,
-    downgrade,
-    record,
-    upgrade,
-)
+from ._schema._open_file import OpenFile
+from ._schema._record_type import FrozenRecord, Record, RecordType
+from ._schema._schema import Registry, checkpoint_upgrade, default_registry, downgrade, record, upgrade
 from ._schema._types import FieldType
 from ._schema._values import Ref
 from ._store._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport

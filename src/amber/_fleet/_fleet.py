@@ -20,108 +20,36 @@ reads only the shards whose ranges overlap it, keeping each table's keys of its 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
-import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any
 
 import msgspec
-import xxhash
 
-from .._format._format import HEX128, ID_PATTERN, MAX_MANIFEST_BYTES, digest, format_id, manifest_key, parse_manifest
+from .._format._format import MAX_MANIFEST_BYTES, digest, manifest_key, parse_manifest
 from .._format._signing import Keyring
 from .._maintenance._retention import Retention, collect
 from .._schema._keyed import Table
 from .._schema._schema import Registry
-from .._store._capture import capture, take_tables
-from .._store._checkpoint import CheckpointInfo, CheckpointStore
-from .._store._commit import Committer
-from .._store._lease import LEASE_KEY, Lease, read_lease
+from .._store._checkpoint import CheckpointStore
 from .._store._open import storage_for
 from ..errors import (
     CheckpointNotFoundError,
     ConflictError,
     CorruptCheckpointError,
-    FencedError,
-    FleetCheckpointAbortedError,
     ObjectNotFoundError,
-    SerializationError,
     StoreError,
     StoreNotFoundError,
 )
 from ..events import Listener
 from ..storage import Storage
 from ..storage._prefixed import PrefixedStorage
+from ._keys import groups_of, key_group, of_groups
+from ._records import MAX_OBJECT, Decision, FleetConfig, Vote, decision_key, decoded_decision, read_object, votes_folder
+from ._worker import FleetWorker
 
 log = logging.getLogger("amber.fleet")
-_keys = msgspec.msgpack.Encoder(uuid_format="bytes")
-_MAX_OBJECT = 1 << 20  # a vote, a decision or the fleet's config: small JSON
-
-
-def key_group(key: Any, key_groups: int) -> int:
-    """The key group of a table key: a hash of its msgpack encoding, the same in every
-    process, host and Python version (unlike ``hash()``)."""
-    try:
-        encoded = _keys.encode(key)
-    except (OverflowError, TypeError, UnicodeEncodeError) as e:
-        raise SerializationError(f"{key!r} cannot be a table key: {e}") from None
-    return xxhash.xxh3_64_intdigest(encoded) % key_groups
-
-
-def groups_of(worker: int, workers: int, key_groups: int) -> tuple[int, int]:
-    """The key groups ``[first, end)`` worker ``worker`` of ``workers`` owns."""
-    return worker * key_groups // workers, (worker + 1) * key_groups // workers
-
-
-class FleetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    format: Literal["amber.fleet"]
-    key_groups: int
-
-
-class Vote(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One worker's shard of an epoch, committed in its own store."""
-
-    worker: int
-    workers: int
-    groups: tuple[int, int]
-    checkpoint: str
-    manifest: str  # xxh3-128 of the shard's manifest bytes
-    token: int  # the worker's lease token
-
-
-class Decision(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """The one outcome of an epoch; ``shards`` (one per worker, in order) when committed."""
-
-    format: Literal["amber.fleet.epoch"]
-    epoch: int
-    outcome: Literal["commit", "abort"]
-    created: str
-    workers: int
-    key_groups: int
-    shards: tuple[Vote, ...] = ()
-    reason: str = ""
-    missing: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class FleetCheckpoint:
-    """A committed epoch as this worker saw it."""
-
-    epoch: int
-    checkpoint: str  # this worker's shard in its own store
-    workers: int
-    kind: str  # this shard: "full" or "delta"
-
-
-def _decision_key(epoch: int) -> str:
-    return f"epochs/{format_id(epoch)}.decision"
-
-
-def _votes_folder(epoch: int) -> str:
-    return f"epochs/{format_id(epoch)}/votes/"
 
 
 class Fleet:
@@ -180,17 +108,8 @@ class Fleet:
 
     def decision(self, epoch: int) -> Decision | None:
         """Epoch ``epoch``'s outcome, or None while undecided."""
-        data = self._read(_decision_key(epoch))
-        if data is None:
-            return None
-        try:
-            decision = msgspec.json.decode(data, type=Decision)
-        except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
-            raise CorruptCheckpointError(f"epoch {epoch}", "decision", "a fleet decision", str(e)) from None
-        problem = _decision_problem(decision, epoch, self.key_groups)
-        if problem:
-            raise CorruptCheckpointError(f"epoch {epoch}", "decision", *problem)
-        return decision
+        data = read_object(self.storage, decision_key(epoch))
+        return None if data is None else decoded_decision(data, epoch, self.key_groups)
 
     def committed(self, epoch: int | None = None) -> Decision | None:
         """The newest committed epoch (or ``epoch``, which must be committed); None if none."""
@@ -222,14 +141,16 @@ class Fleet:
         for shard in decision.shards:
             if shard.groups[1] <= first or shard.groups[0] >= end:
                 continue
-            state = self._shard_state(decision, shard, self.worker_store(shard.worker))
+            state = self.shard_state(decision, shard, self.worker_store(shard.worker))
             whole = shard.groups[0] >= first and shard.groups[1] <= end
             for name, table in state.items():
-                mine = table.items() if whole else _of_groups(table.items(), first, end, self.key_groups)
+                mine = table.items() if whole else of_groups(table.items(), first, end, self.key_groups)
                 tables.setdefault(name, Table()).update(mine)
         return tables, decision.epoch
 
-    def _shard_state(self, decision: Decision, shard: Vote, store: CheckpointStore) -> dict[str, Table[Any, Any]]:
+    def shard_state(self, decision: Decision, shard: Vote, store: CheckpointStore) -> dict[str, Table[Any, Any]]:
+        """The tables of a committed epoch's shard, read from ``store`` (the shard's worker's)
+        after checking that it is the very shard the decision names, by digest and metadata."""
         where = f"epoch {decision.epoch} worker {shard.worker}"
         try:
             manifest = store.storage.get_range(manifest_key(shard.checkpoint), 0, MAX_MANIFEST_BYTES)
@@ -264,8 +185,8 @@ class Fleet:
         doomed = [d.epoch for d in decisions if d.epoch < oldest_kept]
         kept = [d for d in committed if d.epoch >= oldest_kept]
         for epoch in reversed(doomed):
-            self.storage.delete(_decision_key(epoch))
-            for key in self.storage.list(_votes_folder(epoch)):
+            self.storage.delete(decision_key(epoch))
+            for key in self.storage.list(votes_folder(epoch)):
                 self.storage.delete(key)
         for worker in sorted({s.worker for d in decisions for s in d.shards}):
             needed = {s.checkpoint for d in kept for s in d.shards if s.worker == worker}
@@ -281,261 +202,10 @@ class Fleet:
         newer = {cid for cid in store.ids() if (cid >= min(needed) if needed else cid > max(named))}
         collect(store, Retention(keep_last=1), keep=needed | newer)
 
-    def _read(self, key: str) -> bytes | None:
-        try:
-            return self.storage.get_range(key, 0, _MAX_OBJECT)
-        except ObjectNotFoundError:
-            return None
-
-
-def _decision_problem(d: Decision, epoch: int, key_groups: int) -> tuple[str, str] | None:
-    """What is wrong with a decision, as (expected, found), or None when it is sound."""
-    if d.epoch != epoch:
-        return f"epoch {epoch}", str(d.epoch)
-    if d.key_groups != key_groups or not 1 <= d.workers <= key_groups:
-        return f"{key_groups} key groups and 1 to {key_groups} workers", f"{d.key_groups} and {d.workers}"
-    if d.outcome == "abort":
-        return ("no shards in an aborted epoch", f"{len(d.shards)} shards") if d.shards else None
-    return _shards_problem(d, key_groups)
-
-
-def _shards_problem(d: Decision, key_groups: int) -> tuple[str, str] | None:
-    for worker in range(d.workers):
-        shard = d.shards[worker] if worker < len(d.shards) else None
-        expected = (worker, d.workers, groups_of(worker, d.workers, key_groups))
-        if shard is None or (shard.worker, shard.workers, tuple(shard.groups)) != expected:
-            return f"worker {worker}'s shard of groups {expected[2]}", repr(shard)[:200]
-        if not (ID_PATTERN.fullmatch(shard.checkpoint) and HEX128.fullmatch(shard.manifest)) or shard.token < 0:
-            return "a checkpoint id, a manifest digest and a token", repr(shard)[:200]
-    if len(d.shards) != d.workers:
-        return f"{d.workers} shards", str(len(d.shards))
-    return None
-
-
-def _of_groups(items: Iterable[tuple[Any, Any]], first: int, end: int, key_groups: int) -> Iterator[tuple[Any, Any]]:
-    return ((k, v) for k, v in items if first <= key_group(k, key_groups) < end)
-
-
-class FleetWorker:
-    """Worker ``worker`` of ``workers``: holds its lease, checkpoints and restores its shard."""
-
-    def __init__(self, fleet: Fleet, worker: int, workers: int, lease: Lease, store: CheckpointStore) -> None:
-        self.fleet = fleet
-        self.worker = worker
-        self.workers = workers
-        self.groups = groups_of(worker, workers, fleet.key_groups)
-        self.lease = lease
-        self.store = store
-        self.full_every = 8  # one full shard every so many; deltas between
-        self.poll = 0.05  # seconds between looks at the votes, doubling up to 0.5
-        self._parent: str | None = None  # this worker's shard in the last epoch committed
-        self._since_full = 0
-        self._epoch = 0  # the last epoch restored or committed
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    def owns(self, key: Any) -> bool:
-        """Whether ``key`` belongs to this worker's key groups."""
-        return self.groups[0] <= key_group(key, self.fleet.key_groups) < self.groups[1]
-
-    def restore(self, epoch: int | None = None) -> dict[str, Table[Any, Any]]:
-        """This worker's tables from the newest committed epoch (or ``epoch``), whatever
-        the number of workers that wrote it; {} when the fleet has no committed epoch."""
-        decision = self.fleet.committed(epoch)
-        if decision is None:
-            self._epoch = 0
-            return {}
-        own = [s for s in decision.shards if s.worker == self.worker and s.groups == self.groups]
-        if own and decision.workers == self.workers:
-            # The same layout: load from this worker's own store, so the next shard can be a delta.
-            tables = self.fleet._shard_state(decision, own[0], self.store)
-            self._parent, self._since_full = own[0].checkpoint, 1
-        else:
-            tables, _ = self.fleet.load(self.worker, self.workers, decision.epoch)
-            self._parent = None
-        self._epoch = decision.epoch
-        return tables
-
-    def checkpoint(
-        self,
-        tables: Mapping[str, Table[Any, Any]],
-        *,
-        epoch: int,
-        timeout: float = 60.0,
-        meta: dict[str, Any] | None = None,
-    ) -> FleetCheckpoint:
-        """Write this worker's shard of epoch ``epoch`` and wait until the epoch is decided.
-
-        Every worker must call it with the same ``epoch`` (a number above every earlier one:
-        a barrier id, or one your coordinator hands out). Returns when every worker's shard
-        is committed; raises ``FleetCheckpointAbortedError`` when the epoch was aborted (a
-        worker did not vote within ``timeout``), ``FencedError`` when this worker's lease was
-        taken over. The tables must not change until it returns."""
-        self.lease.check_held()  # released by leave(), or known to be taken over
-        if epoch <= self._epoch:
-            raise ValueError(f"epoch {epoch} is not after epoch {self._epoch}, the last this worker saw")
-        decided = self.fleet.decision(epoch)
-        if decided is not None and self._holds_earlier_try(decided):
-            return self._adopt(decided)
-        if decided is not None:
-            raise FleetCheckpointAbortedError(epoch, "it is decided already: take a later epoch")
-        state = _shard(tables)
-        deadline = time.monotonic() + timeout
-        parent = self._parent if self._since_full < self.full_every else None
-        taken = take_tables(self.store, state, parent, strict=False)
-        try:
-            # A delta holds a table of its parent's changed keys only; any other table whole.
-            since = taken.parent.tables if taken.parent is not None else {}
-            self._check_keys(state, {str(t): c for t, c in taken.changes.items() if str(t) in since})
-            where = {"epoch": epoch, "worker": self.worker, "workers": self.workers}
-            shard_meta = {**(meta or {}), "amber.fleet": where}
-            info = self._write_shard(epoch, state, taken, shard_meta)
-            vote = self._vote(epoch, info.id)
-            decision = self._decide(epoch, deadline)
-        except BaseException:
-            taken.give_back()
-            raise
-        if decision.outcome != "commit":
-            taken.give_back()
-            raise FleetCheckpointAbortedError(epoch, decision.reason, decision.missing)
-        if decision.workers != self.workers or decision.shards[self.worker] != vote:
-            taken.give_back()
-            raise FleetCheckpointAbortedError(epoch, f"it was committed without this worker's shard {info.id}")
-        if vote.checkpoint != info.id:  # the epoch holds this worker's shard from an earlier try
-            taken.give_back()
-            return self._adopt(decision)
-        taken.committed(self.store.url, info)
-        self._parent, self._epoch = info.id, epoch
-        self._since_full = self._since_full + 1 if info.is_delta else 1
-        return FleetCheckpoint(epoch, info.id, self.workers, "delta" if info.is_delta else "full")
-
-    def _write_shard(self, epoch: int, state: Any, taken: Any, meta: dict[str, Any]) -> CheckpointInfo:
-        """Commit this worker's shard; if that fails, abort the epoch at once rather than
-        let the others wait out their timeout (unless this worker was fenced: the epoch
-        belongs to its replacement then)."""
-        try:
-            return Committer(self.store).write(capture(self.store, state, taken, meta=meta))
-        except FencedError:
-            raise
-        except Exception as e:
-            self._propose(epoch, self._abort(epoch, f"worker {self.worker} failed: {type(e).__name__}: {e}"))
-            raise
-
-    def leave(self) -> None:
-        """Release the lease: a replacement may take this worker's place at once."""
-        self.store.release_lease()
-
-    def _check_keys(self, state: dict[str, Table[Any, Any]], changes: Mapping[str, Any]) -> None:
-        """Refuse keys of other workers' groups: a restore would not find them."""
-        for name, table in state.items():
-            keys: Iterable[Any] = table.keys()
-            if str(table.token) in changes:
-                keys = changes[str(table.token)].changed | changes[str(table.token)].touched
-            strangers = [k for k in keys if not self.owns(k)]
-            if strangers:
-                raise SerializationError(
-                    f"table {name!r} holds key {strangers[0]!r} of key group "
-                    f"{key_group(strangers[0], self.fleet.key_groups)}, outside worker {self.worker}'s "
-                    f"groups {self.groups[0]}-{self.groups[1] - 1}: route keys with fleet.worker_for(key, workers)"
-                )
-
-    def _vote(self, epoch: int, checkpoint: str) -> Vote:
-        """Cast this worker's vote for its shard, with the token its manifest carries."""
-        manifest = self.store.storage.get_range(manifest_key(checkpoint), 0, MAX_MANIFEST_BYTES)
-        token = parse_manifest(manifest, checkpoint).token
-        vote = Vote(self.worker, self.workers, self.groups, checkpoint, digest(manifest), token)
-        key, data = f"{self._ballot(epoch)}{self.worker:06d}.json", msgspec.json.encode(vote)
-        try:
-            self.fleet.storage.put(key, [data], create_only=True)
-        except ConflictError:
-            standing = self._standing_vote(key)
-            if standing is not None and standing.token == token:
-                return standing  # ours: this put retried, or an earlier try of this checkpoint
-            self.lease.check()  # a newer holder of this worker's lease voted: this one is fenced
-            reason = f"worker {self.worker} voted in it already with an older lease token: the tally will abort it"
-            raise FleetCheckpointAbortedError(epoch, reason) from None
-        return vote
-
-    def _standing_vote(self, key: str) -> Vote | None:
-        try:
-            return msgspec.json.decode(self.fleet._read(key) or b"", type=Vote)
-        except (ValueError, RecursionError):  # msgspec errors, bad UTF-8, absurd nesting
-            return None
-
-    def _holds_earlier_try(self, decision: Decision) -> bool:
-        """Whether a committed epoch holds a shard this worker wrote under its lease: a try
-        that failed after its vote (a dropped connection) and still made it in."""
-        if decision.outcome != "commit" or decision.workers != self.workers:
-            return False
-        return decision.shards[self.worker].token == self.lease.token
-
-    def _adopt(self, decision: Decision) -> FleetCheckpoint:
-        """Take a committed epoch's shard of this worker (an earlier try's) as this call's
-        result. The tables' changes were kept for the next shard, which will be full."""
-        shard = decision.shards[self.worker]
-        self._parent, self._epoch = shard.checkpoint, decision.epoch
-        kind = "delta" if self.store.info(shard.checkpoint).is_delta else "full"
-        return FleetCheckpoint(decision.epoch, shard.checkpoint, self.workers, kind)
-
-    def _ballot(self, epoch: int) -> str:
-        """Where the votes of this fleet size go: a straggler of another size never counts."""
-        return f"{_votes_folder(epoch)}{self.workers:06d}-"
-
-    def _decide(self, epoch: int, deadline: float) -> Decision:
-        pause = self.poll
-        while True:
-            decision = self.fleet.decision(epoch)
-            if decision is not None:
-                return decision
-            ballot = self._ballot(epoch)
-            voters = [k for k in self.fleet.storage.list(_votes_folder(epoch)) if k.startswith(ballot)]
-            if len(voters) >= self.workers:
-                self._propose(epoch, self._tally(epoch, voters))
-            elif time.monotonic() > deadline:
-                names = [k.removeprefix(ballot).removesuffix(".json") for k in voters]
-                cast = {int(n) for n in names if n.isascii() and n.isdigit()}
-                missing = tuple(w for w in range(self.workers) if w not in cast)
-                who = ", ".join(map(str, missing))
-                self._propose(epoch, self._abort(epoch, f"worker {who} did not vote in time", missing))
-            else:
-                time.sleep(pause)
-                pause = min(pause * 2, 0.5)
-
-    def _tally(self, epoch: int, voters: list[str]) -> Decision:
-        votes: list[Vote] = []
-        for key in voters:
-            data = self.fleet._read(key)
-            try:
-                votes.append(msgspec.json.decode(data or b"", type=Vote))
-            except (ValueError, RecursionError):  # msgspec errors, bad UTF-8, absurd nesting
-                return self._abort(epoch, f"vote {key} is unreadable")
-        layout = [groups_of(w, self.workers, self.fleet.key_groups) for w in range(self.workers)]
-        votes.sort(key=lambda v: v.worker)
-        if [(v.worker, v.workers, v.groups) for v in votes] != [(w, self.workers, g) for w, g in enumerate(layout)]:
-            return self._abort(epoch, f"the votes do not make a fleet of {self.workers} workers")
-        for vote in votes:
-            current = read_lease(self.fleet.worker_store(vote.worker).storage, LEASE_KEY)
-            if current is None or current[0].token != vote.token:
-                now = f"token {current[0].token}" if current else "no lease"
-                reason = f"worker {vote.worker} voted with lease token {vote.token}, but {now} stands now"
-                return self._abort(epoch, reason)
-        return Decision("amber.fleet.epoch", epoch, "commit", _now(), self.workers, self.fleet.key_groups, tuple(votes))
-
-    def _abort(self, epoch: int, reason: str, missing: tuple[int, ...] = ()) -> Decision:
-        groups = self.fleet.key_groups
-        return Decision("amber.fleet.epoch", epoch, "abort", _now(), self.workers, groups, (), reason, missing)
-
-    def _propose(self, epoch: int, decision: Decision) -> None:
-        """Create the epoch's decision; if another worker created it first, theirs stands."""
-        with contextlib.suppress(ConflictError):
-            self.fleet.storage.put(_decision_key(epoch), [msgspec.json.encode(decision)], create_only=True)
-
 
 def _config(storage: Storage) -> FleetConfig | None:
     try:
-        data = storage.get_range("fleet.json", 0, _MAX_OBJECT)
+        data = storage.get_range("fleet.json", 0, MAX_OBJECT)
     except (ObjectNotFoundError, StoreNotFoundError):
         return None
     try:
@@ -545,16 +215,6 @@ def _config(storage: Storage) -> FleetConfig | None:
     if not 1 <= config.key_groups <= 1 << 16:
         raise CorruptCheckpointError(storage.url, "fleet.json", "1 to 65536 key groups", str(config.key_groups))
     return config
-
-
-def _shard(tables: Mapping[str, Table[Any, Any]]) -> dict[str, Table[Any, Any]]:
-    if not all(isinstance(name, str) and isinstance(t, Table) for name, t in tables.items()):
-        raise TypeError("a worker's shard is a mapping of names to amber.Table")
-    return dict(tables)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def open_fleet(

@@ -9,6 +9,7 @@ far from the median of their kind (a robust z-score over the median absolute dev
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import statistics
 from collections.abc import Iterable
 from typing import Any
@@ -52,18 +53,19 @@ def gather(store: CheckpointStore, retention: Retention | None = None) -> dict[s
     policy, source = _policy(retention, manifests)
     if policy is not None:
         _add_retention(store, policy, checkpoints)
+    sections = _sections(history.events)
     return {
         "store": store.url,
         "generated": _iso(dt.datetime.now(dt.UTC).timestamp()),
         "amber": __version__,
         "checkpoints": checkpoints,
         "types": sorted({name for c in checkpoints for name in c.get("held", {})}),
-        "aborts": [_abort(e) for e in history.events if isinstance(e, CheckpointAborted)],
-        "restores": [_restore(e) for e in history.events if isinstance(e, RestoreFinished | RestoreFailed)],
-        "quarantines": [_row(e, "checkpoint", "reason") for e in history.events if isinstance(e, Quarantined)],
-        "collections": [_collection(e) for e in history.events if isinstance(e, GarbageCollected)],
+        "aborts": sections["aborts"],
+        "restores": sections["restores"],
+        "quarantines": sections["quarantines"],
+        "collections": sections["collections"],
         "migrations": [msgspec.to_builtins(e) for e in _log(store)],
-        "migration_events": [_migration(e) for e in history.events if isinstance(e, MigrationFinished | RolledBack)],
+        "migration_events": sections["migration_events"],
         "retention": {"policy": _describe(policy), "source": source},
         "outliers": outliers(checkpoints),
         "stored_bytes": _stored(checkpoints),
@@ -138,15 +140,38 @@ def _origin(meta: dict[str, Any]) -> str:
 
 
 def _add_timings(rows: list[dict[str, Any]], events: Iterable[Event]) -> None:
-    """Durations and pauses from the history; a migration's checkpoint gets the migration's
-    duration and no pause (the service was not running it)."""
+    """Durations and pauses from the history, into the rows of the checkpoints they timed."""
     by_id = {r["id"]: r for r in rows if "time" in r}  # not the unreadable ones
     for event in events:
-        if isinstance(event, CheckpointCommitted) and event.checkpoint in by_id:
-            row = by_id[event.checkpoint]
-            row.update(duration=event.seconds, pause=event.pause_seconds, capture=event.capture, phases=event.phases)
-        elif isinstance(event, MigrationFinished) and event.outcome == "committed" and event.target in by_id:
-            by_id[event.target].update(duration=event.seconds, pause=None, capture="migration")
+        found = _timing(event)
+        if found is not None and found[0] in by_id:
+            by_id[found[0]].update(found[1])
+
+
+@functools.singledispatch
+def _timing(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """The checkpoint ``event`` timed and its timings, or None (by the event's class)."""
+    return None
+
+
+@_timing.register
+def _committed_timing(event: CheckpointCommitted) -> tuple[str, dict[str, Any]] | None:
+    timings = {
+        "duration": event.seconds,
+        "pause": event.pause_seconds,
+        "capture": event.capture,
+        "phases": event.phases,
+    }
+    return event.checkpoint, timings
+
+
+@_timing.register
+def _migration_timing(event: MigrationFinished) -> tuple[str, dict[str, Any]] | None:
+    """A migration's checkpoint takes the migration's duration and no pause: the service was
+    not running it."""
+    if event.outcome != "committed":
+        return None
+    return event.target, {"duration": event.seconds, "pause": None, "capture": "migration"}
 
 
 def _policy(retention: Retention | None, manifests: dict[str, Manifest]) -> tuple[Retention | None, str]:
@@ -245,27 +270,68 @@ def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+# --- the report's sections of history events, by the event's class ---------------------------
+
+SECTIONS = ("aborts", "restores", "quarantines", "collections", "migration_events")
+
+
+def _sections(events: Iterable[Event]) -> dict[str, list[dict[str, Any]]]:
+    """Each section's rows, oldest first."""
+    sections: dict[str, list[dict[str, Any]]] = {name: [] for name in SECTIONS}
+    for event in events:
+        found = _section(event)
+        if found is not None:
+            sections[found[0]].append(found[1])
+    return sections
+
+
+@functools.singledispatch
+def _section(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """The section that shows ``event`` and its row there, or None: a committed checkpoint
+    shows in the checkpoints' rows (``_add_timings``)."""
+    return None
+
+
 def _row(event: Event, *names: str) -> dict[str, Any]:
     return {"time": _iso(event.time), **{n: getattr(event, n) for n in names}}
 
 
-def _abort(e: CheckpointAborted) -> dict[str, Any]:
+@_section.register
+def _abort(e: CheckpointAborted) -> tuple[str, dict[str, Any]] | None:
     row = _row(e, "kind", "phase", "participant", "reason", "error", "seconds", "pause_seconds")
-    return row | {"start": _iso(e.start)}
+    return "aborts", row | {"start": _iso(e.start)}
 
 
-def _restore(e: RestoreFinished | RestoreFailed) -> dict[str, Any]:
-    if isinstance(e, RestoreFailed):
-        return _row(e, "reason", "seconds") | {"outcome": "failed", "checkpoint": "", "fallbacks": len(e.failures)}
+@_section.register
+def _restored(e: RestoreFinished) -> tuple[str, dict[str, Any]] | None:
     outcome = "restored" if e.checkpoint else "fresh"
-    return _row(e, "seconds") | {"outcome": outcome, "checkpoint": e.checkpoint or "", "fallbacks": len(e.fallbacks)}
+    row = _row(e, "seconds") | {"outcome": outcome, "checkpoint": e.checkpoint or "", "fallbacks": len(e.fallbacks)}
+    return "restores", row
 
 
-def _collection(e: GarbageCollected) -> dict[str, Any]:
-    return {"time": _iso(e.time), "checkpoints": len(e.deleted_checkpoints), "files": len(e.deleted_files)}
+@_section.register
+def _restore_failed(e: RestoreFailed) -> tuple[str, dict[str, Any]] | None:
+    row = _row(e, "reason", "seconds") | {"outcome": "failed", "checkpoint": "", "fallbacks": len(e.failures)}
+    return "restores", row
 
 
-def _migration(e: MigrationFinished | RolledBack) -> dict[str, Any]:
-    if isinstance(e, RolledBack):
-        return _row(e, "target", "restored", "replaced", "seconds") | {"action": "rollback"}
-    return _row(e, "source", "target", "outcome", "records", "seconds", "error") | {"action": "migrate"}
+@_section.register
+def _quarantined(e: Quarantined) -> tuple[str, dict[str, Any]] | None:
+    return "quarantines", _row(e, "checkpoint", "reason")
+
+
+@_section.register
+def _collected(e: GarbageCollected) -> tuple[str, dict[str, Any]] | None:
+    row = {"time": _iso(e.time), "checkpoints": len(e.deleted_checkpoints), "files": len(e.deleted_files)}
+    return "collections", row
+
+
+@_section.register
+def _migrated(e: MigrationFinished) -> tuple[str, dict[str, Any]] | None:
+    row = _row(e, "source", "target", "outcome", "records", "seconds", "error") | {"action": "migrate"}
+    return "migration_events", row
+
+
+@_section.register
+def _rolled_back(e: RolledBack) -> tuple[str, dict[str, Any]] | None:
+    return "migration_events", _row(e, "target", "restored", "replaced", "seconds") | {"action": "rollback"}

@@ -14,9 +14,7 @@ from typing import Any
 import msgspec
 
 from ..errors import MissingExtraError
-
-KIND_COLORS = {"full": "#1f77b4", "delta": "#2ca02c"}
-DENSE_COLUMNS = 150  # checkpoints beyond which the version heatmap drops its gaps and labels
+from . import _report_charts
 
 
 def render(data: dict[str, Any]) -> str:
@@ -25,8 +23,7 @@ def render(data: dict[str, Any]) -> str:
         from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
     except ImportError:
         raise MissingExtraError("amber report --html", "report", "plotly") from None
-    drawn = [_sizes(data), _durations(data), _chains(data), _versions(data)]
-    figures = [f for f in drawn if f is not None]
+    figures = _report_charts.figures(data)
     payload = msgspec.json.encode(figures).replace(b"<", b"\\u003c").decode()  # no "</script>" in data
     return _PAGE.format(
         title=html.escape(f"Amber report: {data['store']}"),
@@ -41,184 +38,6 @@ def render(data: dict[str, Any]) -> str:
         plotly=get_plotlyjs(),
         figures=payload,
     )
-
-
-# --- charts ---------------------------------------------------------------------------------
-
-
-def _points(data: dict[str, Any], kind: str, metric: str) -> list[dict[str, Any]]:
-    return [c for c in data["checkpoints"] if c.get("kind") == kind and isinstance(c.get(metric), int | float)]
-
-
-def _figure(fid: str, title: str, note: str, traces: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
-    # The legend above the plot: below it, it would hide the date under the time axis.
-    legend = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0}
-    base = {"margin": {"t": 30, "r": 10, "b": 40, "l": 70}, "height": 340, "legend": legend}
-    return {"id": fid, "title": title, "note": note, "data": traces, "layout": base | layout}
-
-
-def _marker_trace(rows: list[dict[str, Any]], metric: str, name: str, **style: Any) -> dict[str, Any]:
-    return {
-        "type": "scatter",
-        "mode": "markers",
-        "name": name,
-        "x": [r["time"] for r in rows],
-        "y": [r[metric] for r in rows],
-        "text": [html.escape(str(r["id"])) for r in rows],  # Plotly reads tags in hover text
-        "hovertemplate": f"%{{text}}<br>%{{x}}<br>{metric}: %{{y}}<extra>{html.escape(name)}</extra>",
-        **style,
-    }
-
-
-def _migration_lines(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Vertical lines where migrations and rollbacks committed."""
-    shapes = []
-    for m in data["migration_events"]:
-        if m.get("action") == "rollback" or m.get("outcome") == "committed":
-            color = "#d62728" if m["action"] == "rollback" else "#9467bd"
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "x",
-                    "yref": "paper",
-                    "x0": m["time"],
-                    "x1": m["time"],
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {"color": color, "dash": "dot"},
-                }
-            )
-    return shapes
-
-
-def _sizes(data: dict[str, Any]) -> dict[str, Any]:
-    traces = [
-        _marker_trace(_points(data, kind, "size"), "size", kind, marker={"color": KIND_COLORS[kind]})
-        for kind in ("full", "delta")
-    ]
-    odd = {o["checkpoint"] for o in data["outliers"] if o["metric"] == "size"}
-    unusual = [c for c in data["checkpoints"] if c["id"] in odd]
-    traces.append(
-        _marker_trace(
-            unusual,
-            "size",
-            "outlier",
-            marker={"color": "rgba(0,0,0,0)", "size": 16, "line": {"color": "#d62728", "width": 2}},
-        )
-    )
-    note = (
-        "Each checkpoint's stored bytes (data file and manifest). Dotted lines: migrations (purple), rollbacks (red)."
-    )
-    layout = {"yaxis": {"title": {"text": "bytes"}}, "shapes": _migration_lines(data)}
-    return _figure("sizes", "Checkpoints over time: size", note, traces, layout)
-
-
-def _durations(data: dict[str, Any]) -> dict[str, Any]:
-    timed = [c for c in data["checkpoints"] if isinstance(c.get("duration"), int | float)]
-    traces = [
-        _marker_trace(timed, "duration", "duration", marker={"color": "#1f77b4"}),
-        _marker_trace(
-            [c for c in timed if c["pause"] is not None],
-            "pause",
-            "service pause",
-            marker={"color": "#ff7f0e", "symbol": "diamond"},
-        ),
-    ]
-    aborts = [
-        {"time": a["start"], "seconds": a["seconds"], "id": f"aborted in {a['phase']}: {a['reason'][:200]}"}
-        for a in data["aborts"]
-    ]
-    traces.append(_marker_trace(aborts, "seconds", "aborted", marker={"color": "#d62728", "symbol": "x", "size": 11}))
-    note = (
-        "From the store's history: the whole checkpoint (prepare to commit) and the service's pause "
-        "(prepare to resume); red crosses are aborted attempts."
-    )
-    return _figure(
-        "durations", "Duration and pause", note, traces, {"yaxis": {"title": {"text": "seconds"}, "type": "log"}}
-    )
-
-
-def _chains(data: dict[str, Any]) -> dict[str, Any]:
-    rows = [c for c in data["checkpoints"] if "depth" in c]
-    by_id = {r["id"]: r for r in rows}
-    xs: list[Any] = []
-    ys: list[Any] = []
-    for r in rows:
-        parent = by_id.get(r.get("parent", ""))
-        if parent is not None:
-            xs += [parent["time"], r["time"], None]
-            ys += [parent["depth"], r["depth"], None]
-    links = {
-        "type": "scatter",
-        "mode": "lines",
-        "name": "delta on parent",
-        "x": xs,
-        "y": ys,
-        "line": {"color": "#bbbbbb"},
-        "hoverinfo": "skip",
-    }
-    traces = [links]
-    groups = {
-        "checkpoint": "#1f77b4",
-        "kept by retention": "#2ca02c",
-        "deleted by retention": "#7f7f7f",
-        "quarantined": "#ff7f0e",
-    }
-    for label, color in groups.items():
-        chosen = [r for r in rows if _retention_group(r) == label]
-        traces.append(_marker_trace(chosen, "depth", label, marker={"color": color, "size": 9}))
-    policy = data["retention"]["policy"] or "no policy"
-    note = (
-        f"Each delta sits one level above its parent; a full checkpoint starts a chain at 0. Retention: {policy} "
-        f"({data['retention']['source']})."
-    )
-    return _figure(
-        "chains", "Delta chains and retention", note, traces, {"yaxis": {"title": {"text": "chain depth"}, "dtick": 1}}
-    )
-
-
-def _retention_group(row: dict[str, Any]) -> str:
-    if row.get("quarantined"):
-        return "quarantined"
-    if "kept" not in row:
-        return "checkpoint"  # no retention policy to preview
-    return "kept by retention" if row["kept"] else "deleted by retention"
-
-
-def _versions(data: dict[str, Any]) -> dict[str, Any] | None:
-    rows = [c for c in data["checkpoints"] if "held" in c]
-    names = data["types"]
-    if not rows or not names:
-        return None
-    z = [[r["held"].get(n) for r in rows] for n in names]
-    dense = len(rows) > DENSE_COLUMNS  # cells too narrow for gaps and labels: colour alone
-    trace = {
-        "type": "heatmap",
-        "x": [r["id"] for r in rows],
-        "y": names,
-        "z": z,
-        "text": [[f"v{v}" if v is not None else "" for v in line] for line in z],
-        "texttemplate": "" if dense else "%{text}",
-        "colorscale": "Blues",
-        "reversescale": True,
-        "showscale": dense,
-        "xgap": 0 if dense else 1,
-        "ygap": 1,
-        "hovertemplate": "%{y} in %{x}: %{text}<extra></extra>",
-    }
-    note = "The version of each type held by each checkpoint: a migration shows as the step from one shade to the next."
-    layout = {
-        "xaxis": {
-            "type": "category",
-            "title": {"text": "checkpoint"},
-            "tickangle": -45,
-            "automargin": True,
-            "nticks": 40,
-        },
-        "height": max(180, 60 + 40 * len(names)),
-        "margin": {"l": 160, "t": 10, "r": 10, "b": 60},
-    }
-    return _figure("versions", "Schema versions held over time", note, [trace], layout)
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -252,105 +71,74 @@ def _committed(data: dict[str, Any], action: str) -> int:
 
 
 def _tables(data: dict[str, Any]) -> str:
-    parts = []
-    if data["outliers"]:
-        parts.append(
-            _section(
-                "Outliers",
-                _table(
-                    ["checkpoint", "kind", "metric", "value", "median of its kind"],
-                    [
-                        (o["checkpoint"], o["kind"], o["metric"], _num(o["value"]), _num(o["median"]))
-                        for o in data["outliers"]
-                    ],
-                ),
-            )
-        )
-    parts.append(
-        _section(
-            "Migration log",
-            _table(
-                ["#", "time", "action", "outcome", "source", "target", "records", "seconds", "undo / error"],
-                [
-                    (
-                        m["sequence"],
-                        m["time"],
-                        m["action"],
-                        m["outcome"],
-                        m["source"],
-                        m.get("target", ""),
-                        m.get("records", ""),
-                        _num(m.get("seconds", 0)),
-                        m.get("undo") or m.get("error", ""),
-                    )
-                    for m in data["migrations"]
-                ],
-            )
-            or "<p>No migration has run on this store.</p>",
-        )
-    )
-    parts.append(
-        _section(
-            "Aborted checkpoints",
-            _table(
-                ["time", "kind", "phase", "participant", "error", "reason", "seconds"],
-                [
-                    (
-                        a["time"],
-                        a["kind"],
-                        a["phase"],
-                        a["participant"] or "",
-                        a["error"],
-                        a["reason"],
-                        _num(a["seconds"]),
-                    )
-                    for a in data["aborts"]
-                ],
-            )
-            or "<p>None recorded.</p>",
-        )
-    )
-    parts.append(
-        _section(
-            "Restores",
-            _table(
-                ["time", "outcome", "checkpoint", "fallbacks", "seconds"],
-                [
-                    (r["time"], r["outcome"], r["checkpoint"], r["fallbacks"], _num(r["seconds"]))
-                    for r in data["restores"]
-                ],
-            )
-            or "<p>None recorded.</p>",
-        )
-    )
-    parts.append(
-        _section(
-            "Checkpoints",
-            _table(
-                ["id", "kind", "parent", "time", "size", "records", "duration", "pause", "retention", "note"],
-                [
-                    (
-                        c["id"],
-                        c.get("kind", "?"),
-                        c.get("parent", ""),
-                        c.get("time", ""),
-                        _bytes(c.get("size", 0)),
-                        c.get("records", ""),
-                        _num(c.get("duration")),
-                        _num(c.get("pause")),
-                        _kept(c),
-                        c.get("error") or c.get("quarantined") or c.get("origin", ""),
-                    )
-                    for c in reversed(data["checkpoints"])
-                ],
-            ),
-        )
-    )
+    parts = [_outliers(data)] if data["outliers"] else []
+    parts += [_migration_log(data), _aborts(data), _restores(data), _checkpoints(data)]
     if data["history_unreadable"]:
         parts.append(
             f"<p class='note'>{data['history_unreadable']} history entries could not be read and were skipped.</p>"
         )
     return "\n".join(parts)
+
+
+def _outliers(data: dict[str, Any]) -> str:
+    header = ["checkpoint", "kind", "metric", "value", "median of its kind"]
+    rows = [(o["checkpoint"], o["kind"], o["metric"], _num(o["value"]), _num(o["median"])) for o in data["outliers"]]
+    return _section("Outliers", _table(header, rows))
+
+
+def _migration_log(data: dict[str, Any]) -> str:
+    header = ["#", "time", "action", "outcome", "source", "target", "records", "seconds", "undo / error"]
+    rows = [
+        (
+            m["sequence"],
+            m["time"],
+            m["action"],
+            m["outcome"],
+            m["source"],
+            m.get("target", ""),
+            m.get("records", ""),
+            _num(m.get("seconds", 0)),
+            m.get("undo") or m.get("error", ""),
+        )
+        for m in data["migrations"]
+    ]
+    return _section("Migration log", _table(header, rows) or "<p>No migration has run on this store.</p>")
+
+
+def _aborts(data: dict[str, Any]) -> str:
+    header = ["time", "kind", "phase", "participant", "error", "reason", "seconds"]
+    rows = [
+        (a["time"], a["kind"], a["phase"], a["participant"] or "", a["error"], a["reason"], _num(a["seconds"]))
+        for a in data["aborts"]
+    ]
+    return _section("Aborted checkpoints", _table(header, rows) or "<p>None recorded.</p>")
+
+
+def _restores(data: dict[str, Any]) -> str:
+    header = ["time", "outcome", "checkpoint", "fallbacks", "seconds"]
+    rows = [(r["time"], r["outcome"], r["checkpoint"], r["fallbacks"], _num(r["seconds"])) for r in data["restores"]]
+    return _section("Restores", _table(header, rows) or "<p>None recorded.</p>")
+
+
+def _checkpoints(data: dict[str, Any]) -> str:
+    """Every checkpoint, newest first."""
+    header = ["id", "kind", "parent", "time", "size", "records", "duration", "pause", "retention", "note"]
+    rows = [
+        (
+            c["id"],
+            c.get("kind", "?"),
+            c.get("parent", ""),
+            c.get("time", ""),
+            _bytes(c.get("size", 0)),
+            c.get("records", ""),
+            _num(c.get("duration")),
+            _num(c.get("pause")),
+            _kept(c),
+            c.get("error") or c.get("quarantined") or c.get("origin", ""),
+        )
+        for c in reversed(data["checkpoints"])
+    ]
+    return _section("Checkpoints", _table(header, rows))
 
 
 def _kept(c: dict[str, Any]) -> str:

@@ -505,13 +505,13 @@ def test_log_repair_takes_no_checkpoint_for_a_run_it_does_not_continue_and_shows
     store = amber.open_store(tmp_path, registry=registry)
     store.save(bank(accounts=1))
     store.save(bank(accounts=2))
-    log = amber._maintenance._migrate.MigrationLog(store)
+    log = amber._maintenance._migration_log.MigrationLog(store)
     started = log.append(action="rollback", outcome="started", source="000000000001")  # then killed
     store.save(bank(accounts=3), meta={"amber.log_run": started.run})  # names the run, not its lineage
     assert [e["outcome"] for e in commands.log(store)] == ["started"]
     committed = Committer(store).recommit(1, meta={"restores": "000000000001", "amber.log_run": started.run})
     for _ in range(3):  # as if three repairs raced
-        log.append(**amber._maintenance._migrate._recovered(started, committed.id, {}, store.url))
+        log.append(**amber._maintenance._migration_log.recovered_outcome(started, committed.id, {}, store.url))
     shown = commands.log(store)
     assert [(e["outcome"], e.get("target")) for e in shown] == [("started", None), ("committed", "000000000004")]
 
@@ -519,14 +519,14 @@ def test_log_repair_takes_no_checkpoint_for_a_run_it_does_not_continue_and_shows
 def test_a_read_only_log_still_shows_a_committed_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = amber.open_store(tmp_path, registry=registry)
     store.save(bank(accounts=1))
-    log = amber._maintenance._migrate.MigrationLog(store)
+    log = amber._maintenance._migration_log.MigrationLog(store)
     started = log.append(action="migrate", outcome="started", source="000000000001")
     store.save(bank(accounts=1), meta={"migrated_from": "000000000001", "amber.log_run": started.run})
 
     def full(*args: Any, **kwargs: Any) -> None:
         raise amber.StoreError("the disk is full")
 
-    monkeypatch.setattr(amber._maintenance._migrate.MigrationLog, "append", full)
+    monkeypatch.setattr(amber._maintenance._migration_log.MigrationLog, "append", full)
     shown = commands.log(str(tmp_path))
     assert [(e["outcome"], e.get("target"), e.get("recovered")) for e in shown] == [
         ("started", None, None),

@@ -1,4 +1,5 @@
-"""Migrating a store offline, rolling back, and the migration log.
+"""Migrating a store offline, and rolling back (each run recorded in the migration log,
+``_migration_log``).
 
 A migration loads the newest checkpoint through the plan (in memory) and commits the result
 as a new checkpoint whose metadata names its source; the source stays. The commit is the
@@ -6,179 +7,31 @@ usual atomic one, so a migration killed at any point has either committed its ch
 left the store exactly as it was. A rollback commits the source's content again as the
 newest checkpoint (same data file, nothing copied, nothing deleted).
 
-The log is append-only and durable: one create-only object per entry under ``log/``. A
-migration writes a ``started`` entry before it reads and a ``committed`` or ``failed``
-entry after. The checkpoint it commits names its run in its metadata (``amber.log_run``), so the
-manifest, not the log, is the proof of what became visible: an outcome entry that could not
-be written (a full disk, a kill just after the commit) is written by the next migration,
-rollback or ``amber log`` from the manifests (``recovered``). A ``started`` entry no
-manifest names marks a run that was killed before it committed anything.
+Each run writes a ``started`` log entry before it reads and its outcome after; the
+checkpoint it commits names the run (``amber.log_run``), so an outcome entry that could not
+be written is written by the next migration, rollback or ``amber log`` from the manifests.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 import time
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from .._evolution._plan import Plan, touching
-from .._format._format import ID_PATTERN, format_id
 from .._store._checkpoint import CheckpointInfo, CheckpointStore, save
 from .._store._commit import Committer, refuse_unsigned
-from .._store._gc_guard import writing
 from .._store._loading import load_chain
 from .._store._reading import StepTiming
-from ..errors import AmberError, CheckpointError, CheckpointNotFoundError, ConflictError, CorruptCheckpointError
+from ..errors import CheckpointError, CheckpointNotFoundError
 from ..events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
-from ..events._loud import loud
+from ._migration_log import RUN_KEY, MigrationLog, TypeChange
 
 log = logging.getLogger("amber.migrate")
-_LOG = "log/"
-RUN_KEY = "amber.log_run"  # the metadata naming the log run that committed a checkpoint
 _LINEAGE = ("migrated_from", "rollback_of", "restores", RUN_KEY)  # describe one checkpoint's origin
-
-
-class TypeChange(msgspec.Struct, frozen=True):
-    """What a migration did to one type."""
-
-    name: str
-    from_version: int
-    to_version: int
-    from_fingerprint: str
-    to_fingerprint: str
-    records: int
-    how: str  # "as written", "rules only", or the steps run
-
-
-class LogEntry(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One line of a store's migration log."""
-
-    sequence: int
-    time: str
-    action: Literal["migrate", "rollback"]
-    outcome: Literal["started", "committed", "failed"]
-    run: str  # the run this entry belongs to: the sequence of its "started" entry
-    source: str  # the checkpoint read
-    target: str = ""  # the checkpoint committed
-    types: tuple[TypeChange, ...] = ()
-    records: int = 0
-    seconds: float = 0.0
-    undo: str = ""  # the command that undoes it
-    error: str = ""
-    recovered: bool = False  # written later, from the committed checkpoint's manifest
-
-
-class MigrationLog:
-    """The append-only log of a store's migrations and rollbacks."""
-
-    def __init__(self, store: CheckpointStore) -> None:
-        self.store = store
-
-    def entries(self) -> list[LogEntry]:
-        """The log, oldest first, each run's outcome once."""
-        return _first_outcomes(self._written())
-
-    def _written(self) -> list[LogEntry]:
-        entries = []
-        for key in self.store.storage.list(_LOG):
-            name = key.removeprefix(_LOG).removesuffix(".json")
-            if not (key.endswith(".json") and ID_PATTERN.fullmatch(name)):
-                continue
-            data = self.store.storage.get_range(key, 0, 1 << 20)
-            try:
-                entries.append(msgspec.json.decode(data, type=LogEntry))
-            except (ValueError, RecursionError) as e:
-                raise CorruptCheckpointError(name, f"migration log entry {key}", "a log entry", str(e)) from None
-        return entries
-
-    def append(self, **fields: Any) -> LogEntry:
-        """Add an entry under the next free sequence number (create-only, so never overwritten)."""
-        for _ in range(1000):
-            sequence = max((e.sequence for e in self._written()), default=0) + 1
-            now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
-            entry = LogEntry(sequence=sequence, time=now, **{"run": format_id(sequence), **fields})
-            try:
-                with writing(self.store.storage):  # its temporary file is no leftover for gc
-                    self.store.storage.put(
-                        f"{_LOG}{format_id(sequence)}.json", [msgspec.json.encode(entry)], create_only=True
-                    )
-            except ConflictError:
-                continue
-            return entry
-        raise ConflictError(f"{self.store.url}: could not append to the migration log")
-
-    def settle(self, **fields: Any) -> None:
-        """Append a run's outcome entry; when it cannot be written, say so loudly and go on.
-        The outcome stands whatever happens to its entry: a commit is in its manifest (which
-        ``repair`` writes the entry from), a failure is the error the caller raises."""
-        try:
-            self.append(**fields)
-        except AmberError as e:
-            what = f"committed checkpoint {fields['target']}" if fields["outcome"] == "committed" else "failed"
-            loud(
-                log,
-                logging.WARNING,
-                "%s run %s %s, but its log entry could not be written (%s)%s",
-                fields["action"],
-                fields["run"],
-                what,
-                e,
-                ": the next migrate, rollback or `amber log` writes it from the checkpoint's manifest"
-                if fields["outcome"] == "committed"
-                else "",
-            )
-
-    def repair(self) -> list[LogEntry]:
-        """Write the outcome of every run whose checkpoint committed but whose entry is
-        missing, from the manifest that names the run. Returns the entries written."""
-        return [self.append(**fields) for fields in self.recoveries()]
-
-    def recoveries(self) -> list[dict[str, Any]]:
-        """The outcome entries missing from the log, from the checkpoints that name their
-        run and carry the lineage the run's "started" entry announced (so a checkpoint
-        whose metadata merely names a run is not taken for its outcome)."""
-        entries = self.entries()
-        ended = {e.run for e in entries if e.outcome != "started"}
-        open_runs = {e.run: e for e in entries if e.outcome == "started" and e.run not in ended}
-        found = []
-        for cid in self.store.ids() if open_runs else []:
-            try:
-                meta = self.store.manifests.parsed(cid)[0].meta
-            except CheckpointError:
-                continue  # unreadable: it proves nothing
-            started = open_runs.get(str(meta.get(RUN_KEY, "")))
-            if started is not None and cid > started.source and meta.get(_ORIGIN[started.action]) == started.source:
-                del open_runs[started.run]
-                found.append(_recovered(started, cid, meta, self.store.url))
-        return found
-
-
-_ORIGIN = {"migrate": "migrated_from", "rollback": "restores"}  # the metadata naming a run's source
-
-
-def _first_outcomes(entries: list[LogEntry]) -> list[LogEntry]:
-    """The log without the repeats of an outcome (two repairs racing each wrote it)."""
-    seen: set[str] = set()
-    kept = []
-    for entry in sorted(entries, key=lambda e: e.sequence):
-        if entry.outcome != "started":
-            if entry.run in seen:
-                continue
-            seen.add(entry.run)
-        kept.append(entry)
-    return kept
-
-
-def _recovered(started: LogEntry, target: str, meta: dict[str, Any], url: str) -> dict[str, Any]:
-    """The outcome entry a run would have written, from the checkpoint it committed."""
-    fields = {f: getattr(started, f) for f in ("action", "run", "source", "types")}
-    before = started.source if started.action == "migrate" else str(meta.get("rollback_of", ""))
-    undo = f"amber rollback {url} --to {before}" if before else ""
-    return fields | {"outcome": "committed", "target": target, "recovered": True, "undo": undo}
 
 
 class MigrationResult(msgspec.Struct, frozen=True):

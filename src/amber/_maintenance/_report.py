@@ -32,7 +32,7 @@ from ..events import (
     RestoreFinished,
     RolledBack,
 )
-from ._migrate import MigrationLog
+from ._migration_log import MigrationLog
 from ._retention import Retention, collect
 
 _MAX_AGE = 100 * 365 * 86400  # seconds: beyond this a recorded age is nonsense

@@ -1,0 +1,166 @@
+"""The migration log: an append-only, durable record of a store's migrations and rollbacks.
+
+One create-only object per entry under ``log/``. A run writes a ``started`` entry before it
+reads and a ``committed`` or ``failed`` entry after. The checkpoint a run commits names the
+run in its metadata (``amber.log_run``), so the manifest, not the log, is the proof of what
+became visible: an outcome entry that could not be written (a full disk, a kill just after
+the commit) is written later from the manifests (``recovered``). A ``started`` entry no
+manifest names marks a run killed before it committed anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Literal
+
+import msgspec
+
+from .._format._format import ID_PATTERN, format_id
+from .._store._checkpoint import CheckpointStore
+from .._store._gc_guard import writing
+from ..errors import AmberError, CheckpointError, ConflictError, CorruptCheckpointError
+from ..events._loud import loud
+
+log = logging.getLogger("amber.migrate")
+_LOG = "log/"
+RUN_KEY = "amber.log_run"  # the metadata naming the log run that committed a checkpoint
+
+
+class TypeChange(msgspec.Struct, frozen=True):
+    """What a migration did to one type."""
+
+    name: str
+    from_version: int
+    to_version: int
+    from_fingerprint: str
+    to_fingerprint: str
+    records: int
+    how: str  # "as written", "rules only", or the steps run
+
+
+class LogEntry(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One line of a store's migration log."""
+
+    sequence: int
+    time: str
+    action: Literal["migrate", "rollback"]
+    outcome: Literal["started", "committed", "failed"]
+    run: str  # the run this entry belongs to: the sequence of its "started" entry
+    source: str  # the checkpoint read
+    target: str = ""  # the checkpoint committed
+    types: tuple[TypeChange, ...] = ()
+    records: int = 0
+    seconds: float = 0.0
+    undo: str = ""  # the command that undoes it
+    error: str = ""
+    recovered: bool = False  # written later, from the committed checkpoint's manifest
+
+
+class MigrationLog:
+    """The append-only log of a store's migrations and rollbacks."""
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+
+    def entries(self) -> list[LogEntry]:
+        """The log, oldest first, each run's outcome once."""
+        return _first_outcomes(self._written())
+
+    def _written(self) -> list[LogEntry]:
+        entries = []
+        for key in self.store.storage.list(_LOG):
+            name = key.removeprefix(_LOG).removesuffix(".json")
+            if not (key.endswith(".json") and ID_PATTERN.fullmatch(name)):
+                continue
+            data = self.store.storage.get_range(key, 0, 1 << 20)
+            try:
+                entries.append(msgspec.json.decode(data, type=LogEntry))
+            except (ValueError, RecursionError) as e:
+                raise CorruptCheckpointError(name, f"migration log entry {key}", "a log entry", str(e)) from None
+        return entries
+
+    def append(self, **fields: Any) -> LogEntry:
+        """Add an entry under the next free sequence number (create-only, so never overwritten)."""
+        for _ in range(1000):
+            sequence = max((e.sequence for e in self._written()), default=0) + 1
+            now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+            entry = LogEntry(sequence=sequence, time=now, **{"run": format_id(sequence), **fields})
+            try:
+                with writing(self.store.storage):  # its temporary file is no leftover for gc
+                    self.store.storage.put(
+                        f"{_LOG}{format_id(sequence)}.json", [msgspec.json.encode(entry)], create_only=True
+                    )
+            except ConflictError:
+                continue
+            return entry
+        raise ConflictError(f"{self.store.url}: could not append to the migration log")
+
+    def settle(self, **fields: Any) -> None:
+        """Append a run's outcome entry; when it cannot be written, say so loudly and go on.
+        The outcome stands whatever happens to its entry: a commit is in its manifest (which
+        ``repair`` writes the entry from), a failure is the error the caller raises."""
+        try:
+            self.append(**fields)
+        except AmberError as e:
+            what = f"committed checkpoint {fields['target']}" if fields["outcome"] == "committed" else "failed"
+            loud(
+                log,
+                logging.WARNING,
+                "%s run %s %s, but its log entry could not be written (%s)%s",
+                fields["action"],
+                fields["run"],
+                what,
+                e,
+                ": the next migrate, rollback or `amber log` writes it from the checkpoint's manifest"
+                if fields["outcome"] == "committed"
+                else "",
+            )
+
+    def repair(self) -> list[LogEntry]:
+        """Write the outcome of every run whose checkpoint committed but whose entry is
+        missing, from the manifest that names the run. Returns the entries written."""
+        return [self.append(**fields) for fields in self.recoveries()]
+
+    def recoveries(self) -> list[dict[str, Any]]:
+        """The outcome entries missing from the log, from the checkpoints that name their
+        run and carry the lineage the run's "started" entry announced (so a checkpoint
+        whose metadata merely names a run is not taken for its outcome)."""
+        entries = self.entries()
+        ended = {e.run for e in entries if e.outcome != "started"}
+        open_runs = {e.run: e for e in entries if e.outcome == "started" and e.run not in ended}
+        found = []
+        for cid in self.store.ids() if open_runs else []:
+            try:
+                meta = self.store.manifests.parsed(cid)[0].meta
+            except CheckpointError:
+                continue  # unreadable: it proves nothing
+            started = open_runs.get(str(meta.get(RUN_KEY, "")))
+            if started is not None and cid > started.source and meta.get(_ORIGIN[started.action]) == started.source:
+                del open_runs[started.run]
+                found.append(recovered_outcome(started, cid, meta, self.store.url))
+        return found
+
+
+_ORIGIN = {"migrate": "migrated_from", "rollback": "restores"}  # the metadata naming a run's source
+
+
+def _first_outcomes(entries: list[LogEntry]) -> list[LogEntry]:
+    """The log without the repeats of an outcome (two repairs racing each wrote it)."""
+    seen: set[str] = set()
+    kept = []
+    for entry in sorted(entries, key=lambda e: e.sequence):
+        if entry.outcome != "started":
+            if entry.run in seen:
+                continue
+            seen.add(entry.run)
+        kept.append(entry)
+    return kept
+
+
+def recovered_outcome(started: LogEntry, target: str, meta: dict[str, Any], url: str) -> dict[str, Any]:
+    """The outcome entry a run would have written, from the checkpoint it committed."""
+    fields = {f: getattr(started, f) for f in ("action", "run", "source", "types")}
+    before = started.source if started.action == "migrate" else str(meta.get("rollback_of", ""))
+    undo = f"amber rollback {url} --to {before}" if before else ""
+    return fields | {"outcome": "committed", "target": target, "recovered": True, "undo": undo}

@@ -28,7 +28,8 @@ from ._format._format import FORMAT_VERSION, Manifest
 from ._maintenance._retention import GcReport, Retention
 from ._manager._health import Health
 from ._manager._loop import LoopFence
-from ._manager._manager import CheckpointResult, Manager, Timeouts
+from ._manager._manager import Manager
+from ._manager._options import CheckpointResult, Timeouts
 from ._manager._participants import Participant
 from ._manager._restore import RestoreReport
 from ._schema._enums import enum

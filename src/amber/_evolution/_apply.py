@@ -14,9 +14,13 @@ from typing import Any
 
 import msgspec
 
-from .._format._codec import PLAIN, BadValue, NoRefs, TaggedEncoder, decode_type
+from .._format._columns import column_type
+from .._format._errors import BadValue
+from .._format._tagged import PLAIN
+from .._format._tagged_encoder import NoRefs, TaggedEncoder
 from .._schema._fields import RecordSchema
-from .._schema._schema import CheckpointStep, MissingField, RecordType, field_values
+from .._schema._record_type import MissingField, RecordType, field_values
+from .._schema._schema import CheckpointStep
 from .._schema._types import FieldType
 from .._schema._values import Ref
 from ._convert import Convert, exact_float
@@ -136,7 +140,7 @@ def by_rules(tp: TypePlan, columns: Columns, count: int) -> Columns:
                 continue
             if any(n.kind == "enum" for n in fs.type.walk()):
                 values = [_enum_values(fs.type, v, reader.classes) for v in values]  # members decoded by value
-            out.append(msgspec.convert(values, list[decode_type(fs.type, reader.classes)]))  # type: ignore[misc]
+            out.append(msgspec.convert(values, list[column_type(fs.type, reader.classes)]))  # type: ignore[misc]
     return out
 
 
@@ -304,7 +308,7 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
         values = [_rows(t, v, refs) for v in values]
     if any(n.kind == "enum" for n in t.walk()):
         values = [_enum_values(t, v, reader.classes) for v in values]
-    converted: list[Any] = msgspec.convert(values, list[decode_type(t, reader.classes)])  # type: ignore[misc]
+    converted: list[Any] = msgspec.convert(values, list[column_type(t, reader.classes)])  # type: ignore[misc]
     return converted
 
 

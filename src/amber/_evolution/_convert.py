@@ -13,7 +13,7 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
-from .._format._codec import BadValue
+from .._format._errors import BadValue
 from .._schema._enums import fallback
 from .._schema._types import FieldType
 from ._judge import CONTAINERS, TypeJudge, member_names

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._schema._fields import DefaultMaker, RecordSchema
-from .._schema._schema import RecordType, UpgradeStep
+from .._schema._record_type import RecordType
+from .._schema._schema import UpgradeStep
 from ..errors import SchemaProblem
 from ._convert import Convert
 

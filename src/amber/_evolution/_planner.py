@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from .._schema._fields import RecordSchema
-from .._schema._schema import RecordType, Registry, UpgradeStep
+from .._schema._record_type import RecordType
+from .._schema._schema import Registry, UpgradeStep
 from ..errors import SchemaProblem
 from ._judge import TypeJudge, enum_classes, same_but_renamed
 from ._plan import Hop, Plan, StepRun, TypePlan

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._schema._fields import DefaultMaker, RecordSchema
-from .._schema._schema import RecordType
+from .._schema._record_type import RecordType
 from .._schema._types import FieldType
 from ..errors import SchemaProblem
 from ._convert import converter

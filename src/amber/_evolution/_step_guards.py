@@ -19,10 +19,10 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
-from .._format._codec import BadValue
+from .._format._errors import BadValue
 from .._schema._enums import known_names
 from .._schema._fields import RecordSchema
-from .._schema._schema import RecordType
+from .._schema._record_type import RecordType
 from .._schema._types import SCALAR_TYPES, FieldType
 from ._convert import EXACT_FLOAT_LIMIT, Convert, converter, exact_float, family, value_family
 from ._judge import CONTAINERS, TypeJudge, member_names

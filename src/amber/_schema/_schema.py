@@ -1,77 +1,33 @@
-"""Persisted types: stable names, explicit versions, the registry of types and upgrade steps.
+"""The registry: every persisted type a program declares, by class and by (name, version),
+with former names (aliases) and the upgrade and downgrade steps between versions.
 
 A persisted type is known by the name given in ``@amber.record``, never by its import
-path, so code can move freely. A registry holds every declared (name, version), former
-names (aliases), and the upgrade steps between versions.
+path, so code can move freely. The module-level decorators fill ``default_registry``.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
-import inspect
-import os
-import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import msgspec
 
-from ..errors import RecordRejectedError, SchemaError
+from ..errors import SchemaError
 from ._enums import NAME_PATTERN
-from ._fields import DefaultMaker, RecordSchema, describe_fields, takes_fields_positionally
+from ._fields import RecordSchema, describe_fields, takes_fields_positionally
+from ._hidden_names import hidden_name
+from ._open_file import OpenFile
+from ._record_type import Fields, RecordType
 from ._types import FieldType
 
 T = TypeVar("T", bound=type)
-Fields = dict[str, Any]
 UpgradeStep = Callable[[Fields], Fields]
 F = TypeVar("F", bound=UpgradeStep)
 C = TypeVar("C", bound=Callable[[Any], None])
-
-
-class RecordRejected(Exception):
-    """A class's own validation refused the values read for one of its records (internal)."""
-
-    def __init__(self, where: str, row: int, cause: Exception) -> None:
-        super().__init__(where, row)
-        self.where, self.row, self.cause = where, row, cause
-
-    def error(self, checkpoint: str) -> RecordRejectedError:
-        found = f"{type(self.cause).__name__}: {self.cause}"
-        error = RecordRejectedError(checkpoint, f"{self.where}, row {self.row}", "values its class accepts", found)
-        error.__cause__ = self.cause
-        return error
-
-
-class MissingField(Exception):
-    """A record (as a dict) has no value for a field that has no default (internal)."""
-
-    def __init__(self, row: int) -> None:
-        super().__init__(row)
-        self.row = row
-
-
-def field_values(records: list[Fields], names: Sequence[str], default: DefaultMaker | None) -> list[Any]:
-    """One field's values from records as dicts: under the first of ``names`` a record has
-    (the field's name, then former names), else a fresh default; ``MissingField`` if neither."""
-    try:
-        return list(map(itemgetter(names[0]), records))  # the usual case, in C
-    except KeyError:
-        pass
-    values = []
-    for row, fields in enumerate(records):
-        name = next((n for n in names if n in fields), None)
-        if name is not None:
-            values.append(fields[name])
-        elif default is not None:
-            values.append(default())
-        else:
-            raise MissingField(row)
-    return values
 
 
 @dataclass(frozen=True)
@@ -82,82 +38,6 @@ class CheckpointStep:
     run: Callable[[Any], None]  # receives an amber.Tables
     requires: dict[str, int]  # the versions it runs at
     produces: dict[str, int | None]  # the versions it leaves (None: the type is gone)
-
-
-class Record(msgspec.Struct):
-    """Base class for persisted types: a fast, slotted struct (``msgspec.Struct`` underneath).
-
-    Subclass it and declare fields with annotations, then give the class a stable name and a
-    version with ``@amber.record``. Plain ``@dataclass`` classes can be declared the same way.
-    """
-
-
-class FrozenRecord(msgspec.Struct, frozen=True):
-    """Base class for immutable persisted types, hashable by value (usable in sets and as
-    dict keys). Write ``class Key(amber.FrozenRecord, frozen=True)``: type checkers need to
-    see ``frozen=True`` on the class itself."""
-
-
-@dataclass(frozen=True, eq=False)
-class RecordType:
-    """A declared persisted type: the class, its schema, and how to read and build instances."""
-
-    cls: type
-    schema: RecordSchema
-    getters: tuple[Callable[[Any], Any], ...]
-    positional: bool
-    classes: dict[FieldType, type]  # the class behind each record and enum type in the fields
-    field_aliases: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
-    defaults: tuple[DefaultMaker | None, ...] = ()  # per field: makes a fresh default, or None
-    deprecated: frozenset[str] = frozenset()  # fields marked amber.field(deprecated=True)
-    new_fields: frozenset[str] = frozenset()  # fields marked amber.field(new=True)
-
-    @property
-    def name(self) -> str:
-        return self.schema.name
-
-    @property
-    def version(self) -> int:
-        return self.schema.version
-
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.schema.fields)
-
-    def names_for(self, field_name: str) -> tuple[str, ...]:
-        """The field's name followed by its former names, in the order they are tried."""
-        return (field_name, *self.field_aliases.get(field_name, ()))
-
-    def build(self, columns: list[list[Any]], count: int) -> list[Any]:
-        """Instantiate ``count`` records from one value list per field, in field order;
-        ``RecordRejected`` names the row the class's own validation refused."""
-        try:
-            return self._build(columns, count)
-        except Exception as e:  # the class's __post_init__ or validators: anything
-            raise RecordRejected(f"{self.name} v{self.version}", self._first_refused(columns, count), e) from e
-
-    def _first_refused(self, columns: list[list[Any]], count: int) -> int:
-        for row in range(count):
-            try:
-                self._build([[c[row]] for c in columns], 1)
-            except Exception:
-                return row
-        return 0
-
-    def _build(self, columns: list[list[Any]], count: int) -> list[Any]:
-        if not columns:
-            return [self.cls() for _ in range(count)]
-        if self.positional:
-            return list(map(self.cls, *columns))
-        names = self.field_names
-        return [self.cls(**dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
-
-    def set_field(self, obj: Any, name: str, value: Any) -> None:
-        """Set a field after construction (to close reference cycles), even on frozen types."""
-        if isinstance(obj, msgspec.Struct):
-            msgspec.structs.force_setattr(obj, name, value)
-        else:
-            object.__setattr__(obj, name, value)
 
 
 class Registry:
@@ -209,7 +89,7 @@ class Registry:
         try:
             self._analyse(cls)
         except NameError as e:  # names a class defined later (analysed on first use), or one that never will be
-            hidden = _hidden_name(cls, e.name)
+            hidden = hidden_name(cls, e.name)
             if hidden:
                 del self._pending[cls]
                 raise SchemaError(f"{name} v{version}: {hidden}") from None
@@ -329,7 +209,7 @@ class Registry:
                 self._analyse(cls)
             except NameError as e:
                 name, version = self._pending[cls]
-                hidden = _hidden_name(cls, e.name) or f"cannot resolve a field's type: {e}"
+                hidden = hidden_name(cls, e.name) or f"cannot resolve a field's type: {e}"
                 raise SchemaError(f"{name} v{version}: {hidden}") from e
 
     def _check_aliases(self, name: str, aliases: Sequence[str]) -> None:
@@ -367,42 +247,6 @@ class Registry:
         return pending[0] if pending else None
 
 
-class OpenFile(FrozenRecord, frozen=True):
-    """An open file, captured as a descriptor (its path, mode and offset) and reopened on
-    restore. Put ``amber.OpenFile.of(f)`` in a snapshot; call ``reopen()`` in ``restore``."""
-
-    path: str
-    mode: str
-    offset: int
-
-    @classmethod
-    def of(cls, file: Any) -> OpenFile:
-        """Describe ``file`` (flushed first, so the offset counts everything written)."""
-        file.flush()
-        return cls(os.path.abspath(file.name), file.mode, file.tell())
-
-    def reopen(self, *, truncate: bool = False, within: str | os.PathLike[str] | None = None) -> Any:
-        """Open the file again at the saved offset. ``truncate`` cuts what was written after
-        the checkpoint (a log then matches the restored state). ``within`` refuses a path
-        outside that folder: the path comes from the checkpoint, so check it like input."""
-        path = os.path.realpath(self.path)
-        if within is not None and os.path.commonpath([path, os.path.realpath(within)]) != os.path.realpath(within):
-            raise ValueError(f"{self.path} lies outside {within}")
-        mode = _REOPEN_MODES.get(self.mode)
-        if mode is None:
-            raise ValueError(f"cannot reopen a file opened with mode {self.mode!r}")
-        file = open(path, mode)  # noqa: SIM115 - the caller owns the file
-        if truncate and mode not in {"rb", "r"}:
-            file.truncate(self.offset)
-        file.seek(min(self.offset, os.fstat(file.fileno()).st_size))
-        return file
-
-
-# Modes a saved file is reopened with: never one that empties the file or creates it anew.
-_REOPEN_MODES = {
-    "r": "r", "rb": "rb", "a": "a", "ab": "ab", "r+": "r+", "rb+": "rb+", "r+b": "rb+",
-    "a+": "a+", "ab+": "ab+", "a+b": "ab+", "w": "r+", "wb": "rb+", "w+": "r+", "wb+": "rb+", "w+b": "rb+",
-}  # fmt: skip
 _BUILTIN_TYPES: list[tuple[type, str]] = [(OpenFile, "amber.OpenFile")]
 
 
@@ -446,48 +290,6 @@ def downgrade(name: str, from_version: int, *, registry: Registry | None = None)
     readers are still deployed.
     """
     return (registry or default_registry).downgrade(name, from_version)
-
-
-def _hidden_name(cls: type, name: str | None) -> str:
-    """Why ``name`` in an annotation of ``cls`` will never resolve, if its module imports or
-    defines it only under ``if TYPE_CHECKING:`` ("" otherwise: it may be declared later)."""
-    if name is None:
-        return ""
-    module = sys.modules.get(cls.__module__)
-    if name not in _type_checking_names(module):
-        return ""
-    return (
-        f"{name!r} is imported only under `if TYPE_CHECKING:` in {cls.__module__}, but Amber needs the class "
-        "at run time to store the field: import it at run time (move it out of the TYPE_CHECKING block)"
-    )
-
-
-@functools.cache
-def _type_checking_names(module: Any) -> frozenset[str]:
-    """Names a module binds only under ``if TYPE_CHECKING:`` (not also at run time, as a
-    module breaking an import cycle does with a second import further down)."""
-    try:
-        tree = ast.parse(inspect.getsource(module))
-    except (OSError, TypeError, SyntaxError, ValueError):
-        return frozenset()  # no source to read: nothing known
-    hidden: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test).split(".")[-1] == "TYPE_CHECKING":
-            hidden |= _bound(node.body)
-    elsewhere = _bound(s for s in tree.body if not (isinstance(s, ast.If) and "TYPE_CHECKING" in ast.unparse(s.test)))
-    return frozenset(hidden - elsewhere)
-
-
-def _bound(statements: Any) -> set[str]:
-    names: set[str] = set()
-    for inner in (n for statement in statements for n in ast.walk(statement)):
-        if isinstance(inner, ast.Import | ast.ImportFrom):
-            names.update((a.asname or a.name).split(".")[0] for a in inner.names)
-        elif isinstance(inner, ast.ClassDef):
-            names.add(inner.name)
-        elif isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
-            names.add(inner.id)
-    return names
 
 
 def _check_declaration(cls: type, name: str, version: int) -> None:

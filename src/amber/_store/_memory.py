@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._format import _codec
+from .._format import _tagged
 from .._format._format import Manifest, SegmentEntry, TypeEntry
 from .._schema._schema import Registry
 from .._schema._types import FieldType
@@ -385,7 +385,7 @@ def range_excess(manifest: Manifest, values: Iterable[Any]) -> int:
 
 
 # Tags whose arguments are nodes (a table's token is skipped: not a list).
-_NODES = frozenset({_codec.TUPLE, _codec.SET, _codec.FROZENSET, _codec.DICT, _codec.TABLE, _codec.TABLEDELTA})
+_NODES = frozenset({_tagged.TUPLE, _tagged.SET, _tagged.FROZENSET, _tagged.DICT, _tagged.TABLE, _tagged.TABLEDELTA})
 
 
 def _ranged_rows(values: Iterable[Any], sizes: Sequence[int]) -> Iterable[int]:
@@ -397,11 +397,11 @@ def _ranged_rows(values: Iterable[Any], sizes: Sequence[int]) -> Iterable[int]:
         if type(node) is not list or len(node) < 2 or type(node[0]) is not int:
             continue
         tag = node[0]
-        if tag == _codec.REFRANGE and len(node) == 4:
+        if tag == _tagged.REFRANGE and len(node) == 4:
             table, count = node[1], node[3]
             if type(table) is int and 0 <= table < len(sizes) and type(count) is int:
                 yield min(max(count, 0), sizes[table])
-        elif tag == _codec.LIST and type(node[1]) is list:
+        elif tag == _tagged.LIST and type(node[1]) is list:
             stack.extend(node[1])
         elif tag in _NODES:
             stack.extend(node[1:])

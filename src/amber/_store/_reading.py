@@ -27,13 +27,14 @@ from .._evolution._apply import (
     run_stage,
 )
 from .._evolution._plan import Plan, Stage, TypePlan
-from .._format._codec import Corrupt, KeyedHook, TaggedDecoder, decode_type, resolve_column, whole_tables
+from .._format._columns import column_type, decode_column
+from .._format._errors import Corrupt
 from .._format._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
-from .._graph._assemble import StateReader
-from .._graph._graph import hashed_by_value
+from .._format._tagged_decoder import KeyedHook, TaggedDecoder, whole_tables
+from .._graph._reader import StateReader
 from .._schema._keyed import MISSING
 from .._schema._keyed import Table as KeyedTable
-from .._schema._schema import RecordRejected
+from .._schema._record_type import RecordRejected, hashed_by_value
 from .._schema._types import FieldType
 from .._schema._values import Link, Ref, TableNode
 from ..errors import CheckpointError, CorruptCheckpointError, MigrationError, ObjectNotFoundError
@@ -485,7 +486,7 @@ def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: 
         if f.type.is_tagged():
             resolved.append([decoder.decode(v) for v in column])
         else:
-            resolved.append(resolve_column(f.type, column, objects_of))
+            resolved.append(decode_column(f.type, column, objects_of))
     names = [f.name for f in entry.schema.fields]
     if not names:
         return [{} for _ in range(entry.count)]
@@ -506,7 +507,7 @@ def _decoding_classes(tp: TypePlan) -> dict[FieldType, type]:
 def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:
     """A decoder for one table segment: a tuple of one typed list per field (for a type
     without fields, one list of nils), each at most MAX_ROWS long, checked before decoding."""
-    item_types = [decode_type(f.type, classes) for f in entry.schema.fields] or [None]
+    item_types = [column_type(f.type, classes) for f in entry.schema.fields] or [None]
     columns = tuple(Annotated[list[t], msgspec.Meta(max_length=MAX_ROWS)] for t in item_types)  # type: ignore[valid-type]
     return msgspec.msgpack.Decoder(tuple[columns])  # type: ignore[valid-type]
 

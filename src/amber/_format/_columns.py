@@ -1,0 +1,248 @@
+"""Typed columns: one field of many records, in the storage form its schema pins down.
+
+Because a field's type is known, msgspec encodes and decodes a whole column in C. The
+writer checks a column against the field's type (:func:`check_column`, which also collects
+the records met) and gives its storage form (:func:`encode_column`: records as row numbers,
+sets as sorted lists); the reader decodes the stored values as :func:`column_type` and turns
+their row numbers back into records (:func:`decode_column`). Specified in docs/format.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+from collections.abc import Callable, Sequence
+from itertools import chain
+from operator import itemgetter
+from typing import Any, Literal
+
+from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType
+from ._canonical import sort_key
+from ._errors import BadValue
+from ._tagged import rows_to_objects
+
+Classes = dict[FieldType, type]
+_MUTABLE = (list, dict, set)
+
+
+def shared_rows(column: list[Any]) -> tuple[int, int] | None:
+    """Two rows of a column holding the same mutable container object, if any (checked in C)."""
+    if set(map(type, column)) <= set(_MUTABLE):  # the usual case: one container per row
+        ids = list(map(id, column))
+        if len(set(ids)) == len(ids):
+            return None
+    ids = [id(v) for v in column if type(v) in _MUTABLE]
+    if len(set(ids)) == len(ids):
+        return None
+    rows = [i for i, v in enumerate(column) if type(v) in _MUTABLE]
+    first: dict[int, int] = {}
+    for row in rows:
+        other = first.setdefault(id(column[row]), row)
+        if other != row:
+            return other, row
+    return None
+
+
+def _allowed(t: FieldType, classes: Classes) -> tuple[type, ...]:
+    if t.kind in SCALAR_TYPES:
+        return (SCALAR_TYPES[t.kind],)
+    if t.kind in CONTAINER_KINDS:
+        return (CONTAINER_KINDS[t.kind],)
+    return (classes[t],)  # record and enum: the declared class, exactly
+
+
+def _members_by_type(t: FieldType, classes: Classes) -> dict[type, FieldType]:
+    """Which member of a (union) type each runtime type belongs to. An int is accepted
+    where a float is expected, unless another member takes ints exactly."""
+    members = t.items if t.kind == "union" else (t,)
+    by_type = {py: m for m in members for py in _allowed(m, classes)}
+    floats = [m for m in members if m.kind == "float"]
+    if floats and int not in by_type:
+        by_type[int] = floats[0]
+    return by_type
+
+
+def check_column(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:
+    """Refuse any value whose runtime type the field's type does not allow, in bulk.
+
+    Records met on the way are added to ``found`` under their record type.
+    """
+    if not values or t.kind == "any":
+        return
+    by_type = _members_by_type(t, classes)
+    present = set(map(type, values))
+    if not present <= by_type.keys():
+        row = next(i for i, v in enumerate(values) if type(v) not in by_type)
+        raise BadValue(f"expected {t.render()}, got {type(values[row]).__qualname__}", [f"[{row}]"])
+    for py in present:
+        member = by_type[py]
+        inner = values if len(present) == 1 else [v for v in values if type(v) is py]
+        if member.kind == "time":
+            _check_times(inner)
+        _check_inside(member, inner, classes, found)
+
+
+def _check_times(values: list[Any]) -> None:
+    """Typed times keep their UTC offset only to the minute (ISO 8601 as msgspec writes it)."""
+    minute = dt.timedelta(minutes=1)
+    for row, value in enumerate(values):
+        offset = value.utcoffset()
+        if offset is not None and offset % minute:
+            raise BadValue(f"a time whose UTC offset {offset} is not whole minutes", [f"[{row}]"])
+
+
+def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:
+    kind = t.kind
+    if kind == "record":
+        found.setdefault(t, []).extend(values)
+    elif kind in ("list", "set", "frozenset") or (kind == "tuple" and t.variadic):
+        check_column(t.items[0], list(chain.from_iterable(values)), classes, found)
+    elif kind == "tuple":
+        if set(map(len, values)) != {len(t.items)}:
+            raise BadValue(f"expected tuples of {len(t.items)} items")
+        for i, item in enumerate(t.items):
+            check_column(item, list(map(itemgetter(i), values)), classes, found)
+    elif kind == "dict":
+        check_column(t.items[0], list(chain.from_iterable(values)), classes, found)
+        check_column(t.items[1], list(chain.from_iterable(map(dict.values, values))), classes, found)
+
+
+def locate_bad_row(t: FieldType, values: list[Any], classes: Classes) -> int | None:
+    """The first row whose value fails :func:`check_column` (slow; for error messages)."""
+    for row, value in enumerate(values):
+        try:
+            check_column(t, [value], classes, {})
+        except BadValue:
+            return row
+    return None
+
+
+def _needs_rewrite(t: FieldType) -> bool:
+    # records become rows, sets sorted lists, ints in float places floats
+    return any(x.kind in ("record", "set", "frozenset", "float") for x in t.walk())
+
+
+RowsOf = Callable[[FieldType], dict[int, int]]
+
+
+def encode_column(t: FieldType, values: list[Any], rows_of: RowsOf, classes: Classes) -> list[Any]:
+    """The storage form of a checked typed column: records become rows, sets sorted lists."""
+    if t.kind == "record":
+        return list(map(rows_of(t).__getitem__, map(id, values)))
+    if t.kind == "float":
+        return values if int not in set(map(type, values)) else list(map(_to_float, values))
+    if not _needs_rewrite(t):
+        return values
+    return [_encode_value(t, v, rows_of, classes) for v in values]
+
+
+def _encode_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) -> Any:
+    if t.kind == "union":
+        t = _members_by_type(t, classes)[type(value)]
+    kind = t.kind
+    if kind == "record":
+        return rows_of(t)[id(value)]
+    if kind == "float":
+        return _to_float(value)
+    if not _needs_rewrite(t):
+        return value
+    if kind == "tuple":
+        items = t.items * len(value) if t.variadic else t.items
+        return [_encode_value(i, v, rows_of, classes) for i, v in zip(items, value, strict=True)]
+    if kind == "dict":
+        k, v = t.items
+        return {
+            _hashable(_encode_value(k, x, rows_of, classes)): _encode_value(v, y, rows_of, classes)
+            for x, y in value.items()
+        }
+    stored = [_encode_value(t.items[0], x, rows_of, classes) for x in value]
+    return sorted(stored, key=sort_key) if kind in ("set", "frozenset") else stored
+
+
+def _hashable(stored: Any) -> Any:
+    """Stored containers are lists; as dict keys they must be tuples (msgpack arrays alike)."""
+    return tuple(_hashable(x) for x in stored) if type(stored) is list else stored
+
+
+def _to_float(value: Any) -> float:
+    """An int in a float field becomes float64, only when that loses nothing."""
+    if type(value) is float:
+        return value
+    try:
+        converted = float(value)
+    except OverflowError:
+        raise BadValue(f"the int {value} is too large for a float field") from None
+    if int(converted) != value:
+        raise BadValue(f"the int {value} has no exact float value (declare the field int)")
+    return converted
+
+
+def column_type(t: FieldType, classes: Classes) -> Any:
+    """The type msgspec decodes a stored column value into (records as row numbers)."""
+    if t.is_tagged():
+        return Any
+    return _column_type(t, classes)
+
+
+def _column_type(t: FieldType, classes: Classes, plain: bool = False) -> Any:
+    """``plain``: no ``Literal`` members. msgspec 0.18-0.22 crashes (segfault) decoding a union
+    of a constrained or literal scalar and an array type, so unions get plain scalars. Record
+    rows are plain ints everywhere; their bounds are checked when they are resolved."""
+    kind = t.kind
+    if kind in SCALAR_TYPES or kind == "record":
+        return SCALAR_TYPES.get(kind, int)
+    if kind == "enum":
+        enum_class = classes.get(t)
+        if enum_class is not None:
+            return enum_class
+        return type(t.values[0]) if plain else Literal[t.values]
+    items = tuple(_column_type(i, classes, plain or kind == "union") for i in t.items)
+    if kind == "union":
+        return typing.Union[items]  # noqa: UP007 - built from a runtime tuple
+    if kind == "tuple":
+        return tuple[items[0], ...] if t.variadic else tuple[items]  # type: ignore[valid-type]
+    return CONTAINER_KINDS[kind][items]  # type: ignore[index]
+
+
+ObjectsOf = Callable[[FieldType], Sequence[Any]]
+
+
+def decode_column(t: FieldType, values: list[Any], objects_of: ObjectsOf) -> list[Any]:
+    """Turn the row numbers in a decoded typed column back into the records they name."""
+    if t.kind == "record":
+        return rows_to_objects(objects_of(t), values)
+    if not t.references():
+        return values
+    return [decode_value(t, v, objects_of) for v in values]
+
+
+def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:
+    """One decoded typed value with its row numbers turned into the records they name."""
+    kind = t.kind
+    if kind == "union":
+        match = [m for m in t.items if m.references() and _decoded_family(m) == _family_of_value(value)]
+        if not match:
+            return value
+        t, kind = match[0], match[0].kind
+    if kind == "record":
+        return rows_to_objects(objects_of(t), [value])[0]
+    if not t.references():
+        return value
+    if kind == "dict":
+        k, v = t.items
+        return {decode_value(k, x, objects_of): decode_value(v, y, objects_of) for x, y in value.items()}
+    if kind == "tuple":
+        items = t.items * len(value) if t.variadic else t.items
+        return tuple(decode_value(i, v, objects_of) for i, v in zip(items, value, strict=True))
+    resolved = [decode_value(t.items[0], x, objects_of) for x in value]
+    return CONTAINER_KINDS[kind](resolved)
+
+
+def _decoded_family(t: FieldType) -> str:
+    return {"record": "int", "dict": "map"}.get(t.kind, "array")
+
+
+def _family_of_value(value: Any) -> str:
+    if type(value) is int:
+        return "int"
+    return "map" if type(value) is dict else "array" if type(value) in (list, tuple, set, frozenset) else "other"

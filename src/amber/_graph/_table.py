@@ -1,0 +1,83 @@
+"""One type's records found in a state (the writer's table), in discovery order.
+
+A record's row is its place in this list: every reference to the record stores (type index,
+row). In a delta, the first rows may stand for records of earlier checkpoints (links), and
+some written rows may adopt a parent's object; both are noted here, worked out in _delta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import rshift
+from typing import Any
+
+from .._evolution._pin import WritePin
+from .._schema._record_type import RecordType
+
+
+@dataclass(eq=False)
+class Table:
+    """The records of one type found in a state, in discovery order.
+
+    The id -> row index is built lazily: most tables (a million accounts in a dict) are
+    never pointed at by a typed field, and hashing every record twice would be wasted.
+    """
+
+    index: int
+    rt: RecordType
+    pin: WritePin | None = None  # set when the type is written at an older version
+    objects: list[Any] = field(default_factory=list)
+    scanned: int = 0  # rows whose fields have been searched for further records
+    links: dict[int, tuple[int, Any]] = field(default_factory=dict)  # delta: row -> (table token, key)
+    adopted: dict[int, tuple[int, Any]] = field(default_factory=dict)  # delta: written row -> (token, key)
+    linked: int = 0  # rows 0..linked-1 stand for records of earlier checkpoints (second pass)
+    _rows: dict[int, int] = field(default_factory=dict)  # id(object) -> row, for objects[:_indexed]
+    _indexed: int = 0
+
+    def links_first(self) -> list[int]:
+        """Move the link rows to the front (the format puts them there); return, for each
+        old row, its new row. Called once discovery is complete."""
+        links = self.links
+        order = sorted(links) + [row for row in range(len(self.objects)) if row not in links]
+        new_of_old = [0] * len(order)
+        for new, old in enumerate(order):
+            new_of_old[old] = new
+        self.objects = [self.objects[old] for old in order]
+        self.links = {new_of_old[old]: links[old] for old in sorted(links)}
+        self.adopted = {new_of_old[old]: target for old, target in self.adopted.items()}
+        self.linked, self.scanned = len(links), len(self.objects)
+        self._rows, self._indexed = {}, 0
+        return new_of_old
+
+    @property
+    def written(self) -> RecordType:
+        """The declared version the table is written as."""
+        return self.pin.written if self.pin is not None else self.rt
+
+    @property
+    def rows(self) -> dict[int, int]:
+        """id(record) -> row for every record in the table."""
+        if self._indexed < len(self.objects):
+            start = self._indexed
+            self._rows.update(zip(map(id, self.objects[start:]), range(start, len(self.objects)), strict=True))
+            self._indexed = len(self.objects)
+        return self._rows
+
+    def add_many(self, objs: list[Any]) -> range | list[int]:
+        """Give each new object a row; return the row of every object, in order."""
+        start = len(self.objects)
+        if not start and len(set(map(rshift, map(id, objs), repeat(4)))) == len(objs):
+            # The common first batch: all new, all distinct. (Ids shifted right: objects are
+            # 16-byte aligned, and unshifted ids crowd a hash table's low bits.)
+            self.objects = list(objs)
+            return range(len(objs))
+        rows = self.rows
+        for obj in dict(zip(map(id, objs), objs, strict=True)).values():
+            if id(obj) not in rows:
+                rows[id(obj)] = len(self.objects)
+                self.objects.append(obj)
+        self._indexed = len(self.objects)
+        if len(self.objects) - start == len(objs):
+            return range(start, len(self.objects))
+        return list(map(rows.__getitem__, map(id, objs)))

@@ -1,0 +1,260 @@
+"""The object graph, writer side: a state becomes per-type tables of records plus a root node.
+
+Records are the identity-bearing nodes of a state: each distinct record object gets one row
+in its type's table, and every place that points at it stores (type, row). So shared
+references stay shared and cycles through records survive. Builtin containers are values:
+they are copied, and a container that contains itself is refused.
+
+Discovery works in bulk wherever it can (``map``, ``set`` and ``dict`` over whole columns run
+in C), because a Python-level step per record would dominate the cost of a checkpoint. What a
+delta links to or adopts from its parent is worked out by its :class:`Delta` (_delta).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .._evolution._pin import write_pin
+from .._format._columns import Classes, check_column, encode_column, locate_bad_row, shared_rows
+from .._format._errors import BadValue
+from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
+from .._format._tagged import TABLE, TABLEDELTA, renumbered
+from .._format._tagged_encoder import TaggedEncoder
+from .._schema._fields import FieldSchema
+from .._schema._keyed import Table as KeyedTable
+from .._schema._schema import Registry
+from .._schema._types import FieldType
+from ..errors import SerializationError
+from ._delta import Delta, Selection, no_shared_containers, shared_message
+from ._table import Table
+
+
+class StateWriter:
+    """Finds every record reachable from a state and yields the state as segments' contents.
+
+    In a delta, a record reached through a reference that is the value of an unchanged
+    table entry is not written again: its row is a *link* to that entry of the parent.
+    Links take the first rows of their type's table: once discovery is done, ``capture``
+    moves them there and renumbers the root's references to match.
+    """
+
+    def __init__(self, registry: Registry, pins: dict[str, int] | None = None, delta: Delta | None = None) -> None:
+        self._registry = registry
+        self._pins = pins or {}
+        self._delta = delta
+        self._reset()
+
+    def _reset(self) -> None:
+        self._tables: dict[type, Table] = {}
+        self._by_name: dict[str, Table] = {}
+        self._tagged = TaggedEncoder(self)
+        self._in_fields = False  # encoding a record's fields (not the root's containers)
+        self._owning = False  # encoding a table's changed values: written, never linked
+        self.keyed_tables: dict[int, int] = {}  # token -> entries of every amber.Table written
+
+    @property
+    def tables(self) -> list[Table]:
+        return list(self._tables.values())
+
+    def release(self) -> None:
+        """Let go of everything found, now rather than at the next cyclic GC (the encoder
+        and this writer refer to each other; a full checkpoint's tables hold every record)."""
+        self._tagged.close()
+        self._tables = {}
+        self._by_name = {}
+
+    def capture(self, state: Any) -> Any:
+        """Discover all records and return the root node (tagged encoding)."""
+        root = self._capture(state)
+        moves = {t.index: t.links_first() for t in self._tables.values() if t.links}
+        return renumbered(root, moves) if moves else root
+
+    def _capture(self, state: Any) -> Any:
+        try:
+            root = self._tagged.encode(state)
+        except BadValue as e:
+            raise SerializationError(f"cannot save {e.where('state')}: {e.message}") from None
+        self._scan_until_closed()
+        return root
+
+    # RefSink protocol, used by the tagged encoder
+    def ref(self, obj: Any) -> tuple[int, int] | None:
+        found = self.ref_many([obj])
+        return None if found is None else (found[0], found[1][0])
+
+    def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None:
+        table = self._table_for(type(objs[0]))
+        if table is None:
+            return None
+        return table.index, self._add(table, objs)
+
+    def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
+        if self._in_fields:
+            raise BadValue("an amber.Table must sit in the state's containers, not inside a record")
+        if self._owning:
+            raise BadValue("an amber.Table cannot be a value of another amber.Table")
+        if table.token in self.keyed_tables:
+            raise BadValue(f"amber.Table {table.token} appears twice in the state (use table.copy())")
+        self.keyed_tables[table.token] = len(table)
+        delta = self._delta
+        changes = delta.changes.get(table.token) if delta is not None else None
+        if changes is None:
+            data = table._data
+            keys, values = list(data), list(data.values())
+            node = [TABLE, table.token, encoder.keys(keys), self._owned(values)]
+            if delta is not None:  # a table new since the parent may hold its records
+                delta.adopt(table, Selection(keys, [], values, []), self._tables)
+            return node
+        assert delta is not None  # changes come only from a delta
+        chosen = delta.select(table, changes)
+        no_shared_containers(table, chosen.written, chosen.values)
+        values = self._owned(chosen.values)
+        delta.adopt(table, chosen, self._tables)
+        return [TABLEDELTA, table.token, encoder.keys(chosen.written), values, encoder.keys(chosen.deleted)]
+
+    def _owned(self, values: list[Any]) -> Any:
+        self._owning, was = True, self._owning
+        try:
+            return self._tagged.sequence(values)
+        finally:
+            self._owning = was
+
+    def _add(self, table: Table, objs: list[Any]) -> range | list[int]:
+        known = len(table.objects)
+        rows = table.add_many(objs)
+        if self._delta is not None and not self._owning and not table.linked and len(table.objects) > known:
+            self._delta.find_links(table, known)
+        return rows
+
+    def _table_for(self, cls: type) -> Table | None:
+        table = self._tables.get(cls)
+        if table is None:
+            rt = self._registry.type_of(cls)
+            if rt is None:
+                elsewhere = self._registry.elsewhere(cls)
+                if elsewhere:
+                    raise SerializationError(f"{elsewhere}: open the store with that registry (registry=...)")
+                return None
+            other = self._by_name.get(rt.name)
+            if other is not None:
+                raise SerializationError(
+                    f"the state holds {rt.name} in versions {other.rt.version} and {rt.version}; "
+                    "a checkpoint holds one version of each type"
+                )
+            pinned = self._pins.get(rt.name, rt.version)
+            pin = write_pin(rt, pinned, self._registry) if pinned != rt.version else None
+            table = self._tables[cls] = Table(len(self._tables), rt, pin)
+            self._by_name[rt.name] = table
+        return table
+
+    def _scan_until_closed(self) -> None:
+        """Search new rows' fields for records until no table has unsearched rows."""
+        progress = True
+        while progress:
+            progress = False
+            for table in list(self._tables.values()):
+                if table.scanned < len(table.objects):
+                    self._scan(table)
+                    progress = True
+
+    def _scan(self, table: Table) -> None:
+        start, end = table.scanned, len(table.objects)
+        table.scanned = end
+        objs = table.objects[start:end]
+        if table.links:  # links are not written, so what they point at is not searched
+            objs = [o for row, o in enumerate(objs, start) if row not in table.links]
+        for fs, getter in zip(table.rt.schema.fields, table.rt.getters, strict=True):
+            if fs.type.is_tagged():
+                for value in map(getter, objs):
+                    self._tagged_field(table, fs.name, value)
+            elif fs.type.references():
+                column = list(map(getter, objs))
+                self._found_records(self._checked(table, fs, column, start, classes=table.rt.classes))
+
+    def _tagged_field(self, table: Table, name: str, value: Any) -> Any:
+        self._in_fields = True
+        try:
+            return self._tagged.encode(value)
+        except BadValue as e:
+            raise SerializationError(f"cannot save {table.rt.name}.{name}{e.where('')}: {e.message}") from None
+        finally:
+            self._in_fields = False
+
+    def _checked(
+        self, table: Table, fs: FieldSchema, column: list[Any], first_row: int, *, classes: Classes
+    ) -> dict[FieldType, list[Any]]:
+        name, t = fs.name, fs.type
+        found: dict[FieldType, list[Any]] = {}
+        try:
+            check_column(t, column, classes, found)
+        except BadValue as e:
+            row = locate_bad_row(t, column, classes)
+            where = f" (row {first_row + row}: {column[row]!r:.80})" if row is not None else ""
+            raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
+        if t.kind in ("list", "set", "dict") and (twice := shared_rows(column)) is not None:
+            rows = f"rows {first_row + twice[0]} and {first_row + twice[1]}"
+            message = shared_message(type(column[twice[0]]).__name__)
+            raise SerializationError(f"cannot save {table.rt.name}.{name} ({rows}): {message}")
+        return found
+
+    def _found_records(self, found: dict[FieldType, list[Any]]) -> None:
+        for _t, objs in found.items():
+            if objs:
+                table = self._table_for(type(objs[0]))
+                assert table is not None  # check_column admitted only the declared class
+                self._add(table, objs)
+
+    def chunks(self, table: Table) -> Iterator[tuple[int, int]]:
+        """Each chunk of a table's written rows (links excluded) as (first row, row count)."""
+        for start in range(table.linked, len(table.objects), CHUNK_ROWS):
+            yield start, min(CHUNK_ROWS, len(table.objects) - start)
+
+    def adoption_chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
+        """Each chunk of a table's adoptions as (first, count, [rows, tokens, keys node])."""
+        found = sorted(table.adopted.items())
+        for start in range(0, len(found), CHUNK_ROWS):
+            part = found[start : start + CHUNK_ROWS]
+            node = [[row for row, _ in part], [t for _, (t, _) in part], self._tagged.keys([k for _, (_, k) in part])]
+            yield start, len(part), node
+
+    def link_chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
+        """Each chunk of a table's links as (first row, row count, [tokens, keys node])."""
+        targets = list(table.links.values())
+        for start in range(0, table.linked, CHUNK_ROWS):
+            part = targets[start : start + CHUNK_ROWS]
+            node = [[token for token, _ in part], self._tagged.keys([key for _, key in part])]
+            yield start, len(part), node
+
+    def columns(self, table: Table, start: int, count: int) -> list[Any]:
+        """The stored columns of rows ``start`` to ``start + count - 1`` of a table."""
+        return self._stored_columns(table, table.objects[start : start + count], start)
+
+    def _stored_columns(self, table: Table, objs: list[Any], start: int) -> list[Any]:
+        if not table.written.schema.fields:
+            return [[None] * len(objs)]  # a presence column: every row costs a byte (docs/format.md)
+        if table.pin is not None:
+            fields, classes = table.pin.columns(objs), table.pin.classes
+        else:
+            fields = [(fs, list(map(g, objs))) for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)]
+            classes = table.rt.classes
+        columns = []
+        self._tagged.tracking = False  # the search of the state found any container held twice
+        for fs, values in fields:
+            if fs.type.is_tagged():
+                self._checked(table, fs, values, start, classes=classes)
+                columns.append([self._tagged_field(table, fs.name, v) for v in values])
+                continue
+            if table.pin is not None or not fs.type.references():
+                self._checked(table, fs, values, start, classes=classes)
+            try:
+                columns.append(encode_column(fs.type, values, self._rows_of, classes))
+            except BadValue as e:
+                raise SerializationError(f"cannot save {table.rt.name}.{fs.name}: {e.message}") from None
+            except KeyError:
+                raise SerializationError(f"{table.rt.name}.{fs.name} changed while the state was being saved") from None
+        return columns
+
+    def _rows_of(self, t: FieldType) -> dict[int, int]:
+        table = self._by_name.get(t.record)
+        return table.rows if table is not None else {}

@@ -1,0 +1,149 @@
+"""A declared persisted type and its records: the base classes users subclass, and
+:class:`RecordType`, which says how to read a record's fields and build records back.
+
+Reading builds records column by column (``RecordType.build``); a class's own validation
+that refuses stored values is reported with the row (``RecordRejected``). Records as dicts
+(what upgrade steps receive) are read field by field with :func:`field_values`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import msgspec
+
+from ..errors import RecordRejectedError
+from ._fields import DefaultMaker, RecordSchema
+from ._types import FieldType
+
+Fields = dict[str, Any]
+
+
+class RecordRejected(Exception):
+    """A class's own validation refused the values read for one of its records (internal)."""
+
+    def __init__(self, where: str, row: int, cause: Exception) -> None:
+        super().__init__(where, row)
+        self.where, self.row, self.cause = where, row, cause
+
+    def error(self, checkpoint: str) -> RecordRejectedError:
+        found = f"{type(self.cause).__name__}: {self.cause}"
+        error = RecordRejectedError(checkpoint, f"{self.where}, row {self.row}", "values its class accepts", found)
+        error.__cause__ = self.cause
+        return error
+
+
+class MissingField(Exception):
+    """A record (as a dict) has no value for a field that has no default (internal)."""
+
+    def __init__(self, row: int) -> None:
+        super().__init__(row)
+        self.row = row
+
+
+def field_values(records: list[Fields], names: Sequence[str], default: DefaultMaker | None) -> list[Any]:
+    """One field's values from records as dicts: under the first of ``names`` a record has
+    (the field's name, then former names), else a fresh default; ``MissingField`` if neither."""
+    try:
+        return list(map(itemgetter(names[0]), records))  # the usual case, in C
+    except KeyError:
+        pass
+    values = []
+    for row, fields in enumerate(records):
+        name = next((n for n in names if n in fields), None)
+        if name is not None:
+            values.append(fields[name])
+        elif default is not None:
+            values.append(default())
+        else:
+            raise MissingField(row)
+    return values
+
+
+class Record(msgspec.Struct):
+    """Base class for persisted types: a fast, slotted struct (``msgspec.Struct`` underneath).
+
+    Subclass it and declare fields with annotations, then give the class a stable name and a
+    version with ``@amber.record``. Plain ``@dataclass`` classes can be declared the same way.
+    """
+
+
+class FrozenRecord(msgspec.Struct, frozen=True):
+    """Base class for immutable persisted types, hashable by value (usable in sets and as
+    dict keys). Write ``class Key(amber.FrozenRecord, frozen=True)``: type checkers need to
+    see ``frozen=True`` on the class itself."""
+
+
+@dataclass(frozen=True, eq=False)
+class RecordType:
+    """A declared persisted type: the class, its schema, and how to read and build instances."""
+
+    cls: type
+    schema: RecordSchema
+    getters: tuple[Callable[[Any], Any], ...]
+    positional: bool
+    classes: dict[FieldType, type]  # the class behind each record and enum type in the fields
+    field_aliases: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    defaults: tuple[DefaultMaker | None, ...] = ()  # per field: makes a fresh default, or None
+    deprecated: frozenset[str] = frozenset()  # fields marked amber.field(deprecated=True)
+    new_fields: frozenset[str] = frozenset()  # fields marked amber.field(new=True)
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    @property
+    def version(self) -> int:
+        return self.schema.version
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.schema.fields)
+
+    def names_for(self, field_name: str) -> tuple[str, ...]:
+        """The field's name followed by its former names, in the order they are tried."""
+        return (field_name, *self.field_aliases.get(field_name, ()))
+
+    def build(self, columns: list[list[Any]], count: int) -> list[Any]:
+        """Instantiate ``count`` records from one value list per field, in field order;
+        ``RecordRejected`` names the row the class's own validation refused."""
+        try:
+            return self._build(columns, count)
+        except Exception as e:  # the class's __post_init__ or validators: anything
+            raise RecordRejected(f"{self.name} v{self.version}", self._first_refused(columns, count), e) from e
+
+    def _first_refused(self, columns: list[list[Any]], count: int) -> int:
+        for row in range(count):
+            try:
+                self._build([[c[row]] for c in columns], 1)
+            except Exception:
+                return row
+        return 0
+
+    def _build(self, columns: list[list[Any]], count: int) -> list[Any]:
+        if not columns:
+            return [self.cls() for _ in range(count)]
+        if self.positional:
+            return list(map(self.cls, *columns))
+        names = self.field_names
+        return [self.cls(**dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
+
+    def set_field(self, obj: Any, name: str, value: Any) -> None:
+        """Set a field after construction (to close reference cycles), even on frozen types."""
+        if isinstance(obj, msgspec.Struct):
+            msgspec.structs.force_setattr(obj, name, value)
+        else:
+            object.__setattr__(obj, name, value)
+
+
+def hashed_by_value(cls: type) -> bool:
+    """Frozen records (hashed by their content) cannot be changed in place."""
+    config = getattr(cls, "__struct_config__", None)
+    if config is not None:
+        return bool(config.frozen and config.eq)
+    hash_method = getattr(cls, "__hash__", None)
+    return hash_method is not None and hash_method is not object.__hash__

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._format._format import Manifest, SegmentEntry, manifest_digest
-from .._graph._graph import Delta, StateWriter
+from .._graph._delta import Delta
+from .._graph._writer import StateWriter
 from .._schema._keyed import Changes, find_tables
 from .._schema._keyed import Table as KeyedTable
 from ..errors import CheckpointError, SerializationError

@@ -27,7 +27,8 @@ from .._format._format import (
     digest,
     manifest_digest,
 )
-from .._graph._graph import StateWriter, Table
+from .._graph._table import Table
+from .._graph._writer import StateWriter
 from .._version import __version__
 from ..errors import SerializationError
 from ._pipeline import pipelined

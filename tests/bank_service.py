@@ -42,7 +42,9 @@ class Bank:
         self.ledger = Ledger()
         self.audit_path = audit_path
         self.audit: Any = open(audit_path, "a") if audit_path else None  # noqa: SIM115
-        self.participants = [Accounts(self), Books(self)] + ([Audit(self)] if audit_path else [])
+        self.participants: list[amber.Participant] = [Accounts(self), Books(self)]
+        if audit_path:
+            self.participants.append(Audit(self))
 
     def open_accounts(self, customers: int, accounts: int, balance: int = 100) -> None:
         with self.gate:

@@ -206,7 +206,7 @@ def test_the_phase_is_visible_while_a_checkpoint_runs(tmp_path: Path) -> None:
         time.sleep(0.3)
         return bank.ledger
 
-    books.snapshot = slow_snapshot  # type: ignore[attr-defined]
+    books.snapshot = slow_snapshot  # type: ignore[method-assign]
     worker = threading.Thread(target=manager.checkpoint)
     worker.start()
     entered.wait(5)
@@ -500,7 +500,7 @@ def test_a_participant_whose_restore_raises_stops_the_restore_and_quarantines_no
     manager.checkpoint()
     again = Bank()
     books = again.participants[1]
-    books.restore = lambda state: 1 / 0  # type: ignore[attr-defined]
+    books.restore = lambda state: 1 / 0  # type: ignore[method-assign,assignment]
     with pytest.raises(amber.RestoreError, match="ZeroDivisionError"):
         amber.Manager(manager.store, again.participants).restore()
     assert manager.store.quarantined() == {}

@@ -246,7 +246,7 @@ def _break(o: Observed, phase: str) -> str:
         accounts.prepare = lambda: (_ for _ in ()).throw(RuntimeError("fence stuck"))  # type: ignore[attr-defined]
         return "fence stuck"
     if phase == "capturing":
-        ledger.snapshot = lambda: {"ledger": object()}  # type: ignore[attr-defined]
+        ledger.snapshot = lambda: {"ledger": object()}  # type: ignore[method-assign]
         return "cannot"
     if phase == "validating":
         o.bank.ledger.total += 1
@@ -486,7 +486,7 @@ def test_a_restore_stopped_by_the_codes_error_is_reported_as_failed(
     o.manager.checkpoint()
     o.manager.close(final=False)
     bank = Bank()
-    bank.participants[1].restore = lambda state: (_ for _ in ()).throw(KeyError("bug"))  # type: ignore[attr-defined]
+    bank.participants[1].restore = lambda state: (_ for _ in ()).throw(KeyError("bug"))  # type: ignore[method-assign]
     registry_ = prometheus_client.CollectorRegistry()
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -710,7 +710,7 @@ def test_a_failure_while_planning_is_an_abort_like_any_other(
 def test_history_keeps_an_abort_whose_cause_holds_a_lone_surrogate(observed: Observed) -> None:
     observed.manager.checkpoint()
     bad = b"/srv/caf\xe9.db".decode("utf-8", "surrogateescape")
-    observed.bank.participants[1].snapshot = lambda: (_ for _ in ()).throw(OSError(5, "I/O error", bad))  # type: ignore[attr-defined]
+    observed.bank.participants[1].snapshot = lambda: (_ for _ in ()).throw(OSError(5, "I/O error", bad))  # type: ignore[method-assign]
     with pytest.raises(amber.CheckpointAbortedError):
         observed.manager.checkpoint()
     events = History(observed.store.storage).read().events

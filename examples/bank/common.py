@@ -43,7 +43,7 @@ class Bank:
         self.transfers: amber.Table[int, Any] = amber.Table()
         self.books: Any = self.new_books()
         self.closed = False
-        self.participants = [Customers(self), Accounts(self), Ledger(self)]
+        self.participants: list[amber.Participant] = [Customers(self), Accounts(self), Ledger(self)]
 
     # --- what each release implements: the only code that knows the record types -------
 

@@ -1,8 +1,10 @@
 """Running a checkpoint in a forked child (copy-on-write, as Redis BGSAVE does).
 
 The child sees the state as it was at ``fork()`` while the parent goes back to serving.
-It reports over a pipe, one JSON message per line: the phase it enters, the data file it
-is about to write, and finally its outcome. The parent bounds every wait; a child that
+It reports over a pipe, one JSON message per line, each a tagged Struct below: the tables
+it checked, the phase it enters, each participant's invariants, the data file it is about
+to write, and finally its outcome (``Committed``, ``Staged`` or ``Failed``). The parent
+decodes them with one decoder of their union. The parent bounds every wait; a child that
 hangs is killed with SIGKILL and reaped, and one that dies is reaped and reported.
 
 A second pipe carries the parent's go-ahead: the child may wait for it (``go()``) before
@@ -22,12 +24,68 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import msgspec
 
-Send = Callable[[dict[str, Any]], None]
+from .._format._format import Manifest
+
+
+class Verified(msgspec.Struct, tag=True):
+    """The child checked the tables: where their digests wait (a private file), what it found."""
+
+    digests: str  # the file's path: digests may be megabytes
+    missed: str  # entries changed without touch(), described ("" when none)
+
+
+class Phase(msgspec.Struct, tag=True):
+    """The child enters a phase (validating, committing)."""
+
+    phase: str
+
+
+class Call(msgspec.Struct, tag=True):
+    """The child ran a participant's ``invariants()``."""
+
+    participant: str
+    start: float  # wall time
+    seconds: float
+    error: str  # "" when the invariants held
+
+
+class DataFile(msgspec.Struct, tag=True):
+    """The child is about to write this data file (removed by the parent if the child dies)."""
+
+    key: str
+
+
+class Committed(msgspec.Struct, tag=True):
+    """The outcome: the child committed this checkpoint."""
+
+    checkpoint: str
+
+
+class Staged(msgspec.Struct, tag=True):
+    """The outcome: the child wrote the data file to its spool; the parent uploads and commits it."""
+
+    draft: Manifest
+
+
+class Failed(msgspec.Struct, tag=True):
+    """The outcome: the child failed (an ``amber.CheckpointAbortedError`` keeps its phase and participant)."""
+
+    phase: str
+    participant: str | None
+    reason: str
+    error: str  # the exception's type name
+
+
+Done = Committed | Staged
+Message = Verified | Phase | Call | DataFile | Committed | Staged | Failed
+Send = Callable[[Message], None]
 Go = Callable[[], bool]  # blocks until the parent says go (True) or gives up or dies (False)
+
+_decoder = msgspec.json.Decoder(Message)
+_encoder = msgspec.json.Encoder()
 
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 _MAX_ALARM = 2**31 - 1  # seconds: alarm(2) takes an unsigned int
@@ -55,13 +113,13 @@ class Child:
             os.close(self._go_pipe)
             self._go_pipe = None
 
-    def messages(self, deadline: Callable[[], float]) -> Iterator[dict[str, Any]]:
+    def messages(self, deadline: Callable[[], float]) -> Iterator[Message]:
         """The child's messages, each awaited until ``deadline()`` (a monotonic time)."""
         while True:
             line = self._line(deadline())
             if line is None:
                 return
-            yield msgspec.json.decode(line)
+            yield _decoder.decode(line)
 
     def _line(self, deadline: float) -> bytes | None:
         while b"\n" not in self._buffer:
@@ -75,13 +133,13 @@ class Child:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
-    def drain(self, seconds: float = 5.0) -> list[dict[str, Any]]:
+    def drain(self, seconds: float = 5.0) -> list[Message]:
         """The messages left in the pipe of a child that was killed (read until it closes)."""
-        found: list[dict[str, Any]] = []
+        found: list[Message] = []
         deadline = time.monotonic() + seconds
         with contextlib.suppress(TimeoutError, ValueError):  # ValueError: a line cut by the kill
             while (line := self._line(deadline)) is not None:
-                found.append(msgspec.json.decode(line))
+                found.append(_decoder.decode(line))
         return found
 
     def kill(self) -> None:
@@ -100,8 +158,8 @@ class Child:
         return f"exited with status {os.WEXITSTATUS(status)}"
 
 
-def fork(job: Callable[[Send, Go], dict[str, Any]], *, lifetime: float) -> Child:
-    """Run ``job(send, go)`` in a forked child; its return value is the final ``ok`` message.
+def fork(job: Callable[[Send, Go], Done], *, lifetime: float) -> Child:
+    """Run ``job(send, go)`` in a forked child; its return value is the final message.
     The child dies with this process, and after ``lifetime`` seconds in any case."""
     read_end, write_end = os.pipe()
     go_read, go_write = os.pipe()
@@ -130,7 +188,7 @@ def _die_with(parent: int, lifetime: float) -> None:
         signal.alarm(min(max(1, math.ceil(lifetime)), _MAX_ALARM))
 
 
-def _child(job: Callable[[Send, Go], dict[str, Any]], pipe: int, go_pipe: int) -> None:
+def _child(job: Callable[[Send, Go], Done], pipe: int, go_pipe: int) -> None:
     code = 1
     # The collector would touch every object's header and copy the whole heap; the child
     # is short-lived, so it runs without. Signals meant for the service are not ours.
@@ -139,8 +197,8 @@ def _child(job: Callable[[Send, Go], dict[str, Any]], pipe: int, go_pipe: int) -
         with contextlib.suppress(ValueError, OSError):
             signal.signal(signum, signal.SIG_DFL)
 
-    def send(message: dict[str, Any]) -> None:
-        data = msgspec.json.encode(message) + b"\n"
+    def send(message: Message) -> None:
+        data = _encoder.encode(message) + b"\n"
         while data:
             data = data[os.write(pipe, data) :]
 
@@ -148,7 +206,7 @@ def _child(job: Callable[[Send, Go], dict[str, Any]], pipe: int, go_pipe: int) -
         return os.read(go_pipe, 1) == b"g"  # b"": the parent closed its end, or died
 
     try:
-        send({"ok": True, **job(send, go)})
+        send(job(send, go))
         code = 0
     except BaseException as e:  # everything is reported to the parent, nothing escapes the child
         with contextlib.suppress(BaseException):
@@ -157,12 +215,11 @@ def _child(job: Callable[[Send, Go], dict[str, Any]], pipe: int, go_pipe: int) -
         os._exit(code)
 
 
-def _failure(error: BaseException) -> dict[str, Any]:
-    phase = getattr(error, "phase", "")
-    return {
-        "ok": False,
-        "phase": phase,
-        "participant": getattr(error, "participant", None),
-        "reason": getattr(error, "reason", None) or f"{type(error).__name__}: {error}",
-        "error": type(error).__name__,
-    }
+def _failure(error: BaseException) -> Failed:
+    participant = getattr(error, "participant", None)
+    return Failed(
+        phase=str(getattr(error, "phase", "") or ""),
+        participant=participant if isinstance(participant, str) else None,
+        reason=str(getattr(error, "reason", None) or f"{type(error).__name__}: {error}"),
+        error=type(error).__name__,
+    )

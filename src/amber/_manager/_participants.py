@@ -35,9 +35,9 @@ class Participant(Protocol):
     def restore(self, state: Any) -> None: ...
 
 
-def ordered(participants: Sequence[Any]) -> list[Any]:
+def ordered(participants: Sequence[Participant]) -> list[Participant]:
     """Participants with dependencies first (stable otherwise); checks names and links."""
-    by_name: dict[str, Any] = {}
+    by_name: dict[str, Participant] = {}
     for p in participants:
         name = getattr(p, "name", None)
         if not isinstance(name, str) or not name:
@@ -114,7 +114,7 @@ class Lane:
 
 
 def call(
-    participant: Any, method: str, phase: str, timeout: float, *args: Any, lane: Lane | None = None
+    participant: Participant, method: str, phase: str, timeout: float, *args: Any, lane: Lane | None = None
 ) -> tuple[Any, float]:
     """Run ``participant.method(*args)`` within ``timeout`` seconds (on ``lane`` if given, else
     on a thread of its own); return (result, seconds).
@@ -157,7 +157,7 @@ def call(
     return box[0], seconds
 
 
-def resume_when_done(participant: Any, lane: Lane) -> None:
+def resume_when_done(participant: Participant, lane: Lane) -> None:
     """A ``prepare()`` that overran is still running: never resume while it runs (it would
     undo a fence not yet taken); resume once it returns (as after any prepare()), on its
     lane, after it."""

@@ -40,7 +40,7 @@ from ..events import (
     RestoreFinished,
     RestoreStarted,
 )
-from ._participants import violations
+from ._participants import Participant, violations
 
 log = logging.getLogger("amber.restore")
 
@@ -106,7 +106,7 @@ class Restorer:
     def __init__(
         self,
         store: CheckpointStore,
-        participants: Sequence[Any],
+        participants: Sequence[Participant],
         policy: str,
         emit: Callable[[Event], None],
         on_loaded: Callable[[Any], None] | None = None,

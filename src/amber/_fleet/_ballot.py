@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from .._format._format import MAX_MANIFEST_BYTES, digest, manifest_key, parse_manifest
+from .._format._objects import read_object, utc_stamp
 from .._store._checkpoint import CheckpointStore
 from .._store._lease import LEASE_KEY, Lease, read_lease
 from ..errors import ConflictError, FleetCheckpointAbortedError
 from ._keys import groups_of
-from ._records import Decision, Vote, decision_key, make_a_fleet, read_object, utc_now, votes_folder
+from ._records import MAX_OBJECT, Decision, Vote, decision_key, make_a_fleet, votes_folder
 
 if TYPE_CHECKING:
     from ._fleet import Fleet
@@ -79,7 +80,7 @@ class Ballot:
     def abort(self, epoch: int, reason: str, missing: tuple[int, ...] = ()) -> Decision:
         """An abort decision for epoch ``epoch`` (not yet proposed)."""
         groups = self.fleet.key_groups
-        return Decision("amber.fleet.epoch", epoch, "abort", utc_now(), self.workers, groups, (), reason, missing)
+        return Decision("amber.fleet.epoch", epoch, "abort", utc_stamp(), self.workers, groups, (), reason, missing)
 
     def propose(self, epoch: int, decision: Decision) -> None:
         """Create the epoch's decision; if another worker created it first, theirs stands."""
@@ -92,14 +93,14 @@ class Ballot:
 
     def _standing_vote(self, key: str) -> Vote | None:
         try:
-            return msgspec.json.decode(read_object(self.fleet.storage, key) or b"", type=Vote)
+            return msgspec.json.decode(read_object(self.fleet.storage, key, MAX_OBJECT) or b"", type=Vote)
         except (ValueError, RecursionError):  # msgspec errors, bad UTF-8, absurd nesting
             return None
 
     def _tally(self, epoch: int, voters: list[str]) -> Decision:
         votes: list[Vote] = []
         for key in voters:
-            data = read_object(self.fleet.storage, key)
+            data = read_object(self.fleet.storage, key, MAX_OBJECT)
             try:
                 votes.append(msgspec.json.decode(data or b"", type=Vote))
             except (ValueError, RecursionError):  # msgspec errors, bad UTF-8, absurd nesting
@@ -113,5 +114,5 @@ class Ballot:
                 now = f"token {current[0].token}" if current else "no lease"
                 reason = f"worker {vote.worker} voted with lease token {vote.token}, but {now} stands now"
                 return self.abort(epoch, reason)
-        commit = Decision("amber.fleet.epoch", epoch, "commit", utc_now(), self.workers, self.fleet.key_groups)
+        commit = Decision("amber.fleet.epoch", epoch, "commit", utc_stamp(), self.workers, self.fleet.key_groups)
         return msgspec.structs.replace(commit, shards=tuple(votes))

@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from .._format._format import MAX_MANIFEST_BYTES, digest, manifest_key, parse_manifest
+from .._format._objects import decode_object, read_object
 from .._format._signing import Keyring
 from .._maintenance._retention import Retention, collect
 from .._schema._keyed import Table
@@ -46,7 +47,7 @@ from ..events import Listener
 from ..storage import Storage
 from ..storage._prefixed import PrefixedStorage
 from ._keys import groups_of, key_group, of_groups
-from ._records import MAX_OBJECT, Decision, FleetConfig, Vote, decision_key, decoded_decision, read_object, votes_folder
+from ._records import MAX_OBJECT, Decision, FleetConfig, Vote, decision_key, decoded_decision, votes_folder
 from ._worker import FleetWorker
 
 log = logging.getLogger("amber.fleet")
@@ -108,7 +109,7 @@ class Fleet:
 
     def decision(self, epoch: int) -> Decision | None:
         """Epoch ``epoch``'s outcome, or None while undecided."""
-        data = read_object(self.storage, decision_key(epoch))
+        data = read_object(self.storage, decision_key(epoch), MAX_OBJECT)
         return None if data is None else decoded_decision(data, epoch, self.key_groups)
 
     def committed(self, epoch: int | None = None) -> Decision | None:
@@ -205,13 +206,14 @@ class Fleet:
 
 def _config(storage: Storage) -> FleetConfig | None:
     try:
-        data = storage.get_range("fleet.json", 0, MAX_OBJECT)
-    except (ObjectNotFoundError, StoreNotFoundError):
+        data = read_object(storage, "fleet.json", MAX_OBJECT)
+    except StoreNotFoundError:
         return None
-    try:
-        config = msgspec.json.decode(data, type=FleetConfig)
-    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
-        raise CorruptCheckpointError(storage.url, "fleet.json", "a fleet's configuration", str(e)) from None
+    if data is None:
+        return None
+    config = decode_object(
+        data, FleetConfig, lambda e: CorruptCheckpointError(storage.url, "fleet.json", "a fleet's configuration", e)
+    )
     if not 1 <= config.key_groups <= 1 << 16:
         raise CorruptCheckpointError(storage.url, "fleet.json", "1 to 65536 key groups", str(config.key_groups))
     return config

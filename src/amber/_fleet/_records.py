@@ -9,15 +9,14 @@ pure the same way, and tests it with literal values).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
 
 from .._format._format import HEX128, ID_PATTERN, format_id
-from ..errors import CorruptCheckpointError, ObjectNotFoundError
-from ..storage import Storage
+from .._format._objects import decode_object
+from ..errors import CorruptCheckpointError
 from ._keys import groups_of
 
 MAX_OBJECT = 1 << 20  # a vote, a decision or the fleet's config: small JSON
@@ -71,20 +70,11 @@ def votes_folder(epoch: int) -> str:
     return f"epochs/{format_id(epoch)}/votes/"
 
 
-def read_object(storage: Storage, key: str) -> bytes | None:
-    """A small object's bytes (at most ``MAX_OBJECT``), or None when there is none."""
-    try:
-        return storage.get_range(key, 0, MAX_OBJECT)
-    except ObjectNotFoundError:
-        return None
-
-
 def decoded_decision(data: bytes, epoch: int, key_groups: int) -> Decision:
     """Epoch ``epoch``'s decision from its bytes, checked; ``CorruptCheckpointError`` if unsound."""
-    try:
-        decision = msgspec.json.decode(data, type=Decision)
-    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
-        raise CorruptCheckpointError(f"epoch {epoch}", "decision", "a fleet decision", str(e)) from None
+    decision = decode_object(
+        data, Decision, lambda e: CorruptCheckpointError(f"epoch {epoch}", "decision", "a fleet decision", e)
+    )
     problem = decision_problem(decision, epoch, key_groups)
     if problem:
         raise CorruptCheckpointError(f"epoch {epoch}", "decision", *problem)
@@ -120,7 +110,3 @@ def make_a_fleet(votes: list[Vote], workers: int, key_groups: int) -> bool:
     ``workers``, each for exactly that worker's key groups."""
     layout = [groups_of(w, workers, key_groups) for w in range(workers)]
     return [(v.worker, v.workers, v.groups) for v in votes] == [(w, workers, g) for w, g in enumerate(layout)]
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -10,13 +10,14 @@ manifest names marks a run killed before it committed anything.
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import logging
 from typing import Any, Literal
 
 import msgspec
 
 from .._format._format import ID_PATTERN, format_id
+from .._format._objects import decode_object, utc_stamp
 from .._store._checkpoint import CheckpointStore
 from .._store._gc_guard import writing
 from ..errors import AmberError, CheckpointError, ConflictError, CorruptCheckpointError
@@ -74,17 +75,15 @@ class MigrationLog:
             if not (key.endswith(".json") and ID_PATTERN.fullmatch(name)):
                 continue
             data = self.store.storage.get_range(key, 0, 1 << 20)
-            try:
-                entries.append(msgspec.json.decode(data, type=LogEntry))
-            except (ValueError, RecursionError) as e:
-                raise CorruptCheckpointError(name, f"migration log entry {key}", "a log entry", str(e)) from None
+            refuse = functools.partial(CorruptCheckpointError, name, f"migration log entry {key}", "a log entry")
+            entries.append(decode_object(data, LogEntry, refuse))
         return entries
 
     def append(self, **fields: Any) -> LogEntry:
         """Add an entry under the next free sequence number (create-only, so never overwritten)."""
         for _ in range(1000):
             sequence = max((e.sequence for e in self._written()), default=0) + 1
-            now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+            now = utc_stamp()
             entry = LogEntry(sequence=sequence, time=now, **{"run": format_id(sequence), **fields})
             try:
                 with writing(self.store.storage):  # its temporary file is no leftover for gc

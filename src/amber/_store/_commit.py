@@ -14,7 +14,6 @@ cannot write to the store stages into a spool, and its parent ``upload``s before
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from .._format._format import (
     names_enums,
     needed_version,
 )
+from .._format._objects import utc_stamp
 from ..errors import (
     AmberError,
     CheckpointError,
@@ -202,7 +202,7 @@ class Committer:
             sequence = self.store.manifests.last_sequence() + 1
             if sequence > MAX_SEQUENCE:
                 raise StoreError(f"{self.store.url}: sequence numbers are exhausted ({MAX_SEQUENCE})")
-            created = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+            created = utc_stamp()
             manifest = msgspec.structs.replace(staged, id=format_id(sequence), sequence=sequence, created=created)
             manifest = self._finished(manifest)
             encoded = encode_manifest(manifest)

@@ -26,6 +26,7 @@ from typing import NoReturn
 import msgspec
 
 from .._format._format import MAX_TOKEN
+from .._format._objects import decode_object, read_object
 from ..errors import ConflictError, FencedError, LeaseHeldError, ObjectNotFoundError, StoreError, StoreNotFoundError
 from ..storage import Storage
 
@@ -62,13 +63,16 @@ def read_lease(storage: Storage, key: str) -> tuple[LeaseRecord, str] | None:
 def peek_lease(storage: Storage, key: str) -> LeaseRecord | None:
     """The lease at ``key`` without its tag (one request), or None when there is none."""
     try:
-        data = storage.get_range(key, 0, _MAX_BYTES)
-    except (ObjectNotFoundError, StoreNotFoundError):
+        data = read_object(storage, key, _MAX_BYTES)
+    except StoreNotFoundError:
         return None
-    try:
-        return msgspec.json.decode(data, type=LeaseRecord)
-    except (ValueError, RecursionError) as e:  # msgspec errors, bad UTF-8, absurd nesting
-        raise StoreError(f"{storage.url}: {key}: not a lease object ({e}); remove it to reset the lease") from None
+    if data is None:
+        return None
+    return decode_object(
+        data,
+        LeaseRecord,
+        lambda e: StoreError(f"{storage.url}: {key}: not a lease object ({e}); remove it to reset the lease"),
+    )
 
 
 class Lease:

@@ -7,6 +7,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import amber
 import amber.errors
 
@@ -58,3 +60,15 @@ def test_the_public_names_are_what_the_package_defines() -> None:
     defined = {n for n, v in vars(amber).items() if not n.startswith("_") and not inspect.ismodule(v)}
     modules = {n for n, v in vars(amber).items() if inspect.ismodule(v)}
     assert defined == set(amber.__all__) - modules - {"__version__"}
+
+
+def test_the_old_name_of_unquarantine_still_works_and_says_it_is_deprecated(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    store.save({"v": 1})
+    store.quarantine(1, "a test")
+    with pytest.warns(DeprecationWarning, match=r"renamed unquarantine"):
+        store.release(1)
+    assert store.quarantined() == {}
+    store.quarantine(1, "again")
+    store.unquarantine("1")
+    assert store.quarantined() == {}

@@ -10,6 +10,7 @@ keeps only what the docs teach (pyiceberg's ``Table`` over its snapshot producer
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -168,9 +169,18 @@ class CheckpointStore:
         """Quarantined checkpoint ids with the reason each was set aside."""
         return _quarantine.notes(self.storage)
 
-    def release(self, checkpoint_id: str | int) -> None:
-        """Lift a checkpoint's quarantine."""
+    def unquarantine(self, checkpoint_id: str | int) -> None:
+        """Lift a checkpoint's quarantine: the next restore tries it again."""
         _quarantine.lift(self.storage, self.manifests.resolve(checkpoint_id))
+
+    def release(self, checkpoint_id: str | int) -> None:
+        """Deprecated name of ``unquarantine`` ("release" also names giving up a lease)."""
+        warnings.warn(
+            "CheckpointStore.release(id) is renamed unquarantine(id); release will be removed in amber 1.0",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.unquarantine(checkpoint_id)
 
     # --- reading --------------------------------------------------------------------------
 

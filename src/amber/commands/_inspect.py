@@ -1,0 +1,184 @@
+"""The verbs that read a store and write nothing: ``ls``, ``show``, ``verify``, ``dump``,
+``diff`` and ``report``, and the plain rows they show a checkpoint as."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .._format._format import Manifest
+from .._maintenance import _diff, _report
+from .._maintenance._retention import Retention
+from .._schema._values import Link, to_json_value
+from .._store._checkpoint import CheckpointInfo
+from ..errors import AmberError, CheckpointError
+from ._args import StoreArg, opened, parse_duration
+
+
+def ls(store: StoreArg) -> list[dict[str, Any]]:
+    """Every committed checkpoint, oldest first, as a summary row each.
+
+    A checkpoint whose manifest or data file cannot be read is listed with an ``error``
+    instead of hiding the others.
+    """
+    s = opened(store)
+    quarantined = s.quarantined()
+    rows = []
+    for checkpoint_id in s.ids():
+        try:
+            row = _summary(s.info(checkpoint_id))
+        except CheckpointError as e:
+            row = {"id": checkpoint_id, "error": str(e)}
+        if checkpoint_id in quarantined:
+            row["quarantined"] = quarantined[checkpoint_id]
+        rows.append(row)
+    return rows
+
+
+def show(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """One checkpoint in detail: types, versions, fingerprints, counts, sizes, fields."""
+    s = opened(store)
+    manifest = s.manifest(checkpoint_id)
+    info = s.info(manifest.id)
+    return {
+        **_summary(info),
+        "format_version": manifest.format_version,
+        "library": manifest.library,
+        "data": manifest.data,
+        "meta": info.meta,
+        "types": _types(manifest),
+        "root": _root_sizes(manifest),
+    }
+
+
+def verify(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """Check a checkpoint's digests, lengths, structure and references; raise if unsound."""
+    report = opened(store).verify(checkpoint_id)
+    return {
+        "id": report.info.id,
+        "ok": True,
+        "segments": report.segments,
+        "records": report.records,
+        "stored_bytes": report.info.size,
+        "raw_bytes": report.raw_bytes,
+    }
+
+
+def verify_all(store: StoreArg) -> list[dict[str, Any]]:
+    """``verify`` every committed checkpoint, oldest first; a failure is a row with its
+    error, not an exception, so that one bad checkpoint does not hide the others."""
+    s = opened(store)
+    rows = []
+    for cid in s.ids():
+        try:
+            rows.append(verify(s, cid))
+        except AmberError as e:
+            rows.append({"id": cid, "ok": False, "error": str(e)})
+    return rows
+
+
+def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """The JSON text rendering of a whole checkpoint (docs/format.md, "JSON rendering")."""
+    manifest, records, root = opened(store).read_generic(checkpoint_id)
+    return {
+        "checkpoint": {
+            "id": manifest.id,
+            "sequence": manifest.sequence,
+            "created": manifest.created,
+            "digest": manifest.digest,
+            "meta": manifest.meta,
+            **({"parent": manifest.parent, "depth": manifest.depth} if manifest.parent else {}),
+        },
+        "types": {
+            t.schema.name: {
+                "version": t.schema.version,
+                "fingerprint": t.fingerprint,
+                "fields": {f.name: f.type.render() for f in t.schema.fields},
+            }
+            for t in manifest.types
+        },
+        "records": {
+            t.schema.name: [{"$id": f"{t.schema.name}/{row}", **_record_json(r)} for row, r in enumerate(rows)]
+            for t, rows in zip(manifest.types, records, strict=True)
+        },
+        "root": to_json_value(root),
+    }
+
+
+def diff(store: StoreArg, a: str, b: str) -> dict[str, Any]:
+    """Per type: table keys added, changed and deleted from checkpoint ``a`` to ``b``, plus
+    schema differences and counts of records outside tables (no application code needed)."""
+    return _diff.diff(opened(store), a, b)
+
+
+def report(
+    store: StoreArg,
+    *,
+    keep_last: int | None = None,
+    keep_within: str | None = None,
+    grace: str = "1h",
+) -> dict[str, Any]:
+    """The store's history: checkpoints (kind, size, chain, schema versions), durations,
+    pauses, aborts and restores from its history journal, the migration log, what retention
+    keeps (the policy given, else the one the manager recorded) and outliers."""
+    policy = None
+    if keep_last is not None or keep_within is not None:
+        policy = Retention(
+            keep_last=keep_last,
+            keep_within=parse_duration(keep_within) if keep_within else None,
+            grace=parse_duration(grace),
+        )
+    return _report.gather(opened(store), policy)
+
+
+def _summary(info: CheckpointInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "kind": "delta" if info.parent else "full",
+        "parent": info.parent,
+        "depth": info.depth,
+        "time": info.time.isoformat().replace("+00:00", "Z"),
+        "size": info.size,
+        "records": sum(info.counts.values()),
+        "digest": info.digest,
+        "types": dict(info.types),
+    }
+
+
+def _types(manifest: Manifest) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for index, t in enumerate(manifest.types):
+        segs = [s for s in manifest.segments if s.kind == "table" and s.type == index]
+        rows.append(
+            {
+                "name": t.schema.name,
+                "version": t.schema.version,
+                "fingerprint": t.fingerprint,
+                "count": t.count,
+                "links": t.links,
+                "segments": len(segs),
+                "stored_bytes": sum(s.length for s in segs),
+                "raw_bytes": sum(s.raw_length for s in segs),
+                "fields": [
+                    {"name": f.name, "type": f.type.render(), "required": f.default is msgspec.UNSET}
+                    for f in t.schema.fields
+                ],
+            }
+        )
+    return rows
+
+
+def _root_sizes(manifest: Manifest) -> dict[str, int]:
+    root = next(s for s in manifest.segments if s.kind == "root")
+    return {"stored_bytes": root.length, "raw_bytes": root.raw_length}
+
+
+def _record_json(record: dict[str, Any]) -> dict[str, Any]:
+    link = record.get("$link")
+    if isinstance(link, Link):
+        return dict(to_json_value(link))  # {"$link": [token, key]}
+    fields = {k: v for k, v in record.items() if k != "$adopts"}
+    adopts = record.get("$adopts")
+    rendered = dict(to_json_value(fields))
+    return {"$adopts": to_json_value(adopts)["$link"], **rendered} if isinstance(adopts, Link) else rendered

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from .._format._format import MAX_SEQUENCE, Manifest
+from .._format._objects import utc_stamp
 from .._store._checkpoint import CheckpointStore
 from .._store._history import History
 from .._version import __version__
@@ -56,7 +57,7 @@ def gather(store: CheckpointStore, retention: Retention | None = None) -> dict[s
     sections = _sections(history.events)
     return {
         "store": store.url,
-        "generated": _iso(dt.datetime.now(dt.UTC).timestamp()),
+        "generated": utc_stamp(),
         "amber": __version__,
         "checkpoints": checkpoints,
         "types": sorted({name for c in checkpoints for name in c.get("held", {})}),
@@ -266,10 +267,6 @@ def _log(store: CheckpointStore) -> list[Any]:
         return []  # a damaged log entry: the checkpoints are still worth showing
 
 
-def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 # --- the report's sections of history events, by the event's class ---------------------------
 
 SECTIONS = ("aborts", "restores", "quarantines", "collections", "migration_events")
@@ -293,13 +290,13 @@ def _section(event: Event) -> tuple[str, dict[str, Any]] | None:
 
 
 def _row(event: Event, *names: str) -> dict[str, Any]:
-    return {"time": _iso(event.time), **{n: getattr(event, n) for n in names}}
+    return {"time": utc_stamp(event.time), **{n: getattr(event, n) for n in names}}
 
 
 @_section.register
 def _abort(e: CheckpointAborted) -> tuple[str, dict[str, Any]] | None:
     row = _row(e, "kind", "phase", "participant", "reason", "error", "seconds", "pause_seconds")
-    return "aborts", row | {"start": _iso(e.start)}
+    return "aborts", row | {"start": utc_stamp(e.start)}
 
 
 @_section.register
@@ -322,7 +319,7 @@ def _quarantined(e: Quarantined) -> tuple[str, dict[str, Any]] | None:
 
 @_section.register
 def _collected(e: GarbageCollected) -> tuple[str, dict[str, Any]] | None:
-    row = {"time": _iso(e.time), "checkpoints": len(e.deleted_checkpoints), "files": len(e.deleted_files)}
+    row = {"time": utc_stamp(e.time), "checkpoints": len(e.deleted_checkpoints), "files": len(e.deleted_files)}
     return "collections", row
 
 

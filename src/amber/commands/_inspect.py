@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from .._format._format import Manifest
+from .._format._objects import utc_stamp
 from .._maintenance import _diff, _report
 from .._maintenance._retention import Retention
 from .._schema._values import Link, to_json_value
@@ -138,7 +139,7 @@ def _summary(info: CheckpointInfo) -> dict[str, Any]:
         "kind": "delta" if info.parent else "full",
         "parent": info.parent,
         "depth": info.depth,
-        "time": info.time.isoformat().replace("+00:00", "Z"),
+        "time": utc_stamp(info.time),
         "size": info.size,
         "records": sum(info.counts.values()),
         "digest": info.digest,

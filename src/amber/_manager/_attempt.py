@@ -10,13 +10,14 @@ timeouts, where events go, whom to tell of a new phase), so it stands on its own
 
 from __future__ import annotations
 
-import gc
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
 
 import msgspec
 
+from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointInfo
 from ..errors import CheckpointAbortedError, CheckpointTimeoutError
 from ..events import (
@@ -70,8 +71,8 @@ class _Attempt:
         self.live = False  # events go straight to listeners (after deliver())
         # The cyclic GC is off from the first prepare() to the last resume(): a collection
         # there would lengthen the service's pause (tens of ms with a million objects).
-        self._gc_was_enabled = gc.isenabled()
-        gc.disable()
+        self._gc = contextlib.ExitStack()
+        self._gc.enter_context(gc_paused())
         self.verify = False  # this checkpoint checks its tables (deltas check themselves)
         self.digests: dict[int, Digest] | None = None  # the tables as it wrote them
 
@@ -155,9 +156,7 @@ class _Attempt:
         self.pause_start, self.pause_wall = time.perf_counter(), time.time()
 
     def end_pause(self) -> None:
-        if self._gc_was_enabled:
-            gc.enable()
-            self._gc_was_enabled = False
+        self._gc.close()  # the GC as it was (closing again does nothing)
         if self.pause_end is None:
             self.pause_end = time.perf_counter()
             if self.pause_start is not None:

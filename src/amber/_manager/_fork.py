@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import math
 import os
 import select
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator
 import msgspec
 
 from .._format._format import Manifest
+from .._store._capture import gc_paused
 
 
 class Verified(msgspec.Struct, tag=True):
@@ -189,10 +189,16 @@ def _die_with(parent: int, lifetime: float) -> None:
 
 
 def _child(job: Callable[[Send, Go], Done], pipe: int, go_pipe: int) -> None:
-    code = 1
     # The collector would touch every object's header and copy the whole heap; the child
-    # is short-lived, so it runs without. Signals meant for the service are not ours.
-    gc.disable()
+    # is short-lived, so it runs without (never resumed: the child ends in os._exit()).
+    with gc_paused():
+        _run(job, pipe, go_pipe)
+
+
+def _run(job: Callable[[Send, Go], Done], pipe: int, go_pipe: int) -> None:
+    """Run the job and send its outcome, or its failure; then exit. Never returns."""
+    code = 1
+    # Signals meant for the service are not ours.
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(ValueError, OSError):
             signal.signal(signum, signal.SIG_DFL)

@@ -24,7 +24,7 @@ import pytest
 import amber
 from amber import commands
 from amber._format import _tagged
-from amber._store import _memory
+from amber._store import _memory, _memory_cost
 from amber._store._commit import Committer
 from tests.helpers import forge
 
@@ -141,9 +141,9 @@ def test_the_per_kind_constants_bound_what_this_python_allocates() -> None:
         "bytes": [b"ab", b"x" * 1000],
     }
     for kind, values in samples.items():
-        cost = _memory.cost(amber.FieldType(kind))
+        cost = _memory_cost.cost(amber.FieldType(kind))
         for value in values:
-            size, memory = len(msgspec.msgpack.encode(value)), _memory._block(sys.getsizeof(value))
+            size, memory = len(msgspec.msgpack.encode(value)), _memory_cost.allocated(sys.getsizeof(value))
             assert memory <= cost.fixed + cost.ratio * (size - cost.least) and memory <= cost.dense * size, value
     names = [f"field{n}" for n in range(43_691)]
     for n in (1, 5, 6, 11, 19, 22, 77, 86, 307, 1229, 1366, 4915, 10923, 19661, 43691):
@@ -151,12 +151,12 @@ def test_the_per_kind_constants_bound_what_this_python_allocates() -> None:
         # as msgspec decodes them, less the ints (28 bytes each) and a decode's own overhead.
         members = msgspec.msgpack.encode(list(range(1000, 1000 + n)))
         grown = decoded(members, set[int]) - decoded(b"\x90", set[int]) - 28 * n
-        assert grown <= n * _memory.SET_MEMBER
+        assert grown <= n * _memory_cost.SET_MEMBER
         items = msgspec.msgpack.encode(dict.fromkeys(range(1000, 1000 + n)))
         grown = decoded(items, dict[int, None]) - decoded(b"\x80", dict[int, None]) - 28 * n
-        assert grown <= _memory.DICT - 64 + n * _memory.DICT_ITEM
+        assert grown <= _memory_cost.DICT - 64 + n * _memory_cost.DICT_ITEM
         row = dict(zip(names[:n], range(n), strict=True))  # a generic read's record: dict(zip(names, values))
-        assert sys.getsizeof(row) <= _memory.row_object(n)
+        assert sys.getsizeof(row) <= _memory_cost.row_object(n)
 
 
 # --- the reviewer's checkpoint --------------------------------------------------------

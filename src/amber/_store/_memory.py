@@ -13,11 +13,12 @@ declares (each type's written schema, each segment's rows and decompressed size)
   cost (a member of a set of ints: its share of the set's table, and the int);
 * the tagged root at the most a tagged byte can cost, and the segments held while reading.
 
-Sizes come from ``sys.getsizeof`` on the running interpreter, rounded up to the 16 bytes
-the allocator hands out. Copies the reader makes are counted where they live beside the
-values: a decoded column beside its resolved copy, msgpack nodes beside the tagged values
-decoded from them, a container holding references beside its rebuilt copy, a type's
-values as written beside their upgraded form. What the application's own code allocates
+Sizes per kind of value are ``_memory_cost``'s, from ``sys.getsizeof`` on the running
+interpreter; this module adds them up for a read, with what the read itself holds. Copies
+the reader makes are counted where they live beside the values: a decoded column beside
+its resolved copy, msgpack nodes beside the tagged values decoded from them, a container
+holding references beside its rebuilt copy, a type's values as written beside their
+upgraded form. What the application's own code allocates
 (upgrade steps, defaults of new fields, ``__post_init__``) is not counted.
 
 A list of records in the root (or in an ``Any`` field) is stored as a range of rows: a few
@@ -29,13 +30,9 @@ before they are built.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import functools
 import heapq
 import os
-import sys
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +41,22 @@ from .._format import _tagged
 from .._format._format import Manifest, SegmentEntry, TypeEntry
 from .._schema._schema import Registry
 from .._schema._types import FieldType
-from .._schema._values import Ref
 from ..errors import CheckpointTooLargeError, SchemaError
+from ._memory_cost import (
+    DICT,
+    DICT_ITEM,
+    INT,
+    REF,
+    ROW_ITEM,
+    SET_MEMBER,
+    SLOT,
+    TAGGED,
+    TAGGED_RATIO,
+    TUPLE,
+    allocated,
+    field_cost,
+    row_object,
+)
 
 # Where the machine's memory cannot be asked (no sysconf): a limit that stops a load asking
 # for a terabyte, and lets through any state an ordinary server holds.
@@ -74,55 +85,7 @@ def default_memory_limit() -> int:
     return DEFAULT_MULTIPLE * physical_memory()
 
 
-def _block(size: int) -> int:
-    """What the allocator hands out for ``size`` bytes: pymalloc and glibc round up to 16;
-    ``sys.getsizeof`` (and tracemalloc) count the bytes asked for."""
-    return -(-size // 16) * 16
-
-
-# --- what one value costs, by kind (comments: CPython 3.11, 64 bits) ---------------------
-
-SLOT = 8  # a pointer: one item of a list or tuple
-INT = _block(sys.getsizeof(2**59))  # 32: ints below 2**60; -32..-6 take one msgpack byte and are not cached
-BIG_INT = _block(sys.getsizeof(2**64 - 1))  # 48: up to 2**64, in 9 msgpack bytes: 2 bytes a byte past the first
-FLOAT = _block(sys.getsizeof(0.0))  # 32: a float field reads any number, a one-byte int too
-# A str of n characters takes at most 76 + 4n bytes (one astral character makes them all 4
-# bytes wide; ASCII takes 49 + n), and n is at most its UTF-8 bytes: 12 bytes of rounding on
-# top, then 4 bytes per encoded byte. The empty str and those of one Latin-1 character are
-# cached: a str of its own takes 3 encoded bytes or more, (88 + 8) / 3 = 32 bytes a byte.
-STR = sys.getsizeof("\U0001f600") - 4 + 12  # 88
-STR_DENSE = (STR + 4 * 2) / 3  # 32
-# bytes: 33 + n rounded up, then 1 byte per encoded byte; those of 0 or 1 byte are cached,
-# so one of its own takes 4 encoded bytes or more (2 of header): 51 / 4 bytes a byte.
-BYTES = sys.getsizeof(b"") + 15  # 48
-BYTES_DENSE = (BYTES + 3) / 4  # 12.75
-# msgspec caches the time zones of the offsets it reads, but not every one: an aware value
-# may hold its own (a timezone of 32 bytes and its timedelta of 48).
-ZONE = _block(sys.getsizeof(dt.timezone(dt.timedelta(hours=1)))) + _block(sys.getsizeof(dt.timedelta(1)))
-DATETIME = _block(sys.getsizeof(dt.datetime(2000, 1, 1))) + ZONE  # 128
-TIME = _block(sys.getsizeof(dt.time())) + ZONE  # 128
-DATE = _block(sys.getsizeof(dt.date(2000, 1, 1)))  # 32
-TIMEDELTA = _block(sys.getsizeof(dt.timedelta(1)))  # 48
-UUID = _block(sys.getsizeof(uuid.UUID(int=0))) + _block(sys.getsizeof(2**127))  # 112: the object and its int
-# 104 bytes holds 19 digits; every 19 more take a word (under half a byte a digit), and the
-# str msgspec reads it from lives while it is parsed: 1 byte per encoded byte.
-DECIMAL = _block(sys.getsizeof(decimal.Decimal(1)))  # 112
-REF = _block(sys.getsizeof(Ref("", 0)))  # 48: what a reference reads as without the app's code
-LIST = _block(sys.getsizeof([])) + SLOT  # 72: 56 rounded up, and up to 8 more rounding its item array
-TUPLE = sys.getsizeof(())  # 40, plus a slot an item
-EMPTY_SET = _block(sys.getsizeof(set()))  # 224: a set holds up to 4 members in itself
-# A set's table has 16-byte slots; it grows at 3/5 full to 4 times its size, and the old
-# table lives while members are copied. The worst moment is the 19th member: 128 slots new
-# and 32 old, 16 x 160 / 19 = 134.7 bytes a member (later resizes: 133.4 at most). Traced in
-# a process that has run a while (the whole test suite first), decoding 19 members peaked at
-# 140.2 a member: the allocator's state adds a little, so 9 more bytes a member.
-SET_MEMBER = -(-16 * (128 + 32) // 19) + 9  # 144
-# A dict's first table (5 items) comes with its first item: 224 bytes. It grows at 2/3 full
-# to twice its size: then 3 index bytes (4 each, up to 2**31 slots) and 2 entries of 24
-# bytes an item, 60 in all, and the old table (half that, 30) lives while items are copied.
-DICT = _block(sys.getsizeof({0: 0}))  # 224
-DICT_ITEM = 2 * 24 + 3 * 4 + 30  # 90
-ROW_ITEM = 2 * 24 + 3 * 4  # 60: a field of a row's dict (they are built one at a time: one resize copy)
+# --- what a read holds beside the values ------------------------------------------------
 
 # Slots per row and column: the decoded chunk's list (8), and the table's column it is added
 # to (8, growing by an eighth: 17 while a resize copies it), 32 with the next chunk decoding.
@@ -133,118 +96,18 @@ COLUMN = 32
 ROW_SLOTS = 56
 # Per row of a type pointing at records: ordering frozen records row by row keeps a set of
 # (type, row) nodes: a tuple (64), its set member (144) and the row's int (32).
-ORDER_ROW = _block(TUPLE + 2 * SLOT) + SET_MEMBER + INT  # 240
+ORDER_ROW = allocated(TUPLE + 2 * SLOT) + SET_MEMBER + INT  # 240
 # A row named by a range in a tagged value: the slice and the list made of it (16), its Ref
 # marker without app code (48), and a set member if the range is a set's (144).
 RANGE_ROW = 2 * SLOT + REF + SET_MEMBER  # 208
-# A tagged value (the root, Any fields) as msgpack nodes beside what they decode to. Its
-# most costly byte: a row (below 128: one byte, a cached int) in a list of references (8),
-# the list of records made of them (8) with its Ref marker without app code (48), made a
-# set member (144). A one-byte int (-32..-6) in a list of scalars costs 8 + 32 + 144.
-TAGGED = LIST + SLOT  # a value of one byte: an empty map or array (72), in a decoded column (8)
-TAGGED_RATIO = 2 * SLOT + REF + SET_MEMBER  # 208
 # A row of a delta's links or adoptions (keys are charged as tagged bytes): its token (32 +
 # 8), the set its keys are checked in (144), the (token, key) or (row, token, key) tuples
 # (72), lookups (3 slots), the rows and objects sets of adoptions (2 x 144), and read
 # without app code its dict (224) and Link (48).
-LINK_ROW = INT + SLOT + SET_MEMBER + _block(TUPLE + 3 * SLOT) + 3 * SLOT + 2 * SET_MEMBER + DICT + REF  # 832
+LINK_ROW = INT + SLOT + SET_MEMBER + allocated(TUPLE + 3 * SLOT) + 3 * SLOT + 2 * SET_MEMBER + DICT + REF  # 832
 # Beyond the values: partly used allocator pools and arenas, the reading thread's stack and
 # malloc arena, zstd's context, decoders, first-time imports.
 BASE = 8 << 20
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a value of one field type costs (its slot in whatever holds it aside): at most
-    ``fixed`` bytes at its smallest encoding of ``least`` bytes, and ``ratio`` bytes for every
-    encoded byte past those, wherever it lies inside the value; and at most ``dense`` bytes
-    per encoded byte of the whole value (what it costs as an element of a container)."""
-
-    fixed: int
-    least: int
-    ratio: float
-    dense: float
-
-
-def _cost(fixed: int, least: int, ratio: float, dense: float | None = None) -> Cost:
-    """A cost whose ``dense`` follows from the rest (the value at its smallest, or any byte
-    past it) unless a tighter one is known."""
-    return Cost(fixed, least, ratio, max(fixed / least, ratio) if dense is None else dense)
-
-
-_SCALARS = {
-    "none": _cost(0, 1, 0),  # None, True and False are singletons
-    "bool": _cost(0, 1, 0),
-    "int": _cost(INT, 1, (BIG_INT - INT) / 8),
-    "float": _cost(FLOAT, 1, 0),
-    "str": _cost(STR, 1, 4, STR_DENSE),
-    "bytes": _cost(BYTES, 1, 1, BYTES_DENSE),
-    "datetime": _cost(DATETIME, 1, 0),
-    "date": _cost(DATE, 1, 0),
-    "time": _cost(TIME, 1, 0),
-    "timedelta": _cost(TIMEDELTA, 1, 0),
-    "decimal": _cost(DECIMAL, 1, 1),
-    "uuid": _cost(UUID, 1, 0),
-    # A row number, its slot in the resolved column and its Ref marker when read without the
-    # app's code (56). Rows below 257 are cached ints; an int of its own takes 3 bytes or
-    # more (32, and up to 48 in 9 bytes): 16 bytes a byte past the first.
-    "record": _cost(SLOT + REF, 1, INT / 2),
-}
-
-
-@functools.lru_cache(maxsize=4096)
-def cost(t: FieldType) -> Cost:
-    """What a value of ``t`` costs, as decoded (not yet resolved: see ``field_cost``)."""
-    if t.is_tagged():
-        return _cost(TAGGED, 1, TAGGED_RATIO)
-    scalar = _SCALARS.get(t.kind)
-    if scalar is not None:
-        return scalar
-    if t.kind == "enum":  # the member; read by value (no app code, or a Literal), its value
-        return _cost(max(map(_enum_value, t.values)), 1, 0)
-    if t.kind == "union":  # one member's cost each time: the most fixed, the least bytes
-        members = [cost(m) for m in t.items]
-        fixed, least = max(m.fixed for m in members), min(m.least for m in members)
-        return Cost(fixed, least, max(m.ratio for m in members), max(m.dense for m in members))
-    if t.kind == "tuple" and not t.variadic:
-        items = [cost(i) for i in t.items]
-        fixed = _block(TUPLE + SLOT * len(items)) + sum(i.fixed for i in items)
-        return _cost(fixed, 1 + sum(i.least for i in items), max(i.ratio for i in items))
-    return _container(t)
-
-
-def _container(t: FieldType) -> Cost:
-    """A list, set, frozenset, dict or tuple of any length: the empty container, then per
-    encoded byte of an element its slot (or table share) over the element's smallest
-    encoding, and the element's own bytes a byte."""
-    if t.kind == "dict":
-        key, value = cost(t.items[0]), cost(t.items[1])
-        return _cost(DICT, 1, DICT_ITEM / (key.least + value.least) + max(key.dense, value.dense))
-    item = cost(t.items[0])
-    empty, each = (EMPTY_SET, SET_MEMBER) if t.kind in ("set", "frozenset") else (LIST, SLOT)
-    return _cost(empty, 1, each / item.least + item.dense)
-
-
-def field_cost(t: FieldType) -> Cost:
-    """A column's value: a container holding references is rebuilt with the records (or
-    Ref markers) in place of row numbers, beside the decoded one: twice its cost."""
-    c = cost(t)
-    if t.kind in ("list", "set", "frozenset", "tuple", "dict") and not t.is_tagged() and t.references():
-        return Cost(2 * c.fixed, c.least, 2 * c.ratio, 2 * c.dense)
-    return c
-
-
-def _enum_value(value: int | str) -> int:
-    if isinstance(value, str):
-        return STR + 4 * len(value.encode("utf-8", "surrogatepass"))
-    return INT if abs(value) < 2**60 else BIG_INT
-
-
-def row_object(fields: int) -> int:
-    """A record built from a row, or the dict a generic read makes of it: the dict is the
-    larger (a msgspec record takes 32 + 8 a field, a dataclass 56 and its values, a dict of
-    its own past 29 fields)."""
-    return DICT + ROW_ITEM * fields
 
 
 # --- a read, from its manifests ----------------------------------------------------------

@@ -18,8 +18,9 @@ import msgspec
 from .._format._format import TypeEntry, digest
 from .._schema._values import Link, Ref, to_json_value
 from .._store._checkpoint import CheckpointStore
+from .._store._generic import table_nodes
 from .._store._loading import check_memory
-from .._store._reading import CheckpointReader, table_nodes
+from .._store._reading import CheckpointReader
 from ..errors import CorruptCheckpointError
 
 Entries = dict[Any, tuple[str, str]]  # key -> (type name of the value, fingerprint)

@@ -1,17 +1,18 @@
 """Reading one committed checkpoint: segments, columns, the root, and the rebuilt state.
 
 Every segment is checked (length, digest, bounded decompression) before it is decoded, and
-decoded against the writer's schema before anything is built from it.
+decoded against the writer's schema before anything is built from it. Types are brought to
+the running code's versions on the way (by rules, upgrade steps or checkpoint steps). What a
+delta takes from its parent is read by _delta_reading; the generic view (records as dicts,
+no application code) is built from _generic.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from itertools import groupby, repeat
-from operator import itemgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -27,18 +28,19 @@ from .._evolution._apply import (
     run_stage,
 )
 from .._evolution._plan import Plan, Stage, TypePlan
-from .._format._columns import column_type, decode_column
+from .._format._columns import column_type
 from .._format._errors import Corrupt
 from .._format._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
-from .._format._tagged_decoder import KeyedHook, TaggedDecoder, whole_tables
+from .._format._tagged_decoder import whole_tables
 from .._graph._reader import StateReader
-from .._schema._keyed import MISSING
 from .._schema._keyed import Table as KeyedTable
-from .._schema._record_type import RecordRejected, hashed_by_value
+from .._schema._record_type import RecordRejected
 from .._schema._types import FieldType
 from .._schema._values import Link, Ref, TableNode
 from ..errors import CheckpointError, CorruptCheckpointError, MigrationError, ObjectNotFoundError
 from ..storage import Storage
+from ._delta_reading import ParentRows, applier
+from ._generic import dict_rows, generic_root, markers, ref_index, table_nodes
 from ._memory import Estimate, default_memory_limit, estimate, range_excess, refuse
 from ._pipeline import pipelined
 
@@ -104,14 +106,15 @@ class CheckpointReader:
         root = self.root()
         self._check_ranges(root, columns)
         try:
-            linked = self.linked(migration, prior or {})
-            adopted = self.adopted(migration, prior or {})
+            parent = ParentRows(m, self.segment)
+            linked = parent.linked(migration, prior or {})
+            adopted = parent.adopted(migration, prior or {})
             columns = [
                 self._to_reader(i, tp, cols, migration)
                 for i, (tp, cols) in enumerate(zip(migration.types, columns, strict=True))
             ]
             reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
-            hook = _applier(m, prior) if prior is not None else whole_tables()
+            hook = applier(m, prior) if prior is not None else whole_tables()
             counts = [t.count for t in m.types]
             return reader.assemble(columns, counts, root, linked=linked, adopted=adopted, keyed=hook)
         except Corrupt as e:
@@ -123,88 +126,16 @@ class CheckpointReader:
         except RecordRejected as e:
             raise e.error(m.id) from e.cause
 
-    def linked(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[Any]]:
-        """The records each type's link rows stand for, found in the parent's tables."""
-        found: list[list[Any]] = [[] for _ in self.manifest.types]
-        for index, entry in enumerate(self.manifest.segments):
-            if entry.kind != "links":
-                continue
-            part = entry.describe(index, self.manifest)
-            cls = migration.types[entry.type].reader.cls
-            targets = self._link_targets(index, entry, part)
-            values = _entries(prior, targets)
-            if set(map(type, values)) - {cls}:
-                culprit = next(t for t, v in zip(targets, values, strict=True) if type(v) is not cls)
-                expected = f"links to {cls.__qualname__} entries of the parent {self.manifest.parent}"
-                raise CorruptCheckpointError(self.manifest.id, part, expected, f"{culprit!r:.80}")
-            found[entry.type].extend(values)
-        return found
-
-    def adopted(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]) -> list[list[tuple[int, Any]]]:
-        """Per type, (row, the parent's object) for each record changed in place."""
-        found: list[list[tuple[int, Any]]] = [[] for _ in self.manifest.types]
-        for index, entry in enumerate(self.manifest.segments):
-            if entry.kind == "adopt":
-                part = entry.describe(index, self.manifest)
-                found[entry.type].extend(self._adopted_in(index, entry, part, migration, prior))
-        for adoptions in found:
-            rows, objects = {row for row, _ in adoptions}, {id(v) for _, v in adoptions}
-            if len(rows) != len(adoptions) or len(objects) != len(adoptions):
-                raise CorruptCheckpointError(self.manifest.id, "adoptions", "each row and object adopted once")
-        return found
-
-    def _adopted_in(
-        self, index: int, entry: SegmentEntry, part: str, migration: Plan, prior: dict[int, KeyedTable[Any, Any]]
-    ) -> list[tuple[int, Any]]:
-        """One adopt segment's rows and objects, checked in bulk (this runs per delta on restore)."""
-        type_entry = self.manifest.types[entry.type]
-        cls = migration.types[entry.type].reader.cls
-        adoptions = self._adoptions(index, entry, part)
-        rows = [row for row, _, _ in adoptions]
-        values = _entries(prior, [(token, key) for _, token, key in adoptions])
-        stored = not rows or type_entry.links <= min(rows) <= max(rows) < type_entry.links + type_entry.count
-        if not stored or hashed_by_value(cls) or set(map(type, values)) - {cls}:
-            expected = f"rows of records changed in place, in entries of the parent {self.manifest.parent}"
-            culprit = next((a for a, v in zip(adoptions, values, strict=True) if type(v) is not cls), adoptions[0])
-            raise CorruptCheckpointError(self.manifest.id, part, expected, f"{culprit!r:.80}")
-        return list(zip(rows, values, strict=True))
-
-    def _adoptions(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, int, Any]]:
-        raw = self.segment(index, entry)
-        try:
-            rows, tokens, keys_node = _adopt_decoder.decode(raw)
-            keys = TaggedDecoder([]).sequence(keys_node, 0)  # no records, no tables
-            set(keys)  # every key hashable
-        except (ValueError, TypeError, Corrupt, RecursionError, MemoryError) as e:
-            raise CorruptCheckpointError(
-                self.manifest.id, part, "rows, table tokens and hashable keys", str(e)
-            ) from None
-        if not len(rows) == len(tokens) == len(keys) == entry.rows:
-            raise CorruptCheckpointError(self.manifest.id, part, f"{entry.rows} adoptions", str(len(rows)))
-        return list(zip(rows, tokens, keys, strict=True))
-
-    def _link_targets(self, index: int, entry: SegmentEntry, part: str) -> list[tuple[int, Any]]:
-        raw = self.segment(index, entry)
-        try:
-            tokens, keys_node = _links_decoder.decode(raw)
-            keys = TaggedDecoder([]).sequence(keys_node, 0)  # no records, no tables
-            set(keys)  # every key hashable
-        except (ValueError, TypeError, Corrupt, RecursionError, MemoryError) as e:
-            raise CorruptCheckpointError(self.manifest.id, part, "table tokens and hashable keys", str(e)) from None
-        if len(tokens) != entry.rows or len(keys) != entry.rows:
-            raise CorruptCheckpointError(self.manifest.id, part, f"{entry.rows} links", str(len(tokens)))
-        return list(zip(tokens, keys, strict=True))
-
     def _staged_state(self, migration: Plan) -> Any:
         """The state through checkpoint steps: every record as a dict, stage by stage."""
         m = self.manifest
-        decoder, objects_of = self._markers()
+        decoder, objects_of = markers(self.manifest)
         names = [name for name, _ in migration.final[: len(m.types)]]  # the checkpoint's types, current names
         columns = self.columns([{} for _ in m.types])
         root = self.root()
         self._check_ranges(root, columns)
         try:
-            records = [_rows(t, c, objects_of, decoder) for t, c in zip(m.types, columns, strict=True)]
+            records = [dict_rows(t, c, objects_of, decoder) for t, c in zip(m.types, columns, strict=True)]
             versions = {n: t.schema.version for n, t in zip(names, m.types, strict=True)}
             tables = Tables(dict(zip(names, records, strict=True)), versions)
             for name, version in migration.empty:  # a step's type the checkpoint held no records of
@@ -257,19 +188,20 @@ class CheckpointReader:
         columns = self.columns([{} for _ in m.types])
         root = self.root()
         self._check_ranges(root, columns)
-        decoder, objects_of = self._markers()
+        decoder, objects_of = markers(m)
+        parent = ParentRows(m, self.segment)
         links: list[list[dict[str, Any]]] = [[] for _ in m.types]
         adoptions: list[tuple[int, int, Any]] = []  # (type, row, Link)
         for index, entry in enumerate(m.segments):
             if entry.kind == "links":
-                targets = self._link_targets(index, entry, entry.describe(index, m))
+                targets = parent.link_targets(index, entry, entry.describe(index, m))
                 links[entry.type].extend({"$link": Link(token, key)} for token, key in targets)
             elif entry.kind == "adopt":
-                found = self._adoptions(index, entry, entry.describe(index, m))
+                found = parent.adoptions(index, entry, entry.describe(index, m))
                 adoptions.extend((entry.type, row, Link(token, key)) for row, token, key in found)
         try:
             records = [
-                linked + _rows(entry, cols, objects_of, decoder)
+                linked + dict_rows(entry, cols, objects_of, decoder)
                 for entry, cols, linked in zip(m.types, columns, links, strict=True)
             ]
             for index, row, link in adoptions:
@@ -277,7 +209,7 @@ class CheckpointReader:
                 if not type_entry.links <= row < type_entry.links + type_entry.count:
                     raise Corrupt(f"adopted rows among the records of {type_entry.schema.name}", str(row))
                 records[index][row] = {"$adopts": link, **records[index][row]}
-            return records, self._generic_root(root)
+            return records, generic_root(m, root)
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
         except RecursionError:
@@ -306,9 +238,9 @@ class CheckpointReader:
         if not tp.steps:
             upgraded = by_rules(tp, columns, entry.count)
         else:
-            decoder, objects_of = self._markers()
-            refs = self._ref_index([t.reader.name for t in migration.types])
-            upgraded = by_steps(tp, _rows(entry, columns, objects_of, decoder), refs)
+            decoder, objects_of = markers(self.manifest)
+            refs = ref_index(self.manifest, [t.reader.name for t in migration.types])
+            upgraded = by_steps(tp, dict_rows(entry, columns, objects_of, decoder), refs)
         w, r = tp.writer, tp.reader
         self._timed(began, StepTiming(self.manifest.id, w.name, w.version, r.version, tp.how, entry.count, wall))
         return upgraded
@@ -316,44 +248,6 @@ class CheckpointReader:
     def _timed(self, began: float, step: StepTiming) -> None:
         if self.steps is not None:
             self.steps.append(replace(step, seconds=time.perf_counter() - began))
-
-    def _generic_root(self, root: Any) -> Any:
-        """The root (its msgpack data) with tables as ``TableNode`` values: whole ones, or
-        changes in a delta."""
-        m = self.manifest
-        seen: set[int] = set()
-
-        def node(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> TableNode:
-            if token in seen:
-                raise Corrupt("each table once in the state", f"table {token} twice")
-            if deleted is not None and not m.is_delta:
-                raise Corrupt("whole tables only, outside a delta checkpoint", f"changes to table {token}")
-            seen.add(token)
-            return TableNode(token, entries, deleted)
-
-        markers = [_RefRows(t.schema.name, t.links + t.count) for t in m.types]
-        root = TaggedDecoder(markers, keyed=node).decode(root)
-        if not m.is_delta and {str(t): len(n.entries) for t, n in table_nodes(root).items()} != m.tables:
-            raise Corrupt("tables with the entry counts in the manifest", ", ".join(list(m.tables)[:3]))
-        if set(map(str, seen)) != set(m.tables):
-            raise Corrupt("the tables the manifest lists", ", ".join(map(str, sorted(seen)))[:200])
-        return root
-
-    def _markers(self) -> tuple[TaggedDecoder, Any]:
-        markers = [_RefRows(t.schema.name, t.links + t.count) for t in self.manifest.types]
-        by_name = {t.schema.name: rows for t, rows in zip(self.manifest.types, markers, strict=True)}
-
-        def objects_of(t: FieldType) -> Sequence[Any]:
-            return by_name.get(t.record, ())
-
-        return TaggedDecoder(markers), objects_of
-
-    def _ref_index(self, readers: Sequence[str] = ()) -> RefIndex:
-        """Ref markers name the writer's types; a step may hand back, or a field declare,
-        the reader's name of a renamed type: both name the same table."""
-        names = {t.schema.name: i for i, t in enumerate(self.manifest.types)}
-        names.update({name: i for i, name in enumerate(readers)})
-        return RefIndex(names, [t.links + t.count for t in self.manifest.types])
 
     def columns(self, classes: list[dict[FieldType, type]]) -> list[Columns]:
         """Every table's columns, decoded (typed) against the writer's schema."""
@@ -401,96 +295,6 @@ class CheckpointReader:
             return inflate(blob, entry.raw_length)
         except Exception as e:  # zstandard raises its own ZstdError as well as ValueError
             raise CorruptCheckpointError(m.id, part, "a zstd frame", str(e)) from None
-
-
-class _RefRows(Sequence[Ref]):
-    """Stands in for a table when reading without app code: row n is ``Ref(name, n)``."""
-
-    def __init__(self, name: str, count: int) -> None:
-        self._name = name
-        self._count = count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, row: Any) -> Any:
-        if isinstance(row, slice):
-            return [Ref(self._name, r) for r in range(*row.indices(self._count))]
-        if not 0 <= row < self._count:
-            raise IndexError(row)
-        return Ref(self._name, row)
-
-
-_links_decoder = msgspec.msgpack.Decoder(
-    tuple[Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]], msgspec.Meta(max_length=MAX_ROWS)], Any]
-)
-
-
-def table_nodes(root: Any) -> dict[int, TableNode]:
-    """Table nodes of a generic root, by token (through builtin containers)."""
-    found: dict[int, TableNode] = {}
-    stack = [root]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, TableNode):
-            found[value.token] = value
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list | tuple | set | frozenset):
-            stack.extend(value)
-    return found
-
-
-def _entries(prior: dict[int, KeyedTable[Any, Any]], targets: list[tuple[int, Any]]) -> list[Any]:
-    """The values at (token, key) in the parent's tables (MISSING where there is none),
-    looked up in bulk: a delta can link thousands of records."""
-    found: list[Any] = []
-    for token, group in groupby(targets, key=itemgetter(0)):
-        table = prior.get(token)
-        keys = list(map(itemgetter(1), group))
-        found.extend(map(table._data.get, keys, repeat(MISSING)) if table is not None else [MISSING] * len(keys))
-    return found
-
-
-_adopt_decoder = msgspec.msgpack.Decoder(
-    tuple[
-        Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=MAX_ROWS)],
-        Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]], msgspec.Meta(max_length=MAX_ROWS)],
-        Any,
-    ]
-)
-
-
-def _applier(m: Manifest, prior: dict[int, KeyedTable[Any, Any]]) -> KeyedHook:
-    """Table nodes of a delta: changes go to the parent's table of the same token."""
-    seen: set[int] = set()
-
-    def apply(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> Any:
-        if token in seen:
-            raise Corrupt("each table once in the state", f"table {token} twice")
-        seen.add(token)
-        if deleted is None:
-            return KeyedTable._restored(token, entries)
-        table = prior.get(token)
-        if table is None:
-            raise Corrupt(f"changes to tables of the parent {m.parent}", f"changes to unknown table {token}")
-        table._apply(entries, deleted)
-        return table
-
-    return apply
-
-
-def _rows(entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: TaggedDecoder) -> list[dict[str, Any]]:
-    resolved = []
-    for f, column in zip(entry.schema.fields, columns, strict=True):
-        if f.type.is_tagged():
-            resolved.append([decoder.decode(v) for v in column])
-        else:
-            resolved.append(decode_column(f.type, column, objects_of))
-    names = [f.name for f in entry.schema.fields]
-    if not names:
-        return [{} for _ in range(entry.count)]
-    return list(map(dict, map(zip, repeat(names), zip(*resolved, strict=True))))  # C loops: the hot path
 
 
 def _decoding_classes(tp: TypePlan) -> dict[FieldType, type]:

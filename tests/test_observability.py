@@ -21,6 +21,7 @@ from opentelemetry.trace import StatusCode
 
 import amber
 from amber import commands
+from amber._store._commit import Committer
 from amber._store._history import History
 from amber.events import (
     AnyEvent,
@@ -575,7 +576,7 @@ def test_a_migration_that_fails_to_commit_reports_its_steps_but_counts_no_record
     def disk_full(*args: Any, **kwargs: Any) -> Any:
         raise amber.StoreError("the disk is full")
 
-    monkeypatch.setattr(store, "_save", disk_full)
+    monkeypatch.setattr(Committer, "write", disk_full)  # the migration's commit
     with pytest.raises(amber.StoreError):
         commands.migrate(store)
     assert [s.type for s in recorder.of(MigrationStep)] == ["bank.Account"], "the upgrade that ran is reported"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import msgspec
 
 from .._store._capture import gc_paused
-from .._store._checkpoint import CheckpointInfo
+from .._store._info import CheckpointInfo
 from ..errors import CheckpointAbortedError, CheckpointTimeoutError
 from ..events import (
     CheckpointAborted,

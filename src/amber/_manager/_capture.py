@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from .._store._checkpoint import CheckpointInfo, CheckpointStore, Taken
+from .._store._capture import Taken, capture
+from .._store._checkpoint import CheckpointStore
+from .._store._commit import Committer
+from .._store._info import CheckpointInfo
 from ._verify import warn_missed
 
 if TYPE_CHECKING:
     from ._coordinate import Coordinator
 
 
-class Captured(NamedTuple):
+class TakenInPause(NamedTuple):
     """What the pause took: the participants' snapshots, their tables' changes, the meta."""
 
     state: dict[str, Any]
@@ -28,13 +31,13 @@ class Captured(NamedTuple):
 
 
 class CaptureMode(Protocol):
-    """One way of turning a captured state into a committed checkpoint."""
+    """One way of turning what the pause took into a committed checkpoint."""
 
     def head(self, store: CheckpointStore) -> str:
         """Listed before the pause: the newest checkpoint, when the mode needs it later."""
         ...
 
-    def commit(self, run: Coordinator, captured: Captured) -> CheckpointInfo:
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
         """Validate, resume the service (``run.resume()``), commit; raise to abort."""
         ...
 
@@ -46,21 +49,21 @@ class InlineCapture:
     def head(self, store: CheckpointStore) -> str:
         return ""  # nothing to look for later: this process commits, or knows it did not
 
-    def commit(self, run: Coordinator, captured: Captured) -> CheckpointInfo:
-        state, taken, meta, _ = captured
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
+        state, taken, meta, _ = taken_in_pause
         attempt = run.attempt
         if attempt.verify:  # in the pause: the state cannot change while it is hashed
             missed, attempt.digests = run.verifier.check(state, taken.tables, taken.changes)
             said_missed(missed.describe())
         else:
             attempt.digests = run.verifier.new_tables(taken.tables)
-        capture = run.store.capture(state, taken, meta=meta, encode_now=True)
+        encoded = capture(run.store, state, taken, meta=meta, encode_now=True)
         attempt.check()
         attempt.enter("validating")
         run.validate()
         run.resume()
         attempt.enter("committing")
-        return run.store.write(capture, rate=run.write_rate, check=attempt.check, diagnose=run.diagnose)
+        return Committer(run.store).write(encoded, rate=run.write_rate, check=attempt.check, diagnose=run.diagnose)
 
 
 def said_missed(missed: str) -> None:

@@ -15,7 +15,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._maintenance._retention import collect
-from .._store._checkpoint import CheckpointInfo, Taken
+from .._store._capture import Taken, take_tables
+from .._store._info import CheckpointInfo
 from ..errors import (
     AmberError,
     CheckpointAbortedError,
@@ -24,7 +25,7 @@ from ..errors import (
     CommitUncertainError,
 )
 from ._attempt import _Attempt, reason
-from ._capture import Captured
+from ._capture import TakenInPause
 from ._options import CheckpointResult, Level
 from ._participants import Participant, call, resume_when_done, violations
 from ._policy import delta_parent, grown, meta
@@ -78,7 +79,7 @@ class Coordinator:
             attempt.kind = "delta" if taken.parent is not None else "full"
             attempt.verify = self.verifier.due(taken.parent is None, taken.tables) if verify is None else verify
             made = meta(manager, attempt, self.level, taken)
-            info = manager._mode.commit(self, Captured(state, taken, made, head))
+            info = manager._mode.commit(self, TakenInPause(state, taken, made, head))
         except BaseException as error:
             phase = self._abort(taken, error, online)
             aborted = _aborted(phase, error)
@@ -125,10 +126,10 @@ class Coordinator:
 
     def _take(self, state: dict[str, Any], parent: CheckpointInfo | None) -> Taken:
         try:
-            taken = self.store.take_tables(state, parent.id if parent else None, strict=False)
+            taken = take_tables(self.store, state, parent.id if parent else None, strict=False)
         except CheckpointError as e:  # the parent became unreadable: start a new chain
             log.warning("cannot write a delta on %s (%s); writing a full checkpoint", parent and parent.id, e)
-            taken = self.store.take_tables(state, None)
+            taken = take_tables(self.store, state, None)
         if not taken.tables:
             taken.parent = None  # nothing incremental in this state: a delta would be a full copy
         return taken

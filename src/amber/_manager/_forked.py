@@ -19,14 +19,17 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._store._checkpoint import Capture, CheckpointInfo, CheckpointStore, Taken
+from .._store._capture import CapturedState, Taken, capture
+from .._store._checkpoint import CheckpointStore
+from .._store._commit import Committer
 from .._store._gc_guard import writing
+from .._store._info import CheckpointInfo
 from .._store._lease import LEASE_KEY
 from .._store._writer_lock import kept_by_children
 from ..errors import AmberError, CheckpointAbortedError, CheckpointTimeoutError, FencedError, StoreError
 from ..storage import LocalStorage, Storage
 from . import _fork
-from ._capture import Captured, said_missed
+from ._capture import TakenInPause, said_missed
 from ._coordinate import check_invariants
 from ._fork import Call, Committed, DataFile, Done, Failed, Phase, Staged, Verified
 from ._participants import Participant, violations
@@ -55,21 +58,21 @@ class ForkCapture:
         ids = store.ids()  # to find, after a failure, a checkpoint the child committed
         return ids[-1] if ids else ""
 
-    def commit(self, run: Coordinator, captured: Captured) -> CheckpointInfo:
-        return self._run_child(run, captured)
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
+        return self._run_child(run, taken_in_pause)
 
-    def _run_child(self, run: Coordinator, captured: Captured) -> CheckpointInfo:
-        state, taken, meta, before = captured
+    def _run_child(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
+        state, taken, meta, before = taken_in_pause
         self._data_key = ""  # only this attempt's child may name the file to clean up
         parent = os.getpid()
 
         def job(send: _fork.Send, go: _fork.Go) -> Done:
             _verify_in_child(run, state, taken, send)
-            capture: Capture = run.store.capture(state, taken, meta=meta)
+            captured: CapturedState = capture(run.store, state, taken, meta=meta)
             send(Phase("validating"))
             _validate_in_child(run.participants, send)
             send(Phase("committing"))
-            return self._finish_in_child(run, capture, parent, send, go)
+            return self._finish_in_child(run, captured, parent, send, go)
 
         with kept_by_children():  # the store stays locked until the child exits, even if we die first
             lifetime = run.timeouts.capturing + run.timeouts.validating + run.timeouts.committing
@@ -99,7 +102,9 @@ class ForkCapture:
         child.reap()
         return self._finish_in_parent(run, outcome)
 
-    def _finish_in_child(self, run: Coordinator, capture: Capture, parent: int, send: _fork.Send, go: _fork.Go) -> Done:
+    def _finish_in_child(
+        self, run: Coordinator, captured: CapturedState, parent: int, send: _fork.Send, go: _fork.Go
+    ) -> Done:
         """The child commits, once the parent resumed everyone, and while the parent lives."""
 
         def until_go(step: str) -> None:
@@ -108,8 +113,8 @@ class ForkCapture:
             if os.getppid() != parent:  # an orphan: its commit could land after a restarted service's
                 raise CheckpointAbortedError("committing", None, "the service exited during the checkpoint")
 
-        info = run.store.write(
-            capture,
+        info = Committer(run.store).write(
+            captured,
             rate=run.write_rate,
             check=until_go,
             diagnose=run.diagnose,
@@ -185,11 +190,13 @@ class SpooledForkCapture(ForkCapture):
         super().__init__()
         self._spool: LocalStorage | None = None  # this attempt's spool
 
-    def commit(self, run: Coordinator, captured: Captured) -> CheckpointInfo:
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
         with spool() as self._spool:
-            return self._run_child(run, captured)
+            return self._run_child(run, taken_in_pause)
 
-    def _finish_in_child(self, run: Coordinator, capture: Capture, parent: int, send: _fork.Send, go: _fork.Go) -> Done:
+    def _finish_in_child(
+        self, run: Coordinator, captured: CapturedState, parent: int, send: _fork.Send, go: _fork.Go
+    ) -> Done:
         """The data file written to the spool, and the draft manifest. A child whose service
         died stops, and removes what it wrote (no one else will)."""
         assert self._spool is not None  # set by commit(), which forked this child
@@ -199,7 +206,7 @@ class SpooledForkCapture(ForkCapture):
                 raise CheckpointAbortedError("committing", None, "the service exited during the checkpoint")
 
         try:
-            draft = run.store.stage(capture, into=self._spool, check=parent_alive, diagnose=run.diagnose)
+            draft = Committer(run.store).stage(captured, into=self._spool, check=parent_alive, diagnose=run.diagnose)
             parent_alive("staged")
         except BaseException:
             shutil.rmtree(self._spool.root, ignore_errors=True)
@@ -216,12 +223,12 @@ class SpooledForkCapture(ForkCapture):
         attempt.check()
         with writing(run.store.storage, draft.data):  # no collection between the upload and the commit
             try:
-                run.store.upload(draft, self._spool, rate=run.write_rate, check=attempt.check)
+                Committer(run.store).upload(draft, self._spool, rate=run.write_rate, check=attempt.check)
             except BaseException:
                 with contextlib.suppress(AmberError):
                     run.store.storage.delete(draft.data)  # a failed upload: nothing names it
                 raise
-            return run.store.publish(draft, check=attempt.check)
+            return Committer(run.store).publish(draft, check=attempt.check)
 
 
 def _verify_in_child(run: Coordinator, state: dict[str, Any], taken: Taken, send: _fork.Send) -> None:

@@ -30,7 +30,9 @@ from types import FrameType, TracebackType
 from typing import Any, Literal
 
 from .._maintenance._retention import Retention
-from .._store._checkpoint import CheckpointInfo, CheckpointStore
+from .._store._checkpoint import CheckpointStore
+from .._store._commit import refuse_unsigned
+from .._store._info import CheckpointInfo
 from ..errors import ManagerError
 from ..events import Event, Listener
 from ..events._loud import loud
@@ -192,7 +194,7 @@ class Manager:
             if self._phase == "closed":
                 raise ManagerError("the manager is closed")
             try:
-                self.store.refuse_unsigned()  # before any phase: nothing to abort, nothing to record
+                refuse_unsigned(self.store)  # before any phase: nothing to abort, nothing to record
                 self._hold_store()
                 if self._phase == "idle" and self.store.ids():
                     raise ManagerError(

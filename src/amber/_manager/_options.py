@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._store._checkpoint import CheckpointInfo
+from .._store._info import CheckpointInfo
 
 CaptureKind = Literal["inline", "fork"]
 Level = Literal["minimal", "comprehensive"]

@@ -15,7 +15,8 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .._store._checkpoint import CheckpointInfo, Taken
+from .._store._capture import Taken
+from .._store._info import CheckpointInfo
 from .._version import __version__
 from ._attempt import _Attempt
 from ._options import Level

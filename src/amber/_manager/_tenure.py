@@ -12,6 +12,7 @@ import contextlib
 import weakref
 
 from .._store._checkpoint import CheckpointStore
+from .._store._commit import refuse_unsigned
 from .._store._lease import LEASE_KEY
 from .._store._writer_lock import WriterLock
 from ..errors import AmberError, LeaseHeldError
@@ -35,7 +36,7 @@ class Tenure:
         it has acknowledged anything, or after ``wait`` seconds. In-process memory stores
         need neither."""
         store = self.store
-        store.refuse_unsigned()  # its lock would keep the writer that can sign out
+        refuse_unsigned(store)  # its lock would keep the writer that can sign out
         if self._writer_lock is None:
             self._writer_lock = WriterLock.take(store.storage, wait=wait)
         local = self._writer_lock is not None or isinstance(store.storage, MemoryStorage)

@@ -47,7 +47,7 @@ class Taken:
 
 
 @dataclass
-class Capture:
+class CapturedState:
     """A captured state: records found and root encoded; segments encoded now or lazily."""
 
     writer: StateWriter
@@ -102,7 +102,7 @@ def capture(
     meta: dict[str, Any] | None = None,
     write_versions: dict[str, int] | None = None,
     encode_now: bool = False,
-) -> Capture:
+) -> CapturedState:
     """Find every record of ``state`` and encode its root; with ``encode_now``, encode
     every table too, so the state may change as soon as this returns."""
     pins = store.write_versions if write_versions is None else write_versions
@@ -117,7 +117,7 @@ def capture(
         segments: Iterable[tuple[SegmentEntry, bytes]] = raw_segments(writer, root)
         if encode_now:
             segments = list(segments)
-    return Capture(writer, segments, checked_meta(meta), base)
+    return CapturedState(writer, segments, checked_meta(meta), base)
 
 
 def checked_meta(meta: dict[str, Any] | None) -> dict[str, Any]:

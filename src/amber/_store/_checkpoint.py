@@ -23,7 +23,7 @@ from ..events._dispatch import dispatch
 from ..storage import Storage
 from . import _loading, _quarantine
 from ._attempt import DirectSave
-from ._capture import Capture, Taken, capture, take_tables
+from ._capture import Taken, capture, take_tables
 from ._commit import Committer, refuse_unsigned
 from ._history import History
 from ._info import CheckpointInfo, VerifyReport, checkpoint_info
@@ -33,7 +33,7 @@ from ._manifests import Manifests
 from ._memory import default_memory_limit
 from ._reading import Progress
 
-__all__ = ["Capture", "CheckpointInfo", "CheckpointStore", "Taken", "VerifyReport"]  # TEMP: Capture, Taken
+__all__ = ["CheckpointInfo", "CheckpointStore", "VerifyReport"]
 
 
 class CheckpointStore:
@@ -136,28 +136,6 @@ class CheckpointStore:
         delta: each ``amber.Table`` of the parent contributes only its changes.
         """
         return save(self, state, meta=meta, write_versions=write_versions, parent=parent)
-
-    # TEMP (removed once the manager's split lands): the manager's old calls.
-    def refuse_unsigned(self) -> None:
-        refuse_unsigned(self)
-
-    def take_tables(self, state: Any, parent: str | int | None = None, *, strict: bool = True) -> Taken:
-        return take_tables(self, state, parent, strict=strict)
-
-    def capture(self, state: Any, taken: Taken, **options: Any) -> Capture:
-        return capture(self, state, taken, **options)
-
-    def write(self, captured: Capture, **options: Any) -> CheckpointInfo:
-        return Committer(self).write(captured, **options)
-
-    def stage(self, captured: Capture, **options: Any) -> Manifest:
-        return Committer(self).stage(captured, **options)
-
-    def upload(self, draft: Manifest, spool: Storage, **options: Any) -> None:
-        Committer(self).upload(draft, spool, **options)
-
-    def publish(self, draft: Manifest, **options: Any) -> CheckpointInfo:
-        return Committer(self).publish(draft, **options)
 
     # --- quarantine -----------------------------------------------------------------------
 

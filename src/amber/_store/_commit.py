@@ -43,7 +43,7 @@ from ..errors import (
     StoreError,
 )
 from ..storage import Storage
-from ._capture import Capture, checked_meta, gc_paused
+from ._capture import CapturedState, checked_meta, gc_paused
 from ._gc_guard import writing
 from ._info import CheckpointInfo, checkpoint_info
 from ._lease import LEASE_KEY
@@ -73,7 +73,7 @@ class Committer:
 
     def write(
         self,
-        capture: Capture,
+        capture: CapturedState,
         *,
         rate: float | None = None,
         check: Check | None = None,
@@ -92,7 +92,7 @@ class Committer:
 
     def stage(
         self,
-        capture: Capture,
+        capture: CapturedState,
         *,
         into: Storage | None = None,
         rate: float | None = None,

@@ -52,11 +52,11 @@ class InlineCapture:
     def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
         state, taken, meta, _ = taken_in_pause
         attempt = run.attempt
-        if attempt.verify:  # in the pause: the state cannot change while it is hashed
-            missed, attempt.digests = run.verifier.check(state, taken.tables, taken.changes)
+        if run.verify:  # in the pause: the state cannot change while it is hashed
+            missed, run.digests = run.verifier.check(state, taken.tables, taken.changes)
             said_missed(missed.describe())
         else:
-            attempt.digests = run.verifier.new_tables(taken.tables)
+            run.digests = run.verifier.new_tables(taken.tables)
         encoded = capture(run.store, state, taken, meta=meta, encode_now=True)
         attempt.check()
         attempt.enter("validating")

@@ -4,7 +4,7 @@ or abort (every participant resumed, the tables' changes handed back, nothing co
 The ``Coordinator`` lives for one attempt. It calls the participants (on their lanes for
 ``prepare()`` and ``resume()``), hands the captured state to the manager's capture mode
 (``_capture.py``, ``_forked.py``), and does the book-keeping of the outcome on the manager:
-its chain, its last checkpoint, retention. The ``_Attempt`` it drives records the phases
+its chain, its last checkpoint, retention. The ``Attempt`` it drives records the phases
 and builds the events.
 """
 
@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._maintenance._retention import collect
+from .._store._attempt import Attempt, reason
 from .._store._capture import Taken, take_tables
 from .._store._info import CheckpointInfo
 from ..errors import (
@@ -24,11 +25,11 @@ from ..errors import (
     CheckpointTimeoutError,
     CommitUncertainError,
 )
-from ._attempt import _Attempt, reason
 from ._capture import TakenInPause
 from ._options import CheckpointResult, Level
 from ._participants import Participant, call, resume_when_done, violations
 from ._policy import delta_parent, grown, meta
+from ._verify import Digest
 
 if TYPE_CHECKING:
     from ._manager import Manager
@@ -50,13 +51,15 @@ class Coordinator:
         self.full = full
         self.diagnose = level == "comprehensive"
         self.prepared: list[Participant] = []  # resumed at the end of the pause, whatever happens
-        self.attempt = _Attempt(
+        self.attempt = Attempt(
             "full" if full else "delta",
             manager.capture,
-            timeouts=manager.timeouts,
             emit=manager._emit,
+            limit=manager.timeouts.of,
             on_phase=manager._set_phase,
         )
+        self.verify = False  # this checkpoint checks its tables (deltas check themselves)
+        self.digests: dict[int, Digest] | None = None  # the tables as it wrote them
 
     def run(self, verify: bool | None) -> CheckpointResult:
         """Take, validate and commit a checkpoint; raise ``CheckpointAbortedError`` (or what
@@ -77,7 +80,7 @@ class Coordinator:
             state = {p.name: self.call(p, "snapshot") for p in self.participants}
             taken = self._take(state, parent)
             attempt.kind = "delta" if taken.parent is not None else "full"
-            attempt.verify = self.verifier.due(taken.parent is None, taken.tables) if verify is None else verify
+            self.verify = self.verifier.due(taken.parent is None, taken.tables) if verify is None else verify
             made = meta(manager, attempt, self.level, taken)
             info = manager._mode.commit(self, TakenInPause(state, taken, made, head))
         except BaseException as error:
@@ -88,7 +91,7 @@ class Coordinator:
             raise aborted from error
         taken.committed(self.store.url, info)
         # The baseline for the next check, now that this checkpoint committed.
-        self.verifier.committed(taken.changes, attempt.digests, checked=attempt.verify)
+        self.verifier.committed(taken.changes, self.digests, checked=self.verify)
         return self._committed(info)
 
     # --- the participants -----------------------------------------------------------------

@@ -137,7 +137,7 @@ class ForkCapture:
                     case Call():  # the child ran a participant's invariants
                         attempt.record(message.participant, "invariants", message.start, message.seconds, message.error)
                     case Verified():  # the child checked the tables: the next baseline
-                        attempt.digests = _taken_back(message.digests)
+                        run.digests = _taken_back(message.digests)
                         said_missed(message.missed)
                     case Phase():
                         attempt.enter(message.phase)
@@ -234,8 +234,7 @@ class SpooledForkCapture(ForkCapture):
 def _verify_in_child(run: Coordinator, state: dict[str, Any], taken: Taken, send: _fork.Send) -> None:
     """In the child, free to the service: the tables checked for changes made without
     ``touch()``, or the first baselines of new tables; their digests handed back."""
-    attempt = run.attempt
-    if attempt.verify:
+    if run.verify:
         missed, digests = run.verifier.check(state, taken.tables, taken.changes)
         send(Verified(_hand_back(digests), missed.describe()))
     elif new := run.verifier.new_tables(taken.tables):

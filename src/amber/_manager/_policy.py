@@ -15,10 +15,10 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .._store._attempt import Attempt
 from .._store._capture import Taken
 from .._store._info import CheckpointInfo
 from .._version import __version__
-from ._attempt import _Attempt
 from ._options import Level
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def grown(chain: ChainBytes, info: CheckpointInfo) -> ChainBytes:
     return (base, deltas + info.size) if info.parent else (info.size, 0)
 
 
-def meta(manager: Manager, attempt: _Attempt, level: Level, taken: Taken) -> dict[str, Any]:
+def meta(manager: Manager, attempt: Attempt, level: Level, taken: Taken) -> dict[str, Any]:
     amber_meta: dict[str, Any] = {
         "attempt": attempt.token,
         "kind": attempt.kind,
@@ -67,7 +67,7 @@ def meta(manager: Manager, attempt: _Attempt, level: Level, taken: Taken) -> dic
     return {"amber": amber_meta}
 
 
-def diagnostics(manager: Manager, attempt: _Attempt, taken: Taken) -> dict[str, Any]:
+def diagnostics(manager: Manager, attempt: Attempt, taken: Taken) -> dict[str, Any]:
     tables = {
         str(t.token): {
             "entries": len(t),

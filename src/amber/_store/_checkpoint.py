@@ -22,7 +22,7 @@ from ..events import Event, Listener
 from ..events._dispatch import dispatch
 from ..storage import Storage
 from . import _loading, _quarantine
-from ._attempt import DirectSave
+from ._attempt import Attempt, plain_reason
 from ._capture import Taken, capture, take_tables
 from ._commit import Committer, refuse_unsigned
 from ._history import History
@@ -217,18 +217,35 @@ def save(
 ) -> CheckpointInfo:
     """``store.save``; without ``announce``, no checkpoint events (a migration reports its own)."""
     refuse_unsigned(store)  # before its events: a save that cannot be signed writes nothing
-    attempt = DirectSave(store, "delta" if parent is not None else "full", announce)
+    attempt = Attempt(
+        "delta" if parent is not None else "full",
+        "direct",
+        emit=store.emit if announce else _unannounced,
+        hold_events=False,
+        whole_pause=True,  # the caller's state is held for all of it
+        describe=plain_reason,
+    )
+    attempt.started("minimal")
+    attempt.enter("capturing")
     taken: Taken | None = None
     try:
         taken = take_tables(store, state, parent)
         captured = capture(store, state, taken, meta=meta, write_versions=write_versions)
-        attempt.phase("committing")
+        attempt.enter("committing")
         info = Committer(store).write(captured)
     except BaseException as e:
         if taken is not None:
             taken.give_back()
-        attempt.aborted(e)
+        phase = attempt.phase
+        attempt.finish_phase(error=plain_reason(e))
+        attempt.aborted(e, phase)
         raise
     taken.committed(store.url, info)
-    attempt.committed(info)
+    attempt.finish_phase(size=info.size)
+    attempt.kind = "delta" if info.parent else "full"
+    attempt.committed(info, attempt.elapsed(), attempt.phases)
     return info
+
+
+def _unannounced(event: Event) -> None:
+    """A migration's save: its own events say what it did."""

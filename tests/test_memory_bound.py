@@ -1,5 +1,5 @@
 """The memory a read takes stays under what its manifest lets the store estimate beforehand
-(amber._store._memory), and a read whose estimate exceeds ``max_load_memory`` is refused before
+(amber._store._memory_bound), and a read whose estimate exceeds ``max_load_memory`` is refused before
 any segment is read. Memory is measured as tracemalloc's peak in this process (what Python
 allocates, exactly and deterministically) and as the growth of the resident set of a fresh
 process (what the machine gives it: allocator rounding, pools and arenas included)."""
@@ -24,7 +24,8 @@ import pytest
 import amber
 from amber import commands
 from amber._format import _tagged
-from amber._store import _memory, _memory_cost
+from amber._store import _memory_bound as _memory
+from amber._store import _memory_cost
 from amber._store._commit import Committer
 from tests.helpers import forge
 
@@ -223,7 +224,7 @@ def test_a_read_over_the_limit_is_refused_before_decoding(wide: Path) -> None:
 RSS_CHILD = """
 import gc, json, sys
 from amber import open_store
-from amber._store import _memory
+from amber._store import _memory_bound as _memory
 from tests.test_memory_bound import registry
 
 def resident(field):

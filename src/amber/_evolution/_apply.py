@@ -20,7 +20,7 @@ from .._format._tagged import PLAIN
 from .._format._tagged_encoder import NoRefs, TaggedEncoder
 from .._schema._fields import RecordSchema
 from .._schema._record_type import MissingField, RecordType, field_values
-from .._schema._schema import CheckpointStep
+from .._schema._registry import CheckpointStep
 from .._schema._types import FieldType
 from .._schema._values import Ref
 from ._convert import Convert, exact_float

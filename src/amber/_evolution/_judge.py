@@ -28,7 +28,7 @@ from typing import Any
 from .._schema._enums import fallback, known_names
 from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from .._schema._types import FieldType
 
 Rename = Callable[[str], "str | None"]

@@ -23,7 +23,7 @@ import msgspec
 from .._format._format import FORMAT_VERSION
 from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from .._version import __version__
 from ..errors import SchemaError
 from ._judge import same_but_renamed

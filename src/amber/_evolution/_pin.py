@@ -17,7 +17,7 @@ from typing import Any
 from .._schema._enums import known_names
 from .._schema._fields import FieldSchema
 from .._schema._record_type import MissingField, RecordType, field_values
-from .._schema._schema import Registry, UpgradeStep
+from .._schema._registry import Registry, UpgradeStep
 from .._schema._types import FieldType
 from ..errors import SerializationError
 

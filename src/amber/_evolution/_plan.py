@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from .._schema._fields import DefaultMaker, RecordSchema
 from .._schema._record_type import RecordType
-from .._schema._schema import UpgradeStep
+from .._schema._registry import UpgradeStep
 from ..errors import SchemaProblem
 from ._convert import Convert
 

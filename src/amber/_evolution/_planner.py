@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
-from .._schema._schema import Registry, UpgradeStep
+from .._schema._registry import Registry, UpgradeStep
 from ..errors import SchemaProblem
 from ._judge import TypeJudge, enum_classes, same_but_renamed
 from ._plan import Hop, Plan, StepRun, TypePlan

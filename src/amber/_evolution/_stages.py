@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
-from .._schema._schema import CheckpointStep, Registry
+from .._schema._registry import CheckpointStep, Registry
 from ..errors import SchemaProblem
 from ._judge import TypeJudge, enum_classes, same_but_renamed
 from ._plan import Hop, Plan, Stage, TypePlan, touching

@@ -32,7 +32,7 @@ from .._format._objects import decode_object, read_object
 from .._format._signing import Keyring
 from .._maintenance._retention import Retention, collect
 from .._schema._keyed import Table
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from .._store._checkpoint import CheckpointStore
 from .._store._open import storage_for
 from ..errors import (

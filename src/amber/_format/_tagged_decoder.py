@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._schema._keyed import Table as KeyedTable
+from .._schema._keyed import Table
 from ._errors import Corrupt
 from ._tagged import (
     DATE,
@@ -57,7 +57,7 @@ def whole_tables() -> KeyedHook:
         if token in seen:
             raise Corrupt("each table once in the state", f"table {token} twice")
         seen.add(token)
-        return KeyedTable._restored(token, entries)
+        return Table._restored(token, entries)
 
     return restore
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .._schema._keyed import Table as KeyedTable
+from .._schema._keyed import Table
 from ._canonical import content_key, sort_key
 from ._errors import BadValue
 from ._tagged import (
@@ -45,7 +45,7 @@ class RefSink(Protocol):
 
     def ref_many(self, objs: list[Any]) -> tuple[int, range | list[int]] | None: ...
 
-    def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
+    def keyed(self, table: Table[Any, Any], encoder: TaggedEncoder) -> list[Any]:
         """The node of an ``amber.Table``: whole, or its changes in a delta."""
         ...
 
@@ -59,7 +59,7 @@ class NoRefs:
     def ref_many(self, objs: list[Any]) -> None:
         return None
 
-    def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
+    def keyed(self, table: Table[Any, Any], encoder: TaggedEncoder) -> list[Any]:
         raise BadValue("an amber.Table cannot sit here (only in the state's containers)")
 
 
@@ -95,7 +95,7 @@ class TaggedEncoder:
             dt.timedelta: lambda v: [TIMEDELTA, v.days, v.seconds, v.microseconds],
             decimal.Decimal: lambda v: [DECIMAL, str(v)],
             uuid.UUID: lambda v: [UUID, v.bytes],
-            KeyedTable: lambda v: self._contained(v, self._keyed, v),
+            Table: lambda v: self._contained(v, self._keyed, v),
         }
 
     def close(self) -> None:
@@ -113,7 +113,7 @@ class TaggedEncoder:
         except BadValue as e:
             raise BadValue(f"table keys must be plain values, not records: {e.message}", e.path) from None
 
-    def _keyed(self, table: KeyedTable[Any, Any]) -> list[Any]:
+    def _keyed(self, table: Table[Any, Any]) -> list[Any]:
         return self._refs.keyed(table, self)
 
     def encode(self, value: Any) -> Any:

@@ -15,10 +15,9 @@ from typing import Any
 
 from .._format._canonical import sort_canonically
 from .._format._errors import BadValue
-from .._schema._keyed import MISSING, Aliases, Changes
-from .._schema._keyed import Table as KeyedTable
+from .._schema._keyed import MISSING, Aliases, Changes, Table
 from .._schema._record_type import hashed_by_value
-from ._table import Table
+from ._record_table import RecordTable
 
 Origin = tuple[int, Any] | None  # (table token, key) of an entry of the parent
 
@@ -29,13 +28,13 @@ class Delta:
     parent checkpoint (by token), and every table of the state (to find links)."""
 
     changes: dict[int, Changes]
-    tables: list[KeyedTable[Any, Any]]
+    tables: list[Table[Any, Any]]
     # token -> the entries to write, worked out once for both passes
     selected: dict[int, Selection] = field(default_factory=dict)
     before_index: dict[int, Origin] | None = None
     written: set[int] | None = None
 
-    def select(self, table: KeyedTable[Any, Any], changes: Changes) -> Selection:
+    def select(self, table: Table[Any, Any], changes: Changes) -> Selection:
         found = self.selected.get(table.token)
         if found is None:
             # Iterate the changes, never the table: this runs in the service's pause.
@@ -47,7 +46,7 @@ class Delta:
             found = self.selected[table.token] = Selection(written, deleted, values, touched)
         return found
 
-    def origins(self, keyed: KeyedTable[Any, Any], keys: list[Any], objs: list[Any]) -> list[Origin]:
+    def origins(self, keyed: Table[Any, Any], keys: list[Any], objs: list[Any]) -> list[Origin]:
         """Where the parent held each of these objects (all of one type), if it did.
 
         A touched entry's value is its parent's; a value set again, or moved from another
@@ -103,7 +102,7 @@ class Delta:
         changes = self.changes.get(token)
         return changes is not None and key not in changes.changed and key not in changes.touched
 
-    def adopt(self, keyed: KeyedTable[Any, Any], chosen: Selection, tables: dict[type, Table]) -> None:
+    def adopt(self, keyed: Table[Any, Any], chosen: Selection, tables: dict[type, RecordTable]) -> None:
         """Written values that are objects of the parent (changed in place, set again, moved)
         *adopt* the parent's object on restore: whatever points at it sees the new content."""
         by_type: dict[type, tuple[list[Any], list[Any]]] = {}
@@ -124,7 +123,7 @@ class Delta:
                 if origin is not None and row not in links and row not in adopted:
                     adopted[row] = origin
 
-    def find_links(self, table: Table, first: int) -> None:
+    def find_links(self, table: RecordTable, first: int) -> None:
         """Mark the new rows (from ``first``) whose record is the value of an unchanged entry
         of a table that was in the parent: (token, key) links instead of written rows."""
         written = self.written_ids()
@@ -165,7 +164,7 @@ def shared_message(kind: str) -> str:
     )
 
 
-def no_shared_containers(table: KeyedTable[Any, Any], keys: list[Any], values: list[Any]) -> None:
+def no_shared_containers(table: Table[Any, Any], keys: list[Any], values: list[Any]) -> None:
     """A delta writes only the changed entries, so a list set at a key that another, unchanged,
     key holds too would not be met twice by the encoder: ask the table's reverse index."""
     for kind in {type(v) for v in values} & {list, dict, set}:

@@ -22,12 +22,12 @@ from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: 
 from .._format._tagged import TABLE, TABLEDELTA, renumbered
 from .._format._tagged_encoder import TaggedEncoder
 from .._schema._fields import FieldSchema
-from .._schema._keyed import Table as KeyedTable
-from .._schema._schema import Registry
+from .._schema._keyed import Table
+from .._schema._registry import Registry
 from .._schema._types import FieldType
 from ..errors import SerializationError
 from ._delta import Delta, Selection, no_shared_containers, shared_message
-from ._table import Table
+from ._record_table import RecordTable
 
 
 class StateWriter:
@@ -46,31 +46,31 @@ class StateWriter:
         self._reset()
 
     def _reset(self) -> None:
-        self._tables: dict[type, Table] = {}
-        self._by_name: dict[str, Table] = {}
+        self._tables: dict[type, RecordTable] = {}
+        self._by_name: dict[str, RecordTable] = {}
         self._tagged = TaggedEncoder(self)
         self._in_fields = False  # encoding a record's fields (not the root's containers)
         self._owning = False  # encoding a table's changed values: written, never linked
         self.keyed_tables: dict[int, int] = {}  # token -> entries of every amber.Table written
 
     @property
-    def tables(self) -> list[Table]:
+    def tables(self) -> list[RecordTable]:
         return list(self._tables.values())
 
-    def release(self) -> None:
+    def close(self) -> None:
         """Let go of everything found, now rather than at the next cyclic GC (the encoder
         and this writer refer to each other; a full checkpoint's tables hold every record)."""
         self._tagged.close()
         self._tables = {}
         self._by_name = {}
 
-    def capture(self, state: Any) -> Any:
+    def discover(self, state: Any) -> Any:
         """Discover all records and return the root node (tagged encoding)."""
-        root = self._capture(state)
+        root = self._discover(state)
         moves = {t.index: t.links_first() for t in self._tables.values() if t.links}
         return renumbered(root, moves) if moves else root
 
-    def _capture(self, state: Any) -> Any:
+    def _discover(self, state: Any) -> Any:
         try:
             root = self._tagged.encode(state)
         except BadValue as e:
@@ -89,7 +89,7 @@ class StateWriter:
             return None
         return table.index, self._add(table, objs)
 
-    def keyed(self, table: KeyedTable[Any, Any], encoder: TaggedEncoder) -> list[Any]:
+    def keyed(self, table: Table[Any, Any], encoder: TaggedEncoder) -> list[Any]:
         if self._in_fields:
             raise BadValue("an amber.Table must sit in the state's containers, not inside a record")
         if self._owning:
@@ -120,14 +120,14 @@ class StateWriter:
         finally:
             self._owning = was
 
-    def _add(self, table: Table, objs: list[Any]) -> range | list[int]:
+    def _add(self, table: RecordTable, objs: list[Any]) -> range | list[int]:
         known = len(table.objects)
         rows = table.add_many(objs)
         if self._delta is not None and not self._owning and not table.linked and len(table.objects) > known:
             self._delta.find_links(table, known)
         return rows
 
-    def _table_for(self, cls: type) -> Table | None:
+    def _table_for(self, cls: type) -> RecordTable | None:
         table = self._tables.get(cls)
         if table is None:
             rt = self._registry.type_of(cls)
@@ -144,7 +144,7 @@ class StateWriter:
                 )
             pinned = self._pins.get(rt.name, rt.version)
             pin = write_pin(rt, pinned, self._registry) if pinned != rt.version else None
-            table = self._tables[cls] = Table(len(self._tables), rt, pin)
+            table = self._tables[cls] = RecordTable(len(self._tables), rt, pin)
             self._by_name[rt.name] = table
         return table
 
@@ -158,7 +158,7 @@ class StateWriter:
                     self._scan(table)
                     progress = True
 
-    def _scan(self, table: Table) -> None:
+    def _scan(self, table: RecordTable) -> None:
         start, end = table.scanned, len(table.objects)
         table.scanned = end
         objs = table.objects[start:end]
@@ -172,7 +172,7 @@ class StateWriter:
                 column = list(map(getter, objs))
                 self._found_records(self._checked(table, fs, column, start, classes=table.rt.classes))
 
-    def _tagged_field(self, table: Table, name: str, value: Any) -> Any:
+    def _tagged_field(self, table: RecordTable, name: str, value: Any) -> Any:
         self._in_fields = True
         try:
             return self._tagged.encode(value)
@@ -182,7 +182,7 @@ class StateWriter:
             self._in_fields = False
 
     def _checked(
-        self, table: Table, fs: FieldSchema, column: list[Any], first_row: int, *, classes: Classes
+        self, table: RecordTable, fs: FieldSchema, column: list[Any], first_row: int, *, classes: Classes
     ) -> dict[FieldType, list[Any]]:
         name, t = fs.name, fs.type
         found: dict[FieldType, list[Any]] = {}
@@ -205,12 +205,12 @@ class StateWriter:
                 assert table is not None  # check_column admitted only the declared class
                 self._add(table, objs)
 
-    def chunks(self, table: Table) -> Iterator[tuple[int, int]]:
+    def chunks(self, table: RecordTable) -> Iterator[tuple[int, int]]:
         """Each chunk of a table's written rows (links excluded) as (first row, row count)."""
         for start in range(table.linked, len(table.objects), CHUNK_ROWS):
             yield start, min(CHUNK_ROWS, len(table.objects) - start)
 
-    def adoption_chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
+    def adoption_chunks(self, table: RecordTable) -> Iterator[tuple[int, int, list[Any]]]:
         """Each chunk of a table's adoptions as (first, count, [rows, tokens, keys node])."""
         found = sorted(table.adopted.items())
         for start in range(0, len(found), CHUNK_ROWS):
@@ -218,7 +218,7 @@ class StateWriter:
             node = [[row for row, _ in part], [t for _, (t, _) in part], self._tagged.keys([k for _, (_, k) in part])]
             yield start, len(part), node
 
-    def link_chunks(self, table: Table) -> Iterator[tuple[int, int, list[Any]]]:
+    def link_chunks(self, table: RecordTable) -> Iterator[tuple[int, int, list[Any]]]:
         """Each chunk of a table's links as (first row, row count, [tokens, keys node])."""
         targets = list(table.links.values())
         for start in range(0, table.linked, CHUNK_ROWS):
@@ -226,11 +226,11 @@ class StateWriter:
             node = [[token for token, _ in part], self._tagged.keys([key for _, key in part])]
             yield start, len(part), node
 
-    def columns(self, table: Table, start: int, count: int) -> list[Any]:
+    def columns(self, table: RecordTable, start: int, count: int) -> list[Any]:
         """The stored columns of rows ``start`` to ``start + count - 1`` of a table."""
         return self._stored_columns(table, table.objects[start : start + count], start)
 
-    def _stored_columns(self, table: Table, objs: list[Any], start: int) -> list[Any]:
+    def _stored_columns(self, table: RecordTable, objs: list[Any], start: int) -> list[Any]:
         if not table.written.schema.fields:
             return [[None] * len(objs)]  # a presence column: every row costs a byte (docs/format.md)
         if table.pin is not None:

@@ -25,9 +25,8 @@ from typing import Any
 import msgspec
 import xxhash
 
-from .._schema._keyed import Changes, find_tables, table_paths
-from .._schema._keyed import Table as KeyedTable
-from .._schema._schema import Registry
+from .._schema._keyed import Changes, Table, find_tables, table_paths
+from .._schema._registry import Registry
 from ..events._loud import loud
 
 log = logging.getLogger("amber.manager")
@@ -62,7 +61,7 @@ class Hasher:
     """Hashes table entries. ``held`` are the ids of every table's values: a record one entry
     points at that is another entry counts by identity, not by content."""
 
-    def __init__(self, registry: Registry, tables: Iterable[KeyedTable[Any, Any]]) -> None:
+    def __init__(self, registry: Registry, tables: Iterable[Table[Any, Any]]) -> None:
         self.registry = registry
         self.held = {id(v) for t in tables for v in t.values()}
         self._plans: dict[type, tuple[int, ...] | None] = {}  # per class: see _plan
@@ -70,7 +69,7 @@ class Hasher:
     def key(self, key: Any) -> int:
         return key_hash(key)
 
-    def table(self, table: KeyedTable[Any, Any]) -> Digest:
+    def table(self, table: Table[Any, Any]) -> Digest:
         return dict(zip(map(self.key, table.keys()), map(self.entry, table.values()), strict=True))
 
     def entry(self, value: Any) -> int:
@@ -153,7 +152,7 @@ class Baselines:
                 self.marked.setdefault(token, set()).update(map(hasher, keys))
 
     def missed(
-        self, hasher: Hasher, tables: list[KeyedTable[Any, Any]], changes: dict[int, Changes]
+        self, hasher: Hasher, tables: list[Table[Any, Any]], changes: dict[int, Changes]
     ) -> tuple[Missed, dict[int, Digest]]:
         """Entries changed since the baseline whose keys were never marked, and the tables'
         digests now (the next baseline, once this checkpoint commits). An entry holding the
@@ -180,7 +179,7 @@ class Baselines:
                     found.keys.setdefault(token, []).append(key)
         return found, now
 
-    def unknown(self, tables: list[KeyedTable[Any, Any]]) -> list[KeyedTable[Any, Any]]:
+    def unknown(self, tables: list[Table[Any, Any]]) -> list[Table[Any, Any]]:
         """Tables with no baseline yet (new since the last one)."""
         return [t for t in tables if t.token not in self.digests]
 
@@ -220,13 +219,13 @@ class Verifier:
         self.unverified = 0  # checkpoints committed since the last check
         self.closing = False  # the final checkpoint: no later check would find what this one misses
 
-    def due(self, full: bool, tables: list[KeyedTable[Any, Any]]) -> bool:
+    def due(self, full: bool, tables: list[Table[Any, Any]]) -> bool:
         """Whether this checkpoint checks. A full one need not: it writes every entry, and the
         baseline stays true of what the store holds (only fresher), so it checks on schedule."""
         scheduled = self.closing or self.unverified + 1 >= self.every
         return self.every > 0 and scheduled and self._affordable(tables)
 
-    def _affordable(self, tables: list[KeyedTable[Any, Any]]) -> bool:
+    def _affordable(self, tables: list[Table[Any, Any]]) -> bool:
         """An inline manager left to its default checks only tables small enough that hashing
         them in the pause stays short (about 0.4 s at the limit); beyond, it says so, once."""
         if self.limit is None or sum(map(len, tables)) <= self.limit:
@@ -253,7 +252,7 @@ class Verifier:
             self.baselines.set({t.token: hasher.table(t) for t in tables})
 
     def check(
-        self, state: Any, tables: list[KeyedTable[Any, Any]], changes: dict[int, Changes]
+        self, state: Any, tables: list[Table[Any, Any]], changes: dict[int, Changes]
     ) -> tuple[Missed, dict[int, Digest]]:
         """Find missed changes and add them to this checkpoint's changes, as if touched."""
         missed, now = self.baselines.missed(Hasher(self.registry(), tables), tables, changes)
@@ -264,7 +263,7 @@ class Verifier:
             taken.touched.update(k for k in keys if k not in taken.changed)
         return missed, now
 
-    def new_tables(self, tables: list[KeyedTable[Any, Any]]) -> dict[int, Digest]:
+    def new_tables(self, tables: list[Table[Any, Any]]) -> dict[int, Digest]:
         """Baselines of tables new since the last check, taken at the checkpoint that first
         writes them (all of them), so that a change they miss later is found."""
         unknown = self.baselines.unknown(tables) if self.every > 0 and self._affordable(tables) else []

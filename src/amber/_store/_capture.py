@@ -18,8 +18,7 @@ import msgspec
 from .._format._format import Manifest, SegmentEntry, manifest_digest
 from .._graph._delta import Delta
 from .._graph._writer import StateWriter
-from .._schema._keyed import Changes, find_tables
-from .._schema._keyed import Table as KeyedTable
+from .._schema._keyed import Changes, Table, find_tables
 from ..errors import CheckpointError, SerializationError
 from ._info import CheckpointInfo
 from ._segments import raw_segments
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 class Taken:
     """The tables of a state and the changes taken from them for one checkpoint."""
 
-    tables: list[KeyedTable[Any, Any]]
+    tables: list[Table[Any, Any]]
     changes: dict[int, Changes]
     parent: Manifest | None
 
@@ -113,7 +112,7 @@ def capture(
         delta = Delta(changes, taken.tables)
     with gc_paused():
         writer = StateWriter(store.registry, pins, delta)
-        root = writer.capture(state)
+        root = writer.discover(state)
         segments: Iterable[tuple[SegmentEntry, bytes]] = raw_segments(writer, root)
         if encode_now:
             segments = list(segments)

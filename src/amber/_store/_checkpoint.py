@@ -17,7 +17,7 @@ from typing import Any
 from .._evolution._plan import Plan
 from .._format._format import Manifest
 from .._format._signing import Keyring
-from .._schema._schema import Registry, default_registry
+from .._schema._registry import Registry, default_registry
 from ..events import Event, Listener
 from ..events._dispatch import dispatch
 from ..storage import Storage
@@ -30,7 +30,7 @@ from ._info import CheckpointInfo, VerifyReport, checkpoint_info
 from ._lease import LEASE_KEY, Lease
 from ._loading import ReadPlanner
 from ._manifests import Manifests
-from ._memory import default_memory_limit
+from ._memory_bound import default_memory_limit
 from ._reading import Progress
 
 __all__ = ["CheckpointInfo", "CheckpointStore", "VerifyReport"]
@@ -71,7 +71,7 @@ class CheckpointStore:
         # Decompressed bytes one load may read; bounds the memory a hostile checkpoint can cost.
         self.max_load_bytes = max_load_bytes
         # Memory one read may take, estimated from its manifests before any segment is read
-        # (default: a multiple of the machine's memory); see amber._store._memory.
+        # (default: a multiple of the machine's memory); see amber._store._memory_bound.
         self.max_load_memory = default_memory_limit() if max_load_memory is None else max_load_memory
         self.lease: Lease | None = None  # this writer's lease, once acquired: its commits are fenced
         self.manifests = Manifests(self)  # which checkpoints exist, each manifest read and checked

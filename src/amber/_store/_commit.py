@@ -129,7 +129,7 @@ class Committer:
         staged = draft(
             writer, segments, data_key=data_key, data_size=data_size, meta=meta, version=version, parent=base
         )
-        writer.release()
+        writer.close()
         return staged
 
     def upload(

@@ -19,12 +19,11 @@ from .._evolution._plan import Plan
 from .._format._errors import Corrupt
 from .._format._format import MAX_ROWS, Manifest, SegmentEntry
 from .._format._tagged_decoder import KeyedHook, TaggedDecoder
-from .._schema._keyed import MISSING
-from .._schema._keyed import Table as KeyedTable
+from .._schema._keyed import MISSING, Table
 from .._schema._record_type import hashed_by_value
 from ..errors import CorruptCheckpointError
 
-Prior = dict[int, KeyedTable[Any, Any]]  # the parent's tables, by token
+Prior = dict[int, Table[Any, Any]]  # the parent's tables, by token
 
 
 class ParentRows:
@@ -144,7 +143,7 @@ def applier(m: Manifest, prior: Prior) -> KeyedHook:
             raise Corrupt("each table once in the state", f"table {token} twice")
         seen.add(token)
         if deleted is None:
-            return KeyedTable._restored(token, entries)
+            return Table._restored(token, entries)
         table = prior.get(token)
         if table is None:
             raise Corrupt(f"changes to tables of the parent {m.parent}", f"changes to unknown table {token}")

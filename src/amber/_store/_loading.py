@@ -14,8 +14,7 @@ from .._evolution._plan import Plan
 from .._evolution._planner import plan
 from .._format._format import Manifest, manifest_digest
 from .._schema._fields import RecordSchema
-from .._schema._keyed import Table as KeyedTable
-from .._schema._keyed import find_tables
+from .._schema._keyed import Table, find_tables
 from ..errors import (
     CheckpointTooLargeError,
     CorruptCheckpointError,
@@ -27,7 +26,7 @@ from ..errors import (
 from ..events._loud import loud
 from ._capture import gc_paused
 from ._info import VerifyReport, checkpoint_info
-from ._memory import check_chain, readers_of
+from ._memory_bound import check_chain, readers_of
 from ._reading import CheckpointReader, StepTiming, verify_chain
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ def load_chain(store: CheckpointStore, checkpoint_id: str | int | None, steps: l
         raise CheckpointTooLargeError(chain[-1].id, "chain", expected, str(raw))
     check_memory(store, chain)
     state: Any = None
-    prior: dict[int, KeyedTable[Any, Any]] | None = None
+    prior: dict[int, Table[Any, Any]] | None = None
     with gc_paused():
         for manifest, migration in zip(chain, plans, strict=True):
             reader = CheckpointReader(store.storage, manifest, store.progress, steps, store.max_load_memory)
@@ -95,7 +94,7 @@ def check_memory(store: CheckpointStore, chain: list[Manifest]) -> None:
     check_chain(chain, store.max_load_memory, readers_of(store.registry))
 
 
-def _tables_as_saved(manifest: Manifest, state: Any) -> dict[int, KeyedTable[Any, Any]]:
+def _tables_as_saved(manifest: Manifest, state: Any) -> dict[int, Table[Any, Any]]:
     """The state's tables by token, each checked against the entry count its manifest
     recorded (a broken chain, or a delta applied to the wrong parent, shows up here)."""
     found_tables = find_tables(state)

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from .._evolution._lockfile import read_lock
 from .._format._signing import Keyring
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from ..errors import SchemaError, StoreNotFoundError, StoreURLError
 from ..events import Listener
 from ..storage import LocalStorage, MemoryStorage, Storage

@@ -33,7 +33,7 @@ from .._format._errors import Corrupt
 from .._format._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
 from .._format._tagged_decoder import whole_tables
 from .._graph._reader import StateReader
-from .._schema._keyed import Table as KeyedTable
+from .._schema._keyed import Table
 from .._schema._record_type import RecordRejected
 from .._schema._types import FieldType
 from .._schema._values import Link, Ref, TableNode
@@ -41,7 +41,7 @@ from ..errors import CheckpointError, CorruptCheckpointError, MigrationError, Ob
 from ..storage import Storage
 from ._delta_reading import ParentRows, applier
 from ._generic import dict_rows, generic_root, markers, ref_index, table_nodes
-from ._memory import Estimate, default_memory_limit, estimate, range_excess, refuse
+from ._memory_bound import Estimate, default_memory_limit, estimate, range_excess, refuse
 from ._pipeline import pipelined
 
 Columns = list[list[Any]]
@@ -82,7 +82,7 @@ class CheckpointReader:
         # allows one range a record, against it already.
         self.memory_limit = default_memory_limit() if memory_limit is None else memory_limit
 
-    def state(self, migration: Plan, prior: dict[int, KeyedTable[Any, Any]] | None = None) -> Any:
+    def state(self, migration: Plan, prior: dict[int, Table[Any, Any]] | None = None) -> Any:
         """The state, with every type brought to the running code's version by ``migration``.
 
         A delta needs ``prior``: the tables of its parent's state (by token), which its

@@ -27,7 +27,7 @@ from .._format._format import (
     digest,
     manifest_digest,
 )
-from .._graph._table import Table
+from .._graph._record_table import RecordTable
 from .._graph._writer import StateWriter
 from .._version import __version__
 from ..errors import SerializationError
@@ -58,7 +58,7 @@ def raw_segments(writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry,
 
 
 def _table_segments(
-    writer: StateWriter, table: Table, first_row: int, rows: int
+    writer: StateWriter, table: RecordTable, first_row: int, rows: int
 ) -> Iterator[tuple[SegmentEntry, bytes]]:
     """A chunk's segment, or two halves of it when it would exceed the segment limit."""
     what = f"{table.rt.name} rows {first_row}-{first_row + rows - 1}"

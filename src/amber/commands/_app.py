@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from .._evolution import _lockfile
-from .._schema._schema import Registry, default_registry
+from .._schema._registry import Registry, default_registry
 from ..errors import SchemaError
 
 

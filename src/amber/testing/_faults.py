@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from .._store._checkpoint import CheckpointStore
 from ..storage import LocalStorage
 from ..storage._local import FileSystem

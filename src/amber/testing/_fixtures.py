@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from .._store._open import open_store
 from ..errors import AmberError, Violation
 

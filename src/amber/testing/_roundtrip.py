@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._schema._keyed import find_tables
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from .._store._checkpoint import CheckpointStore
 from ..storage import MemoryStorage
 

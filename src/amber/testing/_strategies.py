@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from .._schema._schema import Registry, default_registry
+from .._schema._registry import Registry, default_registry
 from .._schema._types import CONTAINER_KINDS, FieldType
 
 # What the format can hold: integers within 64 bits (signed below zero, unsigned above), text

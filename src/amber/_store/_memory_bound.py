@@ -39,7 +39,7 @@ from typing import Any
 
 from .._format import _tagged
 from .._format._format import Manifest, SegmentEntry, TypeEntry
-from .._schema._schema import Registry
+from .._schema._registry import Registry
 from .._schema._types import FieldType
 from ..errors import CheckpointTooLargeError, SchemaError
 from ._memory_cost import (

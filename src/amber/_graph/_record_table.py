@@ -17,7 +17,7 @@ from .._schema._record_type import RecordType
 
 
 @dataclass(eq=False)
-class Table:
+class RecordTable:
     """The records of one type found in a state, in discovery order.
 
     The id -> row index is built lazily: most tables (a million accounts in a dict) are

@@ -1,4 +1,10 @@
-"""Bytes and structures, as docs/format.md specifies them: manifests, segments and bounded
-decompression, the tagged encoding and typed columns, signatures.
+"""Bytes and structures, as docs/format.md specifies them.
+
+The container: header, manifests, segments, bounded decompression, digests (``_format``);
+the tagged encoding, its grammar and one walker of its references (``_tagged``), written
+(``_tagged_encoder``) and read (``_tagged_decoder``); typed columns (``_columns``); the
+canonical order of unordered values (``_canonical``); signatures (``_signing``); small
+JSON objects beside checkpoints and their time stamps (``_objects``); the codec's internal
+signals (``_errors``).
 
 One layer of docs/architecture.md: it imports only the layers below it."""

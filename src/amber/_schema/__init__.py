@@ -1,5 +1,9 @@
-"""What users declare and Amber persists: field types, enums' stable names, schemas and
-fingerprints, records and the registry, amber.Table, the JSON rendering. Pure: imports
-nothing of Amber but its errors.
+"""What users declare and Amber persists. Pure: imports nothing of Amber but its errors.
+
+Field types (``_types``); enums' stable names (``_enums``); schemas and fingerprints
+(``_fields``); records and persisted types (``_record_type``), ``amber.OpenFile``
+(``_open_file``), annotations visible only to type checkers (``_hidden_names``); the
+registry and its decorators (``_registry``); ``amber.Table``, the keyed table
+(``_keyed``); the JSON rendering of values (``_values``).
 
 One layer of docs/architecture.md: it imports only the layers below it."""

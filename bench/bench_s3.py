@@ -24,7 +24,7 @@ from collections import Counter
 from typing import Any
 
 import obstore
-from tests.s3_server import BUCKET, CREDENTIALS, moto_server
+from tests.support.s3_server import BUCKET, CREDENTIALS, moto_server
 
 import amber
 from amber._store._commit import Committer

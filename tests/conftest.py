@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import amber
-from tests.s3_server import CREDENTIALS, fresh_url, moto_server
+from tests.support.s3_server import CREDENTIALS, fresh_url, moto_server
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import amber
-from tests.helpers import forge, tree_digest
-from tests.sample import bank, everything, registry
+from tests.support.helpers import forge, tree_digest
+from tests.support.sample import bank, everything, registry
 
 
 @pytest.fixture

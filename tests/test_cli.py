@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 
 import amber
-from tests.sample import bank, registry
-
-
-def amber_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "amber", *args], check=False, capture_output=True, text=True, timeout=60
-    )
+from tests.support.helpers import amber_cli
+from tests.support.sample import bank, registry
 
 
 @pytest.fixture
@@ -109,11 +104,12 @@ def test_migrate_and_rollback_refuse_a_store_a_running_service_writes(store_dir:
     try:
         for args in (
             ["rollback", str(store_dir), "--to", "1"],
-            ["migrate", str(store_dir), "--app", "tests.sample:registry"],
+            ["migrate", str(store_dir), "--app", "tests.support.sample:registry"],
         ):
             result = amber_cli(*args)
             assert result.returncode == 1 and "being written by" in result.stderr, args
-        assert amber_cli("migrate", str(store_dir), "--app", "tests.sample:registry", "--dry-run").returncode == 0
+        dry_run = amber_cli("migrate", str(store_dir), "--app", "tests.support.sample:registry", "--dry-run")
+        assert dry_run.returncode == 0
     finally:
         service.close(final=False)
     assert amber_cli("rollback", str(store_dir), "--to", "1").returncode == 0
@@ -142,8 +138,8 @@ def test_verify_all_reports_every_bad_checkpoint_and_fails(store_dir: Path) -> N
 def test_an_app_that_cannot_be_imported_is_one_line_of_error(store_dir: Path) -> None:
     for app, says in [
         ("no_such_module", "ModuleNotFoundError"),
-        ("tests.sample:nothing", "has no attribute"),
-        ("tests.sample:bank", "is not an amber.Registry"),
+        ("tests.support.sample:nothing", "has no attribute"),
+        ("tests.support.sample:bank", "is not an amber.Registry"),
     ]:
         result = amber_cli("migrate", str(store_dir), "--app", app)
         assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import amber
 from amber._cli import cli
-from tests.sample import Account, Customer, registry
+from tests.support.sample import Account, Customer, registry
 
 # Text that breaks naive parsing: other scripts' digits, controls, separators, escapes.
 _HOSTILE = st.sampled_from(["²", "①", "٣", "\uff13", "\n", "\r", "\x00", "\x1b[31m", " ", "-", "..", "/", "%", "'"])
@@ -63,7 +63,7 @@ def _commands(store: str, other: str) -> st.SearchStrategy[list[str]]:
         st.tuples(st.just("gc"), where, st.just("--keep-within"), _DURATIONS, st.just("--grace"), _DURATIONS).map(list),
         st.tuples(st.just("report"), where, st.just("--keep-within"), _DURATIONS).map(list),
         st.tuples(
-            st.just("migrate"), where, st.just("--app"), st.sampled_from(["tests.sample:registry", "os", "x"])
+            st.just("migrate"), where, st.just("--app"), st.sampled_from(["tests.support.sample:registry", "os", "x"])
         ).map(list),
         st.tuples(st.just("copy"), where, st.sampled_from([other + "/copy", store, "memory://"])).map(list),
         st.tuples(st.just("fleet"), st.just("status"), where).map(list),

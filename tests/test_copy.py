@@ -10,8 +10,8 @@ import pytest
 import amber
 from amber import commands
 from amber._maintenance import _copy
-from tests.bank_service import Bank, registry
-from tests.test_cli import amber_cli
+from tests.support.bank_service import Bank, registry
+from tests.support.helpers import amber_cli
 
 
 def service_store(path: Path) -> tuple[amber.CheckpointStore, Bank]:

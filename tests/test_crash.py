@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import amber
-from tests.bank_service import Bank, registry
-from tests.crash_service import digest
+from tests.support.bank_service import Bank, registry
+from tests.support.crash_service import digest
 
 ROOT = Path(__file__).parent.parent
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).parent.parent
 def run_and_kill(store: Path, capture: str, seed: int, after: float) -> list[str]:
     """Run the service, SIGKILL it and its forked children after ``after`` seconds."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_service", str(store), capture, str(seed)],
+        [sys.executable, "-m", "tests.support.crash_service", str(store), capture, str(seed)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -72,7 +72,7 @@ def test_sigkill_at_random_moments_never_loses_an_acknowledged_checkpoint(tmp_pa
 
 def test_sigterm_takes_a_final_checkpoint_of_the_last_state(tmp_path: Path) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_service", str(tmp_path), "sigterm", "0"],
+        [sys.executable, "-m", "tests.support.crash_service", str(tmp_path), "sigterm", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -31,8 +31,8 @@ import amber
 from amber._maintenance import _migrate
 from amber._maintenance._retention import collect
 from amber.testing import Crash, Faults, faulty_store, power_loss, run_in_child
-from tests import migration_app
-from tests.sample import Customer, bank, registry
+from tests.support import migration_app
+from tests.support.sample import Customer, bank, registry
 
 COVERED: dict[str, int] = {}  # scenario -> crash points run (printed in docs/reliability.md)
 

@@ -11,8 +11,8 @@ import pytest
 
 import amber
 from amber import commands
-from tests.helpers import tree_digest
-from tests.matrix_app import AccountV1, CustomerV1, v1
+from tests.support.helpers import tree_digest
+from tests.support.matrix_app import AccountV1, CustomerV1, v1
 
 # --- version 1 of a small bank, as an old release declared it (shared with the matrix) ------
 

@@ -19,7 +19,7 @@ import amber
 from amber import commands
 from amber._evolution import _lockfile
 from tests.golden import make_golden  # noqa: F401 - the golden files' maker documents their shapes
-from tests.sample import golden_state, registry
+from tests.support.sample import golden_state, registry
 
 FORMAT_1 = Path(__file__).parent / "golden" / "format-1" / "store"
 
@@ -285,10 +285,10 @@ def test_a_record_field_widened_to_a_mixed_union_is_refused_by_both(tmp_path: Pa
 
 def test_schema_lock_refuses_a_release_the_check_fails(tmp_path: Path) -> None:
     lock = tmp_path / "amber.lock"
-    commands.schema_lock("tests.lock_apps:v1", str(lock))
+    commands.schema_lock("tests.support.lock_apps:v1", str(lock))
     before = lock.read_bytes()
     with pytest.raises(amber.SchemaError, match="v2 adds|new required field"):
-        commands.schema_lock("tests.lock_apps:v2_required", str(lock))
+        commands.schema_lock("tests.support.lock_apps:v2_required", str(lock))
     assert lock.read_bytes() == before
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import amber
 from amber._cli import cli
-from tests.fleet_worker import KEY_GROUPS, KEYS, Item, registry
+from tests.support.fleet_worker import KEY_GROUPS, KEYS, Item, registry
 
 
 def fleet_at(where: Path | str) -> amber.Fleet:
@@ -377,7 +377,7 @@ def test_worker_for_and_owns_agree_on_any_key(keys: set[Any]) -> None:
 
 def start_workers(url: str, workers: int, first: int, last: int, extra: Callable[[int], list[str]]) -> list[Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, "-m", "tests.fleet_worker", url]
+    command = [sys.executable, "-m", "tests.support.fleet_worker", url]
     return [
         subprocess.Popen(
             [*command, str(w), str(workers), str(first), str(last), *extra(w)],

@@ -13,10 +13,10 @@ import pytest
 
 import amber
 from amber import commands
-from tests.bank_service import Bank
-from tests.bank_service import registry as bank_registry
-from tests.helpers import forge, tree_digest
-from tests.sample import golden_chain, registry
+from tests.support.bank_service import Bank
+from tests.support.bank_service import registry as bank_registry
+from tests.support.helpers import forge, tree_digest
+from tests.support.sample import golden_chain, registry
 
 LINKS = [[1001, 1001], [1, [5, 2]]]  # checkpoint 2's links segment: customers 5 and 2
 

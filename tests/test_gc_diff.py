@@ -11,9 +11,8 @@ import pytest
 
 import amber
 from amber import commands
-from tests.bank_service import Bank, Customer, registry
-from tests.helpers import tree_digest
-from tests.test_cli import amber_cli
+from tests.support.bank_service import Bank, Customer, registry
+from tests.support.helpers import amber_cli, tree_digest
 
 
 def chain(tmp_path: Path, kinds: str) -> tuple[Bank, amber.Manager]:

@@ -11,8 +11,8 @@ import pytest
 import amber
 from amber import commands
 from amber._format import _format
-from tests.helpers import tree_digest
-from tests.sample import golden_chain, golden_state, registry
+from tests.support.helpers import tree_digest
+from tests.support.sample import golden_chain, golden_state, registry
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("format-*"))
 FORMAT_1 = Path(__file__).parent / "golden" / "format-1"

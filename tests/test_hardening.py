@@ -26,9 +26,9 @@ from amber._store._commit import Committer
 from amber._store._gc_guard import writing
 from amber.storage import LocalStorage
 from amber.storage._local import FileSystem
-from tests import migration_app
-from tests.helpers import tree_digest
-from tests.sample import Account, Customer, bank, golden_state, registry
+from tests.support import migration_app
+from tests.support.helpers import tree_digest
+from tests.support.sample import Account, Customer, bank, golden_state, registry
 
 KEY = "k" * 32
 
@@ -50,7 +50,7 @@ def test_a_store_with_verify_keys_only_refuses_to_save_and_says_which_key_is_mis
     with pytest.raises(amber.SigningKeyError):
         reader.acquire_lease()  # it would fence off the writer that can sign
     with pytest.raises(amber.SigningKeyError):
-        commands.migrate(reader, "tests.migration_app:registry")
+        commands.migrate(reader, "tests.support.migration_app:registry")
     assert tree_digest(tmp_path) == before, "nothing was written, not even a history entry or a log's"
 
 
@@ -186,7 +186,7 @@ def test_a_folder_or_symlink_at_the_writer_locks_path_is_a_typed_error(tmp_path:
     manager = amber.Manager(amber.open_store(store_dir, registry=registry), [_Holder()])
     with pytest.raises(amber.StoreLockedError, match=r"\.amber-writer\.lock: cannot take the store's writer lock"):
         manager.restore()
-    app = "tests.sample:registry"
+    app = "tests.support.sample:registry"
     for argv in (["rollback", str(store_dir), "--to", "1"], ["migrate", str(store_dir), "--app", app]):
         result = CliRunner().invoke(cli, argv)
         assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
@@ -437,7 +437,7 @@ def test_amber_migrate_on_a_disk_full_after_its_commit_exits_0_saying_so(tmp_pat
         "    return original(self, path)\n"
         "FileSystem.create = create\n"
         "from amber._cli import main\n"
-        "sys.argv = ['amber', 'migrate', sys.argv[1], '--app', 'tests.migration_app:registry']\n"
+        "sys.argv = ['amber', 'migrate', sys.argv[1], '--app', 'tests.support.migration_app:registry']\n"
         "main()\n"
     )
     done = subprocess.run(

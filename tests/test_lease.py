@@ -21,7 +21,7 @@ from amber import commands
 from amber._format import _format
 from amber._store import _lease
 from amber.storage import LocalStorage
-from tests.helpers import Counter
+from tests.support.helpers import Counter
 
 STATE = {"n": 1}
 

@@ -13,13 +13,13 @@ import pytest
 
 import amber
 from amber import commands
-from tests import lock_apps
+from tests.support import lock_apps
 
 ROOT = Path(__file__).parent.parent
 
 
 def app(name: str) -> str:
-    return f"tests.lock_apps:{name}"
+    return f"tests.support.lock_apps:{name}"
 
 
 def locked(tmp_path: Path, *releases: str) -> Path:

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 import amber
-from tests import orphan_app
-from tests.helpers import Counter
+from tests.support import orphan_app
+from tests.support.helpers import Counter
 
 SERVICE = textwrap.dedent(
     """
     import sys, time
     import amber
-    from tests.helpers import Counter
+    from tests.support.helpers import Counter
     manager = amber.Manager(amber.open_store(sys.argv[1], fsync=False), [Counter()])
     manager.restore()
     manager.checkpoint()
@@ -127,7 +127,7 @@ def test_a_fork_checkpoint_orphaned_by_a_killed_service_never_commits_over_its_s
     store = str(tmp_path / "store")
 
     def app(role: str) -> subprocess.Popen[str]:
-        command = [sys.executable, "-m", "tests.orphan_app", store, role]
+        command = [sys.executable, "-m", "tests.support.orphan_app", store, role]
         return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
     with app("seed") as seed:
@@ -150,7 +150,7 @@ def test_an_orphaned_checkpoint_child_whose_invariants_hang_does_not_hold_the_st
 
     def app(role: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.orphan_app", store, role], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "tests.support.orphan_app", store, role], stdout=subprocess.PIPE, text=True
         )
 
     with app("seed") as seed:

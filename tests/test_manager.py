@@ -17,8 +17,8 @@ import pytest
 import amber
 from amber import commands
 from amber.events import CheckpointAborted, CheckpointCommitted, PhaseFinished, Quarantined, Recorder
-from tests.bank_service import Account, Bank, Customer, Ledger, registry
-from tests.helpers import tree_digest
+from tests.support.bank_service import Account, Bank, Customer, Ledger, registry
+from tests.support.helpers import tree_digest
 
 CAPTURES = ["inline", "fork"]
 

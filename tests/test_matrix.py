@@ -9,8 +9,8 @@ import pytest
 
 import amber
 from amber import commands
-from tests.helpers import tree_digest
-from tests.matrix_app import RELEASES, invariants, v3
+from tests.support.helpers import tree_digest
+from tests.support.matrix_app import RELEASES, invariants, v3
 
 GOLDEN = Path(__file__).parent / "golden" / "matrix"
 

@@ -27,7 +27,7 @@ from amber._format import _tagged
 from amber._store import _memory_bound as _memory
 from amber._store import _memory_cost
 from amber._store._commit import Committer
-from tests.helpers import forge
+from tests.support.helpers import forge
 
 registry = amber.Registry()
 

@@ -16,11 +16,11 @@ import pytest
 
 import amber
 from amber import commands
-from tests import migration_app
-from tests.helpers import tree_digest
-from tests.sample import bank, registry
+from tests.support import migration_app
+from tests.support.helpers import tree_digest
+from tests.support.sample import bank, registry
 
-APP = "tests.migration_app:registry"
+APP = "tests.support.migration_app:registry"
 ROOT = Path(__file__).parent.parent
 
 
@@ -180,7 +180,7 @@ def check_and_rerun(store_dir: Path, *, migrated: bool) -> None:
 
 def vip_release() -> amber.Registry:
     """The bank service's next release: customers gain a ``vip`` flag set by a checkpoint step."""
-    from tests import bank_service
+    from tests.support import bank_service
 
     reg = amber.Registry()
 
@@ -208,8 +208,8 @@ def vip_release() -> amber.Registry:
 
 @pytest.mark.parametrize("compact", [False, True])
 def test_checkpoint_steps_migrate_what_a_compacting_service_left(tmp_path: Path, compact: bool) -> None:
-    from tests.bank_service import Bank
-    from tests.bank_service import registry as bank_registry
+    from tests.support.bank_service import Bank
+    from tests.support.bank_service import registry as bank_registry
 
     bank = Bank()
     store = amber.open_store(tmp_path, registry=bank_registry)
@@ -240,7 +240,7 @@ def test_migrating_with_an_older_release_s_app_is_refused_not_a_silent_downgrade
     store = amber.open_store(tmp_path, registry=newer)
     store.save([Item("a", 1.5, "keep me", 3)])
     result = subprocess.run(
-        [sys.executable, "-m", "amber", "migrate", str(tmp_path), "--app", "tests.lock_apps:v1"],
+        [sys.executable, "-m", "amber", "migrate", str(tmp_path), "--app", "tests.support.lock_apps:v1"],
         check=False,
         capture_output=True,
         text=True,

@@ -41,10 +41,10 @@ from amber.events import (
 from amber.events._log_lines import LOG_LINES
 from amber.otel import TracingListener
 from amber.prometheus import PrometheusListener
-from tests import migration_app
-from tests.bank_service import Bank, registry
-from tests.sample import bank as sample_bank
-from tests.sample import registry as sample_registry
+from tests.support import migration_app
+from tests.support.bank_service import Bank, registry
+from tests.support.sample import bank as sample_bank
+from tests.support.sample import registry as sample_registry
 
 PHASES = ["preparing", "capturing", "validating", "committing"]
 

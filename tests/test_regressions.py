@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import amber
 from amber._format import _format
 from amber.storage import LocalStorage
-from tests.helpers import forge
+from tests.support.helpers import forge
 
 reg = amber.Registry()
 

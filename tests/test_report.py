@@ -18,8 +18,8 @@ from amber import commands
 from amber._cli import cli
 from amber._cli._report_html import render
 from amber._maintenance._report import outliers
-from tests import report_sample
-from tests.browser import browser, open_rendered, require_browser
+from tests.support import report_sample
+from tests.support.browser import browser, open_rendered, require_browser
 
 
 @pytest.fixture(scope="module")

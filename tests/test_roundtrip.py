@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import amber
-from tests.sample import (
+from tests.support.sample import (
     Account,
     Branch,
     Currency,

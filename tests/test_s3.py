@@ -17,9 +17,9 @@ from amber import commands
 from amber._store._capture import capture, take_tables
 from amber._store._commit import Committer
 from amber.storage import S3Storage
-from tests import sample
-from tests.bank_service import Bank, registry
-from tests.s3_server import BUCKET
+from tests.support import sample
+from tests.support.bank_service import Bank, registry
+from tests.support.s3_server import BUCKET
 
 
 def test_a_service_checkpoints_deltas_and_restores_through_s3(s3_url: str) -> None:

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 import amber
-from tests.sample import Account, Everything, registry
+from tests.support.sample import Account, Everything, registry
 
 
 def test_schema_describes_name_version_fields_types_and_defaults() -> None:

@@ -13,7 +13,7 @@ from amber import commands
 from amber._cli import cli
 from amber._format import _format
 from amber._format._signing import Keyring
-from tests.sample import bank, registry
+from tests.support.sample import bank, registry
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32

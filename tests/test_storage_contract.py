@@ -8,7 +8,7 @@ import pytest
 
 from amber.storage import LocalStorage, MemoryStorage, S3Storage, Storage
 from amber.storage.contract import StorageContract, StorageModel
-from tests.s3_server import BUCKET, fresh_url
+from tests.support.s3_server import BUCKET, fresh_url
 
 
 class TestMemory(StorageContract):

@@ -12,8 +12,8 @@ import pytest
 
 import amber
 from amber import commands
-from tests.helpers import tree_digest
-from tests.sample import Customer, bank, registry
+from tests.support.helpers import tree_digest
+from tests.support.sample import Customer, bank, registry
 
 
 def open_(url: Any, **kw: Any) -> amber.CheckpointStore:

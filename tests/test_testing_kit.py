@@ -21,8 +21,8 @@ from amber.testing import (
     records,
     run_in_child,
 )
-from tests import migration_app
-from tests.sample import Account, Branch, Everything, bank, registry
+from tests.support import migration_app
+from tests.support.sample import Account, Branch, Everything, bank, registry
 
 
 @settings(max_examples=40, deadline=None)

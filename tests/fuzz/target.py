@@ -24,7 +24,7 @@ from amber import commands
 from amber._fleet._fleet import Fleet
 from amber._store._lease import LEASE_KEY, peek_lease
 from amber.storage import MemoryStorage
-from tests.sample import registry
+from tests.support.sample import registry
 
 _DATA_KEY = re.compile(rb"data/[0-9a-f]{32}\.seg")
 MAX_LOAD = 32 << 20  # decompressed bytes a fuzzed load may read

@@ -17,7 +17,7 @@ import msgspec
 import amber
 from amber import commands
 from amber._format import _format
-from tests.sample import golden_chain, golden_state, registry
+from tests.support.sample import golden_chain, golden_state, registry
 
 HERE = Path(__file__).parent
 

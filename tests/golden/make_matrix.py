@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import amber
-from tests.matrix_app import RELEASES, state
+from tests.support.matrix_app import RELEASES, state
 
 HERE = Path(__file__).parent / "matrix"
 

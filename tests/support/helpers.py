@@ -1,10 +1,20 @@
-"""Test helpers: snapshots of a store directory, to prove reads change nothing."""
+"""Test helpers: snapshots of a store directory (to prove reads change nothing), forged
+checkpoints, and the amber command run as a real process."""
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+
+def amber_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The ``amber`` command run in a fresh interpreter, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "amber", *args], check=False, capture_output=True, text=True, timeout=60
+    )
 
 
 def tree_digest(root: Path, *, history: bool = True) -> dict[str, str]:

@@ -1,6 +1,6 @@
-"""Version 2 of the sample bank (tests/sample.py), as the next release of an app declares it.
+"""Version 2 of the sample bank (tests/support/sample.py), as the next release of an app declares it.
 
-Used by the migration tests through ``--app tests.migration_app:registry``.
+Used by the migration tests through ``--app tests.support.migration_app:registry``.
 """
 
 from __future__ import annotations

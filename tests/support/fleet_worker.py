@@ -1,6 +1,6 @@
 """One worker of a test fleet, run as its own process by tests/test_fleet.py.
 
-    python -m tests.fleet_worker URL WORKER WORKERS FIRST LAST [--die-at EPOCH --die-in data|vote]
+    python -m tests.support.fleet_worker URL WORKER WORKERS FIRST LAST [--die-at EPOCH --die-in data|vote]
 
 It joins the fleet, restores its keys, then for each epoch sets every key it owns to the
 epoch number and checkpoints; it prints one JSON line per epoch. With ``--die-at`` it kills

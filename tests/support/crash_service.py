@@ -1,4 +1,5 @@
-"""A bank service run as a real process by the crash tests: ``python -m tests.crash_service STORE CAPTURE SEED``.
+"""A bank service run as a real process by the crash tests:
+``python -m tests.support.crash_service STORE CAPTURE SEED``.
 
 It restores, then works and checkpoints in a loop, printing before each checkpoint the
 digest of the state it is about to capture (``WILL``) and after it the committed id
@@ -12,7 +13,7 @@ import random
 import sys
 
 import amber
-from tests.bank_service import Bank, registry
+from tests.support.bank_service import Bank, registry
 
 
 def digest(bank: Bank) -> str:

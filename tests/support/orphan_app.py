@@ -1,4 +1,4 @@
-"""A service whose forked checkpoint child outlives it: ``python -m tests.orphan_app STORE ROLE``.
+"""A service whose forked checkpoint child outlives it: ``python -m tests.support.orphan_app STORE ROLE``.
 
 ``seed`` commits a full checkpoint of 300 KB of rows; ``a`` starts a slow full checkpoint
 (a write rate of 100 KB/s) and says when it is committing, for the test to SIGKILL it there;

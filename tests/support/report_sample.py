@@ -2,7 +2,7 @@
 of work (an outlier), an aborted checkpoint, a migration from v1 to v2, a rollback and a
 second migration. Used by the report tests, and to redraw the screenshot in the docs::
 
-    python -m tests.report_sample docs/images/report.png
+    python -m tests.support.report_sample docs/images/report.png
 """
 
 from __future__ import annotations
@@ -97,16 +97,16 @@ def build(store_dir: Path) -> Path:
     """Write the sample history into ``store_dir``; return it."""
     rng = random.Random(5)
     _run(store_dir, (registry_v1, ItemV1, Totals), 10, rng)
-    commands.migrate(str(store_dir), "tests.report_sample:registry_v2")
+    commands.migrate(str(store_dir), "tests.support.report_sample:registry_v2")
     commands.rollback(str(store_dir))
-    commands.migrate(str(store_dir), "tests.report_sample:registry_v2")
+    commands.migrate(str(store_dir), "tests.support.report_sample:registry_v2")
     _run(store_dir, (registry_v2, ItemV2, TotalsV2), 10, rng)
     return store_dir
 
 
 def main() -> None:
     from amber._cli._report_html import render
-    from tests.browser import screenshot
+    from tests.support.browser import screenshot
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/images/report.png")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""One worker of a test fleet, run as its own process by tests/test_fleet.py.
+"""One worker of a test fleet, run as its own process by tests/fleet/test_fleet.py.
 
     python -m tests.support.fleet_worker URL WORKER WORKERS FIRST LAST [--die-at EPOCH --die-in data|vote]
 

@@ -2,7 +2,7 @@
 
 A line is a logger under ``amber.``, a level, a short title and the fields written after it
 as logfmt (``_dispatch`` formats them). Adding an event kind means adding its row here
-(``tests/test_observability.py`` fails for a kind without one), then a handler in each
+(``tests/observability/test_observability.py`` fails for a kind without one), then a handler in each
 adapter that cares about it: the tracing and metrics listeners, the history journal and the
 report dispatch on the event's class, so a kind they ignore needs nothing there.
 """

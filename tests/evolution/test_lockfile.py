@@ -15,7 +15,7 @@ import amber
 from amber import commands
 from tests.support import lock_apps
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def app(name: str) -> str:

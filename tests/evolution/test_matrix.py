@@ -12,7 +12,7 @@ from amber import commands
 from tests.support.helpers import tree_digest
 from tests.support.matrix_app import RELEASES, invariants, v3
 
-GOLDEN = Path(__file__).parent / "golden" / "matrix"
+GOLDEN = Path(__file__).parents[1] / "golden" / "matrix"
 
 
 def test_every_release_has_a_golden_checkpoint() -> None:

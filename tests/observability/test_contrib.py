@@ -15,7 +15,7 @@ import yaml
 
 from amber.prometheus import PrometheusListener
 
-CONTRIB = Path(__file__).parent.parent / "contrib"
+CONTRIB = Path(__file__).parents[2] / "contrib"
 OTHERS = {"process_start_time_seconds"}  # prometheus_client's process collector
 
 

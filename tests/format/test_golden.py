@@ -14,14 +14,14 @@ from amber._format import _format
 from tests.support.helpers import tree_digest
 from tests.support.sample import golden_chain, golden_state, registry
 
-GOLDEN = sorted((Path(__file__).parent / "golden").glob("format-*"))
-FORMAT_1 = Path(__file__).parent / "golden" / "format-1"
-FORMAT_2 = Path(__file__).parent / "golden" / "format-2"
-FORMAT_3 = Path(__file__).parent / "golden" / "format-3"
+GOLDEN = sorted((Path(__file__).parents[1] / "golden").glob("format-*"))
+FORMAT_1 = Path(__file__).parents[1] / "golden" / "format-1"
+FORMAT_2 = Path(__file__).parents[1] / "golden" / "format-2"
+FORMAT_3 = Path(__file__).parents[1] / "golden" / "format-3"
 
 
 def test_there_is_a_golden_checkpoint_for_the_current_format() -> None:
-    assert Path(__file__).parent / "golden" / f"format-{amber.FORMAT_VERSION}" in GOLDEN
+    assert Path(__file__).parents[1] / "golden" / f"format-{amber.FORMAT_VERSION}" in GOLDEN
 
 
 def test_golden_checkpoints_load_into_the_same_state() -> None:
@@ -110,7 +110,7 @@ def _by_value(schema: amber.RecordSchema) -> amber.RecordSchema:
 
 def test_the_format_4_golden_store_names_its_enums_and_loads_by_name() -> None:
     """Format 4 added enums' stable names and member names: the golden state, written with them."""
-    golden = Path(__file__).parent / "golden" / "format-4"
+    golden = Path(__file__).parents[1] / "golden" / "format-4"
     store = amber.open_store(golden / "store", registry=registry, create=False)
     before = tree_digest(golden)
     manifest = store.manifest(6)
@@ -126,7 +126,7 @@ def test_the_format_4_golden_store_names_its_enums_and_loads_by_name() -> None:
 def test_the_format_5_golden_chain_binds_each_delta_to_its_parents_content(tmp_path: Path) -> None:
     """Format 5 added ``parent_digest``: a manifest of another checkpoint put under a parent's
     id (the id reused after a deletion) no longer passes for that parent."""
-    golden = Path(__file__).parent / "golden" / "format-5"
+    golden = Path(__file__).parents[1] / "golden" / "format-5"
     store = amber.open_store(golden / "store", registry=registry, create=False)
     deltas = [store.manifest(i) for i in ("2", "3", "5")]
     assert all(m.format_version == 5 and m.parent_digest for m in deltas)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fuzz.target import one_input
 
-CORPUS = Path(__file__).parent / "fuzz" / "corpus"
+CORPUS = Path(__file__).parent / "corpus"
 SECONDS = int(os.environ.get("AMBER_FUZZ_SECONDS", "20"))
 
 

@@ -30,7 +30,7 @@ def make(
     bank = Bank(tmp_path / "audit.log" if audit else None)
     recorder = Recorder()
     # Not exclusive: the tests restart the service in this process while this manager lives on
-    # (a process that died, in real life); tests/test_locking.py tests the lock.
+    # (a process that died, in real life); tests/store/test_writer_lock.py tests the lock.
     options.setdefault("exclusive", False)
     manager = amber.Manager(store, bank.participants, capture=capture, listeners=[recorder], **options)  # type: ignore[arg-type]
     manager.restore()

@@ -225,7 +225,7 @@ RSS_CHILD = """
 import gc, json, sys
 from amber import open_store
 from amber._store import _memory_bound as _memory
-from tests.test_memory_bound import registry
+from tests.store.test_memory_bound import registry
 
 def resident(field):
     with open("/proc/self/status") as status:

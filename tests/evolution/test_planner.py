@@ -10,7 +10,7 @@ Apache Avro's schema resolution, cited where they are used:
 - PY: apache/avro lang/py/avro/test/test_compatibility.py, ``TestCompatibility``. Avro lists
   pairs as (reader, writer); here the writer is the checkpoint's schema and the reader the code.
 
-The end-to-end versions of these rules, with data, are tests/test_evolution.py and the
+The end-to-end versions of these rules, with data, are tests/evolution/test_evolution.py and the
 conformance suite (tests/conformance).
 """
 

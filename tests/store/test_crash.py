@@ -17,7 +17,7 @@ import amber
 from tests.support.bank_service import Bank, registry
 from tests.support.crash_service import digest
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def run_and_kill(store: Path, capture: str, seed: int, after: float) -> list[str]:

@@ -21,7 +21,7 @@ from tests.support.helpers import tree_digest
 from tests.support.sample import bank, registry
 
 APP = "tests.support.migration_app:registry"
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from amber._evolution import _lockfile
 from tests.golden import make_golden  # noqa: F401 - the golden files' maker documents their shapes
 from tests.support.sample import golden_state, registry
 
-FORMAT_1 = Path(__file__).parent / "golden" / "format-1" / "store"
+FORMAT_1 = Path(__file__).parents[1] / "golden" / "format-1" / "store"
 
 
 def errors(code: amber.Registry, *released: amber.Registry) -> list[str]:

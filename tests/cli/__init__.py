@@ -1,0 +1,1 @@
+"""Tests of the amber command, run as a real process."""

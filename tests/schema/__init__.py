@@ -1,0 +1,1 @@
+"""Tests of declaring persisted types (amber._schema): names, versions, fields, refusals."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
+import signal
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import amber
+from amber._format import _format
 from tests.support.helpers import forge, tree_digest
 from tests.support.sample import bank, everything, registry
 
@@ -253,3 +257,169 @@ def test_any_root_bytes_load_or_raise_a_checkpoint_error(tmp_path_factory: Any, 
     forge(root, "000000000001", root=payload)
     with contextlib.suppress(amber.CheckpointError):
         store.load()
+
+
+tiny = amber.Registry()  # small records of their own, for the forged cases below
+
+
+@tiny.record("r.A", version=1)
+class A(amber.Record):
+    n: int
+
+
+@tiny.record("r.Opt", version=1)
+class Opt(amber.Record):
+    owner: A | None
+
+
+@tiny.record("r.Empty", version=1)
+class Empty(amber.Record):
+    pass
+
+
+@tiny.record("r.K1", version=1)
+class K1(amber.FrozenRecord, frozen=True):
+    x: Any
+
+
+def saved_with(tmp_path: Path, state: Any) -> amber.CheckpointStore:
+    store = amber.open_store(tmp_path, registry=tiny)
+    store.save(state)
+    return store
+
+
+def roundtrip(state: Any) -> Any:
+    store = amber.open_store("memory://", registry=tiny)
+    store.save(state)
+    return store.load()
+
+
+def test_a_reference_to_a_type_the_checkpoint_lacks_is_corrupt(tmp_path: Path) -> None:
+    store = saved_with(tmp_path, [Opt(None)])
+    forge(tmp_path, "000000000001", table=(1, msgspec.msgpack.encode([[0]])))
+    with pytest.raises(amber.CorruptCheckpointError, match="row numbers"):
+        store.load()
+
+
+def test_types_without_fields_round_trip_and_cannot_claim_absurd_counts(tmp_path: Path) -> None:
+    loaded = roundtrip([Empty(), Empty()])
+    assert loaded == [Empty(), Empty()] and loaded[0] is not loaded[1]
+    store = saved_with(tmp_path, [Empty()])
+
+    def huge(m: dict[str, Any]) -> dict[str, Any]:
+        m["types"][0]["count"] = 2**40
+        for seg in m["segments"]:
+            if seg["kind"] == "table":
+                seg["rows"] = 2**40
+        return m
+
+    forge(tmp_path, "000000000001", edit=huge)
+    with pytest.raises(amber.CorruptCheckpointError):
+        store.load()
+
+
+def rewrite_manifest(path: Path, change: Any) -> None:
+    lines = path.read_bytes().split(b"\n")
+    header, body = change(lines[0], lines[1])
+    data = header + b"\n" + body + b"\n"
+    path.write_bytes(data + b"xxh3-128 " + _format.digest(data).encode() + b"\n")
+
+
+def replace_field_type(tmp_path: Path, field_type: str) -> None:
+    """Give A's only field another type, with a matching fingerprint (what a forger can do)."""
+    path = tmp_path / "checkpoints" / "000000000001.manifest"
+    old = amber.open_store(tmp_path, registry=tiny).manifest().types[0].fingerprint
+    schema = '{"fields":[{"name":"n","type":' + field_type + '}],"name":"r.A","version":1}'
+    new = hashlib.sha256(schema.encode()).hexdigest()[:32]
+    rewrite_manifest(
+        path,
+        lambda h, b: (
+            h,
+            b.replace(b'"type":{"kind":"int"}', b'"type":' + field_type.encode()).replace(old.encode(), new.encode()),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "field_type",
+    [
+        '{"kind":"enum","values":[100000000000000000000000]}',
+        '{"kind":"set","items":[{"kind":"list","items":[{"kind":"int"}]}]}',
+        '{"kind":"none","items":[{"kind":"int"}]}',
+        '{"kind":"tuple"}',
+        '{"kind":"list","items":[' * 40 + '{"kind":"int"}' + "]}" * 40,
+        '{"kind":"list","items":[' * 600 + '{"kind":"int"}' + "]}" * 600,
+    ],
+    ids=["enum-overflow", "unhashable-set", "stray-items", "empty-tuple", "deep-40", "deep-600"],
+)
+def test_unsound_field_types_in_a_manifest_are_refused(tmp_path: Path, field_type: str) -> None:
+    store = saved_with(tmp_path, A(1))
+    replace_field_type(tmp_path, field_type)
+    with pytest.raises(amber.CorruptCheckpointError):
+        store.load()
+    with pytest.raises(amber.CorruptCheckpointError):
+        amber.open_store(tmp_path, registry=amber.Registry()).verify()
+
+
+def test_a_huge_timedelta_in_the_root_is_corrupt_not_an_overflow(tmp_path: Path) -> None:
+    store = saved_with(tmp_path, A(1))
+    forge(tmp_path, "000000000001", root=msgspec.msgpack.encode([12, 10**12, 0, 0]))
+    with pytest.raises(amber.CorruptCheckpointError, match="tag 12"):
+        store.load()
+
+
+@pytest.mark.parametrize(
+    ("header", "body_change", "error"),
+    [
+        (b"AMBER-MANIFEST " + b"0" * 5000, None, amber.CorruptCheckpointError),
+        (b"AMBER-MANIFEST 0", None, amber.CorruptCheckpointError),
+        (None, (b'"format_version":1', b'"format_version":99'), amber.CorruptCheckpointError),
+        (None, (b'"name":"r.A"', b'"name":"r..A"'), amber.CorruptCheckpointError),
+    ],
+)
+def test_manifest_versions_and_names_are_checked(
+    tmp_path: Path, header: bytes | None, body_change: Any, error: Any
+) -> None:
+    store = saved_with(tmp_path, A(1))
+    path = tmp_path / "checkpoints" / "000000000001.manifest"
+    rewrite_manifest(path, lambda h, b: (header or h, b.replace(*body_change) if body_change else b))
+    with pytest.raises(error):
+        store.load()
+
+
+def test_a_future_data_file_version_asks_for_an_upgrade(tmp_path: Path) -> None:
+    store = saved_with(tmp_path, A(1))
+    data = tmp_path / store.manifest().data
+    blob = bytearray(data.read_bytes())
+    blob[11] = amber.FORMAT_VERSION + 1
+    data.write_bytes(bytes(blob))
+    with pytest.raises(amber.UnsupportedFormatError, match="data file header"):
+        store.load()
+
+
+def test_a_fifo_in_place_of_the_data_file_does_not_hang(tmp_path: Path) -> None:
+    store = saved_with(tmp_path, A(1))
+    data = tmp_path / store.manifest().data
+    data.unlink()
+    os.mkfifo(data)
+    signal.alarm(10)
+    try:
+        with pytest.raises(amber.CorruptCheckpointError, match="data file"):
+            store.load()
+    finally:
+        signal.alarm(0)
+
+
+def test_a_forged_reference_to_a_missing_type_in_a_frozen_record_is_corrupt(tmp_path: Path) -> None:
+    store = saved_with(tmp_path, [K1(1)])
+    forge(tmp_path, "000000000001", table=(1, msgspec.msgpack.encode([[[8, 7, 0]]])))
+    with pytest.raises(amber.CorruptCheckpointError, match="type indices below 1"):
+        store.load()
+
+
+def test_a_tiny_file_cannot_declare_a_huge_root(tmp_path: Path) -> None:
+    store = saved_with(tmp_path, [A(1)])
+    forge(tmp_path, "000000000001", root=b"\x90" * (65 << 20))  # 65 Mi empty arrays, a few kB on disk
+    assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 100_000
+    with pytest.raises(amber.CorruptCheckpointError, match="sane lengths"):
+        store.verify()

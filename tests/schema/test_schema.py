@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Any
 
 import msgspec
@@ -193,3 +194,53 @@ def test_every_supported_field_type_renders_readably() -> None:
     assert rendered["maybe"] == "int | none"
     assert rendered["currency"] == "Currency(EUR='EUR', USD='USD')"
     assert rendered["anything"] == "any"
+
+
+class Cabin(enum.Enum):
+    FIRST = "first"
+    ECONOMY = "economy"
+
+
+class Big(enum.Enum):
+    A = 2**63
+
+
+def test_enums_with_values_beyond_64_bits_are_refused_at_declaration() -> None:
+    with pytest.raises(amber.SchemaError, match="signed 64-bit"):
+
+        @amber.record("r.Big", version=1, registry=amber.Registry())
+        class B(amber.Record):
+            b: Big
+
+
+def test_enums_in_tagged_positions_are_refused_at_declaration() -> None:
+    with pytest.raises(amber.SchemaError, match="no enum inside Any or an ambiguous union"):
+
+        @amber.record("r.Paint", version=1, registry=amber.Registry())
+        class Paint(amber.Record):
+            color: Cabin | str
+
+
+def test_kw_only_structs_with_required_fields_after_defaults_can_be_declared() -> None:
+    class K(amber.Record, kw_only=True):
+        a: int = 0
+        b: int
+
+    local = amber.Registry()
+    local.register(K, "r.K", version=1)
+    store = amber.open_store("memory://", registry=local)
+    store.save([K(b=2)])
+    assert store.load() == [K(b=2)]
+
+
+def test_kw_only_dataclasses_round_trip() -> None:
+    @dataclasses.dataclass
+    class D:
+        a: int
+        b: str = dataclasses.field(default="x", kw_only=True)
+
+    local = amber.Registry()
+    local.register(D, "r.D", version=1)
+    store = amber.open_store("memory://", registry=local)
+    store.save([D(1, b="y")])
+    assert store.load() == [D(1, b="y")]

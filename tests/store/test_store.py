@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import stat
@@ -12,6 +13,7 @@ import pytest
 
 import amber
 from amber import commands
+from amber.storage import LocalStorage
 from tests.support.helpers import tree_digest
 from tests.support.sample import Customer, bank, registry
 
@@ -216,3 +218,65 @@ def test_a_symlinked_folder_cannot_lead_deletions_out_of_the_store(tmp_path: Pat
     with pytest.raises(amber.StoreError, match="leads out of the store"):
         commands.gc(amber.open_store(tmp_path / "store"), keep_last=1, grace="0s")
     assert (outside / "thesis.txt").read_text() == "years of work"
+
+
+tiny = amber.Registry()  # small records of their own, for the commit and budget cases below
+
+
+@tiny.record("r.A", version=1)
+class A(amber.Record):
+    n: int
+
+
+@tiny.record("r.Loose", version=1)
+class Loose(amber.Record):
+    tags: list[Any]
+    body: str | bytes = ""
+
+
+def saved_with(tmp_path: Path, state: Any) -> amber.CheckpointStore:
+    store = amber.open_store(tmp_path, registry=tiny)
+    store.save(state)
+    return store
+
+
+def test_a_failure_after_the_manifest_is_linked_keeps_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = amber.open_store(tmp_path, registry=tiny)
+    real = LocalStorage._sync_dir
+
+    def flaky(self: LocalStorage, folder: Path) -> None:
+        if folder.name == "checkpoints":
+            raise OSError(errno.EIO, "simulated EIO")
+        real(self, folder)
+
+    monkeypatch.setattr(LocalStorage, "_sync_dir", flaky)
+    with pytest.raises(amber.StoreError, match="simulated EIO"):
+        store.save(A(1))
+    monkeypatch.setattr(LocalStorage, "_sync_dir", real)
+    assert store.load() == A(1), "the checkpoint whose manifest was linked still loads"
+
+
+def test_names_with_a_trailing_newline_are_not_checkpoints(tmp_path: Path) -> None:
+    store = saved_with(tmp_path, A(1))
+    (tmp_path / "checkpoints" / "999999999999\n.manifest").write_bytes(b"junk")
+    assert store.ids() == ["000000000001"]
+    assert store.save(A(2)).id == "000000000002"
+
+
+def test_loads_beyond_the_stores_budget_are_refused_before_reading(tmp_path: Path) -> None:
+    saved_with(tmp_path, [A(i) for i in range(1000)])
+    small = amber.open_store(tmp_path, registry=tiny, max_load_bytes=100)
+    with pytest.raises(amber.CheckpointTooLargeError, match="raise max_load_bytes"):
+        small.load()
+
+
+def test_table_chunks_are_halved_to_fit_the_segment_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("amber._store._segments.MAX_SEGMENT_BYTES", 5_000)
+    state = [Loose(["x" * 100] * 10) for _ in range(50)]
+    store = amber.open_store(tmp_path, registry=tiny)
+    store.save(state)
+    tables = [s for s in store.manifest().segments if s.kind == "table"]
+    assert len(tables) > 1 and all(s.raw_length <= 5_000 for s in tables)
+    assert store.load() == state
+    with pytest.raises(amber.SerializationError, match="one record takes"):
+        store.save([Loose(["y" * 6_000])])

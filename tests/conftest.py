@@ -1,5 +1,6 @@
-"""Shared fixtures: a fresh registry per test, and stores of every kind: a local directory,
-memory, and S3 (moto's server on 127.0.0.1, started once per session)."""
+"""Shared fixtures: a fresh registry per test, stores of every kind (a local directory, memory,
+and S3: moto's server on 127.0.0.1, started once per session), and one in-memory store opened
+as often as a test likes."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from pathlib import Path
 import pytest
 
 import amber
+from tests.support.helpers import OpenStore, memory_opener
 from tests.support.s3_server import CREDENTIALS, fresh_url, moto_server
 
 
 @pytest.fixture
 def registry() -> amber.Registry:
     return amber.Registry()
+
+
+@pytest.fixture
+def memory_store() -> OpenStore:
+    """The default double where the disk is not the point: one in-memory store that a test
+    opens as often as it likes (``memory_store(registry=v2).load()``)."""
+    return memory_opener()
 
 
 @pytest.fixture(scope="session")

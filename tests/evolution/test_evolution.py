@@ -11,16 +11,18 @@ import pytest
 
 import amber
 from amber import commands
-from tests.support.helpers import tree_digest
+from tests.support.helpers import OpenStore, tree_digest
 from tests.support.matrix_app import AccountV1, CustomerV1, v1
 
 # --- version 1 of a small bank, as an old release declared it (shared with the matrix) ------
 
 
-def write_v1(path: Path) -> dict[str, Any]:
+def write_v1(where: Path | OpenStore) -> dict[str, Any]:
+    """Save version 1's state in a folder, or in the in-memory store ``where`` opens."""
     ada, bob = CustomerV1(1, "Ada"), CustomerV1(2, "Bob")
     state = {"customers": [ada, bob], "accounts": [AccountV1(i, [ada, bob][i % 2], i * 1.5, f"n{i}") for i in range(5)]}
-    amber.open_store(path, registry=v1).save(state)
+    store = amber.open_store(where, registry=v1) if isinstance(where, Path) else where(registry=v1)
+    store.save(state)
     return state
 
 
@@ -33,8 +35,8 @@ class Tier(enum.Enum):
     GOLD = "gold"
 
 
-def test_added_removed_and_renamed_fields_need_no_code(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_added_removed_and_renamed_fields_need_no_code(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     v2 = amber.Registry()
 
     @v2.record("bank.Customer", version=2)
@@ -49,15 +51,15 @@ def test_added_removed_and_renamed_fields_need_no_code(tmp_path: Path) -> None:
         owner: Customer
         balance: float | None  # widened to an Optional
 
-    state = amber.open_store(tmp_path, registry=v2).load()
+    state = memory_store(registry=v2).load()
     assert state["customers"] == [Customer(1, "Ada"), Customer(2, "Bob")]
     assert state["customers"][0].tags is not state["customers"][1].tags, "mutable defaults are fresh"
     assert state["accounts"][3] == Account(3, state["customers"][1], 4.5)
     assert state["accounts"][3].owner is state["customers"][1], "references survive the migration"
 
 
-def test_a_renamed_type_is_found_by_its_former_name(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_a_renamed_type_is_found_by_its_former_name(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     v2 = amber.Registry()
 
     @v2.record("crm.Client", version=2, aliases=["bank.Customer"])
@@ -72,12 +74,12 @@ def test_a_renamed_type_is_found_by_its_former_name(tmp_path: Path) -> None:
         balance: float
         note: str = ""
 
-    state = amber.open_store(tmp_path, registry=v2).load()
+    state = memory_store(registry=v2).load()
     assert state["accounts"][0].owner == Client(1, "Ada")
     assert type(state["customers"][0]) is Client
 
 
-def test_safe_widenings(tmp_path: Path) -> None:
+def test_safe_widenings(memory_store: OpenStore) -> None:
     old = amber.Registry()
 
     @old.record("w.T", version=1)
@@ -87,7 +89,7 @@ def test_safe_widenings(tmp_path: Path) -> None:
         scores: list[int]
         maybe: int
 
-    amber.open_store(tmp_path, registry=old).save([T1(3, "x", [1, 2], 7)])
+    memory_store(registry=old).save([T1(3, "x", [1, 2], 7)])
     new = amber.Registry()
 
     @new.record("w.T", version=2)
@@ -97,7 +99,7 @@ def test_safe_widenings(tmp_path: Path) -> None:
         scores: list[float]
         maybe: int | str | None
 
-    [loaded] = amber.open_store(tmp_path, registry=new).load()
+    [loaded] = memory_store(registry=new).load()
     assert loaded == T2(3.0, "x", [1.0, 2.0], 7)
     assert type(loaded.count) is float and type(loaded.scores[0]) is float
 
@@ -107,24 +109,24 @@ class OldTier(enum.Enum):
     BASIC = "basic"
 
 
-def test_an_enum_that_gained_members(tmp_path: Path) -> None:
+def test_an_enum_that_gained_members(memory_store: OpenStore) -> None:
     old = amber.Registry()
 
     @old.record("e.T", version=1)
     class T1(amber.Record):
         tier: OldTier
 
-    amber.open_store(tmp_path, registry=old).save([T1(OldTier.BASIC)])
+    memory_store(registry=old).save([T1(OldTier.BASIC)])
     new = amber.Registry()
 
     @new.record("e.T", version=2)
     class T2(amber.Record):
         tier: Tier
 
-    assert amber.open_store(tmp_path, registry=new).load() == [T2(Tier.BASIC)]
+    assert memory_store(registry=new).load() == [T2(Tier.BASIC)]
 
 
-def test_old_code_reads_newer_data_that_differs_only_by_the_rules(tmp_path: Path) -> None:
+def test_old_code_reads_newer_data_that_differs_only_by_the_rules(memory_store: OpenStore) -> None:
     newer = amber.Registry()
 
     @newer.record("bank.Customer", version=2)
@@ -133,12 +135,12 @@ def test_old_code_reads_newer_data_that_differs_only_by_the_rules(tmp_path: Path
         name: str
         email: str = ""
 
-    amber.open_store(tmp_path, registry=newer).save([Customer2(1, "Ada", "ada@example.com")])
-    assert amber.open_store(tmp_path, registry=v1).load() == [CustomerV1(1, "Ada")]
+    memory_store(registry=newer).save([Customer2(1, "Ada", "ada@example.com")])
+    assert memory_store(registry=v1).load() == [CustomerV1(1, "Ada")]
 
 
 def test_old_code_says_when_it_reads_newer_data_and_can_refuse_to(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    memory_store: OpenStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     newer = amber.Registry()
 
@@ -148,13 +150,13 @@ def test_old_code_says_when_it_reads_newer_data_and_can_refuse_to(
         name: str
         email: str = ""  # an old reader drops it, and a save by the old code would lose it
 
-    amber.open_store(tmp_path, registry=newer).save([Customer2(1, "Ada", "ada@example.com")])
+    memory_store(registry=newer).save([Customer2(1, "Ada", "ada@example.com")])
     with caplog.at_level("WARNING", logger="amber.schema"):
-        assert amber.open_store(tmp_path, registry=v1).load() == [CustomerV1(1, "Ada")]
+        assert memory_store(registry=v1).load() == [CustomerV1(1, "Ada")]
     assert "bank.Customer v2 is newer than this code's v1" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="amber.schema"):
-        reader = amber.open_store(tmp_path, registry=v1)
+        reader = memory_store(registry=v1)
         reader.load()
         reader.load()
     assert caplog.text.count("is newer than") == 1  # once per store, not once per load or delta
@@ -165,8 +167,8 @@ def test_old_code_says_when_it_reads_newer_data_and_can_refuse_to(
         id: int
         name: str
 
-    assert amber.open_store(tmp_path, registry=older, read_newer=False).load() == [Person(1, "Ada")]
-    strict = amber.open_store(tmp_path, registry=v1, read_newer=False)
+    assert memory_store(registry=older, read_newer=False).load() == [Person(1, "Ada")]
+    strict = memory_store(registry=v1, read_newer=False)
     with pytest.raises(amber.IncompatibleSchemaError, match=r"v2 is newer than v1.*\(read_newer=False\)") as e:
         strict.load()
     assert "write_versions" in e.value.problems[0].fix
@@ -206,19 +208,19 @@ def chain_registry(calls: list[str]) -> amber.Registry:
     return reg
 
 
-def test_steps_chain_from_the_written_version_to_the_current_one(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_steps_chain_from_the_written_version_to_the_current_one(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     calls: list[str] = []
-    state = amber.open_store(tmp_path, registry=chain_registry(calls)).load()
+    state = memory_store(registry=chain_registry(calls)).load()
     assert calls == ["1->2"] * 5 + ["2->3"] * 5
     account = state["accounts"][3]
     assert (account.balance_cents, account.label) == (450, "N3")
     assert account.owner is state["customers"][1]
 
 
-def test_the_plan_says_what_will_run(tmp_path: Path) -> None:
-    write_v1(tmp_path)
-    plan = amber.open_store(tmp_path, registry=chain_registry([])).plan()
+def test_the_plan_says_what_will_run(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
+    plan = memory_store(registry=chain_registry([])).plan()
     assert [t.describe() for t in plan.types] == [
         "bank.Customer v1: as written",
         "bank.Account v1 -> bank.Account v3: step 1->2, step 2->3",
@@ -262,8 +264,8 @@ def test_an_impossible_plan_lists_every_problem_with_a_fix(tmp_path: Path) -> No
     assert tree_digest(tmp_path) == before
 
 
-def test_a_schema_changed_without_a_version_bump(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_a_schema_changed_without_a_version_bump(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     new = amber.Registry()
 
     @new.record("bank.Customer", version=1)
@@ -273,10 +275,10 @@ def test_a_schema_changed_without_a_version_bump(tmp_path: Path) -> None:
         extra: int = 0
 
     with pytest.raises(amber.IncompatibleSchemaError, match="give the changed type version 2"):
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
 
 
-def test_newer_data_the_rules_cannot_resolve_asks_for_an_upgrade(tmp_path: Path) -> None:
+def test_newer_data_the_rules_cannot_resolve_asks_for_an_upgrade(memory_store: OpenStore) -> None:
     newer = amber.Registry()
 
     @newer.record("bank.Customer", version=2)
@@ -284,9 +286,9 @@ def test_newer_data_the_rules_cannot_resolve_asks_for_an_upgrade(tmp_path: Path)
         id: str
         name: str
 
-    amber.open_store(tmp_path, registry=newer).save([Customer2("a", "Ada")])
+    memory_store(registry=newer).save([Customer2("a", "Ada")])
     with pytest.raises(amber.IncompatibleSchemaError, match="v2 -> v1: field 'id' changed.*older than the checkpoint"):
-        amber.open_store(tmp_path, registry=v1).load()
+        memory_store(registry=v1).load()
 
 
 def failing_registry(step: Any) -> amber.Registry:
@@ -377,37 +379,37 @@ def rolling_registry() -> amber.Registry:
     return reg
 
 
-def test_a_write_pin_writes_the_older_version_for_old_readers(tmp_path: Path) -> None:
+def test_a_write_pin_writes_the_older_version_for_old_readers(memory_store: OpenStore) -> None:
     reg = rolling_registry()
     current = reg.current("bank.Account")
     customer = reg.current("bank.Customer")
     assert current is not None and customer is not None
     ada = customer.cls(1, "Ada")
     state = {"accounts": [current.cls(1, ada, 250, "hello")], "customers": [ada]}
-    store = amber.open_store(tmp_path, registry=reg, write_versions={"bank.Account": 1})
+    store = memory_store(registry=reg, write_versions={"bank.Account": 1})
     info = store.save(state)
     assert info.types["bank.Account"] == 1
     assert store.manifest().write_versions == {"bank.Account": 1}
-    old = amber.open_store(tmp_path, registry=v1).load()  # the old release reads it as its own
+    old = memory_store(registry=v1).load()  # the old release reads it as its own
     assert old["accounts"][0] == AccountV1(1, old["customers"][0], 2.5, "hello")
     assert store.load() == state, "the new code reads it back through the upgrade step"
     unpinned = store.save(state, write_versions={})
     assert unpinned.types["bank.Account"] == 3 and store.manifest().write_versions == {}
 
 
-def test_a_pin_without_the_old_declaration_or_twin_is_refused(tmp_path: Path) -> None:
+def test_a_pin_without_the_old_declaration_or_twin_is_refused(memory_store: OpenStore) -> None:
     reg = rolling_registry()
     current, customer = reg.current("bank.Account"), reg.current("bank.Customer")
     assert current is not None and customer is not None
     state = [current.cls(1, customer.cls(1, "Ada"), 250)]
     with pytest.raises(amber.SerializationError, match="needs its declaration"):
-        amber.open_store(tmp_path, registry=reg).save(state, write_versions={"bank.Account": 2})
+        memory_store(registry=reg).save(state, write_versions={"bank.Account": 2})
     with pytest.raises(amber.SerializationError, match="newer than the running v3"):
-        amber.open_store(tmp_path, registry=reg).save(state, write_versions={"bank.Account": 4})
+        memory_store(registry=reg).save(state, write_versions={"bank.Account": 4})
     del reg._downgrades[("bank.Account", 3)]
     with pytest.raises(amber.SerializationError, match=r"field 'balance' has no value; add @amber.downgrade"):
-        amber.open_store(tmp_path, registry=reg).save(state, write_versions={"bank.Account": 1})
-    assert amber.open_store(tmp_path, registry=reg).ids() == []
+        memory_store(registry=reg).save(state, write_versions={"bank.Account": 1})
+    assert memory_store(registry=reg).ids() == []
 
 
 def three_account_versions(declare_v2: bool, calls: list[dict[str, Any]]) -> amber.Registry:
@@ -446,25 +448,25 @@ def three_account_versions(declare_v2: bool, calls: list[dict[str, Any]]) -> amb
     return reg
 
 
-def test_a_step_sees_its_from_version_fields_when_that_version_is_declared(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_a_step_sees_its_from_version_fields_when_that_version_is_declared(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     calls: list[dict[str, Any]] = []
-    state = amber.open_store(tmp_path, registry=three_account_versions(True, calls)).load()
+    state = memory_store(registry=three_account_versions(True, calls)).load()
     assert set(calls[1]) == {"id", "owner", "balance", "memo", "currency"}  # v1 resolved to v2 first
     assert (calls[1]["memo"], calls[1]["currency"]) == ("n1", "EUR")
     assert (state["accounts"][1].cents, state["accounts"][1].memo) == (150, "n1")
 
 
-def test_a_step_gets_the_stored_fields_when_its_from_version_is_not_declared(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_a_step_gets_the_stored_fields_when_its_from_version_is_not_declared(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     calls: list[dict[str, Any]] = []
-    state = amber.open_store(tmp_path, registry=three_account_versions(False, calls)).load()
+    state = memory_store(registry=three_account_versions(False, calls)).load()
     assert set(calls[1]) == {"id", "owner", "balance", "note"}  # as stored: nothing to resolve it to
     assert (state["accounts"][1].cents, state["accounts"][1].memo) == (150, "n1")  # the alias, at the end
 
 
-def test_with_a_checkpoint_step_too_a_step_sees_its_from_version_fields(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_with_a_checkpoint_step_too_a_step_sees_its_from_version_fields(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     calls: list[dict[str, Any]] = []
     reg = amber.Registry()
 
@@ -499,7 +501,7 @@ def test_with_a_checkpoint_step_too_a_step_sees_its_from_version_fields(tmp_path
         for customer in tables["bank.Customer"]:
             customer["vip"] = customer["name"] == "Ada"
 
-    state = amber.open_store(tmp_path, registry=reg).load()
+    state = memory_store(registry=reg).load()
     assert set(calls[1]) == {"id", "owner", "balance", "memo"}  # through the rules stage to v2's fields
     assert (state["accounts"][1].memo, state["accounts"][0].owner.vip) == ("n1", True)
 
@@ -544,10 +546,10 @@ def address_registry(calls: list[str]) -> amber.Registry:
     return reg
 
 
-def test_a_checkpoint_step_splits_one_type_into_two(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_a_checkpoint_step_splits_one_type_into_two(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     calls: list[str] = []
-    store = amber.open_store(tmp_path, registry=address_registry(calls))
+    store = memory_store(registry=address_registry(calls))
     assert store.plan().describe() == [
         "checkpoint step address_registry.<locals>.split_address",
         "bank.Account step 1->2",
@@ -559,9 +561,9 @@ def test_a_checkpoint_step_splits_one_type_into_two(tmp_path: Path) -> None:
     assert state["accounts"][2].owner is ada and state["accounts"][2].memo == "n2"
 
 
-def test_a_migration_with_a_checkpoint_step_says_what_each_type_went_through(tmp_path: Path) -> None:
-    write_v1(tmp_path)
-    store = amber.open_store(tmp_path, registry=address_registry([]))
+def test_a_migration_with_a_checkpoint_step_says_what_each_type_went_through(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
+    store = memory_store(registry=address_registry([]))
     result = commands.migrate(store, dry_run=True)
     assert {t["name"]: (t["from_version"], t["how"]) for t in result["types"]} == {
         "bank.Customer": (1, "checkpoint step address_registry.<locals>.split_address"),
@@ -570,7 +572,7 @@ def test_a_migration_with_a_checkpoint_step_says_what_each_type_went_through(tmp
     }
 
 
-def test_a_type_no_stage_touches_is_reported_as_written(tmp_path: Path) -> None:
+def test_a_type_no_stage_touches_is_reported_as_written(memory_store: OpenStore) -> None:
     old, new = amber.Registry(), amber.Registry()
 
     class Note(amber.Record):
@@ -592,20 +594,20 @@ def test_a_type_no_stage_touches_is_reported_as_written(tmp_path: Path) -> None:
     def flag(tables: amber.Tables) -> None:
         pass
 
-    amber.open_store(tmp_path, registry=old).save({"p": [PersonV1("a@x")], "n": [Note("hi")]})
-    planned = amber.open_store(tmp_path, registry=new).plan()
+    memory_store(registry=old).save({"p": [PersonV1("a@x")], "n": [Note("hi")]})
+    planned = memory_store(registry=new).plan()
     assert [tp.how for tp in planned.types] == [
         "checkpoint step test_a_type_no_stage_touches_is_reported_as_written.<locals>.flag",
         "as written",
     ]
-    result = commands.migrate(amber.open_store(tmp_path, registry=new), dry_run=True)
+    result = commands.migrate(memory_store(registry=new), dry_run=True)
     assert {t["name"]: t["how"] for t in result["types"]} == {
         "crm.Person": "checkpoint step test_a_type_no_stage_touches_is_reported_as_written.<locals>.flag",
         "crm.Note": "as written",
     }
 
 
-def test_a_checkpoint_step_merges_a_type_away(tmp_path: Path) -> None:
+def test_a_checkpoint_step_merges_a_type_away(memory_store: OpenStore) -> None:
     old = amber.Registry()
 
     @old.record("crm.Note", version=1)
@@ -617,7 +619,7 @@ def test_a_checkpoint_step_merges_a_type_away(tmp_path: Path) -> None:
         name: str
         note: Note
 
-    amber.open_store(tmp_path, registry=old).save([Contact("Ada", Note("likes tea")), Contact("Bob", Note("ok"))])
+    memory_store(registry=old).save([Contact("Ada", Note("likes tea")), Contact("Bob", Note("ok"))])
     new = amber.Registry()
 
     @new.record("crm.Contact", version=2)
@@ -631,7 +633,7 @@ def test_a_checkpoint_step_merges_a_type_away(tmp_path: Path) -> None:
         for contact in tables["crm.Contact"]:
             contact["note_text"] = notes[contact.pop("note").row]["text"]
 
-    assert amber.open_store(tmp_path, registry=new).load() == [Contact2("Ada", "likes tea"), Contact2("Bob", "ok")]
+    assert memory_store(registry=new).load() == [Contact2("Ada", "likes tea"), Contact2("Bob", "ok")]
 
 
 def test_a_failing_checkpoint_step_changes_nothing(tmp_path: Path) -> None:
@@ -648,8 +650,8 @@ def test_a_failing_checkpoint_step_changes_nothing(tmp_path: Path) -> None:
     assert tree_digest(tmp_path) == before
 
 
-def test_a_checkpoint_step_the_data_never_reaches_is_a_plan_problem(tmp_path: Path) -> None:
-    write_v1(tmp_path)
+def test_a_checkpoint_step_the_data_never_reaches_is_a_plan_problem(memory_store: OpenStore) -> None:
+    write_v1(memory_store)
     reg = address_registry([])
 
     @reg.checkpoint_upgrade(requires={"bank.Customer": 1, "bank.Account": 5}, produces={"bank.Account": 6})
@@ -657,4 +659,4 @@ def test_a_checkpoint_step_the_data_never_reaches_is_a_plan_problem(tmp_path: Pa
         pass
 
     with pytest.raises(amber.IncompatibleSchemaError, match="needs bank.Customer v1, bank.Account v5"):
-        amber.open_store(tmp_path, registry=reg).load()
+        memory_store(registry=reg).load()

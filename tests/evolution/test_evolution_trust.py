@@ -19,6 +19,7 @@ import amber
 from amber import commands
 from amber._evolution import _lockfile
 from tests.golden import make_golden  # noqa: F401 - the golden files' maker documents their shapes
+from tests.support.helpers import OpenStore
 from tests.support.sample import golden_state, registry
 
 FORMAT_1 = Path(__file__).parents[1] / "golden" / "format-1" / "store"
@@ -81,21 +82,21 @@ class SizeWithoutXL(enum.Enum):
     S = "s"
 
 
-def test_an_enum_default_can_be_the_enums_own_missing(tmp_path: Path) -> None:
+def test_an_enum_default_can_be_the_enums_own_missing(memory_store: OpenStore) -> None:
     old = amber.Registry()
 
     @old.record("shop.Shirt", version=1)
     class Shirt(amber.Record):
         size: Size
 
-    amber.open_store(tmp_path, registry=old).save([Shirt(Size.XL), Shirt(Size.S)])
+    memory_store(registry=old).save([Shirt(Size.XL), Shirt(Size.S)])
     new = amber.Registry()
 
     @new.record("shop.Shirt", version=2)
     class Shirt2(amber.Record):
         size: Size2
 
-    assert amber.open_store(tmp_path, registry=new).load() == [Shirt2(Size2.L), Shirt2(Size2.S)]
+    assert memory_store(registry=new).load() == [Shirt2(Size2.L), Shirt2(Size2.S)]
     assert errors(new, old) == [], "a fallback resolves every removed member: nothing to report"
 
 
@@ -118,17 +119,17 @@ def test_amber_enum_refuses_a_default_that_is_not_a_member() -> None:
 # --- 3-6. the check reads every supported version as the load would ----------------------------
 
 
-def test_a_renamed_field_without_its_alias_fails_both_and_the_alias_or_new_fixes_it(tmp_path: Path) -> None:
+def test_a_renamed_field_without_its_alias_fails_both_and_the_alias_or_new_fixes_it(memory_store: OpenStore) -> None:
     v1 = _registry(1, sku=str)
     v2 = _registry(2, code=(str, ""))
-    amber.open_store(tmp_path, registry=v1).save([_item(v1, sku="A-1")])
+    memory_store(registry=v1).save([_item(v1, sku="A-1")])
     with pytest.raises(amber.IncompatibleSchemaError, match="looks renamed from 'sku'"):
-        amber.open_store(tmp_path, registry=v2).load()
+        memory_store(registry=v2).load()
     assert any("looks renamed from 'sku'" in e for e in errors(v2, v1))
     aliased = _registry(2, code=(Annotated[str, amber.field(aliases=["sku"])], ""))
-    assert errors(aliased, v1) == [] and amber.open_store(tmp_path, registry=aliased).load()[0].code == "A-1"
+    assert errors(aliased, v1) == [] and memory_store(registry=aliased).load()[0].code == "A-1"
     acknowledged = _registry(2, code=(Annotated[str, amber.field(new=True)], ""))
-    assert errors(acknowledged, v1) == [] and amber.open_store(tmp_path, registry=acknowledged).load()[0].code == ""
+    assert errors(acknowledged, v1) == [] and memory_store(registry=acknowledged).load()[0].code == ""
 
 
 def test_a_changed_default_fails_the_check_only_when_the_load_would_not_know_the_old_one() -> None:
@@ -157,9 +158,9 @@ def test_a_removed_name_cannot_come_back_even_with_the_same_type_unless_new() ->
 # --- 8. the class's own validation ---------------------------------------------------------------
 
 
-def test_a_class_that_refuses_an_old_record_is_a_typed_error_naming_the_row(tmp_path: Path) -> None:
+def test_a_class_that_refuses_an_old_record_is_a_typed_error_naming_the_row(memory_store: OpenStore) -> None:
     old = _registry(1, sku=str, qty=int)
-    amber.open_store(tmp_path, registry=old).save([_item(old, sku="a", qty=1), _item(old, sku="b", qty=-2)])
+    memory_store(registry=old).save([_item(old, sku="a", qty=1), _item(old, sku="b", qty=-2)])
     new = amber.Registry()
 
     @new.record("shop.Item", version=1)
@@ -172,7 +173,7 @@ def test_a_class_that_refuses_an_old_record_is_a_typed_error_naming_the_row(tmp_
                 raise ValueError("qty must not be negative")
 
     with pytest.raises(amber.RecordRejectedError, match=r"000000000001: shop.Item v1, row 1:.*qty must not") as e:
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
     assert isinstance(e.value.__cause__, ValueError)
 
 
@@ -212,7 +213,7 @@ def test_migrate_dry_run_prints_a_refused_record_as_one_line(tmp_path: Path) -> 
 # --- 9. the check agrees with the load across types ---------------------------------------------
 
 
-def test_a_type_split_by_a_checkpoint_step_passes_the_check_and_the_lock(tmp_path: Path) -> None:
+def test_a_type_split_by_a_checkpoint_step_passes_the_check_and_the_lock(memory_store: OpenStore) -> None:
     v1 = _registry(1, sku=str, street=str)
     v2 = amber.Registry()
 
@@ -231,8 +232,8 @@ def test_a_type_split_by_a_checkpoint_step_passes_the_check_and_the_lock(tmp_pat
             item["address"] = tables.add("shop.Address", {"street": item.pop("street")})
 
     assert errors(v2, v1) == []
-    amber.open_store(tmp_path, registry=v1).save([_item(v1, sku="a", street="Main St")])
-    assert amber.open_store(tmp_path, registry=v2).load() == [Item("a", Address("Main St"))]
+    memory_store(registry=v1).save([_item(v1, sku="a", street="Main St")])
+    assert memory_store(registry=v2).load() == [Item("a", Address("Main St"))]
 
 
 def test_types_pointing_at_a_renamed_type_pass_the_check() -> None:
@@ -257,7 +258,7 @@ def test_types_pointing_at_a_renamed_type_pass_the_check() -> None:
     assert errors(new, old) == []
 
 
-def test_a_record_field_widened_to_a_mixed_union_is_refused_by_both(tmp_path: Path) -> None:
+def test_a_record_field_widened_to_a_mixed_union_is_refused_by_both(memory_store: OpenStore) -> None:
     old, new = amber.Registry(), amber.Registry()
 
     @old.record("shop.Client", version=1)
@@ -276,9 +277,9 @@ def test_a_record_field_widened_to_a_mixed_union_is_refused_by_both(tmp_path: Pa
     class Order2(amber.Record):
         client: Client2 | int
 
-    amber.open_store(tmp_path, registry=old).save([Order(Client("a"))])
+    memory_store(registry=old).save([Order(Client("a"))])
     with pytest.raises(amber.IncompatibleSchemaError, match="records cannot move into Any or a mixed union") as e:
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
     assert e.value.problems[0].fix
     assert any("records cannot move" in f for f in errors(new, old))
 
@@ -295,7 +296,7 @@ def test_schema_lock_refuses_a_release_the_check_fails(tmp_path: Path) -> None:
 # --- 10. upgrade steps beside renamed types ---------------------------------------------------------
 
 
-def test_a_step_on_a_type_that_points_at_a_renamed_type(tmp_path: Path) -> None:
+def test_a_step_on_a_type_that_points_at_a_renamed_type(memory_store: OpenStore) -> None:
     old, new = amber.Registry(), amber.Registry()
 
     @old.record("shop.Client", version=1)
@@ -308,7 +309,7 @@ def test_a_step_on_a_type_that_points_at_a_renamed_type(tmp_path: Path) -> None:
         client: Client
 
     ada = Client("Ada")
-    amber.open_store(tmp_path, registry=old).save([Order(1, ada), Order(2, ada)])
+    memory_store(registry=old).save([Order(1, ada), Order(2, ada)])
 
     @new.record("shop.Customer", version=1, aliases=["shop.Client"])
     class Customer(amber.Record):
@@ -324,7 +325,7 @@ def test_a_step_on_a_type_that_points_at_a_renamed_type(tmp_path: Path) -> None:
     def add_total(fields: dict[str, Any]) -> dict[str, Any]:
         return {**fields, "total": fields["id"] * 10}
 
-    loaded = amber.open_store(tmp_path, registry=new).load()
+    loaded = memory_store(registry=new).load()
     assert [(o.total, o.client.name) for o in loaded] == [(10, "Ada"), (20, "Ada")]
     assert loaded[0].client is loaded[1].client
 
@@ -363,14 +364,14 @@ def _registry(version: int, **fields: Any) -> amber.Registry:
     ],
 )
 def test_a_step_value_the_reader_would_change_is_refused_naming_the_row(
-    tmp_path: Path, wanted: Any, good: Any, returned: Any, says: str
+    memory_store: OpenStore, wanted: Any, good: Any, returned: Any, says: str
 ) -> None:
     old = _registry(1, sku=str)
-    amber.open_store(tmp_path, registry=old).save([_item(old, sku="a"), _item(old, sku="b")])
+    memory_store(registry=old).save([_item(old, sku="a"), _item(old, sku="b")])
     new = _registry(2, sku=str, value=wanted)
     new.upgrade("shop.Item", 1)(lambda f: {**f, "value": returned if f["sku"] == "b" else good})
     with pytest.raises(amber.MigrationError, match=rf"field 'value'.*row 1: .*{says}"):
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
 
 
 # --- found by the review: steps and checkpoint steps are judged like the rules -------------------------
@@ -388,47 +389,43 @@ class Color2(enum.Enum):  # B removed, C takes its old value
     C = 2
 
 
-def test_an_upgrade_step_that_leaves_an_enum_as_it_was_cannot_change_its_member(tmp_path: Path) -> None:
+def test_an_upgrade_step_that_leaves_an_enum_as_it_was_cannot_change_its_member(memory_store: OpenStore) -> None:
     old = amber.Registry()
     old.register(_struct("R1", c=Color1, x=int), "t.R", version=1)
-    amber.open_store(tmp_path, registry=old).save(
-        [_make(old, "t.R", c=Color1.A, x=1), _make(old, "t.R", c=Color1.B, x=2)]
-    )
+    memory_store(registry=old).save([_make(old, "t.R", c=Color1.A, x=1), _make(old, "t.R", c=Color1.B, x=2)])
     new = amber.Registry()
     new.register(_struct("R2", c=Color2, x=str), "t.R", version=2)
     new.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"])})  # does not touch c
     with pytest.raises(amber.MigrationError, match=r"row 1, field 'c'.*member B of t.Color.*member C"):
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
     mapped = amber.Registry()
     mapped.register(_struct("R2", c=Color2, x=str), "t.R", version=2)
     mapped.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"]), "c": Color2.C if f["c"] == 2 else f["c"]})
-    assert [r.c for r in amber.open_store(tmp_path, registry=mapped).load()] == [Color2.A, Color2.C]
+    assert [r.c for r in memory_store(registry=mapped).load()] == [Color2.A, Color2.C]
 
 
-def test_types_beside_a_checkpoint_step_are_judged_by_the_rules(tmp_path: Path) -> None:
+def test_types_beside_a_checkpoint_step_are_judged_by_the_rules(memory_store: OpenStore) -> None:
     old = amber.Registry()
     old.register(_struct("P1", n=int), "t.P", version=1)
     old.register(_struct("Q1", c=Color1, items=list[int], a=str), "t.Q", version=1)
-    amber.open_store(tmp_path, registry=old).save(
-        [_make(old, "t.P", n=1), _make(old, "t.Q", c=Color1.B, items=[1, 1, 2], a="data")]
-    )
+    memory_store(registry=old).save([_make(old, "t.P", n=1), _make(old, "t.Q", c=Color1.B, items=[1, 1, 2], a="data")])
     new = amber.Registry()
     new.register(_struct("P2", n=int), "t.P", version=2)
     new.register(_struct("Q2", c=Color2, items=set[int], b=(str, "")), "t.Q", version=2)
     new.checkpoint_upgrade(requires={"t.P": 1}, produces={"t.P": 2})(lambda tables: None)
     with pytest.raises(amber.IncompatibleSchemaError) as refused:
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
     said = str(refused.value)
     assert "changed from list[int] to set[int]" in said and "looks renamed from 'a'" in said
 
 
-def test_a_checkpoint_step_runs_when_the_checkpoint_holds_no_records_of_a_type_it_requires(tmp_path: Path) -> None:
+def test_a_checkpoint_step_runs_when_the_checkpoint_holds_no_records_of_a_type_it_requires(
+    memory_store: OpenStore,
+) -> None:
     old = amber.Registry()
     old.register(_struct("Cust1", id=int, street=str), "crm.Customer", version=1)
     old.register(_struct("Order1", id=int), "crm.Order", version=1)
-    amber.open_store(tmp_path, registry=old).save(
-        {"customers": [_make(old, "crm.Customer", id=1, street="Main St")], "orders": []}
-    )
+    memory_store(registry=old).save({"customers": [_make(old, "crm.Customer", id=1, street="Main St")], "orders": []})
     new = amber.Registry()
 
     @new.record("crm.Address", version=1)
@@ -450,25 +447,27 @@ def test_a_checkpoint_step_runs_when_the_checkpoint_holds_no_records_of_a_type_i
         for customer in tables["crm.Customer"]:
             customer["address"] = tables.add("crm.Address", {"street": customer.pop("street")})
 
-    loaded = amber.open_store(tmp_path, registry=new).load()
+    loaded = memory_store(registry=new).load()
     assert loaded["customers"] == [Customer(1, Address("Main St"))]
 
 
-def test_a_field_marked_new_never_takes_values_across_versions_the_code_does_not_declare(tmp_path: Path) -> None:
+def test_a_field_marked_new_never_takes_values_across_versions_the_code_does_not_declare(
+    memory_store: OpenStore,
+) -> None:
     v1 = _registry(1, x=str)
-    amber.open_store(tmp_path, registry=v1).save([_item(v1, x="old secret")])
+    memory_store(registry=v1).save([_item(v1, x="old secret")])
     v3 = _registry(3, y=(int, 0), x=(Annotated[str, amber.field(new=True)], ""))
     with pytest.raises(amber.IncompatibleSchemaError, match="'x' is marked new"):
-        amber.open_store(tmp_path, registry=v3).load()
+        memory_store(registry=v3).load()
     v3.register(_struct("ItemV2", y=(int, 0)), "shop.Item", version=2)  # the version that dropped x
-    assert amber.open_store(tmp_path, registry=v3).load()[0].x == ""
+    assert memory_store(registry=v3).load()[0].x == ""
 
 
-def test_an_alias_wins_over_a_new_field_of_the_same_name(tmp_path: Path) -> None:
+def test_an_alias_wins_over_a_new_field_of_the_same_name(memory_store: OpenStore) -> None:
     v1 = _registry(1, a=str)
-    amber.open_store(tmp_path, registry=v1).save([_item(v1, a="kept")])
+    memory_store(registry=v1).save([_item(v1, a="kept")])
     v2 = _registry(2, a=(Annotated[str, amber.field(new=True)], ""), b=Annotated[str, amber.field(aliases=["a"])])
-    loaded = amber.open_store(tmp_path, registry=v2).load()[0]
+    loaded = memory_store(registry=v2).load()[0]
     assert (loaded.a, loaded.b) == ("", "kept")
 
 
@@ -487,14 +486,14 @@ class PickRaising(enum.Enum):
         raise RuntimeError("no such pick")
 
 
-def test_an_enum_missing_that_raises_is_a_typed_error(tmp_path: Path) -> None:
+def test_an_enum_missing_that_raises_is_a_typed_error(memory_store: OpenStore) -> None:
     old = amber.Registry()
     old.register(_struct("S1", p=PickOld), "t.S", version=1)
-    amber.open_store(tmp_path, registry=old).save([_make(old, "t.S", p=PickOld.B)])
+    memory_store(registry=old).save([_make(old, "t.S", p=PickOld.B)])
     new = amber.Registry()
     new.register(_struct("S2", p=PickRaising), "t.S", version=2)
     with pytest.raises(amber.MigrationError, match="here does not have"):
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
 
 
 def _make(registry: amber.Registry, name: str, **values: Any) -> Any:
@@ -518,12 +517,12 @@ def test_a_flag_written_before_format_4_keeps_its_combined_values(tmp_path: Path
     assert store.load()[0].paint == Paint.R | Paint.G
 
 
-def test_a_step_cannot_hand_back_values_msgspec_would_parse_or_merge(tmp_path: Path) -> None:
+def test_a_step_cannot_hand_back_values_msgspec_would_parse_or_merge(memory_store: OpenStore) -> None:
     import decimal
     import uuid
 
     old = _registry(1, sku=str)
-    amber.open_store(tmp_path, registry=old).save([_item(old, sku="a")])
+    memory_store(registry=old).save([_item(old, sku="a")])
     for wanted, returned, says in [
         (frozenset[float], [1, 1.0], "would merge"),
         (decimal.Decimal, "1e3", "str where decimal"),
@@ -533,12 +532,12 @@ def test_a_step_cannot_hand_back_values_msgspec_would_parse_or_merge(tmp_path: P
         new = _registry(2, sku=str, value=wanted)
         new.upgrade("shop.Item", 1)(lambda f, r=returned: {**f, "value": r})
         with pytest.raises(amber.MigrationError, match=says):
-            amber.open_store(tmp_path, registry=new).load()
+            memory_store(registry=new).load()
 
 
-def test_a_step_pointing_at_a_type_the_checkpoint_does_not_hold_is_a_typed_error(tmp_path: Path) -> None:
+def test_a_step_pointing_at_a_type_the_checkpoint_does_not_hold_is_a_typed_error(memory_store: OpenStore) -> None:
     old = _registry(1, sku=str)
-    amber.open_store(tmp_path, registry=old).save([_item(old, sku="a")])
+    memory_store(registry=old).save([_item(old, sku="a")])
     new = amber.Registry()
 
     @new.record("shop.Tag", version=1)
@@ -548,7 +547,7 @@ def test_a_step_pointing_at_a_type_the_checkpoint_does_not_hold_is_a_typed_error
     new.register(_struct("ItemV2", sku=str, tag=Tag | None), "shop.Item", version=2)
     new.upgrade("shop.Item", 1)(lambda f: {**f, "tag": amber.Ref("shop.Tag", 0)})
     with pytest.raises(amber.MigrationError, match="holds no records|does not hold"):
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
 
 
 def _as_format_3(root: Path) -> None:
@@ -586,12 +585,12 @@ class ToneNew(enum.Enum):
     A = 1  # noqa: PIE796 - the old name, kept as an alias
 
 
-def test_an_enum_member_still_known_by_an_alias_has_not_moved(tmp_path: Path) -> None:
+def test_an_enum_member_still_known_by_an_alias_has_not_moved(memory_store: OpenStore) -> None:
     old, new = amber.Registry(), amber.Registry()
     old.register(_struct("T1", t=ToneOld), "t.T", version=1)
     new.register(_struct("T2", t=ToneNew), "t.T", version=2)
-    amber.open_store(tmp_path, registry=old).save([_make(old, "t.T", t=ToneOld.A)])
-    assert amber.open_store(tmp_path, registry=new).load()[0].t is ToneNew.NEW_A
+    memory_store(registry=old).save([_make(old, "t.T", t=ToneOld.A)])
+    assert memory_store(registry=new).load()[0].t is ToneNew.NEW_A
     assert errors(new, old) == []
 
 
@@ -604,15 +603,15 @@ class Hue(enum.Enum):  # the same enum, its class renamed
     DARK = 1
 
 
-def test_an_enum_class_renamed_at_the_same_version_reads_with_its_alias(tmp_path: Path) -> None:
+def test_an_enum_class_renamed_at_the_same_version_reads_with_its_alias(memory_store: OpenStore) -> None:
     old, new, forgot = amber.Registry(), amber.Registry(), amber.Registry()
     old.register(_struct("P1", s=Shade), "t.P", version=1)
     new.register(_struct("P1b", s=Hue), "t.P", version=1)
     forgot.register(_struct("P1c", s=_unnamed_hue()), "t.P", version=1)
-    amber.open_store(tmp_path, registry=old).save([_make(old, "t.P", s=Shade.DARK)])
-    assert amber.open_store(tmp_path, registry=new).load()[0].s is Hue.DARK
+    memory_store(registry=old).save([_make(old, "t.P", s=Shade.DARK)])
+    assert memory_store(registry=new).load()[0].s is Hue.DARK
     with pytest.raises(amber.SchemaMismatchError, match=r"aliases=\['Shade'\]"):
-        amber.open_store(tmp_path, registry=forgot).load()
+        memory_store(registry=forgot).load()
 
 
 def _unnamed_hue() -> type:
@@ -622,7 +621,7 @@ def _unnamed_hue() -> type:
     return Hue
 
 
-def test_a_lock_written_before_format_4_still_catches_a_renamed_member(tmp_path: Path) -> None:
+def test_a_lock_written_before_format_4_still_catches_a_renamed_member(memory_store: OpenStore) -> None:
     """The lock holds v1 by value; the code declares v1 with names, as new checkpoints hold it."""
     old, new = amber.Registry(), amber.Registry()
     old.register(_struct("S1", p=PickOld), "t.S", version=1)
@@ -651,10 +650,12 @@ def test_the_check_notes_conversions_that_fail_for_some_values() -> None:
 # --- found by the second review and the newcomer's trial ------------------------------------------------
 
 
-def test_a_step_leaving_an_enum_for_a_renamed_field_or_through_undeclared_versions_is_caught(tmp_path: Path) -> None:
+def test_a_step_leaving_an_enum_for_a_renamed_field_or_through_undeclared_versions_is_caught(
+    memory_store: OpenStore,
+) -> None:
     old = amber.Registry()
     old.register(_struct("R1", c=Color1, x=int), "t.R", version=1)
-    amber.open_store(tmp_path, registry=old).save([_make(old, "t.R", c=Color1.B, x=1)])
+    memory_store(registry=old).save([_make(old, "t.R", c=Color1.B, x=1)])
     renamed = amber.Registry()
     renamed.register(_struct("R2", d=Annotated[Color2, amber.field(aliases=["c"])], x=str), "t.R", version=2)
     renamed.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"])})
@@ -663,19 +664,19 @@ def test_a_step_leaving_an_enum_for_a_renamed_field_or_through_undeclared_versio
     skipping.upgrade("t.R", 1)(lambda f: {**f, "x": str(f["x"])})
     for code in (renamed, skipping):
         with pytest.raises(amber.MigrationError, match="member B of t.Color"):
-            amber.open_store(tmp_path, registry=code).load()
+            memory_store(registry=code).load()
 
 
-def test_a_step_leaves_unset_fields_to_the_defaults_of_the_version_it_produces(tmp_path: Path) -> None:
+def test_a_step_leaves_unset_fields_to_the_defaults_of_the_version_it_produces(memory_store: OpenStore) -> None:
     v1 = _registry(1, x=int)
-    amber.open_store(tmp_path, registry=v1).save([_item(v1, x=1)])
+    memory_store(registry=v1).save([_item(v1, x=1)])
     code = _registry(3, x=str, y=(int, 0))
     code.register(_struct("ItemV2", x=str, y=(int, 7)), "shop.Item", version=2)
     code.upgrade("shop.Item", 1)(lambda f: {**f, "x": str(f["x"])})  # leaves y to v2's default
-    assert amber.open_store(tmp_path, registry=code).load()[0].y == 7
+    assert memory_store(registry=code).load()[0].y == 7
 
 
-def test_a_step_that_maps_a_removed_member_passes_the_check(tmp_path: Path) -> None:
+def test_a_step_that_maps_a_removed_member_passes_the_check(memory_store: OpenStore) -> None:
     old, new = amber.Registry(), amber.Registry()
     old.register(_struct("R1", c=Color1), "t.R", version=1)
     new.register(_struct("R2", c=PickRenamed), "t.R", version=2)  # t.Pick: A, BB
@@ -687,30 +688,30 @@ def test_a_step_that_maps_a_removed_member_passes_the_check(tmp_path: Path) -> N
     assert errors(new, old) == []
 
 
-def test_uint64_values_pass_through_a_step_and_bigger_ints_in_any_do_not(tmp_path: Path) -> None:
+def test_uint64_values_pass_through_a_step_and_bigger_ints_in_any_do_not(memory_store: OpenStore) -> None:
     v1 = _registry(1, x=int, y=int)
-    amber.open_store(tmp_path, registry=v1).save([_item(v1, x=2**64 - 1, y=1)])
+    memory_store(registry=v1).save([_item(v1, x=2**64 - 1, y=1)])
     code = _registry(2, x=int, y=str, meta=(Any, None))
     code.upgrade("shop.Item", 1)(lambda f: {**f, "y": str(f["y"])})
-    assert amber.open_store(tmp_path, registry=code).load()[0].x == 2**64 - 1
+    assert memory_store(registry=code).load()[0].x == 2**64 - 1
     too_big = _registry(2, x=int, y=str, meta=(Any, None))
     too_big.upgrade("shop.Item", 1)(lambda f: {**f, "y": "1", "meta": [2**70]})
     with pytest.raises(amber.MigrationError, match="beyond 64 bits"):
-        amber.open_store(tmp_path, registry=too_big).load()
+        memory_store(registry=too_big).load()
 
 
-def test_a_pin_writes_through_renames_and_enums_of_the_same_name(tmp_path: Path) -> None:
+def test_a_pin_writes_through_renames_and_enums_of_the_same_name(memory_store: OpenStore) -> None:
     code = amber.Registry()
     code.register(_struct("A1", a=(str, ""), c=Color1), "t.A", version=1)
     code.register(_struct("A2", b=(Annotated[str, amber.field(aliases=["a"])], ""), c=Color1), "t.A", version=2)
     code.register(_struct("A3", z=(Annotated[str, amber.field(aliases=["b"])], ""), c=ColorWide), "t.A", version=3)
     code.downgrade("t.A", 3)(lambda f: f)
     code.downgrade("t.A", 2)(lambda f: f)
-    store = amber.open_store(tmp_path, registry=code, write_versions={"t.A": 1})
+    store = memory_store(registry=code, write_versions={"t.A": 1})
     store.save([_make(code, "t.A", z="precious", c=ColorWide.B)])
     release1 = amber.Registry()
     release1.register(_struct("A1", a=(str, ""), c=Color1), "t.A", version=1)
-    (row,) = amber.open_store(tmp_path, registry=release1).load()
+    (row,) = memory_store(registry=release1).load()
     assert (row.a, row.c) == ("precious", Color1.B)
 
 
@@ -721,29 +722,29 @@ class ColorWide(enum.Enum):  # Color1 with a member more
     D = 4
 
 
-def test_a_checkpoint_step_removing_a_type_the_state_points_at_is_the_codes_fault(tmp_path: Path) -> None:
+def test_a_checkpoint_step_removing_a_type_the_state_points_at_is_the_codes_fault(memory_store: OpenStore) -> None:
     old = amber.Registry()
     old.register(_struct("P1", n=int), "t.P", version=1)
     old.register(_struct("Q1", m=int), "t.Q", version=1)
-    amber.open_store(tmp_path, registry=old).save({"p": [_make(old, "t.P", n=1)], "q": [_make(old, "t.Q", m=2)]})
+    memory_store(registry=old).save({"p": [_make(old, "t.P", n=1)], "q": [_make(old, "t.Q", m=2)]})
     new = amber.Registry()
     new.register(_struct("P2", n=int), "t.P", version=2)
     new.checkpoint_upgrade(requires={"t.P": 1, "t.Q": 1}, produces={"t.P": 2, "t.Q": None})(lambda tables: None)
     with pytest.raises(amber.MigrationError, match=r"types the checkpoint steps remove \(t.Q\)"):
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
 
 
-def test_types_beside_a_checkpoint_step_keep_the_version_rules(tmp_path: Path) -> None:
+def test_types_beside_a_checkpoint_step_keep_the_version_rules(memory_store: OpenStore) -> None:
     old = amber.Registry()
     old.register(_struct("P1", n=int), "t.P", version=1)
     old.register(_struct("Q1", a=int, secret=str), "t.Q", version=1)
-    amber.open_store(tmp_path, registry=old).save([_make(old, "t.P", n=1), _make(old, "t.Q", a=1, secret="s")])
+    memory_store(registry=old).save([_make(old, "t.P", n=1), _make(old, "t.Q", a=1, secret="s")])
     new = amber.Registry()
     new.register(_struct("P2", n=int), "t.P", version=2)
     new.register(_struct("Q1b", a=int, other=(str, "dflt")), "t.Q", version=1)  # changed in place
     new.checkpoint_upgrade(requires={"t.P": 1}, produces={"t.P": 2})(lambda tables: None)
     with pytest.raises(amber.SchemaMismatchError, match="t.Q: v1 in the checkpoint"):
-        amber.open_store(tmp_path, registry=new).load()
+        memory_store(registry=new).load()
 
 
 def test_the_check_reads_a_renamed_types_locked_versions() -> None:
@@ -797,8 +798,8 @@ def test_lock_files_that_make_no_sense_are_one_line_errors(tmp_path: Path) -> No
     assert "name it: --app lock_app:registry" in result.stderr
 
 
-def test_a_restore_refuses_a_checkpoint_that_holds_none_of_its_participants(tmp_path: Path) -> None:
-    store = amber.open_store(tmp_path, registry=registry)
+def test_a_restore_refuses_a_checkpoint_that_holds_none_of_its_participants(memory_store: OpenStore) -> None:
+    store = memory_store(registry=registry)
     store.save(golden_state())
 
     class Book:
@@ -815,14 +816,14 @@ def test_a_restore_refuses_a_checkpoint_that_holds_none_of_its_participants(tmp_
     assert len(store.ids()) == 1, "nothing was written over it"
 
 
-def test_read_newer_false_lists_every_problem(tmp_path: Path) -> None:
+def test_read_newer_false_lists_every_problem(memory_store: OpenStore) -> None:
     newer = amber.Registry()
     newer.register(_struct("A2", x=int), "t.A", version=2)
     newer.register(_struct("B2", y=int), "t.B", version=2)
-    amber.open_store(tmp_path, registry=newer).save([_make(newer, "t.A", x=1), _make(newer, "t.B", y=1)])
+    memory_store(registry=newer).save([_make(newer, "t.A", x=1), _make(newer, "t.B", y=1)])
     older = amber.Registry()
     older.register(_struct("A1", x=int), "t.A", version=1)
     older.register(_struct("B1", y=int), "t.B", version=1)
     with pytest.raises(amber.IncompatibleSchemaError) as refused:
-        amber.open_store(tmp_path, registry=older, read_newer=False).load()
+        memory_store(registry=older, read_newer=False).load()
     assert {p.type for p in refused.value.problems} == {"t.A", "t.B"}

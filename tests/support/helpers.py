@@ -1,13 +1,30 @@
 """Test helpers: snapshots of a store directory (to prove reads change nothing), forged
-checkpoints, and the amber command run as a real process."""
+checkpoints, the amber command run as a real process, and one in-memory store opened as often as
+a test likes."""
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import amber
+from amber.storage import MemoryStorage
+
+# Opens a store with the options given (``registry=``, ``write_versions=``, ``read_newer=``, ...).
+OpenStore = Callable[..., amber.CheckpointStore]
+
+
+def memory_opener() -> OpenStore:
+    """One in-memory store, opened as often as a test likes, each time with its own options (the
+    registry of one release of the code, say): a folder opened twice, without the disk, for the
+    tests where the disk is not the point. ``amber.open_store("memory://")`` cannot do it: each
+    call is a new, empty store."""
+    return partial(amber.CheckpointStore, MemoryStorage())
 
 
 def amber_cli(*args: str) -> subprocess.CompletedProcess[str]:

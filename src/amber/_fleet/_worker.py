@@ -47,6 +47,16 @@ class FleetWorker:
     def epoch(self) -> int:
         return self._epoch
 
+    @property
+    def poll(self) -> float:
+        """Seconds between looks at an epoch's votes while waiting for its decision (doubling
+        up to 0.5)."""
+        return self.ballot.poll
+
+    @poll.setter
+    def poll(self, seconds: float) -> None:
+        self.ballot.poll = seconds
+
     def owns(self, key: Any) -> bool:
         """Whether ``key`` belongs to this worker's key groups."""
         return self.groups[0] <= key_group(key, self.fleet.key_groups) < self.groups[1]

@@ -50,6 +50,7 @@ class Coordinator:
         self.level = level
         self.full = full
         self.diagnose = level == "comprehensive"
+        self.mode = manager.capture_mode()
         self.prepared: list[Participant] = []  # resumed at the end of the pause, whatever happens
         self.attempt = Attempt(
             "full" if full else "delta",
@@ -71,7 +72,7 @@ class Coordinator:
             attempt.enter("preparing")
             # Planning (listing the store) fails like any step: reported, never silent.
             parent = None if self.full else delta_parent(manager)
-            head = manager._mode.head(self.store)  # listed before the pause
+            head = self.mode.head(self.store)  # listed before the pause
             attempt.kind = "delta" if parent else "full"
             attempt.started(self.level)
             attempt.start_pause()
@@ -82,7 +83,7 @@ class Coordinator:
             attempt.kind = "delta" if taken.parent is not None else "full"
             self.verify = self.verifier.due(taken.parent is None, taken.tables) if verify is None else verify
             made = meta(manager, attempt, self.level, taken)
-            info = manager._mode.commit(self, TakenInPause(state, taken, made, head))
+            info = self.mode.commit(self, TakenInPause(state, taken, made, head))
         except BaseException as error:
             phase = self._abort(taken, error, online)
             aborted = _aborted(phase, error)

@@ -113,8 +113,7 @@ class Manager:
         self.exclusive = exclusive
         self.lock_wait = lock_wait
         self.compact_on_close = compact_on_close
-        self._tenure = Tenure(store)
-        self._mode: CaptureMode = InlineCapture() if capture == "inline" else fork_capture(store.storage)
+        self._tenure = Tenure()
         self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
         self.last_result: CheckpointResult | None = None
         self._phase = "idle"
@@ -285,7 +284,12 @@ class Manager:
     def _hold_store(self) -> None:
         """Become the store's one writer (with ``exclusive``): see ``Tenure.hold``."""
         if self.exclusive:
-            self._tenure.hold(self, wait=self.lock_wait)
+            self._tenure.hold(self, self.store, wait=self.lock_wait)
+
+    def capture_mode(self) -> CaptureMode:
+        """The way the next checkpoint captures, from ``capture`` and the store as they are
+        now (both may be changed between checkpoints): a fresh one per attempt."""
+        return InlineCapture() if self.capture == "inline" else fork_capture(self.store.storage)
 
     def __enter__(self) -> Manager:
         if self._phase == "idle":

@@ -24,18 +24,18 @@ _lease_holders: dict[int, weakref.ref[object]] = {}  # store object -> the manag
 class Tenure:
     """What one manager holds of its store, so that no second writer commits beside it."""
 
-    def __init__(self, store: CheckpointStore) -> None:
-        self.store = store
+    def __init__(self) -> None:
+        self.store: CheckpointStore | None = None  # the store held, which release() lets go of
         self._writer_lock: WriterLock | None = None
         self._own_lease = False  # the lease this manager took (object storage), released on close
 
-    def hold(self, manager: object, *, wait: float | None) -> None:
+    def hold(self, manager: object, store: CheckpointStore, *, wait: float | None) -> None:
         """Become the store's one writer before the first restore or checkpoint: its writer
         lock on a local folder, its lease elsewhere (object storage), unless the store holds
         one already. A second manager gets ``StoreLockedError`` or ``LeaseHeldError`` before
         it has acknowledged anything, or after ``wait`` seconds. In-process memory stores
         need neither."""
-        store = self.store
+        self.store = store
         refuse_unsigned(store)  # its lock would keep the writer that can sign out
         if self._writer_lock is None:
             self._writer_lock = WriterLock.take(store.storage, wait=wait)
@@ -66,10 +66,13 @@ class Tenure:
         if self._writer_lock is not None:
             self._writer_lock.release()
             self._writer_lock = None
-        holder = _lease_holders.get(id(self.store))
+        store = self.store
+        if store is None:
+            return
+        holder = _lease_holders.get(id(store))
         if holder is not None and holder() is manager:
-            del _lease_holders[id(self.store)]
+            del _lease_holders[id(store)]
         if self._own_lease:
             self._own_lease = False
             with contextlib.suppress(AmberError):  # it expires by itself if the store is unreachable
-                self.store.release_lease()
+                store.release_lease()

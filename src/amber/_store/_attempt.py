@@ -141,7 +141,11 @@ class Attempt:
         )
 
     def aborted(self, error: BaseException, phase: str) -> None:
-        """The attempt failed in ``phase`` (unless ``error`` names its own) with ``error``."""
+        """The attempt failed in ``phase`` with ``error``. A manager's attempt takes the phase
+        and the participant from a ``CheckpointAbortedError``; a direct save has no
+        participants, and its phase is its own."""
+        own_phase = None if self.whole_pause else getattr(error, "phase", None)
+        by = error.participant if isinstance(error, CheckpointAbortedError) and not self.whole_pause else None
         seconds = self.elapsed()  # before listeners run: their time is not the checkpoint's
         self.emit(
             CheckpointAborted(
@@ -149,8 +153,8 @@ class Attempt:
                 attempt=self.token,
                 kind=self.kind,
                 capture=self.capture,
-                phase=getattr(error, "phase", None) or phase,
-                participant=error.participant if isinstance(error, CheckpointAbortedError) else None,
+                phase=own_phase or phase,
+                participant=by,
                 reason=self._describe(error),
                 error=type(error).__name__,
                 start=self.wall,

@@ -25,6 +25,8 @@ from . import _loading, _quarantine
 from ._attempt import Attempt, plain_reason
 from ._capture import Taken, capture, take_tables
 from ._commit import Committer, refuse_unsigned
+from ._deprecated import DeprecatedMethods
+from ._fencing import FenceView
 from ._history import History
 from ._info import CheckpointInfo, VerifyReport, checkpoint_info
 from ._lease import LEASE_KEY, Lease
@@ -36,7 +38,7 @@ from ._reading import Progress
 __all__ = ["CheckpointInfo", "CheckpointStore", "VerifyReport"]
 
 
-class CheckpointStore:
+class CheckpointStore(DeprecatedMethods):
     """A store of checkpoints: ``save``, ``load``, ``list``, ``verify``. See ``amber.open_store``."""
 
     def __init__(
@@ -74,8 +76,20 @@ class CheckpointStore:
         # (default: a multiple of the machine's memory); see amber._store._memory_bound.
         self.max_load_memory = default_memory_limit() if max_load_memory is None else max_load_memory
         self.lease: Lease | None = None  # this writer's lease, once acquired: its commits are fenced
-        self.manifests = Manifests(self)  # which checkpoints exist, each manifest read and checked
-        self.planner = ReadPlanner(self)  # how checkpoints' types become this code's
+        # Shared by every read of this store: the fences as last listed, and the versions
+        # already warned about (once per store, not once per delta of every chain).
+        self.fence_view = FenceView(storage)
+        self.warned: set[tuple[str, int, int]] = set()
+
+    @property
+    def manifests(self) -> Manifests:
+        """Which checkpoints exist, each manifest read and checked, fences and chains."""
+        return Manifests(self)  # made per use: the store's settings are read as they are now
+
+    @property
+    def planner(self) -> ReadPlanner:
+        """How checkpoints' types become this code's, warning once per store."""
+        return ReadPlanner(self)
 
     @property
     def url(self) -> str:

@@ -114,7 +114,7 @@ class ReadPlanner:
 
     def __init__(self, store: CheckpointStore) -> None:
         self.store = store
-        self._warned: set[tuple[str, int, int]] = set()  # (type, written, read) already warned about
+        self._warned = store.warned  # (type, written, read), for the store's whole life
 
     def plan(self, manifest: Manifest) -> Plan:
         """The plan of ``manifest``'s types; ``IncompatibleSchemaError`` listing every problem."""

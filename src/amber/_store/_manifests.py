@@ -36,20 +36,20 @@ from ..errors import (
     StoreError,
     UnsupportedFormatError,
 )
-from ._fencing import Fence, FenceView
+from ._fencing import Fence
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
 
 
 class Manifests:
-    """The manifests of one store (its signing keys and load bound are the store's, read
-    when used: both may be set after the store is opened)."""
+    """The manifests of one store, read with its settings as they are now (its signing keys
+    and load bound may be set after it is opened) and its shared view of the fences."""
 
     def __init__(self, store: CheckpointStore) -> None:
         self.store = store
         self.storage = store.storage
-        self.fencing = FenceView(store.storage)
+        self.fencing = store.fence_view
 
     # --- which exist ----------------------------------------------------------------------
 

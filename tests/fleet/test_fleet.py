@@ -466,3 +466,10 @@ def test_a_decision_cannot_pass_one_epochs_or_workers_shard_for_another(tmp_path
     path.write_bytes(json.dumps(decision).encode())  # epoch 2 naming worker 0's epoch-1 shard
     with pytest.raises(amber.CorruptCheckpointError, match="a shard written for"):
         fleet.load(0, 2, epoch=2)
+
+
+def test_a_workers_poll_interval_is_the_one_its_round_uses(tmp_path: Path) -> None:
+    worker = fleet_at(tmp_path).join(0, 1)
+    assert worker.poll == 0.05
+    worker.poll = 0.001
+    assert worker.ballot.poll == 0.001, "set on the worker, used by its ballot"

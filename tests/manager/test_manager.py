@@ -753,3 +753,17 @@ def test_spools_of_services_that_died_are_swept(tmp_path: Path, monkeypatch: pyt
     manager.restore()
     manager.checkpoint()
     assert not stale.exists() and live.exists()
+
+
+def test_the_capture_mode_follows_manager_capture_changed_between_checkpoints(tmp_path: Path) -> None:
+    """The mode is chosen per attempt, from the attribute as it is then (a hostile review
+    found it fixed at construction while the meta and the events said "fork")."""
+    bank, manager, recorder = make(tmp_path)
+    pids: list[int] = []
+    bank.participants[1].invariants = lambda: pids.append(os.getpid()) or []  # type: ignore[method-assign]
+    manager.checkpoint()
+    manager.capture = "fork"
+    info = manager.checkpoint().info
+    assert pids == [os.getpid()], "inline: in this process; fork: in a child (its append is not seen here)"
+    assert info.meta["amber"]["capture"] == "fork"
+    assert [e.capture for e in recorder.of(CheckpointCommitted)] == ["inline", "fork"]

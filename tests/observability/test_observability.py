@@ -716,3 +716,19 @@ def test_history_keeps_an_abort_whose_cause_holds_a_lone_surrogate(observed: Obs
         observed.manager.checkpoint()
     events = History(observed.store.storage).read().events
     assert isinstance(events[-1], CheckpointAborted) and "caf\\udce9" in events[-1].reason
+
+
+def test_a_direct_saves_abort_names_its_own_phase_and_no_participant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save has no participants: an error that names one (raised by a storage, say) does
+    not make the event blame it (the one attempt recorder must keep this apart)."""
+    recorder = Recorder()
+    store = amber.open_store("memory://", listeners=[recorder])
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise amber.CheckpointAbortedError("validating", "someone", "refused by the storage")
+
+    monkeypatch.setattr(Committer, "write", refuse)
+    with pytest.raises(amber.CheckpointAbortedError):
+        store.save({"v": 1})
+    (aborted,) = recorder.of(CheckpointAborted)
+    assert (aborted.phase, aborted.participant, aborted.capture) == ("committing", None, "direct")

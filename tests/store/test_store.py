@@ -280,3 +280,67 @@ def test_table_chunks_are_halved_to_fit_the_segment_limit(monkeypatch: pytest.Mo
     assert store.load() == state
     with pytest.raises(amber.SerializationError, match="one record takes"):
         store.save([Loose(["y" * 6_000])])
+
+
+def test_a_store_is_freed_without_the_cyclic_gc(tmp_path: Path) -> None:
+    """Fleets open a store per worker read: a reference cycle would keep each until a
+    collection (the store's parts are made per use, not held)."""
+    import gc
+    import weakref
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        store = amber.open_store(tmp_path)
+        store.save({"v": 1})
+        store.load()
+        gone = weakref.ref(store)
+        del store
+        assert gone() is None
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_a_copy_of_a_store_reads_with_its_own_settings(tmp_path: Path) -> None:
+    import copy
+
+    amber.open_store(tmp_path).save({"v": 1})
+    store = amber.open_store(tmp_path)
+    strict = copy.copy(store)
+    strict.max_load_bytes = 1
+    with pytest.raises(amber.CheckpointTooLargeError):
+        strict.verify()
+    assert store.verify().records == 0, "the original keeps its own bound"
+
+
+@pytest.mark.parametrize(
+    ("old", "call"),
+    [
+        ("fences", lambda s: s.fences()),
+        ("void_ids", lambda s: s.void_ids()),
+        ("chain", lambda s: s.chain()),
+        ("parsed_manifest", lambda s: s.parsed_manifest(None)),
+        ("take_tables", lambda s: s.take_tables({"v": 2})),
+        ("refuse_unsigned", lambda s: s.refuse_unsigned()),
+        ("recommit", lambda s: s.recommit(1, meta={})),
+    ],
+)
+def test_the_stores_old_internal_methods_still_work_and_say_where_they_went(
+    tmp_path: Path, old: str, call: Any
+) -> None:
+    store = amber.open_store(tmp_path)
+    store.save({"v": 1})
+    with pytest.warns(DeprecationWarning, match=rf"CheckpointStore\.{old} is deprecated: use "):
+        call(store)
+
+
+def test_the_old_write_path_still_commits(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    with pytest.warns(DeprecationWarning, match="take_tables is deprecated"):
+        taken = store.take_tables({"v": 3})
+    with pytest.warns(DeprecationWarning, match="capture is deprecated"):
+        captured = store.capture({"v": 3}, taken)
+    with pytest.warns(DeprecationWarning, match="write is deprecated"):
+        info = store.write(captured)
+    assert store.load(info.id) == {"v": 3}

@@ -755,12 +755,20 @@ def test_spools_of_services_that_died_are_swept(tmp_path: Path, monkeypatch: pyt
     assert not stale.exists() and live.exists()
 
 
-def test_the_capture_mode_follows_manager_capture_changed_between_checkpoints(tmp_path: Path) -> None:
+def test_the_capture_mode_follows_manager_capture_changed_between_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The mode is chosen per attempt, from the attribute as it is then (a hostile review
     found it fixed at construction while the meta and the events said "fork")."""
     bank, manager, recorder = make(tmp_path)
     pids: list[int] = []
-    bank.participants[1].invariants = lambda: pids.append(os.getpid()) or []  # type: ignore[method-assign]
+
+    def invariants() -> list[str]:
+        pids.append(os.getpid())
+        return []
+
+    books = next(p for p in bank.participants if p.name == "ledger")
+    monkeypatch.setattr(books, "invariants", invariants)
     manager.checkpoint()
     manager.capture = "fork"
     info = manager.checkpoint().info

@@ -331,7 +331,7 @@ def test_the_stores_old_internal_methods_still_work_and_say_where_they_went(
 ) -> None:
     store = amber.open_store(tmp_path)
     store.save({"v": 1})
-    with pytest.warns(DeprecationWarning, match=rf"CheckpointStore\.{old} is deprecated: use "):
+    with pytest.warns(DeprecationWarning, match=rf"CheckpointStore\.{old} is deprecated: .* is now "):
         call(store)
 
 

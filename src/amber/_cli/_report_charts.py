@@ -16,7 +16,7 @@ DENSE_COLUMNS = 150  # checkpoints beyond which the version heatmap drops its ga
 
 
 def figures(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The figures worth drawing for ``data`` (from ``_report.gather``), in page order."""
+    """The figures worth drawing for ``data`` (from ``_maintenance/_report.gather``), in page order."""
     drawn = [_sizes(data), _durations(data), _chains(data), _versions(data)]
     return [f for f in drawn if f is not None]
 

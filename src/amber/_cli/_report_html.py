@@ -18,7 +18,7 @@ from . import _report_charts
 
 
 def render(data: dict[str, Any]) -> str:
-    """The page for ``data`` (from ``_report.gather``)."""
+    """The page for ``data`` (from ``_maintenance/_report.gather``)."""
     try:
         from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
     except ImportError:

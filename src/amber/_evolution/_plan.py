@@ -52,7 +52,7 @@ class Hop:
 @dataclass(frozen=True)
 class StepRun:
     """An upgrade step, and per field, what to do with a value it hands back as it received
-    it (enum values that would change meaning in the next version: see ``_compat.guard``)."""
+    it (enum values that would change meaning in the next version: see ``_step_guards.guard``)."""
 
     version: int
     step: UpgradeStep

@@ -40,7 +40,7 @@ HEADER_SIZE = len(DATA_HEADER)
 MANIFEST_MAGIC = b"AMBER-MANIFEST "
 MAX_MANIFEST_BYTES = 64 << 20
 # Decompressed bytes of one segment: what one decompression may hold. The objects decoded from
-# it can cost over 200 bytes a byte (an empty set): amber._memory estimates and bounds those.
+# it can cost over 200 bytes a byte (an empty set): amber._store._memory_bound estimates and bounds those.
 # The writer halves table chunks to fit.
 MAX_SEGMENT_BYTES = 64 << 20
 MAX_ROWS = 65_536  # rows in one table segment

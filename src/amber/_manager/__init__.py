@@ -2,8 +2,8 @@
 
 The lifecycle and its options (``_manager``, ``_options``); one attempt coordinated,
 prepare -> capture -> validate -> resume -> commit or abort (``_coordinate``); the capture
-modes it delegates to, inline (``_capture``) and forked, with the child committing or
-staging into a spool (``_forked``, ``_spool``), over the fork mechanics and the child's
+modes it delegates to, inline (``_modes``) and forked, with the child committing or
+staging into a spool (``_fork_modes``, ``_spool``), over the fork mechanics and the child's
 typed messages (``_fork``); which checkpoint a delta builds on and the meta it carries
 (``_policy``); holding the store, its writer lock or lease (``_tenure``); participants'
 order and bounded calls (``_participants``); verified restore with quarantine and fallback

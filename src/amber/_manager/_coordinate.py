@@ -3,7 +3,7 @@ or abort (every participant resumed, the tables' changes handed back, nothing co
 
 The ``Coordinator`` lives for one attempt. It calls the participants (on their lanes for
 ``prepare()`` and ``resume()``), hands the captured state to the manager's capture mode
-(``_capture.py``, ``_forked.py``), and does the book-keeping of the outcome on the manager:
+(``_modes.py``, ``_fork_modes.py``), and does the book-keeping of the outcome on the manager:
 its chain, its last checkpoint, retention. The ``Attempt`` it drives records the phases
 and builds the events.
 """
@@ -25,7 +25,7 @@ from ..errors import (
     CheckpointTimeoutError,
     CommitUncertainError,
 )
-from ._capture import TakenInPause
+from ._modes import TakenInPause
 from ._options import CheckpointResult, Level
 from ._participants import Participant, call, resume_when_done, violations
 from ._policy import delta_parent, grown, meta

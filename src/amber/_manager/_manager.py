@@ -13,8 +13,8 @@ changes are handed back (the next checkpoint includes them), nothing is committe
 
 This module holds the lifecycle the manager coordinates: its options, restore, checkpoint,
 periodic checkpoints, close, ``with``/``async with`` and SIGTERM. One attempt is
-coordinated in ``_coordinate.py``, by the capture mode chosen here (``_capture.py``,
-``_forked.py``); the store's one-writer tenure is in ``_tenure.py``.
+coordinated in ``_coordinate.py``, by the capture mode chosen per attempt (``_modes.py``,
+``_fork_modes.py``); the store's one-writer tenure is in ``_tenure.py``.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from .._store._info import CheckpointInfo
 from ..errors import ManagerError
 from ..events import Event, Listener
 from ..events._loud import loud
-from ._capture import CaptureMode, InlineCapture
 from ._coordinate import Coordinator
-from ._forked import fork_capture
+from ._fork_modes import fork_capture
 from ._health import Health, HealthBook
 from ._loop import waiting_here
+from ._modes import CaptureMode, InlineCapture
 from ._options import CaptureKind, CheckpointResult, Level, Timeouts, check_options
 from ._participants import Lane, Participant, ordered
 from ._policy import ChainBytes

@@ -48,7 +48,7 @@ from ._gc_guard import writing
 from ._info import CheckpointInfo, checkpoint_info
 from ._lease import LEASE_KEY
 from ._manifests import check_link
-from ._segments import data_chunks, draft, new_data_key, throttled, with_sizes
+from ._segments import data_chunks, draft_manifest, new_data_key, throttled, with_sizes
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
@@ -87,8 +87,8 @@ class Committer:
         self.refuse_unleased()
         data_key = new_data_key()
         with writing(self.storage, data_key):  # no collection meanwhile: it would see the data file unnamed
-            staged = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data, data_key=data_key)
-            return self.publish(staged, check=check)
+            draft = self.stage(capture, rate=rate, check=check, diagnose=diagnose, on_data=on_data, data_key=data_key)
+            return self.publish(draft, check=check)
 
     def stage(
         self,
@@ -126,15 +126,15 @@ class Committer:
         with gc_paused():
             data_size = (into or self.storage).put(data_key, throttled(chunks, rate) if rate else chunks)
         meta = with_sizes(capture.meta, writer, segments) if diagnose else capture.meta
-        staged = draft(
+        draft = draft_manifest(
             writer, segments, data_key=data_key, data_size=data_size, meta=meta, version=version, parent=base
         )
         writer.close()
-        return staged
+        return draft
 
     def upload(
         self,
-        staged: Manifest,
+        draft: Manifest,
         spool: Storage,
         *,
         rate: float | None = None,
@@ -146,31 +146,31 @@ class Committer:
         self.refuse_unleased()
 
         def pieces() -> Iterator[bytes]:
-            for offset in range(0, staged.data_size, piece):
+            for offset in range(0, draft.data_size, piece):
                 if check is not None:
                     check("upload")
-                yield spool.get_range(staged.data, offset, piece)
+                yield spool.get_range(draft.data, offset, piece)
             if check is not None:
                 check("upload")  # after the throttled wait that follows the last piece
 
-        size = self.storage.put(staged.data, throttled(pieces(), rate) if rate else pieces())
-        if size != staged.data_size:
-            self.storage.delete(staged.data)
-            raise CorruptCheckpointError("(staged)", "data file", f"{staged.data_size} bytes", str(size))
+        size = self.storage.put(draft.data, throttled(pieces(), rate) if rate else pieces())
+        if size != draft.data_size:
+            self.storage.delete(draft.data)
+            raise CorruptCheckpointError("(staged)", "data file", f"{draft.data_size} bytes", str(size))
 
-    def publish(self, staged: Manifest, *, check: Check | None = None) -> CheckpointInfo:
-        """Commit a staged manifest whose data file is in this store: the second half of
+    def publish(self, draft: Manifest, *, check: Check | None = None) -> CheckpointInfo:
+        """Commit a draft manifest whose data file is in this store: the second half of
         ``write``. On failure the data file goes, unless a manifest names it."""
         tried: list[str] = []
         try:
             if check is not None:
                 check("commit")
-            return self._commit(staged, tried)
+            return self._commit(draft, tried)
         except BaseException:
             # Remove the data file only when no manifest names it: a failure after the
             # manifest was linked (a folder fsync error, an interrupt) leaves it committed.
-            if not any(self._names_data(cid, staged.data) for cid in tried):
-                self.storage.delete(staged.data)
+            if not any(self._names_data(cid, draft.data) for cid in tried):
+                self.storage.delete(draft.data)
             raise
 
     def recommit(self, checkpoint_id: str | int, *, meta: dict[str, Any]) -> CheckpointInfo:
@@ -196,14 +196,14 @@ class Committer:
             if fences:
                 raise unleased(self.store.url, fences[-1], "")
 
-    def _commit(self, staged: Manifest, tried: list[str]) -> CheckpointInfo:
+    def _commit(self, draft: Manifest, tried: list[str]) -> CheckpointInfo:
         """Publish the manifest under the next free sequence number, create-only."""
         for _ in range(_COMMIT_ATTEMPTS):
             sequence = self.store.manifests.last_sequence() + 1
             if sequence > MAX_SEQUENCE:
                 raise StoreError(f"{self.store.url}: sequence numbers are exhausted ({MAX_SEQUENCE})")
             created = utc_stamp()
-            manifest = msgspec.structs.replace(staged, id=format_id(sequence), sequence=sequence, created=created)
+            manifest = msgspec.structs.replace(draft, id=format_id(sequence), sequence=sequence, created=created)
             manifest = self._finished(manifest)
             encoded = encode_manifest(manifest)
             tried.append(manifest.id)

@@ -29,7 +29,9 @@ def _moved(to: str) -> Callable[[F], F]:
         @functools.wraps(method)
         def warned(*args: Any, **kwargs: Any) -> Any:
             warnings.warn(
-                f"CheckpointStore.{method.__name__} is deprecated: use {to} (it goes in amber 1.0)",
+                f"CheckpointStore.{method.__name__} is deprecated: it served Amber's manager, fleets and "
+                f"migrations, and is now {to} (internal; store.save and store.load cover the public use); "
+                "it goes in amber 1.0",
                 DeprecationWarning,
                 stacklevel=2,
             )

@@ -3,7 +3,7 @@
 A checkpoint's size says little about the memory its objects take: one msgpack byte is an
 empty set (216 bytes of Python), an int that is not cached (28), an empty dict (64). So each
 field type gets a ``Cost``: the most memory a value of it takes at its smallest encoding,
-and per encoded byte past that, wherever in the value the byte lies. ``_memory`` adds these
+and per encoded byte past that, wherever in the value the byte lies. ``_memory_bound`` adds these
 up per row and segment from what a checkpoint's manifest declares.
 
 Sizes come from ``sys.getsizeof`` on the running interpreter, rounded up to the 16 bytes

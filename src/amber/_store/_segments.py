@@ -111,7 +111,7 @@ def throttled(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
             time.sleep(ahead)
 
 
-def draft(
+def draft_manifest(
     writer: StateWriter,
     segments: list[SegmentEntry],
     *,

@@ -1,10 +1,10 @@
 """How a checkpoint's snapshots become a commit: the ``CaptureMode`` a manager delegates to,
-and the inline one. The forked ones are in ``_forked.py``.
+and the inline one. The forked ones are in ``_fork_modes.py``.
 
 The coordination (``_coordinate.py``) prepares the participants and takes their snapshots
 in the pause; a capture mode then encodes, validates, resumes the service and commits, in
-the order its way of capturing needs. So a manager chooses its mode once (as httpx's
-client is given a transport) instead of asking ``if capture == "fork"`` at every step.
+the order its way of capturing needs. So an attempt is given its mode (as httpx's client
+is given a transport) instead of asking ``if capture == "fork"`` at every step.
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ class InlineCapture:
             said_missed(missed.describe())
         else:
             run.digests = run.verifier.new_tables(taken.tables)
-        encoded = capture(run.store, state, taken, meta=meta, encode_now=True)
+        captured = capture(run.store, state, taken, meta=meta, encode_now=True)
         attempt.check()
         attempt.enter("validating")
         run.validate()
         run.resume()
         attempt.enter("committing")
-        return Committer(run.store).write(encoded, rate=run.write_rate, check=attempt.check, diagnose=run.diagnose)
+        return Committer(run.store).write(captured, rate=run.write_rate, check=attempt.check, diagnose=run.diagnose)
 
 
 def said_missed(missed: str) -> None:

@@ -29,9 +29,9 @@ from .._store._writer_lock import kept_by_children
 from ..errors import AmberError, CheckpointAbortedError, CheckpointTimeoutError, FencedError, StoreError
 from ..storage import LocalStorage, Storage
 from . import _fork
-from ._capture import TakenInPause, said_missed
 from ._coordinate import check_invariants
 from ._fork import Call, Committed, DataFile, Done, Failed, Phase, Staged, Verified
+from ._modes import TakenInPause, said_missed
 from ._participants import Participant, violations
 from ._spool import spool
 from ._verify import Digest, pack, unpack
@@ -64,7 +64,7 @@ class ForkCapture:
     def _run_child(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
         state, taken, meta, before = taken_in_pause
         self._data_key = ""  # only this attempt's child may name the file to clean up
-        parent = os.getpid()
+        service_pid = os.getpid()
 
         def job(send: _fork.Send, go: _fork.Go) -> Done:
             _verify_in_child(run, state, taken, send)
@@ -72,7 +72,7 @@ class ForkCapture:
             send(Phase("validating"))
             _validate_in_child(run.participants, send)
             send(Phase("committing"))
-            return self._finish_in_child(run, captured, parent, send, go)
+            return self._finish_in_child(run, captured, service_pid, send, go)
 
         with kept_by_children():  # the store stays locked until the child exits, even if we die first
             lifetime = run.timeouts.capturing + run.timeouts.validating + run.timeouts.committing
@@ -103,14 +103,14 @@ class ForkCapture:
         return self._finish_in_parent(run, outcome)
 
     def _finish_in_child(
-        self, run: Coordinator, captured: CapturedState, parent: int, send: _fork.Send, go: _fork.Go
+        self, run: Coordinator, captured: CapturedState, service_pid: int, send: _fork.Send, go: _fork.Go
     ) -> Done:
         """The child commits, once the parent resumed everyone, and while the parent lives."""
 
         def until_go(step: str) -> None:
             if step == "commit" and not go():  # commit only once the parent resumed everyone
                 raise CheckpointAbortedError("committing", None, "the service did not resume cleanly")
-            if os.getppid() != parent:  # an orphan: its commit could land after a restarted service's
+            if os.getppid() != service_pid:  # an orphan: its commit could land after a restarted service's
                 raise CheckpointAbortedError("committing", None, "the service exited during the checkpoint")
 
         info = Committer(run.store).write(
@@ -195,14 +195,14 @@ class SpooledForkCapture(ForkCapture):
             return self._run_child(run, taken_in_pause)
 
     def _finish_in_child(
-        self, run: Coordinator, captured: CapturedState, parent: int, send: _fork.Send, go: _fork.Go
+        self, run: Coordinator, captured: CapturedState, service_pid: int, send: _fork.Send, go: _fork.Go
     ) -> Done:
         """The data file written to the spool, and the draft manifest. A child whose service
         died stops, and removes what it wrote (no one else will)."""
         assert self._spool is not None  # set by commit(), which forked this child
 
         def parent_alive(step: str) -> None:
-            if os.getppid() != parent:
+            if os.getppid() != service_pid:
                 raise CheckpointAbortedError("committing", None, "the service exited during the checkpoint")
 
         try:

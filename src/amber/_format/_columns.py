@@ -10,6 +10,7 @@ their row numbers back into records (:func:`decode_column`). Specified in docs/f
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing
 from collections.abc import Callable, Sequence
 from itertools import chain
@@ -20,6 +21,7 @@ from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType
 from ._canonical import sort_key
 from ._errors import BadValue
 from ._tagged import rows_to_objects
+from ._zones import changed_in_typed, refuse_floating_time
 
 Classes = dict[FieldType, type]
 _MUTABLE = (list, dict, set)
@@ -86,9 +88,50 @@ def _check_times(values: list[Any]) -> None:
     """Typed times keep their UTC offset only to the minute (ISO 8601 as msgspec writes it)."""
     minute = dt.timedelta(minutes=1)
     for row, value in enumerate(values):
+        try:
+            refuse_floating_time(value)
+        except BadValue as e:
+            raise BadValue(e.message, [f"[{row}]"]) from None
         offset = value.utcoffset()
         if offset is not None and offset % minute:
             raise BadValue(f"a time whose UTC offset {offset} is not whole minutes", [f"[{row}]"])
+
+
+def changed_zones(t: FieldType, values: list[Any]) -> set[dt.tzinfo]:
+    """The time zones of the datetimes in a typed column (inside its containers too) that
+    will not load as written: stored as instants, they load in UTC (``_zones``)."""
+    if not values or not _holds_datetimes(t):
+        return set()
+    if t.kind == "datetime":
+        return changed_in_typed(values)
+    return set().union(*(changed_zones(item, inner) for item, inner in _inside(t, values)))
+
+
+def _inside(t: FieldType, values: list[Any]) -> list[tuple[FieldType, list[Any]]]:
+    """The values a container or union column holds, grouped by their declared type."""
+    kind = t.kind
+    if kind == "union":
+        return [(m, [v for v in values if _of(m, v)]) for m in t.items]
+    if kind in ("list", "set", "frozenset") or (kind == "tuple" and t.variadic):
+        return [(t.items[0], list(chain.from_iterable(values)))]
+    if kind == "tuple":
+        return [(item, list(map(itemgetter(i), values))) for i, item in enumerate(t.items)]
+    if kind == "dict":
+        keys = list(chain.from_iterable(values))
+        return [(t.items[0], keys), (t.items[1], list(chain.from_iterable(map(dict.values, values))))]
+    return []
+
+
+def _of(member: FieldType, value: Any) -> bool:
+    """Whether a union's value belongs to ``member`` (the containers a datetime may be in)."""
+    if member.kind == "datetime":
+        return type(value) is dt.datetime
+    return member.kind in CONTAINER_KINDS and type(value) is CONTAINER_KINDS[member.kind]
+
+
+@functools.cache
+def _holds_datetimes(t: FieldType) -> bool:
+    return t.kind == "datetime" or any(_holds_datetimes(item) for item in t.items if t.kind != "record")
 
 
 def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:

@@ -36,6 +36,7 @@ from ._tagged import (
     TUPLE,
     UUID,
 )
+from ._zones import changed_in_tagged, refuse_floating_time, say_tagged
 
 
 class RefSink(Protocol):
@@ -89,9 +90,9 @@ class TaggedEncoder:
             set: lambda v: [SET, self._contained(v, self._unordered, v)],
             frozenset: lambda v: [FROZENSET, self._contained(v, self._unordered, v)],
             dict: lambda v: self._contained(v, self._dict, v),
-            dt.datetime: lambda v: [DATETIME, v.isoformat()],
+            dt.datetime: _datetime,
             dt.date: lambda v: [DATE, v.isoformat()],
-            dt.time: lambda v: [TIME, v.isoformat()],
+            dt.time: _time,
             dt.timedelta: lambda v: [TIMEDELTA, v.days, v.seconds, v.microseconds],
             decimal.Decimal: lambda v: [DECIMAL, str(v)],
             uuid.UUID: lambda v: [UUID, v.bytes],
@@ -187,3 +188,18 @@ class TaggedEncoder:
                 e.path.append(f"[{list(value)[position]!r}]")
             raise
         return [DICT, keys, values]
+
+
+def _datetime(value: dt.datetime) -> list[Any]:
+    zone = changed_in_tagged(value)
+    if zone is not None:
+        say_tagged(zone)
+    return [DATETIME, value.isoformat()]
+
+
+def _time(value: dt.time) -> list[Any]:
+    refuse_floating_time(value)
+    zone = changed_in_tagged(value)
+    if zone is not None:
+        say_tagged(zone)
+    return [TIME, value.isoformat()]

@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._evolution._pin import write_pin
-from .._format._columns import Classes, check_column, encode_column, locate_bad_row, shared_rows
+from .._format._columns import Classes, changed_zones, check_column, encode_column, locate_bad_row, shared_rows
 from .._format._errors import BadValue
 from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
 from .._format._tagged import TABLE, TABLEDELTA, renumbered
 from .._format._tagged_encoder import TaggedEncoder
+from .._format._zones import say_typed
 from .._schema._fields import FieldSchema
 from .._schema._keyed import Table
 from .._schema._registry import Registry
@@ -192,6 +193,8 @@ class StateWriter:
             row = locate_bad_row(t, column, classes)
             where = f" (row {first_row + row}: {column[row]!r:.80})" if row is not None else ""
             raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
+        for zone in changed_zones(t, column):
+            say_typed(f"{table.rt.name}.{name}", zone)
         if t.kind in ("list", "set", "dict") and (twice := shared_rows(column)) is not None:
             rows = f"rows {first_row + twice[0]} and {first_row + twice[1]}"
             message = shared_message(type(column[twice[0]]).__name__)

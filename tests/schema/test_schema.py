@@ -120,11 +120,11 @@ def test_versions_are_positive_integers(version: Any) -> None:
         amber.Registry().register(Account, "x.A", version=version)
 
 
-def test_only_records_and_dataclasses_can_be_declared() -> None:
+def test_only_records_dataclasses_and_named_tuples_can_be_declared() -> None:
     class Plain:
         x: int
 
-    with pytest.raises(amber.SchemaError, match="must subclass amber.Record or be a @dataclass"):
+    with pytest.raises(amber.SchemaError, match="must subclass amber.Record, be a @dataclass or a typing.NamedTuple"):
         amber.Registry().register(Plain, "x.Plain", version=1)
 
 

@@ -91,8 +91,10 @@ def describe_fields(
     """Analyse a class's fields, refusing anything Amber cannot store."""
     hints = _type_hints(cls, known)
     for field_name, default in _fields_and_defaults(cls):
-        annotation = hints[field_name]
         where = f"{type_name}.{field_name}"
+        if field_name not in hints:  # a collections.namedtuple: names without types
+            raise SchemaError(f"{where} has no type annotation: declare the class with typing.NamedTuple")
+        annotation = hints[field_name]
         try:
             field_type = from_annotation(annotation, name_of, classes)
         except SchemaError as e:
@@ -137,7 +139,17 @@ def _type_hints(cls: type, known: list[type]) -> dict[str, Any]:
         return typing.get_type_hints(cls, localns={**local, cls.__name__: cls}, include_extras=True)
 
 
+def is_named_tuple(cls: type) -> bool:
+    """A ``typing.NamedTuple`` (or ``collections.namedtuple``) class."""
+    return issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple)
+
+
 def _fields_and_defaults(cls: type) -> Iterator[tuple[str, DefaultMaker | None]]:
+    if is_named_tuple(cls):
+        field_defaults: dict[str, Any] = getattr(cls, "_field_defaults", {})
+        for field_name in cls._fields:  # type: ignore[attr-defined]
+            yield field_name, _copier(field_defaults[field_name]) if field_name in field_defaults else None
+        return
     if issubclass(cls, msgspec.Struct):
         names: tuple[str, ...] = cls.__struct_fields__
         defaults = (msgspec.NODEFAULT,) * (len(names) - len(cls.__struct_defaults__)) + cls.__struct_defaults__

@@ -18,7 +18,7 @@ import msgspec
 
 from ..errors import SchemaError
 from ._enums import NAME_PATTERN
-from ._fields import RecordSchema, describe_fields, takes_fields_positionally
+from ._fields import RecordSchema, describe_fields, is_named_tuple, takes_fields_positionally
 from ._hidden_names import hidden_name
 from ._open_file import OpenFile
 from ._record_type import Fields, RecordType
@@ -297,8 +297,11 @@ def _check_declaration(cls: type, name: str, version: int) -> None:
         raise SchemaError(f"{name!r} is not a valid type name: use dotted identifiers, e.g. bank.Account")
     if type(version) is not int or version < 1:
         raise SchemaError(f"{name}: version must be an integer >= 1, not {version!r}")
-    if not (isinstance(cls, type) and (issubclass(cls, msgspec.Struct) or dataclasses.is_dataclass(cls))):
-        raise SchemaError(f"{name}: {cls!r} must subclass amber.Record or be a @dataclass")
+    if not (
+        isinstance(cls, type)
+        and (issubclass(cls, msgspec.Struct) or dataclasses.is_dataclass(cls) or is_named_tuple(cls))
+    ):
+        raise SchemaError(f"{name}: {cls!r} must subclass amber.Record, be a @dataclass or a typing.NamedTuple")
 
 
 default_registry = Registry()  # filled by the module-level decorators

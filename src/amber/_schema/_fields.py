@@ -90,6 +90,7 @@ def describe_fields(
 ) -> Iterator[DeclaredField]:
     """Analyse a class's fields, refusing anything Amber cannot store."""
     hints = _type_hints(cls, known)
+    _refuse_init_only(cls, type_name, hints)
     for field_name, default in _fields_and_defaults(cls):
         where = f"{type_name}.{field_name}"
         if field_name not in hints:  # a collections.namedtuple: names without types
@@ -142,6 +143,20 @@ def _type_hints(cls: type, known: list[type]) -> dict[str, Any]:
 def is_named_tuple(cls: type) -> bool:
     """A ``typing.NamedTuple`` (or ``collections.namedtuple``) class."""
     return issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple)
+
+
+def _refuse_init_only(cls: type, type_name: str, hints: dict[str, Any]) -> None:
+    """A dataclass ``InitVar`` is passed to ``__post_init__`` and kept nowhere: a load could
+    only pass its default, so whatever ``__post_init__`` does with it would come out
+    different. Refused at declaration rather than changed at load."""
+    if not dataclasses.is_dataclass(cls):
+        return
+    for name, hint in hints.items():
+        if isinstance(hint, dataclasses.InitVar):
+            raise SchemaError(
+                f"{type_name}.{name} is a dataclasses.InitVar: its value is not stored, so a load cannot give it "
+                "to __post_init__; make it a field"
+            )
 
 
 def _fields_and_defaults(cls: type) -> Iterator[tuple[str, DefaultMaker | None]]:

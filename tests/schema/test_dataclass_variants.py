@@ -109,3 +109,18 @@ def test_a_field_with_init_false_is_still_refused() -> None:
 
     with pytest.raises(amber.SchemaError, match="init=False"):
         amber.Registry().record("dc.Derived", version=1)(Derived)
+
+
+def test_a_bare_init_var_is_refused_too() -> None:
+    """review: ``x: InitVar = 3`` (no type argument) passed the first check."""
+
+    @dataclass
+    class Scaled:
+        x: int
+        scale: InitVar = 1  # type: ignore[type-arg]
+
+        def __post_init__(self, scale: int) -> None:
+            self.x *= scale
+
+    with pytest.raises(amber.SchemaError, match=r"dc\.Scaled\.scale is a dataclasses\.InitVar"):
+        amber.Registry().record("dc.Scaled", version=1)(Scaled)

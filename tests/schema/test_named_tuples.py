@@ -121,3 +121,18 @@ def test_any_list_of_named_tuples_round_trips(points: list[Point]) -> None:
 def test_the_test_kits_records_build_named_tuple_fields(route: Route) -> None:
     assert all(type(stop) is Point for stop in route.stops) and type(route.start) is Point
     assert saved_and_loaded([route]) == [route]
+
+
+def test_a_named_tuple_with_its_own_new_is_refused_at_declaration() -> None:
+    """review: a load calls cls(*fields): a __new__ that changes its values ran again
+    (Counted(10) loaded as Counted(11)), and one taking other arguments made the store unreadable."""
+
+    class Base(NamedTuple):
+        n: int
+
+    class Counted(Base):
+        def __new__(cls, n: int) -> Counted:
+            return super().__new__(cls, n + 1)
+
+    with pytest.raises(amber.SchemaError, match=r"geo\.Counted: Counted overrides __new__"):
+        amber.Registry().record("geo.Counted", version=1)(Counted)

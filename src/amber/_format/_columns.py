@@ -13,15 +13,16 @@ import datetime as dt
 import functools
 import typing
 from collections.abc import Callable, Sequence
-from itertools import chain
-from operator import itemgetter
+from functools import partial
+from itertools import chain, compress
+from operator import is_, is_not, itemgetter
 from typing import Any, Literal
 
 from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType
 from ._canonical import sort_key
 from ._errors import BadValue
 from ._tagged import rows_to_objects
-from ._zones import changed_in_typed, refuse_floating_time
+from ._zones import changed_in_typed_datetimes, changed_in_typed_times, refuse_floating_time
 
 Classes = dict[FieldType, type]
 _MUTABLE = (list, dict, set)
@@ -97,21 +98,25 @@ def _check_times(values: list[Any]) -> None:
             raise BadValue(f"a time whose UTC offset {offset} is not whole minutes", [f"[{row}]"])
 
 
-def changed_zones(t: FieldType, values: list[Any]) -> set[dt.tzinfo]:
-    """The time zones of the datetimes in a typed column (inside its containers too) that
-    will not load as written: stored as instants, they load in UTC (``_zones``)."""
-    if not values or not _holds_datetimes(t):
-        return set()
-    if t.kind == "datetime":
-        return changed_in_typed(values)
-    return set().union(*(changed_zones(item, inner) for item, inner in _inside(t, values)))
+def changed_zones(t: FieldType, values: list[Any], leaf: Literal["datetime", "time"]) -> list[dt.tzinfo]:
+    """The time zones of a typed column's datetimes (or times), inside its containers too,
+    that will not load as written (``_zones``). Only C-level passes over the values."""
+    if not values or not _holds(t, leaf):
+        return []
+    if t.kind == leaf:
+        return changed_in_typed_datetimes(values) if leaf == "datetime" else changed_in_typed_times(values)
+    return [z for item, inner in _inside(t, values) for z in changed_zones(item, inner, leaf)]
 
 
 def _inside(t: FieldType, values: list[Any]) -> list[tuple[FieldType, list[Any]]]:
-    """The values a container or union column holds, grouped by their declared type."""
+    """The values a typed container or union column holds, grouped by their declared type.
+    A typed union has one member per msgpack family, so a value's class picks its member."""
     kind = t.kind
     if kind == "union":
-        return [(m, [v for v in values if _of(m, v)]) for m in t.items]
+        members = [m for m in t.items if m.kind in ("datetime", "time") or m.kind in CONTAINER_KINDS]
+        if len(t.items) == 2 and any(m.kind == "none" for m in t.items):  # X | None: None is all else
+            return [(m, list(filter(partial(is_not, None), values))) for m in members]
+        return [(m, _of_class(values, SCALAR_TYPES.get(m.kind) or CONTAINER_KINDS[m.kind])) for m in members]
     if kind in ("list", "set", "frozenset") or (kind == "tuple" and t.variadic):
         return [(t.items[0], list(chain.from_iterable(values)))]
     if kind == "tuple":
@@ -122,16 +127,13 @@ def _inside(t: FieldType, values: list[Any]) -> list[tuple[FieldType, list[Any]]
     return []
 
 
-def _of(member: FieldType, value: Any) -> bool:
-    """Whether a union's value belongs to ``member`` (the containers a datetime may be in)."""
-    if member.kind == "datetime":
-        return type(value) is dt.datetime
-    return member.kind in CONTAINER_KINDS and type(value) is CONTAINER_KINDS[member.kind]
+def _of_class(values: list[Any], cls: type) -> list[Any]:
+    return list(compress(values, map(partial(is_, cls), map(type, values))))
 
 
 @functools.cache
-def _holds_datetimes(t: FieldType) -> bool:
-    return t.kind == "datetime" or any(_holds_datetimes(item) for item in t.items if t.kind != "record")
+def _holds(t: FieldType, leaf: str) -> bool:
+    return t.kind == leaf or (t.kind != "record" and any(_holds(item, leaf) for item in t.items))
 
 
 def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:

@@ -36,7 +36,9 @@ from ._tagged import (
     TUPLE,
     UUID,
 )
-from ._zones import changed_in_tagged, refuse_floating_time, say_tagged
+from ._zones import kept_as_offset, refuse_floating_time, say_changed_offsets
+
+ROOT = "the state's root"
 
 
 class RefSink(Protocol):
@@ -84,15 +86,17 @@ class TaggedEncoder:
         self._open: set[int] = set()  # containers being encoded, to refuse container cycles
         self._held: set[int] = set()  # mutable containers encoded: one met twice would come back as two
         self.tracking = True  # off once the state has been searched: storing encodes fields again
+        self.place = ROOT  # where the values encoded now sit, as a warning names it
+        self._last_zone: dt.tzinfo | None = None  # the last zone found kept as written (a plain offset)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             list: self._list,
             tuple: lambda v: [TUPLE, self._contained(v, self.sequence, list(v))],
             set: lambda v: [SET, self._contained(v, self._unordered, v)],
             frozenset: lambda v: [FROZENSET, self._contained(v, self._unordered, v)],
             dict: lambda v: self._contained(v, self._dict, v),
-            dt.datetime: _datetime,
+            dt.datetime: self._datetime,
             dt.date: lambda v: [DATE, v.isoformat()],
-            dt.time: _time,
+            dt.time: self._time,
             dt.timedelta: lambda v: [TIMEDELTA, v.days, v.seconds, v.microseconds],
             decimal.Decimal: lambda v: [DECIMAL, str(v)],
             uuid.UUID: lambda v: [UUID, v.bytes],
@@ -116,6 +120,26 @@ class TaggedEncoder:
 
     def _keyed(self, table: Table[Any, Any]) -> list[Any]:
         return self._refs.keyed(table, self)
+
+    def _datetime(self, value: dt.datetime) -> list[Any]:
+        zone = value.tzinfo
+        if zone is not None and zone is not self._last_zone:  # most values share one zone object
+            self._check_zone(zone)
+        return [DATETIME, value.isoformat()]
+
+    def _time(self, value: dt.time) -> list[Any]:
+        refuse_floating_time(value)
+        zone = value.tzinfo
+        if zone is not None and zone is not self._last_zone:
+            self._check_zone(zone)
+        return [TIME, value.isoformat()]
+
+    def _check_zone(self, zone: dt.tzinfo) -> None:
+        """ISO 8601 keeps the offset, not what the zone was (``_zones``): said once per place."""
+        if type(zone) is dt.timezone and kept_as_offset(zone):
+            self._last_zone = zone  # kept: the values that share it need no second look
+        else:
+            say_changed_offsets(self.place, [zone])  # returns at once once this place is said
 
     def encode(self, value: Any) -> Any:
         kind = type(value)
@@ -188,18 +212,3 @@ class TaggedEncoder:
                 e.path.append(f"[{list(value)[position]!r}]")
             raise
         return [DICT, keys, values]
-
-
-def _datetime(value: dt.datetime) -> list[Any]:
-    zone = changed_in_tagged(value)
-    if zone is not None:
-        say_tagged(zone)
-    return [DATETIME, value.isoformat()]
-
-
-def _time(value: dt.time) -> list[Any]:
-    refuse_floating_time(value)
-    zone = changed_in_tagged(value)
-    if zone is not None:
-        say_tagged(zone)
-    return [TIME, value.isoformat()]

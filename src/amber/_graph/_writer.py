@@ -20,8 +20,8 @@ from .._format._columns import Classes, changed_zones, check_column, encode_colu
 from .._format._errors import BadValue
 from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
 from .._format._tagged import TABLE, TABLEDELTA, renumbered
-from .._format._tagged_encoder import TaggedEncoder
-from .._format._zones import say_typed
+from .._format._tagged_encoder import ROOT, TaggedEncoder
+from .._format._zones import say_changed_offsets, say_typed_datetimes
 from .._schema._fields import FieldSchema
 from .._schema._keyed import Table
 from .._schema._registry import Registry
@@ -175,12 +175,14 @@ class StateWriter:
 
     def _tagged_field(self, table: RecordTable, name: str, value: Any) -> Any:
         self._in_fields = True
+        self._tagged.place = f"{table.rt.name}.{name}"
         try:
             return self._tagged.encode(value)
         except BadValue as e:
             raise SerializationError(f"cannot save {table.rt.name}.{name}{e.where('')}: {e.message}") from None
         finally:
             self._in_fields = False
+            self._tagged.place = ROOT
 
     def _checked(
         self, table: RecordTable, fs: FieldSchema, column: list[Any], first_row: int, *, classes: Classes
@@ -193,8 +195,10 @@ class StateWriter:
             row = locate_bad_row(t, column, classes)
             where = f" (row {first_row + row}: {column[row]!r:.80})" if row is not None else ""
             raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
-        for zone in changed_zones(t, column):
-            say_typed(f"{table.rt.name}.{name}", zone)
+        if not t.is_tagged():  # tagged values are said by the encoder, which keeps their offsets
+            where = f"{table.rt.name}.{name}"
+            say_typed_datetimes(where, changed_zones(t, column, "datetime"))
+            say_changed_offsets(where, changed_zones(t, column, "time"))
         if t.kind in ("list", "set", "dict") and (twice := shared_rows(column)) is not None:
             rows = f"rows {first_row + twice[0]} and {first_row + twice[1]}"
             message = shared_message(type(column[twice[0]]).__name__)

@@ -91,6 +91,8 @@ def describe_fields(
     """Analyse a class's fields, refusing anything Amber cannot store."""
     hints = _type_hints(cls, known)
     _refuse_init_only(cls, type_name, hints)
+    if is_named_tuple(cls):
+        refuse_own_new(cls, type_name)
     for field_name, default in _fields_and_defaults(cls):
         where = f"{type_name}.{field_name}"
         if field_name not in hints:  # a collections.namedtuple: names without types
@@ -145,6 +147,17 @@ def is_named_tuple(cls: type) -> bool:
     return issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple)
 
 
+def refuse_own_new(cls: type, type_name: str) -> None:
+    """A load builds a named tuple with ``cls(*fields)``: a ``__new__`` of its own would run
+    again on values it already made (changing them) or not take them at all."""
+    generated = next(c for c in cls.__mro__ if "_make" in vars(c))  # the class namedtuple() made
+    if cls.__new__ is not generated.__new__:
+        raise SchemaError(
+            f"{type_name}: {cls.__name__} overrides __new__, which a load would call again on the stored "
+            "fields; validate in a classmethod constructor instead"
+        )
+
+
 def _refuse_init_only(cls: type, type_name: str, hints: dict[str, Any]) -> None:
     """A dataclass ``InitVar`` is passed to ``__post_init__`` and kept nowhere: a load could
     only pass its default, so whatever ``__post_init__`` does with it would come out
@@ -152,7 +165,7 @@ def _refuse_init_only(cls: type, type_name: str, hints: dict[str, Any]) -> None:
     if not dataclasses.is_dataclass(cls):
         return
     for name, hint in hints.items():
-        if isinstance(hint, dataclasses.InitVar):
+        if hint is dataclasses.InitVar or isinstance(hint, dataclasses.InitVar):  # bare, or InitVar[T]
             raise SchemaError(
                 f"{type_name}.{name} is a dataclasses.InitVar: its value is not stored, so a load cannot give it "
                 "to __post_init__; make it a field"

@@ -137,6 +137,14 @@ def test_a_timezones_own_name_is_a_zone_that_changes(caplog: pytest.LogCaptureFi
     assert "'GMT'" in " ".join(said(caplog)) and "'CET'" in " ".join(said(caplog))
 
 
+def test_a_named_zone_after_an_equal_plain_one_in_a_column_is_still_said(caplog: pytest.LogCaptureFixture) -> None:
+    """Timezones compare by offset alone: UTC == timezone(0, "GMT"). The column's one-zone
+    shortcut must go by identity, or the GMT values lose their name unsaid."""
+    gmt = dt.timezone(dt.timedelta(0), "GMT")
+    saved_and_loaded([Meeting(UTC_NOON), Meeting(dt.datetime(2024, 1, 1, tzinfo=gmt))])
+    assert len(said(caplog)) == 1 and "'GMT'" in said(caplog)[0]
+
+
 def test_a_typed_time_with_a_zone_that_is_more_than_an_offset_is_said(caplog: pytest.LogCaptureFixture) -> None:
     """review: a dateutil tzoffset("EST", ...) lost its name in a typed time, unsaid."""
     est = Fixed("EST", -5)

@@ -19,7 +19,8 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, is_
 
 from ..events._loud import loud
 from ._errors import BadValue
@@ -59,8 +60,8 @@ def zones_of(values: Iterable[dt.datetime | dt.time]) -> list[dt.tzinfo]:
     if not tzinfos:
         return []
     first = tzinfos[0]
-    if tzinfos.count(first) == len(tzinfos):  # the usual column: one zone object (identity is checked first)
-        return [] if first is None else [first]
+    if all(map(is_, tzinfos, repeat(first))):  # the usual column: one zone object. By identity, not
+        return [] if first is None else [first]  # ==: timezones equal by offset alone (UTC == "GMT")
     by_id = dict(zip(map(id, tzinfos), tzinfos, strict=True))
     return [zone for zone in by_id.values() if zone is not None]
 

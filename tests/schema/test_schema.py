@@ -124,7 +124,10 @@ def test_only_records_dataclasses_and_named_tuples_can_be_declared() -> None:
     class Plain:
         x: int
 
-    with pytest.raises(amber.SchemaError, match="must subclass amber.Record, be a @dataclass or a typing.NamedTuple"):
+    with pytest.raises(
+        amber.SchemaError,
+        match="must be a subclass of amber.Record, a @dataclass, a typing.NamedTuple, an attrs class or a pydantic",
+    ):
         amber.Registry().register(Plain, "x.Plain", version=1)
 
 

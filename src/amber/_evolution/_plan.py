@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._schema._fields import DefaultMaker, RecordSchema
+from .._schema._class_kinds import DefaultMaker
+from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
 from .._schema._registry import UpgradeStep
 from ..errors import SchemaProblem

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._schema._fields import DefaultMaker, RecordSchema
+from .._schema._class_kinds import DefaultMaker
+from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
 from .._schema._types import FieldType
 from ..errors import SchemaProblem

@@ -71,7 +71,8 @@ class StateReader:
                 else:
                     deferred.append((index, f, cols[f]))
                     cols[f] = [None] * counts[index]
-            tables[index].extend(rt.build(cols, counts[index]))
+            complete = not any(d[0] == index for d in deferred)
+            tables[index].extend(rt.build(cols, counts[index], complete=complete))
             if adopted and adopted[index]:
                 _adopt(rt, tables[index], adopted[index])
             built[index] = True
@@ -82,6 +83,8 @@ class StateReader:
             records = tables[index][len(links[index]) :]
             for obj, value in zip(records, self._values(fs.type, stored, decoder, objects_of), strict=True):
                 rt.set_field(obj, fs.name, value)
+        for index in sorted({d[0] for d in deferred}):
+            self._types[index].finish(tables[index][len(links[index]) :])
         return TaggedDecoder(tables, keyed=keyed or whole_tables()).decode(root)
 
     @staticmethod
@@ -238,7 +241,7 @@ def _adopt(rt: RecordType, table: list[Any], adopted: list[tuple[int, Any]]) -> 
     rows = [row for row, _ in adopted]
     earlier = [obj for _, obj in adopted]
     fresh = list(map(table.__getitem__, rows))
-    setter = msgspec.structs.force_setattr if issubclass(rt.cls, msgspec.Struct) else object.__setattr__
+    setter = rt.kind.setter(rt.cls)
     for fs, getter in zip(rt.schema.fields, rt.getters, strict=True):  # field by field: loops in C
         new, old = list(map(getter, fresh)), list(map(getter, earlier))
         if _same_column(fs, old, new):

@@ -15,7 +15,6 @@ integers, cheap to hand from a checkpoint's forked child back to the service.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from array import array
 from collections.abc import Callable, Iterable
@@ -65,6 +64,13 @@ class Hasher:
         self.registry = registry
         self.held = {id(v) for t in tables for v in t.values()}
         self._plans: dict[type, tuple[int, ...] | None] = {}  # per class: see _plan
+        # Classes msgspec cannot encode itself (pydantic models) are encoded as their fields.
+        self._encoder = msgspec.msgpack.Encoder(order="deterministic", enc_hook=self._unknown)
+
+    def _unknown(self, value: Any) -> Any:
+        if self.registry.type_of(type(value)) is None:
+            raise TypeError(f"cannot hash {type(value).__qualname__}")
+        return self._fields(value)
 
     def key(self, key: Any) -> int:
         return key_hash(key)
@@ -76,14 +82,14 @@ class Hasher:
         try:
             plan = self._plan(type(value))
             if plan is None:  # nothing in it can be a record: hashed in C
-                return _hash(_encoder.encode(value))
+                return _hash(self._encoder.encode(value))
             if plan:  # a declared record: only the fields that may hold records are walked
-                fields = list(msgspec.structs.astuple(value) if isinstance(value, msgspec.Struct) else _fields(value))
+                fields = self._fields(value)
                 seen = {id(value)}
                 for i in plan:
                     fields[i] = self._shallow(fields[i], seen)
-                return _hash(_encoder.encode(fields))
-            return _hash(_encoder.encode(self._shallow(value, set())))
+                return _hash(self._encoder.encode(fields))
+            return _hash(self._encoder.encode(self._shallow(value, set())))
         except (TypeError, ValueError, RecursionError):
             return UNHASHABLE
 
@@ -107,8 +113,8 @@ class Hasher:
         kind = type(value)
         if kind in (list, tuple, dict, set, frozenset):
             return self._container(value, seen)
-        if not (isinstance(value, msgspec.Struct) or hasattr(kind, "__dataclass_fields__")):
-            return value
+        if self.registry.type_of(kind) is None:
+            return value  # not a declared record
         if id(value) in self.held and seen:  # another entry: its own hash covers its content
             return ["@", id(value)]
         if self._plan(kind) is None:
@@ -116,18 +122,18 @@ class Hasher:
         if id(value) in seen:
             return ["^", id(value)]  # a cycle
         seen.add(id(value))
-        fields = msgspec.structs.astuple(value) if isinstance(value, msgspec.Struct) else _fields(value)
-        return [kind.__qualname__, *(self._shallow(v, seen) for v in fields)]
+        return [kind.__qualname__, *(self._shallow(v, seen) for v in self._fields(value))]
+
+    def _fields(self, record: Any) -> list[Any]:
+        declared = self.registry.type_of(type(record))
+        assert declared is not None  # planned as a declared record
+        return [getter(record) for getter in declared.getters]  # not astuple: it copies deep
 
     def _container(self, value: Any, seen: set[int]) -> Any:
         if type(value) is dict:
             return [[self._shallow(k, seen), self._shallow(v, seen)] for k, v in value.items()]
         items = [self._shallow(v, seen) for v in value]
         return sorted(items, key=repr) if type(value) in (set, frozenset) else items
-
-
-def _fields(record: Any) -> tuple[Any, ...]:
-    return tuple(getattr(record, f.name) for f in dataclasses.fields(record))  # not astuple: it copies deep
 
 
 class Baselines:

@@ -2,7 +2,8 @@
 
 Field types (``_types``); enums' stable names (``_enums``); schemas and fingerprints
 (``_fields``); records and persisted types (``_record_type``), ``amber.OpenFile``
-(``_open_file``), annotations visible only to type checkers (``_hidden_names``); the
+(``_open_file``), annotations visible only to type checkers (``_hidden_names``); the kinds of class a persisted type may be,
+among them attrs classes and pydantic models (``_class_kinds``); the
 registry and its decorators (``_registry``); ``amber.Table``, the keyed table
 (``_keyed``); the JSON rendering of values (``_values``).
 

@@ -7,17 +7,17 @@ are reader-side knowledge and are not part of the description.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from ..errors import SchemaError
+from ._class_kinds import DefaultMaker, kind_names, kind_of
 from ._types import ClassSink, FieldType, RecordLookup, from_annotation, validate_field_type
 from ._values import ValueRenderError, to_json_value
 
@@ -71,9 +71,6 @@ def canonical_json(value: Any) -> bytes:
     return msgspec.json.encode(value, order="sorted")
 
 
-DefaultMaker = Callable[[], Any]
-
-
 @dataclass(frozen=True)
 class DeclaredField:
     """What analysing one field of a class yields."""
@@ -89,11 +86,13 @@ def describe_fields(
     cls: type, type_name: str, name_of: RecordLookup, classes: ClassSink, known: list[type]
 ) -> Iterator[DeclaredField]:
     """Analyse a class's fields, refusing anything Amber cannot store."""
+    kind = kind_of(cls)
+    if kind is None:
+        raise SchemaError(f"{type_name}: {cls!r} must be {kind_names()}")
     hints = _type_hints(cls, known)
     _refuse_init_only(cls, type_name, hints)
-    if is_named_tuple(cls):
-        refuse_own_new(cls, type_name)
-    for field_name, default in _fields_and_defaults(cls):
+    kind.refuse(cls, type_name)
+    for field_name, default in kind.fields(cls, type_name):
         where = f"{type_name}.{field_name}"
         if field_name not in hints:  # a collections.namedtuple: names without types
             raise SchemaError(f"{where} has no type annotation: declare the class with typing.NamedTuple")
@@ -142,22 +141,6 @@ def _type_hints(cls: type, known: list[type]) -> dict[str, Any]:
         return typing.get_type_hints(cls, localns={**local, cls.__name__: cls}, include_extras=True)
 
 
-def is_named_tuple(cls: type) -> bool:
-    """A ``typing.NamedTuple`` (or ``collections.namedtuple``) class."""
-    return issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple)
-
-
-def refuse_own_new(cls: type, type_name: str) -> None:
-    """A load builds a named tuple with ``cls(*fields)``: a ``__new__`` of its own would run
-    again on values it already made (changing them) or not take them at all."""
-    generated = next(c for c in cls.__mro__ if "_make" in vars(c))  # the class namedtuple() made
-    if cls.__new__ is not generated.__new__:
-        raise SchemaError(
-            f"{type_name}: {cls.__name__} overrides __new__, which a load would call again on the stored "
-            "fields; validate in a classmethod constructor instead"
-        )
-
-
 def _refuse_init_only(cls: type, type_name: str, hints: dict[str, Any]) -> None:
     """A dataclass ``InitVar`` is passed to ``__post_init__`` and kept nowhere: a load could
     only pass its default, so whatever ``__post_init__`` does with it would come out
@@ -170,38 +153,6 @@ def _refuse_init_only(cls: type, type_name: str, hints: dict[str, Any]) -> None:
                 f"{type_name}.{name} is a dataclasses.InitVar: its value is not stored, so a load cannot give it "
                 "to __post_init__; make it a field"
             )
-
-
-def _fields_and_defaults(cls: type) -> Iterator[tuple[str, DefaultMaker | None]]:
-    if is_named_tuple(cls):
-        field_defaults: dict[str, Any] = getattr(cls, "_field_defaults", {})
-        for field_name in cls._fields:  # type: ignore[attr-defined]
-            yield field_name, _copier(field_defaults[field_name]) if field_name in field_defaults else None
-        return
-    if issubclass(cls, msgspec.Struct):
-        names: tuple[str, ...] = cls.__struct_fields__
-        defaults = (msgspec.NODEFAULT,) * (len(names) - len(cls.__struct_defaults__)) + cls.__struct_defaults__
-        for field_name, default in zip(names, defaults, strict=True):
-            factory = getattr(default, "factory", None)
-            if default is msgspec.NODEFAULT:  # also a required kw_only field after a defaulted one
-                yield field_name, None
-            else:
-                yield field_name, factory if factory is not None else _copier(default)
-        return
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if not f.init:
-            raise SchemaError(f"{cls.__qualname__}.{f.name}: fields with init=False cannot be restored")
-        if f.default_factory is not dataclasses.MISSING:
-            yield f.name, f.default_factory
-        else:
-            yield f.name, None if f.default is dataclasses.MISSING else _copier(f.default)
-
-
-def _copier(value: Any) -> DefaultMaker:
-    """Immutable defaults are shared; mutable ones are copied for every record."""
-    if isinstance(value, list | dict | set | bytearray):
-        return lambda: copy.copy(value)
-    return lambda: value
 
 
 def _describe_default(where: str, default: DefaultMaker | None) -> Any:

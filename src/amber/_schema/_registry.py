@@ -7,18 +7,16 @@ path, so code can move freely. The module-level decorators fill ``default_regist
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, TypeVar
 
-import msgspec
-
 from ..errors import SchemaError
+from ._class_kinds import kind_names, kind_of
 from ._enums import NAME_PATTERN
-from ._fields import RecordSchema, describe_fields, is_named_tuple, takes_fields_positionally
+from ._fields import RecordSchema, describe_fields, takes_fields_positionally
 from ._hidden_names import hidden_name
 from ._open_file import OpenFile
 from ._record_type import Fields, RecordType
@@ -224,12 +222,15 @@ class Registry:
         classes: dict[FieldType, type] = {}
         known = [*self._by_class, *self._pending]
         declared = list(describe_fields(cls, name, self._name_of, classes, known))
+        kind = kind_of(cls)
+        assert kind is not None  # checked when declared
         fields = tuple(d.schema for d in declared)
         rt = RecordType(
             cls=cls,
             schema=RecordSchema(name=name, version=version, fields=fields),
             getters=tuple(attrgetter(f.name) for f in fields),
             positional=takes_fields_positionally(cls, fields),
+            kind=kind,
             classes=classes,
             field_aliases={d.schema.name: d.aliases for d in declared if d.aliases},
             defaults=tuple(d.default for d in declared),
@@ -255,8 +256,8 @@ def record(
 ) -> Callable[[T], T]:
     """Give a class a stable persisted name and an explicit version.
 
-    ``@amber.record("bank.Account", version=3)`` on a subclass of ``amber.Record`` or on a
-    ``@dataclass``. Fails at once when the name/version pair is taken or a field's type
+    ``@amber.record("bank.Account", version=3)`` on a subclass of ``amber.Record``, a
+    ``@dataclass``, a ``typing.NamedTuple``, an attrs class or a pydantic model. Fails at once when the name/version pair is taken or a field's type
     cannot be persisted. ``aliases`` lists former names of the type.
     """
     return (registry or default_registry).record(name, version=version, aliases=aliases)
@@ -297,11 +298,8 @@ def _check_declaration(cls: type, name: str, version: int) -> None:
         raise SchemaError(f"{name!r} is not a valid type name: use dotted identifiers, e.g. bank.Account")
     if type(version) is not int or version < 1:
         raise SchemaError(f"{name}: version must be an integer >= 1, not {version!r}")
-    if not (
-        isinstance(cls, type)
-        and (issubclass(cls, msgspec.Struct) or dataclasses.is_dataclass(cls) or is_named_tuple(cls))
-    ):
-        raise SchemaError(f"{name}: {cls!r} must subclass amber.Record, be a @dataclass or a typing.NamedTuple")
+    if kind_of(cls) is None:
+        raise SchemaError(f"{name}: {cls!r} must be {kind_names()}")
 
 
 default_registry = Registry()  # filled by the module-level decorators

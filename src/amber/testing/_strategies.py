@@ -59,10 +59,8 @@ class _Builder:
         rt = self.registry.lookup(name, version) if version is not None else self.registry.current(name)
         if rt is None:
             raise TypeError(f"no declared record type {name!r}")
-        fields = {f.name: self.value(f.type, rt.classes, depth + 1) for f in rt.schema.fields}
-        if rt.positional:
-            return st.tuples(*fields.values()).map(lambda values: rt.cls(*values))
-        return st.fixed_dictionaries(fields).map(lambda values: rt.cls(**values))
+        fields = [self.value(f.type, rt.classes, depth + 1) for f in rt.schema.fields]
+        return st.tuples(*fields).map(lambda values: rt.build([[v] for v in values], 1)[0])
 
     def value(self, t: FieldType, classes: dict[FieldType, type], depth: int) -> st.SearchStrategy[Any]:
         deep = depth > self.max_depth

@@ -17,7 +17,7 @@ import msgspec
 import amber
 from amber import commands
 from amber._format import _format
-from tests.support.sample import golden_chain, golden_state, registry
+from tests.support.sample import golden_chain, golden_state, kinds_state, registry
 
 HERE = Path(__file__).parent
 
@@ -41,6 +41,8 @@ def main() -> None:
         if amber.FORMAT_VERSION >= 4:  # format 4 added enums' names: the first golden state, now with them
             store.acquire_lease(holder="golden-writer-2")
             store.save(golden_state(), meta={"golden": True})
+            if amber.FORMAT_VERSION >= 6:  # format 6 added field kinds: a checkpoint holding each
+                store.save(kinds_state(), meta={"golden": True})
             store.release_lease()
         dump = [commands.dump(store, i) for i in store.ids()]
     (target / "dump.json").write_bytes(msgspec.json.format(msgspec.json.encode(dump)) + b"\n")

@@ -6,14 +6,17 @@ with them, and must keep loading. Later versions of these types are added, never
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import datetime as dt
 import decimal
 import enum
+import fractions
 import math
+import pathlib
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import amber
 
@@ -88,6 +91,54 @@ class Point:
     x: int
     y: int
     label: str = "origin"
+
+
+@registry.record("test.Kinds", version=1)
+class Kinds(amber.Record):
+    """Format 6's field kinds: standard-library classes stored as another type, bytearray, Literal."""
+
+    recent: collections.deque[int]
+    ordered: collections.OrderedDict[str, int]
+    counts: collections.Counter[str]
+    groups: collections.defaultdict[str, list[int]]
+    where: pathlib.Path
+    pure: pathlib.PurePosixPath
+    share: fractions.Fraction
+    buffer: bytearray
+    mode: Literal["on", "off"] | Literal[0, 1]
+    owners: collections.deque[Customer] = collections.deque()
+    maybe: collections.deque[str] | None = None
+
+
+def kinds_state() -> list[Kinds]:
+    """The format 6 golden checkpoint's state: every format 6 kind, records inside a deque."""
+    ann = Customer(1, "ann")
+    return [
+        Kinds(
+            collections.deque([3, 1, 2], maxlen=4),
+            collections.OrderedDict([("z", 1), ("a", 2)]),
+            collections.Counter("mississippi"),
+            collections.defaultdict(list, {"x": [1, 2], "y": []}),
+            pathlib.Path("/var/lib/amber"),
+            pathlib.PurePosixPath("relative/dir"),
+            fractions.Fraction(-22, 7),
+            bytearray(b"\x00\xffamber"),
+            "on",
+            collections.deque([ann, ann]),
+            collections.deque(["q"]),
+        ),
+        Kinds(
+            collections.deque(),
+            collections.OrderedDict(),
+            collections.Counter(),
+            collections.defaultdict(list),
+            pathlib.Path("."),
+            pathlib.PurePosixPath("/"),
+            fractions.Fraction(0),
+            bytearray(),
+            1,
+        ),
+    ]
 
 
 def bank(customers: int = 5, accounts: int = 20) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from .._schema._record_type import MissingField, RecordType, field_values
 from .._schema._registry import CheckpointStep
 from .._schema._types import FieldType
 from .._schema._values import Ref
+from .._schema._wrapped import stored_type, to_stored, wraps
 from ._convert import Convert, exact_float
 from ._plan import FieldPlan, Hop, Stage, TypePlan
 from ._step_guards import check_exact, plain
@@ -298,6 +299,9 @@ def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]]
 
 def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex) -> list[Any]:
     """Values in the form typed decoding gives (records as rows), or tagged nodes."""
+    column = column_type(t, reader.classes)
+    if wraps(t):  # deques, Counters, paths... as they are stored
+        values, t = [to_stored(t, v) for v in values], stored_type(t)
     check_exact(t, values)
     if t.is_tagged():
         encoder = TaggedEncoder(refs)
@@ -308,7 +312,7 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
         values = [_rows(t, v, refs) for v in values]
     if any(n.kind == "enum" for n in t.walk()):
         values = [_enum_values(t, v, reader.classes) for v in values]
-    converted: list[Any] = msgspec.convert(values, list[column_type(t, reader.classes)])  # type: ignore[misc]
+    converted: list[Any] = msgspec.convert(values, list[column])  # type: ignore[valid-type]
     return converted
 
 

@@ -16,20 +16,16 @@ from typing import Any
 from .._format._errors import BadValue
 from .._schema._enums import fallback
 from .._schema._types import FieldType
+from .._schema._types import family as stored_family
+from .._schema._wrapped import WRAPPED
 from ._judge import CONTAINERS, TypeJudge, member_names
 
 Convert = Callable[[Any], Any]
 
 EXACT_FLOAT_LIMIT = 2**53  # every int of at most this magnitude has an exact float64 value
-_FAMILIES = {
-    "none": "nil", "bool": "bool", "int": "int", "record": "int", "float": "float", "str": "str",
-    "bytes": "str", "datetime": "str", "date": "str", "time": "str", "timedelta": "str",
-    "decimal": "str", "uuid": "str", "list": "array", "tuple": "array", "set": "array",
-    "frozenset": "array", "dict": "map",
-}  # fmt: skip
 
 
-def converter(judge: TypeJudge, a: FieldType, b: FieldType) -> Convert | None:
+def converter(judge: TypeJudge, a: FieldType, b: FieldType) -> Convert | None:  # noqa: PLR0911 - one return per rule
     """A function turning one decoded value of ``a`` into what decoding ``b`` expects
     (then ``msgspec.convert`` finishes it), raising ``BadValue`` for a value that cannot
     be kept exactly; None when no value needs more than ``msgspec.convert``."""
@@ -45,6 +41,8 @@ def converter(judge: TypeJudge, a: FieldType, b: FieldType) -> Convert | None:
         return _LEAVES[a.kind, b.kind]
     if a.kind == b.kind == "enum":
         return _enum_converter(judge, a, b)
+    if a.kind == b.kind and a.kind in WRAPPED:  # values are converted in their stored form
+        return converter(judge, WRAPPED[a.kind].stored(a), WRAPPED[b.kind].stored(b))
     return _container_converter(judge, a, b) if a.kind in CONTAINERS else None
 
 
@@ -154,9 +152,8 @@ def _no_merged(converted: Any, original: Any) -> Any:
 
 
 def family(t: FieldType) -> str:
-    if t.kind == "enum":
-        return "int" if all(isinstance(v, int) for v in t.values) else "str"
-    return _FAMILIES.get(t.kind, "any")
+    """The msgpack family of a typed union's member; ``any`` for kinds of several."""
+    return stored_family(t) or "any"
 
 
 def value_family(value: Any) -> str:

@@ -6,9 +6,11 @@ they cannot disagree. A change is one of:
 - *the same* type (records renamed with an alias count as the same): the stored values;
 - *resolved* without code: ``int`` to ``float`` (exact values only), ``str`` to ``bytes``
   (UTF-8) and back (valid UTF-8 only), a type to a union holding it or to ``Any``, an enum
-  to the same enum (by stable name or alias) with members added, reordered or removed,
-  containers of the above. Values that cannot be kept exactly (an int beyond 2**53, invalid
-  UTF-8, a removed enum member with no default) fail the load naming the row;
+  to the same enum (by stable name or alias) with members added, reordered or removed, a
+  ``Literal`` to one with more values or to its plain ``str`` or ``int``, containers of the
+  above (a deque, Counter, OrderedDict or defaultdict only as the same kind of container).
+  Values that cannot be kept exactly (an int beyond 2**53, invalid UTF-8, a removed enum
+  member with no default) fail the load naming the row;
 - *refused*: anything else, with the reason; it needs an upgrade step.
 
 Enum members are matched by name (Avro's rule). A member whose value changed is refused:
@@ -29,7 +31,8 @@ from .._schema._enums import fallback, known_names
 from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
 from .._schema._registry import Registry
-from .._schema._types import FieldType
+from .._schema._types import FieldType, family
+from .._schema._wrapped import WRAPPED
 
 Rename = Callable[[str], "str | None"]
 EnumClassOf = Callable[[FieldType], "type | None"]
@@ -53,7 +56,7 @@ class TypeJudge:
         """Stored alike and decoded alike: equal types once record renames are applied."""
         if a.kind != b.kind or len(a.items) != len(b.items) or a.variadic != b.variadic:
             return False
-        if a.kind == "enum":
+        if a.kind in ("enum", "literal"):
             return a == b
         if a.kind == "record" and (self.rename(a.record) or a.record) != b.record:
             return False
@@ -88,7 +91,7 @@ class TypeJudge:
             return self._enum(a, b)
         return changed if self._typed(a, b) else None
 
-    def _typed(self, a: FieldType, b: FieldType) -> bool:
+    def _typed(self, a: FieldType, b: FieldType) -> bool:  # noqa: PLR0911 - one return per rule
         """Whether a typed ``a`` cannot become ``b`` (True: refused)."""
         if a.kind == "union":
             return any(self.problem(m, b) is not None for m in a.items)
@@ -98,6 +101,10 @@ class TypeJudge:
             return False
         if a.kind == b.kind == "enum":
             return self._enum(a, b) is not None
+        if a.kind == "literal":  # to a Literal holding all its values, or to their plain kind
+            return not (set(a.values) <= set(b.values) if b.kind == "literal" else b.kind == family(a))
+        if a.kind == b.kind and a.kind in WRAPPED:  # judged through what both are stored as
+            return self.problem(WRAPPED[a.kind].stored(a), WRAPPED[b.kind].stored(b)) is not None
         if a.kind != b.kind or a.kind not in CONTAINERS or len(a.items) != len(b.items) or a.variadic != b.variadic:
             return True
         return any(self.problem(x, y) is not None for x, y in zip(a.items, b.items, strict=True))

@@ -18,9 +18,10 @@ from itertools import chain, compress
 from operator import is_, is_not, itemgetter
 from typing import Any, Literal
 
-from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType
+from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType, family
+from .._schema._wrapped import WRAPPED, default_factory, wraps
 from ._canonical import sort_key
-from ._errors import BadValue
+from ._errors import BadValue, Corrupt
 from ._tagged import rows_to_objects
 from ._zones import changed_in_typed_datetimes, changed_in_typed_times, refuse_floating_time
 
@@ -51,6 +52,10 @@ def _allowed(t: FieldType, classes: Classes) -> tuple[type, ...]:
         return (SCALAR_TYPES[t.kind],)
     if t.kind in CONTAINER_KINDS:
         return (CONTAINER_KINDS[t.kind],)
+    if t.kind in WRAPPED:
+        return WRAPPED[t.kind].classes
+    if t.kind == "literal":
+        return (type(t.values[0]),)
     return (classes[t],)  # record and enum: the declared class, exactly
 
 
@@ -108,10 +113,12 @@ def changed_zones(t: FieldType, values: list[Any], leaf: Literal["datetime", "ti
     return [z for item, inner in _inside(t, values) for z in changed_zones(item, inner, leaf)]
 
 
-def _inside(t: FieldType, values: list[Any]) -> list[tuple[FieldType, list[Any]]]:
+def _inside(t: FieldType, values: list[Any]) -> list[tuple[FieldType, list[Any]]]:  # noqa: PLR0911 - one return per kind
     """The values a typed container or union column holds, grouped by their declared type.
     A typed union has one member per msgpack family, so a value's class picks its member."""
     kind = t.kind
+    if kind in WRAPPED:
+        return [(WRAPPED[kind].stored(t), list(map(WRAPPED[kind].to_stored, values)))]
     if kind == "union":
         members = [m for m in t.items if m.kind in ("datetime", "time") or m.kind in CONTAINER_KINDS]
         if len(t.items) == 2 and any(m.kind == "none" for m in t.items):  # X | None: None is all else
@@ -138,7 +145,17 @@ def _holds(t: FieldType, leaf: str) -> bool:
 
 def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict[FieldType, list[Any]]) -> None:
     kind = t.kind
-    if kind == "record":
+    wrapped = WRAPPED.get(kind)
+    if wrapped is not None:
+        if kind == "defaultdict":
+            _check_factories(t, values)
+        check_column(wrapped.stored(t), list(map(wrapped.to_stored, values)), classes, found)
+    elif kind == "literal":
+        allowed = set(t.values)
+        if not set(values) <= allowed:
+            row = next(i for i, v in enumerate(values) if v not in allowed)
+            raise BadValue(f"expected one of {t.render()}, got {values[row]!r}", [f"[{row}]"])
+    elif kind == "record":
         found.setdefault(t, []).extend(values)
     elif kind in ("list", "set", "frozenset") or (kind == "tuple" and t.variadic):
         check_column(t.items[0], list(chain.from_iterable(values)), classes, found)
@@ -152,6 +169,18 @@ def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict
         check_column(t.items[1], list(chain.from_iterable(map(dict.values, values))), classes, found)
 
 
+def _check_factories(t: FieldType, values: list[Any]) -> None:
+    """A defaultdict's factory is not stored: the one its type implies must be the one it has."""
+    expected = default_factory(t.items[1])
+    for row, value in enumerate(values):
+        if value.default_factory is not expected:
+            raise BadValue(
+                f"a defaultdict whose default_factory is {value.default_factory!r}, not {expected.__name__} as "
+                f"{t.render()} says (the factory is not stored: it follows from the type)",
+                [f"[{row}]"],
+            )
+
+
 def locate_bad_row(t: FieldType, values: list[Any], classes: Classes) -> int | None:
     """The first row whose value fails :func:`check_column` (slow; for error messages)."""
     for row, value in enumerate(values):
@@ -163,8 +192,11 @@ def locate_bad_row(t: FieldType, values: list[Any], classes: Classes) -> int | N
 
 
 def _needs_rewrite(t: FieldType) -> bool:
-    # records become rows, sets sorted lists, ints in float places floats
-    return any(x.kind in ("record", "set", "frozenset", "float") for x in t.walk())
+    # records become rows, sets sorted lists, ints in float places floats, wrapped kinds their stored form
+    return any(x.kind in _REWRITTEN for x in t.walk())
+
+
+_REWRITTEN = frozenset(["record", "set", "frozenset", "float", *WRAPPED])
 
 
 RowsOf = Callable[[FieldType], dict[int, int]]
@@ -181,7 +213,7 @@ def encode_column(t: FieldType, values: list[Any], rows_of: RowsOf, classes: Cla
     return [_encode_value(t, v, rows_of, classes) for v in values]
 
 
-def _encode_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) -> Any:
+def _encode_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) -> Any:  # noqa: PLR0911 - one return per kind
     if t.kind == "union":
         t = _members_by_type(t, classes)[type(value)]
     kind = t.kind
@@ -191,6 +223,9 @@ def _encode_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) -
         return _to_float(value)
     if not _needs_rewrite(t):
         return value
+    wrapped = WRAPPED.get(kind)
+    if wrapped is not None:
+        return _encode_value(wrapped.stored(t), wrapped.to_stored(value), rows_of, classes)
     if kind == "tuple":
         items = t.items * len(value) if t.variadic else t.items
         return [_encode_value(i, v, rows_of, classes) for i, v in zip(items, value, strict=True)]
@@ -229,13 +264,17 @@ def column_type(t: FieldType, classes: Classes) -> Any:
     return _column_type(t, classes)
 
 
-def _column_type(t: FieldType, classes: Classes, plain: bool = False) -> Any:
+def _column_type(t: FieldType, classes: Classes, plain: bool = False) -> Any:  # noqa: PLR0911 - one return per kind
     """``plain``: no ``Literal`` members. msgspec 0.18-0.22 crashes (segfault) decoding a union
     of a constrained or literal scalar and an array type, so unions get plain scalars. Record
     rows are plain ints everywhere; their bounds are checked when they are resolved."""
     kind = t.kind
     if kind in SCALAR_TYPES or kind == "record":
         return SCALAR_TYPES.get(kind, int)
+    if kind in WRAPPED:
+        return _column_type(WRAPPED[kind].stored(t), classes, plain)
+    if kind == "literal":
+        return type(t.values[0]) if plain else Literal[t.values]
     if kind == "enum":
         enum_class = classes.get(t)
         if enum_class is not None:
@@ -256,23 +295,29 @@ def decode_column(t: FieldType, values: list[Any], objects_of: ObjectsOf) -> lis
     """Turn the row numbers in a decoded typed column back into the records they name."""
     if t.kind == "record":
         return rows_to_objects(objects_of(t), values)
-    if not t.references():
+    if not (t.references() or wraps(t)):
         return values
     return [decode_value(t, v, objects_of) for v in values]
 
 
-def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:
+def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:  # noqa: PLR0911 - one return per kind
     """One decoded typed value with its row numbers turned into the records they name."""
     kind = t.kind
     if kind == "union":
-        match = [m for m in t.items if m.references() and _decoded_family(m) == _family_of_value(value)]
+        match = [m for m in t.items if _decoded_family(m) == _family_of_value(value)]
         if not match:
             return value
         t, kind = match[0], match[0].kind
     if kind == "record":
         return rows_to_objects(objects_of(t), [value])[0]
-    if not t.references():
+    if not (t.references() or wraps(t)):
         return value
+    wrapped = WRAPPED.get(kind)
+    if wrapped is not None:
+        try:
+            return wrapped.from_stored(t, decode_value(wrapped.stored(t), value, objects_of))
+        except (TypeError, ValueError, ArithmeticError) as e:  # a stored form the class does not take (forged)
+            raise Corrupt(f"a {t.render()} its class takes", f"{value!r:.80}: {e}", part="values") from None
     if kind == "dict":
         k, v = t.items
         return {decode_value(k, x, objects_of): decode_value(v, y, objects_of) for x, y in value.items()}
@@ -283,11 +328,15 @@ def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:
     return CONTAINER_KINDS[kind](resolved)
 
 
-def _decoded_family(t: FieldType) -> str:
-    return {"record": "int", "dict": "map"}.get(t.kind, "array")
+def _decoded_family(t: FieldType) -> str | None:
+    """The msgpack family of a typed union's member (distinct among its members)."""
+    return family(t)
+
+
+_FAMILIES_OF_VALUES = {int: "int", bool: "bool", float: "float", str: "str", bytes: "str", bytearray: "str"}
+_FAMILIES_OF_VALUES |= {type(None): "nil", dict: "map", list: "array", tuple: "array", set: "array"}
+_FAMILIES_OF_VALUES[frozenset] = "array"
 
 
 def _family_of_value(value: Any) -> str:
-    if type(value) is int:
-        return "int"
-    return "map" if type(value) is dict else "array" if type(value) in (list, tuple, set, frozenset) else "other"
+    return _FAMILIES_OF_VALUES.get(type(value), "other")

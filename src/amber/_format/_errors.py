@@ -22,7 +22,8 @@ class BadValue(Exception):
 class Corrupt(Exception):
     """Stored data does not have the structure the format prescribes (internal)."""
 
-    def __init__(self, expected: str, found: str = "") -> None:
+    def __init__(self, expected: str, found: str = "", part: str = "references") -> None:
         super().__init__(expected)
         self.expected = expected
         self.found = found
+        self.part = part  # where in the checkpoint, for the error users see

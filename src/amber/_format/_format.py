@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import msgspec
@@ -19,7 +19,7 @@ import zstandard
 
 from .._schema._enums import NAME_PATTERN
 from .._schema._fields import RecordSchema, canonical_json
-from .._schema._types import validate_field_type
+from .._schema._types import WRAPPED_KINDS, validate_field_type
 from ..errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormatError
 
 # Format 2 adds amber.Table nodes, delta checkpoints (parent, links); format 3 adds the lease
@@ -27,7 +27,10 @@ from ..errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormat
 # uses the lowest version that can hold a checkpoint, so older readers keep what they can read.
 # Format 4 adds enums' stable names and member names to the schema section (a format 3 reader
 # would refuse the unknown keys as corruption instead of asking for a newer library).
-FORMAT_VERSION = 5
+# Format 6 adds field kinds (bytearray, Literal, deque, OrderedDict, Counter, defaultdict,
+# paths, Fraction): a format 5 reader would refuse them as an unknown kind, i.e. corruption.
+FORMAT_VERSION = 6
+FORMAT_6_KINDS = frozenset(["bytearray", "literal", *WRAPPED_KINDS])
 DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
 
 
@@ -156,13 +159,20 @@ def names_enums(schema: RecordSchema) -> bool:
     return any(t.kind == "enum" and t.members for f in schema.fields for t in f.type.walk())
 
 
+def kinds_version(schemas: Iterable[RecordSchema]) -> int:
+    """The format the schemas' field types need: 6 for a kind added then, 4 for enums
+    described with their names, else 1."""
+    kinds = {t.kind for schema in schemas for f in schema.fields for t in f.type.walk()}
+    if kinds & FORMAT_6_KINDS:
+        return 6
+    return 4 if any(names_enums(schema) for schema in schemas) else 1
+
+
 def content_version(manifest: Manifest) -> int:
     """What a checkpoint's data needs (its data file's version): format 3 adds manifest
-    fields only (lease token, signature, segment SHA-256), so its data files are 1, 2 or 4."""
-    if any(names_enums(t.schema) for t in manifest.types):
-        return 4
+    fields only (lease token, signature, segment SHA-256), so its data files are 1, 2, 4 or 6."""
     uses_tables = manifest.parent or manifest.tables or any(t.links or t.adopted for t in manifest.types)
-    return 2 if uses_tables else 1
+    return max(kinds_version([t.schema for t in manifest.types]), 2 if uses_tables else 1)
 
 
 _manifest_decoder = msgspec.json.Decoder(Manifest)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .._schema._keyed import Table
+from .._schema._wrapped import WRAPPED_CLASSES
 from ._canonical import content_key, sort_key
 from ._errors import BadValue
 from ._tagged import (
@@ -151,6 +152,12 @@ class TaggedEncoder:
         ref = self._refs.ref(value)
         if ref is not None:
             return [REF, *ref]
+        if kind in WRAPPED_CLASSES or kind is bytearray:  # typed only: Any holds self-described values
+            typed = WRAPPED_CLASSES[kind].kind if kind in WRAPPED_CLASSES else "bytearray"
+            raise BadValue(
+                f"{kind.__module__}.{kind.__qualname__} is stored only in a typed field (a record's {typed} "
+                "field), not in Any or the root"
+            )
         raise BadValue(f"{kind.__module__}.{kind.__qualname__} is not a persisted type or a supported value")
 
     def sequence(self, items: list[Any]) -> list[Any]:

@@ -25,6 +25,7 @@ from .._format._tagged_decoder import KeyedHook, TaggedDecoder, whole_tables
 from .._schema._fields import FieldSchema
 from .._schema._record_type import RecordRejected, RecordType, hashed_by_value
 from .._schema._types import FieldType
+from .._schema._wrapped import WRAPPED, wraps
 
 Node = tuple[int, int]  # (type index, row)
 MAX_NODES = 10_000_000  # nodes of one tagged column followed to order the build: more is no sane checkpoint
@@ -63,11 +64,11 @@ class StateReader:
         for index in (i for i in order if i not in by_rows):
             rt, cols = self._types[index], list(columns[index])
             for f, fs in enumerate(rt.schema.fields):
-                if not (fs.type.is_tagged() or fs.type.references()):
+                if not (fs.type.is_tagged() or fs.type.references() or wraps(fs.type)):
                     continue
                 ready = not fs.type.is_tagged() and all(built[i] for i in self._targets(fs.type))
                 if ready or hashed_by_value(rt.cls):
-                    cols[f] = self._values(fs.type, cols[f], decoder, objects_of)
+                    cols[f] = self._values(fs.type, cols[f], decoder, objects_of, f"{rt.name}.{fs.name}")
                 else:
                     deferred.append((index, f, cols[f]))
                     cols[f] = [None] * counts[index]
@@ -81,15 +82,23 @@ class StateReader:
         for index, f, stored in deferred:
             rt, fs = self._types[index], self._types[index].schema.fields[f]
             records = tables[index][len(links[index]) :]
-            for obj, value in zip(records, self._values(fs.type, stored, decoder, objects_of), strict=True):
+            values = self._values(fs.type, stored, decoder, objects_of, f"{rt.name}.{fs.name}")
+            for obj, value in zip(records, values, strict=True):
                 rt.set_field(obj, fs.name, value)
         for index in sorted({d[0] for d in deferred}):
             self._types[index].finish(tables[index][len(links[index]) :])
         return TaggedDecoder(tables, keyed=keyed or whole_tables()).decode(root)
 
     @staticmethod
-    def _values(t: FieldType, stored: list[Any], decoder: TaggedDecoder, objects_of: ObjectsOf) -> list[Any]:
-        return [decoder.decode(v) for v in stored] if t.is_tagged() else decode_column(t, stored, objects_of)
+    def _values(
+        t: FieldType, stored: list[Any], decoder: TaggedDecoder, objects_of: ObjectsOf, where: str
+    ) -> list[Any]:
+        try:
+            return [decoder.decode(v) for v in stored] if t.is_tagged() else decode_column(t, stored, objects_of)
+        except Corrupt as e:
+            if e.part == "references":
+                raise
+            raise Corrupt(e.expected, e.found, part=f"{where}: {e.part}") from None
 
     def _targets(self, t: FieldType) -> set[int]:
         return {self._by_name[n] for n in t.references() if n in self._by_name}
@@ -195,7 +204,9 @@ class StateReader:
     def _typed_refs(self, t: FieldType, value: Any) -> Iterator[Node]:
         if value is None:
             return
-        if t.kind == "record":
+        if t.kind in WRAPPED:
+            yield from self._typed_refs(WRAPPED[t.kind].stored(t), value)
+        elif t.kind == "record":
             index = self._by_name.get(t.record)
             if index is not None and type(value) is int:
                 yield index, value

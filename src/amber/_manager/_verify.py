@@ -26,6 +26,7 @@ import xxhash
 
 from .._schema._keyed import Changes, Table, find_tables, table_paths
 from .._schema._registry import Registry
+from .._schema._wrapped import WRAPPED_CLASSES
 from ..events._loud import loud
 
 log = logging.getLogger("amber.manager")
@@ -68,6 +69,9 @@ class Hasher:
         self._encoder = msgspec.msgpack.Encoder(order="deterministic", enc_hook=self._unknown)
 
     def _unknown(self, value: Any) -> Any:
+        kind = WRAPPED_CLASSES.get(type(value))
+        if kind is not None:  # a deque, a path, a Fraction: what it is stored as
+            return [kind.kind, kind.to_stored(value)]
         if self.registry.type_of(type(value)) is None:
             raise TypeError(f"cannot hash {type(value).__qualname__}")
         return self._fields(value)

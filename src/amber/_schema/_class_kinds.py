@@ -12,6 +12,7 @@ already imported (it must be, for the class to exist).
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import sys
@@ -28,7 +29,7 @@ Setter = Callable[[Any, str, Any], None]
 
 def copier(value: Any) -> DefaultMaker:
     """Immutable defaults are shared; mutable ones are copied for every record."""
-    if isinstance(value, list | dict | set | bytearray):
+    if isinstance(value, list | dict | set | bytearray | collections.deque):
         return lambda: copy.copy(value)
     return lambda: value
 

@@ -257,8 +257,9 @@ def record(
     """Give a class a stable persisted name and an explicit version.
 
     ``@amber.record("bank.Account", version=3)`` on a subclass of ``amber.Record``, a
-    ``@dataclass``, a ``typing.NamedTuple``, an attrs class or a pydantic model. Fails at once when the name/version pair is taken or a field's type
-    cannot be persisted. ``aliases`` lists former names of the type.
+    ``@dataclass``, a ``typing.NamedTuple``, an attrs class or a pydantic model. Fails at
+    once when the name/version pair is taken or a field's type cannot be persisted.
+    ``aliases`` lists former names of the type.
     """
     return (registry or default_registry).record(name, version=version, aliases=aliases)
 

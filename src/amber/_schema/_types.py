@@ -7,9 +7,12 @@ type is declared, and read back from checkpoints without any application code.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import decimal
 import enum
+import fractions
+import pathlib
 import types
 import typing
 import uuid
@@ -28,6 +31,7 @@ SCALAR_TYPES: dict[str, type] = {
     "float": float,
     "str": str,
     "bytes": bytes,
+    "bytearray": bytearray,
     "datetime": dt.datetime,
     "date": dt.date,
     "time": dt.time,
@@ -37,7 +41,22 @@ SCALAR_TYPES: dict[str, type] = {
 }
 SCALAR_KINDS: dict[type, str] = {t: k for k, t in SCALAR_TYPES.items()}
 CONTAINER_KINDS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset, "dict": dict}
-KINDS = frozenset([*SCALAR_TYPES, *CONTAINER_KINDS, "enum", "union", "record", "any"])
+# Standard-library classes stored as another field type (``_wrapped``): kind, item count.
+WRAPPED_KINDS = {"deque": 1, "ordereddict": 2, "counter": 1, "defaultdict": 2, "path": 0, "pureposixpath": 0}
+WRAPPED_KINDS["fraction"] = 0
+_WRAPPED_CLASSES: dict[Any, str] = {
+    collections.deque: "deque",
+    collections.OrderedDict: "ordereddict",
+    collections.Counter: "counter",
+    collections.defaultdict: "defaultdict",
+    pathlib.Path: "path",
+    pathlib.PurePosixPath: "pureposixpath",
+    fractions.Fraction: "fraction",
+}
+# What a defaultdict's value type must be: a kind whose class makes its own empty value.
+FACTORY_KINDS = frozenset(["bool", "int", "float", "str", "bytes", "bytearray", "list", "set", "frozenset", "dict"])
+FACTORY_KINDS |= {"deque", "ordereddict", "counter"}
+KINDS = frozenset([*SCALAR_TYPES, *CONTAINER_KINDS, *WRAPPED_KINDS, "enum", "literal", "union", "record", "any"])
 
 # The msgpack family each kind is stored as. A union is stored typed only when its members
 # fall in distinct families, so a reader can tell them apart by the msgpack type alone.
@@ -54,23 +73,33 @@ _FAMILY = {
     "timedelta": "str",
     "decimal": "str",
     "bytes": "str",
+    "bytearray": "str",
     "uuid": "str",
     "list": "array",
     "tuple": "array",
     "set": "array",
     "frozenset": "array",
     "dict": "map",
+    "deque": "array",
+    "ordereddict": "map",
+    "counter": "map",
+    "defaultdict": "map",
+    "path": "str",
+    "pureposixpath": "str",
+    "fraction": "str",
 }
 
 
 class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """One field type, as stored in a checkpoint's schema section.
 
-    ``items`` holds element types (list, set, frozenset: one; tuple: one per position, or one
-    with ``variadic``; dict: key then value; union: the members). ``record`` names the
-    referenced record type; ``values`` lists an enum's member values in declaration order,
-    ``members`` their names and ``enum`` the enum's stable name (format 4: checkpoints written
-    before it hold values only, and are read by value).
+    ``items`` holds element types (list, set, frozenset, deque, counter: one; tuple: one per
+    position, or one with ``variadic``; dict, ordereddict, defaultdict: key then value; union:
+    the members). ``record`` names the referenced record type; ``values`` lists an enum's
+    member values in declaration order (or a ``Literal``'s values), ``members`` their names
+    and ``enum`` the enum's stable name (format 4: checkpoints written before it hold values
+    only, and are read by value). Kinds added in format 6: bytearray, literal, and the
+    standard-library classes stored as another type (``_wrapped``).
     """
 
     kind: str
@@ -81,7 +110,7 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     enum: str = ""
     members: tuple[str, ...] = ()
 
-    def render(self) -> str:
+    def render(self) -> str:  # noqa: PLR0911 - one return per kind
         """A short human-readable spelling, e.g. ``dict[str, list[@bank.Customer]]``."""
         if self.kind == "record":
             return f"@{self.record}"
@@ -91,6 +120,8 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
             )
         if self.kind == "enum":
             return "enum(" + ", ".join(repr(v) for v in self.values) + ")"
+        if self.kind == "literal":
+            return "Literal[" + ", ".join(repr(v) for v in self.values) + "]"
         if self.kind == "union":
             return " | ".join(t.render() for t in self.items)
         if not self.items:
@@ -130,22 +161,23 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
 
 
 def _union_is_typed(union: FieldType) -> bool:
-    families = [_family(member) for member in union.items]
+    families = [family(member) for member in union.items]
     if any(m.kind == "record" for m in union.items) and not all(m.kind in ("record", "none") for m in union.items):
         return False  # stored rows would compare equal to False, 1.0 or Decimal(0) in sets and keys
     return None not in families and len(set(families)) == len(families)
 
 
-def _family(t: FieldType) -> str | None:
-    if t.kind == "enum":
+def family(t: FieldType) -> str | None:
+    """The msgpack family values of this kind are stored as (None: several)."""
+    if t.kind in ("enum", "literal"):
         return "int" if all(isinstance(v, int) for v in t.values) else "str"
     return _FAMILY.get(t.kind)
 
 
 MAX_TYPE_DEPTH = 32
 _INT64 = (-(2**63), 2**63 - 1)
-_UNHASHABLE = {"list", "set", "dict"}
-_ARITY = {"list": 1, "set": 1, "frozenset": 1, "dict": 2}
+_UNHASHABLE = {"list", "set", "dict", "bytearray", "deque", "ordereddict", "counter", "defaultdict"}
+_ARITY = {"list": 1, "set": 1, "frozenset": 1, "dict": 2, **{k: n for k, n in WRAPPED_KINDS.items() if n}}
 
 
 def validate_field_type(t: FieldType) -> str | None:
@@ -182,8 +214,15 @@ def _node_problem(t: FieldType) -> str | None:  # noqa: PLR0911 - one return per
         return "a tuple with item types (exactly one when variadic)"
     if (kind == "record") != bool(t.record):
         return "a record type name exactly on record types"
-    if (kind == "enum") != bool(t.values) or (kind != "enum" and (t.enum or t.members)):
+    if (kind in ("enum", "literal")) != bool(t.values) or (kind != "enum" and (t.enum or t.members)):
         return "enum values exactly on enum types"
+    if kind == "literal":
+        return _literal_problem(t)
+    if kind == "defaultdict" and t.items[1].kind not in FACTORY_KINDS:
+        return (
+            f"a defaultdict value type that makes its own empty value (list, set, dict, int, str, ...), not "
+            f"{t.items[1].render()}: its default factory is not stored, so it must follow from the type"
+        )
     if kind == "union" and (len(t.items) < 2 or any(m.kind == "union" for m in t.items)):
         return "a union of at least two non-union types"
     return _enum_problem(t) if kind == "enum" else None
@@ -204,9 +243,18 @@ def _enum_problem(t: FieldType) -> str | None:
     return None
 
 
+def _literal_problem(t: FieldType) -> str | None:
+    kinds = {type(v) for v in t.values}
+    if kinds not in ({int}, {str}) or len(set(t.values)) != len(t.values):
+        return "distinct Literal values, all int or all str"
+    if kinds == {int} and not all(_INT64[0] <= v <= _INT64[1] for v in t.values):  # type: ignore[operator]
+        return "integer Literal values within the signed 64-bit range"
+    return None
+
+
 def _hashable_problem(t: FieldType) -> str | None:
     """Set members and dict keys must be of hashable kinds (item 0 of set, frozenset, dict)."""
-    if t.kind not in ("set", "frozenset", "dict"):
+    if t.kind not in ("set", "frozenset", "dict", "ordereddict", "counter", "defaultdict"):
         return None
     unhashable = next((n.kind for n in t.items[0].walk() if n.kind in _UNHASHABLE), None)
     return f"hashable {t.kind} keys or members, not {unhashable}" if unhashable else None
@@ -216,7 +264,7 @@ RecordLookup = Callable[[type], "str | None"]
 ClassSink = dict[FieldType, type]
 
 
-def from_annotation(annotation: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
+def from_annotation(annotation: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:  # noqa: PLR0911 - one return per kind
     """Describe a Python annotation as a FieldType, or raise SchemaError naming the problem.
 
     ``classes`` receives the Python class behind every record and enum type met, so the
@@ -233,13 +281,17 @@ def from_annotation(annotation: Any, record_name_of: RecordLookup, classes: Clas
         return _union([from_annotation(a, record_name_of, classes) for a in typing.get_args(annotation)])
     if origin is typing.Annotated:
         return from_annotation(typing.get_args(annotation)[0], record_name_of, classes)
+    if origin is typing.Literal:
+        return _literal(typing.get_args(annotation))
     return _from_generic(annotation, origin, record_name_of, classes)
 
 
 def _from_class(cls: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
     if cls in SCALAR_KINDS:
         return FieldType(SCALAR_KINDS[cls])
-    if cls in CONTAINER_KINDS.values():
+    if cls in _WRAPPED_CLASSES and WRAPPED_KINDS[_WRAPPED_CLASSES[cls]] == 0:
+        return FieldType(_WRAPPED_CLASSES[cls])
+    if cls in CONTAINER_KINDS.values() or cls in _WRAPPED_CLASSES:
         raise SchemaError(f"{cls.__name__} needs its element types, e.g. {cls.__name__}[int]")
     if isinstance(cls, type) and issubclass(cls, enum.Enum):
         return _remember(_enum(cls), cls, classes)
@@ -269,8 +321,8 @@ def _enum(cls: type[enum.Enum]) -> FieldType:
 
 def _from_generic(annotation: Any, origin: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
     args = typing.get_args(annotation)
-    kind = next((k for k, c in CONTAINER_KINDS.items() if c is origin), None)
-    if kind is None:
+    kind = next((k for k, c in CONTAINER_KINDS.items() if c is origin), _WRAPPED_CLASSES.get(origin))
+    if kind is None or not _ARITY.get(kind, kind == "tuple"):
         raise SchemaError(f"{annotation!r} is not a type Amber can persist")
     items = tuple(from_annotation(a, record_name_of, classes) for a in args if a is not Ellipsis)
     if kind == "tuple":
@@ -278,10 +330,22 @@ def _from_generic(annotation: Any, origin: Any, record_name_of: RecordLookup, cl
         if not items:
             raise SchemaError("tuple needs its element types, e.g. tuple[int, str] or tuple[int, ...]")
         return FieldType("tuple", items=items, variadic=variadic)
-    expected = 2 if kind == "dict" else 1
+    expected = _ARITY[kind]
     if len(items) != expected:
         raise SchemaError(f"{annotation!r} needs {expected} type argument(s)")
     return FieldType(kind, items=items)
+
+
+def _literal(values: tuple[Any, ...]) -> FieldType:
+    """``Literal[...]``: one literal type per kind of value (str, int), None a member of its own."""
+    if any(type(v) not in (str, int, type(None)) for v in values):
+        bad = next(v for v in values if type(v) not in (str, int, type(None)))
+        raise SchemaError(f"Literal values must be str or int (or None), not {bad!r}")
+    members = [FieldType("literal", values=tuple(v for v in values if type(v) is k)) for k in (str, int)]
+    present = [m for m in members if m.values]
+    if None in values:
+        present.append(FieldType("none"))
+    return _union(present)
 
 
 def _union(members: list[FieldType]) -> FieldType:

@@ -8,10 +8,13 @@ Used for ``amber dump`` and for field defaults in schema descriptions.
 from __future__ import annotations
 
 import base64
+import collections
 import datetime as dt
 import decimal
 import enum
+import fractions
 import math
+import pathlib
 import uuid
 from typing import Any
 
@@ -94,4 +97,12 @@ _RENDERERS: dict[type, Any] = {
     Ref: lambda v: {"$ref": f"{v.name}/{v.row}"},
     Link: lambda v: {"$link": [str(v.table), to_json_value(v.key)]},
     TableNode: _render_table,
+    bytearray: lambda v: {"$bytearray": base64.b64encode(v).decode("ascii")},
+    collections.deque: lambda v: {"$deque": {"maxlen": v.maxlen, "items": [to_json_value(x) for x in v]}},
+    collections.OrderedDict: lambda v: {"$ordereddict": _render_dict(v)},
+    collections.Counter: lambda v: {"$counter": _render_dict(v)},
+    collections.defaultdict: lambda v: {"$defaultdict": _render_dict(v)},
+    type(pathlib.Path()): lambda v: {"$path": str(v)},
+    pathlib.PurePosixPath: lambda v: {"$pureposixpath": str(v)},
+    fractions.Fraction: lambda v: {"$fraction": f"{v.numerator}/{v.denominator}"},
 }

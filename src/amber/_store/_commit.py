@@ -27,8 +27,8 @@ from .._format._format import (
     SegmentEntry,
     encode_manifest,
     format_id,
+    kinds_version,
     manifest_key,
-    names_enums,
     needed_version,
 )
 from .._format._objects import utc_stamp
@@ -106,8 +106,7 @@ class Committer:
         first half of ``write``."""
         writer, base = capture.writer, capture.parent
         version = 2 if base is not None or writer.keyed_tables or any(t.linked for t in writer.tables) else 1
-        if any(names_enums(t.written.schema) for t in writer.tables):
-            version = 4
+        version = max(version, kinds_version([t.written.schema for t in writer.tables]))
         data_key = data_key or new_data_key()
         if on_data is not None:
             on_data(data_key)

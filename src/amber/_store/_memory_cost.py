@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from .._schema._types import FieldType
 from .._schema._values import Ref
+from .._schema._wrapped import WRAPPED
 
 
 def allocated(size: int) -> int:
@@ -105,6 +106,7 @@ _SCALARS = {
     "float": _cost(FLOAT, 1, 0),
     "str": _cost(STR, 1, 4, STR_DENSE),
     "bytes": _cost(BYTES, 1, 1, BYTES_DENSE),
+    "bytearray": _cost(BYTES, 1, 1, BYTES_DENSE),
     "datetime": _cost(DATETIME, 1, 0),
     "date": _cost(DATE, 1, 0),
     "time": _cost(TIME, 1, 0),
@@ -119,15 +121,19 @@ _SCALARS = {
 
 
 @functools.lru_cache(maxsize=4096)
-def cost(t: FieldType) -> Cost:
+def cost(t: FieldType) -> Cost:  # noqa: PLR0911 - one return per kind
     """What a value of ``t`` costs, as decoded (not yet resolved: see ``field_cost``)."""
     if t.is_tagged():
         return _cost(TAGGED, 1, TAGGED_RATIO)
     scalar = _SCALARS.get(t.kind)
     if scalar is not None:
         return scalar
-    if t.kind == "enum":  # the member; read by value (no app code, or a Literal), its value
+    if t.kind in ("enum", "literal"):  # the member; read by value (no app code, or a Literal), its value
         return _cost(max(map(_enum_value, t.values)), 1, 0)
+    wrapped = WRAPPED.get(t.kind)
+    if wrapped is not None:  # decoded in its stored form, then rebuilt as its class beside it: twice
+        c = cost(wrapped.stored(t))
+        return Cost(2 * c.fixed, c.least, 2 * c.ratio, 2 * c.dense)
     if t.kind == "union":  # one member's cost each time: the most fixed, the least bytes
         members = [cost(m) for m in t.items]
         fixed, least = max(m.fixed for m in members), min(m.least for m in members)

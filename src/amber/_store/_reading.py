@@ -118,7 +118,7 @@ class CheckpointReader:
             counts = [t.count for t in m.types]
             return reader.assemble(columns, counts, root, linked=linked, adopted=adopted, keyed=hook)
         except Corrupt as e:
-            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+            raise CorruptCheckpointError(m.id, e.part, e.expected, e.found) from None
         except RecursionError:
             raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
         except StepFailed as e:
@@ -150,7 +150,7 @@ class CheckpointReader:
             if removed:  # the steps removed a type the state still points at: the code's fault, not the data's
                 expected = f"nothing pointing at the types the checkpoint steps remove ({', '.join(removed)})"
                 raise MigrationError(m.id, "checkpoint steps", expected, e.found) from None
-            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+            raise CorruptCheckpointError(m.id, e.part, e.expected, e.found) from None
         except StepFailed as e:
             raise MigrationError(m.id, e.part, e.expected, e.found) from e.__cause__
         except RecordRejected as e:
@@ -211,7 +211,7 @@ class CheckpointReader:
                 records[index][row] = {"$adopts": link, **records[index][row]}
             return records, generic_root(m, root)
         except Corrupt as e:
-            raise CorruptCheckpointError(m.id, "references", e.expected, e.found) from None
+            raise CorruptCheckpointError(m.id, e.part, e.expected, e.found) from None
         except RecursionError:
             raise CorruptCheckpointError(m.id, "values", "nesting the reader can follow") from None
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import pathlib
 from typing import Any
 
 from hypothesis import strategies as st
 
 from .._schema._registry import Registry, default_registry
 from .._schema._types import CONTAINER_KINDS, FieldType
+from .._schema._wrapped import default_factory
 
 # What the format can hold: integers within 64 bits (signed below zero, unsigned above), text
 # without lone surrogates, datetimes as instants (a typed field loads as UTC), times with
@@ -28,6 +31,12 @@ _SCALARS: dict[str, st.SearchStrategy[Any]] = {
     "timedelta": st.timedeltas(),
     "decimal": st.decimals(allow_nan=False, allow_infinity=False, places=6, max_value=10**12, min_value=-(10**12)),
     "uuid": st.uuids(),
+    "bytearray": st.binary(max_size=40).map(bytearray),
+    "path": st.text(st.characters(exclude_characters="\x00", codec="utf-8"), max_size=20).map(pathlib.Path),
+    "pureposixpath": st.text(st.characters(exclude_characters="\x00", codec="utf-8"), max_size=20).map(
+        pathlib.PurePosixPath
+    ),
+    "fraction": st.fractions(max_denominator=10**6),
 }
 _HASHABLE_ANY = st.one_of(st.none(), st.booleans(), _INTEGERS, st.text(max_size=10))
 _ANY = st.recursive(
@@ -62,7 +71,7 @@ class _Builder:
         fields = [self.value(f.type, rt.classes, depth + 1) for f in rt.schema.fields]
         return st.tuples(*fields).map(lambda values: rt.build([[v] for v in values], 1)[0])
 
-    def value(self, t: FieldType, classes: dict[FieldType, type], depth: int) -> st.SearchStrategy[Any]:
+    def value(self, t: FieldType, classes: dict[FieldType, type], depth: int) -> st.SearchStrategy[Any]:  # noqa: PLR0911 - one return per kind
         deep = depth > self.max_depth
         if t.kind in _SCALARS:
             return _SCALARS[t.kind]
@@ -70,6 +79,8 @@ class _Builder:
             return _ANY
         if t.kind == "enum":
             return st.sampled_from(list(classes[t]))  # type: ignore[call-overload]
+        if t.kind == "literal":
+            return st.sampled_from(t.values)
         if t.kind == "record":  # deferred: a type pointing at itself is built as it is drawn
             version = _version_of(classes.get(t), self.registry)
             return st.deferred(lambda: self.record(t.record, version, depth))
@@ -78,7 +89,9 @@ class _Builder:
             return st.one_of(*(self.value(m, classes, depth) for m in members))
         return self.container(t, classes, depth, 0 if deep else 4)
 
-    def container(self, t: FieldType, classes: dict[FieldType, type], depth: int, size: int) -> st.SearchStrategy[Any]:
+    def container(self, t: FieldType, classes: dict[FieldType, type], depth: int, size: int) -> st.SearchStrategy[Any]:  # noqa: PLR0911 - one return per kind
+        if t.kind in _WRAPPED_CONTAINERS:
+            return self._wrapped(t, classes, depth, size)
         if size == 0 and t.kind != "tuple":
             return st.builds(CONTAINER_KINDS[t.kind])  # deep enough: empty (a new one each time: never shared)
         items = [self.value(i, classes, depth) for i in t.items]
@@ -92,6 +105,22 @@ class _Builder:
         if t.variadic:
             return st.lists(items[0], max_size=size).map(tuple)
         return st.tuples(*items)
+
+    def _wrapped(self, t: FieldType, classes: dict[FieldType, type], depth: int, size: int) -> st.SearchStrategy[Any]:
+        items = [self.value(i, classes, depth) for i in t.items]
+        if t.kind == "deque":
+            maxlen = st.none() | st.integers(size, size + 3)
+            return st.tuples(st.lists(items[0], max_size=size), maxlen).map(lambda x: collections.deque(*x))
+        if t.kind == "counter":
+            return st.dictionaries(items[0], _INTEGERS, max_size=size).map(collections.Counter)
+        pairs = st.dictionaries(items[0], items[1], max_size=size)
+        if t.kind == "ordereddict":
+            return pairs.map(collections.OrderedDict)
+        factory = default_factory(t.items[1])
+        return pairs.map(lambda d: collections.defaultdict(factory, d))
+
+
+_WRAPPED_CONTAINERS = ("deque", "counter", "ordereddict", "defaultdict")
 
 
 def _version_of(cls: type | None, registry: Registry) -> int | None:

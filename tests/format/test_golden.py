@@ -12,7 +12,7 @@ import amber
 from amber import commands
 from amber._format import _format
 from tests.support.helpers import tree_digest
-from tests.support.sample import golden_chain, golden_state, registry
+from tests.support.sample import golden_chain, golden_state, kinds_state, registry
 
 GOLDEN = sorted((Path(__file__).parents[1] / "golden").glob("format-*"))
 FORMAT_1 = Path(__file__).parents[1] / "golden" / "format-1"
@@ -138,3 +138,23 @@ def test_the_format_5_golden_chain_binds_each_delta_to_its_parents_content(tmp_p
     stand_in.write_bytes(_format.encode_manifest(msgspec.structs.replace(other, id="000000000003", sequence=3)))
     with pytest.raises(amber.CorruptCheckpointError, match="checkpoint 000000000005: parent: .*another checkpoint"):
         amber.open_store(copy, registry=registry, create=False).load(5)
+
+
+def test_the_format_6_golden_checkpoint_holds_each_new_kind_and_is_reproduced(tmp_path: Path) -> None:
+    """Format 6 added field kinds (deque, OrderedDict, Counter, defaultdict, paths, Fraction,
+    bytearray, Literal): the golden checkpoint loads into the same state, and today's writer
+    gives the same data file byte for byte."""
+    golden = Path(__file__).parents[1] / "golden" / "format-6"
+    store = amber.open_store(golden / "store", registry=registry, create=False)
+    before = tree_digest(golden)
+    manifest = store.manifest(7)
+    assert manifest.format_version == 6 and store.manifest(6).format_version == 4
+    loaded = store.load(7)
+    assert loaded == kinds_state() and loaded[0].recent.maxlen == 4
+    assert loaded[0].owners[0] is loaded[0].owners[1]
+    fresh = amber.open_store(tmp_path, registry=registry)
+    info = fresh.save(kinds_state())
+    new = fresh.manifest(info.id)
+    assert (new.digest, new.segments, new.types) == (manifest.digest, manifest.segments, manifest.types)
+    assert (tmp_path / new.data).read_bytes() == (golden / "store" / manifest.data).read_bytes()
+    assert tree_digest(golden) == before

@@ -4,11 +4,14 @@ a lock of the writer's history."""
 
 from __future__ import annotations
 
+import collections
 import enum
+import fractions
+import pathlib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import msgspec
 
@@ -67,15 +70,20 @@ def typed(value: Any) -> Any:
     """A value with its types spelled out, for comparisons where 1 and 1.0 and True differ."""
     if isinstance(value, enum.Enum):
         return ("enum", type(value).__name__, value.name)
+    if isinstance(value, collections.deque):
+        return ("deque", value.maxlen, [typed(v) for v in value])
     if isinstance(value, list | tuple):
         return (type(value).__name__, [typed(v) for v in value])
     if isinstance(value, set | frozenset):
         return (type(value).__name__, sorted(map(repr, map(typed, value))))
-    if isinstance(value, dict):
+    if type(value) is dict:
         return ("dict", sorted((repr(typed(k)), typed(v)) for k, v in value.items()))
+    if isinstance(value, dict):  # Counter, OrderedDict, defaultdict: in order (an OrderedDict's is its value)
+        return (type(value).__name__, [(typed(k), typed(v)) for k, v in value.items()])
     return (type(value).__name__, value)
 
 
+KIND_SCOPE = {"collections": collections, "pathlib": pathlib, "fractions": fractions}
 _cache: dict[str, dict[str, type]] = {}
 
 
@@ -100,7 +108,7 @@ def _value(value: Any, enums: dict[str, type]) -> Any:
         return enums[value.cls][value.member]  # type: ignore[index]
     if isinstance(value, list | tuple | set | frozenset):
         return type(value)(_value(v, enums) for v in value)
-    if isinstance(value, dict):
+    if type(value) is dict:  # Counter, OrderedDict and defaultdict hold no enums here: kept as they are
         return {_value(k, enums): _value(v, enums) for k, v in value.items()}
     return value
 
@@ -118,7 +126,7 @@ def _declare(
     *,
     aliases: list[str] | None = None,
 ) -> type:
-    scope = {"Any": Any, "Optional": Optional, **enums}
+    scope = {"Any": Any, "Optional": Optional, "Literal": Literal, **KIND_SCOPE, **enums}
     spec: list[tuple[Any, ...]] = []
     for f in fields:
         annotation = eval(f.type, scope)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import amber
-from tests.conformance import cases_python
+from tests.conformance import cases_kinds, cases_python
 from tests.conformance.harness import expected_rows, run, typed
 from tests.conformance.model import Case, Fails, Refused
 
-SUITES = [cases_python]
+SUITES = [cases_python, cases_kinds]
 try:  # built from the references; see each case's source
     from tests.conformance import cases_avro, cases_buf
 

@@ -22,7 +22,7 @@ from .._schema._fields import RecordSchema
 from .._schema._record_type import MissingField, RecordType, field_values
 from .._schema._registry import CheckpointStep
 from .._schema._types import FieldType
-from .._schema._values import Ref
+from .._schema._values import ArrayRef, Ref
 from .._schema._wrapped import stored_type, to_stored, wraps
 from ._convert import Convert, exact_float
 from ._plan import FieldPlan, Hop, Stage, TypePlan
@@ -300,6 +300,8 @@ def _reader_column(reader: RecordType, index: int, records: list[dict[str, Any]]
 def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex) -> list[Any]:
     """Values in the form typed decoding gives (records as rows), or tagged nodes."""
     column = column_type(t, reader.classes)
+    if any(n.kind == "ndarray" for n in t.walk()):
+        values = [_array_headers(v) for v in values]
     if wraps(t):  # deques, Counters, paths... as they are stored
         values, t = [to_stored(t, v) for v in values], stored_type(t)
     check_exact(t, values)
@@ -314,6 +316,20 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
         values = [_enum_values(t, v, reader.classes) for v in values]
     converted: list[Any] = msgspec.convert(values, list[column])  # type: ignore[valid-type]
     return converted
+
+
+def _array_headers(value: Any) -> Any:
+    """A step's arrays: the checkpoint's own (``ArrayRef``, passed on) become their headers
+    again; an array the step made is refused (its bytes would have nowhere to go)."""
+    if type(value) is ArrayRef:
+        return [value.dtype, value.shape, value.number]
+    if isinstance(value, list | tuple):
+        return type(value)(map(_array_headers, value))
+    if type(value) is dict:
+        return {k: _array_headers(v) for k, v in value.items()}
+    if type(value).__module__ == "numpy":
+        raise BadValue("an array of the checkpoint passed on as it came (a step cannot hand back new arrays yet)")
+    return value
 
 
 def _enum_values(t: FieldType, value: Any, classes: dict[FieldType, type]) -> Any:

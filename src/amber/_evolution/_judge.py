@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._format._arrays import widens
 from .._schema._enums import fallback, known_names
 from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
@@ -56,7 +57,7 @@ class TypeJudge:
         """Stored alike and decoded alike: equal types once record renames are applied."""
         if a.kind != b.kind or len(a.items) != len(b.items) or a.variadic != b.variadic:
             return False
-        if a.kind in ("enum", "literal"):
+        if a.kind in ("enum", "literal", "ndarray"):
             return a == b
         if a.kind == "record" and (self.rename(a.record) or a.record) != b.record:
             return False
@@ -103,6 +104,8 @@ class TypeJudge:
             return self._enum(a, b) is not None
         if a.kind == "literal":  # to a Literal holding all its values, or to their plain kind
             return not (set(a.values) <= set(b.values) if b.kind == "literal" else b.kind == family(a))
+        if a.kind == b.kind == "ndarray":  # to any dtype, or to one holding every value exactly
+            return not (not b.dtype or (a.dtype and widens(a.dtype, b.dtype)))
         if a.kind == b.kind and a.kind in WRAPPED:  # judged through what both are stored as
             return self.problem(WRAPPED[a.kind].stored(a), WRAPPED[b.kind].stored(b)) is not None
         if a.kind != b.kind or a.kind not in CONTAINERS or len(a.items) != len(b.items) or a.variadic != b.variadic:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from itertools import chain, compress
 from operator import is_, is_not, itemgetter
@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType, family
 from .._schema._wrapped import WRAPPED, default_factory, wraps
+from ._arrays import ArrayPlaces, numpy
 from ._canonical import sort_key
 from ._errors import BadValue, Corrupt
 from ._tagged import rows_to_objects
@@ -56,6 +57,8 @@ def _allowed(t: FieldType, classes: Classes) -> tuple[type, ...]:
         return WRAPPED[t.kind].classes
     if t.kind == "literal":
         return (type(t.values[0]),)
+    if t.kind == "ndarray":
+        return (numpy().ndarray,)
     return (classes[t],)  # record and enum: the declared class, exactly
 
 
@@ -196,46 +199,55 @@ def _needs_rewrite(t: FieldType) -> bool:
     return any(x.kind in _REWRITTEN for x in t.walk())
 
 
-_REWRITTEN = frozenset(["record", "set", "frozenset", "float", *WRAPPED])
+_REWRITTEN = frozenset(["record", "set", "frozenset", "float", "ndarray", *WRAPPED])
 
 
 RowsOf = Callable[[FieldType], dict[int, int]]
 
 
-def encode_column(t: FieldType, values: list[Any], rows_of: RowsOf, classes: Classes) -> list[Any]:
-    """The storage form of a checked typed column: records become rows, sets sorted lists."""
+def encode_column(
+    t: FieldType, values: list[Any], rows_of: RowsOf, classes: Classes, arrays: ArrayPlaces | None = None
+) -> list[Any]:
+    """The storage form of a checked typed column: records become rows, sets sorted lists,
+    arrays their headers (their bytes are placed in ``arrays``)."""
     if t.kind == "record":
         return list(map(rows_of(t).__getitem__, map(id, values)))
     if t.kind == "float":
         return values if int not in set(map(type, values)) else list(map(_to_float, values))
     if not _needs_rewrite(t):
         return values
-    return [_encode_value(t, v, rows_of, classes) for v in values]
+    return [_encode_value(t, v, rows_of, classes, arrays) for v in values]
 
 
-def _encode_value(t: FieldType, value: Any, rows_of: RowsOf, classes: Classes) -> Any:  # noqa: PLR0911 - one return per kind
+def _encode_value(  # noqa: PLR0911 - one return per kind
+    t: FieldType, value: Any, rows_of: RowsOf, classes: Classes, arrays: ArrayPlaces | None = None
+) -> Any:
     if t.kind == "union":
         t = _members_by_type(t, classes)[type(value)]
     kind = t.kind
     if kind == "record":
         return rows_of(t)[id(value)]
+    if kind == "ndarray":
+        if arrays is None:
+            raise BadValue("an array where arrays cannot be stored")
+        return arrays.header(value, t.dtype)
     if kind == "float":
         return _to_float(value)
     if not _needs_rewrite(t):
         return value
     wrapped = WRAPPED.get(kind)
     if wrapped is not None:
-        return _encode_value(wrapped.stored(t), wrapped.to_stored(value), rows_of, classes)
+        return _encode_value(wrapped.stored(t), wrapped.to_stored(value), rows_of, classes, arrays)
     if kind == "tuple":
         items = t.items * len(value) if t.variadic else t.items
-        return [_encode_value(i, v, rows_of, classes) for i, v in zip(items, value, strict=True)]
+        return [_encode_value(i, v, rows_of, classes, arrays) for i, v in zip(items, value, strict=True)]
     if kind == "dict":
         k, v = t.items
         return {
-            _hashable(_encode_value(k, x, rows_of, classes)): _encode_value(v, y, rows_of, classes)
+            _hashable(_encode_value(k, x, rows_of, classes, arrays)): _encode_value(v, y, rows_of, classes, arrays)
             for x, y in value.items()
         }
-    stored = [_encode_value(t.items[0], x, rows_of, classes) for x in value]
+    stored = [_encode_value(t.items[0], x, rows_of, classes, arrays) for x in value]
     return sorted(stored, key=sort_key) if kind in ("set", "frozenset") else stored
 
 
@@ -273,6 +285,8 @@ def _column_type(t: FieldType, classes: Classes, plain: bool = False) -> Any:  #
         return SCALAR_TYPES.get(kind, int)
     if kind in WRAPPED:
         return _column_type(WRAPPED[kind].stored(t), classes, plain)
+    if kind == "ndarray":
+        return tuple[str, list[int], int]
     if kind == "literal":
         return type(t.values[0]) if plain else Literal[t.values]
     if kind == "enum":
@@ -288,16 +302,21 @@ def _column_type(t: FieldType, classes: Classes, plain: bool = False) -> Any:  #
     return CONTAINER_KINDS[kind][items]  # type: ignore[index]
 
 
-ObjectsOf = Callable[[FieldType], Sequence[Any]]
+ObjectsOf = Callable[[FieldType], Any]  # a record type's objects; for "ndarray", the checkpoint's arrays
 
 
 def decode_column(t: FieldType, values: list[Any], objects_of: ObjectsOf) -> list[Any]:
     """Turn the row numbers in a decoded typed column back into the records they name."""
     if t.kind == "record":
         return rows_to_objects(objects_of(t), values)
-    if not (t.references() or wraps(t)):
+    if not needs_decoding(t):
         return values
     return [decode_value(t, v, objects_of) for v in values]
+
+
+def needs_decoding(t: FieldType) -> bool:
+    """Whether a typed column's decoded values are not yet what the field holds."""
+    return bool(t.references()) or wraps(t) or any(n.kind == "ndarray" for n in t.walk())
 
 
 def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:  # noqa: PLR0911 - one return per kind
@@ -310,7 +329,9 @@ def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:  # noq
         t, kind = match[0], match[0].kind
     if kind == "record":
         return rows_to_objects(objects_of(t), [value])[0]
-    if not (t.references() or wraps(t)):
+    if kind == "ndarray":
+        return objects_of(t).array(value, t.dtype)
+    if not needs_decoding(t):
         return value
     wrapped = WRAPPED.get(kind)
     if wrapped is not None:

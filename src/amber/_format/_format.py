@@ -30,7 +30,7 @@ from ..errors import CorruptCheckpointError, ForeignFileError, UnsupportedFormat
 # Format 6 adds field kinds (bytearray, Literal, deque, OrderedDict, Counter, defaultdict,
 # paths, Fraction): a format 5 reader would refuse them as an unknown kind, i.e. corruption.
 FORMAT_VERSION = 6
-FORMAT_6_KINDS = frozenset(["bytearray", "literal", *WRAPPED_KINDS])
+FORMAT_6_KINDS = frozenset(["bytearray", "literal", "ndarray", *WRAPPED_KINDS])
 DATA_MAGIC = b"\x89AMBER\r\n\x1a\n"
 
 
@@ -60,7 +60,7 @@ _TOKEN = re.compile(r"[0-9]{1,19}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{16}:[0-9a-f]{64}")
 
-Digest = Callable[[bytes], str]
+Digest = Callable[[bytes | memoryview], str]
 digest: Digest = xxhash.xxh3_128_hexdigest
 
 
@@ -75,7 +75,7 @@ def manifest_key(checkpoint_id: str) -> str:
 class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Where one segment lies in the data file and what it must hash and inflate to."""
 
-    kind: Literal["root", "table", "links", "adopt"]
+    kind: Literal["root", "table", "links", "adopt", "array"]
     offset: int
     length: int
     raw_length: int
@@ -84,10 +84,15 @@ class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit
     first_row: int = 0
     rows: int = 0
     sha256: str = ""  # format 3, signed checkpoints: SHA-256 of the stored bytes
+    array: int = -1  # format 6, array segments: the array's number in the checkpoint
+    part: int = 0  # format 6, array segments: which part of the array's bytes, from 0
+    codec: Literal["zstd", "none"] = "zstd"  # format 6: "none" where compressing did not pay
 
     def describe(self, index: int, manifest: Manifest) -> str:
         if self.kind == "root":
             return f"segment {index} (root)"
+        if self.kind == "array":
+            return f"segment {index} (array {self.array} part {self.part})"
         name = manifest.types[self.type].schema.name if 0 <= self.type < len(manifest.types) else "?"
         what = {"table": "table", "links": "links of", "adopt": "adoptions of"}[self.kind]
         return f"segment {index} ({what} {name} rows {self.first_row}-{self.first_row + self.rows - 1})"
@@ -171,6 +176,8 @@ def kinds_version(schemas: Iterable[RecordSchema]) -> int:
 def content_version(manifest: Manifest) -> int:
     """What a checkpoint's data needs (its data file's version): format 3 adds manifest
     fields only (lease token, signature, segment SHA-256), so its data files are 1, 2, 4 or 6."""
+    if any(s.kind == "array" or s.codec != "zstd" for s in manifest.segments):
+        return 6
     uses_tables = manifest.parent or manifest.tables or any(t.links or t.adopted for t in manifest.types)
     return max(kinds_version([t.schema for t in manifest.types]), 2 if uses_tables else 1)
 
@@ -314,11 +321,12 @@ def _type_problem(entry: TypeEntry) -> tuple[str, str] | None:
     return None
 
 
-def _segments_problem(m: Manifest) -> tuple[str, str] | None:
+def _segments_problem(m: Manifest) -> tuple[str, str] | None:  # noqa: PLR0911 - one return per rule
     roots = [s for s in m.segments if s.kind == "root"]
     if len(roots) != 1:
         return "exactly one root segment", f"{len(roots)}"
     end = len(DATA_HEADER)
+    arrays: list[int] = []  # parts seen of each array, numbered from 0 in order
     next_link = [0] * len(m.types)
     next_adopted = [0] * len(m.types)
     next_row = [t.links for t in m.types]
@@ -335,6 +343,11 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
                 f"offset {s.offset}, length {s.length}",
             )
         end += s.length
+        if s.kind == "array" or s.array != -1 or s.part or s.codec != "zstd":
+            problem = _array_segment_problem(i, s, arrays)
+            if problem:
+                return problem
+            continue
         if s.kind != "root":
             rows = {"table": next_row, "links": next_link, "adopt": next_adopted}[s.kind]
             if not 0 <= s.type < len(m.types) or s.first_row != rows[s.type] or not 1 <= s.rows <= MAX_ROWS:
@@ -348,6 +361,19 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:
     counts = [t.links + t.count for t in m.types]
     if next_row != counts or next_link != [t.links for t in m.types] or next_adopted != [t.adopted for t in m.types]:
         return f"table and links segments covering every row ({counts})", str(next_row)
+    return None
+
+
+def _array_segment_problem(i: int, s: SegmentEntry, arrays: list[int]) -> tuple[str, str] | None:
+    """Array segments: numbered from 0, each array's parts in order; stored raw only whole."""
+    next_part = arrays[s.array] if 0 <= s.array < len(arrays) else 0
+    fresh = s.array == len(arrays) and s.part == 0
+    continued = s.array == len(arrays) - 1 and s.part == next_part
+    if s.kind != "array" or not (fresh or continued) or (s.codec == "none" and s.length != s.raw_length):
+        return f"segment {i} to be the next part of an array", f"{s.kind} array {s.array} part {s.part}"
+    if fresh:
+        arrays.append(0)
+    arrays[s.array] += 1
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -152,8 +153,10 @@ class TaggedEncoder:
         ref = self._refs.ref(value)
         if ref is not None:
             return [REF, *ref]
-        if kind in WRAPPED_CLASSES or kind is bytearray:  # typed only: Any holds self-described values
-            typed = WRAPPED_CLASSES[kind].kind if kind in WRAPPED_CLASSES else "bytearray"
+        if (
+            kind in WRAPPED_CLASSES or kind is bytearray or _is_ndarray(kind)
+        ):  # typed only: Any holds self-described values
+            typed = WRAPPED_CLASSES[kind].kind if kind in WRAPPED_CLASSES else kind.__name__
             raise BadValue(
                 f"{kind.__module__}.{kind.__qualname__} is stored only in a typed field (a record's {typed} "
                 "field), not in Any or the root"
@@ -219,3 +222,8 @@ class TaggedEncoder:
                 e.path.append(f"[{list(value)[position]!r}]")
             raise
         return [DICT, keys, values]
+
+
+def _is_ndarray(kind: type) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and issubclass(kind, numpy.ndarray)

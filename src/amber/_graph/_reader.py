@@ -18,14 +18,14 @@ from typing import Any
 
 import msgspec
 
-from .._format._columns import ObjectsOf, decode_column, decode_value
+from .._format._columns import ObjectsOf, decode_column, decode_value, needs_decoding
 from .._format._errors import Corrupt
 from .._format._tagged import REF, REFRANGE, REFS, walk_refs
 from .._format._tagged_decoder import KeyedHook, TaggedDecoder, whole_tables
 from .._schema._fields import FieldSchema
 from .._schema._record_type import RecordRejected, RecordType, hashed_by_value
 from .._schema._types import FieldType
-from .._schema._wrapped import WRAPPED, wraps
+from .._schema._wrapped import WRAPPED
 
 Node = tuple[int, int]  # (type index, row)
 MAX_NODES = 10_000_000  # nodes of one tagged column followed to order the build: more is no sane checkpoint
@@ -47,6 +47,7 @@ class StateReader:
         linked: Sequence[list[Any]] | None = None,
         adopted: Sequence[list[tuple[int, Any]]] | None = None,
         keyed: KeyedHook | None = None,
+        arrays: Any = None,
     ) -> Any:
         """The state: ``counts[i]`` records of type i built from ``columns[i]``, after the
         ``linked[i]`` records of earlier checkpoints that a delta's first rows stand for."""
@@ -56,7 +57,11 @@ class StateReader:
         decoder = TaggedDecoder(tables)  # for records' fields, where no table may sit
         deferred: list[tuple[int, int, list[Any]]] = []
 
-        def objects_of(t: FieldType) -> Sequence[Any]:
+        def objects_of(t: FieldType) -> Any:
+            if t.kind == "ndarray":
+                if arrays is None:
+                    raise Corrupt("no arrays where there are no array segments", "an array header", "arrays")
+                return arrays
             index = self._by_name.get(t.record)
             return tables[index] if index is not None else ()
 
@@ -64,7 +69,7 @@ class StateReader:
         for index in (i for i in order if i not in by_rows):
             rt, cols = self._types[index], list(columns[index])
             for f, fs in enumerate(rt.schema.fields):
-                if not (fs.type.is_tagged() or fs.type.references() or wraps(fs.type)):
+                if not (fs.type.is_tagged() or needs_decoding(fs.type)):
                     continue
                 ready = not fs.type.is_tagged() and all(built[i] for i in self._targets(fs.type))
                 if ready or hashed_by_value(rt.cls):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._evolution._pin import write_pin
+from .._format._arrays import ArrayPlaces
 from .._format._columns import Classes, changed_zones, check_column, encode_column, locate_bad_row, shared_rows
 from .._format._errors import BadValue
 from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
@@ -53,6 +54,7 @@ class StateWriter:
         self._in_fields = False  # encoding a record's fields (not the root's containers)
         self._owning = False  # encoding a table's changed values: written, never linked
         self.keyed_tables: dict[int, int] = {}  # token -> entries of every amber.Table written
+        self.arrays = ArrayPlaces()  # numpy arrays met in typed columns: their bytes follow each table chunk
 
     @property
     def tables(self) -> list[RecordTable]:
@@ -64,6 +66,7 @@ class StateWriter:
         self._tagged.close()
         self._tables = {}
         self._by_name = {}
+        self.arrays = ArrayPlaces()
 
     def discover(self, state: Any) -> Any:
         """Discover all records and return the root node (tagged encoding)."""
@@ -255,7 +258,7 @@ class StateWriter:
             if table.pin is not None or not fs.type.references():
                 self._checked(table, fs, values, start, classes=classes)
             try:
-                columns.append(encode_column(fs.type, values, self._rows_of, classes))
+                columns.append(encode_column(fs.type, values, self._rows_of, classes, self.arrays))
             except BadValue as e:
                 raise SerializationError(f"cannot save {table.rt.name}.{fs.name}: {e.message}") from None
             except KeyError:

@@ -13,6 +13,7 @@ import decimal
 import enum
 import fractions
 import pathlib
+import sys
 import types
 import typing
 import uuid
@@ -57,6 +58,9 @@ _WRAPPED_CLASSES: dict[Any, str] = {
 FACTORY_KINDS = frozenset(["bool", "int", "float", "str", "bytes", "bytearray", "list", "set", "frozenset", "dict"])
 FACTORY_KINDS |= {"deque", "ordereddict", "counter"}
 KINDS = frozenset([*SCALAR_TYPES, *CONTAINER_KINDS, *WRAPPED_KINDS, "enum", "literal", "union", "record", "any"])
+KINDS |= {"ndarray"}
+# numpy's little-endian type strings an ndarray field may declare (docs/format.md §14).
+ARRAY_DTYPES = ("|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8", "<c8", "<c16")
 
 # The msgpack family each kind is stored as. A union is stored typed only when its members
 # fall in distinct families, so a reader can tell them apart by the msgpack type alone.
@@ -87,6 +91,7 @@ _FAMILY = {
     "path": "str",
     "pureposixpath": "str",
     "fraction": "str",
+    "ndarray": "array",
 }
 
 
@@ -109,6 +114,7 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     values: tuple[int | str, ...] = ()
     enum: str = ""
     members: tuple[str, ...] = ()
+    dtype: str = ""  # ndarray: the declared dtype (numpy's type string), or "" for any
 
     def render(self) -> str:  # noqa: PLR0911 - one return per kind
         """A short human-readable spelling, e.g. ``dict[str, list[@bank.Customer]]``."""
@@ -122,6 +128,8 @@ class FieldType(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
             return "enum(" + ", ".join(repr(v) for v in self.values) + ")"
         if self.kind == "literal":
             return "Literal[" + ", ".join(repr(v) for v in self.values) + "]"
+        if self.kind == "ndarray":
+            return f"ndarray[{self.dtype}]" if self.dtype else "ndarray"
         if self.kind == "union":
             return " | ".join(t.render() for t in self.items)
         if not self.items:
@@ -176,7 +184,7 @@ def family(t: FieldType) -> str | None:
 
 MAX_TYPE_DEPTH = 32
 _INT64 = (-(2**63), 2**63 - 1)
-_UNHASHABLE = {"list", "set", "dict", "bytearray", "deque", "ordereddict", "counter", "defaultdict"}
+_UNHASHABLE = {"list", "set", "dict", "bytearray", "deque", "ordereddict", "counter", "defaultdict", "ndarray"}
 _ARITY = {"list": 1, "set": 1, "frozenset": 1, "dict": 2, **{k: n for k, n in WRAPPED_KINDS.items() if n}}
 
 
@@ -218,6 +226,8 @@ def _node_problem(t: FieldType) -> str | None:  # noqa: PLR0911 - one return per
         return "enum values exactly on enum types"
     if kind == "literal":
         return _literal_problem(t)
+    if (t.dtype and kind != "ndarray") or (kind == "ndarray" and t.dtype and t.dtype not in ARRAY_DTYPES):
+        return f"an ndarray dtype among {', '.join(ARRAY_DTYPES)}, and a dtype on ndarray types only"
     if kind == "defaultdict" and t.items[1].kind not in FACTORY_KINDS:
         return (
             f"a defaultdict value type that makes its own empty value (list, set, dict, int, str, ...), not "
@@ -289,6 +299,8 @@ def from_annotation(annotation: Any, record_name_of: RecordLookup, classes: Clas
 def _from_class(cls: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
     if cls in SCALAR_KINDS:
         return FieldType(SCALAR_KINDS[cls])
+    if _is_ndarray(cls):
+        return FieldType("ndarray")
     if cls in _WRAPPED_CLASSES and WRAPPED_KINDS[_WRAPPED_CLASSES[cls]] == 0:
         return FieldType(_WRAPPED_CLASSES[cls])
     if cls in CONTAINER_KINDS.values() or cls in _WRAPPED_CLASSES:
@@ -319,7 +331,28 @@ def _enum(cls: type[enum.Enum]) -> FieldType:
     return t
 
 
+def _is_ndarray(cls: Any) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and cls is numpy.ndarray
+
+
+def _ndarray(annotation: Any) -> FieldType:
+    """``numpy.typing.NDArray[numpy.float64]`` (or ``ndarray[shape, dtype[...]]``): the dtype declared."""
+    import numpy
+
+    args = typing.get_args(annotation)
+    scalar = typing.get_args(args[1])[0] if len(args) == 2 and typing.get_args(args[1]) else Any
+    if scalar is Any:
+        return FieldType("ndarray")
+    code = numpy.dtype(scalar).newbyteorder("<").str
+    if code not in ARRAY_DTYPES:
+        raise SchemaError(f"an ndarray of numbers or booleans, not of {numpy.dtype(scalar)}")
+    return FieldType("ndarray", dtype=code)
+
+
 def _from_generic(annotation: Any, origin: Any, record_name_of: RecordLookup, classes: ClassSink) -> FieldType:
+    if _is_ndarray(origin):
+        return _ndarray(annotation)
     args = typing.get_args(annotation)
     kind = next((k for k, c in CONTAINER_KINDS.items() if c is origin), _WRAPPED_CLASSES.get(origin))
     if kind is None or not _ARITY.get(kind, kind == "tuple"):

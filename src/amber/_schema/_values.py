@@ -39,6 +39,14 @@ class Link(msgspec.Struct, frozen=True, array_like=True):
     key: Any
 
 
+class ArrayRef(msgspec.Struct, frozen=True, array_like=True):
+    """A numpy array as read without app code: its dtype, its shape, its number (its bytes stay unread)."""
+
+    dtype: str
+    shape: list[int]
+    number: int
+
+
 class TableNode(msgspec.Struct, frozen=True):
     """An ``amber.Table`` as read without app code: whole (``deleted`` None) or its changes."""
 
@@ -96,6 +104,7 @@ _RENDERERS: dict[type, Any] = {
     uuid.UUID: lambda v: {"$uuid": str(v)},
     Ref: lambda v: {"$ref": f"{v.name}/{v.row}"},
     Link: lambda v: {"$link": [str(v.table), to_json_value(v.key)]},
+    ArrayRef: lambda v: {"$ndarray": {"dtype": v.dtype, "shape": v.shape, "array": v.number}},
     TableNode: _render_table,
     bytearray: lambda v: {"$bytearray": base64.b64encode(v).decode("ascii")},
     collections.deque: lambda v: {"$deque": {"maxlen": v.maxlen, "items": [to_json_value(x) for x in v]}},

@@ -21,7 +21,7 @@ from .._graph._writer import StateWriter
 from .._schema._keyed import Changes, Table, find_tables
 from ..errors import CheckpointError, SerializationError
 from ._info import CheckpointInfo
-from ._segments import raw_segments
+from ._segments import Raw, raw_segments
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
@@ -50,7 +50,7 @@ class CapturedState:
     """A captured state: records found and root encoded; segments encoded now or lazily."""
 
     writer: StateWriter
-    segments: Iterable[tuple[SegmentEntry, bytes]]
+    segments: Iterable[tuple[SegmentEntry, Raw]]
     meta: dict[str, Any]
     parent: Manifest | None
 
@@ -113,9 +113,9 @@ def capture(
     with gc_paused():
         writer = StateWriter(store.registry, pins, delta)
         root = writer.discover(state)
-        segments: Iterable[tuple[SegmentEntry, bytes]] = raw_segments(writer, root)
-        if encode_now:
-            segments = list(segments)
+        segments: Iterable[tuple[SegmentEntry, Raw]] = raw_segments(writer, root)
+        if encode_now:  # arrays' bytes are copied: the live arrays may change once this returns
+            segments = [(entry, bytes(raw) if isinstance(raw, memoryview) else raw) for entry, raw in segments]
     return CapturedState(writer, segments, checked_meta(meta), base)
 
 

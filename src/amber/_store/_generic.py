@@ -12,6 +12,7 @@ from itertools import repeat
 from typing import Any
 
 from .._evolution._apply import RefIndex
+from .._format._arrays import ArrayMarkers, array_sizes
 from .._format._columns import decode_column
 from .._format._errors import Corrupt
 from .._format._format import Manifest, TypeEntry
@@ -42,9 +43,10 @@ def markers(m: Manifest) -> tuple[TaggedDecoder, Any]:
     """A decoder and a record lookup that give ``Ref(name, row)`` markers for references."""
     stand_ins = [RefRows(t.schema.name, t.links + t.count) for t in m.types]
     by_name = {t.schema.name: rows for t, rows in zip(m.types, stand_ins, strict=True)}
+    arrays = ArrayMarkers(array_sizes(m.segments))
 
-    def objects_of(t: FieldType) -> Sequence[Any]:
-        return by_name.get(t.record, ())
+    def objects_of(t: FieldType) -> Any:
+        return arrays if t.kind == "ndarray" else by_name.get(t.record, ())
 
     return TaggedDecoder(stand_ins), objects_of
 

@@ -68,7 +68,9 @@ def verify(store: CheckpointStore, checkpoint_id: str | int | None) -> VerifyRep
             verify_chain(store.storage, chain, store.max_load_memory)
         else:
             check_memory(store, [manifest])
-            CheckpointReader(store.storage, manifest, memory_limit=store.max_load_memory).generic()
+            reader = CheckpointReader(store.storage, manifest, memory_limit=store.max_load_memory)
+            reader.generic()
+            reader.check_arrays()
     return VerifyReport(
         info=checkpoint_info(manifest, size),
         segments=len(manifest.segments),

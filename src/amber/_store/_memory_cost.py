@@ -120,6 +120,12 @@ _SCALARS = {
 }
 
 
+ARRAY_OBJECT = 112 + 8 * 32  # sys.getsizeof(numpy.empty(0)), and its shape and strides at most
+_ARRAY_HEADER = FieldType(
+    "tuple", items=(FieldType("str"), FieldType("list", items=(FieldType("int"),)), FieldType("int"))
+)
+
+
 @functools.lru_cache(maxsize=4096)
 def cost(t: FieldType) -> Cost:  # noqa: PLR0911 - one return per kind
     """What a value of ``t`` costs, as decoded (not yet resolved: see ``field_cost``)."""
@@ -130,6 +136,9 @@ def cost(t: FieldType) -> Cost:  # noqa: PLR0911 - one return per kind
         return scalar
     if t.kind in ("enum", "literal"):  # the member; read by value (no app code, or a Literal), its value
         return _cost(max(map(_enum_value, t.values)), 1, 0)
+    if t.kind == "ndarray":  # its header as decoded, and the array object (its bytes: the "arrays" part)
+        header = cost(_ARRAY_HEADER)
+        return Cost(header.fixed + ARRAY_OBJECT, header.least, header.ratio, header.dense)
     wrapped = WRAPPED.get(t.kind)
     if wrapped is not None:  # decoded in its stored form, then rebuilt as its class beside it: twice
         c = cost(wrapped.stored(t))

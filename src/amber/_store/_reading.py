@@ -28,6 +28,7 @@ from .._evolution._apply import (
     run_stage,
 )
 from .._evolution._plan import Plan, Stage, TypePlan
+from .._format._arrays import ArraySource, array_sizes
 from .._format._columns import column_type
 from .._format._errors import Corrupt
 from .._format._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
@@ -116,7 +117,8 @@ class CheckpointReader:
             reader = StateReader([tp.reader for tp in migration.types], [tp.reader.name for tp in migration.types])
             hook = applier(m, prior) if prior is not None else whole_tables()
             counts = [t.count for t in m.types]
-            return reader.assemble(columns, counts, root, linked=linked, adopted=adopted, keyed=hook)
+            arrays = self.arrays()
+            return reader.assemble(columns, counts, root, linked=linked, adopted=adopted, keyed=hook, arrays=arrays)
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, e.part, e.expected, e.found) from None
         except RecursionError:
@@ -178,7 +180,7 @@ class CheckpointReader:
         columns = [
             reader_columns(r, tables[n] if c else [], refs) for n, r, c in zip(final, readers, counts, strict=True)
         ]
-        return StateReader(readers, final).assemble(columns, counts, root)
+        return StateReader(readers, final).assemble(columns, counts, root, arrays=self.arrays())
 
     def generic(self) -> tuple[list[list[dict[str, Any]]], Any]:
         """Records as dicts and the root, read with the writer's schemas (no app code);
@@ -276,6 +278,23 @@ class CheckpointReader:
             part = entry.describe(index, self.manifest)
             raise CorruptCheckpointError(self.manifest.id, part, "a msgpack value", str(e)) from None
 
+    def check_arrays(self) -> None:
+        """Every array segment's length and digest (and inflation), one segment at a time:
+        what a generic read leaves unread (it gives arrays as markers)."""
+        for index, entry in enumerate(self.manifest.segments):
+            if entry.kind == "array":
+                self.segment(index, entry)
+
+    def arrays(self) -> ArraySource:
+        """The checkpoint's numpy arrays, each read from its segments when first asked for."""
+        where = {(s.array, s.part): i for i, s in enumerate(self.manifest.segments) if s.kind == "array"}
+
+        def read(number: int, part: int) -> bytes:
+            index = where[number, part]
+            return self.segment(index, self.manifest.segments[index])
+
+        return ArraySource(array_sizes(self.manifest.segments), read)
+
     def segment(self, index: int, entry: SegmentEntry) -> bytes:
         """One segment's bytes: length and digest checked, then inflated with a bound."""
         m = self.manifest
@@ -291,6 +310,8 @@ class CheckpointReader:
             raise CorruptCheckpointError(m.id, part, f"xxh3-128 digest {entry.digest}", found)
         if entry.sha256 and hashlib.sha256(blob).hexdigest() != entry.sha256:  # signed: forgeries too
             raise CorruptCheckpointError(m.id, part, f"SHA-256 {entry.sha256}", hashlib.sha256(blob).hexdigest())
+        if entry.codec == "none":  # stored raw: the manifest's checks tied its length to raw_length
+            return blob
         try:
             return inflate(blob, entry.raw_length)
         except Exception as e:  # zstandard raises its own ZstdError as well as ValueError
@@ -329,7 +350,9 @@ def verify_chain(storage: Storage, chain: list[Manifest], memory_limit: int | No
     to present keys holding a record of the link's type), and every table's entry count."""
     tables: Kinds = {}
     for m in chain:
-        records, root = CheckpointReader(storage, m, memory_limit=memory_limit).generic()
+        reader = CheckpointReader(storage, m, memory_limit=memory_limit)
+        records, root = reader.generic()
+        reader.check_arrays()
         for entry, rows in zip(m.types, records, strict=True):
             for row in rows:
                 link = row.get("$link") or row.get("$adopts")

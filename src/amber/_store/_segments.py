@@ -35,13 +35,14 @@ from ._pipeline import pipelined
 from ._reading import Progress
 
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
+Raw = bytes | memoryview  # a segment's bytes: encoded, or an array's own memory
 
 
 def new_data_key() -> str:
     return f"data/{secrets.token_hex(16)}.seg"
 
 
-def raw_segments(writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry, bytes]]:
+def raw_segments(writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry, Raw]]:
     """The uncompressed segments of a captured state, in file order: its root, then each
     table's links, adoptions and row chunks. Encoded as they are asked for."""
     raw = _encode(root, "the state's root")
@@ -55,6 +56,8 @@ def raw_segments(writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry,
             yield SegmentEntry("adopt", 0, 0, len(raw), "", table.index, first_row, rows), raw
         for first_row, rows in writer.chunks(table):
             yield from _table_segments(writer, table, first_row, rows)
+            for number, part, chunk in writer.arrays.unwritten():  # the arrays this chunk named
+                yield SegmentEntry("array", 0, 0, len(chunk), "", array=number, part=part), chunk
 
 
 def _table_segments(
@@ -76,7 +79,7 @@ def _table_segments(
 
 def data_chunks(
     writer: StateWriter,
-    segments: Iterable[tuple[SegmentEntry, bytes]],
+    segments: Iterable[tuple[SegmentEntry, Raw]],
     out: list[SegmentEntry],
     *,
     version: int,
@@ -90,8 +93,11 @@ def data_chunks(
     yield data_header(version)
     offset = HEADER_SIZE
     total = 1 + sum(-(-len(t.objects) // MAX_ROWS) for t in writer.tables)  # at least; halves add more
-    for entry, (blob, blob_digest, sha256) in pipelined(iter(segments), lambda raw: _compress(raw, level, sha)):
-        out.append(msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest, sha256=sha256))
+    for entry, (blob, blob_digest, sha256, codec) in pipelined(
+        ((entry, (entry, raw)) for entry, raw in segments), lambda item: _compress(item[1], level, sha, item[0].kind)
+    ):
+        stored = msgspec.structs.replace(entry, offset=offset, length=len(blob), digest=blob_digest, sha256=sha256)
+        out.append(msgspec.structs.replace(stored, codec=codec) if codec != "zstd" else stored)
         offset += len(blob)
         if progress is not None:
             progress("write", min(len(out), total), total)
@@ -156,7 +162,7 @@ def with_sizes(meta: dict[str, Any], writer: StateWriter, segments: list[Segment
         sizes[table.rt.name] = {"records": len(table.objects) - table.linked, "links": table.linked}
         sizes[table.rt.name].update(stored_bytes=0, raw_bytes=0)
     for entry in segments:
-        name = writer.tables[entry.type].rt.name if entry.kind != "root" else "(root)"
+        name = {"root": "(root)", "array": "(arrays)"}.get(entry.kind) or writer.tables[entry.type].rt.name
         target = sizes.setdefault(name, {"stored_bytes": 0, "raw_bytes": 0})
         target["stored_bytes"] += entry.length
         target["raw_bytes"] += entry.raw_length
@@ -183,10 +189,18 @@ def _encode(value: Any, what: str, limit: int | None = MAX_SEGMENT_BYTES) -> byt
 _local = threading.local()
 
 
-def _compress(raw: bytes, level: int, sha: bool) -> tuple[bytes, str, str]:
+SAMPLE = 64 << 10  # bytes of an array segment compressed to see whether compressing it pays
+PAYS = 0.9  # compressed size over raw size below which it does
+
+
+def _compress(raw: Raw, level: int, sha: bool, kind: str = "table") -> tuple[Any, str, str, str]:
+    """A segment's stored bytes, their digests, and the codec. Array bytes (often floats,
+    which zstd barely shrinks) are stored raw unless compressing a sample pays."""
     # One compressor per thread and level, reused: its work buffers are allocated once.
     compressors: dict[int, Any] = _local.__dict__.setdefault("compressors", {})
     if level not in compressors:
         compressors[level] = compressor(level)
+    if kind == "array" and len(raw) > SAMPLE and len(compressors[level].compress(raw[:SAMPLE])) > PAYS * SAMPLE:
+        return raw, digest(raw), hashlib.sha256(raw).hexdigest() if sha else "", "none"
     blob = compressors[level].compress(raw)
-    return blob, digest(blob), hashlib.sha256(blob).hexdigest() if sha else ""
+    return blob, digest(blob), hashlib.sha256(blob).hexdigest() if sha else "", "zstd"

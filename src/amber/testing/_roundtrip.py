@@ -18,7 +18,7 @@ def assert_roundtrip(state: Any, *, registry: Registry | None = None, same_bytes
     store = CheckpointStore(MemoryStorage(), registry=registry, history=False)
     first = store.save(state)
     loaded = store.load()
-    if loaded != state:
+    if not same_state(loaded, state, store.registry):
         raise AssertionError(
             f"the state loaded back differs from the one saved:\n  saved:  {state!r:.2000}\n  loaded: {loaded!r:.2000}"
         )
@@ -44,12 +44,44 @@ def assert_restores_to(store: CheckpointStore, state: Any, checkpoint: str | int
             problems.append(f"table {table.token}: not in the checkpoint")
             continue
         missing, extra = table.keys() - other.keys(), other.keys() - table.keys()
-        differ = [k for k in table.keys() & other.keys() if table[k] != other[k]]
+        differ = [k for k in table.keys() & other.keys() if not same_state(table[k], other[k], store.registry)]
         for what, keys in (("missing", missing), ("not live any more", extra), ("holding other values", differ)):
             if keys:
                 shown = ", ".join(map(repr, sorted(keys, key=repr)[:10]))
                 problems.append(f"table {table.token}: {len(keys)} key(s) {what}: {shown}")
     if problems:
         raise AssertionError("the checkpoint does not hold the live state: " + "; ".join(problems))
-    if restored != state:
+    if not same_state(restored, state, store.registry):
         raise AssertionError("the checkpoint does not hold the live state (outside its tables)")
+
+
+def same_state(a: Any, b: Any, registry: Registry) -> bool:
+    """``a == b``, or, where equality is ambiguous (records holding numpy arrays), field by
+    field with arrays compared by dtype, shape and bytes (NaNs alike)."""
+    try:
+        return bool(a == b)
+    except ValueError:  # numpy: "the truth value of an array ... is ambiguous"
+        return _same(a, b, registry, set())
+
+
+def _same(a: Any, b: Any, registry: Registry, seen: set[tuple[int, int]]) -> bool:  # noqa: PLR0911 - one return per kind
+    if type(a) is not type(b):
+        return False
+    if type(a).__module__ == "numpy" and hasattr(a, "tobytes"):
+        return bool(a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes())
+    if (id(a), id(b)) in seen:
+        return True  # a cycle: compared where it started
+    seen.add((id(a), id(b)))
+    declared = registry.type_of(type(a))
+    if declared is not None:
+        return all(_same(g(a), g(b), registry, seen) for g in declared.getters)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(v, b[k], registry, seen) for k, v in a.items())
+    if isinstance(a, list | tuple) or type(a).__name__ == "deque":
+        return len(a) == len(b) and all(_same(x, y, registry, seen) for x, y in zip(a, b, strict=True))
+    if isinstance(a, set | frozenset):
+        return bool(a == b)
+    try:
+        return bool(a == b)
+    except ValueError:
+        return False

@@ -81,6 +81,8 @@ class _Builder:
             return st.sampled_from(list(classes[t]))  # type: ignore[call-overload]
         if t.kind == "literal":
             return st.sampled_from(t.values)
+        if t.kind == "ndarray":
+            return _arrays(t.dtype or "<f8")
         if t.kind == "record":  # deferred: a type pointing at itself is built as it is drawn
             version = _version_of(classes.get(t), self.registry)
             return st.deferred(lambda: self.record(t.record, version, depth))
@@ -121,6 +123,13 @@ class _Builder:
 
 
 _WRAPPED_CONTAINERS = ("deque", "counter", "ordereddict", "defaultdict")
+
+
+def _arrays(dtype: str) -> st.SearchStrategy[Any]:
+    """numpy arrays of a dtype (hypothesis's own strategy; numpy is there when a field holds arrays)."""
+    from hypothesis.extra import numpy as hnp
+
+    return hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
 
 
 def _version_of(cls: type | None, registry: Registry) -> int | None:

@@ -1,0 +1,184 @@
+"""numpy arrays: a typed column holds each array's header, its bytes lie in segments of
+their own (docs/format.md §14).
+
+A header is ``[dtype, shape, number]``: the dtype as numpy's little-endian type string from
+a fixed list (numbers and booleans only: no objects, records or strings, so nothing read is
+ever more than bytes), the shape, and the array's number in the checkpoint, which names its
+``array`` segments: its C-ordered, little-endian bytes, split at ``ARRAY_PART`` bytes. An array
+held by two places is stored once and loads as one array. Bytes are written from the array's
+own memory where it is contiguous and little-endian (no copy), compressed only where a
+sample shows it pays, and read into the new array segment by segment (one copy, bounded).
+numpy is imported only when a checkpoint or a declaration holds arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from .._schema._types import ARRAY_DTYPES
+from .._schema._values import ArrayRef
+from ._errors import BadValue, Corrupt
+from ._format import SegmentEntry
+
+DTYPES = ARRAY_DTYPES  # numpy's type strings of the dtypes an array may hold, little-endian (or byte-sized)
+MAX_DIMS = 32
+ARRAY_PART = 32 << 20  # bytes of one array segment: bounds what a write or a read holds at once
+
+# Dtypes whose every value the wider one holds exactly (read without an upgrade step).
+_WIDER = {
+    "|i1": ("<i2", "<i4", "<i8", "<f4", "<f8", "<c8", "<c16"),
+    "<i2": ("<i4", "<i8", "<f4", "<f8", "<c8", "<c16"),
+    "<i4": ("<i8", "<f8", "<c16"),
+    "|u1": ("<u2", "<u4", "<u8", "<i2", "<i4", "<i8", "<f4", "<f8", "<c8", "<c16"),
+    "<u2": ("<u4", "<u8", "<i4", "<i8", "<f4", "<f8", "<c8", "<c16"),
+    "<u4": ("<u8", "<i8", "<f8", "<c16"),
+    "<f2": ("<f4", "<f8", "<c8", "<c16"),
+    "<f4": ("<f8", "<c8", "<c16"),
+    "<f8": ("<c16",),
+    "<c8": ("<c16",),
+}
+
+
+def widens(written: str, read: str) -> bool:
+    """Whether every value of dtype ``written`` is exactly a value of ``read``."""
+    return written == read or read in _WIDER.get(written, ())
+
+
+def numpy() -> Any:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - the extra is installed wherever arrays are used
+        raise Corrupt("numpy installed, to read numpy arrays (pip install amber-state[numpy])", "", "arrays") from None
+    return np
+
+
+def dtype_code(dtype: Any) -> str:
+    """An array dtype's type string in the fixed list, little-endian; BadValue otherwise."""
+    np = numpy()
+    code: str = np.dtype(dtype).newbyteorder("<").str
+    if code not in DTYPES:
+        raise BadValue(f"an array of numbers or booleans, not dtype {np.dtype(dtype)} (object arrays are refused)")
+    return code
+
+
+class ArrayPlaces:
+    """The writer's arrays, numbered in the order met; one number per array object."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[int, int] = {}
+        self.arrays: list[Any] = []  # kept alive while numbered: ids are only unique among live objects
+        self.written = 0  # arrays whose segments have been yielded
+
+    def header(self, array: Any, declared: str) -> list[Any]:
+        code = dtype_code(array.dtype)
+        if declared and code != declared:
+            raise BadValue(f"an array of dtype {declared}, not {array.dtype} (convert it with .astype)")
+        if array.ndim > MAX_DIMS:
+            raise BadValue(f"an array of at most {MAX_DIMS} dimensions, not {array.ndim}")
+        number = self._numbers.get(id(array))
+        if number is None:
+            number = self._numbers[id(array)] = len(self.arrays)
+            self.arrays.append(array)
+        return [code, list(array.shape), number]
+
+    def unwritten(self) -> Iterator[tuple[int, int, memoryview]]:
+        """(array number, part, bytes) of every array numbered since the last call."""
+        while self.written < len(self.arrays):
+            number = self.written
+            self.written += 1
+            for part, chunk in enumerate(_parts(self.arrays[number])):
+                yield number, part, chunk
+
+
+def _parts(array: Any) -> Iterator[memoryview]:
+    """An array's bytes, C order, little-endian, ``ARRAY_PART`` at a time: its own memory
+    when it is laid out so, else converted a part at a time (bounded)."""
+    np = numpy()
+    little = array.dtype.newbyteorder("<")
+    if array.size == 0:
+        yield memoryview(b"")
+        return
+    if array.flags.c_contiguous and array.dtype.str == little.str:
+        flat = memoryview(array.reshape(-1).view(np.uint8))
+        for start in range(0, len(flat), ARRAY_PART):
+            yield flat[start : start + ARRAY_PART]
+        return
+    rows = array.reshape(-1)  # a copy only when not contiguous
+    per_part = max(1, ARRAY_PART // array.itemsize)
+    for start in range(0, rows.size, per_part):
+        yield memoryview(np.ascontiguousarray(rows[start : start + per_part], dtype=little).view(np.uint8))
+
+
+ReadPart = Callable[[int, int], bytes]  # (array number, part) -> that segment's bytes
+
+
+class ArraySource:
+    """The reader's arrays, built on first use from their segments (one per number)."""
+
+    def __init__(self, sizes: dict[int, list[int]], read: ReadPart) -> None:
+        self._sizes = sizes  # array number -> raw bytes of each of its parts
+        self._read = read
+        self._built: dict[int, Any] = {}
+
+    def array(self, header: Any, declared: str) -> Any:
+        code, shape, number = checked_header(header, self._sizes)
+        if declared and not widens(code, declared):
+            raise Corrupt(f"an array of dtype {declared}", code, "arrays")
+        built = self._built.get(number)
+        if built is None:
+            built = self._built[number] = self._build(code, shape, number)
+        if built.dtype.str != code or list(built.shape) != shape:
+            raise Corrupt(f"array {number} with the dtype and shape it was first read with", str(header), "arrays")
+        return built.astype(declared) if declared and declared != code else built
+
+    def _build(self, code: str, shape: list[int], number: int) -> Any:
+        np = numpy()
+        out = np.empty(shape, dtype=np.dtype(code))
+        flat = out.reshape(-1).view(np.uint8)
+        at = 0
+        for part, size in enumerate(self._sizes[number]):
+            flat[at : at + size] = np.frombuffer(self._read(number, part), dtype=np.uint8)
+            at += size
+        return out
+
+
+class ArrayMarkers:
+    """What a read without the application's code gives for arrays: ``ArrayRef`` markers,
+    checked against the array segments, their bytes left unread."""
+
+    def __init__(self, sizes: dict[int, list[int]]) -> None:
+        self._sizes = sizes
+
+    def array(self, header: Any, declared: str) -> ArrayRef:
+        code, shape, number = checked_header(header, self._sizes)
+        if declared and code != declared:  # read with the writer's own schema: exactly its dtype
+            raise Corrupt(f"an array of dtype {declared}", code, "arrays")
+        return ArrayRef(code, shape, number)
+
+
+def array_sizes(segments: Iterable[SegmentEntry]) -> dict[int, list[int]]:
+    """Array number -> the raw bytes of each of its parts (the manifest has checked their order)."""
+    sizes: dict[int, list[int]] = {}
+    for s in segments:
+        if s.kind == "array":
+            sizes.setdefault(s.array, []).append(s.raw_length)
+    return sizes
+
+
+def checked_header(header: Any, sizes: dict[int, list[int]]) -> tuple[str, list[int], int]:
+    """A stored header, checked against the array segments before anything is allocated."""
+    if not (type(header) in (list, tuple) and len(header) == 3):
+        raise Corrupt("an array header [dtype, shape, number]", repr(header)[:80], "arrays")
+    code, shape, number = header
+    if code not in DTYPES:
+        raise Corrupt(f"an array dtype among {', '.join(DTYPES)}", repr(code)[:40], "arrays")
+    if not (type(shape) in (list, tuple) and len(shape) <= MAX_DIMS and all(type(n) is int and n >= 0 for n in shape)):
+        raise Corrupt(f"an array shape of at most {MAX_DIMS} sizes >= 0", repr(shape)[:80], "arrays")
+    if type(number) is not int or number not in sizes:
+        raise Corrupt("the number of an array the checkpoint holds", repr(number)[:40], "arrays")
+    expected = math.prod(shape) * int(code[2:])  # the type string ends in the item size
+    if sum(sizes[number]) != expected:
+        raise Corrupt(f"{expected} bytes for array {number} ({code}, shape {shape})", str(sum(sizes[number])), "arrays")
+    return code, list(shape), number

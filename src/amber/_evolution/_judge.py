@@ -32,7 +32,7 @@ from .._schema._enums import fallback, known_names
 from .._schema._fields import RecordSchema
 from .._schema._record_type import RecordType
 from .._schema._registry import Registry
-from .._schema._types import FieldType, family
+from .._schema._types import TYPED_ONLY, FieldType, family
 from .._schema._wrapped import WRAPPED
 
 Rename = Callable[[str], "str | None"]
@@ -134,6 +134,12 @@ class TypeJudge:
             return f"changed from {a.render()} to {b.render()}: Any cannot hold enum members (step: store .value)"
         if "record" in inside:
             return f"changed from {a.render()} to {b.render()}: records cannot move into Any or a mixed union"
+        typed_only = inside & TYPED_ONLY
+        if typed_only:
+            return (
+                f"changed from {a.render()} to {b.render()}: Any cannot hold {', '.join(sorted(typed_only))} values "
+                "(they would load as what they are stored as)"
+            )
         return None
 
     def _superset(self, a: FieldType, b: FieldType) -> bool:

@@ -9,6 +9,7 @@ their row numbers back into records (:func:`decode_column`). Specified in docs/f
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import typing
@@ -27,7 +28,8 @@ from ._tagged import rows_to_objects
 from ._zones import changed_in_typed_datetimes, changed_in_typed_times, refuse_floating_time
 
 Classes = dict[FieldType, type]
-_MUTABLE = (list, dict, set)
+_MUTABLE: tuple[type, ...] = (list, dict, set, bytearray, collections.deque, collections.OrderedDict)
+_MUTABLE += (collections.Counter, collections.defaultdict)
 
 
 def shared_rows(column: list[Any]) -> tuple[int, int] | None:
@@ -152,7 +154,7 @@ def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict
     if wrapped is not None:
         if kind == "defaultdict":
             _check_factories(t, values)
-        check_column(wrapped.stored(t), list(map(wrapped.to_stored, values)), classes, found)
+        check_column(wrapped.stored(t), _stored_forms(wrapped.to_stored, values), classes, found)
     elif kind == "literal":
         allowed = set(t.values)
         if not set(values) <= allowed:
@@ -170,6 +172,13 @@ def _check_inside(t: FieldType, values: list[Any], classes: Classes, found: dict
     elif kind == "dict":
         check_column(t.items[0], list(chain.from_iterable(values)), classes, found)
         check_column(t.items[1], list(chain.from_iterable(map(dict.values, values))), classes, found)
+
+
+def _stored_forms(to_stored: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    try:
+        return list(map(to_stored, values))
+    except ValueError as e:  # a Fraction beyond Python's int-to-text limit (4300 digits)
+        raise BadValue(f"a value that has no text form: {e}") from None
 
 
 def _check_factories(t: FieldType, values: list[Any]) -> None:
@@ -315,8 +324,9 @@ def decode_column(t: FieldType, values: list[Any], objects_of: ObjectsOf) -> lis
 
 
 def needs_decoding(t: FieldType) -> bool:
-    """Whether a typed column's decoded values are not yet what the field holds."""
-    return bool(t.references()) or wraps(t) or any(n.kind == "ndarray" for n in t.walk())
+    """Whether a typed column's decoded values are not yet what the field holds (or checked:
+    a Literal in a union is decoded as its plain kind, see ``_column_type``)."""
+    return bool(t.references()) or wraps(t) or any(n.kind in ("ndarray", "literal") for n in t.walk())
 
 
 def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:  # noqa: PLR0911 - one return per kind
@@ -331,6 +341,10 @@ def decode_value(t: FieldType, value: Any, objects_of: ObjectsOf) -> Any:  # noq
         return rows_to_objects(objects_of(t), [value])[0]
     if kind == "ndarray":
         return objects_of(t).array(value, t.dtype)
+    if kind == "literal":
+        if value not in t.values or type(value) is bool:
+            raise Corrupt(f"one of {t.render()}", f"{value!r:.80}", part="values")
+        return value
     if not needs_decoding(t):
         return value
     wrapped = WRAPPED.get(kind)

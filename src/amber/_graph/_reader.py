@@ -26,6 +26,7 @@ from .._schema._fields import FieldSchema
 from .._schema._record_type import RecordRejected, RecordType, hashed_by_value
 from .._schema._types import FieldType
 from .._schema._wrapped import WRAPPED
+from ._kept import built_checked, finish
 
 Node = tuple[int, int]  # (type index, row)
 MAX_NODES = 10_000_000  # nodes of one tagged column followed to order the build: more is no sane checkpoint
@@ -77,8 +78,10 @@ class StateReader:
                 else:
                     deferred.append((index, f, cols[f]))
                     cols[f] = [None] * counts[index]
-            complete = not any(d[0] == index for d in deferred)
-            tables[index].extend(rt.build(cols, counts[index], complete=complete))
+            if any(d[0] == index for d in deferred):
+                tables[index].extend(rt.build(cols, counts[index], complete=False))  # finished below
+            else:
+                tables[index].extend(built_checked(rt, cols, counts[index]))
             if adopted and adopted[index]:
                 _adopt(rt, tables[index], adopted[index])
             built[index] = True
@@ -91,7 +94,7 @@ class StateReader:
             for obj, value in zip(records, values, strict=True):
                 rt.set_field(obj, fs.name, value)
         for index in sorted({d[0] for d in deferred}):
-            self._types[index].finish(tables[index][len(links[index]) :])
+            finish(self._types[index], tables[index][len(links[index]) :])
         return TaggedDecoder(tables, keyed=keyed or whole_tables()).decode(root)
 
     @staticmethod
@@ -154,7 +157,7 @@ class StateReader:
                 for fs, column in zip(rt.schema.fields, columns[index], strict=True)
             ]
             try:
-                tables[index][row] = rt.build([[v] for v in values], 1)[0]
+                tables[index][row] = built_checked(rt, [[v] for v in values], 1)[0]
             except RecordRejected as e:
                 raise RecordRejected(e.where, at, e.cause) from e.cause
 

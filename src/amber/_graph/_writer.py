@@ -31,6 +31,8 @@ from ..errors import SerializationError
 from ._delta import Delta, Selection, no_shared_containers, shared_message
 from ._record_table import RecordTable
 
+_MUTABLE_KINDS = ("list", "set", "dict", "bytearray", "deque", "ordereddict", "counter", "defaultdict")
+
 
 class StateWriter:
     """Finds every record reachable from a state and yields the state as segments' contents.
@@ -196,13 +198,13 @@ class StateWriter:
             check_column(t, column, classes, found)
         except BadValue as e:
             row = locate_bad_row(t, column, classes)
-            where = f" (row {first_row + row}: {column[row]!r:.80})" if row is not None else ""
+            where = f" (row {first_row + row}: {_shown(column[row])})" if row is not None else ""
             raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
         if not t.is_tagged():  # tagged values are said by the encoder, which keeps their offsets
             where = f"{table.rt.name}.{name}"
             say_typed_datetimes(where, changed_zones(t, column, "datetime"))
             say_changed_offsets(where, changed_zones(t, column, "time"))
-        if t.kind in ("list", "set", "dict") and (twice := shared_rows(column)) is not None:
+        if t.kind in _MUTABLE_KINDS and (twice := shared_rows(column)) is not None:
             rows = f"rows {first_row + twice[0]} and {first_row + twice[1]}"
             message = shared_message(type(column[twice[0]]).__name__)
             raise SerializationError(f"cannot save {table.rt.name}.{name} ({rows}): {message}")
@@ -268,3 +270,11 @@ class StateWriter:
     def _rows_of(self, t: FieldType) -> dict[int, int]:
         table = self._by_name.get(t.record)
         return table.rows if table is not None else {}
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: its repr may itself fail (a Fraction past 4300 digits)."""
+    try:
+        return f"{value!r:.80}"
+    except Exception:
+        return f"a {type(value).__qualname__}"

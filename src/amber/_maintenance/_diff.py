@@ -9,6 +9,7 @@ of every account pointing at the customer, while an account moved to another cus
 
 from __future__ import annotations
 
+import collections
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,9 @@ def _walk(value: Any, inner: Any) -> Any:
         return sorted((inner(v) for v in value), key=msgspec.json.encode)
     if isinstance(value, list | tuple):
         return [inner(v) for v in value]
-    if isinstance(value, dict):
-        return {"$dict": [[inner(k), inner(v)] for k, v in value.items()]}
+    if isinstance(value, collections.deque):
+        return {"$deque": [value.maxlen, [inner(v) for v in value]]}
+    if isinstance(value, dict):  # OrderedDict, Counter, defaultdict too, by their type's name
+        tag = "$dict" if type(value) is dict else f"${type(value).__name__.lower()}"
+        return {tag: [[inner(k), inner(v)] for k, v in value.items()]}
     return value

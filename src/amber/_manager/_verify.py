@@ -15,6 +15,7 @@ integers, cheap to hand from a checkpoint's forked child back to the service.
 
 from __future__ import annotations
 
+import collections
 import logging
 from array import array
 from collections.abc import Callable, Iterable
@@ -26,7 +27,7 @@ import xxhash
 
 from .._schema._keyed import Changes, Table, find_tables, table_paths
 from .._schema._registry import Registry
-from .._schema._wrapped import WRAPPED_CLASSES
+from .._schema._wrapped import WRAPPED_CLASSES, wraps
 from ..events._loud import loud
 
 log = logging.getLogger("amber.manager")
@@ -55,6 +56,9 @@ class Missed:
             )
             parts.append(f"the amber.Table at {self.where.get(token, f'token {token}')}: {len(keys)} key(s) {shown}")
         return "; ".join(parts)
+
+
+_ORDERED = (collections.deque, collections.OrderedDict)
 
 
 class Hasher:
@@ -87,7 +91,7 @@ class Hasher:
             plan = self._plan(type(value))
             if plan is None:  # nothing in it can be a record: hashed in C
                 return _hash(self._encoder.encode(value))
-            if plan:  # a declared record: only the fields that may hold records are walked
+            if self.registry.type_of(type(value)) is not None:  # only the fields that need it are walked
                 fields = self._fields(value)
                 seen = {id(value)}
                 for i in plan:
@@ -98,31 +102,38 @@ class Hasher:
             return UNHASHABLE
 
     def _plan(self, kind: type) -> tuple[int, ...] | None:
-        """None: nothing in it can be a record; else the indices of the fields that may hold
-        records (empty: not a declared record, walk it all)."""
+        """None: nothing in it can be a record (not a declared record: hashed in C); for a
+        declared record, the indices of the fields to walk: those that may hold records, and
+        the standard-library containers (whose order or maxlen msgspec would not see). A
+        record is hashed as its fields, never by msgspec's own encoding of its class (which
+        leaves attrs' private fields out, and knows no pydantic model)."""
         if kind in self._plans:
             return self._plans[kind]
         declared = self.registry.type_of(kind) if isinstance(kind, type) else None
         plan: tuple[int, ...] | None
         if declared is not None:
-            walk = tuple(i for i, f in enumerate(declared.schema.fields) if f.type.references() or f.type.is_tagged())
-            plan = walk or None
+            fields = declared.schema.fields
+            plan = tuple(i for i, f in enumerate(fields) if f.type.references() or f.type.is_tagged() or wraps(f.type))
         else:
             plan = None if kind in (int, float, str, bytes, bool, type(None)) else ()
         self._plans[kind] = plan
         return plan
 
-    def _shallow(self, value: Any, seen: set[int]) -> Any:
+    def _shallow(self, value: Any, seen: set[int]) -> Any:  # noqa: PLR0911 - one return per kind
         """The value with the records it points at replaced by what identifies them."""
         kind = type(value)
         if kind in (list, tuple, dict, set, frozenset):
             return self._container(value, seen)
+        if kind in _ORDERED:  # their order (and a deque's maxlen) is part of their value
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            walked = [[self._shallow(k, seen), self._shallow(v, seen)] for k, v in pairs]
+            return [kind.__name__, getattr(value, "maxlen", None), walked]
+        if kind in (collections.Counter, collections.defaultdict):
+            return [kind.__name__, self._container(dict(value), seen)]
         if self.registry.type_of(kind) is None:
             return value  # not a declared record
         if id(value) in self.held and seen:  # another entry: its own hash covers its content
             return ["@", id(value)]
-        if self._plan(kind) is None:
-            return value  # a record pointing at no record: its content, encoded in C
         if id(value) in seen:
             return ["^", id(value)]  # a cycle
         seen.add(id(value))

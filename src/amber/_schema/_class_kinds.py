@@ -38,6 +38,7 @@ class ClassKind:
     """One kind of class. Subclasses override what differs from a plain keyword constructor."""
 
     label = ""
+    builds_bare = True  # an instance can be made without running the class's code (object.__new__)
 
     def matches(self, cls: type) -> bool:
         raise NotImplementedError
@@ -70,6 +71,7 @@ class ClassKind:
 
 class _Struct(ClassKind):
     label = "amber.Record"
+    builds_bare = False  # msgspec refuses object.__new__ on a Struct
 
     def matches(self, cls: type) -> bool:
         return issubclass(cls, msgspec.Struct)

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import is_, itemgetter
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -124,37 +124,21 @@ class RecordType:
 
     def build(self, columns: list[list[Any]], count: int, *, complete: bool = True) -> list[Any]:
         """Instantiate ``count`` records from one value list per field, in field order;
-        ``RecordRejected`` names the row the class's own validation refused, or that its
-        code (validators, converters, ``__post_init__``) changed.
+        ``RecordRejected`` names the row the class's own validation refused.
 
         ``complete=False``: some columns hold placeholders, filled in later with
-        :meth:`set_field`; a class that validates apart from its constructor is then built
-        unvalidated, and :meth:`finish` validates it once the fields are in."""
+        :meth:`set_field`. A class whose construction runs its own code (validators,
+        converters, ``__post_init__``) is then built bare, without it: that code would see the
+        placeholders. Whoever builds it so constructs it for real once the fields are in
+        (``_graph._kept``), to check what the code makes of them."""
         try:
-            built = self._build(columns, count, complete)
+            return self._build(columns, count, complete)
         except Exception as e:  # the class's __post_init__ or validators: anything
             raise RecordRejected(f"{self.name} v{self.version}", self._first_refused(columns, count), e) from e
-        if self._reruns_code:
-            self._check_kept(built, columns)
-        return built
-
-    def finish(self, built: list[Any]) -> None:
-        """Validate records built with ``complete=False`` now that their fields are set."""
-        validate = self._validator
-        if validate is None:
-            return
-        columns = [list(map(getter, built)) for getter in self.getters]
-        names = self.field_names
-        for row in range(len(built)):
-            try:
-                validated = validate(dict(zip(names, (c[row] for c in columns), strict=True)))
-            except Exception as e:
-                raise RecordRejected(f"{self.name} v{self.version}", row, e) from e
-            # The validated copy is only compared: the built record keeps its identity.
-            self._check_kept([validated], [[c[row]] for c in columns], first_row=row)
 
     @functools.cached_property
-    def _reruns_code(self) -> bool:
+    def reruns_code(self) -> bool:
+        """Whether building a record runs the class's own code on its values."""
         return self.kind.reruns_code(self.cls)
 
     @functools.cached_property
@@ -172,12 +156,11 @@ class RecordType:
     def _build(self, columns: list[list[Any]], count: int, complete: bool) -> list[Any]:
         if not columns:
             return [self.cls() for _ in range(count)]
+        if not complete and self.reruns_code and self.kind.builds_bare:
+            return self._bare(columns)
         if self.positional:
             return list(map(self.cls, *columns))
         validate = self._validator
-        if validate is not None and not complete:
-            construct = self.cls.model_construct  # type: ignore[attr-defined]
-            return [construct(**dict(zip(self.field_names, row, strict=True))) for row in zip(*columns, strict=True)]
         if validate is not None:
             names = self.field_names
             return [validate(dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
@@ -185,34 +168,24 @@ class RecordType:
         names = tuple(keywords.get(n, n) for n in self.field_names)
         return [self.cls(**dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
 
-    def _check_kept(self, built: list[Any], columns: list[list[Any]], first_row: int = 0) -> None:
-        """The class's own code must give back the stored values: a validator, converter or
-        ``__post_init__`` that changes a value it already made would change the state on
-        every load, unsaid. Records must be the very objects; other values equal and of the
-        same type. Fields holding records inside containers are compared by identity of the
-        container's items only where the class kept the container; otherwise skipped (their
-        items' equality would compare whole record graphs)."""
-        for fs, getter, stored in zip(self.schema.fields, self.getters, columns, strict=True):
-            got = list(map(getter, built))
-            same = is_ if fs.type.kind == "record" or fs.type.is_tagged() else _same
-            if same is _same and fs.type.references():
-                continue
-            kept = all(map(same, got, stored)) if same is is_ else got == stored and all(map(_same, got, stored))
-            if not kept:
-                row = next(i for i, (a, b) in enumerate(zip(got, stored, strict=True)) if not same(a, b))
-                cause = ValueError(
-                    f"{fs.name}: stored {stored[row]!r}, but the class's own code made it {got[row]!r} "
-                    "(a validator, converter or __post_init__ that changes values it made before)"
-                )
-                raise RecordRejected(f"{self.name} v{self.version}", first_row + row, cause)
+    def _bare(self, columns: list[list[Any]]) -> list[Any]:
+        """Records with their fields set and none of the class's code run."""
+        names = self.field_names
+        if self._validator is not None:  # pydantic: its own way to build without validating
+            construct = self.cls.model_construct  # type: ignore[attr-defined]
+            return [construct(**dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
+        setter = self.kind.setter(self.cls)
+        built = []
+        for row in zip(*columns, strict=True):
+            obj: Any = object.__new__(self.cls)  # no __init__: the class's code runs when checked
+            for name, value in zip(names, row, strict=True):
+                setter(obj, name, value)
+            built.append(obj)
+        return built
 
     def set_field(self, obj: Any, name: str, value: Any) -> None:
         """Set a field after construction (to close reference cycles), even on frozen types."""
         self.kind.setter(self.cls)(obj, name, value)
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a is b or (type(a) is type(b) and a == b)
 
 
 def hashed_by_value(cls: type) -> bool:

@@ -59,6 +59,8 @@ FACTORY_KINDS = frozenset(["bool", "int", "float", "str", "bytes", "bytearray", 
 FACTORY_KINDS |= {"deque", "ordereddict", "counter"}
 KINDS = frozenset([*SCALAR_TYPES, *CONTAINER_KINDS, *WRAPPED_KINDS, "enum", "literal", "union", "record", "any"])
 KINDS |= {"ndarray"}
+# Kinds stored only in typed columns: the self-described form (Any) has no tag for them.
+TYPED_ONLY = frozenset(["bytearray", "ndarray", *WRAPPED_KINDS])
 # numpy's little-endian type strings an ndarray field may declare (docs/format.md §14).
 ARRAY_DTYPES = ("|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8", "<c8", "<c16")
 
@@ -194,6 +196,9 @@ def validate_field_type(t: FieldType) -> str | None:
         return f"types nested at most {MAX_TYPE_DEPTH} deep"
     if t.is_tagged() and any(n.kind == "enum" for n in t.walk()):
         return "no enum inside Any or an ambiguous union (use a union of distinct kinds, e.g. Color | None)"
+    if t.is_tagged() and any(n.kind in TYPED_ONLY for n in t.walk()):
+        kinds = sorted({n.kind for n in t.walk()} & TYPED_ONLY)
+        return f"no {', '.join(kinds)} inside Any or an ambiguous union (a union of distinct kinds, e.g. X | None)"
     for node in t.walk():
         problem = _node_problem(node) or _hashable_problem(node)
         if problem:

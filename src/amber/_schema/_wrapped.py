@@ -65,10 +65,14 @@ def _defaultdict(t: FieldType, stored: Any) -> collections.defaultdict[Any, Any]
 
 
 def _fraction(t: FieldType, stored: Any) -> fractions.Fraction:
+    """The one form a writer gives: ``n/d`` in lowest terms, the sign on ``n``, ``d`` > 0."""
     numerator, slash, denominator = stored.partition("/")
-    if not (_integer(numerator) and (not slash or _integer(denominator))):
+    if not (slash and _integer(numerator) and denominator.isascii() and denominator.isdigit()):
         raise ValueError(f"a fraction written n/d, not {stored[:40]!r}")
-    return fractions.Fraction(int(numerator), int(denominator) if slash else 1)
+    value = fractions.Fraction(int(numerator), int(denominator))
+    if f"{value.numerator}/{value.denominator}" != stored:
+        raise ValueError(f"a fraction in lowest terms with the sign on its numerator, not {stored[:40]!r}")
+    return value
 
 
 def _integer(text: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from .._schema._record_type import RecordRejected, RecordType
 from .._schema._registry import Registry, default_registry
 from .._schema._types import CONTAINER_KINDS, FieldType
 from .._schema._wrapped import default_factory
@@ -69,7 +70,7 @@ class _Builder:
         if rt is None:
             raise TypeError(f"no declared record type {name!r}")
         fields = [self.value(f.type, rt.classes, depth + 1) for f in rt.schema.fields]
-        return st.tuples(*fields).map(lambda values: rt.build([[v] for v in values], 1)[0])
+        return st.tuples(*fields).map(lambda values: _built(rt, values)).filter(lambda r: r is not _REFUSED)
 
     def value(self, t: FieldType, classes: dict[FieldType, type], depth: int) -> st.SearchStrategy[Any]:  # noqa: PLR0911 - one return per kind
         deep = depth > self.max_depth
@@ -123,6 +124,16 @@ class _Builder:
 
 
 _WRAPPED_CONTAINERS = ("deque", "counter", "ordereddict", "defaultdict")
+_REFUSED = object()  # a draw the class's own validation refused: left out
+
+
+def _built(rt: RecordType, values: tuple[Any, ...]) -> Any:
+    """A record of the drawn values, through its class's constructor and validation (pydantic
+    constraints, attrs validators): what it refuses is not a state a service can hold."""
+    try:
+        return rt.build([[v] for v in values], 1)[0]
+    except RecordRejected:
+        return _REFUSED
 
 
 def _arrays(dtype: str) -> st.SearchStrategy[Any]:

@@ -1,0 +1,118 @@
+"""What a class's own code keeps: a record rebuilt through its validators, converters or
+``__post_init__`` must hold exactly the values it was built from.
+
+Code that changes a value it made before (a validator that appends, a converter that
+doubles, a ``__post_init__`` that sorts a list in place or drops a deque's ``maxlen``) would
+change the state at every restart, unsaid; the load refuses it instead, naming the field
+and the row. Values are compared in their stored form, taken *before* the code runs (it may
+change them in place): records by identity, everything else by the bytes it would be saved
+as (a deque's ``maxlen``, a Counter's zero counts and an OrderedDict's order included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import msgspec
+
+from .._format._columns import encode_column
+from .._schema._record_type import RecordRejected, RecordType
+from .._schema._types import FieldType
+
+_encode = msgspec.msgpack.Encoder(uuid_format="bytes").encode
+_PLAIN = (str, int, float, bool, type(None), bytes)
+_TEXT = (dt.datetime, dt.date, dt.time, dt.timedelta, decimal.Decimal, uuid.UUID)
+
+
+class _Ids(dict[int, int]):
+    """Rows of records for ``encode_column``: a record's identity stands for its row."""
+
+    def __missing__(self, key: int) -> int:
+        return key
+
+
+class _ArrayIds:
+    """Array headers for ``encode_column``: an array's identity stands for its number."""
+
+    def header(self, array: Any, declared: str) -> list[Any]:
+        return [str(array.dtype), list(array.shape), id(array)]
+
+
+def forms(rt: RecordType, columns: list[list[Any]]) -> list[list[bytes]]:
+    """Each value of each column in its stored form, as bytes (per field, per row)."""
+    return [_column_form(fs.type, column, rt) for fs, column in zip(rt.schema.fields, columns, strict=True)]
+
+
+def _column_form(t: FieldType, values: list[Any], rt: RecordType) -> list[bytes]:
+    if t.is_tagged():
+        return [_encode(_shape(v)) for v in values]
+    try:
+        stored = encode_column(t, values, lambda _: _Ids(), rt.classes, _ArrayIds())  # type: ignore[arg-type]
+    except Exception:  # the class's code made values its type does not allow: differ from any stored
+        return [_encode(["?", id(v)]) for v in values]
+    return list(map(_encode, stored))
+
+
+def _shape(value: Any) -> Any:
+    """A self-described (``Any``) value as comparable data: records by identity."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind in (list, tuple):
+        return [kind.__name__, [_shape(x) for x in value]]
+    if kind in (set, frozenset):
+        return [kind.__name__, sorted(_encode(_shape(x)) for x in value)]
+    if kind is dict:
+        return ["dict", [[_shape(k), _shape(x)] for k, x in value.items()]]
+    if kind in _TEXT:
+        return [kind.__name__, repr(value)]  # a datetime's repr names its tzinfo
+    return ["@", id(value)]
+
+
+def check_kept(rt: RecordType, before: list[list[bytes]], built: list[Any], first_row: int = 0) -> None:
+    """Refuse records whose fields no longer hold what they were built from."""
+    after = forms(rt, [list(map(getter, built)) for getter in rt.getters])
+    for fs, was, now in zip(rt.schema.fields, before, after, strict=True):
+        if was == now:
+            continue
+        row = next(i for i, (a, b) in enumerate(zip(was, now, strict=True)) if a != b)
+        stored = msgspec.msgpack.decode(was[row])
+        made = getattr(built[row], fs.name, None)
+        cause = ValueError(
+            f"{fs.name}: stored {_shown(stored)}, but the class's own code made it {made!r:.200} "
+            "(a validator, converter or __post_init__ that changes values it made before)"
+        )
+        raise RecordRejected(f"{rt.name} v{rt.version}", first_row + row, cause)
+
+
+def _shown(stored: Any) -> str:
+    return f"{stored!r:.200}"
+
+
+def built_checked(rt: RecordType, columns: list[list[Any]], count: int) -> list[Any]:
+    """Records built with every field in, their class's code checked."""
+    if not rt.reruns_code:
+        return rt.build(columns, count)
+    before = forms(rt, columns)
+    built = rt.build(columns, count)
+    check_kept(rt, before, built)
+    return built
+
+
+def finish(rt: RecordType, records: list[Any]) -> None:
+    """Records built before their fields were all in (``complete=False``): construct each for
+    real now, through its class's code, and check it against the record (which keeps its
+    identity: the constructed copy is only compared)."""
+    if not rt.reruns_code:
+        return
+    for row, record in enumerate(records):
+        values = [[getter(record)] for getter in rt.getters]
+        before = forms(rt, values)
+        try:
+            real = rt.build(values, 1)
+        except RecordRejected as e:
+            raise RecordRejected(e.where, row, e.cause) from e.cause
+        check_kept(rt, before, real, first_row=row)

@@ -18,6 +18,9 @@ import pathlib
 import uuid
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 import amber
 
 registry = amber.Registry()
@@ -95,7 +98,7 @@ class Point:
 
 @registry.record("test.Kinds", version=1)
 class Kinds(amber.Record):
-    """Format 6's field kinds: standard-library classes stored as another type, bytearray, Literal."""
+    """Format 6's field kinds: standard-library classes stored as another type, bytearray, Literal, arrays."""
 
     recent: collections.deque[int]
     ordered: collections.OrderedDict[str, int]
@@ -106,6 +109,7 @@ class Kinds(amber.Record):
     share: fractions.Fraction
     buffer: bytearray
     mode: Literal["on", "off"] | Literal[0, 1]
+    grid: npt.NDArray[np.float64]
     owners: collections.deque[Customer] = collections.deque()
     maybe: collections.deque[str] | None = None
 
@@ -124,6 +128,7 @@ def kinds_state() -> list[Kinds]:
             fractions.Fraction(-22, 7),
             bytearray(b"\x00\xffamber"),
             "on",
+            np.arange(6, dtype=np.float64).reshape(2, 3),
             collections.deque([ann, ann]),
             collections.deque(["q"]),
         ),
@@ -137,6 +142,7 @@ def kinds_state() -> list[Kinds]:
             fractions.Fraction(0),
             bytearray(),
             1,
+            np.zeros((0, 4)),
         ),
     ]
 

@@ -37,7 +37,7 @@ from ._schema._fields import FieldSchema, RecordSchema, field
 from ._schema._keyed import Table
 from ._schema._open_file import OpenFile
 from ._schema._record_type import FrozenRecord, Record, RecordType
-from ._schema._registry import Registry, checkpoint_upgrade, default_registry, downgrade, record, upgrade
+from ._schema._registry import Registry, adapter, checkpoint_upgrade, default_registry, downgrade, record, upgrade
 from ._schema._types import FieldType
 from ._schema._values import Ref
 from ._store._checkpoint import CheckpointInfo, CheckpointStore, VerifyReport
@@ -156,6 +156,7 @@ __all__ = [
     "VerifyReport",
     "Violation",
     "__version__",
+    "adapter",
     "checkpoint_upgrade",
     "default_registry",
     "downgrade",

@@ -66,7 +66,7 @@ def expected_rows(case: Case) -> list[dict[str, Any]]:
     return [_values(row, _enums(case.reader_enums)) for row in case.expect]
 
 
-def typed(value: Any) -> Any:
+def typed(value: Any) -> Any:  # noqa: PLR0911 - one return per kind
     """A value with its types spelled out, for comparisons where 1 and 1.0 and True differ."""
     if isinstance(value, enum.Enum):
         return ("enum", type(value).__name__, value.name)

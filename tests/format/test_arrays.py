@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 import amber
 import amber.testing
 from amber import commands
-from amber._format import _arrays
+from amber._format import _arrays, _format
 from tests.support.helpers import forge, memory_opener
 
 reg = amber.Registry()
@@ -168,7 +168,7 @@ def _stored(tmp_path: Path) -> tuple[amber.CheckpointStore, Any, int]:
     ("header", "said"),
     [
         (["|O", [1], 0], "an array dtype among"),
-        (["<f8", [5], 0], "expected 40 bytes for array 0 \\(<f8, shape \\[5\\]\\), found 32"),  # a shape that does not match the bytes
+        (["<f8", [5], 0], r"expected 40 bytes for array 0 \(<f8, shape \[5\]\), found 32"),  # not the bytes
         (["<f8", [-1], 0], "an array shape of at most 32 sizes >= 0"),
         (["<f8", [2**62, 2**62], 0], "bytes for array 0"),  # a shape that would allocate exabytes
         (["<f8", [4], 9], "the number of an array the checkpoint holds"),
@@ -210,12 +210,14 @@ def test_array_segments_out_of_order_are_corruption(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_with_arrays_is_format_6(tmp_path: Path) -> None:
-    store, manifest, _ = _stored(tmp_path)
+    _, manifest, _ = _stored(tmp_path)
     assert manifest.format_version == 6
-    assert (tmp_path / manifest.data).read_bytes()[:16] == amber._format._format.data_header(6)  # type: ignore[attr-defined]
+    assert (tmp_path / manifest.data).read_bytes()[:16] == _format.data_header(6)
 
 
-_DTYPES = st.sampled_from([np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64, np.float16, np.float32])
+_DTYPES = st.sampled_from(
+    [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64, np.float16, np.float32]
+)
 _DTYPES |= st.sampled_from([np.float64, np.complex64, np.complex128])
 
 

@@ -127,7 +127,9 @@ def test_a_forged_fraction_is_a_typed_error(tmp_path: Path, stored: str, said: s
     manifest = store.manifest()
     index = next(i for i, s in enumerate(manifest.segments) if s.kind == "table")
     forge(tmp_path, manifest.id, table=(index, msgspec.msgpack.encode([[stored]])))
-    with pytest.raises(amber.CorruptCheckpointError, match=f"k.Share.part: values: expected a fraction its class takes.*{said}"):
+    with pytest.raises(
+        amber.CorruptCheckpointError, match=f"k.Share.part: values: expected a fraction its class takes.*{said}"
+    ):
         store.load()
 
 

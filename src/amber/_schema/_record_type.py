@@ -105,6 +105,7 @@ class RecordType:
     deprecated: frozenset[str] = frozenset()  # fields marked amber.field(deprecated=True)
     new_fields: frozenset[str] = frozenset()  # fields marked amber.field(new=True)
     kind: ClassKind = dataclasses.field(default_factory=lambda: KINDS[0])
+    form: RecordType | None = None  # an adapter's stored form (``_adapters``): built, then turned into the value
 
     @property
     def name(self) -> str:
@@ -138,8 +139,9 @@ class RecordType:
 
     @functools.cached_property
     def reruns_code(self) -> bool:
-        """Whether building a record runs the class's own code on its values."""
-        return self.kind.reruns_code(self.cls)
+        """Whether building a record runs the class's own code on its values (an adapter's
+        always does: its value must give back the form it was made from)."""
+        return self.form is not None or self.kind.reruns_code(self.cls)
 
     @functools.cached_property
     def _validator(self) -> Callable[[dict[str, Any]], Any] | None:
@@ -154,6 +156,8 @@ class RecordType:
         return 0
 
     def _build(self, columns: list[list[Any]], count: int, complete: bool) -> list[Any]:
+        if self.form is not None:
+            return [form.to_value() for form in self.form.build(columns, count)]
         if not columns:
             return [self.cls() for _ in range(count)]
         if not complete and self.reruns_code and self.kind.builds_bare:
@@ -188,8 +192,13 @@ class RecordType:
         self.kind.setter(self.cls)(obj, name, value)
 
 
+BY_VALUE: set[type] = set()  # adapted classes: values, built whole and never changed in place by a load
+
+
 def hashed_by_value(cls: type) -> bool:
     """Frozen records (hashed by their content) cannot be changed in place."""
+    if cls in BY_VALUE:
+        return True
     config = getattr(cls, "__struct_config__", None)
     if config is not None:
         return bool(config.frozen and config.eq)

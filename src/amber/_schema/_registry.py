@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any, TypeVar
 
 from ..errors import SchemaError
+from ._adapters import adapted, check_adapter
 from ._class_kinds import kind_names, kind_of
 from ._enums import NAME_PATTERN
 from ._fields import RecordSchema, describe_fields, takes_fields_positionally
@@ -58,6 +59,7 @@ class Registry:
         self._upgrades: dict[tuple[str, int], UpgradeStep] = {}
         self._downgrades: dict[tuple[str, int], UpgradeStep] = {}
         self._checkpoint_steps: list[CheckpointStep] = []
+        self._adapted: dict[type, type] = {}  # form class -> the class it adapts
         for cls, name in _BUILTIN_TYPES:
             self.register(cls, name, version=1)
 
@@ -95,6 +97,25 @@ class Registry:
             del self._pending[cls]
             raise
         self._renamed.update(dict.fromkeys(aliases, name))
+
+    def adapter(self, value_class: type, name: str, *, version: int, aliases: Sequence[str] = ()) -> Callable[[T], T]:
+        """Declare, on a form class, how values of ``value_class`` (a class you do not own)
+        are persisted: as version ``version`` of the type ``name``, with the form's fields.
+        The form gives ``from_value(value)`` (a classmethod) and ``to_value()``."""
+
+        def decorate(form: T) -> T:
+            check_adapter(value_class, form, name)
+            if value_class in self._by_class or value_class in self._adapted.values():
+                raise SchemaError(f"{value_class.__qualname__} is already declared as a persisted type")
+            self._adapted[form] = value_class
+            try:
+                self.register(form, name, version=version, aliases=aliases)
+            except SchemaError:
+                del self._adapted[form]
+                raise
+            return form
+
+        return decorate
 
     def upgrade(self, name: str, from_version: int) -> Callable[[F], F]:
         """Declare the step from ``from_version`` to ``from_version + 1`` of type ``name``.
@@ -238,6 +259,10 @@ class Registry:
             new_fields=frozenset(d.schema.name for d in declared if d.new),
         )
         del self._pending[cls]
+        if cls in self._adapted:  # the form's schema, for values of the class it adapts
+            value_class = self._adapted[cls]
+            rt = adapted(rt, value_class)
+            cls = value_class
         self._by_class[cls] = rt
         self._by_key[(name, version)] = rt
 
@@ -262,6 +287,18 @@ def record(
     ``aliases`` lists former names of the type.
     """
     return (registry or default_registry).record(name, version=version, aliases=aliases)
+
+
+def adapter(
+    value_class: type, name: str, *, version: int, aliases: Sequence[str] = (), registry: Registry | None = None
+) -> Callable[[T], T]:
+    """Persist a class you do not own through a form class you declare.
+
+    ``@amber.adapter(Money, "shop.Money", version=1)`` on a record (or dataclass, ...) whose
+    fields are what is stored, with a classmethod ``from_value(money)`` and a method
+    ``to_value()``. The form's versions evolve like any record's; see docs/types.md.
+    """
+    return (registry or default_registry).adapter(value_class, name, version=version, aliases=aliases)
 
 
 def upgrade(name: str, from_version: int, *, registry: Registry | None = None) -> Callable[[F], F]:

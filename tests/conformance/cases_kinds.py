@@ -9,6 +9,8 @@ import collections
 import fractions
 import pathlib
 
+import numpy as np
+
 from tests.conformance.model import Case, F, Refused
 
 AVRO_ENUM = "Avro spec, Schema Resolution, enums: a symbol the reader's enum lacks is an error"
@@ -17,6 +19,7 @@ AVRO_PROMOTE = "Avro spec, Schema Resolution: int is promotable to float, item b
 PROTO_ENUM = "Protobuf Language Guide, Updating a Message Type: enum is compatible with int32 (wire-identical)"
 JSON_ENUM = "JSON Schema Validation 2020-12, 6.1.2 enum: an instance is valid if equal to one of the values"
 D = collections.deque
+NUMPY_CAST = "numpy docs, can_cast(casting='safe'), narrowed to exact casts (int64 to float64 is 'safe' yet rounds)"
 
 CASES: list[Case] = [
     Case("kind-literal-values-added", AVRO_ADDED,
@@ -59,6 +62,28 @@ CASES: list[Case] = [
     Case("kind-fraction-to-float", "Python: float(Fraction(1, 3)) is not exact",
          (F("q", "fractions.Fraction"),), (F("q", "float"),), ({"q": fractions.Fraction(1, 3)},),
          Refused("changed from")),
+    Case("kind-ndarray-int32-to-float64", NUMPY_CAST + ": every int32 is a float64",
+         (F("a", "npt.NDArray[np.int32]"),), (F("a", "npt.NDArray[np.float64]"),),
+         ({"a": np.array([1, -2, 2**31 - 1], dtype=np.int32)},), ({"a": np.array([1.0, -2.0, 2**31 - 1.0])},)),
+    Case("kind-ndarray-float32-to-float64", NUMPY_CAST + ": IEEE 754 binary32 values are binary64 values",
+         (F("a", "npt.NDArray[np.float32]"),), (F("a", "npt.NDArray[np.float64]"),),
+         ({"a": np.array([0.1, np.inf], dtype=np.float32)},),
+         ({"a": np.array([0.1, np.inf], dtype=np.float32).astype(np.float64)},)),
+    Case("kind-ndarray-uint8-to-int16", NUMPY_CAST + ": uint8 fits int16",
+         (F("a", "npt.NDArray[np.uint8]"),), (F("a", "npt.NDArray[np.int16]"),),
+         ({"a": np.array([0, 255], dtype=np.uint8)},), ({"a": np.array([0, 255], dtype=np.int16)},)),
+    Case("kind-ndarray-to-any-dtype", "Amber: an undeclared dtype reads every dtype as written",
+         (F("a", "npt.NDArray[np.int16]"),), (F("a", "np.ndarray"),),
+         ({"a": np.array([[1, 2]], dtype=np.int16)},), ({"a": np.array([[1, 2]], dtype=np.int16)},)),
+    Case("kind-ndarray-int64-to-float64", NUMPY_CAST + ": 2**53 + 1 has no float64",
+         (F("a", "npt.NDArray[np.int64]"),), (F("a", "npt.NDArray[np.float64]"),),
+         ({"a": np.array([2**53 + 1])},), Refused("changed from")),
+    Case("kind-ndarray-float64-to-float32", NUMPY_CAST + ": narrowing rounds",
+         (F("a", "npt.NDArray[np.float64]"),), (F("a", "npt.NDArray[np.float32]"),),
+         ({"a": np.array([0.1])},), Refused("changed from")),
+    Case("kind-ndarray-any-to-declared", "Amber: values of any dtype cannot all be read as one",
+         (F("a", "np.ndarray"),), (F("a", "npt.NDArray[np.float64]"),),
+         ({"a": np.array([1.0])},), Refused("changed from")),
     Case("kind-bytearray-to-bytes", "Python: bytes are immutable, a bytearray is not",
          (F("b", "bytearray"),), (F("b", "bytes"),), ({"b": bytearray(b"x")},), Refused("changed from")),
 ]  # fmt: skip

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 import amber
 from amber._evolution import _lockfile
@@ -70,6 +72,8 @@ def typed(value: Any) -> Any:  # noqa: PLR0911 - one return per kind
     """A value with its types spelled out, for comparisons where 1 and 1.0 and True differ."""
     if isinstance(value, enum.Enum):
         return ("enum", type(value).__name__, value.name)
+    if isinstance(value, np.ndarray):  # bit for bit: dtype, shape and bytes
+        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
     if isinstance(value, collections.deque):
         return ("deque", value.maxlen, [typed(v) for v in value])
     if isinstance(value, list | tuple):
@@ -83,7 +87,7 @@ def typed(value: Any) -> Any:  # noqa: PLR0911 - one return per kind
     return (type(value).__name__, value)
 
 
-KIND_SCOPE = {"collections": collections, "pathlib": pathlib, "fractions": fractions}
+KIND_SCOPE = {"collections": collections, "pathlib": pathlib, "fractions": fractions, "np": np, "npt": npt}
 _cache: dict[str, dict[str, type]] = {}
 
 

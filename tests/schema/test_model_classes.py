@@ -314,3 +314,23 @@ def test_a_pydantic_record_changed_without_touch_is_found(tmp_path: Path, caplog
     assert any("without touch()" in r.getMessage() and "'o3'" in r.getMessage() for r in caplog.records)
     m.close(final=False)
     amber.testing.assert_restores_to(amber.open_store(tmp_path, registry=reg), {"owners": live.by_name})
+
+
+def test_a_model_with_fields_left_unset_is_said_once_not_silently_changed(caplog: pytest.LogCaptureFixture) -> None:
+    """review (issue 19): model_fields_set is not stored, so after a load
+    model_dump(exclude_unset=True) also gave the fields left at their defaults, unsaid."""
+    said = amber.Registry()
+
+    @said.record("m.Patch", version=1)
+    class Patch(pydantic.BaseModel):
+        name: str | None = None
+        email: str | None = None
+
+    store = amber.open_store("memory://", registry=said)
+    with caplog.at_level(logging.WARNING, logger="amber"):
+        store.save([Patch(name="ann")])
+        store.save([Patch(name="bob")])
+    warned = [r.getMessage() for r in caplog.records if "model_fields_set" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("amber: m.Patch: which fields were set explicitly")
+    (loaded,) = store.load()
+    assert loaded == Patch(name="bob")

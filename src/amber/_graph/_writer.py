@@ -12,6 +12,7 @@ delta links to or adopts from its parent is worked out by its :class:`Delta` (_d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,9 +26,11 @@ from .._format._tagged_encoder import ROOT, TaggedEncoder
 from .._format._zones import say_changed_offsets, say_typed_datetimes
 from .._schema._fields import FieldSchema
 from .._schema._keyed import Table
+from .._schema._record_type import RecordType
 from .._schema._registry import Registry
 from .._schema._types import FieldType
 from ..errors import SerializationError
+from ..events._loud import loud
 from ._delta import Delta, Selection, no_shared_containers, shared_message
 from ._record_table import RecordTable
 
@@ -251,6 +254,7 @@ class StateWriter:
             fields = [(fs, list(map(g, objs))) for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)]
             classes = table.rt.classes
         columns = []
+        say_unkept(table.rt, objs)
         self._tagged.tracking = False  # the search of the state found any container held twice
         for fs, values in fields:
             if fs.type.is_tagged():
@@ -270,6 +274,20 @@ class StateWriter:
     def _rows_of(self, t: FieldType) -> dict[int, int]:
         table = self._by_name.get(t.record)
         return table.rows if table is not None else {}
+
+
+_said_unkept: set[str] = set()  # types already said, once per process (bounded by the schema)
+log = logging.getLogger("amber")
+
+
+def say_unkept(rt: RecordType, records: list[Any]) -> None:
+    """Say, once per type and process, what a load will not give back of its records."""
+    if rt.name in _said_unkept:
+        return
+    unkept = rt.kind.unkept(records)
+    if unkept is not None:
+        _said_unkept.add(rt.name)
+        loud(log, logging.WARNING, "amber: %s: %s", rt.name, unkept)
 
 
 def _shown(value: Any) -> str:

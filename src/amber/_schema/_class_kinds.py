@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import operator
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -67,6 +68,10 @@ class ClassKind:
 
     def setter(self, cls: type) -> Setter:
         return object.__setattr__  # bypasses frozen classes' guards: used only while loading
+
+    def unkept(self, records: list[Any]) -> str | None:
+        """What about these records a load will not give back (their fields aside), or None."""
+        return None
 
 
 class _Struct(ClassKind):
@@ -209,6 +214,17 @@ class _Pydantic(ClassKind):
     def reruns_code(self, cls: type) -> bool:
         return True  # validation may coerce or normalise any field
 
+    def unkept(self, records: list[Any]) -> str | None:
+        if not records:
+            return None
+        every = len(type(records[0]).model_fields)
+        if min(map(len, map(_FIELDS_SET, records))) >= every:
+            return None
+        return (
+            "which fields were set explicitly (model_fields_set) is not stored: after a load every field "
+            "counts as set, so model_dump(exclude_unset=True) also gives fields left at their defaults"
+        )
+
     def validator(self, cls: type) -> Callable[[dict[str, Any]], Any] | None:
         validate = cls.__pydantic_validator__.validate_python  # type: ignore[attr-defined]
 
@@ -217,6 +233,8 @@ class _Pydantic(ClassKind):
 
         return validated
 
+
+_FIELDS_SET = operator.attrgetter("__pydantic_fields_set__")
 
 # Most specific first: an attrs or pydantic class may also look like a dataclass.
 KINDS: tuple[ClassKind, ...] = (_Struct(), _Pydantic(), _Attrs(), _NamedTuple(), _Dataclass())

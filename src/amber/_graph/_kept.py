@@ -41,19 +41,19 @@ class _ArrayIds:
         return [str(array.dtype), list(array.shape), id(array)]
 
 
-def forms(rt: RecordType, columns: list[list[Any]]) -> list[list[bytes]]:
-    """Each value of each column in its stored form, as bytes (per field, per row)."""
-    return [_column_form(fs.type, column, rt) for fs, column in zip(rt.schema.fields, columns, strict=True)]
+def forms(rt: RecordType, columns: list[list[Any]]) -> list[bytes]:
+    """Each column in its stored form (records by identity), as bytes: taken before the
+    class's code runs, they cannot be changed in place by it."""
+    return [_encode(_column_form(fs.type, c, rt)) for fs, c in zip(rt.schema.fields, columns, strict=True)]
 
 
-def _column_form(t: FieldType, values: list[Any], rt: RecordType) -> list[bytes]:
+def _column_form(t: FieldType, values: list[Any], rt: RecordType) -> list[Any]:
     if t.is_tagged():
-        return [_encode(_shape(v)) for v in values]
+        return list(map(_shape, values))
     try:
-        stored = encode_column(t, values, lambda _: _Ids(), rt.classes, _ArrayIds())  # type: ignore[arg-type]
+        return encode_column(t, values, lambda _: _Ids(), rt.classes, _ArrayIds())  # type: ignore[arg-type]
     except Exception:  # the class's code made values its type does not allow: differ from any stored
-        return [_encode(["?", id(v)]) for v in values]
-    return list(map(_encode, stored))
+        return [["?", id(v)] for v in values]
 
 
 def _shape(value: Any) -> Any:
@@ -72,14 +72,16 @@ def _shape(value: Any) -> Any:
     return ["@", id(value)]
 
 
-def check_kept(rt: RecordType, before: list[list[bytes]], built: list[Any], first_row: int = 0) -> None:
-    """Refuse records whose fields no longer hold what they were built from."""
+def check_kept(rt: RecordType, before: list[bytes], built: list[Any], first_row: int = 0) -> None:
+    """Refuse records whose fields no longer hold what they were built from: each column's
+    bytes compared whole, a row looked for only when they differ."""
     after = forms(rt, [list(map(getter, built)) for getter in rt.getters])
     for fs, was, now in zip(rt.schema.fields, before, after, strict=True):
         if was == now:
             continue
-        row = next(i for i, (a, b) in enumerate(zip(was, now, strict=True)) if a != b)
-        stored = msgspec.msgpack.decode(was[row])
+        old, new = msgspec.msgpack.decode(was), msgspec.msgpack.decode(now)
+        row = next((i for i, (a, b) in enumerate(zip(old, new, strict=True)) if _encode(a) != _encode(b)), 0)
+        stored = old[row]
         made = getattr(built[row], fs.name, None)
         cause = ValueError(
             f"{fs.name}: stored {_shown(stored)}, but the class's own code made it {made!r:.200} "

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -165,9 +166,8 @@ class RecordType:
         if self.positional:
             return list(map(self.cls, *columns))
         validate = self._validator
-        if validate is not None:
-            names = self.field_names
-            return [validate(dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
+        if validate is not None:  # the rows as dicts, then validated: both loops in C
+            return list(map(validate, map(dict, map(zip, repeat(self.field_names), zip(*columns, strict=True)))))
         keywords = self.kind.keywords(self.cls)
         names = tuple(keywords.get(n, n) for n in self.field_names)
         return [self.cls(**dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]

@@ -1,0 +1,1 @@
+"""Tests of the example services under examples/, run as real processes."""

@@ -21,7 +21,9 @@ ROOT = Path(__file__).parents[2]
 
 
 def run_and_kill(store: Path, capture: str, seed: int, after: float) -> list[str]:
-    """Run the service, SIGKILL it and its forked children after ``after`` seconds."""
+    """Run the service, SIGKILL it and its forked children ``after`` seconds after its first
+    acknowledgement: counted from there, not from its start, so a slow machine (a busy core,
+    a cold import) still kills it mid-work rather than before its first checkpoint."""
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.support.crash_service", str(store), capture, str(seed)],
         cwd=ROOT,
@@ -29,10 +31,20 @@ def run_and_kill(store: Path, capture: str, seed: int, after: float) -> list[str
         text=True,
         start_new_session=True,  # one process group: the service and any checkpoint child
     )
+    assert child.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # readline blocks: the service prints a line per step
+        line = child.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.startswith("ACK "):
+            break
     time.sleep(after)
     os.killpg(child.pid, signal.SIGKILL)
     out, _ = child.communicate()
-    return out.splitlines()
+    return lines + out.splitlines()
 
 
 @pytest.mark.parametrize("capture", ["inline", "fork"])

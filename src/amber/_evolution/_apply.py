@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from .._format._arrays import widens
 from .._format._columns import column_type
 from .._format._errors import BadValue
 from .._format._tagged import PLAIN
@@ -301,7 +302,9 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
     """Values in the form typed decoding gives (records as rows), or tagged nodes."""
     column = column_type(t, reader.classes)
     if any(n.kind == "ndarray" for n in t.walk()):
-        values = [_array_headers(v) for v in values]
+        top = [t, *t.items] if t.kind == "union" else [t]  # the field's own array type, if it has one
+        declared = next((n.dtype for n in top if n.kind == "ndarray"), "")
+        values = [_array_headers(v, declared) for v in values]
     if wraps(t):  # deques, Counters, paths... as they are stored
         values, t = [to_stored(t, v) for v in values], stored_type(t)
     check_exact(t, values)
@@ -318,13 +321,16 @@ def _stored(t: FieldType, values: list[Any], reader: RecordType, refs: RefIndex)
     return converted
 
 
-def _array_headers(value: Any) -> Any:
+def _array_headers(value: Any, declared: str = "") -> Any:
     """A step's arrays: the checkpoint's own (``ArrayRef``, passed on) become their headers
-    again; an array the step made is refused (its bytes would have nowhere to go)."""
+    again; an array the step made is refused (its bytes would have nowhere to go), and so is
+    one put in a field of a dtype that does not hold its values."""
     if type(value) is ArrayRef:
+        if declared and not widens(value.dtype, declared):
+            raise BadValue(f"an array of dtype {declared}, not {value.dtype} (a step cannot convert arrays yet)")
         return [value.dtype, value.shape, value.number]
     if isinstance(value, list | tuple):
-        return type(value)(map(_array_headers, value))
+        return type(value)(_array_headers(v) for v in value)
     if type(value) is dict:
         return {k: _array_headers(v) for k, v in value.items()}
     if type(value).__module__ == "numpy":

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import xxhash
+
 from .._schema._types import ARRAY_DTYPES
 from .._schema._values import ArrayRef
 from ._errors import BadValue, Corrupt
@@ -24,6 +26,7 @@ from ._format import SegmentEntry
 
 DTYPES = ARRAY_DTYPES  # numpy's type strings of the dtypes an array may hold, little-endian (or byte-sized)
 MAX_DIMS = 32
+MAX_SIDE = 2**40  # one dimension's size: far beyond any array that fits in memory, and within numpy's
 ARRAY_PART = 32 << 20  # bytes of one array segment: bounds what a write or a read holds at once
 
 # Dtypes whose every value the wider one holds exactly (read without an upgrade step).
@@ -74,7 +77,9 @@ class ArrayPlaces:
     def header(self, array: Any, declared: str) -> list[Any]:
         code = dtype_code(array.dtype)
         if declared and code != declared:
-            raise BadValue(f"an array of dtype {declared}, not {array.dtype} (convert it with .astype)")
+            raise BadValue(
+                f"the field holds arrays of dtype {declared}; this one is {array.dtype} (convert it with .astype)"
+            )
         if array.ndim > MAX_DIMS:
             raise BadValue(f"an array of at most {MAX_DIMS} dimensions, not {array.ndim}")
         number = self._numbers.get(id(array))
@@ -94,7 +99,7 @@ class ArrayPlaces:
 
 def _parts(array: Any) -> Iterator[memoryview]:
     """An array's bytes, C order, little-endian, ``ARRAY_PART`` at a time: its own memory
-    when it is laid out so, else converted a part at a time (bounded)."""
+    when it is laid out so, else converted a slab at a time (bounded: never the whole array)."""
     np = numpy()
     little = array.dtype.newbyteorder("<")
     if array.size == 0:
@@ -105,10 +110,30 @@ def _parts(array: Any) -> Iterator[memoryview]:
         for start in range(0, len(flat), ARRAY_PART):
             yield flat[start : start + ARRAY_PART]
         return
-    rows = array.reshape(-1)  # a copy only when not contiguous
-    per_part = max(1, ARRAY_PART // array.itemsize)
-    for start in range(0, rows.size, per_part):
-        yield memoryview(np.ascontiguousarray(rows[start : start + per_part], dtype=little).view(np.uint8))
+    for slab in _slabs(np.atleast_1d(array)):
+        yield memoryview(np.ascontiguousarray(slab, dtype=little).reshape(-1).view(np.uint8))
+
+
+def _slabs(array: Any) -> Iterator[Any]:
+    """Consecutive pieces of an array along its first axis, each of at most ``ARRAY_PART``
+    bytes (going down an axis where one row is larger), in C order."""
+    row_bytes = array.itemsize * (array.size // array.shape[0])
+    if row_bytes > ARRAY_PART and array.ndim > 1:
+        for row in array:
+            yield from _slabs(row)
+        return
+    rows = max(1, ARRAY_PART // max(row_bytes, 1))
+    for start in range(0, array.shape[0], rows):
+        yield array[start : start + rows]
+
+
+def content(array: Any) -> list[Any]:
+    """An array as comparable data: its little-endian dtype, its shape and a digest of its
+    bytes (read a part at a time, as a save would)."""
+    hasher = xxhash.xxh3_128()
+    for part in _parts(array):
+        hasher.update(part)
+    return [array.dtype.newbyteorder("<").str, list(array.shape), hasher.hexdigest()]
 
 
 ReadPart = Callable[[int, int], bytes]  # (array number, part) -> that segment's bytes
@@ -121,6 +146,7 @@ class ArraySource:
         self._sizes = sizes  # array number -> raw bytes of each of its parts
         self._read = read
         self._built: dict[int, Any] = {}
+        self._widened: dict[tuple[int, str], Any] = {}
 
     def array(self, header: Any, declared: str) -> Any:
         code, shape, number = checked_header(header, self._sizes)
@@ -131,7 +157,12 @@ class ArraySource:
             built = self._built[number] = self._build(code, shape, number)
         if built.dtype.str != code or list(built.shape) != shape:
             raise Corrupt(f"array {number} with the dtype and shape it was first read with", str(header), "arrays")
-        return built.astype(declared) if declared and declared != code else built
+        if not declared or declared == code:
+            return built
+        widened = self._widened.get((number, declared))  # one array, however many hold it
+        if widened is None:
+            widened = self._widened[number, declared] = built.astype(declared)
+        return widened
 
     def _build(self, code: str, shape: list[int], number: int) -> Any:
         np = numpy()
@@ -150,11 +181,14 @@ class ArrayMarkers:
 
     def __init__(self, sizes: dict[int, list[int]]) -> None:
         self._sizes = sizes
+        self._seen: dict[int, tuple[str, list[int]]] = {}
 
     def array(self, header: Any, declared: str) -> ArrayRef:
         code, shape, number = checked_header(header, self._sizes)
         if declared and code != declared:  # read with the writer's own schema: exactly its dtype
             raise Corrupt(f"an array of dtype {declared}", code, "arrays")
+        if self._seen.setdefault(number, (code, shape)) != (code, shape):
+            raise Corrupt(f"array {number} with the dtype and shape it was first read with", str(header), "arrays")
         return ArrayRef(code, shape, number)
 
 
@@ -174,10 +208,16 @@ def checked_header(header: Any, sizes: dict[int, list[int]]) -> tuple[str, list[
     code, shape, number = header
     if code not in DTYPES:
         raise Corrupt(f"an array dtype among {', '.join(DTYPES)}", repr(code)[:40], "arrays")
-    if not (type(shape) in (list, tuple) and len(shape) <= MAX_DIMS and all(type(n) is int and n >= 0 for n in shape)):
+    if not (
+        type(shape) in (list, tuple)
+        and len(shape) <= MAX_DIMS
+        and all(type(n) is int and 0 <= n < MAX_SIDE for n in shape)
+    ):
         raise Corrupt(f"an array shape of at most {MAX_DIMS} sizes >= 0", repr(shape)[:80], "arrays")
     if type(number) is not int or number not in sizes:
         raise Corrupt("the number of an array the checkpoint holds", repr(number)[:40], "arrays")
+    if math.prod(n for n in shape if n) > 2**62:  # numpy refuses such a shape even with a zero in it
+        raise Corrupt("an array shape numpy can make", str(shape)[:80], "arrays")
     expected = math.prod(shape) * int(code[2:])  # the type string ends in the item size
     if sum(sizes[number]) != expected:
         raise Corrupt(f"{expected} bytes for array {number} ({code}, shape {shape})", str(sum(sizes[number])), "arrays")

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from .._format._arrays import content
 from .._format._columns import encode_column
 from .._schema._record_type import RecordRejected, RecordType
 from .._schema._types import FieldType
@@ -35,10 +36,11 @@ class _Ids(dict[int, int]):
 
 
 class _ArrayIds:
-    """Array headers for ``encode_column``: an array's identity stands for its number."""
+    """Array headers for ``encode_column``: an array's content stands for its number (code
+    may copy an array unchanged, but not change it)."""
 
     def header(self, array: Any, declared: str) -> list[Any]:
-        return [str(array.dtype), list(array.shape), id(array)]
+        return content(array)
 
 
 def forms(rt: RecordType, columns: list[list[Any]]) -> list[bytes]:
@@ -75,7 +77,10 @@ def _shape(value: Any) -> Any:
 def check_kept(rt: RecordType, before: list[bytes], built: list[Any], first_row: int = 0) -> None:
     """Refuse records whose fields no longer hold what they were built from: each column's
     bytes compared whole, a row looked for only when they differ."""
-    after = forms(rt, [list(map(getter, built)) for getter in rt.getters])
+    try:
+        after = forms(rt, [list(map(getter, built)) for getter in rt.getters])
+    except Exception as e:  # an adapter's from_value on the value its to_value made
+        raise RecordRejected(f"{rt.name} v{rt.version}", first_row, e) from e
     for fs, was, now in zip(rt.schema.fields, before, after, strict=True):
         if was == now:
             continue
@@ -108,7 +113,7 @@ def finish(rt: RecordType, records: list[Any]) -> None:
     """Records built before their fields were all in (``complete=False``): construct each for
     real now, through its class's code, and check it against the record (which keeps its
     identity: the constructed copy is only compared)."""
-    if not rt.reruns_code:
+    if not (rt.reruns_code or rt.validates):
         return
     for row, record in enumerate(records):
         values = [[getter(record)] for getter in rt.getters]

@@ -12,7 +12,6 @@ delta links to or adopts from its parent is worked out by its :class:`Delta` (_d
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,12 +25,12 @@ from .._format._tagged_encoder import ROOT, TaggedEncoder
 from .._format._zones import say_changed_offsets, say_typed_datetimes
 from .._schema._fields import FieldSchema
 from .._schema._keyed import Table
-from .._schema._record_type import RecordType
+from .._schema._record_type import RecordRejected, RecordType, one_line
 from .._schema._registry import Registry
 from .._schema._types import FieldType
 from ..errors import SerializationError
-from ..events._loud import loud
 from ._delta import Delta, Selection, no_shared_containers, shared_message
+from ._kept import built_checked
 from ._record_table import RecordTable
 
 _MUTABLE_KINDS = ("list", "set", "dict", "bytearray", "deque", "ordereddict", "counter", "defaultdict")
@@ -253,8 +252,9 @@ class StateWriter:
         else:
             fields = [(fs, list(map(g, objs))) for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)]
             classes = table.rt.classes
+        if table.rt.reruns_code and table.pin is None:
+            _refuse_unkept(table.rt, [values for _, values in fields], start)
         columns = []
-        say_unkept(table.rt, objs)
         self._tagged.tracking = False  # the search of the state found any container held twice
         for fs, values in fields:
             if fs.type.is_tagged():
@@ -276,18 +276,19 @@ class StateWriter:
         return table.rows if table is not None else {}
 
 
-_said_unkept: set[str] = set()  # types already said, once per process (bounded by the schema)
-log = logging.getLogger("amber")
-
-
-def say_unkept(rt: RecordType, records: list[Any]) -> None:
-    """Say, once per type and process, what a load will not give back of its records."""
-    if rt.name in _said_unkept:
-        return
-    unkept = rt.kind.unkept(records)
-    if unkept is not None:
-        _said_unkept.add(rt.name)
-        loud(log, logging.WARNING, "amber: %s: %s", rt.name, unkept)
+def _refuse_unkept(rt: RecordType, columns: list[list[Any]], start: int) -> None:
+    """Records whose class's own code (validators, converters, ``__post_init__``) would make
+    other values of them on load: refused now, while the service can still fix them, rather
+    than committed as a checkpoint its next restore refuses. Their class's code runs on
+    throwaway copies; the records themselves are left alone."""
+    try:
+        built_checked(rt, columns, len(columns[0]) if columns else 0)
+    except RecordRejected as e:
+        raise SerializationError(
+            f"cannot save {rt.name} (row {start + e.row}): a load would not give it back, its class's own code "
+            f"says {type(e.cause).__name__}: {one_line(e.cause)} (assign through the class, e.g. pydantic's "
+            "validate_assignment=True, or store what the code makes)"
+        ) from None
 
 
 def _shown(value: Any) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
-from .._format._format import TypeEntry, digest
-from .._schema._values import Link, Ref, to_json_value
+from .._format._format import Manifest, TypeEntry, digest
+from .._schema._values import ArrayRef, Link, Ref, to_json_value
 from .._store._checkpoint import CheckpointStore
 from .._store._generic import table_nodes
 from .._store._loading import check_memory
@@ -110,6 +110,7 @@ def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
         names = [t.schema.name for t in manifest.types]
         owners = _table_owners(root)
         fingerprint = _Fingerprints(manifest.id, names, records, owners, chain.tables)
+        fingerprint.arrays = _array_digests(manifest)
         chain.counts = {}
         for node in table_nodes(root).values():
             entries = chain.tables.setdefault(node.token, {}) if node.deleted is not None else {}
@@ -124,6 +125,16 @@ def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
                 chain.counts[name] = loose
         chain.tables = {n.token: chain.tables[n.token] for n in table_nodes(root).values()}
     return chain
+
+
+def _array_digests(manifest: Manifest) -> dict[int, list[str]]:
+    """Each array's content, as the digests of its segments (its number says nothing: it
+    is only the order the writer met the arrays in)."""
+    found: dict[int, list[str]] = {}
+    for segment in manifest.segments:
+        if segment.kind == "array":
+            found.setdefault(segment.array, []).append(segment.digest)
+    return found
 
 
 def _table_owners(root: Any) -> dict[Ref, tuple[int, Any]]:
@@ -144,6 +155,7 @@ class _Fingerprints:
         self._rows = dict(zip(names, records, strict=True))
         self._owners = owners
         self._earlier = earlier
+        self.arrays: dict[int, list[str]] = {}
 
     def of(self, value: Any) -> tuple[str, str]:
         if not isinstance(value, Ref):
@@ -168,6 +180,8 @@ class _Fingerprints:
 
     def _identity(self, value: Any) -> Any:
         """What a field pointing at ``value`` counts by: a table entry, else its fields."""
+        if isinstance(value, ArrayRef):
+            return {"$ndarray": [value.dtype, value.shape, self.arrays.get(value.number, [])]}
         if not isinstance(value, Ref):
             return _walk(value, self._identity)
         record = self._record(value)

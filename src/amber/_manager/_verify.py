@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 import xxhash
 
+from .._format._arrays import content
 from .._schema._keyed import Changes, Table, find_tables, table_paths
 from .._schema._registry import Registry
 from .._schema._wrapped import WRAPPED_CLASSES, wraps
@@ -73,6 +74,8 @@ class Hasher:
         self._encoder = msgspec.msgpack.Encoder(order="deterministic", enc_hook=self._unknown)
 
     def _unknown(self, value: Any) -> Any:
+        if type(value).__module__ == "numpy" and hasattr(value, "dtype") and hasattr(value, "shape"):
+            return ["ndarray", *content(value)]  # an array by its content
         kind = WRAPPED_CLASSES.get(type(value))
         if kind is not None:  # a deque, a path, a Fraction: what it is stored as
             return [kind.kind, kind.to_stored(value)]

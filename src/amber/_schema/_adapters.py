@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import SchemaError
+from ..errors import SchemaError, SerializationError
 from ._class_kinds import ClassKind, kind_of
 from ._record_type import BY_VALUE, RecordType
 from ._types import CONTAINER_KINDS, SCALAR_TYPES
@@ -46,13 +46,21 @@ def check_adapter(value_class: Any, form: type, name: str) -> None:
 def adapted(form: RecordType, value_class: type) -> RecordType:
     """The persisted type of ``value_class``: ``form``'s schema, read and built through it."""
     from_value: Callable[[Any], Any] = form.cls.from_value  # type: ignore[attr-defined]
-    getters = tuple(_through(from_value, getter) for getter in form.getters)
+    getters = tuple(_through(from_value, getter, form) for getter in form.getters)
     BY_VALUE.add(value_class)
     return dataclasses.replace(form, cls=value_class, getters=getters, positional=False, kind=ADAPTED, form=form)
 
 
-def _through(from_value: Callable[[Any], Any], getter: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _through(from_value: Callable[[Any], Any], getter: Callable[[Any], Any], form: RecordType) -> Callable[[Any], Any]:
     def get(value: Any) -> Any:
-        return getter(from_value(value))
+        try:
+            made = from_value(value)
+        except Exception as e:
+            raise SerializationError(f"cannot save {form.name}: from_value raised {type(e).__name__}: {e}") from e
+        if type(made) is not form.cls:
+            raise SerializationError(
+                f"cannot save {form.name}: from_value gave a {type(made).__qualname__}, not a {form.cls.__qualname__}"
+            )
+        return getter(made)
 
     return get

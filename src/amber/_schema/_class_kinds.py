@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
-import operator
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -68,10 +67,6 @@ class ClassKind:
 
     def setter(self, cls: type) -> Setter:
         return object.__setattr__  # bypasses frozen classes' guards: used only while loading
-
-    def unkept(self, records: list[Any]) -> str | None:
-        """What about these records a load will not give back (their fields aside), or None."""
-        return None
 
 
 class _Struct(ClassKind):
@@ -212,18 +207,19 @@ class _Pydantic(ClassKind):
             )
 
     def reruns_code(self, cls: type) -> bool:
-        return True  # validation may coerce or normalise any field
-
-    def unkept(self, records: list[Any]) -> str | None:
-        if not records:
-            return None
-        every = len(type(records[0]).model_fields)
-        if min(map(len, map(_FIELDS_SET, records))) >= every:
-            return None
-        return (
-            "which fields were set explicitly (model_fields_set) is not stored: after a load every field "
-            "counts as set, so model_dump(exclude_unset=True) also gives fields left at their defaults"
-        )
+        """Validation that may change a value: validators (decorated or in a field's
+        ``Annotated``), ``model_post_init``, or a config that transforms strings or enums.
+        Plain type checks give exact values back and need no checking."""
+        decorators = cls.__pydantic_decorators__  # type: ignore[attr-defined]
+        if decorators.validators or decorators.field_validators or decorators.root_validators:
+            return True
+        if decorators.model_validators or "model_post_init" in vars(cls):
+            return True
+        config = cls.model_config  # type: ignore[attr-defined]
+        if any(config.get(option) for option in _CHANGING_OPTIONS):
+            return True
+        fields = cls.model_fields.values()  # type: ignore[attr-defined]
+        return any(type(m).__name__ in _CHANGING_METADATA for f in fields for m in f.metadata)
 
     def validator(self, cls: type) -> Callable[[dict[str, Any]], Any] | None:
         validate = cls.__pydantic_validator__.validate_python  # type: ignore[attr-defined]
@@ -234,7 +230,8 @@ class _Pydantic(ClassKind):
         return validated
 
 
-_FIELDS_SET = operator.attrgetter("__pydantic_fields_set__")
+_CHANGING_OPTIONS = ("str_strip_whitespace", "str_to_lower", "str_to_upper", "coerce_numbers_to_str", "use_enum_values")
+_CHANGING_METADATA = ("AfterValidator", "BeforeValidator", "WrapValidator", "PlainValidator")
 
 # Most specific first: an attrs or pydantic class may also look like a dataclass.
 KINDS: tuple[ClassKind, ...] = (_Struct(), _Pydantic(), _Attrs(), _NamedTuple(), _Dataclass())

@@ -34,13 +34,13 @@ class RecordRejected(Exception):
         self.where, self.row, self.cause = where, row, cause
 
     def error(self, checkpoint: str) -> RecordRejectedError:
-        found = f"{type(self.cause).__name__}: {_one_line(self.cause)}"
+        found = f"{type(self.cause).__name__}: {one_line(self.cause)}"
         error = RecordRejectedError(checkpoint, f"{self.where}, row {self.row}", "values its class accepts", found)
         error.__cause__ = self.cause
         return error
 
 
-def _one_line(cause: Exception) -> str:
+def one_line(cause: Exception) -> str:
     """A class's refusal on one line (the CLI prints one): pydantic's errors as ``field: why``."""
     errors = getattr(cause, "errors", None)
     if callable(errors):
@@ -148,6 +148,12 @@ class RecordType:
     def _validator(self) -> Callable[[dict[str, Any]], Any] | None:
         return self.kind.validator(self.cls)
 
+    @property
+    def validates(self) -> bool:
+        """Whether the class validates apart from its constructor (pydantic): a record built
+        before its fields were all in is validated once they are."""
+        return self._validator is not None
+
     def _first_refused(self, columns: list[list[Any]], count: int) -> int:
         for row in range(count):
             try:
@@ -158,10 +164,14 @@ class RecordType:
 
     def _build(self, columns: list[list[Any]], count: int, complete: bool) -> list[Any]:
         if self.form is not None:
-            return [form.to_value() for form in self.form.build(columns, count)]
+            values = [form.to_value() for form in self.form.build(columns, count)]
+            wrong = next((v for v in values if type(v) is not self.cls), None)
+            if wrong is not None:
+                raise TypeError(f"to_value() gave a {type(wrong).__qualname__}, not a {self.cls.__qualname__}")
+            return values
         if not columns:
             return [self.cls() for _ in range(count)]
-        if not complete and self.reruns_code and self.kind.builds_bare:
+        if not complete and (self.validates or (self.reruns_code and self.kind.builds_bare)):
             return self._bare(columns)
         if self.positional:
             return list(map(self.cls, *columns))

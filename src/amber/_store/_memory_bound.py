@@ -144,14 +144,30 @@ def estimate(chain: Sequence[Manifest], readers: Readers = _as_written) -> Estim
     return Estimate(parts)
 
 
+def _widening(m: Manifest, readers: Readers) -> float:
+    """How much larger than written the arrays may load: the largest item size a reader's
+    array field declares over the smallest a writer's holds (1 when read as written)."""
+    read = [t for entry in m.types for t in (readers(entry) or ())]
+    wanted = [int(t.dtype[2:]) for f in read for t in f.walk() if t.kind == "ndarray" and t.dtype]
+    written = [
+        int(t.dtype[2:])
+        for e in m.types
+        for f in e.schema.fields
+        for t in f.type.walk()
+        if t.kind == "ndarray" and t.dtype
+    ]
+    return max(1.0, max(wanted, default=1) / min(written, default=1))
+
+
 def _manifest_parts(m: Manifest, readers: Readers) -> dict[str, int]:
     parts = {"segments": _in_flight(m.segments), "root": 0}
+    widening = _widening(m, readers)
     by_type: list[list[SegmentEntry]] = [[] for _ in m.types]
     for s in m.segments:
         if s.kind == "root":
             parts["root"] += TAGGED + s.raw_length * TAGGED_RATIO
-        elif s.kind == "array":  # becomes the array's memory, byte for byte (a widened dtype: up to 8x)
-            parts["arrays"] = parts.get("arrays", 0) + s.raw_length * (2 if readers is not _as_written else 1)
+        elif s.kind == "array":  # becomes the array's memory, byte for byte; a widened one beside it
+            parts["arrays"] = parts.get("arrays", 0) + int(s.raw_length * (1 + widening if widening > 1 else 1))
         elif 0 <= s.type < len(m.types):  # checked by the manifest's own checks
             by_type[s.type].append(s)
     parts["root"] += sum(m.tables.values()) * DICT_ITEM  # a generic verify maps every entry to its kind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._schema._keyed import find_tables
+from .._schema._keyed import Table, find_tables
 from .._schema._registry import Registry
 from .._store._checkpoint import CheckpointStore
 from ..storage import MemoryStorage
@@ -56,12 +56,10 @@ def assert_restores_to(store: CheckpointStore, state: Any, checkpoint: str | int
 
 
 def same_state(a: Any, b: Any, registry: Registry) -> bool:
-    """``a == b``, or, where equality is ambiguous (records holding numpy arrays), field by
-    field with arrays compared by dtype, shape and bytes (NaNs alike)."""
-    try:
-        return bool(a == b)
-    except ValueError:  # numpy: "the truth value of an array ... is ambiguous"
-        return _same(a, b, registry, set())
+    """Whether two states hold the same values: ``==`` for plain values, records field by
+    field, numpy arrays by dtype, shape and bytes (``==`` on arrays compares elements: a
+    one-element ``[1.0]`` would equal ``[1]``, and ``[nan]`` not itself)."""
+    return _same(a, b, registry, set())
 
 
 def _same(a: Any, b: Any, registry: Registry, seen: set[tuple[int, int]]) -> bool:  # noqa: PLR0911 - one return per kind
@@ -75,7 +73,7 @@ def _same(a: Any, b: Any, registry: Registry, seen: set[tuple[int, int]]) -> boo
     declared = registry.type_of(type(a))
     if declared is not None:
         return all(_same(g(a), g(b), registry, seen) for g in declared.getters)
-    if isinstance(a, dict):
+    if isinstance(a, dict | Table):
         return a.keys() == b.keys() and all(_same(v, b[k], registry, seen) for k, v in a.items())
     if isinstance(a, list | tuple) or type(a).__name__ == "deque":
         return len(a) == len(b) and all(_same(x, y, registry, seen) for x, y in zip(a, b, strict=True))

@@ -57,11 +57,11 @@ def test_views_big_endian_and_fortran_arrays_load_as_their_values() -> None:
 
 
 def test_an_array_held_twice_is_stored_once_and_loads_shared(tmp_path: Path) -> None:
-    shared = np.zeros(1000, dtype=np.int32)
+    shared = np.zeros(2000, dtype=np.int32)  # 8,000 bytes: in a segment of its own
     loaded = saved_and_loaded([Model(np.zeros(1), shared, {"a": shared}, shared)], tmp_path)
     assert loaded[0].anything is loaded[0].named["a"] is loaded[0].maybe
     store = amber.open_store(tmp_path, registry=reg)
-    assert len([s for s in store.manifest().segments if s.kind == "array"]) == 2
+    assert len([s for s in store.manifest().segments if s.kind == "array"]) == 1  # the small one sits in its header
 
 
 def test_large_float_arrays_are_stored_raw_in_parts_and_small_ones_compressed(tmp_path: Path) -> None:
@@ -150,15 +150,16 @@ def test_a_step_may_pass_arrays_on_and_is_told_it_cannot_make_new_ones() -> None
 
 def test_the_generic_view_and_dump_show_arrays_without_reading_their_bytes() -> None:
     store = amber.open_store("memory://", registry=reg)
-    store.save([Model(np.zeros((2, 3)), np.array([1], dtype=np.uint8))])
+    store.save([Model(np.zeros((200, 3)), np.array([1], dtype=np.uint8))])
     record = commands.dump(store)["records"]["np.Model"][0]
-    assert record["weights"] == {"$ndarray": {"dtype": "<f8", "shape": [2, 3], "array": 0}}
+    assert record["weights"] == {"$ndarray": {"dtype": "<f8", "shape": [200, 3], "array": 0}}
+    assert record["anything"] == {"$ndarray": {"dtype": "|u1", "shape": [1], "array": -1}}
     assert commands.dump(store)["types"]["np.Model"]["fields"]["weights"] == "ndarray[<f8]"
 
 
 def _stored(tmp_path: Path) -> tuple[amber.CheckpointStore, Any, int]:
     store = amber.open_store(tmp_path, registry=reg)
-    store.save([Model(np.arange(4.0), np.zeros(2))])
+    store.save([Model(np.arange(1000.0), np.zeros(1000))])  # two arrays in segments of their own
     manifest = store.manifest()
     index = next(i for i, s in enumerate(manifest.segments) if s.kind == "table")
     return store, manifest, index
@@ -168,16 +169,18 @@ def _stored(tmp_path: Path) -> tuple[amber.CheckpointStore, Any, int]:
     ("header", "said"),
     [
         (["|O", [1], 0], "an array dtype among"),
-        (["<f8", [5], 0], r"expected 40 bytes for array 0 \(<f8, shape \[5\]\), found 32"),  # not the bytes
+        (["<f8", [5], 0], r"expected 40 bytes for array 0 \(<f8, shape \[5\]\), found 8000"),  # not the bytes
         (["<f8", [-1], 0], "an array shape of at most 32 sizes >= 0"),
         (["<f8", [2**62, 2**62], 0], "an array shape of at most 32 sizes"),  # a shape that would allocate exabytes
-        (["<f8", [4], 9], "the number of an array the checkpoint holds"),
-        (["<i8", [4], 0], "np.Model.weights: arrays: expected an array of dtype <f8"),  # narrower read
+        (["<f8", [1000], 9], "the number of an array the checkpoint holds"),
+        (["<i8", [1000], 0], "np.Model.weights: arrays: expected an array of dtype <f8"),  # another dtype
+        (["<f8", [2], -1, b"\x00" * 8], "expected 16 bytes for array -1"),  # its own bytes too short
+        (["<f8", [1], 0, b"\x00" * 8], "the number of an array the checkpoint holds"),  # bytes with a segment's number
     ],
 )
 def test_a_forged_header_is_a_typed_error_naming_the_field(tmp_path: Path, header: list[Any], said: str) -> None:
     store, manifest, index = _stored(tmp_path)
-    columns = [[header], [["<f8", [2], 1]], [{}], [None]]
+    columns = [[header], [["<f8", [1000], 1]], [{}], [None]]
     forge(tmp_path, manifest.id, table=(index, msgspec.msgpack.encode(columns)))
     with pytest.raises(amber.CorruptCheckpointError, match=said):
         store.load()
@@ -227,3 +230,30 @@ def test_any_array_of_any_supported_dtype_round_trips_bit_for_bit(array: Any) ->
     (loaded,) = saved_and_loaded([Model(np.zeros(1), array)])
     assert loaded.anything.dtype == array.dtype.newbyteorder("<") and loaded.anything.shape == array.shape
     assert loaded.anything.tobytes() == array.astype(array.dtype.newbyteorder("<")).tobytes()  # NaNs too
+
+
+def test_small_arrays_sit_in_their_headers_and_stay_shared(tmp_path: Path) -> None:
+    """newcomer trial: one segment per array made a service with an embedding per user
+    slow and large (10,000 users: 10,005 segments). Small arrays now sit in their column."""
+    embedding = np.ones(16, dtype=np.float32)
+    state = [Model(np.arange(3.0), np.full(16, i, dtype=np.float32)) for i in range(1000)]
+    state.append(Model(np.zeros(1), embedding, {"a": embedding, "b": embedding}))
+    loaded = saved_and_loaded(state, tmp_path)
+    assert all(np.array_equal(a.anything, b.anything) for a, b in zip(loaded, state, strict=True))
+    last = loaded[-1]
+    assert last.anything is last.named["a"] is last.named["b"], "a small array held twice is still one"
+    segments = amber.open_store(tmp_path, registry=reg).manifest().segments
+    assert [s.kind for s in segments if s.kind == "array"] == []
+
+
+def test_a_forged_small_array_with_other_bytes_under_one_number_is_corruption(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path, registry=reg)
+    store.save([Model(np.zeros(1), np.zeros(2))])
+    manifest = store.manifest()
+    index = next(i for i, s in enumerate(manifest.segments) if s.kind == "table")
+    one, other = np.zeros(2).tobytes(), np.ones(2).tobytes()
+    columns = [[["<f8", [2], -1, one]], [["<f8", [2], -1, other]], [{}], [None]]
+    forge(tmp_path, manifest.id, table=(index, msgspec.msgpack.encode(columns)))
+    for read in (store.load, store.verify):
+        with pytest.raises(amber.CorruptCheckpointError, match="array -1"):
+            read()

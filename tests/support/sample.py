@@ -128,7 +128,7 @@ def kinds_state() -> list[Kinds]:
             fractions.Fraction(-22, 7),
             bytearray(b"\x00\xffamber"),
             "on",
-            np.arange(6, dtype=np.float64).reshape(2, 3),
+            np.arange(1024, dtype=np.float64).reshape(32, 32),  # 8 KiB: a segment of its own
             collections.deque([ann, ann]),
             collections.deque(["q"]),
         ),

@@ -328,7 +328,8 @@ def _array_headers(value: Any, declared: str = "") -> Any:
     if type(value) is ArrayRef:
         if declared and not widens(value.dtype, declared):
             raise BadValue(f"an array of dtype {declared}, not {value.dtype} (a step cannot convert arrays yet)")
-        return [value.dtype, value.shape, value.number]
+        header = [value.dtype, value.shape, value.number]
+        return [*header, value.data] if value.number < 0 else header
     if isinstance(value, list | tuple):
         return type(value)(_array_headers(v) for v in value)
     if type(value) is dict:

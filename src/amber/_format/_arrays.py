@@ -26,6 +26,7 @@ from ._format import SegmentEntry
 
 DTYPES = ARRAY_DTYPES  # numpy's type strings of the dtypes an array may hold, little-endian (or byte-sized)
 MAX_DIMS = 32
+INLINE = 4096  # bytes of an array kept in its header rather than in a segment of its own
 MAX_SIDE = 2**40  # one dimension's size: far beyond any array that fits in memory, and within numpy's
 ARRAY_PART = 32 << 20  # bytes of one array segment: bounds what a write or a read holds at once
 
@@ -67,11 +68,14 @@ def dtype_code(dtype: Any) -> str:
 
 
 class ArrayPlaces:
-    """The writer's arrays, numbered in the order met; one number per array object."""
+    """The writer's arrays, numbered in the order met; one number per array object. Arrays
+    of at most ``INLINE`` bytes sit in the header itself (numbered -1, -2, ...): a segment of
+    their own would cost more than they hold (a service with an embedding per user)."""
 
     def __init__(self) -> None:
         self._numbers: dict[int, int] = {}
         self.arrays: list[Any] = []  # kept alive while numbered: ids are only unique among live objects
+        self.inline: list[Any] = []  # likewise, for the arrays held in headers
         self.written = 0  # arrays whose segments have been yielded
 
     def header(self, array: Any, declared: str) -> list[Any]:
@@ -83,9 +87,14 @@ class ArrayPlaces:
         if array.ndim > MAX_DIMS:
             raise BadValue(f"an array of at most {MAX_DIMS} dimensions, not {array.ndim}")
         number = self._numbers.get(id(array))
-        if number is None:
+        if number is None and array.nbytes <= INLINE:
+            self.inline.append(array)
+            number = self._numbers[id(array)] = -len(self.inline)
+        elif number is None:
             number = self._numbers[id(array)] = len(self.arrays)
             self.arrays.append(array)
+        if number < 0:  # every header of it carries the bytes: headers are decoded in no set order
+            return [code, list(array.shape), number, b"".join(_parts(array))]
         return [code, list(array.shape), number]
 
     def unwritten(self) -> Iterator[tuple[int, int, memoryview]]:
@@ -149,12 +158,16 @@ class ArraySource:
         self._widened: dict[tuple[int, str], Any] = {}
 
     def array(self, header: Any, declared: str) -> Any:
-        code, shape, number = checked_header(header, self._sizes)
+        code, shape, number, data = checked_header(header, self._sizes)
         if declared and not widens(code, declared):
             raise Corrupt(f"an array of dtype {declared}", code, "arrays")
         built = self._built.get(number)
         if built is None:
-            built = self._built[number] = self._build(code, shape, number)
+            built = self._built[number] = (
+                self._inline(code, shape, data) if data is not None else self._build(code, shape, number)
+            )
+        elif data is not None and built.tobytes() != data:
+            raise Corrupt(f"array {number} with the bytes it was first read with", "other bytes", "arrays")
         if built.dtype.str != code or list(built.shape) != shape:
             raise Corrupt(f"array {number} with the dtype and shape it was first read with", str(header), "arrays")
         if not declared or declared == code:
@@ -163,6 +176,11 @@ class ArraySource:
         if widened is None:
             widened = self._widened[number, declared] = built.astype(declared)
         return widened
+
+    @staticmethod
+    def _inline(code: str, shape: list[int], data: bytes) -> Any:
+        np = numpy()
+        return np.frombuffer(data, dtype=np.dtype(code)).reshape(shape).copy()  # writable, its own
 
     def _build(self, code: str, shape: list[int], number: int) -> Any:
         np = numpy()
@@ -181,15 +199,15 @@ class ArrayMarkers:
 
     def __init__(self, sizes: dict[int, list[int]]) -> None:
         self._sizes = sizes
-        self._seen: dict[int, tuple[str, list[int]]] = {}
+        self._seen: dict[int, tuple[str, list[int], bytes | None]] = {}
 
     def array(self, header: Any, declared: str) -> ArrayRef:
-        code, shape, number = checked_header(header, self._sizes)
+        code, shape, number, data = checked_header(header, self._sizes)
         if declared and code != declared:  # read with the writer's own schema: exactly its dtype
             raise Corrupt(f"an array of dtype {declared}", code, "arrays")
-        if self._seen.setdefault(number, (code, shape)) != (code, shape):
-            raise Corrupt(f"array {number} with the dtype and shape it was first read with", str(header), "arrays")
-        return ArrayRef(code, shape, number)
+        if self._seen.setdefault(number, (code, shape, data)) != (code, shape, data):
+            raise Corrupt(f"array {number} as it was first read", str(header)[:80], "arrays")
+        return ArrayRef(code, shape, number, data or b"")
 
 
 def array_sizes(segments: Iterable[SegmentEntry]) -> dict[int, list[int]]:
@@ -201,11 +219,15 @@ def array_sizes(segments: Iterable[SegmentEntry]) -> dict[int, list[int]]:
     return sizes
 
 
-def checked_header(header: Any, sizes: dict[int, list[int]]) -> tuple[str, list[int], int]:
-    """A stored header, checked against the array segments before anything is allocated."""
-    if not (type(header) in (list, tuple) and len(header) == 3):
-        raise Corrupt("an array header [dtype, shape, number]", repr(header)[:80], "arrays")
-    code, shape, number = header
+def checked_header(header: Any, sizes: dict[int, list[int]]) -> tuple[str, list[int], int, bytes | None]:
+    """A stored header, checked against the array segments (or its own bytes, for an array
+    held in it) before anything is allocated."""
+    if not (type(header) in (list, tuple) and len(header) in (3, 4)):
+        raise Corrupt(
+            "an array header [dtype, shape, number] or [dtype, shape, number, bytes]", repr(header)[:80], "arrays"
+        )
+    code, shape, number = header[:3]
+    data = header[3] if len(header) == 4 else None
     if code not in DTYPES:
         raise Corrupt(f"an array dtype among {', '.join(DTYPES)}", repr(code)[:40], "arrays")
     if not (
@@ -214,11 +236,13 @@ def checked_header(header: Any, sizes: dict[int, list[int]]) -> tuple[str, list[
         and all(type(n) is int and 0 <= n < MAX_SIDE for n in shape)
     ):
         raise Corrupt(f"an array shape of at most {MAX_DIMS} sizes >= 0", repr(shape)[:80], "arrays")
-    if type(number) is not int or number not in sizes:
-        raise Corrupt("the number of an array the checkpoint holds", repr(number)[:40], "arrays")
+    inline = type(number) is int and number < 0 and type(data) is bytes and len(data) <= INLINE
+    if not (inline or (type(number) is int and number in sizes and data is None)):
+        raise Corrupt("the number of an array the checkpoint holds (< 0 with its bytes)", repr(number)[:40], "arrays")
     if math.prod(n for n in shape if n) > 2**62:  # numpy refuses such a shape even with a zero in it
         raise Corrupt("an array shape numpy can make", str(shape)[:80], "arrays")
     expected = math.prod(shape) * int(code[2:])  # the type string ends in the item size
-    if sum(sizes[number]) != expected:
-        raise Corrupt(f"{expected} bytes for array {number} ({code}, shape {shape})", str(sum(sizes[number])), "arrays")
-    return code, list(shape), number
+    found = len(data) if data is not None else sum(sizes[number])
+    if found != expected:
+        raise Corrupt(f"{expected} bytes for array {number} ({code}, shape {shape})", str(found), "arrays")
+    return code, list(shape), number, data

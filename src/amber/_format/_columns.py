@@ -294,8 +294,8 @@ def _column_type(t: FieldType, classes: Classes, plain: bool = False) -> Any:  #
         return SCALAR_TYPES.get(kind, int)
     if kind in WRAPPED:
         return _column_type(WRAPPED[kind].stored(t), classes, plain)
-    if kind == "ndarray":
-        return tuple[str, list[int], int]
+    if kind == "ndarray":  # [dtype, shape, number] or, for a small array, [dtype, shape, number, bytes]
+        return list[Any]
     if kind == "literal":
         return type(t.values[0]) if plain else Literal[t.values]
     if kind == "enum":

@@ -181,7 +181,8 @@ class _Fingerprints:
     def _identity(self, value: Any) -> Any:
         """What a field pointing at ``value`` counts by: a table entry, else its fields."""
         if isinstance(value, ArrayRef):
-            return {"$ndarray": [value.dtype, value.shape, self.arrays.get(value.number, [])]}
+            content = [digest(value.data)] if value.number < 0 else self.arrays.get(value.number, [])
+            return {"$ndarray": [value.dtype, value.shape, content]}
         if not isinstance(value, Ref):
             return _walk(value, self._identity)
         record = self._record(value)

@@ -45,6 +45,7 @@ class ArrayRef(msgspec.Struct, frozen=True, array_like=True):
     dtype: str
     shape: list[int]
     number: int
+    data: bytes = b""  # a small array's bytes, held in its header (number < 0)
 
 
 class TableNode(msgspec.Struct, frozen=True):

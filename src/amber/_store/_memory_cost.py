@@ -136,9 +136,9 @@ def cost(t: FieldType) -> Cost:  # noqa: PLR0911 - one return per kind
         return scalar
     if t.kind in ("enum", "literal"):  # the member; read by value (no app code, or a Literal), its value
         return _cost(max(map(_enum_value, t.values)), 1, 0)
-    if t.kind == "ndarray":  # its header as decoded, and the array object (its bytes: the "arrays" part)
+    if t.kind == "ndarray":  # its header as decoded and the array object; a small array's bytes twice
         header = cost(_ARRAY_HEADER)
-        return Cost(header.fixed + ARRAY_OBJECT, header.least, header.ratio, header.dense)
+        return Cost(header.fixed + ARRAY_OBJECT, header.least, max(header.ratio, 2.0), max(header.dense, 2.0))
     wrapped = WRAPPED.get(t.kind)
     if wrapped is not None:  # decoded in its stored form, then rebuilt as its class beside it: twice
         c = cost(wrapped.stored(t))

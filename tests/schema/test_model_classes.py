@@ -320,3 +320,13 @@ def test_a_pydantic_record_changed_without_touch_is_found(tmp_path: Path, caplog
     assert any("without touch()" in r.getMessage() and "'o3'" in r.getMessage() for r in caplog.records)
     m.close(final=False)
     amber.testing.assert_restores_to(amber.open_store(tmp_path, registry=reg), {"owners": live.by_name})
+
+
+def test_an_object_missing_a_field_is_a_typed_error_naming_it() -> None:
+    """newcomer trial: an object unpickled from an older release, made before a field was
+    added, made save raise a bare AttributeError."""
+    store = amber.open_store("memory://", registry=reg)
+    owner = Owner(name="old")
+    del owner.__dict__["tags"]  # what unpickling an older Owner gives
+    with pytest.raises(amber.SerializationError, match=r"cannot save m\.Owner\.tags: a Owner has no 'tags'"):
+        store.save([owner])

@@ -177,7 +177,7 @@ class StateWriter:
                 for value in map(getter, objs):
                     self._tagged_field(table, fs.name, value)
             elif fs.type.references():
-                column = list(map(getter, objs))
+                column = _column(table.rt, fs, getter, objs)
                 self._found_records(self._checked(table, fs, column, start, classes=table.rt.classes))
 
     def _tagged_field(self, table: RecordTable, name: str, value: Any) -> Any:
@@ -250,7 +250,10 @@ class StateWriter:
         if table.pin is not None:
             fields, classes = table.pin.columns(objs), table.pin.classes
         else:
-            fields = [(fs, list(map(g, objs))) for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)]
+            fields = [
+                (fs, _column(table.rt, fs, g, objs))
+                for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)
+            ]
             classes = table.rt.classes
         if table.rt.reruns_code and table.pin is None:
             _refuse_unkept(table.rt, [values for _, values in fields], start)
@@ -274,6 +277,18 @@ class StateWriter:
     def _rows_of(self, t: FieldType) -> dict[int, int]:
         table = self._by_name.get(t.record)
         return table.rows if table is not None else {}
+
+
+def _column(rt: RecordType, fs: FieldSchema, getter: Any, objs: list[Any]) -> list[Any]:
+    """One field of many records; a record without it (an object made before the field was
+    added, such as one unpickled from an older release) is a SerializationError naming both."""
+    try:
+        return list(map(getter, objs))
+    except AttributeError as e:
+        raise SerializationError(
+            f"cannot save {rt.name}.{fs.name}: a {rt.cls.__qualname__} has no {fs.name!r} ({e}); it was made without "
+            "its class's constructor (an object unpickled from an older release?): rebuild it through the class"
+        ) from None
 
 
 def _refuse_unkept(rt: RecordType, columns: list[list[Any]], start: int) -> None:

@@ -161,8 +161,11 @@ def with_sizes(meta: dict[str, Any], writer: StateWriter, segments: list[Segment
     for table in writer.tables:
         sizes[table.rt.name] = {"records": len(table.objects) - table.linked, "links": table.linked}
         sizes[table.rt.name].update(stored_bytes=0, raw_bytes=0)
-    for entry in segments:
-        name = {"root": "(root)", "array": "(arrays)"}.get(entry.kind) or writer.tables[entry.type].rt.name
+    owner = "(root)"
+    for entry in segments:  # an array's segments follow the table chunk that names it: its bytes count there
+        if entry.kind != "array":
+            owner = "(root)" if entry.kind == "root" else writer.tables[entry.type].rt.name
+        name = owner
         target = sizes.setdefault(name, {"stored_bytes": 0, "raw_bytes": 0})
         target["stored_bytes"] += entry.length
         target["raw_bytes"] += entry.raw_length

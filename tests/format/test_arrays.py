@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import amber
+import amber.storage
 import amber.testing
 from amber import commands
 from amber._format import _arrays, _format
@@ -257,3 +258,19 @@ def test_a_forged_small_array_with_other_bytes_under_one_number_is_corruption(tm
     for read in (store.load, store.verify):
         with pytest.raises(amber.CorruptCheckpointError, match="array -1"):
             read()
+
+
+def test_a_raw_array_part_read_in_place_is_checked_there(tmp_path: Path) -> None:
+    """Raw parts are read straight into the new array (ReadsInto), and their digest checked
+    in place: a flipped byte is refused, not loaded."""
+    store = amber.open_store(tmp_path, registry=reg)
+    store.save([Model(np.random.default_rng(1).random(20_000), np.zeros(1))])  # 160 KB of noise: raw
+    manifest = store.manifest()
+    raw = next(s for s in manifest.segments if s.kind == "array")
+    assert raw.codec == "none" and isinstance(store.storage, amber.storage.ReadsInto)
+    data = tmp_path / manifest.data
+    flipped = bytearray(data.read_bytes())
+    flipped[raw.offset + 12345] ^= 1
+    data.write_bytes(bytes(flipped))
+    with pytest.raises(amber.CorruptCheckpointError, match=r"array 0 part 0\): expected xxh3-128 digest"):
+        store.load()

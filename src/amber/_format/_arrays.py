@@ -145,15 +145,15 @@ def content(array: Any) -> list[Any]:
     return [array.dtype.newbyteorder("<").str, list(array.shape), hasher.hexdigest()]
 
 
-ReadPart = Callable[[int, int], bytes]  # (array number, part) -> that segment's bytes
+ReadPart = Callable[[int, int, memoryview], None]  # (array number, part, where its bytes go)
 
 
 class ArraySource:
     """The reader's arrays, built on first use from their segments (one per number)."""
 
-    def __init__(self, sizes: dict[int, list[int]], read: ReadPart) -> None:
+    def __init__(self, sizes: dict[int, list[int]], read_into: ReadPart) -> None:
         self._sizes = sizes  # array number -> raw bytes of each of its parts
-        self._read = read
+        self._read_into = read_into
         self._built: dict[int, Any] = {}
         self._widened: dict[tuple[int, str], Any] = {}
 
@@ -188,7 +188,7 @@ class ArraySource:
         flat = out.reshape(-1).view(np.uint8)
         at = 0
         for part, size in enumerate(self._sizes[number]):
-            flat[at : at + size] = np.frombuffer(self._read(number, part), dtype=np.uint8)
+            self._read_into(number, part, memoryview(flat[at : at + size]))  # straight into the array
             at += size
         return out
 

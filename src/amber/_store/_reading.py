@@ -39,7 +39,7 @@ from .._schema._record_type import RecordRejected
 from .._schema._types import FieldType
 from .._schema._values import Link, Ref, TableNode
 from ..errors import CheckpointError, CorruptCheckpointError, MigrationError, ObjectNotFoundError
-from ..storage import Storage
+from ..storage import ReadsInto, Storage
 from ._delta_reading import ParentRows, applier
 from ._generic import dict_rows, generic_root, markers, ref_index, table_nodes
 from ._memory_bound import Estimate, default_memory_limit, estimate, range_excess, refuse
@@ -289,11 +289,32 @@ class CheckpointReader:
         """The checkpoint's numpy arrays, each read from its segments when first asked for."""
         where = {(s.array, s.part): i for i, s in enumerate(self.manifest.segments) if s.kind == "array"}
 
-        def read(number: int, part: int) -> bytes:
+        def read_into(number: int, part: int, target: memoryview) -> None:
             index = where[number, part]
-            return self.segment(index, self.manifest.segments[index])
+            self.segment_into(index, self.manifest.segments[index], target)
 
-        return ArraySource(array_sizes(self.manifest.segments), read)
+        return ArraySource(array_sizes(self.manifest.segments), read_into)
+
+    def segment_into(self, index: int, entry: SegmentEntry, target: memoryview) -> None:
+        """One segment's bytes into ``target`` (its raw length): a raw segment is read straight
+        into it where the storage can (no copy, no new ``bytes``), then its length and digests
+        are checked there; any other one is read, checked and inflated as ``segment`` does."""
+        if entry.codec != "none" or not isinstance(self.storage, ReadsInto):
+            target[:] = self.segment(index, entry)
+            return
+        m = self.manifest
+        part = entry.describe(index, m)
+        try:
+            got = self.storage.read_range_into(m.data, entry.offset, target)
+        except ObjectNotFoundError:
+            raise CorruptCheckpointError(m.id, part, f"data file {m.data}", "it is missing") from None
+        if got != entry.length:
+            raise CorruptCheckpointError(m.id, part, f"{entry.length} bytes", f"{got} (truncated)")
+        found = digest(target)
+        if found != entry.digest:
+            raise CorruptCheckpointError(m.id, part, f"xxh3-128 digest {entry.digest}", found)
+        if entry.sha256 and hashlib.sha256(target).hexdigest() != entry.sha256:
+            raise CorruptCheckpointError(m.id, part, f"SHA-256 {entry.sha256}", hashlib.sha256(target).hexdigest())
 
     def segment(self, index: int, entry: SegmentEntry) -> bytes:
         """One segment's bytes: length and digest checked, then inflated with a bound."""

@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from ._base import Storage
+from ._base import ReadsInto, Storage
 from ._local import LocalStorage
 from ._memory import MemoryStorage
 
-__all__ = ["LocalStorage", "MemoryStorage", "S3Storage", "Storage"]
+__all__ = ["LocalStorage", "MemoryStorage", "ReadsInto", "S3Storage", "Storage"]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,6 +23,17 @@ def check_key(key: str) -> str:
 
 
 @runtime_checkable
+class ReadsInto(Protocol):
+    """An optional capability of a backend: reading a range straight into a buffer the
+    caller owns (a numpy array's memory), saving a copy and the page faults of a new
+    ``bytes`` for every large array part. Readers fall back to ``get_range`` without it."""
+
+    def read_range_into(self, key: str, start: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``start``; return the bytes read (fewer only when the object is shorter)."""
+        ...
+
+
+@runtime_checkable
 class Storage(Protocol):
     """What a checkpoint store needs from a backend.
 

@@ -129,6 +129,21 @@ class LocalStorage:
             finally:
                 os.close(fd)
 
+    def read_range_into(self, key: str, start: int, buffer: memoryview) -> int:
+        with self._translated(key):
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK | _NO_LINK)
+            try:
+                _require_regular(os.fstat(fd), key)
+                done = 0
+                while done < len(buffer):
+                    got = os.preadv(fd, [buffer[done:]], start + done)
+                    if got == 0:
+                        break  # the object is shorter
+                    done += got
+                return done
+            finally:
+                os.close(fd)
+
     def size(self, key: str) -> int:
         with self._translated(key):
             info = self._path(key).lstat()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable
 
-from ._base import Storage, check_key
+from ._base import ReadsInto, Storage, check_key
 
 
 class PrefixedStorage:
@@ -25,6 +25,13 @@ class PrefixedStorage:
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
         return self.inner.get_range(self._key(key), start, length)
+
+    def read_range_into(self, key: str, start: int, buffer: memoryview) -> int:
+        if isinstance(self.inner, ReadsInto):
+            return self.inner.read_range_into(self._key(key), start, buffer)
+        data = self.inner.get_range(self._key(key), start, len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def size(self, key: str) -> int:
         return self.inner.size(self._key(key))

@@ -147,6 +147,21 @@ def test_a_worker_that_fails_to_write_its_shard_aborts_the_epoch_at_once(tmp_pat
     assert "worker 1 failed: SerializationError" in str(outcomes[0])
 
 
+def test_a_worker_joining_an_epoch_already_aborted_is_told_why(tmp_path: Path) -> None:
+    """CI (a loaded machine): worker 0 came to the epoch after worker 1 had failed and aborted
+    it, and heard only "it is decided already", not why."""
+    fleet = fleet_at(tmp_path)
+    workers = [fleet.join(i, 2) for i in range(2)]
+    bad: amber.Table[int, Any] = amber.Table()
+    bad[next(k for k in range(100) if workers[1].owns(k))] = object()  # cannot be saved
+    with pytest.raises(amber.SerializationError):
+        workers[1].checkpoint({"bad": bad}, epoch=1)
+    with pytest.raises(
+        amber.FleetCheckpointAbortedError, match=r"decided already \(worker 1 failed: SerializationError"
+    ):
+        workers[0].checkpoint({"items": amber.Table()}, epoch=1)
+
+
 def test_a_worker_slot_has_one_holder_and_a_taken_over_one_is_fenced(tmp_path: Path) -> None:
     fleet = fleet_at(tmp_path)
     old = fleet.join(0, 1, lease_seconds=0.2)

@@ -100,8 +100,9 @@ class FleetWorker:
         decided = self.fleet.decision(epoch)
         if decided is not None and self._holds_earlier_try(decided):
             return self._adopt(decided)
-        if decided is not None:
-            raise FleetCheckpointAbortedError(epoch, "it is decided already: take a later epoch")
+        if decided is not None:  # said with its reason: a worker that failed first aborted it, say
+            why = f" ({decided.reason})" if decided.reason else ""
+            raise FleetCheckpointAbortedError(epoch, f"it is decided already{why}: take a later epoch")
         state = _shard(tables)
         deadline = time.monotonic() + timeout
         parent = self._parent if self._since_full < self.full_every else None

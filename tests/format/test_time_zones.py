@@ -1,10 +1,12 @@
-"""Time zones the format cannot keep: said out loud, or refused, never changed silently.
+"""Time zones: kept as written (format 6), said out loud, or refused; never changed silently.
 
-Format 5 stores a typed datetime as its instant in UTC and keeps a tagged one's offset but
-not what its zone was (a ZoneInfo key, a pytz or dateutil zone, a timezone's own name); a
-time with a zone that needs a date to give an offset would lose its tzinfo altogether.
-Each case below was silent before. Cases marked "review" came from a hostile review of the
-first version of these warnings (a crash, wrong warnings, floods).
+Format 6 keeps a datetime's ZoneInfo key or plain offset beside its instant, in a typed
+``datetime`` (or ``datetime | None``) field and in tagged values. What no zone token says (a
+pytz or dateutil zone, a timezone's own name, a zone of a datetime nested in a typed
+container) loads as a plain offset or UTC, and is said; a time with a zone that needs a date
+to give an offset would lose its tzinfo altogether, and is refused. Each case was silent
+once. Cases marked "review" came from a hostile review of the first version of these
+warnings (a crash, wrong warnings, floods).
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ import datetime as dt
 import logging
 import zoneinfo
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import amber
 from amber._format import _zones
+from tests.support.helpers import forge
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 
@@ -81,23 +88,27 @@ def said(caplog: pytest.LogCaptureFixture) -> list[str]:
 UTC_NOON = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)
 
 
-def test_a_typed_datetime_with_an_offset_loads_as_the_same_instant_in_utc_and_says_so(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_typed_datetime_keeps_its_offset_and_its_zone(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 19: a +05:30 time in a typed field loaded as UTC, and a ZoneInfo became a fixed
+    offset, so arithmetic across a daylight-saving change was an hour off."""
     written = dt.datetime(2024, 3, 30, 12, tzinfo=KOLKATA)
-    (loaded,) = saved_and_loaded([Meeting(written)])
-    assert loaded.when == written and loaded.when.tzinfo is dt.UTC, "the instant kept, the offset not"
-    assert said(caplog) == [
-        "tz.Meeting.when: datetimes with time zone 'UTC+05:30' are stored as their instants in UTC and load with "
-        "tzinfo=UTC (equal instants, different values; said once per process)"
-    ]
+    before_dst = dt.datetime(2024, 3, 30, 12, tzinfo=PARIS)  # Paris moves to summer time on the 31st
+    (loaded,) = saved_and_loaded([Meeting(written, maybe=before_dst)])
+    assert (
+        loaded.when == written and loaded.when.tzinfo == KOLKATA and loaded.when.utcoffset() == KOLKATA.utcoffset(None)
+    )
+    assert loaded.maybe.tzinfo is PARIS, "the same zone object, found by its key"
+    day_after = loaded.maybe + dt.timedelta(days=1)
+    assert (day_after.hour, day_after.utcoffset()) == (12, dt.timedelta(hours=2)), "wall-clock arithmetic as written"
+    assert said(caplog) == []
 
 
-def test_a_zone_inside_a_typed_list_or_optional_is_said_with_its_field(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_zone_inside_a_typed_list_is_said_with_its_field(caplog: pytest.LogCaptureFixture) -> None:
     paris = dt.datetime(2024, 1, 1, tzinfo=PARIS)
-    saved_and_loaded([Meeting(UTC_NOON, history=[paris], maybe=paris)])
-    assert sorted(m.split(":")[0] for m in said(caplog)) == ["tz.Meeting.history", "tz.Meeting.maybe"]
-    assert all("'Europe/Paris'" in m for m in said(caplog))
+    (loaded,) = saved_and_loaded([Meeting(UTC_NOON, history=[paris], maybe=paris)])
+    assert loaded.maybe.tzinfo is PARIS and loaded.history[0].tzinfo is dt.UTC
+    assert [m.split(":")[0] for m in said(caplog)] == ["tz.Meeting.history"]
+    assert "'Europe/Paris'" in said(caplog)[0]
 
 
 def test_utc_and_naive_datetimes_load_as_written_and_say_nothing(caplog: pytest.LogCaptureFixture) -> None:
@@ -107,23 +118,26 @@ def test_utc_and_naive_datetimes_load_as_written_and_say_nothing(caplog: pytest.
     assert said(caplog) == []
 
 
-def test_a_tagged_datetime_keeps_its_offset_silently_but_a_zone_is_said(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_tagged_datetime_keeps_its_offset_and_its_zone_but_a_foreign_zone_is_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     fixed = dt.datetime(2024, 3, 30, 12, tzinfo=KOLKATA)
     (loaded,) = saved_and_loaded([Meeting(fixed, note=fixed, either=fixed)])
     assert loaded.note.tzinfo == KOLKATA and loaded.either.tzinfo == KOLKATA
-    assert [m.split(":")[0] for m in said(caplog)] == ["tz.Meeting.when"], "the union is tagged: kept, not said"
-    caplog.clear()
     zoned = dt.datetime(2024, 3, 30, 12, tzinfo=PARIS)
     loaded = saved_and_loaded({"at": zoned})
-    assert loaded["at"] == zoned and loaded["at"].tzinfo == dt.timezone(dt.timedelta(hours=1))
+    assert loaded["at"] == zoned and loaded["at"].tzinfo is PARIS
+    assert said(caplog) == []
+    foreign = dt.datetime(2024, 3, 30, 12, tzinfo=Fixed("EST", -5))  # as pytz's and dateutil's zones are
+    assert saved_and_loaded({"at": foreign})["at"].tzinfo == dt.timezone(dt.timedelta(hours=-5))
     assert said(caplog) == [
-        "the state's root: times or datetimes with time zone 'Europe/Paris' load with a plain UTC offset, the zone's "
-        "name lost (equal instants, different values; said once per process)"
+        "the state's root: times or datetimes with time zone tests.format.test_time_zones.Fixed load with a plain "
+        "UTC offset, the zone's name lost (equal instants, different values; said once per process)"
     ]
 
 
 def test_an_any_field_is_named_in_what_is_said(caplog: pytest.LogCaptureFixture) -> None:
-    saved_and_loaded([Meeting(UTC_NOON, note=dt.datetime(2024, 1, 1, tzinfo=PARIS))])
+    saved_and_loaded([Meeting(UTC_NOON, note=dt.datetime(2024, 1, 1, tzinfo=Fixed("X", 3)))])
     assert [m.split(":")[0] for m in said(caplog)] == ["tz.Meeting.note"]
 
 
@@ -170,7 +184,7 @@ def test_a_union_of_tuples_saves_as_before() -> None:
 
 def test_each_place_is_said_once_naming_a_few_zones_whatever_the_number(caplog: pytest.LogCaptureFixture) -> None:
     """review: a fresh zone per value gave a warning per value, and the set of them grew."""
-    offsets = [dt.timezone(dt.timedelta(minutes=m)) for m in range(1, 600)]
+    offsets = [dt.timezone(dt.timedelta(minutes=m), f"Z{m}") for m in range(1, 600)]  # named: no token keeps them
     for _ in range(2):
         saved_and_loaded([Meeting(dt.datetime(2024, 1, 1, tzinfo=z)) for z in offsets])
     (one,) = said(caplog)
@@ -192,3 +206,70 @@ def test_a_time_with_a_fixed_offset_keeps_it_and_says_nothing(caplog: pytest.Log
     (loaded,) = saved_and_loaded([Meeting(dt.datetime(2024, 1, 1), at=nine, note=nine)])
     assert loaded.at == nine and loaded.at.utcoffset() == KOLKATA.utcoffset(None) and loaded.note == nine
     assert said(caplog) == []
+
+
+@reg.record("tz.Stamp", version=1)
+class Stamp(amber.Record):
+    at: dt.datetime
+    n: int = 0
+
+
+def _forged(tmp_path: Path, table: list[Any]) -> amber.CheckpointStore:
+    """A checkpoint whose table segment is ``table`` (columns, then zone tokens), flagged so."""
+    store = amber.open_store(tmp_path, registry=reg)
+    store.save([Stamp(dt.datetime(2024, 1, 1, tzinfo=PARIS))])
+    manifest = store.manifest()
+    index = next(i for i, s in enumerate(manifest.segments) if s.kind == "table")
+    assert manifest.segments[index].zones and manifest.format_version == 6
+    forge(tmp_path, manifest.id, table=(index, msgspec.msgpack.encode(table)))
+    return store
+
+
+UTC_INSTANT = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ([[UTC_INSTANT], [0], {0: ["../../etc/passwd"]}], "a zone key or a UTC offset"),
+        ([[UTC_INSTANT], [0], {0: ["Nowhere/City"]}], "which this machine does not know"),
+        ([[UTC_INSTANT], [0], {0: ["+99:00"]}], "a zone token"),
+        ([[UTC_INSTANT], [0], {1: ["+01:00"]}], "zone tokens for a datetime field's 1 rows"),  # an int field
+        ([[UTC_INSTANT], [0], {0: ["+01:00", None]}], "zone tokens for a datetime field's 1 rows"),
+        ([[dt.datetime(2024, 1, 1).isoformat()], [0], {0: ["+01:00"]}], "a zone token beside an aware datetime"),
+    ],
+)
+def test_a_forged_zone_token_is_a_typed_error(tmp_path: Path, table: list[Any], said: str) -> None:
+    store = _forged(tmp_path, table)
+    with pytest.raises(amber.CorruptCheckpointError, match=said):
+        store.load()
+
+
+def test_a_forged_zone_key_in_a_tagged_datetime_is_a_typed_error(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path, registry=reg)
+    store.save({"at": dt.datetime(2024, 1, 1, tzinfo=PARIS)})
+    manifest = store.manifest()
+    forge(
+        tmp_path,
+        manifest.id,
+        root=msgspec.msgpack.encode([7, [1, ["at"]], [0, [[9, "2024-01-01T00:00:00+01:00", "../x"]]]]),
+    )
+    with pytest.raises(amber.CorruptCheckpointError):
+        store.load()
+
+
+def test_zones_make_a_checkpoint_format_6_and_utc_leaves_it_as_it_was(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path, registry=reg)
+    store.save([Stamp(UTC_INSTANT)])
+    assert store.manifest().format_version == 1
+    store.save([Stamp(dt.datetime(2024, 1, 1, tzinfo=KOLKATA))])
+    assert store.manifest().format_version == 6
+
+
+@settings(max_examples=80)
+@given(st.datetimes(timezones=st.timezones() | st.just(dt.UTC) | st.none()))
+def test_any_datetime_in_any_zone_loads_as_written_typed_or_not(written: dt.datetime) -> None:
+    (loaded,) = saved_and_loaded([Meeting(written, note=written, maybe=written)])
+    for value in (loaded.when, loaded.note, loaded.maybe):
+        assert value == written and value.tzinfo == written.tzinfo and value.utcoffset() == written.utcoffset()
+        assert (value.date(), value.time()) == (written.date(), written.time()), "the same wall-clock time"

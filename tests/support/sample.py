@@ -16,6 +16,7 @@ import fractions
 import math
 import pathlib
 import uuid
+import zoneinfo
 from typing import Any, Literal
 
 import numpy as np
@@ -110,6 +111,7 @@ class Kinds(amber.Record):
     buffer: bytearray
     mode: Literal["on", "off"] | Literal[0, 1]
     grid: npt.NDArray[np.float64]
+    when: dt.datetime | None  # format 6 keeps its zone: a ZoneInfo by its key, an offset as written
     owners: collections.deque[Customer] = collections.deque()
     maybe: collections.deque[str] | None = None
 
@@ -129,6 +131,7 @@ def kinds_state() -> list[Kinds]:
             bytearray(b"\x00\xffamber"),
             "on",
             np.arange(1024, dtype=np.float64).reshape(32, 32),  # 8 KiB: a segment of its own
+            dt.datetime(2024, 3, 31, 1, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),  # the night clocks go forward
             collections.deque([ann, ann]),
             collections.deque(["q"]),
         ),
@@ -143,6 +146,7 @@ def kinds_state() -> list[Kinds]:
             bytearray(),
             1,
             np.zeros((0, 4)),
+            dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-3, minutes=-30))),
         ),
     ]
 

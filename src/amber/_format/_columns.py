@@ -25,7 +25,7 @@ from ._arrays import ArrayPlaces, numpy
 from ._canonical import sort_key
 from ._errors import BadValue, Corrupt
 from ._tagged import rows_to_objects
-from ._zones import changed_in_typed_datetimes, changed_in_typed_times, refuse_floating_time
+from ._zones import changed_in_typed_datetimes, changed_in_typed_times, refuse_floating_time, token_of, zones_of
 
 Classes = dict[FieldType, type]
 _MUTABLE: tuple[type, ...] = (list, dict, set, bytearray, collections.deque, collections.OrderedDict)
@@ -108,14 +108,37 @@ def _check_times(values: list[Any]) -> None:
             raise BadValue(f"a time whose UTC offset {offset} is not whole minutes", [f"[{row}]"])
 
 
-def changed_zones(t: FieldType, values: list[Any], leaf: Literal["datetime", "time"]) -> list[dt.tzinfo]:
+def changed_zones(
+    t: FieldType, values: list[Any], leaf: Literal["datetime", "time"], top: bool = True
+) -> list[dt.tzinfo]:
     """The time zones of a typed column's datetimes (or times), inside its containers too,
-    that will not load as written (``_zones``). Only C-level passes over the values."""
+    that will not load as written (``_zones``): a column's own datetimes (``top``) keep the
+    zones a token says (``zone_tokens``). Only C-level passes over the values."""
     if not values or not _holds(t, leaf):
         return []
     if t.kind == leaf:
-        return changed_in_typed_datetimes(values) if leaf == "datetime" else changed_in_typed_times(values)
-    return [z for item, inner in _inside(t, values) for z in changed_zones(item, inner, leaf)]
+        return changed_in_typed_datetimes(values, tokens=top) if leaf == "datetime" else changed_in_typed_times(values)
+    inner_top = top and t.kind == "union"
+    return [z for item, inner in _inside(t, values) for z in changed_zones(item, inner, leaf, inner_top)]
+
+
+def keeps_zones(t: FieldType) -> bool:
+    """Whether a typed column keeps its datetimes' zone tokens: a ``datetime`` field, or a
+    typed union holding ``datetime`` (``datetime | None``)."""
+    return t.kind == "datetime" or (
+        t.kind == "union" and not t.is_tagged() and any(m.kind == "datetime" for m in t.items)
+    )
+
+
+def zone_tokens(t: FieldType, values: list[Any]) -> list[str | None] | None:
+    """Each row's zone token (docs/format.md §14), or None when no row needs one (the usual
+    column: naive or UTC datetimes, found in C)."""
+    if not keeps_zones(t):
+        return None
+    datetimes = values if t.kind == "datetime" else _of_class(values, dt.datetime)
+    if not any(token_of(z) for z in zones_of(datetimes)):
+        return None
+    return [token_of(v.tzinfo) if type(v) is dt.datetime else None for v in values]
 
 
 def _inside(t: FieldType, values: list[Any]) -> list[tuple[FieldType, list[Any]]]:  # noqa: PLR0911 - one return per kind

@@ -87,6 +87,7 @@ class SegmentEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit
     array: int = -1  # format 6, array segments: the array's number in the checkpoint
     part: int = 0  # format 6, array segments: which part of the array's bytes, from 0
     codec: Literal["zstd", "none"] = "zstd"  # format 6: "none" where compressing did not pay
+    zones: bool = False  # format 6, root and table segments: zone keys (and a table's zone tokens) inside
 
     def describe(self, index: int, manifest: Manifest) -> str:
         if self.kind == "root":
@@ -152,6 +153,8 @@ def manifest_digest(manifest: Manifest) -> str:
 def needed_version(manifest: Manifest) -> int:
     """The lowest format version that can hold a checkpoint."""
     content = content_version(manifest)
+    if any(s.zones for s in manifest.segments):  # a manifest member: a format 5 reader would ignore it
+        return max(6, content)
     if manifest.parent_digest:
         return max(5, content)
     if manifest.token or manifest.signature or any(s.sha256 for s in manifest.segments):
@@ -343,6 +346,8 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:  # noqa: PLR0911 -
                 f"offset {s.offset}, length {s.length}",
             )
         end += s.length
+        if s.zones and s.kind not in ("root", "table"):
+            return f"segment {i} to hold zones only if it is a root or table segment", s.kind
         if s.kind == "array" or s.array != -1 or s.part or s.codec != "zstd":
             problem = _array_segment_problem(i, s, arrays)
             if problem:

@@ -38,6 +38,7 @@ from ._tagged import (
     UUID,
     rows_to_objects,
 )
+from ._zones import zone_of
 
 KeyedHook = Callable[[int, dict[Any, Any], "list[Any] | None"], Any]
 
@@ -182,6 +183,16 @@ def _arg(node: list[Any], kind: type) -> Any:
     return node[1]
 
 
+def _datetime(node: list[Any]) -> dt.datetime:
+    """``[9, iso]``, or (format 6) ``[9, iso, zone key]``: the same instant, in that zone."""
+    if len(node) == 3 and type(node[1]) is str and type(node[2]) is str:
+        value = dt.datetime.fromisoformat(node[1])
+        if value.tzinfo is None:
+            raise ValueError("a zone key beside a datetime with a UTC offset")
+        return value.astimezone(zone_of(node[2]))
+    return dt.datetime.fromisoformat(_arg(node, str))
+
+
 def _timedelta(node: list[Any]) -> dt.timedelta:
     if len(node) != 4 or not all(type(x) is int for x in node[1:]):
         raise ValueError("days, seconds and microseconds")
@@ -192,7 +203,7 @@ def _timedelta(node: list[Any]) -> dt.timedelta:
 # bound methods would be a reference cycle, keeping every table it saw alive until the
 # cyclic GC runs (hundreds of ms after loading a million records).
 _SCALARS: dict[int, Callable[[list[Any]], Any]] = {
-    DATETIME: lambda n: dt.datetime.fromisoformat(_arg(n, str)),
+    DATETIME: _datetime,
     DATE: lambda n: dt.date.fromisoformat(_arg(n, str)),
     TIME: lambda n: dt.time.fromisoformat(_arg(n, str)),
     TIMEDELTA: _timedelta,

@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import sys
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -90,6 +91,7 @@ class TaggedEncoder:
         self.tracking = True  # off once the state has been searched: storing encodes fields again
         self.place = ROOT  # where the values encoded now sit, as a warning names it
         self._last_zone: dt.tzinfo | None = None  # the last zone found kept as written (a plain offset)
+        self.zoned = False  # a zone key written (format 6): the segment being encoded says so
         self._handlers: dict[type, Callable[[Any], Any]] = {
             list: self._list,
             tuple: lambda v: [TUPLE, self._contained(v, self.sequence, list(v))],
@@ -125,6 +127,9 @@ class TaggedEncoder:
 
     def _datetime(self, value: dt.datetime) -> list[Any]:
         zone = value.tzinfo
+        if type(zone) is zoneinfo.ZoneInfo and isinstance(zone.key, str):  # format 6: the zone by its key
+            self.zoned = True
+            return [DATETIME, value.isoformat(), zone.key]
         if zone is not None and zone is not self._last_zone:  # most values share one zone object
             self._check_zone(zone)
         return [DATETIME, value.isoformat()]

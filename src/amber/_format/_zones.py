@@ -1,13 +1,14 @@
-"""Time zones the format cannot keep as written, refused or said out loud.
+"""Time zones: kept as written where the format can, refused or said out loud elsewhere.
 
-Format 5 keeps a ``datetime``'s UTC offset only in tagged positions (an ``Any`` field, the
-state's root): a typed field stores the instant in UTC. A zone's identity is kept nowhere
-but as a plain offset: a ``zoneinfo.ZoneInfo`` key, a pytz or dateutil zone, a
-``datetime.timezone``'s own name ("GMT", "CET") all load as ``datetime.timezone(offset)``,
-so names change and daylight-saving arithmetic on the value changes. Equal instants,
-different values: the standard says such a change is never silent. So each place (a
-type's field, or the state's root) that holds a zone a save cannot keep is said, once per
-process, naming the zones met (through ``loud``: shown even without logging set up).
+Format 6 keeps a datetime's zone beside its instant: a ``zoneinfo.ZoneInfo`` by its key, a
+plain ``datetime.timezone`` by its offset (a *zone token*), in a typed ``datetime`` field
+(or ``datetime | None``) and in tagged positions (``Any``, the state's root), which also keep
+plain offsets in their ISO text. What no token says (a pytz or dateutil zone, a
+``datetime.timezone``'s own name such as "GMT", and any zone of a datetime nested in a typed
+container) loads as a plain offset or UTC: equal instants, different values, so daylight-saving
+arithmetic changes. The standard says such a change is never silent: each place (a type's
+field, or the state's root) that holds such a zone is said, once per process, naming the
+zones met (through ``loud``: shown even without logging set up).
 
 A ``time`` whose tzinfo has no fixed offset (a ``ZoneInfo`` needs a date to know one) would
 lose its tzinfo altogether: it is refused.
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
+import zoneinfo
 from collections.abc import Iterable
 from itertools import repeat
 from operator import attrgetter, is_
@@ -66,10 +69,71 @@ def zones_of(values: Iterable[dt.datetime | dt.time]) -> list[dt.tzinfo]:
     return [zone for zone in by_id.values() if zone is not None]
 
 
-def changed_in_typed_datetimes(values: Iterable[dt.datetime]) -> list[dt.tzinfo]:
-    """Typed datetimes are stored as instants and load with ``tzinfo=UTC``: every zone but
-    a plain UTC changes."""
-    return [z for z in zones_of(values) if not (kept_as_offset(z) and z.utcoffset(None) == _UTC_OFFSET)]
+def changed_in_typed_datetimes(values: Iterable[dt.datetime], tokens: bool = False) -> list[dt.tzinfo]:
+    """Typed datetimes are stored as instants and load with ``tzinfo=UTC``: every zone but a
+    plain UTC changes, unless the column keeps zone tokens (``tokens``: a top-level field)
+    and the zone has one."""
+    found = zones_of(values)
+    return [
+        z
+        for z in found
+        if not (kept_as_offset(z) and z.utcoffset(None) == _UTC_OFFSET) and not (tokens and token_of(z))
+    ]
+
+
+def token_of(zone: dt.tzinfo | None) -> str | None:
+    """How a zone is written beside an instant: a ``ZoneInfo``'s key, or a plain offset as
+    ``+HH:MM[:SS[.ffffff]]``; None for UTC (the instant says it) and for zones no token keeps."""
+    if zone is None or zone is dt.UTC:
+        return None
+    if type(zone) is zoneinfo.ZoneInfo:
+        return zone.key if isinstance(zone.key, str) else None  # ZoneInfo.from_file has no key
+    if type(zone) is dt.timezone and _plain(zone):
+        offset = zone.utcoffset(None)
+        return None if offset == _UTC_OFFSET else _offset_text(offset)
+    return None
+
+
+def _offset_text(offset: dt.timedelta) -> str:
+    sign = "-" if offset < _UTC_OFFSET else "+"
+    rest = abs(offset)
+    hours, seconds = divmod(rest.seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}"
+    if seconds or rest.microseconds:
+        text += f":{seconds:02d}" + (f".{rest.microseconds:06d}" if rest.microseconds else "")
+    return text
+
+
+_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{6}))?)?")
+_ZONES: dict[str, dt.tzinfo] = {}  # token -> zone, bounded below
+
+
+def zone_of(token: str) -> dt.tzinfo:
+    """The zone a token names; ``ValueError`` for a token no writer gives (a forged file)."""
+    zone = _ZONES.get(token)
+    if zone is not None:
+        return zone
+    match = _OFFSET.fullmatch(token)
+    if match:
+        sign, hours, minutes, seconds, micros = match.groups()
+        offset = dt.timedelta(
+            hours=int(hours), minutes=int(minutes), seconds=int(seconds or 0), microseconds=int(micros or 0)
+        )
+        zone = dt.timezone(-offset if sign == "-" else offset)
+    elif _ZONE_KEY.fullmatch(token):
+        try:
+            zone = zoneinfo.ZoneInfo(token)  # refuses keys that leave the zone database
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"the zone {token!r}, which this machine does not know ({e})") from None
+    else:
+        raise ValueError(f"a zone key or a UTC offset, not {token[:40]!r}")
+    if len(_ZONES) < 4096:
+        _ZONES[token] = zone
+    return zone
+
+
+_ZONE_KEY = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*")
 
 
 def changed_in_typed_times(values: Iterable[dt.time]) -> list[dt.tzinfo]:

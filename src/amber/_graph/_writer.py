@@ -17,7 +17,15 @@ from typing import Any
 
 from .._evolution._pin import write_pin
 from .._format._arrays import ArrayPlaces
-from .._format._columns import Classes, changed_zones, check_column, encode_column, locate_bad_row, shared_rows
+from .._format._columns import (
+    Classes,
+    changed_zones,
+    check_column,
+    encode_column,
+    locate_bad_row,
+    shared_rows,
+    zone_tokens,
+)
 from .._format._errors import BadValue
 from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: bounds memory, lets I/O overlap
 from .._format._tagged import TABLE, TABLEDELTA, renumbered
@@ -59,6 +67,12 @@ class StateWriter:
         self._owning = False  # encoding a table's changed values: written, never linked
         self.keyed_tables: dict[int, int] = {}  # token -> entries of every amber.Table written
         self.arrays = ArrayPlaces()  # numpy arrays met in typed columns: their bytes follow each table chunk
+        self.chunk_zones: dict[int, list[str | None]] = {}  # the last chunk's zone tokens, per field
+
+    @property
+    def zoned(self) -> bool:
+        """Whether the last root or chunk encoded wrote a zone key in a tagged value."""
+        return self._tagged.zoned
 
     @property
     def tables(self) -> list[RecordTable]:
@@ -258,6 +272,8 @@ class StateWriter:
         if table.rt.reruns_code and table.pin is None:
             _refuse_unkept(table.rt, [values for _, values in fields], start)
         columns = []
+        self.chunk_zones = {}  # field index -> each row's zone token
+        self._tagged.zoned = False
         self._tagged.tracking = False  # the search of the state found any container held twice
         for fs, values in fields:
             if fs.type.is_tagged():
@@ -266,6 +282,9 @@ class StateWriter:
                 continue
             if table.pin is not None or not fs.type.references():
                 self._checked(table, fs, values, start, classes=classes)
+            tokens = zone_tokens(fs.type, values)
+            if tokens is not None:
+                self.chunk_zones[len(columns)] = tokens
             try:
                 columns.append(encode_column(fs.type, values, self._rows_of, classes, self.arrays))
             except BadValue as e:

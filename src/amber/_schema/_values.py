@@ -84,6 +84,12 @@ def _render_dict(value: dict[Any, Any]) -> Any:
     return {"$dict": [[to_json_value(k), to_json_value(v)] for k, v in value.items()]}
 
 
+def _zone_suffix(value: dt.datetime) -> str:
+    """RFC 9557 (IXDTF): a ``zoneinfo`` zone's key after the offset, ``[Europe/Paris]``."""
+    key = getattr(value.tzinfo, "key", None)
+    return f"[{key}]" if type(value.tzinfo).__name__ == "ZoneInfo" and isinstance(key, str) else ""
+
+
 def _render_unordered(tag: str, value: set[Any] | frozenset[Any]) -> Any:
     items = [to_json_value(v) for v in value]
     items.sort(key=msgspec.json.encode)
@@ -97,7 +103,7 @@ _RENDERERS: dict[type, Any] = {
     frozenset: lambda v: _render_unordered("$frozenset", v),
     dict: _render_dict,
     bytes: lambda v: {"$bytes": base64.b64encode(v).decode("ascii")},
-    dt.datetime: lambda v: {"$datetime": v.isoformat()},
+    dt.datetime: lambda v: {"$datetime": v.isoformat() + _zone_suffix(v)},
     dt.date: lambda v: {"$date": v.isoformat()},
     dt.time: lambda v: {"$time": v.isoformat()},
     dt.timedelta: lambda v: {"$timedelta": [v.days, v.seconds, v.microseconds]},

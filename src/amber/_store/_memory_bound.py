@@ -184,6 +184,9 @@ def _in_flight(segments: Sequence[SegmentEntry]) -> int:
     return sum(held) + max((s.raw_length for s in segments), default=0)
 
 
+ZONE_TOKEN = 64 + 8  # sys.getsizeof of a zone key such as "America/Argentina/Buenos_Aires", and its list slot
+
+
 def _type_cost(entry: TypeEntry, segments: Sequence[SegmentEntry], reader: Sequence[FieldType] | None) -> int:
     written = tuple(f.type for f in entry.schema.fields)
     per_row, least, ratio = _rows_cost(written)
@@ -193,9 +196,12 @@ def _type_cost(entry: TypeEntry, segments: Sequence[SegmentEntry], reader: Seque
         ratio += more_ratio
     total: float = (entry.links + entry.count) * RANGE_ROW  # each record in one range of the root
     total += (DICT_ITEM - ROW_ITEM) * len(written)  # the row dict being built, while a resize copies it
+    zoned = sum(1 for f in entry.schema.fields if f.type.kind in ("datetime", "union"))  # at most this many
     for s in segments:
         if s.kind == "table":
             total += s.rows * per_row + max(0, s.raw_length - s.rows * least) * ratio
+            if s.zones:  # each row's zone token, per datetime field (a short str and its slot)
+                total += s.rows * zoned * ZONE_TOKEN
         else:  # links, adoptions: rows of tokens and tagged keys
             total += s.rows * LINK_ROW + s.raw_length * TAGGED_RATIO
     return int(total)

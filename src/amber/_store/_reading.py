@@ -9,6 +9,7 @@ no application code) is built from _generic.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable
@@ -29,10 +30,11 @@ from .._evolution._apply import (
 )
 from .._evolution._plan import Plan, Stage, TypePlan
 from .._format._arrays import ArraySource, array_sizes
-from .._format._columns import column_type
+from .._format._columns import column_type, keeps_zones
 from .._format._errors import Corrupt
 from .._format._format import MAX_ROWS, Manifest, SegmentEntry, TypeEntry, digest, inflate
 from .._format._tagged_decoder import whole_tables
+from .._format._zones import zone_of
 from .._graph._reader import StateReader
 from .._schema._keyed import Table
 from .._schema._record_type import RecordRejected
@@ -255,13 +257,16 @@ class CheckpointReader:
         """Every table's columns, decoded (typed) against the writer's schema."""
         m = self.manifest
         decoders = [_chunk_decoder(t, c) for t, c in zip(m.types, classes, strict=True)]
+        zoned = [_chunk_decoder(t, c, zones=True) for t, c in zip(m.types, classes, strict=True)]
         columns: list[Columns] = [[[] for _ in t.schema.fields] for t in m.types]
         tables = [(i, s) for i, s in enumerate(m.segments) if s.kind == "table"]  # not links
         for done, ((index, entry), raw) in enumerate(pipelined(((t, t) for t in tables), lambda t: self.segment(*t))):
             if self.progress is not None:
                 self.progress("read", done + 1, len(tables))
             part = entry.describe(index, m)
-            chunk = _decode_chunk(decoders[entry.type], raw, m.id, part)
+            chunk = _decode_chunk((zoned if entry.zones else decoders)[entry.type], raw, m.id, part)
+            if entry.zones:
+                chunk = _zoned(chunk, m.types[entry.type], entry.rows, m.id, part)
             if any(len(c) != entry.rows for c in chunk):
                 raise CorruptCheckpointError(m.id, part, f"{entry.rows} values in every column")
             for target, column in zip(columns[entry.type], chunk[: len(columns[entry.type])], strict=True):
@@ -350,12 +355,38 @@ def _decoding_classes(tp: TypePlan) -> dict[FieldType, type]:
     return {**tp.reader.classes, **{t.by_value(): c for t, c in tp.reader.classes.items() if t.kind == "enum"}}
 
 
-def _chunk_decoder(entry: TypeEntry, classes: dict[FieldType, type]) -> msgspec.msgpack.Decoder[Any]:
+def _chunk_decoder(
+    entry: TypeEntry, classes: dict[FieldType, type], zones: bool = False
+) -> msgspec.msgpack.Decoder[Any]:
     """A decoder for one table segment: a tuple of one typed list per field (for a type
-    without fields, one list of nils), each at most MAX_ROWS long, checked before decoding."""
+    without fields, one list of nils), each at most MAX_ROWS long, checked before decoding;
+    with ``zones``, then the zone tokens of its datetime fields (format 6)."""
     item_types = [column_type(f.type, classes) for f in entry.schema.fields] or [None]
-    columns = tuple(Annotated[list[t], msgspec.Meta(max_length=MAX_ROWS)] for t in item_types)  # type: ignore[valid-type]
-    return msgspec.msgpack.Decoder(tuple[columns])  # type: ignore[valid-type]
+    columns: list[Any] = [Annotated[list[t], msgspec.Meta(max_length=MAX_ROWS)] for t in item_types]  # type: ignore[valid-type]
+    if zones:
+        columns.append(dict[int, Annotated[list[str | None], msgspec.Meta(max_length=MAX_ROWS)]])
+    return msgspec.msgpack.Decoder(tuple[tuple(columns)])  # type: ignore[misc]
+
+
+def _zoned(chunk: list[Any], entry: TypeEntry, rows: int, cid: str, part: str) -> list[Any]:
+    """A chunk's columns with each datetime in the zone its token names (the instant kept)."""
+    *columns, tokens = chunk
+    fields = entry.schema.fields
+    for index, column_tokens in tokens.items():
+        if not (0 <= index < len(fields) and keeps_zones(fields[index].type) and len(column_tokens) == rows):
+            raise CorruptCheckpointError(cid, part, f"zone tokens for a datetime field's {rows} rows", f"field {index}")
+        column = columns[index]
+        for row, token in enumerate(column_tokens):
+            if token is None:
+                continue
+            value = column[row] if row < len(column) else None
+            if type(value) is not dt.datetime or value.tzinfo is None:
+                raise CorruptCheckpointError(cid, part, "a zone token beside an aware datetime", f"row {row}")
+            try:
+                column[row] = value.astimezone(zone_of(token))
+            except ValueError as e:
+                raise CorruptCheckpointError(cid, part, f"{fields[index].name}: a zone token", str(e)) from None
+    return columns
 
 
 def _decode_chunk(decoder: msgspec.msgpack.Decoder[Any], raw: bytes, cid: str, part: str) -> list[list[Any]]:

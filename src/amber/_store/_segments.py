@@ -46,7 +46,7 @@ def raw_segments(writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry,
     """The uncompressed segments of a captured state, in file order: its root, then each
     table's links, adoptions and row chunks. Encoded as they are asked for."""
     raw = _encode(root, "the state's root")
-    yield SegmentEntry("root", 0, 0, len(raw), ""), raw
+    yield SegmentEntry("root", 0, 0, len(raw), "", zones=writer.zoned), raw
     for table in writer.tables:
         for first_row, rows, node in writer.link_chunks(table):
             raw = _encode(node, f"links of {table.rt.name}")
@@ -65,9 +65,11 @@ def _table_segments(
 ) -> Iterator[tuple[SegmentEntry, bytes]]:
     """A chunk's segment, or two halves of it when it would exceed the segment limit."""
     what = f"{table.rt.name} rows {first_row}-{first_row + rows - 1}"
-    raw = _encode(writer.columns(table, first_row, rows), what, limit=None)
+    columns = writer.columns(table, first_row, rows)
+    zoned = bool(writer.chunk_zones) or writer.zoned
+    raw = _encode([*columns, writer.chunk_zones] if zoned else columns, what, limit=None)
     if len(raw) <= MAX_SEGMENT_BYTES:
-        yield SegmentEntry("table", 0, 0, len(raw), "", table.index, first_row, rows), raw
+        yield SegmentEntry("table", 0, 0, len(raw), "", table.index, first_row, rows, zones=zoned), raw
     elif rows == 1:
         raise SerializationError(f"cannot save {what}: one record takes {len(raw)} bytes, over {MAX_SEGMENT_BYTES}")
     else:

@@ -273,3 +273,15 @@ def test_any_datetime_in_any_zone_loads_as_written_typed_or_not(written: dt.date
     for value in (loaded.when, loaded.note, loaded.maybe):
         assert value == written and value.tzinfo == written.tzinfo and value.utcoffset() == written.utcoffset()
         assert (value.date(), value.time()) == (written.date(), written.time()), "the same wall-clock time"
+
+
+def test_a_datetime_moved_to_another_zone_in_place_survives_a_delta(tmp_path: Path) -> None:
+    """The same instant in another zone encodes to the same msgpack timestamp: a delta's
+    adoption took the column for unchanged and kept the earlier zone."""
+    table: amber.Table[int, Stamp] = amber.Table({1: Stamp(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))})
+    store = amber.open_store(tmp_path, registry=reg)
+    first = store.save({"t": table})
+    table[1].at = table[1].at.astimezone(PARIS)  # changed in place: the same instant
+    table.touch(1)
+    store.save({"t": table}, parent=first.id)
+    assert store.load()["t"][1].at.tzinfo is PARIS

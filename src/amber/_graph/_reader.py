@@ -10,6 +10,7 @@ form cycles (they cannot be changed after construction), so that order always ex
 
 from __future__ import annotations
 
+import datetime as dt
 import graphlib
 from collections.abc import Iterator, Sequence
 from itertools import repeat
@@ -22,6 +23,7 @@ from .._format._columns import ObjectsOf, decode_column, decode_value, needs_dec
 from .._format._errors import Corrupt
 from .._format._tagged import REF, REFRANGE, REFS, walk_refs
 from .._format._tagged_decoder import KeyedHook, TaggedDecoder, whole_tables
+from .._format._zones import token_of
 from .._schema._fields import FieldSchema
 from .._schema._record_type import RecordRejected, RecordType, hashed_by_value
 from .._schema._types import FieldType
@@ -273,6 +275,10 @@ def _adopt(rt: RecordType, table: list[Any], adopted: list[tuple[int, Any]]) -> 
 _encode = msgspec.msgpack.Encoder(uuid_format="bytes").encode
 
 
+def _zone(value: Any) -> str | None:
+    return token_of(value.tzinfo) if type(value) is dt.datetime else None
+
+
 def _same_column(fs: FieldSchema, old: list[Any], new: list[Any]) -> bool:
     """Whether a column holds the same values: records must be the very objects; values must
     be of the same types and encode the same (``-0.0`` is not ``0.0``, nor ``Decimal("1.0")``
@@ -281,6 +287,8 @@ def _same_column(fs: FieldSchema, old: list[Any], new: list[Any]) -> bool:
         return all(map(is_, old, new))
     if list(map(type, old)) != list(map(type, new)):
         return False
+    if any(t.kind == "datetime" for t in fs.type.walk()) and list(map(_zone, old)) != list(map(_zone, new)):
+        return False  # the same instants in other zones: msgpack's timestamps would not tell
     try:
         return _encode(old) == _encode(new)
     except (TypeError, ValueError, OverflowError):

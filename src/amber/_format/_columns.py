@@ -25,7 +25,14 @@ from ._arrays import ArrayPlaces, numpy
 from ._canonical import sort_key
 from ._errors import BadValue, Corrupt
 from ._tagged import rows_to_objects
-from ._zones import changed_in_typed_datetimes, changed_in_typed_times, refuse_floating_time, token_of, zones_of
+from ._zones import (
+    changed_in_typed_datetimes,
+    changed_in_typed_times,
+    kept_by_token,
+    refuse_floating_time,
+    token_of,
+    zones_of,
+)
 
 Classes = dict[FieldType, type]
 _MUTABLE: tuple[type, ...] = (list, dict, set, bytearray, collections.deque, collections.OrderedDict)
@@ -130,15 +137,24 @@ def keeps_zones(t: FieldType) -> bool:
     )
 
 
-def zone_tokens(t: FieldType, values: list[Any]) -> list[str | None] | None:
+def zone_tokens(t: FieldType, values: list[Any]) -> tuple[list[str | None] | None, list[dt.tzinfo]]:
     """Each row's zone token (docs/format.md §14), or None when no row needs one (the usual
-    column: naive or UTC datetimes, found in C)."""
+    column: naive or UTC datetimes, found in C); and the zones of values their instant does
+    not give back (a wall time in a daylight-saving gap): those keep their offset only."""
     if not keeps_zones(t):
-        return None
+        return None, []
     datetimes = values if t.kind == "datetime" else _of_class(values, dt.datetime)
     if not any(token_of(z) for z in zones_of(datetimes)):
-        return None
-    return [token_of(v.tzinfo) if type(v) is dt.datetime else None for v in values]
+        return None, []
+    tokens: list[str | None] = []
+    lost: list[dt.tzinfo] = []
+    for v in values:
+        token = token_of(v.tzinfo) if type(v) is dt.datetime else None
+        if token is not None and not kept_by_token(v):
+            token = token_of(dt.timezone(v.utcoffset()))
+            lost.append(v.tzinfo)
+        tokens.append(token)
+    return tokens, lost
 
 
 def _inside(t: FieldType, values: list[Any]) -> list[tuple[FieldType, list[Any]]]:  # noqa: PLR0911 - one return per kind

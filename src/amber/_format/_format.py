@@ -264,6 +264,7 @@ def _version_problem(m: Manifest) -> tuple[str, str] | None:
             3: "no token, signature or SHA-256 before format 3",
             4: "no enum member names before format 4",
             5: "no parent digest before format 5",
+            6: "no zones, arrays, raw segments or format 6 field kinds before format 6",
         }
         return needs.get(needed_version(m), "no tables or parent"), found
     return None
@@ -346,8 +347,8 @@ def _segments_problem(m: Manifest) -> tuple[str, str] | None:  # noqa: PLR0911 -
                 f"offset {s.offset}, length {s.length}",
             )
         end += s.length
-        if s.zones and s.kind not in ("root", "table"):
-            return f"segment {i} to hold zones only if it is a root or table segment", s.kind
+        if s.zones and s.kind not in ("root", "table", "links", "adopt"):
+            return f"segment {i} to hold zones only if it holds tagged values", s.kind
         if s.kind == "array" or s.array != -1 or s.part or s.codec != "zstd":
             problem = _array_segment_problem(i, s, arrays)
             if problem:

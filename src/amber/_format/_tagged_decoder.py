@@ -189,7 +189,12 @@ def _datetime(node: list[Any]) -> dt.datetime:
         value = dt.datetime.fromisoformat(node[1])
         if value.tzinfo is None:
             raise ValueError("a zone key beside a datetime with a UTC offset")
-        return value.astimezone(zone_of(node[2]))
+        zone = zone_of(node[2])
+        for fold in (0, 1):  # the written wall time in its zone, where that zone gives the written offset
+            kept = value.replace(tzinfo=zone, fold=fold)
+            if kept.utcoffset() == value.utcoffset():
+                return kept
+        return value.astimezone(zone)  # no wall time of that zone has that offset: the instant, there
     return dt.datetime.fromisoformat(_arg(node, str))
 
 

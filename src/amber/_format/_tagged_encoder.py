@@ -39,7 +39,7 @@ from ._tagged import (
     TUPLE,
     UUID,
 )
-from ._zones import kept_as_offset, refuse_floating_time, say_changed_offsets
+from ._zones import kept_as_offset, refuse_floating_time, say_changed_offsets, token_of
 
 ROOT = "the state's root"
 
@@ -118,7 +118,10 @@ class TaggedEncoder:
         if set(map(type, keys)) <= PLAIN:
             return [SCALARS, keys]
         try:
-            return TaggedEncoder(NoRefs()).sequence(keys)
+            encoder = TaggedEncoder(NoRefs())
+            node = encoder.sequence(keys)
+            self.zoned |= encoder.zoned  # a key in a zone: the segment holding it says so
+            return node
         except BadValue as e:
             raise BadValue(f"table keys must be plain values, not records: {e.message}", e.path) from None
 
@@ -127,9 +130,10 @@ class TaggedEncoder:
 
     def _datetime(self, value: dt.datetime) -> list[Any]:
         zone = value.tzinfo
-        if type(zone) is zoneinfo.ZoneInfo and isinstance(zone.key, str):  # format 6: the zone by its key
+        key = token_of(zone) if type(zone) is zoneinfo.ZoneInfo else None
+        if key is not None:  # format 6: the zone by its key (the wall time and offset in the ISO text)
             self.zoned = True
-            return [DATETIME, value.isoformat(), zone.key]
+            return [DATETIME, value.isoformat(), key]
         if zone is not None and zone is not self._last_zone:  # most values share one zone object
             self._check_zone(zone)
         return [DATETIME, value.isoformat()]

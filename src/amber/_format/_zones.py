@@ -87,11 +87,37 @@ def token_of(zone: dt.tzinfo | None) -> str | None:
     if zone is None or zone is dt.UTC:
         return None
     if type(zone) is zoneinfo.ZoneInfo:
-        return zone.key if isinstance(zone.key, str) else None  # ZoneInfo.from_file has no key
+        return zone.key if _named_truly(zone) else None
     if type(zone) is dt.timezone and _plain(zone):
         offset = zone.utcoffset(None)
         return None if offset == _UTC_OFFSET else _offset_text(offset)
     return None
+
+
+def _named_truly(zone: zoneinfo.ZoneInfo) -> bool:
+    """Whether a zone is the one its key names here: ``ZoneInfo.from_file`` may label any data
+    with any key, and ``no_cache`` gives another object; both would load as another zone."""
+    key = zone.key
+    if not (isinstance(key, str) and key != "localtime" and _ZONE_KEY.fullmatch(key)):
+        return False  # "localtime" names whatever the reading machine's zone is
+    try:
+        return zoneinfo.ZoneInfo(key) is zone
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError, RecursionError):
+        return False
+
+
+def kept_by_token(value: dt.datetime) -> bool:
+    """Whether the value's instant, given back in its zone, is the value: a wall-clock time
+    in a daylight-saving gap (02:30 on the night clocks go forward) is not."""
+    zone = value.tzinfo
+    if type(zone) is not zoneinfo.ZoneInfo:
+        return True
+    try:
+        back = value.astimezone(dt.UTC).astimezone(zone)
+    except OverflowError:
+        return False
+    # fold compared through its effect: on an unambiguous time it changes nothing, and is not kept
+    return back.replace(tzinfo=None) == value.replace(tzinfo=None) and back.utcoffset() == value.utcoffset()
 
 
 def _offset_text(offset: dt.timedelta) -> str:
@@ -120,12 +146,15 @@ def zone_of(token: str) -> dt.tzinfo:
         offset = dt.timedelta(
             hours=int(hours), minutes=int(minutes), seconds=int(seconds or 0), microseconds=int(micros or 0)
         )
-        zone = dt.timezone(-offset if sign == "-" else offset)
+        offset = -offset if sign == "-" else offset
+        if int(minutes) >= 60 or int(seconds or 0) >= 60 or not offset or _offset_text(offset) != token:
+            raise ValueError(f"a UTC offset as a writer gives it, not {token!r}")
+        zone = dt.timezone(offset)
     elif _ZONE_KEY.fullmatch(token):
         try:
             zone = zoneinfo.ZoneInfo(token)  # refuses keys that leave the zone database
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(f"the zone {token!r}, which this machine does not know ({e})") from None
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError, RecursionError) as e:
+            raise ValueError(f"the zone {token!r}, which this machine does not know ({type(e).__name__})") from None
     else:
         raise ValueError(f"a zone key or a UTC offset, not {token[:40]!r}")
     if len(_ZONES) < 4096:
@@ -133,7 +162,7 @@ def zone_of(token: str) -> dt.tzinfo:
     return zone
 
 
-_ZONE_KEY = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*")
+_ZONE_KEY = re.compile(r"(?=.{1,64}$)[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,3}")  # the database's keys are so
 
 
 def changed_in_typed_times(values: Iterable[dt.time]) -> list[dt.tzinfo]:

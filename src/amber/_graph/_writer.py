@@ -69,10 +69,11 @@ class StateWriter:
         self.arrays = ArrayPlaces()  # numpy arrays met in typed columns: their bytes follow each table chunk
         self.chunk_zones: dict[int, list[str | None]] = {}  # the last chunk's zone tokens, per field
 
-    @property
-    def zoned(self) -> bool:
-        """Whether the last root or chunk encoded wrote a zone key in a tagged value."""
-        return self._tagged.zoned
+    def take_zoned(self) -> bool:
+        """Whether a zone key was written in a tagged value since the last call (the segment
+        encoded meanwhile says so: its manifest must be format 6)."""
+        zoned, self._tagged.zoned = self._tagged.zoned, False
+        return zoned
 
     @property
     def tables(self) -> list[RecordTable]:
@@ -273,7 +274,6 @@ class StateWriter:
             _refuse_unkept(table.rt, [values for _, values in fields], start)
         columns = []
         self.chunk_zones = {}  # field index -> each row's zone token
-        self._tagged.zoned = False
         self._tagged.tracking = False  # the search of the state found any container held twice
         for fs, values in fields:
             if fs.type.is_tagged():
@@ -282,9 +282,10 @@ class StateWriter:
                 continue
             if table.pin is not None or not fs.type.references():
                 self._checked(table, fs, values, start, classes=classes)
-            tokens = zone_tokens(fs.type, values)
+            tokens, lost = zone_tokens(fs.type, values)
             if tokens is not None:
                 self.chunk_zones[len(columns)] = tokens
+            say_changed_offsets(f"{table.rt.name}.{fs.name}", lost)
             try:
                 columns.append(encode_column(fs.type, values, self._rows_of, classes, self.arrays))
             except BadValue as e:

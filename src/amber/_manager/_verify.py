@@ -16,6 +16,7 @@ integers, cheap to hand from a checkpoint's forked child back to the service.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 from array import array
 from collections.abc import Callable, Iterable
@@ -26,8 +27,10 @@ import msgspec
 import xxhash
 
 from .._format._arrays import content
+from .._format._zones import token_of
 from .._schema._keyed import Changes, Table, find_tables, table_paths
 from .._schema._registry import Registry
+from .._schema._types import FieldType
 from .._schema._wrapped import WRAPPED_CLASSES, wraps
 from ..events._loud import loud
 
@@ -60,6 +63,12 @@ class Missed:
 
 
 _ORDERED = (collections.deque, collections.OrderedDict)
+
+
+def _walked(t: FieldType) -> bool:
+    """Fields hashed value by value rather than by msgpack: standard-library containers
+    (order, maxlen) and datetimes (their zone)."""
+    return wraps(t) or any(n.kind == "datetime" for n in t.walk())
 
 
 class Hasher:
@@ -116,7 +125,9 @@ class Hasher:
         plan: tuple[int, ...] | None
         if declared is not None:
             fields = declared.schema.fields
-            plan = tuple(i for i, f in enumerate(fields) if f.type.references() or f.type.is_tagged() or wraps(f.type))
+            plan = tuple(
+                i for i, f in enumerate(fields) if f.type.references() or f.type.is_tagged() or _walked(f.type)
+            )
         else:
             plan = None if kind in (int, float, str, bytes, bool, type(None)) else ()
         self._plans[kind] = plan
@@ -127,6 +138,8 @@ class Hasher:
         kind = type(value)
         if kind in (list, tuple, dict, set, frozenset):
             return self._container(value, seen)
+        if kind is dt.datetime:  # msgpack's timestamp is the instant only: the zone is part of the value
+            return ["datetime", value.isoformat(), token_of(value.tzinfo) or repr(value.tzinfo), value.fold]
         if kind in _ORDERED:  # their order (and a deque's maxlen) is part of their value
             pairs = value.items() if isinstance(value, dict) else enumerate(value)
             walked = [[self._shallow(k, seen), self._shallow(v, seen)] for k, v in pairs]

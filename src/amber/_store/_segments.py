@@ -46,14 +46,16 @@ def raw_segments(writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry,
     """The uncompressed segments of a captured state, in file order: its root, then each
     table's links, adoptions and row chunks. Encoded as they are asked for."""
     raw = _encode(root, "the state's root")
-    yield SegmentEntry("root", 0, 0, len(raw), "", zones=writer.zoned), raw
+    yield SegmentEntry("root", 0, 0, len(raw), "", zones=writer.take_zoned()), raw
     for table in writer.tables:
         for first_row, rows, node in writer.link_chunks(table):
             raw = _encode(node, f"links of {table.rt.name}")
-            yield SegmentEntry("links", 0, 0, len(raw), "", table.index, first_row, rows), raw
+            zoned = writer.take_zoned()
+            yield SegmentEntry("links", 0, 0, len(raw), "", table.index, first_row, rows, zones=zoned), raw
         for first_row, rows, node in writer.adoption_chunks(table):
             raw = _encode(node, f"adoptions of {table.rt.name}")
-            yield SegmentEntry("adopt", 0, 0, len(raw), "", table.index, first_row, rows), raw
+            zoned = writer.take_zoned()
+            yield SegmentEntry("adopt", 0, 0, len(raw), "", table.index, first_row, rows, zones=zoned), raw
         for first_row, rows in writer.chunks(table):
             yield from _table_segments(writer, table, first_row, rows)
             for number, part, chunk in writer.arrays.unwritten():  # the arrays this chunk named
@@ -66,7 +68,7 @@ def _table_segments(
     """A chunk's segment, or two halves of it when it would exceed the segment limit."""
     what = f"{table.rt.name} rows {first_row}-{first_row + rows - 1}"
     columns = writer.columns(table, first_row, rows)
-    zoned = bool(writer.chunk_zones) or writer.zoned
+    zoned = writer.take_zoned() or bool(writer.chunk_zones)
     raw = _encode([*columns, writer.chunk_zones] if zoned else columns, what, limit=None)
     if len(raw) <= MAX_SEGMENT_BYTES:
         yield SegmentEntry("table", 0, 0, len(raw), "", table.index, first_row, rows, zones=zoned), raw

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
 import pydantic
@@ -330,3 +330,21 @@ def test_an_object_missing_a_field_is_a_typed_error_naming_it() -> None:
     del owner.__dict__["tags"]  # what unpickling an older Owner gives
     with pytest.raises(amber.SerializationError, match=r"cannot save m\.Owner\.tags: a Owner has no 'tags'"):
         store.save([owner])
+
+
+def test_a_validator_nested_in_a_container_type_is_checked_too() -> None:
+    """review: only decorators and a field's own Annotated were looked at; a validator inside
+    list[Annotated[str, AfterValidator(...)]] changed values on load unsaid."""
+    nested = amber.Registry()
+
+    @nested.record("m.Tags", version=1)
+    class Tags(pydantic.BaseModel):
+        names: list[Annotated[str, pydantic.AfterValidator(exclaim)]]
+
+    with pytest.raises(amber.SerializationError, match=r"names: stored \['a!'\], but the class's own code made it"):
+        amber.open_store("memory://", registry=nested).save([Tags(names=["a"])])
+
+
+def exclaim(value: str) -> str:  # module level: annotations are resolved by name
+    return value + "!"
+

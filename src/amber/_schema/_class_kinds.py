@@ -207,19 +207,14 @@ class _Pydantic(ClassKind):
             )
 
     def reruns_code(self, cls: type) -> bool:
-        """Validation that may change a value: validators (decorated or in a field's
-        ``Annotated``), ``model_post_init``, or a config that transforms strings or enums.
+        """Validation that may change a value: a function anywhere in the model's core schema
+        (validators, decorated or in an ``Annotated``, at any depth: ``list[Annotated[str,
+        AfterValidator(...)]]``), ``model_post_init``, or a config that transforms values.
         Plain type checks give exact values back and need no checking."""
-        decorators = cls.__pydantic_decorators__  # type: ignore[attr-defined]
-        if decorators.validators or decorators.field_validators or decorators.root_validators:
-            return True
-        if decorators.model_validators or "model_post_init" in vars(cls):
-            return True
         config = cls.model_config  # type: ignore[attr-defined]
-        if any(config.get(option) for option in _CHANGING_OPTIONS):
+        if "model_post_init" in vars(cls) or any(config.get(option) for option in _CHANGING_OPTIONS):
             return True
-        fields = cls.model_fields.values()  # type: ignore[attr-defined]
-        return any(type(m).__name__ in _CHANGING_METADATA for f in fields for m in f.metadata)
+        return _runs_functions(cls.__pydantic_core_schema__)  # type: ignore[attr-defined]
 
     def validator(self, cls: type) -> Callable[[dict[str, Any]], Any] | None:
         validate = cls.__pydantic_validator__.validate_python  # type: ignore[attr-defined]
@@ -231,7 +226,21 @@ class _Pydantic(ClassKind):
 
 
 _CHANGING_OPTIONS = ("str_strip_whitespace", "str_to_lower", "str_to_upper", "coerce_numbers_to_str", "use_enum_values")
-_CHANGING_METADATA = ("AfterValidator", "BeforeValidator", "WrapValidator", "PlainValidator")
+
+
+def _runs_functions(schema: Any, depth: int = 0) -> bool:
+    """Whether a pydantic-core schema calls Python functions on values (``function-*``)."""
+    if depth > 64:
+        return True  # too deep to tell: check it
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if isinstance(kind, str) and kind.startswith("function-"):
+            return True
+        return any(_runs_functions(v, depth + 1) for v in schema.values() if isinstance(v, dict | list | tuple))
+    if isinstance(schema, list | tuple):
+        return any(_runs_functions(v, depth + 1) for v in schema)
+    return False
+
 
 # Most specific first: an attrs or pydantic class may also look like a dataclass.
 KINDS: tuple[ClassKind, ...] = (_Struct(), _Pydantic(), _Attrs(), _NamedTuple(), _Dataclass())

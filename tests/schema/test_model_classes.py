@@ -347,4 +347,3 @@ def test_a_validator_nested_in_a_container_type_is_checked_too() -> None:
 
 def exclaim(value: str) -> str:  # module level: annotations are resolved by name
     return value + "!"
-

@@ -89,14 +89,18 @@ def check_kept(rt: RecordType, before: list[bytes], built: list[Any], first_row:
         stored = old[row]
         made = getattr(built[row], fs.name, None)
         cause = ValueError(
-            f"{fs.name}: stored {_shown(stored)}, but the class's own code made it {made!r:.200} "
+            f"{fs.name}: stored {shown(stored)}, but the class's own code made it {shown(made)} "
             "(a validator, converter or __post_init__ that changes values it made before)"
         )
         raise RecordRejected(f"{rt.name} v{rt.version}", first_row + row, cause)
 
 
-def _shown(stored: Any) -> str:
-    return f"{stored!r:.200}"
+def shown(value: Any, width: int = 200) -> str:
+    """A value for an error message: its repr may itself fail (a Fraction past 4300 digits)."""
+    try:
+        return f"{value!r:.{width}}"
+    except Exception:
+        return f"a {type(value).__qualname__}"
 
 
 def built_checked(rt: RecordType, columns: list[list[Any]], count: int) -> list[Any]:

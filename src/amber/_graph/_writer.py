@@ -38,7 +38,7 @@ from .._schema._registry import Registry
 from .._schema._types import FieldType
 from ..errors import SerializationError
 from ._delta import Delta, Selection, no_shared_containers, shared_message
-from ._kept import built_checked
+from ._kept import built_checked, shown
 from ._record_table import RecordTable
 
 _MUTABLE_KINDS = ("list", "set", "dict", "bytearray", "deque", "ordereddict", "counter", "defaultdict")
@@ -215,7 +215,7 @@ class StateWriter:
             check_column(t, column, classes, found)
         except BadValue as e:
             row = locate_bad_row(t, column, classes)
-            where = f" (row {first_row + row}: {_shown(column[row])})" if row is not None else ""
+            where = f" (row {first_row + row}: {shown(column[row], 80)})" if row is not None else ""
             raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
         if not t.is_tagged():  # tagged values are said by the encoder, which keeps their offsets
             where = f"{table.rt.name}.{name}"
@@ -285,7 +285,8 @@ class StateWriter:
             tokens, lost = zone_tokens(fs.type, values)
             if tokens is not None:
                 self.chunk_zones[len(columns)] = tokens
-            say_changed_offsets(f"{table.rt.name}.{fs.name}", lost)
+            if lost:
+                say_changed_offsets(f"{table.rt.name}.{fs.name}", lost)
             try:
                 columns.append(encode_column(fs.type, values, self._rows_of, classes, self.arrays))
             except BadValue as e:
@@ -324,11 +325,3 @@ def _refuse_unkept(rt: RecordType, columns: list[list[Any]], start: int) -> None
             f"says {type(e.cause).__name__}: {one_line(e.cause)} (assign through the class, e.g. pydantic's "
             "validate_assignment=True, or store what the code makes)"
         ) from None
-
-
-def _shown(value: Any) -> str:
-    """A value for an error message: its repr may itself fail (a Fraction past 4300 digits)."""
-    try:
-        return f"{value!r:.80}"
-    except Exception:
-        return f"a {type(value).__qualname__}"

@@ -94,3 +94,67 @@ def test_the_demo_runs_unattended(tmp_path: Path) -> None:
     assert "rolled back:" in out and "OK 0" in out  # amber rollback, then amber verify
     assert f"HTML report: {tmp_path / 'report.html'}" in out
     assert "<html" in (tmp_path / "report.html").read_text()[:2000].lower()
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+OUTSIDE = re.compile(r"`(\.\./[^`]+)`")  # a path in code quotes, relative to the page
+
+
+def relative_links(doc: Path) -> list[str]:
+    """The page's links and quoted relative paths that point at files, not at the web or an anchor."""
+    targets = LINK.findall(doc.read_text()) + OUTSIDE.findall(doc.read_text())
+    return [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z][a-z0-9+.-]*:|#", t)]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_relative_link_resolves_inside_the_repository(doc: Path) -> None:
+    """A reader of the repository alone (a clone, a package's sdist) must find what a page points at."""
+    broken = []
+    for target in relative_links(doc):
+        found = (doc.parent / target).resolve()
+        if not found.is_relative_to(ROOT.resolve()) or not found.exists():
+            broken.append(target)
+    assert broken == [], f"{doc.relative_to(ROOT)} points outside the repository or at nothing: {broken}"
+
+
+IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", flags=re.MULTILINE)
+
+
+def imported_modules(doc: Path) -> set[str]:
+    """The modules a page's python examples import, beyond the standard library and amber."""
+    found = {a or b for kind, code in blocks(doc) if kind == "python" for a, b in IMPORT.findall(code)}
+    return {m for m in found if m.partition(".")[0] not in {*sys.stdlib_module_names, "amber"}}
+
+
+def distribution_of(module: str) -> str:
+    """The installed distribution whose files hold ``module`` (a namespace package's part, too)."""
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, f"{module} is not installed"
+    origin = Path(spec.origin).resolve()
+    for name in importlib.metadata.packages_distributions().get(module.split(".", maxsplit=1)[0], []):
+        dist = importlib.metadata.distribution(name)
+        if any(Path(dist.locate_file(f)).resolve() == origin for f in dist.files or ()):
+            return re.sub(r"[-_.]+", "-", name).lower()
+    raise AssertionError(f"no distribution holds {module}")
+
+
+def installed_by_extras() -> set[str]:
+    """What `pip install amber-state[...]` can bring: the dependencies and every extra but dev."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [deps for name, deps in project["optional-dependencies"].items() if name != "dev"]
+    named = [*project.get("dependencies", []), *(d for deps in extras for d in deps)]
+    return {re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~\[;]", d, maxsplit=1)[0]).lower() for d in named}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_what_an_example_imports_an_extra_installs(doc: Path) -> None:
+    """A reader who installs the extras a page names can run its examples (the otel extra
+    once lacked the SDK its first example configures)."""
+    available = installed_by_extras()
+    missing = {m: d for m in imported_modules(doc) if (d := distribution_of(m)) not in available}
+    assert missing == {}, f"{doc.name} imports modules no extra installs: {missing}"

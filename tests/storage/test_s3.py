@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,57 @@ def test_gc_spares_the_data_file_a_rollback_is_about_to_name(s3_url: str, monkey
     monkeypatch.undo()
     assert "000000000001" not in store.ids(), "gc did run: the source's manifest went"
     assert len(store.load(result["target"])["accounts"]) == 1, "and its data file, marked, stayed"
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """An instance metadata endpoint with no role to hand out, as a laptop's network answers."""
+
+    def _refuse(self) -> None:
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = _refuse
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing_metadata_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_without_credentials_the_error_says_which_were_looked_for(
+    s3_url: str, refusing_metadata_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("AWS_") and n not in ("AWS_ENDPOINT_URL", "AWS_REGION")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_PROFILE", "dev")  # set, as on a laptop: obstore does not read it
+    monkeypatch.setenv("AWS_METADATA_ENDPOINT", refusing_metadata_endpoint)
+    with pytest.raises(amber.StoreError) as raised:
+        amber.open_store(s3_url).save({"a": 1})
+    message = str(raised.value)
+    assert "no AWS credentials found" in message and "403" in message
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        assert variable in message
+    assert "AWS_PROFILE and ~/.aws/credentials are not read" in message
+
+
+def test_with_credentials_a_refused_request_is_not_blamed_on_missing_ones(
+    s3_url: str, refusing_metadata_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_METADATA_ENDPOINT", refusing_metadata_endpoint)  # never asked: keys are set
+    store = amber.open_store(s3_url)
+    store.save({"a": 1})
+    with pytest.raises(amber.StoreError) as raised:
+        amber.open_store(s3_url, storage_options={"endpoint": refusing_metadata_endpoint}).load()
+    assert "no AWS credentials" not in str(raised.value)

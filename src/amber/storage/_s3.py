@@ -12,6 +12,7 @@ backoff; whatever still fails becomes an ``amber`` error here, and nowhere else.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import ipaddress
 import itertools
 import os
@@ -56,6 +57,33 @@ def _config(options: dict[str, str]) -> tuple[dict[str, str], str]:
     return config, endpoint
 
 
+def _unfound_credentials(config: dict[str, str]) -> str:
+    """What was looked for, when neither the options nor the environment name credentials (or
+    a way to get them) that obstore reads before the instance metadata endpoint: for the
+    error that endpoint's answer becomes (a bare 403 off a laptop). Else the empty string."""
+
+    def given(option: str, variable: str) -> bool:
+        return bool(config.get(option) or config.get(f"aws_{option}") or os.environ.get(variable))
+
+    if given("skip_signature", "AWS_SKIP_SIGNATURE"):
+        return ""
+    keys = given("access_key_id", "AWS_ACCESS_KEY_ID") and given("secret_access_key", "AWS_SECRET_ACCESS_KEY")
+    web_identity = given("web_identity_token_file", "AWS_WEB_IDENTITY_TOKEN_FILE") and given("role_arn", "AWS_ROLE_ARN")
+    container = given("container_credentials_relative_uri", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or given(
+        "container_credentials_full_uri", "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    )
+    if keys or web_identity or container:
+        return ""
+    return (
+        "no AWS credentials found: none in storage_options (access_key_id and secret_access_key, "
+        "session_token) nor in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with "
+        "AWS_SESSION_TOKEN for temporary keys; AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN; "
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI), so the instance "
+        "metadata endpoint (AWS_METADATA_ENDPOINT, by default http://169.254.169.254) was asked for a role's, "
+        "and failed"
+    )
+
+
 def _client_options(endpoint: str) -> dict[str, Any]:
     """Plain HTTP only to this machine (a test server, a sidecar); elsewhere HTTPS or nothing."""
     parsed = urlparse(endpoint)
@@ -84,6 +112,7 @@ class S3Storage:
         if self.prefix:
             check_key(self.prefix)  # a prefix is a key path too: nothing to escape with, nothing odd
         config, endpoint = _config(dict(options or {}))
+        self._unfound_credentials = _unfound_credentials(config)
         with _translated(f"s3://{bucket}"):
             self._store = S3Store(
                 bucket,
@@ -104,14 +133,14 @@ class S3Storage:
             self.size(key)  # as elsewhere: a missing object is an error, even for no bytes
             return b""
         try:
-            with _translated(self._where(key)):
+            with self._translated(self._where(key)):
                 return bytes(obstore.get_range(self._store, key, start=start, end=start + length))
         except _RangeNotSatisfiable:
             self.size(key)  # a missing object is an error; a range past its end is just empty
             return b""
 
     def size(self, key: str) -> int:
-        with _translated(self._where(key)):
+        with self._translated(self._where(key)):
             return int(obstore.head(self._store, key)["size"])
 
     def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
@@ -122,11 +151,11 @@ class S3Storage:
         stream = iter(chunks)
         first = _upto(stream, PART_SIZE)
         if len(first) < PART_SIZE:  # the whole object: one request, no multipart upload
-            with _translated(where):
+            with self._translated(where):
                 obstore.put(self._store, key, bytes(first), mode=mode, use_multipart=False)
             return len(first)
         counted = _Counted(itertools.chain([bytes(first)], stream))
-        with _translated(where):
+        with self._translated(where):
             obstore.put(self._store, key, iter(counted), mode=mode, chunk_size=PART_SIZE, max_concurrency=8)
         return counted.size
 
@@ -136,7 +165,7 @@ class S3Storage:
         mode: Any = {"e_tag": etag} if etag is not None else "create"
         where = self._where(key)
         try:
-            with _translated(where):
+            with self._translated(where):
                 result = obstore.put(self._store, key, data, mode=mode, use_multipart=False)
         except ConflictError:
             # A retried request finds its own earlier success as a conflict: ours if it holds our bytes.
@@ -152,32 +181,32 @@ class S3Storage:
             return False
 
     def etag(self, key: str) -> str:
-        with _translated(self._where(key)):
+        with self._translated(self._where(key)):
             return str(obstore.head(self._store, key)["e_tag"])
 
     def list(self, prefix: str) -> builtins.list[str]:
         folder = prefix.rstrip("/")
-        with _translated(self._where(folder) if folder else self.url):
+        with self._translated(self._where(folder) if folder else self.url):
             found = obstore.list_with_delimiter(self._store, folder or None)
         names = [str(o["path"]) for o in found["objects"]]
         return sorted(n for n in names if n.startswith(prefix) and n != prefix and "/" not in n[len(prefix) :])
 
     def delete(self, key: str) -> None:
-        with _translated(self._where(key)):
+        with self._translated(self._where(key)):
             obstore.delete(self._store, key)  # absent objects: S3 answers 204 all the same
 
     def exists(self) -> bool:
         """Whether the bucket exists and holds anything under the prefix (S3 has no folders:
         a store is there once something was written to it)."""
         try:
-            with _translated(self.url):
+            with self._translated(self.url):
                 first = next(iter(obstore.list(self._store, None, chunk_size=1)), [])
         except StoreNotFoundError:
             return False
         return bool(first)
 
     def modified(self, key: str) -> float:
-        with _translated(self._where(key)):
+        with self._translated(self._where(key)):
             return float(obstore.head(self._store, key)["last_modified"].timestamp())
 
     def temporaries(self, prefix: str) -> builtins.list[tuple[str, float]]:
@@ -185,6 +214,9 @@ class S3Storage:
 
     def delete_temporary(self, name: str) -> None:
         raise ValueError(f"{name!r} is not a leftover: an S3 store has none")
+
+    def _translated(self, where: str) -> contextlib.AbstractContextManager[None]:
+        return _translated(where, unfound_credentials=self._unfound_credentials)
 
     def _where(self, key: str) -> str:
         """Where ``key`` is, for messages; refuses (``ValueError``) a key that could escape."""
@@ -215,25 +247,45 @@ class _Counted:
 
 
 @contextmanager
-def _translated(where: str) -> Iterator[None]:
-    """obstore's and the service's errors as ``amber`` errors (our own pass through)."""
+def _translated(where: str, *, unfound_credentials: str = "") -> Iterator[None]:
+    """obstore's and the service's errors as ``amber`` errors (our own pass through). With
+    ``unfound_credentials`` (what was looked for), a failure to get a role's credentials from
+    the instance metadata endpoint says so, rather than as that endpoint's bare status."""
     try:
         yield
     except AmberError:
         raise  # ours, e.g. raised by the chunks being written: never a storage error
-    except (obstore_errors.AlreadyExistsError, obstore_errors.PreconditionError) as e:
-        raise ConflictError(f"{where}: written meanwhile by another writer") from e
-    except (obstore_errors.PermissionDeniedError, obstore_errors.UnauthenticatedError) as e:
-        raise StoreError(f"{where}: access denied ({_first_line(e)}); check the credentials and the policy") from e
     except (obstore_errors.BaseError, OSError) as e:
-        text = str(e)
-        if "NoSuchBucket" in text:
-            raise StoreNotFoundError(f"{where}: no such bucket") from e
-        if " 416 " in text:
-            raise _RangeNotSatisfiable(where) from e
-        if isinstance(e, FileNotFoundError | obstore_errors.NotFoundError):
-            raise ObjectNotFoundError(f"{where} not found") from e
-        raise StoreError(f"{where}: {_first_line(e)}") from e
+        if unfound_credentials and _from_metadata_endpoint(str(e)):
+            raise StoreError(_no_credentials(where, unfound_credentials, e)) from e
+        raise _amber_error(where, e) from e
+
+
+def _no_credentials(where: str, looked_for: str, error: BaseException) -> str:
+    return (
+        f"{where}: {looked_for}: {_first_line(error)}. AWS_PROFILE and ~/.aws/credentials are not read: "
+        'export the keys (`eval "$(aws configure export-credentials --format env)"`) or pass them in storage_options'
+    )
+
+
+def _amber_error(where: str, error: BaseException) -> Exception:
+    text = str(error)
+    if isinstance(error, obstore_errors.AlreadyExistsError | obstore_errors.PreconditionError):
+        return ConflictError(f"{where}: written meanwhile by another writer")
+    if isinstance(error, obstore_errors.PermissionDeniedError | obstore_errors.UnauthenticatedError):
+        return StoreError(f"{where}: access denied ({_first_line(error)}); check the credentials and the policy")
+    if "NoSuchBucket" in text:
+        return StoreNotFoundError(f"{where}: no such bucket")
+    if " 416 " in text:
+        return _RangeNotSatisfiable(where)
+    if isinstance(error, FileNotFoundError | obstore_errors.NotFoundError):
+        return ObjectNotFoundError(f"{where} not found")
+    return StoreError(f"{where}: {_first_line(error)}")
+
+
+def _from_metadata_endpoint(text: str) -> bool:
+    """Whether obstore failed asking the instance metadata endpoint (IMDS) for credentials."""
+    return "/latest/api/token" in text or "/latest/meta-data/" in text
 
 
 class _RangeNotSatisfiable(Exception):

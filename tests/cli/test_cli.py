@@ -143,3 +143,45 @@ def test_an_app_that_cannot_be_imported_is_one_line_of_error(store_dir: Path) ->
     ]:
         result = amber_cli("migrate", str(store_dir), "--app", app)
         assert result.returncode == 1 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_successful_maintenance_commands_print_no_warning(store_dir: Path, tmp_path: Path) -> None:
+    """A warning on stderr tells an operator something went wrong: a command that did what
+    it was asked (a rollback too) prints none."""
+    for args in (
+        ["migrate", str(store_dir), "--app", "tests.support.migration_app:registry", "--dry-run"],
+        ["migrate", str(store_dir), "--app", "tests.support.migration_app:registry"],
+        ["log", str(store_dir)],
+        ["rollback", str(store_dir)],
+        ["rollback", str(store_dir), "--to", "1"],
+        ["gc", str(store_dir), "--keep-last", "2", "--grace", "0s"],
+        ["copy", str(store_dir), str(tmp_path / "copy")],
+        ["release", str(store_dir), "--all"],
+    ):
+        result = amber_cli(*args)
+        assert (result.returncode, result.stderr) == (0, ""), args
+
+
+def test_rollback_says_what_it_supersedes_and_how_to_undo_it(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    for accounts in range(1, 6):
+        store.save(bank(accounts=accounts))
+    result = amber_cli("rollback", str(tmp_path / "s"), "--to", "2")
+    assert result.returncode == 0, result.stderr
+    undo = f"amber rollback {(tmp_path / 's').as_uri()} --to 000000000005"
+    assert result.stdout.splitlines() == [
+        "rolled back: 000000000006 restores 000000000002 (was 000000000005); nothing deleted",
+        "  superseded: 3 newer checkpoint(s), kept but no longer the newest: 000000000003, 000000000004, 000000000005",
+        f"  undo: {undo}",
+    ]
+    undone = amber_cli(*undo.split()[1:], "--json")
+    assert json.loads(undone.stdout)["restored"] == "000000000005"
+    assert len(store.load()["accounts"]) == 5, "the undo makes the superseded newest checkpoint's content the newest"
+
+
+def test_migrate_says_which_checkpoint_it_replaces_as_the_newest_and_how_to_undo_it(store_dir: Path) -> None:
+    result = amber_cli("migrate", str(store_dir), "--app", "tests.support.migration_app:registry")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "000000000003 is the newest now, replacing 000000000002, which stays" in lines[0]
+    assert lines[-1] == f"  undo: amber rollback {store_dir.as_uri()} --to 000000000002"

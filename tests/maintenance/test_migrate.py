@@ -16,6 +16,7 @@ import pytest
 
 import amber
 from amber import commands
+from amber._cli import _render as render
 from tests.support import migration_app
 from tests.support.helpers import tree_digest
 from tests.support.sample import bank, registry
@@ -71,7 +72,13 @@ def test_rollback_makes_the_source_newest_again_and_deletes_nothing(store_dir: P
     commands.migrate(str(store_dir), APP)
     files = set(tree_digest(store_dir))
     result = commands.rollback(str(store_dir))
-    assert result == {"from": "000000000002", "restored": "000000000001", "target": "000000000003"}
+    assert result == {
+        "from": "000000000002",
+        "restored": "000000000001",
+        "target": "000000000003",
+        "superseded": ["000000000002"],
+        "undo": f"amber rollback {store_dir.as_uri()} --to 000000000002",
+    }
     assert files <= set(tree_digest(store_dir)), "nothing deleted"
     old = amber.open_store(store_dir, registry=registry)
     assert old.load()["accounts"][3].balance == 300, "old code reads the newest checkpoint again"
@@ -225,6 +232,55 @@ def test_checkpoint_steps_migrate_what_a_compacting_service_left(tmp_path: Path,
     done = commands.migrate(store)
     customers = store.load()["accounts"]["customers"]
     assert done["target"] and customers[0].vip and not customers[1].vip
+
+
+def address_releases() -> tuple[amber.Registry, amber.Registry]:
+    """A service's release 1, whose customers hold their address, and release 2, where a
+    checkpoint step moves each into records of a new type: two per customer (home, work)."""
+    old, new = amber.Registry(), amber.Registry()
+
+    @old.record("crm.Customer", version=1)
+    class CustomerV1(amber.Record):
+        id: int
+        street: str
+
+    @new.record("crm.Address", version=1)
+    class Address(amber.Record):
+        street: str
+
+    @new.record("crm.Customer", version=2)
+    class Customer(amber.Record):
+        id: int
+        home: Address | None = None
+        work: Address | None = None
+
+    @new.checkpoint_upgrade(requires={"crm.Customer": 1}, produces={"crm.Customer": 2, "crm.Address": 1})
+    def split_addresses(tables: amber.Tables) -> None:
+        for customer in tables["crm.Customer"]:
+            street = customer.pop("street")
+            customer["home"] = tables.add("crm.Address", {"street": street})
+            customer["work"] = tables.add("crm.Address", {"street": f"office of {street}"})
+
+    return old, new
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_the_plan_counts_the_records_a_checkpoint_step_creates(tmp_path: Path, dry_run: bool) -> None:
+    """The plan is made before any data is read, so it cannot know how many records a step
+    makes; the run, in memory for a dry run, does: the report counts them (not "0 records")."""
+    old, new = address_releases()
+    customer = old.lookup("crm.Customer", 1)
+    assert customer is not None
+    amber.open_store(tmp_path, registry=old).save([customer.cls(i, f"{i} Main St") for i in range(30)])
+    result = commands.migrate(amber.open_store(tmp_path, registry=new), dry_run=dry_run)
+    records = {t["name"]: (t["from_version"], t["to_version"], t["records"]) for t in result["types"]}
+    assert records == {"crm.Customer": (1, 2, 30), "crm.Address": (0, 1, 60)}
+    assert result["records"] == 90
+    assert "  crm.Address              new v1               60 records  checkpoint step" in render.migrate(result)
+    if not dry_run:
+        assert amber.open_store(tmp_path).info().counts["crm.Address"] == 60
+        logged = commands.log(str(tmp_path))[-1]
+        assert {t["name"]: t["records"] for t in logged["types"]} == {"crm.Customer": 30, "crm.Address": 60}
 
 
 def test_migrating_with_an_older_release_s_app_is_refused_not_a_silent_downgrade(tmp_path: Path) -> None:

@@ -19,9 +19,11 @@ def migrate(r: dict[str, Any]) -> str:
         head += "; nothing written"
     else:
         head = (
-            f"migrated {r['source']} -> {r['target']}: {r['records']} records in {r['seconds']:.2f} s; the source stays"
+            f"migrated {r['source']} -> {r['target']}: {r['records']} records in {r['seconds']:.2f} s; "
+            f"{r['target']} is the newest now, replacing {r['source']}, which stays"
         )
-    return "\n".join([head, *lines])
+    undo = [f"  undo: {r['undo']}"] if r.get("undo") else []
+    return "\n".join([head, *lines, *undo])
 
 
 def copy(r: dict[str, Any]) -> str:
@@ -41,7 +43,22 @@ def release(r: dict[str, Any]) -> str:
 
 
 def rollback(r: dict[str, Any]) -> str:
-    return f"rolled back: {r['target']} restores {r['restored']} (was {r['from']}); nothing deleted"
+    superseded = r["superseded"]
+    return "\n".join(
+        [
+            f"rolled back: {r['target']} restores {r['restored']} (was {r['from']}); nothing deleted",
+            f"  superseded: {len(superseded)} newer checkpoint(s), kept but no longer the newest: {_ids(superseded)}",
+            f"  undo: {r['undo']}",
+        ]
+    )
+
+
+def _ids(ids: list[str], shown: int = 10) -> str:
+    """Checkpoint ids for a line: every one, or the first and last few of a long run (--json
+    lists them all)."""
+    if len(ids) <= 2 * shown:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:shown])}, ... ({len(ids) - 2 * shown} more), {', '.join(ids[-shown:])}"
 
 
 def log(entries: list[dict[str, Any]]) -> str:

@@ -43,7 +43,8 @@ class MigrationResult(msgspec.Struct, frozen=True):
     changed: bool  # False when every type is already at the running code's version
     records: int
     seconds: float
-    types: tuple[TypeChange, ...]
+    types: tuple[TypeChange, ...]  # records: what the run read of each type, and what its steps created
+    undo: str = ""  # the command that makes the source the newest again (a committed migration)
 
 
 def migrate(store: CheckpointStore, *, dry_run: bool = False) -> MigrationResult:
@@ -76,6 +77,8 @@ def _migrate(store: CheckpointStore, dry_run: bool) -> MigrationResult:
     run.started(source.id, changes)
     try:
         result = _migrated(store, source, changes, run)
+        if not dry_run:
+            result = msgspec.structs.replace(result, undo=undo_command(store, source.id))
     except BaseException as e:  # an interrupt too: its span and event must end
         if not dry_run and isinstance(e, Exception):  # a "started" entry alone marks an interrupted run
             log.settle(action="migrate", outcome="failed", run=run.id, source=source.id, error=str(e)[:2000])
@@ -89,10 +92,10 @@ def _migrate(store: CheckpointStore, dry_run: bool) -> MigrationResult:
             run=run.id,
             source=source.id,
             target=result.target,
-            types=changes,
+            types=result.types,
             records=result.records,
             seconds=result.seconds,
-            undo=f"amber rollback {store.url} --to {source.id}",
+            undo=result.undo,
         )
     outcome = "dry-run" if dry_run else "committed"
     run.finished(source.id, outcome, target=result.target or "", records=result.records)
@@ -166,9 +169,23 @@ def _migrated(
     meta = {k: v for k, v in source.meta.items() if k not in _LINEAGE} | {"migrated_from": source.id, RUN_KEY: run.id}
     # Committed quietly: the migration's events describe it; it is not one of the service's checkpoints.
     target = save(store, state, meta=meta, announce=False) if not run.dry_run else None
-    records = sum(t.records for t in changes)
+    counted = _with_created(changes, steps)
+    records = sum(t.records for t in counted)
     seconds = time.perf_counter() - begun
-    return MigrationResult(source.id, target.id if target else None, run.dry_run, True, records, seconds, changes)
+    return MigrationResult(source.id, target.id if target else None, run.dry_run, True, records, seconds, counted)
+
+
+def _with_created(changes: tuple[TypeChange, ...], steps: list[StepTiming]) -> tuple[TypeChange, ...]:
+    """``changes`` with the records the checkpoint steps created added to each type's count:
+    the plan, made before any data is read, cannot know how many records a step makes of a
+    new type (``tables.add``); the run that just happened, in memory for a dry run, does."""
+    created: dict[str, int] = {}
+    for step in steps:
+        for name, count in step.created:
+            created[name] = created.get(name, 0) + count
+    return tuple(
+        msgspec.structs.replace(c, records=c.records + created[c.name]) if created.get(c.name) else c for c in changes
+    )
 
 
 def _chain_changes(store: CheckpointStore, source: CheckpointInfo) -> tuple[TypeChange, ...]:
@@ -210,9 +227,19 @@ def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
     return tuple(changes)
 
 
+def undo_command(store: CheckpointStore, checkpoint_id: str) -> str:
+    """The command that makes ``checkpoint_id`` the newest again, as a migration or a rollback
+    that replaced it as the newest prints and logs it."""
+    return f"amber rollback {store.url} --to {checkpoint_id}"
+
+
 def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str, Any]:
     """Make an earlier checkpoint the newest again (by default the source of the last
-    migration that produced the newest checkpoint). Nothing is deleted; the rollback is logged."""
+    migration that produced the newest checkpoint). Nothing is deleted; the rollback is logged.
+
+    Returns the checkpoint replaced as the newest (``from``), the one ``restored``, the
+    ``target`` committed with its content, every checkpoint committed after the restored one
+    (``superseded``: kept, but no longer what a restore reads) and the ``undo`` command."""
     newest = store.info()
     if to is None:
         source = newest.meta.get("migrated_from")
@@ -226,6 +253,8 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
         raise CheckpointError(newest.id, "rollback", "an earlier checkpoint than the newest", restored.id)
     wall, began = time.time(), time.perf_counter()
     refuse_unsigned(store)  # before the log's entries
+    superseded = _committed_after(store, restored.id)
+    undo = undo_command(store, newest.id)
     log = MigrationLog(store)
     log.repair()
     started = log.append(action="rollback", outcome="started", source=restored.id)
@@ -238,7 +267,7 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
         run=started.run,
         source=restored.id,
         target=target.id,
-        undo=f"amber rollback {store.url} --to {newest.id}",
+        undo=undo,
     )
     seconds = time.perf_counter() - began
     store.emit(
@@ -252,4 +281,11 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
             seconds=seconds,
         )
     )
-    return {"from": newest.id, "restored": restored.id, "target": target.id}
+    return {"from": newest.id, "restored": restored.id, "target": target.id, "superseded": superseded, "undo": undo}
+
+
+def _committed_after(store: CheckpointStore, checkpoint_id: str) -> list[str]:
+    """The committed checkpoints after ``checkpoint_id``, oldest first: what a rollback to it
+    supersedes (their content is no longer the newest; nothing of them is deleted)."""
+    ids = store.ids()
+    return ids[ids.index(checkpoint_id) + 1 :] if checkpoint_id in ids else ids[-1:]

@@ -63,6 +63,9 @@ class StepTiming:
     records: int
     start: float  # wall clock
     seconds: float = 0.0
+    # A checkpoint step: the records it added to each type it produces (what no plan knows
+    # before the step runs: how many records of a new type it makes).
+    created: tuple[tuple[str, int], ...] = ()
 
 
 class CheckpointReader:
@@ -146,8 +149,9 @@ class CheckpointReader:
                 tables._records[name], tables._versions[name] = [], version
             for stage in migration.stages:
                 wall, began = time.time(), time.perf_counter()
+                before = _produced_counts(stage, tables)
                 run_stage(stage, tables)
-                self._timed_stage(stage, tables, wall, began)
+                self._timed_stage(stage, tables, wall, began, before)
             return self._assemble_tables(migration, tables, names, root)
         except Corrupt as e:
             removed = [name for name, reader in migration.final if reader is None]
@@ -160,10 +164,12 @@ class CheckpointReader:
         except RecordRejected as e:
             raise e.error(m.id) from e.cause
 
-    def _timed_stage(self, stage: Stage, tables: Tables, wall: float, began: float) -> None:
+    def _timed_stage(self, stage: Stage, tables: Tables, wall: float, began: float, before: dict[str, int]) -> None:
         cid, how = self.manifest.id, stage.describe()
         if stage.type == "*":
-            self._timed(began, StepTiming(cid, "(checkpoint steps)", 0, 0, how, 0, wall))
+            after = _produced_counts(stage, tables)
+            created = tuple((name, after[name] - before.get(name, 0)) for name in after)
+            self._timed(began, StepTiming(cid, "(checkpoint steps)", 0, 0, how, 0, wall, created=created))
         else:
             records = len(tables[stage.type]) if stage.type in tables else 0
             self._timed(began, StepTiming(cid, stage.type, stage.version, stage.version + 1, how, records, wall))
@@ -342,6 +348,14 @@ class CheckpointReader:
             return inflate(blob, entry.raw_length)
         except Exception as e:  # zstandard raises its own ZstdError as well as ValueError
             raise CorruptCheckpointError(m.id, part, "a zstd frame", str(e)) from None
+
+
+def _produced_counts(stage: Stage, tables: Tables) -> dict[str, int]:
+    """For a checkpoint step, the records of each type it produces (and keeps) right now."""
+    if stage.type != "*":
+        return {}
+    kept = [name for name, version in stage.step.produces.items() if version is not None]
+    return {name: len(tables[name]) if name in tables else 0 for name in kept}
 
 
 def _decoding_classes(tp: TypePlan) -> dict[FieldType, type]:

@@ -187,7 +187,9 @@ def _collected_level(e: GarbageCollected) -> int:
 
 
 # The happy path logs at INFO and below (silent under Python's default WARNING level); aborts,
-# fallbacks, quarantines and rollbacks at WARNING; failed restores and migrations at ERROR.
+# fallbacks and quarantines at WARNING; failed restores and migrations at ERROR. A rollback is
+# an operator's deliberate, successful command (it prints what it superseded and its undo):
+# INFO, so that `amber rollback` prints no warning when nothing went wrong.
 _ROWS: list[tuple[type[Event], LogLine[Any]]] = [
     _row(CheckpointStarted, "checkpoint", DEBUG, "checkpoint started", _started),
     _row(PhaseFinished, "checkpoint", DEBUG, "checkpoint phase", _phase),
@@ -202,7 +204,7 @@ _ROWS: list[tuple[type[Event], LogLine[Any]]] = [
     _row(MigrationStarted, "migration", INFO, "migration started", _migration_started),
     _row(MigrationStep, "migration", INFO, "migration step", _step),
     _row(MigrationFinished, "migration", _migrated_level, "migration finished", _migrated),
-    _row(RolledBack, "rollback", WARNING, "rolled back", _rolled_back),
+    _row(RolledBack, "rollback", INFO, "rolled back", _rolled_back),
     _row(GarbageCollected, "gc", _collected_level, "garbage collected", _collected),
 ]
 LOG_LINES: Mapping[type[Event], LogLine[Any]] = dict(_ROWS)

@@ -138,6 +138,27 @@ def test_the_page_renders_in_headless_chromium(data: dict[str, Any], tmp_path: P
         assert errors == []
         text = driver.find_element("tag name", "body").text
         assert "Migration log" in text and "negative stock" in text
+        assert _toolbars_over_plots(driver) == [], "a chart's toolbar covers its plot (the heatmap's top row, once)"
+
+
+_BOXES = """
+function box(e) { var r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }
+return ['sizes', 'durations', 'chains', 'versions'].map(function (id) {
+  var chart = document.getElementById(id);
+  var cells = chart.querySelector('.hm');  // the heatmap's cells, drawn as one image
+  return [id, box(chart.querySelector('.modebar')), box(cells || chart.querySelector('.nsewdrag'))];
+});
+"""
+
+
+def _toolbars_over_plots(driver: Any) -> list[str]:
+    """The charts whose toolbar (Plotly's modebar) overlaps their plot area or heatmap cells."""
+    covered = []
+    for chart, (left, top, right, bottom), (p_left, p_top, p_right, p_bottom) in driver.execute_script(_BOXES):
+        assert right > left and bottom > top, f"{chart} has no toolbar to measure"
+        if left < p_right and p_left < right and top < p_bottom and p_top < bottom:
+            covered.append(chart)
+    return covered
 
 
 # --- found in review: each of these failed before its fix ---------------------------------------

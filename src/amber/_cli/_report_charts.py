@@ -13,6 +13,7 @@ from typing import Any
 
 KIND_COLORS = {"full": "#1f77b4", "delta": "#2ca02c"}
 DENSE_COLUMNS = 150  # checkpoints beyond which the version heatmap drops its gaps and labels
+TOOLBAR_ROOM = 34  # pixels above a plot that Plotly's toolbar (about 26 high, 2 from the top) takes
 
 
 def figures(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -190,7 +191,8 @@ def _versions(data: dict[str, Any]) -> dict[str, Any] | None:
             "automargin": True,
             "nticks": 40,
         },
-        "height": max(180, 60 + 40 * len(names)),
-        "margin": {"l": 160, "t": 10, "r": 10, "b": 60},
+        "height": max(180 + TOOLBAR_ROOM, 60 + TOOLBAR_ROOM + 40 * len(names)),
+        # Room above the cells for Plotly's toolbar (its modebar), which would otherwise cover the top row.
+        "margin": {"l": 160, "t": TOOLBAR_ROOM, "r": 10, "b": 60},
     }
     return _figure("versions", "Schema versions held over time", note, [trace], layout)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 import amber
 from amber import commands
 from amber._cli import cli
+from amber._cli._render import report as render_text
 from amber._cli._report_html import render
 from amber._maintenance._report import outliers
+from amber.events import CheckpointAborted
 from tests.support import report_sample
 from tests.support.browser import browser, open_rendered, require_browser
 
@@ -130,7 +134,9 @@ def test_the_page_renders_in_headless_chromium(data: dict[str, Any], tmp_path: P
         assert points["sizes"][:2] == [kinds.count("full"), kinds.count("delta")]
         rows = data["checkpoints"]
         timed = [r for r in rows if r.get("duration") is not None]
-        assert points["durations"] == [len(timed), sum(r["pause"] is not None for r in timed), len(data["aborts"])]
+        stopped = sum(a["shutdown"] for a in data["aborts"])
+        paused = sum(r["pause"] is not None for r in timed)
+        assert points["durations"] == [len(timed), paused, len(data["aborts"]) - stopped, stopped]
         assert sum(points["chains"][1:]) == len(rows), "every checkpoint on the chain chart"
         assert points["chains"][0] == 2 * sum(bool(r["parent"]) for r in rows), "a line to each delta's parent"
         assert points["versions"] == [len(data["checkpoints"])]
@@ -274,3 +280,60 @@ def test_many_checkpoints_still_colour_the_version_heatmap(tmp_path: Path) -> No
 def test_an_unwritable_page_is_a_one_line_error(sample: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(sample), "--html", str(tmp_path / "missing" / "r.html")])
     assert result.exit_code == 1 and "Traceback" not in result.output and "r.html" in result.output
+
+
+# --- a checkpoint cut short by the service shutting down is not a failure -------------------------
+
+
+def test_a_sigterm_during_a_checkpoint_shows_as_aborted_by_shutdown_not_as_a_failure(tmp_path: Path) -> None:
+    service = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.shutdown_service", str(tmp_path / "store")],
+        cwd=Path(__file__).parent.parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert service.stdout is not None
+    assert service.stdout.readline().strip() == "CAPTURING"
+    service.send_signal(signal.SIGTERM)
+    out, _ = service.communicate(timeout=60)
+    assert service.returncode == 128 + signal.SIGTERM and "UNREACHABLE" not in out
+    data = commands.report(str(tmp_path / "store"))
+    [abort] = data["aborts"]
+    assert abort["shutdown"] and abort["phase"] == "capturing"
+    assert abort["reason"] == "the service is shutting down (SystemExit 143: SIGTERM)"
+    assert len(data["checkpoints"]) == 1, "the final checkpoint of `with manager:` still committed"
+    assert "1 aborted attempts (1 by shutdown)" in render_text(data)
+    page = render(data)
+    assert "aborted by shutdown" in _aborts_table(page)
+    durations = next(f for f in _figures(page) if f["id"] == "durations")
+    marks = {trace["name"]: len(trace["x"]) for trace in durations["data"]}
+    assert marks["aborted"] == 0 and marks["aborted by shutdown"] == 1, "a neutral mark, not a red cross"
+
+
+def test_aborts_journaled_before_the_shutdown_field_are_told_apart_by_their_error(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path)
+    store.save({"x": 1})
+    for error in ("SystemExit", "CheckpointTimeoutError"):
+        event = CheckpointAborted(
+            time=time.time(),
+            attempt=error,
+            kind="delta",
+            capture="inline",
+            phase="capturing",
+            participant=None,
+            reason="as an older Amber wrote it",
+            error=error,
+            start=time.time(),
+            seconds=0.5,
+            pause_seconds=0.1,
+        )
+        old_entry = msgspec.to_builtins(event)
+        del old_entry["shutdown"]  # not written before it existed
+        key = f"history/{int(event.start * 1e6):016d}-{len(error):08x}.json"
+        store.storage.put(key, [msgspec.json.encode(old_entry)], create_only=True)
+    aborts = commands.report(str(tmp_path))["aborts"]
+    assert {a["error"]: a["shutdown"] for a in aborts} == {"SystemExit": True, "CheckpointTimeoutError": False}
+
+
+def _aborts_table(page: str) -> str:
+    return page.split("<h2>Aborted checkpoints</h2>", 1)[1].split("</section>", 1)[0]

@@ -193,11 +193,18 @@ def check(findings: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def by_shutdown(aborts: list[dict[str, Any]]) -> str:
+    """How many aborted attempts the service shutting down cut short (nothing failed), as a
+    note: " (1 by shutdown)", or "" when none was."""
+    stopped = sum(bool(a.get("shutdown")) for a in aborts)
+    return f" ({stopped} by shutdown)" if stopped else ""
+
+
 def report(r: dict[str, Any]) -> str:
     rows = r["checkpoints"]
     lines = [
         f"{r['store']}: {len(rows)} checkpoints ({sum(c.get('kind') == 'delta' for c in rows)} deltas), "
-        f"{size(r['stored_bytes'])}, {len(r['aborts'])} aborted attempts, "
+        f"{size(r['stored_bytes'])}, {len(r['aborts'])} aborted attempts{by_shutdown(r['aborts'])}, "
         f"{sum(bool(c.get('quarantined')) for c in rows)} quarantined"
     ]
     timed = [c for c in rows if c.get("pause") is not None]

@@ -100,18 +100,30 @@ def _durations(data: dict[str, Any]) -> dict[str, Any]:
             marker={"color": "#ff7f0e", "symbol": "diamond"},
         ),
     ]
-    aborts = [
-        {"time": a["start"], "seconds": a["seconds"], "id": f"aborted in {a['phase']}: {a['reason'][:200]}"}
-        for a in data["aborts"]
-    ]
-    traces.append(_marker_trace(aborts, "seconds", "aborted", marker={"color": "#d62728", "symbol": "x", "size": 11}))
+    failed = _aborts(data, shutdown=False)
+    traces.append(_marker_trace(failed, "seconds", "aborted", marker={"color": "#d62728", "symbol": "x", "size": 11}))
+    # Cut short by the service stopping (SIGTERM): nothing failed, so a neutral mark, not a red cross.
+    stopped = _aborts(data, shutdown=True)
+    shutdown_mark = {"color": "#7f7f7f", "symbol": "circle-open", "size": 10, "line": {"width": 2}}
+    traces.append(_marker_trace(stopped, "seconds", "aborted by shutdown", marker=shutdown_mark))
     note = (
         "From the store's history: the whole checkpoint (prepare to commit) and the service's pause "
-        "(prepare to resume); red crosses are aborted attempts."
+        "(prepare to resume); red crosses are aborted attempts, grey rings attempts cut short by the "
+        "service shutting down."
     )
     return _figure(
         "durations", "Duration and pause", note, traces, {"yaxis": {"title": {"text": "seconds"}, "type": "log"}}
     )
+
+
+def _aborts(data: dict[str, Any], *, shutdown: bool) -> list[dict[str, Any]]:
+    """Aborted attempts as points: those cut short by a shutdown, or those that failed."""
+    how = "aborted by shutdown" if shutdown else "aborted"
+    return [
+        {"time": a["start"], "seconds": a["seconds"], "id": f"{how} in {a['phase']}: {a['reason'][:200]}"}
+        for a in data["aborts"]
+        if bool(a.get("shutdown")) == shutdown
+    ]
 
 
 def _chains(data: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import msgspec
 
 from ..errors import MissingExtraError
 from . import _report_charts
+from ._render import by_shutdown
 
 
 def render(data: dict[str, Any]) -> str:
@@ -56,7 +57,7 @@ def _summary(data: dict[str, Any]) -> str:
         ),
         ("newest", f"{newest['id']} at {newest['time']}" if newest else "none"),
         ("stored", _bytes(data["stored_bytes"])),
-        ("aborted attempts", str(len(data["aborts"]))),
+        ("aborted attempts", f"{len(data['aborts'])}{by_shutdown(data['aborts'])}"),
         ("quarantined", str(sum(bool(r.get("quarantined")) for r in rows))),
         ("unreadable", str(sum("error" in r for r in rows))),
         ("migrations", str(_committed(data, "migrate"))),
@@ -106,9 +107,18 @@ def _migration_log(data: dict[str, Any]) -> str:
 
 
 def _aborts(data: dict[str, Any]) -> str:
-    header = ["time", "kind", "phase", "participant", "error", "reason", "seconds"]
+    header = ["time", "outcome", "kind", "phase", "participant", "error", "reason", "seconds"]
     rows = [
-        (a["time"], a["kind"], a["phase"], a["participant"] or "", a["error"], a["reason"], _num(a["seconds"]))
+        (
+            a["time"],
+            "aborted by shutdown" if a.get("shutdown") else "failed",
+            a["kind"],
+            a["phase"],
+            a["participant"] or "",
+            a["error"],
+            a["reason"],
+            _num(a["seconds"]),
+        )
         for a in data["aborts"]
     ]
     return _section("Aborted checkpoints", _table(header, rows) or "<p>None recorded.</p>")

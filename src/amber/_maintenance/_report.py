@@ -32,6 +32,7 @@ from ..events import (
     RestoreFailed,
     RestoreFinished,
     RolledBack,
+    by_shutdown,
 )
 from ._migration_log import MigrationLog
 from ._retention import Retention, collect
@@ -296,7 +297,7 @@ def _row(event: Event, *names: str) -> dict[str, Any]:
 @_section.register
 def _abort(e: CheckpointAborted) -> tuple[str, dict[str, Any]] | None:
     row = _row(e, "kind", "phase", "participant", "reason", "error", "seconds", "pause_seconds")
-    return "aborts", row | {"start": utc_stamp(e.start)}
+    return "aborts", row | {"start": utc_stamp(e.start), "shutdown": by_shutdown(e)}
 
 
 @_section.register

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import signal
 import time
 from collections.abc import Callable
 
@@ -38,7 +39,24 @@ from ._info import CheckpointInfo
 
 def reason(error: BaseException) -> str:
     """Why a manager's attempt failed, as its events and its abort say it."""
+    if shutting_down(error):
+        return f"the service is shutting down ({_exit_cause(error)})"
     return error.reason if isinstance(error, CheckpointAbortedError) else f"{type(error).__name__}: {error}"
+
+
+def shutting_down(error: BaseException) -> bool:
+    """Whether ``error`` ends the process rather than reports a failure: SystemExit (a SIGTERM
+    under ``with manager:``), KeyboardInterrupt, a cancelled task. Code raises Exceptions."""
+    return not isinstance(error, Exception)
+
+
+def _exit_cause(error: BaseException) -> str:
+    """The exception, and the signal a ``SystemExit(128 + signum)`` stands for."""
+    code = error.code if isinstance(error, SystemExit) else None
+    if isinstance(code, int) and code > 128:
+        with contextlib.suppress(ValueError):
+            return f"{type(error).__name__} {code}: {signal.Signals(code - 128).name}"
+    return type(error).__name__ if code is None else f"{type(error).__name__} {code}"
 
 
 def plain_reason(error: BaseException) -> str:
@@ -161,6 +179,7 @@ class Attempt:
                 seconds=seconds,
                 pause_seconds=seconds if self.whole_pause else self.pause,
                 phases=dict(self.phases),
+                shutdown=shutting_down(error),
             )
         )
 

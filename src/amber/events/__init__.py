@@ -120,6 +120,18 @@ class CheckpointAborted(Event, frozen=True, kw_only=True):
     seconds: float
     pause_seconds: float
     phases: dict[str, float] = {}  # the phases completed or cut short, with their durations
+    # Cut short because the service is shutting down (SIGTERM, Ctrl-C, its task cancelled), not
+    # because anything failed. Absent from entries journaled before it existed: see ``by_shutdown``.
+    shutdown: bool = False
+
+
+SHUTDOWN_ERRORS = ("SystemExit", "KeyboardInterrupt", "CancelledError")
+
+
+def by_shutdown(event: CheckpointAborted) -> bool:
+    """Whether the attempt was cut short by the service shutting down, also for an event
+    journaled before ``shutdown`` existed (its ``error`` names the exception)."""
+    return event.shutdown or event.error in SHUTDOWN_ERRORS
 
 
 # --- restore --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ else comes from this one tree::
     │       └── FencedError                   it was taken over: this writer may commit nothing more
     └── CheckpointError                       a checkpoint cannot be read as it should
         ├── CheckpointNotFoundError (FileNotFoundError)
+        ├── NotInCheckpointError (LookupError)   a path, key or type asked for is not in the checkpoint
         ├── CheckpointTooLargeError           more data, or memory, than the store may read or take
         ├── CorruptCheckpointError            bytes, lengths, digests or structure are wrong
         ├── ForeignFileError                  not an Amber file at all
@@ -66,6 +67,7 @@ __all__ = [
     "ManagerError",
     "MigrationError",
     "MissingExtraError",
+    "NotInCheckpointError",
     "ObjectNotFoundError",
     "PlantedLinkError",
     "RestoreError",
@@ -179,6 +181,10 @@ class CheckpointError(AmberError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """No committed checkpoint has the requested id (or the store holds none)."""
+
+
+class NotInCheckpointError(CheckpointError, LookupError):
+    """What was asked of a checkpoint (a path into its root, a table key, a type) is not in it."""
 
 
 class CheckpointTooLargeError(CheckpointError):

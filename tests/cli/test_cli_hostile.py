@@ -86,9 +86,13 @@ def test_no_command_prints_a_traceback_or_more_than_one_error_line(
         result = CliRunner().invoke(cli, argv, env=env, catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), (argv, repr(result.exception))
     assert result.exit_code in {0, 1, 2}, (argv, result.exit_code)
-    errors = [line for line in result.stderr.splitlines() if line.startswith(("amber: error", "amber: usage"))]
+    errors = [
+        line for line in result.stderr.splitlines() if line.startswith(("amber: error", "amber: usage", '{"error":'))
+    ]
     assert "Traceback" not in result.output and "internal error" not in result.stderr, (argv, result.stderr)
     assert len(errors) <= 1, (argv, result.stderr)
     # A failure is one error line, or (ls, verify --all, schema check) a report saying what is bad.
     assert result.exit_code == 0 or errors or result.stdout.strip(), (argv, result.stderr)
-    assert all(line.startswith("amber: ") for line in result.stderr.splitlines()), (argv, result.stderr)
+    assert all(line.startswith(("amber: ", '{"error":')) for line in result.stderr.splitlines()), (argv, result.stderr)
+    if as_json and errors:  # --json: the error is JSON too, with the same status
+        assert errors[0].startswith('{"error":') or argv[0] in {"fleet", "schema"}, (argv, result.stderr)

@@ -152,10 +152,10 @@ def test_a_step_may_pass_arrays_on_and_is_told_it_cannot_make_new_ones() -> None
 def test_the_generic_view_and_dump_show_arrays_without_reading_their_bytes() -> None:
     store = amber.open_store("memory://", registry=reg)
     store.save([Model(np.zeros((200, 3)), np.array([1], dtype=np.uint8))])
-    record = commands.dump(store)["records"]["np.Model"][0]
+    record = commands.dump_changes(store)["records"]["np.Model"][0]
     assert record["weights"] == {"$ndarray": {"dtype": "<f8", "shape": [200, 3], "array": 0}}
     assert record["anything"] == {"$ndarray": {"dtype": "|u1", "shape": [1], "array": -1}}
-    assert commands.dump(store)["types"]["np.Model"]["fields"]["weights"] == "ndarray[<f8]"
+    assert commands.dump_changes(store)["types"]["np.Model"]["fields"]["weights"] == "ndarray[<f8]"
 
 
 def _stored(tmp_path: Path) -> tuple[amber.CheckpointStore, Any, int]:

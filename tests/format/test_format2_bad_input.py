@@ -31,12 +31,13 @@ def readers(store: amber.CheckpointStore, cid: str) -> dict[str, Callable[[], An
         "load": lambda: store.load(cid),
         "verify": lambda: store.verify(cid),
         "dump": lambda: commands.dump(store, cid),
+        "dump_changes": lambda: commands.dump_changes(store, cid),
         "diff": lambda: commands.diff(store, "1", cid),
     }
 
 
 def refused_everywhere(root: Path, cid: str, match: str, *, skip: tuple[str, ...] = ()) -> None:
-    """Every reader refuses; ``skip`` names those that need not (dump shows a delta's own
+    """Every reader refuses; ``skip`` names those that need not (dump_changes shows a delta's own
     content without its chain)."""
     store = amber.open_store(root, registry=registry)
     before = tree_digest(root)
@@ -75,7 +76,7 @@ def test_links_nested_too_deep(tmp_path: Path) -> None:
 def test_links_to_keys_the_parent_lacks(tmp_path: Path) -> None:
     root = chain(tmp_path)
     forge(root, "000000000002", table=(links_segment(root), msgspec.msgpack.encode([[1001, 1001], [1, [999, 2]]])))
-    refused_everywhere(root, "000000000002", "links", skip=("dump",))
+    refused_everywhere(root, "000000000002", "links", skip=("dump_changes",))
 
 
 def root_of(root: Path, cid: str) -> Any:

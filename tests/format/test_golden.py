@@ -74,7 +74,9 @@ def test_golden_checkpoints_verify_and_dump_without_app_code(golden: Path) -> No
     for checkpoint_id in store.ids():
         assert store.verify(checkpoint_id).records == sum(store.info(checkpoint_id).counts.values())
     expected = msgspec.json.decode((golden / "dump.json").read_bytes())
-    dumps = [commands.dump(store, i) for i in store.ids()] if golden != FORMAT_1 else commands.dump(store)
+    dumps = (
+        [commands.dump_changes(store, i) for i in store.ids()] if golden != FORMAT_1 else commands.dump_changes(store)
+    )
     assert msgspec.json.decode(msgspec.json.encode(dumps)) == expected
 
 

@@ -103,7 +103,7 @@ def test_a_plain_list_is_not_taken_for_a_deque() -> None:
 def test_the_generic_view_renders_each_kind_without_the_application() -> None:
     store = amber.open_store("memory://", registry=reg)
     store.save([window()])
-    dumped = commands.dump(store)
+    dumped = commands.dump_changes(store)
     fields = dumped["types"]["k.Window"]["fields"]
     assert fields["recent"] == "deque[int]" and fields["state"] == "Literal['open', 'closed']"
     generic = amber.CheckpointStore(store.storage, registry=amber.Registry())  # no app code

@@ -31,10 +31,10 @@ def main() -> None:
     dump: object
     if amber.FORMAT_VERSION == 1:
         store.save(golden_state(), meta={"golden": True, "library": amber.__version__})
-        dump = commands.dump(store)
+        dump = commands.dump_changes(store)
     elif amber.FORMAT_VERSION == 2:  # format 2 added tables and deltas: a full checkpoint and two deltas
         golden_chain(store)
-        dump = [commands.dump(store, i) for i in store.ids()]
+        dump = [commands.dump_changes(store, i) for i in store.ids()]
     else:
         fenced_chain(store)
         # Format 5 added the parent digest of every delta: the fenced chain's deltas carry it.
@@ -44,7 +44,7 @@ def main() -> None:
             if amber.FORMAT_VERSION >= 6:  # format 6 added field kinds: a checkpoint holding each
                 store.save(kinds_state(), meta={"golden": True})
             store.release_lease()
-        dump = [commands.dump(store, i) for i in store.ids()]
+        dump = [commands.dump_changes(store, i) for i in store.ids()]
     (target / "dump.json").write_bytes(msgspec.json.format(msgspec.json.encode(dump)) + b"\n")
     print(f"wrote {target}")
 

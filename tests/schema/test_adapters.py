@@ -69,7 +69,7 @@ def test_adapted_values_round_trip_shared_in_fields_containers_sets_and_any() ->
 def test_the_inspect_commands_show_the_adapter_by_its_form() -> None:
     store = amber.open_store("memory://", registry=reg)
     store.save([Order(EUR)])
-    dumped = commands.dump(store)
+    dumped = commands.dump_changes(store)
     assert dumped["types"]["shop.Money"]["fields"] == {"amount": "decimal", "currency": "str"}
     assert dumped["records"]["shop.Money"][0]["currency"] == "EUR"
 

@@ -277,7 +277,7 @@ def test_a_field_added_and_an_upgrade_step_evolve_pydantic_and_attrs_records() -
 def test_the_generic_view_shows_model_classes_without_the_application() -> None:
     store = amber.open_store("memory://", registry=reg)
     store.save([Owner(name="a"), Point(1, 2)])
-    types = commands.dump(store)["types"]
+    types = commands.dump_changes(store)["types"]
     assert types["m.Owner"]["fields"] == {"name": "str", "tags": "list[str]", "score": "float"}
     assert types["m.Point"]["fields"] == {"x": "int", "y": "int"}
 

@@ -108,7 +108,7 @@ def test_an_upgrade_step_builds_the_new_named_tuple() -> None:
 def test_the_generic_view_shows_a_named_tuple_without_the_application() -> None:
     store = amber.open_store("memory://", registry=reg)
     store.save([Point(1.0, 2.0, "a")])
-    dumped = commands.dump(store)
+    dumped = commands.dump_changes(store)
     assert dumped["types"]["geo.Point"]["fields"] == {"x": "float", "y": "float", "label": "str"}
 
 

@@ -6,10 +6,11 @@ Text for people, ``--json`` for machines. Errors are one line on stderr. Exit st
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,23 +34,31 @@ _lease_option = click.option(
 
 def _run(
     action: Callable[[], Any],
-    render: Callable[[Any], str],
+    render: Callable[[Any], str] | None,
     as_json: bool,
     failed: Callable[[Any], bool] | None = None,
 ) -> None:
+    """Run a verb and print its result (``render`` None: the verb printed it as it went);
+    an error is one line on stderr, as JSON with ``--json``."""
     try:
         result = action()
     except AmberError as e:
-        _fail(str(e))
+        _fail(str(e), e, as_json)
     except click.ClickException:
         raise  # said by the group, in one line
+    except BrokenPipeError:  # `amber dump ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        sys.exit(1)
     except OSError as e:  # the terminal's or a file's, outside any store (a store's are StoreErrors)
-        _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
+        _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e), e, as_json)
     except Exception as e:  # a defect of ours: still one line (AMBER_DEBUG=1 shows the traceback)
         if os.environ.get("AMBER_DEBUG"):
             raise
-        _fail(f"internal error {type(e).__name__}: {e} (a bug: please report it; AMBER_DEBUG=1 shows where)")
-    if as_json:
+        message = f"internal error {type(e).__name__}: {e} (a bug: please report it; AMBER_DEBUG=1 shows where)"
+        _fail(message, e, as_json)
+    if render is None:
+        pass
+    elif as_json:
         click.echo(msgspec.json.encode(result).decode())
     else:
         click.echo(render(result))
@@ -57,11 +66,21 @@ def _run(
         sys.exit(1)
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, error: BaseException | None = None, as_json: bool = False, status: int = 1) -> NoReturn:
     """One line on stderr, whatever the message holds (an id or a path with a newline in
-    it, a terminal escape), and exit status 1."""
-    click.echo(f"amber: error: {one_line(message)}", err=True)
-    sys.exit(1)
+    it, a terminal escape), and exit status 1 (2 for usage). With ``--json``, the line is
+    ``{"error": {"type", "message", "checkpoint", "part"}}``."""
+    if as_json:
+        body = {
+            "type": _error_type(error),
+            "message": message,
+            "checkpoint": getattr(error, "checkpoint", None),
+            "part": getattr(error, "part", None),
+        }
+        click.echo(msgspec.json.encode({"error": body}).decode(), err=True)
+    else:
+        click.echo(f"amber: error: {one_line(message)}", err=True)
+    sys.exit(status)
 
 
 def one_line(text: str) -> str:
@@ -69,21 +88,40 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def _error_type(error: BaseException | None) -> str:
+    """The ``type`` of a JSON error: an Amber error's class, else one of a few stable names."""
+    if isinstance(error, AmberError):
+        return type(error).__name__
+    if isinstance(error, click.UsageError):
+        return "UsageError"
+    if isinstance(error, OSError | click.ClickException) or error is None:
+        return "OSError" if isinstance(error, OSError) else "Error"
+    return "InternalError"
+
+
+def _wants_json(args: Any) -> bool:
+    """Whether the command line asks for JSON (usage errors come before the option is parsed)."""
+    words = sys.argv[1:] if args is None else list(args)
+    return "--json" in words
+
+
 class _Amber(click.Group):
     """The command group, whose usage errors are one line too (``amber: usage: ...``, exit 2)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        as_json = _wants_json(args[0] if args else kwargs.get("args"))
         try:
             return super().main(*args, **kwargs)
         except click.exceptions.Exit as e:  # --help, --version
             sys.exit(e.exit_code)
         except click.Abort:
-            click.echo("amber: error: interrupted", err=True)
-            sys.exit(1)
+            _fail("interrupted", None, as_json)
         except click.ClickException as e:
             ctx: click.Context | None = getattr(e, "ctx", None)  # usage errors know their command
             where = f" (amber {ctx.command_path.partition(' ')[2]} --help)".replace("  ", " ") if ctx else ""
+            if as_json:
+                _fail(e.format_message() + where, e, as_json, e.exit_code)
             kind = "usage" if isinstance(e, click.UsageError) else "error"
             click.echo(f"amber: {kind}: {one_line(e.format_message())}{where}", err=True)
             sys.exit(e.exit_code)
@@ -158,14 +196,103 @@ def verify(store: str, checkpoint: str | None, every: bool, as_json: bool) -> No
 @cli.command()
 @click.argument("store")
 @click.argument("checkpoint", required=False)
+@click.option("--type", "type_name", metavar="NAME", help="Print only the records of this type.")
+@click.option("--key", metavar="KEY", help='Print the table entries at KEY (JSON such as 42 or [1, "a"], or text).')
+@click.option("--path", metavar="POINTER", help="Print the value at this JSON Pointer into the root: /accounts/42.")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Print at most N records.")
+@click.option("--jsonl", is_flag=True, help="One JSON object a line: the header, the root or selection, each record.")
+@click.option("--changes", is_flag=True, help="What the checkpoint itself holds (a delta: its changes), not the state.")
 @_json_option
-def dump(store: str, checkpoint: str | None, as_json: bool) -> None:
-    """Print the whole state as JSON (indented; --json for one compact line)."""
-    _run(
-        lambda: commands.dump(store, checkpoint),
-        lambda r: msgspec.json.format(msgspec.json.encode(r)).decode(),
-        as_json,
-    )
+def dump(store: str, checkpoint: str | None, as_json: bool, jsonl: bool, changes: bool, **select: Any) -> None:
+    """Print the whole state at a checkpoint as JSON (a delta's chain resolved), streamed:
+    the header, the root, then every record it reaches. --json: on one line."""
+    if changes and any(v is not None for v in select.values()):
+        raise click.UsageError("--changes shows the checkpoint's own content: no --type, --key, --path or --limit")
+    if select["key"] is not None and select["path"] is not None:
+        raise click.UsageError("give --key or --path, not both")
+    if changes:
+        _run(
+            lambda: commands.dump_changes(store, checkpoint),
+            lambda r: msgspec.json.format(msgspec.json.encode(r)).decode(),
+            as_json,
+        )
+        return
+    _run(lambda: _print_dump(commands.dump_lines(store, checkpoint, **select), jsonl, as_json), None, as_json)
+
+
+def _print_dump(parts: Iterator[dict[str, Any]], jsonl: bool, compact: bool) -> None:
+    """Write the dump as it is read: JSON Lines, or one JSON document holding a record a line."""
+    out = _Buffered()
+    try:
+        _write_dump(parts, jsonl, compact, out.write)
+    finally:
+        out.flush()
+
+
+class _Buffered:
+    """Output gathered into writes of about 1 MiB: one ``click.echo`` a record is slow."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size > 1 << 20:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            click.echo("".join(self._parts), nl=False)
+        self._parts, self._size = [], 0
+
+
+def _write_dump(parts: Iterator[dict[str, Any]], jsonl: bool, compact: bool, write: Callable[[str], None]) -> None:
+    encode = msgspec.json.Encoder().encode
+    header = next(parts)  # a refused selection raises here, before anything is printed
+    parts = itertools.chain([header], parts)
+    if jsonl:
+        for part in parts:
+            write(encode(part).decode() + "\n")
+        return
+    newline, indent = ("", "") if compact else ("\n", " ")
+    fields = 0
+    open_list: str | None = None  # "entries" or "records", while its items are written
+
+    def field(name: str) -> None:
+        nonlocal fields
+        write(("," if fields else "") + f"{newline}{indent}{encode(name).decode()}:{indent}")
+        fields += 1
+
+    def close() -> None:
+        if open_list is not None:
+            write(f"{newline}{indent}]")
+
+    write("{")
+    had_records = False
+    for part in parts:
+        name, item = (
+            ("records", part) if "$id" in part else ("entries", part["entry"]) if "entry" in part else ("", part)
+        )
+        if name and name == open_list:
+            write(f",{newline}{indent * 2}{encode(item).decode()}")
+            continue
+        close()
+        open_list = name or None
+        if name:
+            had_records = had_records or name == "records"
+            field(name)
+            write(f"[{newline}{indent * 2}{encode(item).decode()}")
+            continue
+        for key, value in part.items():
+            field(key)
+            write(encode(value).decode())
+    close()
+    if not had_records:
+        field("records")
+        write("[]")
+    write(f"{newline}}}\n")
 
 
 @cli.command()

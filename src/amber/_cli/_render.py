@@ -110,21 +110,32 @@ def gc(r: dict[str, Any]) -> str:
 
 def diff(r: dict[str, Any]) -> str:
     lines = [f"{r['a']} -> {r['b']}"]
-    if not (r["types"] or r["schemas"] or r["other_records"]):
+    if not (r["types"] or r["schemas"] or r["paths"]):
         lines.append("  no differences")
     for name, t in r["types"].items():
         lines.append(f"  {name}: {t['added']} added, {t['changed']} changed, {t['deleted']} deleted")
-        for change, keys in t["keys"].items():
-            more = t[change] - len(keys)
-            listing = ", ".join(msgspec.json.encode(k).decode() for k in keys) + (f" (+{more} more)" if more else "")
-            lines.append(f"      {change}: {listing}")
+        lines.extend(_keys_listed(t))
+    for pointer, change in r["paths"].items():
+        if "keys" in change:
+            counts = f"{change['added']} added, {change['changed']} changed, {change['deleted']} deleted"
+            lines.append(f"  {pointer} (outside tables): {counts}")
+            lines.extend(_keys_listed(change))
+        else:
+            lines.append(f"  {pointer} (outside tables): {next(iter(change))}")
     for s in r["schemas"]:
         a = f"v{s['a']['version']}" if s["a"] else "-"
         b = f"v{s['b']['version']}" if s["b"] else "-"
         lines.append(f"  schema {s['type']}: {s['change']} ({a} -> {b})")
-    for name, counts in r["other_records"].items():
-        lines.append(f"  {name} (outside tables): {counts['a']} -> {counts['b']} records")
     return "\n".join(lines)
+
+
+def _keys_listed(found: dict[str, Any]) -> list[str]:
+    lines = []
+    for change, keys in found["keys"].items():
+        more = found[change] - len(keys)
+        listing = ", ".join(msgspec.json.encode(k).decode() for k in keys) + (f" (+{more} more)" if more else "")
+        lines.append(f"      {change}: {listing}")
+    return lines
 
 
 def show(r: dict[str, Any]) -> str:

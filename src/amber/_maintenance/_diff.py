@@ -1,87 +1,268 @@
 """``amber diff``: what changed between two checkpoints, read without the application's code.
 
-Each checkpoint's tables are materialised along its chain (base, then every delta) as
-key -> fingerprint of the value. A value's fingerprint covers its own fields; a field
-pointing at another record counts by that record's identity (its table entry, when it is
-one, else its type and fields), so a changed customer name does not show up as a change
-of every account pointing at the customer, while an account moved to another customer does.
+Both states are resolved along their chains (``_resolved``). Per table (by its token): keys
+added, deleted, and changed; per part of the root outside tables (``/ledger``, or each key
+of a plain dict such as ``/accounts``): changed or not. A value counts as changed when its
+content differs: its fields, the records it holds (to any depth), and which table entries
+it points at. A record that is a table entry counts by its key where another value points
+at it, so a renamed customer changes its own entry, not every account pointing at it.
+
+When one checkpoint descends from the other, their chain is read once: an entry no delta in
+between rewrote, and whose record none changed in place, is the same object in both
+states, and is skipped without a look at its content. So the cost of comparing a checkpoint
+with its descendant grows with the changes (and the reading of the chain), not the data.
 """
 
 from __future__ import annotations
 
 import collections
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from .._format._format import Manifest, TypeEntry, digest
-from .._schema._values import ArrayRef, Link, Ref, to_json_value
+from .._format._format import TypeEntry, digest
+from .._schema._types import SCALAR_TYPES, FieldType
+from .._schema._values import ArrayRef, Ref, TableNode, ValueRenderError, to_json_value
 from .._store._checkpoint import CheckpointStore
-from .._store._generic import table_nodes
-from .._store._loading import check_memory
-from .._store._reading import CheckpointReader
-from ..errors import CorruptCheckpointError
+from ._resolved import Chain, Node, Placed, State
 
-Entries = dict[Any, tuple[str, str]]  # key -> (type name of the value, fingerprint)
 MAX_KEYS = 20  # keys listed per type and change; counts are always complete
+_PLAIN_KINDS = {*SCALAR_TYPES, "list", "tuple", "enum", "literal", "union"} - {"bytearray"}
 
 
 @dataclass
-class _Chain:
-    """Tables of one checkpoint, rebuilt from its chain."""
+class _Changes:
+    added: list[Any] = field(default_factory=list)
+    changed: list[Any] = field(default_factory=list)
+    deleted: list[Any] = field(default_factory=list)
 
-    tables: dict[int, Entries] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)  # records per type, not in tables
+    def any(self) -> bool:
+        return bool(self.added or self.changed or self.deleted)
+
+    def summary(self) -> dict[str, Any]:
+        found = {"added": self.added, "changed": self.changed, "deleted": self.deleted}
+        summary: dict[str, Any] = {change: len(keys) for change, keys in found.items()}
+        summary["keys"] = {change: _listed(keys) for change, keys in found.items() if keys}
+        return summary
 
 
 def diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:
-    """Per type: added, changed and deleted table keys from ``a`` to ``b``; schema changes."""
-    old, new = store.manifest(a), store.manifest(b)
-    old_types, new_types = _chain_types(store, old.id), _chain_types(store, new.id)
-    before, after = _materialise(store, old.id), _materialise(store, new.id)
-    changes: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"added": [], "changed": [], "deleted": []})
-    for token in sorted(set(before.tables) | set(after.tables)):
-        was, now = before.tables.get(token, {}), after.tables.get(token, {})
-        for key, (name, fp) in now.items():
-            if key not in was:
-                changes[name]["added"].append(key)
-            elif was[key][1] != fp:
-                changes[name]["changed"].append(key)
-        for key, (name, _) in was.items():
-            if key not in now:
-                changes[name]["deleted"].append(key)
+    """Per type: table keys added, changed and deleted from ``a`` to ``b``; per part of the
+    root outside tables, what changed; schema changes."""
+    old, new = _states(store, a, b)
+    compare = _Comparison(old, new)
+    tables: dict[str, _Changes] = collections.defaultdict(_Changes)
+    for token in _in_order(old.tables, new.tables):
+        name = new.table_type(token) or old.table_type(token)
+        compare.keyed(old.entries(token), new.entries(token), tables[name])
     return {
-        "a": old.id,
-        "b": new.id,
-        "types": {name: _summary(found) for name, found in sorted(changes.items())},
-        "schemas": _schema_changes(old_types, new_types),
-        "other_records": {
-            name: {"a": before.counts.get(name, 0), "b": after.counts.get(name, 0)}
-            for name in sorted(set(before.counts) | set(after.counts))
-            if before.counts.get(name, 0) != after.counts.get(name, 0)
-        },
+        "a": old.manifest.id,
+        "b": new.manifest.id,
+        "types": {name: found.summary() for name, found in sorted(tables.items()) if found.any()},
+        "paths": compare.root_parts(),
+        "schemas": _schema_changes(old.types, new.types),
     }
 
 
-def _summary(found: dict[str, list[Any]]) -> dict[str, Any]:
-    summary: dict[str, Any] = {change: len(keys) for change, keys in found.items()}
-    summary["keys"] = {
-        change: [to_json_value(k) for k in sorted(keys, key=msgspec.json.encode)[:MAX_KEYS]]
-        for change, keys in found.items()
-        if keys
-    }
-    return summary
+def _states(store: CheckpointStore, a: str | int, b: str | int) -> tuple[State, State]:
+    """The two states, their chain read once when one descends from the other."""
+    old_ids = [m.id for m in store.manifests.chain(a)]
+    new_ids = [m.id for m in store.manifests.chain(b)]
+    if new_ids[: len(old_ids)] == old_ids:
+        chain = Chain(store, b, keep=len(old_ids) - 1)
+        return chain.kept, chain.last
+    if old_ids[: len(new_ids)] == new_ids:
+        chain = Chain(store, a, keep=len(new_ids) - 1)
+        return chain.last, chain.kept
+    return Chain(store, a).last, Chain(store, b).last
 
 
-def _chain_types(store: CheckpointStore, checkpoint_id: str) -> dict[str, TypeEntry]:
-    """Each type a checkpoint's state holds, as last written along its chain (a delta lists
-    only the types it writes)."""
-    found: dict[str, TypeEntry] = {}
-    for manifest in store.manifests.chain(checkpoint_id):
-        found.update({t.schema.name: t for t in manifest.types})
-    return found
+def _in_order(*tables: dict[int, Any]) -> list[int]:
+    return sorted(set().union(*tables))
+
+
+class _Comparison:
+    def __init__(self, old: State, new: State) -> None:
+        self._old = _Fingerprints(old)
+        self._new = _Fingerprints(new)
+        shared = old.chain is new.chain
+        self._shared = shared
+        # records a delta between the two changed in place: the same node, other fields
+        self._rewritten = new.changed_since(old.at) | old.changed_since(new.at) if shared else set()
+
+    def keyed(self, was: dict[Any, Placed], now: dict[Any, Placed], found: _Changes) -> None:
+        found.added.extend(k for k in now if k not in was)
+        found.deleted.extend(k for k in was if k not in now)
+        same = self._same
+        found.changed.extend(k for k, placed in now.items() if k in was and not same(was[k], placed))
+
+    def root_parts(self) -> dict[str, Any]:
+        """What changed in the root outside its tables: per key of a dict root (per key of
+        a plain dict held there), or the root as a whole."""
+        old, new = self._old.state.placed_root(), self._new.state.placed_root()
+        parts: dict[str, Any] = {}
+        if not (_is_plain_dict(old.value) and _is_plain_dict(new.value)):
+            if not self._same(old, new):
+                parts["/"] = {"changed": True}
+            return parts
+        for key in _sorted_keys(set(old.value) | set(new.value)):
+            pointer = "/" + str(key).replace("~", "~0").replace("/", "~1")
+            was, now = old.value.get(key, _NONE), new.value.get(key, _NONE)
+            if was is _NONE or now is _NONE:
+                parts[pointer] = {"added" if was is _NONE else "deleted": True}
+            elif _is_plain_dict(was) and _is_plain_dict(now):
+                found = _Changes()
+                self.keyed(_placed(old.at, was), _placed(new.at, now), found)
+                if found.any():
+                    parts[pointer] = found.summary()
+            elif not self._same(Placed(old.at, was), Placed(new.at, now)):
+                parts[pointer] = {"changed": True}
+        return parts
+
+    def _same(self, was: Placed, now: Placed) -> bool:
+        if self._shared and type(was.value) is Ref and type(now.value) is Ref:
+            a, b = self._old.state.node(*was), self._new.state.node(*now)
+            if a == b and a not in self._rewritten:
+                return True  # one record no delta in between changed: nothing to look at
+        elif self._shared and was is now:
+            return True
+        return self._old.content(was) == self._new.content(now)
+
+
+def _placed(at: int, values: dict[Any, Any]) -> dict[Any, Placed]:
+    return {k: Placed(at, v) for k, v in values.items()}
+
+
+def _is_plain_dict(value: Any) -> bool:
+    return type(value) is dict
+
+
+_NONE = object()
+
+
+class _Fingerprints:
+    """A value's content as bytes: equal bytes, equal content (see the module's docstring)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._owners: dict[Node, tuple[int, Any]] | None = None
+        self._records: dict[Node, bytes] = {}
+        self._plain: dict[tuple[int, str], list[bool]] = {}  # per (position, type): fields needing no walk
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._on_stack: dict[Node, int] = {}
+        self._back_edges = 0  # cycles met so far (a record with one inside depends on where it is met)
+
+    def content(self, placed: Placed) -> bytes:
+        at, value = placed
+        if type(value) is Ref:
+            return self._record(self.state.node(at, value))
+        return self._encode(self._canonical(at, value))
+
+    def _record(self, node: Node) -> bytes:
+        found = self._records.get(node)
+        if found is not None:
+            return found
+        self._on_stack[node] = len(self._on_stack)
+        back_edges = self._back_edges
+        at, fields = self.state.fields(node)
+        plain = self._plain_fields(at, node.name, fields)
+        values = [v if p else self._canonical(at, v) for p, v in zip(plain, fields.values(), strict=True)]
+        found = self._encode([node.name, list(fields), values])
+        del self._on_stack[node]
+        if self._back_edges == back_edges:  # no cycle inside: the same bytes wherever it is met
+            self._records[node] = found
+        return found
+
+    def _plain_fields(self, at: int, name: str, fields: dict[str, Any]) -> list[bool]:
+        """Which fields hold values msgpack encodes canonically as they are (no record, set
+        or dict in them), from the writer's schema."""
+        known = self._plain.get((at, name))
+        if known is None or len(known) != len(fields):
+            entry: TypeEntry = next(t for t in self.state.chain.manifests[at].types if t.schema.name == name)
+            types = {f.name: f.type for f in entry.schema.fields}
+            known = self._plain[(at, name)] = [_is_plain(types.get(f)) for f in fields]
+        return known
+
+    def _canonical(self, at: int, value: Any) -> Any:  # noqa: PLR0911 - one return per kind
+        """``value`` as msgpack data that is equal exactly when the contents are."""
+        kind = type(value)
+        if kind is Ref:
+            return self._pointed_at(self.state.node(at, value))
+        if kind in (list, tuple):
+            return ["t" if kind is tuple else "l", [self._canonical(at, v) for v in value]]
+        if kind in (set, frozenset, dict, collections.Counter, collections.defaultdict):
+            items = value.items() if isinstance(value, dict) else ((v, None) for v in value)
+            pairs = [[self._canonical(at, k), self._canonical(at, v)] for k, v in items]
+            return [kind.__name__, sorted(pairs, key=self._encode)]  # equal however they were ordered
+        if kind in (collections.OrderedDict, collections.deque):
+            return [kind.__name__, getattr(value, "maxlen", None), self._canonical(at, list(_items(value)))]
+        if kind is TableNode:
+            return ["table", value.token]
+        if kind is ArrayRef:
+            content = [digest(value.data)] if value.number < 0 else self.state.chain.arrays[at].get(value.number, [])
+            return ["ndarray", value.dtype, value.shape, content]
+        if kind is float or kind in _NATIVE:
+            return value
+        try:
+            return [kind.__name__, to_json_value(value)]
+        except ValueRenderError:
+            return [kind.__name__, repr(value)]
+
+    def _pointed_at(self, node: Node) -> Any:
+        """What a reference counts by: the table entry it is, else the record's content."""
+        owner = self.owners.get(node)
+        if owner is not None:
+            return ["entry", owner[0], self._canonical(node.at, owner[1])]
+        depth = self._on_stack.get(node)
+        if depth is not None:  # a cycle through records outside tables: by how far back it points
+            self._back_edges += 1
+            return ["back", len(self._on_stack) - depth]
+        return ["record", self._record(node)]
+
+    @property
+    def owners(self) -> dict[Node, tuple[int, Any]]:
+        """(token, key) of every record that is a table entry, by its node (the first key
+        when several hold one record)."""
+        if self._owners is None:
+            node = self.state.node
+            self._owners = {}
+            for token, entries in self.state.tables.items():
+                for key, (at, value) in entries.items():
+                    if type(value) is Ref:
+                        self._owners.setdefault(node(at, value), (token, key))
+        return self._owners
+
+
+_NATIVE = {bool, int, str, bytes, type(None)}
+
+
+def _items(value: Any) -> Iterable[Any]:
+    return value.items() if isinstance(value, dict) else value
+
+
+def _is_plain(t: FieldType | None) -> bool:
+    return t is not None and all(n.kind in _PLAIN_KINDS for n in t.walk())
+
+
+def _listed(keys: list[Any]) -> list[Any]:
+    return [to_json_value(k) for k in _sorted_keys(keys)[:MAX_KEYS]]
+
+
+def _sorted_keys(keys: Iterable[Any]) -> list[Any]:
+    """Keys in their own order (numbers as numbers), grouped by type when they are mixed."""
+    by_type: dict[str, list[Any]] = collections.defaultdict(list)
+    for key in keys:
+        by_type[type(key).__name__].append(key)
+    ordered: list[Any] = []
+    for name in sorted(by_type):
+        group = by_type[name]
+        try:
+            ordered.extend(sorted(group))
+        except TypeError:  # tuples of mixed types, None: by their JSON text
+            ordered.extend(sorted(group, key=lambda k: msgspec.json.encode(to_json_value(k))))
+    return ordered
 
 
 def _schema_changes(was: dict[str, TypeEntry], now: dict[str, TypeEntry]) -> list[dict[str, Any]]:
@@ -100,115 +281,3 @@ def _schema_changes(was: dict[str, TypeEntry], now: dict[str, TypeEntry]) -> lis
             }
         )
     return found
-
-
-def _materialise(store: CheckpointStore, checkpoint_id: str) -> _Chain:
-    chain = _Chain()
-    for manifest in store.manifests.chain(checkpoint_id):
-        check_memory(store, [manifest])
-        records, root = CheckpointReader(store.storage, manifest, memory_limit=store.max_load_memory).generic()
-        names = [t.schema.name for t in manifest.types]
-        owners = _table_owners(root)
-        fingerprint = _Fingerprints(manifest.id, names, records, owners, chain.tables)
-        fingerprint.arrays = _array_digests(manifest)
-        chain.counts = {}
-        for node in table_nodes(root).values():
-            entries = chain.tables.setdefault(node.token, {}) if node.deleted is not None else {}
-            for key in node.deleted or ():
-                entries.pop(key, None)
-            entries.update({k: fingerprint.of(v) for k, v in node.entries.items()})
-            chain.tables[node.token] = entries
-        in_tables = {(ref.name, ref.row) for ref in owners}
-        for name, rows in zip(names, records, strict=True):
-            loose = sum(1 for row, r in enumerate(rows) if "$link" not in r and (name, row) not in in_tables)
-            if loose:
-                chain.counts[name] = loose
-        chain.tables = {n.token: chain.tables[n.token] for n in table_nodes(root).values()}
-    return chain
-
-
-def _array_digests(manifest: Manifest) -> dict[int, list[str]]:
-    """Each array's content, as the digests of its segments (its number says nothing: it
-    is only the order the writer met the arrays in)."""
-    found: dict[int, list[str]] = {}
-    for segment in manifest.segments:
-        if segment.kind == "array":
-            found.setdefault(segment.array, []).append(segment.digest)
-    return found
-
-
-def _table_owners(root: Any) -> dict[Ref, tuple[int, Any]]:
-    """(token, key) of every record that is a table value, by its row marker."""
-    return {v: (n.token, k) for n in table_nodes(root).values() for k, v in n.entries.items() if isinstance(v, Ref)}
-
-
-class _Fingerprints:
-    def __init__(
-        self,
-        checkpoint_id: str,
-        names: list[str],
-        records: list[list[dict[str, Any]]],
-        owners: dict[Ref, tuple[int, Any]],
-        earlier: dict[int, Entries],
-    ) -> None:
-        self._id = checkpoint_id
-        self._rows = dict(zip(names, records, strict=True))
-        self._owners = owners
-        self._earlier = earlier
-        self.arrays: dict[int, list[str]] = {}
-
-    def of(self, value: Any) -> tuple[str, str]:
-        if not isinstance(value, Ref):
-            return type(value).__name__, digest(msgspec.json.encode(to_json_value(value)))
-        record = self._record(value)
-        if isinstance(record, Link):
-            return self._linked(record)
-        fields = {k: self._identity(v) for k, v in record.items() if k != "$adopts"}
-        return value.name, digest(msgspec.json.encode(to_json_value(fields)))
-
-    def _linked(self, link: Link) -> tuple[str, str]:
-        """What a link stands for: an entry of the tables built so far, or a corrupt delta."""
-        found = self._earlier.get(link.table, {}).get(link.key)
-        if found is None:
-            raise CorruptCheckpointError(self._id, "links", "links to entries of the parent", repr(link))
-        return found
-
-    def _record(self, ref: Ref) -> Any:
-        record = self._rows[ref.name][ref.row]
-        link = record.get("$link")
-        return link if isinstance(link, Link) else record
-
-    def _identity(self, value: Any) -> Any:
-        """What a field pointing at ``value`` counts by: a table entry, else its fields."""
-        if isinstance(value, ArrayRef):
-            content = [digest(value.data)] if value.number < 0 else self.arrays.get(value.number, [])
-            return {"$ndarray": [value.dtype, value.shape, content]}
-        if not isinstance(value, Ref):
-            return _walk(value, self._identity)
-        record = self._record(value)
-        if isinstance(record, Link):
-            self._linked(record)
-            return {"$entry": [str(record.table), to_json_value(record.key)]}
-        owner = self._owners.get(value)
-        if owner is not None:
-            return {"$entry": [str(owner[0]), to_json_value(owner[1])]}
-        return {"$record": [value.name, {k: _shallow(v) for k, v in record.items() if k != "$adopts"}]}
-
-
-def _shallow(value: Any) -> Any:
-    """A field's value with references reduced to their type name (one level of content)."""
-    return {"$ref": value.name} if isinstance(value, Ref) else _walk(value, _shallow)
-
-
-def _walk(value: Any, inner: Any) -> Any:
-    """``value`` with ``inner`` applied to what its containers hold (sets in a stable order)."""
-    if isinstance(value, set | frozenset):
-        return sorted((inner(v) for v in value), key=msgspec.json.encode)
-    if isinstance(value, list | tuple):
-        return [inner(v) for v in value]
-    if isinstance(value, collections.deque):
-        return {"$deque": [value.maxlen, [inner(v) for v in value]]}
-    if isinstance(value, dict):  # OrderedDict, Counter, defaultdict too, by their type's name
-        tag = "$dict" if type(value) is dict else f"${type(value).__name__.lower()}"
-        return {tag: [[inner(k), inner(v)] for k, v in value.items()]}
-    return value

@@ -16,6 +16,7 @@ import fractions
 import math
 import pathlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -56,32 +57,39 @@ class TableNode(msgspec.Struct, frozen=True):
     deleted: list[Any] | None = None
 
 
-def _render_table(node: TableNode) -> Any:
-    body = {"token": str(node.token), "entries": _render_dict(node.entries)}
+def _render_table(node: TableNode, special: Special) -> Any:
+    body = {"token": str(node.token), "entries": _render_dict(node.entries, special)}
     if node.deleted is not None:
         body["deleted"] = [to_json_value(k) for k in node.deleted]
     return {"$table" if node.deleted is None else "$table-changes": body}
 
 
-def to_json_value(value: Any) -> Any:
-    """Render a value as plain JSON data using the ``$``-tag conventions of docs/format.md."""
+Special = Callable[[Any], Any] | None  # renders a Ref, Link, ArrayRef or TableNode its own way
+
+
+def to_json_value(value: Any, special: Special = None) -> Any:
+    """Render a value as plain JSON data using the ``$``-tag conventions of docs/format.md.
+    ``special``: how to render references, links, arrays and tables (a resolved state's
+    dump renders them by the ids it gives); by default, as read from one checkpoint."""
     kind = type(value)
     if value is None or kind in (bool, int, str):
         return value
     if kind is float:
         return value if math.isfinite(value) else {"$float": repr(value)}
+    if special is not None and kind in _SPECIAL:
+        return special(value)
     renderer = _RENDERERS.get(kind)
     if renderer is not None:
-        return renderer(value)
+        return renderer(value, special)
     if isinstance(value, enum.Enum):
         return to_json_value(value.value)
     raise ValueRenderError(f"{kind.__qualname__} values have no JSON rendering")
 
 
-def _render_dict(value: dict[Any, Any]) -> Any:
+def _render_dict(value: dict[Any, Any], special: Special = None) -> Any:
     if all(type(k) is str and not k.startswith("$") for k in value):
-        return {k: to_json_value(v) for k, v in value.items()}
-    return {"$dict": [[to_json_value(k), to_json_value(v)] for k, v in value.items()]}
+        return {k: to_json_value(v, special) for k, v in value.items()}
+    return {"$dict": [[to_json_value(k, special), to_json_value(v, special)] for k, v in value.items()]}
 
 
 def _zone_suffix(value: dt.datetime) -> str:
@@ -90,35 +98,36 @@ def _zone_suffix(value: dt.datetime) -> str:
     return f"[{key}]" if type(value.tzinfo).__name__ == "ZoneInfo" and isinstance(key, str) else ""
 
 
-def _render_unordered(tag: str, value: set[Any] | frozenset[Any]) -> Any:
-    items = [to_json_value(v) for v in value]
+def _render_unordered(tag: str, value: set[Any] | frozenset[Any], special: Special) -> Any:
+    items = [to_json_value(v, special) for v in value]
     items.sort(key=msgspec.json.encode)
     return {tag: items}
 
 
 _RENDERERS: dict[type, Any] = {
-    list: lambda v: [to_json_value(x) for x in v],
-    tuple: lambda v: {"$tuple": [to_json_value(x) for x in v]},
-    set: lambda v: _render_unordered("$set", v),
-    frozenset: lambda v: _render_unordered("$frozenset", v),
+    list: lambda v, s: [to_json_value(x, s) for x in v],
+    tuple: lambda v, s: {"$tuple": [to_json_value(x, s) for x in v]},
+    set: lambda v, s: _render_unordered("$set", v, s),
+    frozenset: lambda v, s: _render_unordered("$frozenset", v, s),
     dict: _render_dict,
-    bytes: lambda v: {"$bytes": base64.b64encode(v).decode("ascii")},
-    dt.datetime: lambda v: {"$datetime": v.isoformat() + _zone_suffix(v)},
-    dt.date: lambda v: {"$date": v.isoformat()},
-    dt.time: lambda v: {"$time": v.isoformat()},
-    dt.timedelta: lambda v: {"$timedelta": [v.days, v.seconds, v.microseconds]},
-    decimal.Decimal: lambda v: {"$decimal": str(v)},
-    uuid.UUID: lambda v: {"$uuid": str(v)},
-    Ref: lambda v: {"$ref": f"{v.name}/{v.row}"},
-    Link: lambda v: {"$link": [str(v.table), to_json_value(v.key)]},
-    ArrayRef: lambda v: {"$ndarray": {"dtype": v.dtype, "shape": v.shape, "array": v.number}},
+    bytes: lambda v, s: {"$bytes": base64.b64encode(v).decode("ascii")},
+    dt.datetime: lambda v, s: {"$datetime": v.isoformat() + _zone_suffix(v)},
+    dt.date: lambda v, s: {"$date": v.isoformat()},
+    dt.time: lambda v, s: {"$time": v.isoformat()},
+    dt.timedelta: lambda v, s: {"$timedelta": [v.days, v.seconds, v.microseconds]},
+    decimal.Decimal: lambda v, s: {"$decimal": str(v)},
+    uuid.UUID: lambda v, s: {"$uuid": str(v)},
+    Ref: lambda v, s: {"$ref": f"{v.name}/{v.row}"},
+    Link: lambda v, s: {"$link": [str(v.table), to_json_value(v.key)]},
+    ArrayRef: lambda v, s: {"$ndarray": {"dtype": v.dtype, "shape": v.shape, "array": v.number}},
     TableNode: _render_table,
-    bytearray: lambda v: {"$bytearray": base64.b64encode(v).decode("ascii")},
-    collections.deque: lambda v: {"$deque": {"maxlen": v.maxlen, "items": [to_json_value(x) for x in v]}},
-    collections.OrderedDict: lambda v: {"$ordereddict": _render_dict(v)},
-    collections.Counter: lambda v: {"$counter": _render_dict(v)},
-    collections.defaultdict: lambda v: {"$defaultdict": _render_dict(v)},
-    type(pathlib.Path()): lambda v: {"$path": str(v)},
-    pathlib.PurePosixPath: lambda v: {"$pureposixpath": str(v)},
-    fractions.Fraction: lambda v: {"$fraction": f"{v.numerator}/{v.denominator}"},
+    bytearray: lambda v, s: {"$bytearray": base64.b64encode(v).decode("ascii")},
+    collections.deque: lambda v, s: {"$deque": {"maxlen": v.maxlen, "items": [to_json_value(x, s) for x in v]}},
+    collections.OrderedDict: lambda v, s: {"$ordereddict": _render_dict(v, s)},
+    collections.Counter: lambda v, s: {"$counter": _render_dict(v, s)},
+    collections.defaultdict: lambda v, s: {"$defaultdict": _render_dict(v, s)},
+    type(pathlib.Path()): lambda v, s: {"$path": str(v)},
+    pathlib.PurePosixPath: lambda v, s: {"$pureposixpath": str(v)},
+    fractions.Fraction: lambda v, s: {"$fraction": f"{v.numerator}/{v.denominator}"},
 }
+_SPECIAL = (Ref, Link, ArrayRef, TableNode)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 
 from .._format._format import Manifest
 from .._format._objects import utc_stamp
-from .._maintenance import _diff, _report
+from .._maintenance import _diff, _dump, _report
 from .._maintenance._retention import Retention
 from .._schema._values import Link, to_json_value
 from .._store._checkpoint import CheckpointInfo
@@ -79,8 +80,52 @@ def verify_all(store: StoreArg) -> list[dict[str, Any]]:
     return rows
 
 
-def dump(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
-    """The JSON text rendering of a whole checkpoint (docs/format.md, "JSON rendering")."""
+def dump(
+    store: StoreArg,
+    checkpoint_id: str | None = None,
+    *,
+    type_name: str | None = None,
+    key: str | None = None,
+    path: str | None = None,
+    limit: int | None = None,
+    changes: bool = False,
+) -> dict[str, Any]:
+    """The whole state at a checkpoint as one JSON document (a delta's chain resolved; see
+    ``dump_lines`` for the parts and the filters). ``changes``: what a delta itself holds
+    instead (its changed entries, deletions and links), the format's own view."""
+    if changes:
+        return dump_changes(store, checkpoint_id)
+    document: dict[str, Any] = {}
+    for part in dump_lines(store, checkpoint_id, type_name=type_name, key=key, path=path, limit=limit):
+        if "$id" in part:
+            document.setdefault("records", []).append(part)
+        elif "entry" in part:
+            document.setdefault("entries", []).append(part["entry"])
+        else:
+            document.update(part)
+    document.setdefault("records", [])
+    return document
+
+
+def dump_lines(
+    store: StoreArg,
+    checkpoint_id: str | None = None,
+    *,
+    type_name: str | None = None,
+    key: str | None = None,
+    path: str | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The state at a checkpoint, streamed as JSON objects: ``{"checkpoint", "types"}``, then
+    ``{"root"}`` (or one ``{"entry"}`` per table entry whose key is ``key``, or ``{"value"}`` at
+    ``path``, a JSON Pointer such as ``/accounts/42/owner``), then one ``{"$id", ...}`` per
+    record reached, breadth first (only ``type_name``'s, at most ``limit``)."""
+    return _dump.dump(opened(store), checkpoint_id, type_name=type_name, key=key, path=path, limit=limit)
+
+
+def dump_changes(store: StoreArg, checkpoint_id: str | None = None) -> dict[str, Any]:
+    """What one checkpoint itself holds, in the JSON rendering of docs/format.md: for a delta,
+    its changes, deletions and links (not the state)."""
     manifest, records, root = opened(store).read_generic(checkpoint_id)
     return {
         "checkpoint": {

@@ -1,0 +1,199 @@
+"""``amber dump``: the whole state at a checkpoint (a delta's chain resolved), streamed.
+
+The dump is a sequence of JSON objects (the CLI prints them as one document or as JSON
+Lines): a header, then what was selected (the root, a table entry per matching key, or the
+value at a path), then every record it reaches, once each, breadth first. Records are
+numbered per type in the order the dump reaches them (``bank.Account/0`` is the first
+account it met), and references print as ``{"$ref": "bank.Account/0"}``. Only the records
+and the ids met so far stay in memory besides the checkpoint's generic read, so the output
+can be far larger than memory.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from .._schema._values import ArrayRef, Ref, TableNode, ValueRenderError, to_json_value
+from .._store._checkpoint import CheckpointStore
+from ..errors import CorruptCheckpointError, NotInCheckpointError
+from ._resolved import Chain, Node, Placed, State
+
+
+def dump(
+    store: CheckpointStore,
+    checkpoint_id: str | int | None = None,
+    *,
+    type_name: str | None = None,
+    key: str | None = None,
+    path: str | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The state at ``checkpoint_id`` as a stream of JSON objects: ``{"checkpoint", "types"}``
+    first, then ``{"root"}`` (or one ``{"entry"}`` per table entry at ``key``, or ``{"value"}``
+    at ``path``, a JSON Pointer into the root), then one ``{"$id", ...fields}`` per record
+    reached (only those of ``type_name`` when given, at most ``limit``)."""
+    state = Chain(store, checkpoint_id).last
+    types = state.types
+    if type_name is not None and type_name not in types:
+        raise NotInCheckpointError(state.manifest.id, "types", f"a type among {sorted(types)}", type_name)
+    render = _Renderer(state)
+    if key is not None:
+        found = _entries_at(state, key)  # refused before anything is printed
+        yield _header(state)
+        yield from ({"entry": {"table": str(t), "key": to_json_value(k), "value": render(p)}} for t, k, p in found)
+    elif path is not None:
+        value = _at_path(state, path)
+        yield _header(state)
+        yield {"value": render(value)}
+    else:
+        yield _header(state)
+        root = render(state.placed_root())  # numbers the records in the order the whole dump meets them
+        if type_name is None:
+            yield {"root": root}
+    yield from _records(render, type_name, limit)
+
+
+def _header(state: State) -> dict[str, Any]:
+    m = state.manifest
+    return {
+        "checkpoint": {
+            "id": m.id,
+            "sequence": m.sequence,
+            "created": m.created,
+            "digest": m.digest,
+            "meta": m.meta,
+            "chain": [c.id for c in state.chain.manifests],
+        },
+        "types": {
+            name: {
+                "version": t.schema.version,
+                "fingerprint": t.fingerprint,
+                "fields": {f.name: f.type.render() for f in t.schema.fields},
+            }
+            for name, t in state.types.items()
+        },
+    }
+
+
+def _records(render: _Renderer, type_name: str | None, limit: int | None) -> Iterator[dict[str, Any]]:
+    shown = 0
+    while render.waiting and (limit is None or shown < limit):
+        node = render.waiting.popleft()
+        fields = render.record(node)
+        if type_name is None or node.name == type_name:
+            shown += 1
+            yield {"$id": render.ids[node], **fields}
+
+
+class _Renderer:
+    """Renders values of the resolved state, numbering the records they reach."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self.ids: dict[Node, str] = {}
+        self._counts: collections.Counter[str] = collections.Counter()
+        self.waiting: collections.deque[Node] = collections.deque()
+
+    def __call__(self, placed: Placed) -> Any:
+        at = placed.at
+
+        def special(value: Any) -> Any:
+            kind = type(value)
+            if kind is Ref:
+                return {"$ref": self._id(self._state.node(at, value))}
+            if kind is TableNode:
+                entries = [(k, self(p)) for k, p in self._state.entries(value.token).items()]
+                if all(type(k) is str and not k.startswith("$") for k, _ in entries):
+                    return {"$table": {"token": str(value.token), "entries": dict(entries)}}
+                pairs = [[to_json_value(k), v] for k, v in entries]
+                return {"$table": {"token": str(value.token), "entries": {"$dict": pairs}}}
+            if kind is ArrayRef:
+                where = {"checkpoint": self._state.chain.manifests[at].id, "array": value.number}
+                return {"$ndarray": {"dtype": value.dtype, "shape": value.shape, **where}}
+            raise ValueRenderError(f"{kind.__name__} outside a delta's own rows")
+
+        try:
+            return to_json_value(placed.value, special)
+        except ValueRenderError as e:
+            raise CorruptCheckpointError(
+                self._state.chain.manifests[at].id, "values", "values with a JSON rendering", str(e)
+            ) from None
+
+    def record(self, node: Node) -> dict[str, Any]:
+        rendered = self(self._state.fields(node))
+        return dict(rendered) if isinstance(rendered, dict) else {"$dict": rendered}
+
+    def _id(self, node: Node) -> str:
+        found = self.ids.get(node)
+        if found is None:
+            found = self.ids[node] = f"{node.name}/{self._counts[node.name]}"
+            self._counts[node.name] += 1
+            self.waiting.append(node)
+        return found
+
+
+def _entries_at(state: State, key: str) -> list[tuple[int, Any, Placed]]:
+    """Every table entry whose key is ``key``: as JSON (``42``, ``"42"``, ``[1, "a"]``) or as text."""
+    found = [
+        (token, k, placed)
+        for token, entries in state.tables.items()
+        for k, placed in entries.items()
+        if _matches(k, key)
+    ]
+    if not found:
+        raise NotInCheckpointError(state.manifest.id, "tables", "a table entry at this key", key)
+    return found
+
+
+def _matches(stored: Any, wanted: str) -> bool:
+    try:
+        as_json = to_json_value(stored)
+    except ValueRenderError:
+        return False
+    if as_json == wanted or (type(stored) is not str and str(stored) == wanted):
+        return True
+    try:
+        return bool(as_json == msgspec.json.decode(wanted))
+    except msgspec.DecodeError:
+        return False
+
+
+def _at_path(state: State, pointer: str) -> Placed:
+    """The value at a JSON Pointer (RFC 6901) into the root: through dicts and tables by key,
+    sequences by index and records by field name."""
+    if pointer and not pointer.startswith("/"):
+        raise NotInCheckpointError(state.manifest.id, "root", "a JSON Pointer starting with /", pointer)
+    placed = state.placed_root()
+    walked = ""
+    for token in pointer.split("/")[1:] if pointer else []:
+        step = token.replace("~1", "/").replace("~0", "~")
+        walked += f"/{token}"
+        placed = _step(state, placed, step, walked)
+    return placed
+
+
+def _step(state: State, placed: Placed, step: str, walked: str) -> Placed:
+    at, value = placed
+    if type(value) is Ref:
+        placed = state.fields(state.node(at, value))
+        at, value = placed
+        if step in value:
+            return Placed(at, value[step])
+    elif type(value) is TableNode:
+        entry = next((p for k, p in state.entries(value.token).items() if _matches(k, step)), None)
+        if entry is not None:
+            return entry
+    elif isinstance(value, dict):
+        match = next((v for k, v in value.items() if _matches(k, step)), _NOTHING)
+        if match is not _NOTHING:
+            return Placed(at, match)
+    elif isinstance(value, list | tuple | collections.deque) and step.isdigit() and int(step) < len(value):
+        return Placed(at, value[int(step)])
+    raise NotInCheckpointError(state.manifest.id, "root", "a value at this path", walked)
+
+
+_NOTHING = object()

@@ -29,6 +29,7 @@ from .events import (
     CheckpointAborted,
     CheckpointCommitted,
     CheckpointRefused,
+    CheckpointSkipped,
     CheckpointStarted,
     Event,
     GarbageCollected,
@@ -163,6 +164,15 @@ class TracingListener:
             "amber.records": event.records,
             "amber.pause_seconds": event.pause_seconds,
             "amber.outcome": "committed",
+        }
+        self._end(event.attempt, "amber.checkpoint", event.start, event.seconds, attributes, ok=True)
+
+    @_on.register
+    def _skipped(self, event: CheckpointSkipped) -> None:
+        attributes: dict[str, Any] = {
+            "amber.checkpoint": event.checkpoint,  # the last one, which holds the state already
+            "amber.pause_seconds": event.pause_seconds,
+            "amber.outcome": "skipped",
         }
         self._end(event.attempt, "amber.checkpoint", event.start, event.seconds, attributes, ok=True)
 

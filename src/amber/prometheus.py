@@ -21,6 +21,7 @@ from .events import (
     CheckpointAborted,
     CheckpointCommitted,
     CheckpointRefused,
+    CheckpointSkipped,
     Event,
     GarbageCollected,
     MigrationFinished,
@@ -201,6 +202,16 @@ class PrometheusListener:
         m.failing.labels(s).set(0)
         m.last_size.labels(s).set(event.bytes)
         m.chain.labels(s).set(event.depth)
+
+    @_on.register
+    def _skipped(self, event: CheckpointSkipped) -> None:
+        """Nothing changed, so nothing was written: the store holds the live state, which is a
+        success (an idle service is not a stalled one)."""
+        m, s = self.metrics, self.store_name
+        m.checkpoints.labels(s, "delta", "skipped").inc()
+        m.pause_seconds.labels(s, event.capture).observe(event.pause_seconds)
+        m.last_success.labels(s).set(event.time)
+        m.failing.labels(s).set(0)
 
     @_on.register
     def _aborted(self, event: CheckpointAborted) -> None:

@@ -199,6 +199,7 @@ def test_the_happy_path_is_silent_at_the_default_level_and_one_line_per_checkpoi
     with caplog.at_level(logging.WARNING, logger="amber"):
         observed.manager.checkpoint()
     assert caplog.records == []
+    observed.bank.deposit(1, 1)  # something to write: an unchanged state is not checkpointed again
     with caplog.at_level(logging.INFO, logger="amber"):
         result = observed.manager.checkpoint()
     assert [r.name for r in caplog.records] == ["amber.checkpoint"]
@@ -263,6 +264,7 @@ def test_a_checkpoint_failing_in_each_phase_shows_in_logs_metrics_and_spans(
     o = Observed(tmp_path)
     o.bank.open_accounts(3, 9)
     o.manager.checkpoint()
+    o.bank.deposit(1, 1)  # something to write: an unchanged state is not checkpointed again
     cause = _break(o, phase)
     with caplog.at_level(logging.WARNING, logger="amber"), pytest.raises(amber.CheckpointAbortedError):
         o.manager.checkpoint()

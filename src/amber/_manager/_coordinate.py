@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._maintenance._retention import collect
+from .._schema._keyed import Changes
 from .._store._attempt import Attempt, reason
 from .._store._capture import Taken, take_tables
 from .._store._info import CheckpointInfo
@@ -29,7 +30,7 @@ from ._modes import TakenInPause
 from ._options import CheckpointResult, Level
 from ._participants import Participant, call, resume_when_done, violations
 from ._policy import delta_parent, grown, meta
-from ._verify import Digest
+from ._verify import UNHASHABLE, Digest, state_hash
 
 if TYPE_CHECKING:
     from ._manager import Manager
@@ -61,6 +62,8 @@ class Coordinator:
         )
         self.verify = False  # this checkpoint checks its tables (deltas check themselves)
         self.digests: dict[int, Digest] | None = None  # the tables as it wrote them
+        self.state_hash = UNHASHABLE  # the state outside its tables' entries, as this attempt took it
+        self.unchanged = False  # a delta with no table changes, the rest as the last checkpoint held it
 
     def run(self, verify: bool | None) -> CheckpointResult:
         """Take, validate and commit a checkpoint; raise ``CheckpointAbortedError`` (or what
@@ -82,6 +85,7 @@ class Coordinator:
             taken = self._take(state, parent)
             attempt.kind = "delta" if taken.parent is not None else "full"
             self.verify = self.verifier.due(taken.parent is None, taken.tables) if verify is None else verify
+            self._compare(state, taken)
             made = meta(manager, attempt, self.level, taken)
             info = self.mode.commit(self, TakenInPause(state, taken, made, head))
         except BaseException as error:
@@ -90,10 +94,34 @@ class Coordinator:
             if aborted is error:
                 raise  # already precise: keep its own cause
             raise aborted from error
-        taken.committed(self.store.url, info)
-        # The baseline for the next check, now that this checkpoint committed.
+        # The baseline for the next check, now that the store holds this state.
         self.verifier.committed(taken.changes, self.digests, checked=self.verify)
+        if info is None:
+            return self._skipped()
+        taken.committed(self.store.url, info)
+        manager._state_hash = self.state_hash
         return self._committed(info)
+
+    def _compare(self, state: dict[str, Any], taken: Taken) -> None:
+        """In the pause: hash the state outside its tables' entries, and find whether this
+        delta would hold nothing new (no table changed, the rest as the last checkpoint
+        this manager committed held it), so that it need not be written."""
+        if not taken.tables:
+            return  # no delta possible: every checkpoint is a full one
+        self.state_hash = state_hash(self.store.registry, state, taken.tables)
+        last = self.manager._state_hash
+        delta_on_last = not self.full and taken.parent is not None and self.manager.last is not None
+        self.unchanged = (
+            delta_on_last
+            and not any(map(_holds_changes, taken.changes.values()))
+            and UNHASHABLE not in (last, self.state_hash)
+            and last == self.state_hash
+        )
+
+    def nothing_to_write(self, taken: Taken) -> bool:
+        """Whether this attempt is skipped: unchanged, and the touch check (when this one ran
+        it) found no entry changed in place without ``touch()`` either."""
+        return self.unchanged and not any(map(_holds_changes, taken.changes.values()))
 
     # --- the participants -----------------------------------------------------------------
 
@@ -181,6 +209,20 @@ class Coordinator:
         attempt.deliver()
         return phase
 
+    def _skipped(self) -> CheckpointResult:
+        """Nothing changed since the last checkpoint, which holds this state: nothing written."""
+        manager, attempt = self.manager, self.attempt
+        assert manager.last is not None  # unchanged is said of a delta on it
+        attempt.end_pause()
+        attempt.finish_phase()
+        manager._set_phase("online")
+        phases = dict(attempt.phases)
+        result = CheckpointResult(manager.last, attempt.kind, attempt.pause, attempt.elapsed(), phases, skipped=True)
+        manager.last_result = result
+        attempt.skipped(manager.last, result.seconds)
+        attempt.deliver()
+        return result
+
     def _committed(self, info: CheckpointInfo) -> CheckpointResult:
         manager, attempt = self.manager, self.attempt
         attempt.end_pause()
@@ -213,6 +255,10 @@ def check_invariants(participant: Participant, result: Any) -> None:
     if found:
         listing = "; ".join(map(str, found[:5]))
         raise CheckpointAbortedError("validating", participant.name, f"invariant broken: {listing}")
+
+
+def _holds_changes(changes: Changes) -> bool:
+    return bool(changes.changed or changes.deleted or changes.touched)
 
 
 def _aborted(phase: str, error: BaseException) -> BaseException:

@@ -70,6 +70,11 @@ class Staged(msgspec.Struct, tag=True):
     draft: Manifest
 
 
+class Skipped(msgspec.Struct, tag=True):
+    """The outcome: nothing changed since the last checkpoint (its check found no missed
+    change either), so the child wrote nothing."""
+
+
 class Failed(msgspec.Struct, tag=True):
     """The outcome: the child failed (an ``amber.CheckpointAbortedError`` keeps its phase and participant)."""
 
@@ -79,8 +84,8 @@ class Failed(msgspec.Struct, tag=True):
     error: str  # the exception's type name
 
 
-Done = Committed | Staged
-Message = Verified | Phase | Call | DataFile | Committed | Staged | Failed
+Done = Committed | Staged | Skipped
+Message = Verified | Phase | Call | DataFile | Committed | Staged | Skipped | Failed
 Send = Callable[[Message], None]
 Go = Callable[[], bool]  # blocks until the parent says go (True) or gives up or dies (False)
 

@@ -30,7 +30,7 @@ from ..errors import AmberError, CheckpointAbortedError, CheckpointTimeoutError,
 from ..storage import LocalStorage, Storage
 from . import _fork
 from ._coordinate import check_invariants
-from ._fork import Call, Committed, DataFile, Done, Failed, Phase, Staged, Verified
+from ._fork import Call, Committed, DataFile, Done, Failed, Phase, Skipped, Staged, Verified
 from ._modes import TakenInPause, said_missed
 from ._participants import Participant, violations
 from ._spool import spool
@@ -58,16 +58,18 @@ class ForkCapture:
         ids = store.ids()  # to find, after a failure, a checkpoint the child committed
         return ids[-1] if ids else ""
 
-    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo | None:
         return self._run_child(run, taken_in_pause)
 
-    def _run_child(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
+    def _run_child(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo | None:
         state, taken, meta, before = taken_in_pause
         self._data_key = ""  # only this attempt's child may name the file to clean up
         service_pid = os.getpid()
 
         def job(send: _fork.Send, go: _fork.Go) -> Done:
             _verify_in_child(run, state, taken, send)
+            if run.nothing_to_write(taken):  # after the check: a forgotten touch() is a change
+                return Skipped()
             captured: CapturedState = capture(run.store, state, taken, meta=meta)
             send(Phase("validating"))
             _validate_in_child(run.participants, send)
@@ -100,6 +102,8 @@ class ForkCapture:
                 return found
             raise
         child.reap()
+        if isinstance(outcome, Skipped):
+            return None
         return self._finish_in_parent(run, outcome)
 
     def _finish_in_child(
@@ -190,7 +194,7 @@ class SpooledForkCapture(ForkCapture):
         super().__init__()
         self._spool: LocalStorage | None = None  # this attempt's spool
 
-    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo | None:
         with spool() as self._spool:
             return self._run_child(run, taken_in_pause)
 

@@ -46,7 +46,7 @@ from ._participants import Lane, Participant, ordered
 from ._policy import ChainBytes
 from ._restore import Restorer, RestoreReport
 from ._tenure import Tenure
-from ._verify import Verifier
+from ._verify import UNHASHABLE, Verifier
 
 log = logging.getLogger("amber.manager")
 
@@ -121,6 +121,10 @@ class Manager:
         # a listener (which runs inside a checkpoint, on its thread) does not wait for itself.
         self._lock = threading.RLock()
         self._chain_bytes: ChainBytes = (0, 0)  # (base size, deltas since) of the chain self.last ends
+        # The state outside its tables' entries as this manager's last commit held it (see
+        # Coordinator._compare); unknown (UNHASHABLE) until it commits: a restore's participants
+        # may rebuild their state, so only a snapshot this manager took is compared.
+        self._state_hash = UNHASHABLE
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._old_sigterm: Any = None
@@ -173,6 +177,7 @@ class Manager:
                 self._set_phase("idle")
                 self._release_store()  # not online: another start may try
                 raise
+            self._state_hash = UNHASHABLE  # the participants hold the restored state now, not a snapshot
             if report.checkpoint is not None:
                 self.last = self.store.info(report.checkpoint)
                 self._health.last_success, self._health.last_checkpoint = report.committed, report.checkpoint

@@ -37,8 +37,9 @@ class CaptureMode(Protocol):
         """Listed before the pause: the newest checkpoint, when the mode needs it later."""
         ...
 
-    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
-        """Validate, resume the service (``run.resume()``), commit; raise to abort."""
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo | None:
+        """Validate, resume the service (``run.resume()``), commit; raise to abort. None:
+        nothing changed since the last checkpoint (``run.nothing_to_write``), nothing written."""
         ...
 
 
@@ -49,7 +50,7 @@ class InlineCapture:
     def head(self, store: CheckpointStore) -> str:
         return ""  # nothing to look for later: this process commits, or knows it did not
 
-    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo:
+    def commit(self, run: Coordinator, taken_in_pause: TakenInPause) -> CheckpointInfo | None:
         state, taken, meta, _ = taken_in_pause
         attempt = run.attempt
         if run.verify:  # in the pause: the state cannot change while it is hashed
@@ -57,6 +58,9 @@ class InlineCapture:
             said_missed(missed.describe())
         else:
             run.digests = run.verifier.new_tables(taken.tables)
+        if run.nothing_to_write(taken):  # after the check: a forgotten touch() is a change
+            run.resume()
+            return None
         captured = capture(run.store, state, taken, meta=meta, encode_now=True)
         attempt.check()
         attempt.enter("validating")

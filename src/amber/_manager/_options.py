@@ -40,6 +40,9 @@ class CheckpointResult:
     seconds: float  # first prepare to commit
     phases: dict[str, float]
     diagnostics: dict[str, Any] = field(default_factory=dict)  # comprehensive level only
+    # Nothing changed since the last checkpoint: none was written, and ``info`` is that last
+    # one, which holds the state already (``kind`` is what would have been written).
+    skipped: bool = False
 
 
 def check_options(options: dict[str, Any]) -> None:

@@ -167,6 +167,33 @@ class Hasher:
         return sorted(items, key=repr) if type(value) in (set, frozenset) else items
 
 
+class StateHasher(Hasher):
+    """Hashes a whole state but its tables' entries, to tell whether anything a delta would
+    write changed since the last checkpoint: each table counts by its token (its entries are
+    its changes' and the touch check's business), each record by its identity as well as its
+    content (a delta keeps identity), each container by its kind (a list is not a tuple)."""
+
+    def state(self, state: Any) -> int:
+        return self.entry(state)
+
+    def _shallow(self, value: Any, seen: set[int]) -> Any:
+        if isinstance(value, Table):
+            return ["amber.Table", value.token]
+        walked = super()._shallow(value, seen)
+        if self.registry.type_of(type(value)) is not None and isinstance(walked, list) and walked[0] != "@":
+            return [id(value), *walked]
+        return walked
+
+    def _container(self, value: Any, seen: set[int]) -> Any:
+        return [type(value).__name__, super()._container(value, seen)]
+
+
+def state_hash(registry: Registry, state: Any, tables: list[Table[Any, Any]]) -> int:
+    """The state's hash with its tables by token (``StateHasher``); ``UNHASHABLE`` when some
+    value cannot be hashed (then nothing can be said to be unchanged)."""
+    return StateHasher(registry, tables).state(state)
+
+
 class Baselines:
     """What the chain holds, per table token, and the keys marked since (whose entries the
     chain holds as they were then, not as the baseline says)."""

@@ -27,6 +27,7 @@ from ..errors import CheckpointAbortedError, CheckpointTimeoutError
 from ..events import (
     CheckpointAborted,
     CheckpointCommitted,
+    CheckpointSkipped,
     CheckpointStarted,
     Event,
     ParticipantCall,
@@ -155,6 +156,20 @@ class Attempt:
                 seconds=seconds,
                 pause_seconds=seconds if self.whole_pause else self.pause,
                 phases=phases,
+            )
+        )
+
+    def skipped(self, last: CheckpointInfo, seconds: float) -> None:
+        """Nothing changed since ``last``: the attempt wrote nothing."""
+        self.emit(
+            CheckpointSkipped(
+                time=time.time(),
+                attempt=self.token,
+                checkpoint=last.id,
+                capture=self.capture,
+                start=self.wall,
+                seconds=seconds,
+                pause_seconds=self.pause,
             )
         )
 

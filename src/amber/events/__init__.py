@@ -27,6 +27,7 @@ __all__ = [
     "CheckpointAborted",
     "CheckpointCommitted",
     "CheckpointRefused",
+    "CheckpointSkipped",
     "CheckpointStarted",
     "Event",
     "GarbageCollected",
@@ -106,6 +107,18 @@ class CheckpointCommitted(Event, frozen=True, kw_only=True):
     seconds: float  # from prepare to commit
     pause_seconds: float  # how long the service was held (prepare to resume)
     phases: dict[str, float]
+
+
+class CheckpointSkipped(Event, frozen=True, kw_only=True):
+    """Nothing changed since the last checkpoint, which holds the service's state already:
+    none was written (an empty delta would have been)."""
+
+    attempt: str
+    checkpoint: str  # the last checkpoint, which holds this state
+    capture: str
+    start: float
+    seconds: float
+    pause_seconds: float
 
 
 class CheckpointAborted(Event, frozen=True, kw_only=True):
@@ -247,6 +260,7 @@ AnyEvent = (
     | PhaseFinished
     | ServiceResumed
     | CheckpointCommitted
+    | CheckpointSkipped
     | CheckpointAborted
     | RestoreStarted
     | CheckpointRefused

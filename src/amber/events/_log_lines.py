@@ -18,6 +18,7 @@ from . import (
     CheckpointAborted,
     CheckpointCommitted,
     CheckpointRefused,
+    CheckpointSkipped,
     CheckpointStarted,
     Event,
     GarbageCollected,
@@ -83,6 +84,16 @@ def _committed(e: CheckpointCommitted) -> Fields:
         "duration": e.seconds,
         "pause": e.pause_seconds,
         "depth": e.depth,
+    }
+
+
+def _skipped(e: CheckpointSkipped) -> Fields:
+    return {
+        "attempt": e.attempt,
+        "checkpoint": e.checkpoint,
+        "outcome": "skipped",
+        "duration": e.seconds,
+        "pause": e.pause_seconds,
     }
 
 
@@ -195,6 +206,8 @@ _ROWS: list[tuple[type[Event], LogLine[Any]]] = [
     _row(PhaseFinished, "checkpoint", DEBUG, "checkpoint phase", _phase),
     _row(ServiceResumed, "checkpoint", DEBUG, "service resumed", _resumed),
     _row(CheckpointCommitted, "checkpoint", INFO, "checkpoint committed", _committed),
+    # INFO like a commit: an idle service still says, once per checkpoint, that its state is saved.
+    _row(CheckpointSkipped, "checkpoint", INFO, "checkpoint skipped, nothing changed", _skipped),
     _row(CheckpointAborted, "checkpoint", WARNING, "checkpoint aborted", _aborted),
     _row(RestoreStarted, "restore", DEBUG, "restore started", _restore_started),
     _row(CheckpointRefused, "restore", WARNING, "checkpoint refused", _refused),

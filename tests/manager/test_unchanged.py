@@ -1,0 +1,137 @@
+"""A checkpoint with nothing new to write writes nothing: no empty delta after an on-demand
+checkpoint, and none every interval while the service is idle. "Nothing new" is exact: a
+change outside the tables, a record replaced by an equal copy, or an entry changed in place
+without ``touch()`` (once the touch check runs) is written."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import prometheus_client
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import amber
+from amber.events import CheckpointSkipped, Recorder
+from amber.otel import TracingListener
+from amber.prometheus import PrometheusListener
+from tests.support.bank_service import Bank, Ledger, registry
+
+CAPTURES = ["inline", "fork"]
+
+
+def serve(tmp_path: Path, capture: str = "inline", **options: Any) -> tuple[Bank, amber.Manager, Recorder]:
+    bank, recorder = Bank(), Recorder()
+    # A small state's delta weighs much of its base: with the default ratio the next checkpoint
+    # would compact the chain (a full one, written even unchanged); that is not what this tests.
+    options.setdefault("max_delta_ratio", 10.0)
+    store = amber.open_store(tmp_path / "store", registry=registry)
+    manager = amber.Manager(store, bank.participants, capture=capture, listeners=[recorder], **options)  # type: ignore[arg-type]
+    manager.restore()
+    bank.open_accounts(3, 10)
+    return bank, manager, recorder
+
+
+def restored_bank(tmp_path: Path) -> Bank:
+    bank = Bank()
+    store = amber.open_store(tmp_path / "store", registry=registry)
+    amber.Manager(store, bank.participants, exclusive=False).restore()  # beside the live manager
+    return bank
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_periodic_checkpoints_after_an_on_demand_one_write_nothing_while_nothing_changes(
+    tmp_path: Path, capture: str
+) -> None:
+    bank, manager, recorder = serve(tmp_path, capture, interval=0.05)
+    manager.checkpoint()
+    bank.deposit(1, 5)
+    on_demand = manager.checkpoint()  # a delta
+    manager.start()
+    time.sleep(0.4)  # several periodic checkpoints, none with anything new
+    manager.close()  # and the final one
+    assert manager.store.ids() == [manager.store.ids()[0], on_demand.info.id], "no empty delta after it"
+    skipped = recorder.of(CheckpointSkipped)
+    assert len(skipped) >= 3 and {e.checkpoint for e in skipped} == {on_demand.info.id}
+    assert manager.last_result is not None and manager.last_result.skipped
+    assert manager.last_result.info.id == on_demand.info.id, "the result names the checkpoint holding the state"
+    assert manager.health.ok and manager.health.last_checkpoint == on_demand.info.id
+    assert restored_bank(tmp_path).balances() == bank.balances()
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_a_change_outside_the_tables_is_written(tmp_path: Path, capture: str) -> None:
+    bank, manager, _ = serve(tmp_path, capture)
+    manager.checkpoint()
+    bank.ledger.transfers += 1  # a record outside any table: no table sees it change
+    result = manager.checkpoint()
+    assert not result.skipped and result.kind == "delta"
+    assert restored_bank(tmp_path).ledger.transfers == 1
+
+
+def test_a_record_replaced_by_an_equal_copy_is_written(tmp_path: Path) -> None:
+    """Identity is part of the state a delta keeps: an equal copy is another object."""
+    bank, manager, _ = serve(tmp_path)
+    manager.checkpoint()
+    bank.ledger = Ledger(bank.ledger.total, bank.ledger.transfers)
+    assert not manager.checkpoint().skipped
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_an_entry_changed_without_touch_is_written_when_the_check_runs(
+    tmp_path: Path, capture: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    bank, manager, _ = serve(tmp_path, capture, verify_every=1)
+    manager.checkpoint()
+    bank.customers[2].name = "renamed"  # changed in place, touch() forgotten: nothing else changed
+    with caplog.at_level(logging.WARNING, logger="amber.manager"):
+        result = manager.checkpoint()
+    assert not result.skipped, "a forgotten touch() is a change"
+    assert restored_bank(tmp_path).customers[2].name == "renamed"
+
+
+def test_a_forgotten_touch_is_found_by_the_check_skipped_checkpoints_count_towards(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Skipped until the touch check is due (an empty delta would not have held the change
+    either), then written: idle checkpoints still bring the check round."""
+    bank, manager, _ = serve(tmp_path, verify_every=3)
+    manager.checkpoint()
+    bank.customers[2].name = "renamed"
+    with caplog.at_level(logging.WARNING, logger="amber.manager"):
+        outcomes = [manager.checkpoint() for _ in range(3)]
+    # The first full checkpoint counted as one unchecked: the check is due at the second after it.
+    assert [r.skipped for r in outcomes] == [True, False, True], "skipped, found and written, then nothing new"
+    assert "without touch()" in caplog.text
+    assert restored_bank(tmp_path).customers[2].name == "renamed"
+
+
+def test_a_full_checkpoint_asked_for_is_written_even_unchanged(tmp_path: Path) -> None:
+    bank, manager, _ = serve(tmp_path, compact_on_close=True)
+    manager.checkpoint()
+    bank.deposit(1, 5)
+    manager.checkpoint()
+    assert not manager.checkpoint(full=True).skipped
+    final = manager.close()
+    assert final is not None and not final.skipped and final.kind == "full", "compact_on_close compacts"
+
+
+def test_metrics_and_traces_count_a_skipped_checkpoint_as_the_state_saved(tmp_path: Path) -> None:
+    metrics = prometheus_client.CollectorRegistry()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    _, manager, _ = serve(tmp_path)
+    manager.listeners += [PrometheusListener(metrics), TracingListener(provider)]
+    manager.checkpoint()
+    manager.checkpoint()
+    labels = {"store": "", "kind": "delta", "outcome": "skipped"}
+    assert metrics.get_sample_value("amber_checkpoints_total", labels) == 1
+    assert metrics.get_sample_value("amber_checkpoint_consecutive_failures", {"store": ""}) == 0
+    outcomes = [s.attributes["amber.outcome"] for s in exporter.get_finished_spans() if s.name == "amber.checkpoint"]
+    assert outcomes == ["committed", "skipped"], "the skipped attempt's span is ended, not left open"

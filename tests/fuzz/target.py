@@ -81,7 +81,8 @@ def _read_all_ways(storage: MemoryStorage) -> None:
     store = amber.CheckpointStore(
         storage, registry=registry, history=False, max_load_bytes=MAX_LOAD, max_load_memory=MAX_MEMORY
     )
-    for read in (store.load, store.verify, store.read_generic, store.plan, lambda: commands.dump(store)):
+    dumps = (lambda: commands.dump(store), lambda: commands.dump_changes(store))
+    for read in (store.load, store.verify, store.read_generic, store.plan, *dumps):
         _expect_amber_error(read)
     generic = amber.CheckpointStore(
         storage, registry=amber.Registry(), history=False, max_load_bytes=MAX_LOAD, max_load_memory=MAX_MEMORY

@@ -212,7 +212,8 @@ def test_a_read_over_the_limit_is_refused_before_decoding(wide: Path) -> None:
     bound = estimate(store)
     assert store.max_load_memory == 8 * _memory.physical_memory()  # the default
     small = opened(wide, max_load_memory=bound - 1)
-    for read in (small.load, small.verify, small.read_generic, lambda: commands.dump(small)):
+    dumps = (lambda: commands.dump(small), lambda: commands.dump_changes(small))
+    for read in (small.load, small.verify, small.read_generic, *dumps):
         error, peak = refused(read)
         assert peak < 1 << 20  # nothing decoded: under a megabyte, however large the data
         assert error.checkpoint == "000000000001" and error.part == "records of mem.Wide"

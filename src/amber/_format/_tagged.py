@@ -89,4 +89,5 @@ def rows_to_objects(table: Sequence[Any], rows: list[Any]) -> list[Any]:
     (typed columns and tagged nodes refer to records alike)."""
     if rows and not (set(map(type, rows)) <= {int} and min(rows) >= 0 and max(rows) < len(table)):
         raise Corrupt(f"row numbers within 0-{len(table) - 1}")
-    return list(map(table.__getitem__, rows))
+    many = getattr(table, "many", None)  # stand-ins for records make their markers in bulk
+    return many(rows) if many is not None else list(map(table.__getitem__, rows))

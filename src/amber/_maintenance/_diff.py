@@ -16,20 +16,22 @@ with its descendant grows with the changes (and the reading of the chain), not t
 from __future__ import annotations
 
 import collections
+import itertools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from .._format._format import TypeEntry, digest
-from .._schema._types import SCALAR_TYPES, FieldType
-from .._schema._values import ArrayRef, Ref, TableNode, ValueRenderError, to_json_value
+from .._format._format import TypeEntry
+from .._schema._values import Ref, to_json_value
+from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointStore
-from ._resolved import Chain, Node, Placed, State
+from ._contents import Contents
+from ._resolved import Chain, Placed, State
 
 MAX_KEYS = 20  # keys listed per type and change; counts are always complete
-_PLAIN_KINDS = {*SCALAR_TYPES, "list", "tuple", "enum", "literal", "union"} - {"bytearray"}
 
 
 @dataclass
@@ -51,6 +53,11 @@ class _Changes:
 def diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:
     """Per type: table keys added, changed and deleted from ``a`` to ``b``; per part of the
     root outside tables, what changed; schema changes."""
+    with gc_paused():  # millions of values compared: the cyclic GC would run over and over
+        return _diff(store, a, b)
+
+
+def _diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:
     old, new = _states(store, a, b)
     compare = _Comparison(old, new)
     tables: dict[str, _Changes] = collections.defaultdict(_Changes)
@@ -85,8 +92,8 @@ def _in_order(*tables: dict[int, Any]) -> list[int]:
 
 class _Comparison:
     def __init__(self, old: State, new: State) -> None:
-        self._old = _Fingerprints(old)
-        self._new = _Fingerprints(new)
+        self._old = Contents(old)
+        self._new = Contents(new)
         shared = old.chain is new.chain
         self._shared = shared
         # records a delta between the two changed in place: the same node, other fields
@@ -95,8 +102,30 @@ class _Comparison:
     def keyed(self, was: dict[Any, Placed], now: dict[Any, Placed], found: _Changes) -> None:
         found.added.extend(k for k in now if k not in was)
         found.deleted.extend(k for k in was if k not in now)
-        same = self._same
-        found.changed.extend(k for k, placed in now.items() if k in was and not same(was[k], placed))
+        common = [k for k in now if k in was]
+        if self._shared:  # an entry no delta in between rewrote, whose record none changed in place
+            common = [k for k in common if was[k] is not now[k] or self._rewritten_entry(now[k])]
+        before = self._old.many([was[k] for k in common])
+        after = self._new.many([now[k] for k in common])
+        found.changed.extend(k for k, a, b in zip(common, before, after, strict=True) if a != b)
+
+    def _rewritten_entry(self, placed: Placed) -> bool:
+        return bool(self._rewritten) and type(placed.value) is Ref and self._new.state.node(*placed) in self._rewritten
+
+    def _plain_dict(self, was: Placed, now: Placed, found: _Changes) -> None:
+        """``keyed`` for a dict of the root (its values read at one position each)."""
+        old, new = was.value, now.value
+        if list(old) == list(new) and not self._shared:  # the same keys in the same order: no lookups
+            common, before, after = list(new), list(old.values()), list(new.values())
+        else:
+            found.added.extend(k for k in new if k not in old)
+            found.deleted.extend(k for k in old if k not in new)
+            common = [k for k in new if k in old]
+            if self._shared:
+                common = [k for k in common if not self._same_record(Placed(was.at, old[k]), Placed(now.at, new[k]))]
+            before, after = [old[k] for k in common], [new[k] for k in common]
+        differs = map(operator.ne, self._old.many_at(was.at, before), self._new.many_at(now.at, after))
+        found.changed.extend(itertools.compress(common, differs))
 
     def root_parts(self) -> dict[str, Any]:
         """What changed in the root outside its tables: per key of a dict root (per key of
@@ -114,7 +143,7 @@ class _Comparison:
                 parts[pointer] = {"added" if was is _NONE else "deleted": True}
             elif _is_plain_dict(was) and _is_plain_dict(now):
                 found = _Changes()
-                self.keyed(_placed(old.at, was), _placed(new.at, now), found)
+                self._plain_dict(Placed(old.at, was), Placed(new.at, now), found)
                 if found.any():
                     parts[pointer] = found.summary()
             elif not self._same(Placed(old.at, was), Placed(new.at, now)):
@@ -122,17 +151,16 @@ class _Comparison:
         return parts
 
     def _same(self, was: Placed, now: Placed) -> bool:
-        if self._shared and type(was.value) is Ref and type(now.value) is Ref:
-            a, b = self._old.state.node(*was), self._new.state.node(*now)
-            if a == b and a not in self._rewritten:
-                return True  # one record no delta in between changed: nothing to look at
-        elif self._shared and was is now:
+        if self._same_record(was, now) or (self._shared and was is now):
             return True
-        return self._old.content(was) == self._new.content(now)
+        return self._old.of(was) == self._new.of(now)
 
-
-def _placed(at: int, values: dict[Any, Any]) -> dict[Any, Placed]:
-    return {k: Placed(at, v) for k, v in values.items()}
+    def _same_record(self, was: Placed, now: Placed) -> bool:
+        """One record in both states, that no delta in between changed: nothing to look at."""
+        if not (self._shared and type(was.value) is Ref and type(now.value) is Ref):
+            return False
+        a, b = self._old.state.node(*was), self._new.state.node(*now)
+        return a == b and a not in self._rewritten
 
 
 def _is_plain_dict(value: Any) -> bool:
@@ -140,110 +168,6 @@ def _is_plain_dict(value: Any) -> bool:
 
 
 _NONE = object()
-
-
-class _Fingerprints:
-    """A value's content as bytes: equal bytes, equal content (see the module's docstring)."""
-
-    def __init__(self, state: State) -> None:
-        self.state = state
-        self._owners: dict[Node, tuple[int, Any]] | None = None
-        self._records: dict[Node, bytes] = {}
-        self._plain: dict[tuple[int, str], list[bool]] = {}  # per (position, type): fields needing no walk
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._on_stack: dict[Node, int] = {}
-        self._back_edges = 0  # cycles met so far (a record with one inside depends on where it is met)
-
-    def content(self, placed: Placed) -> bytes:
-        at, value = placed
-        if type(value) is Ref:
-            return self._record(self.state.node(at, value))
-        return self._encode(self._canonical(at, value))
-
-    def _record(self, node: Node) -> bytes:
-        found = self._records.get(node)
-        if found is not None:
-            return found
-        self._on_stack[node] = len(self._on_stack)
-        back_edges = self._back_edges
-        at, fields = self.state.fields(node)
-        plain = self._plain_fields(at, node.name, fields)
-        values = [v if p else self._canonical(at, v) for p, v in zip(plain, fields.values(), strict=True)]
-        found = self._encode([node.name, list(fields), values])
-        del self._on_stack[node]
-        if self._back_edges == back_edges:  # no cycle inside: the same bytes wherever it is met
-            self._records[node] = found
-        return found
-
-    def _plain_fields(self, at: int, name: str, fields: dict[str, Any]) -> list[bool]:
-        """Which fields hold values msgpack encodes canonically as they are (no record, set
-        or dict in them), from the writer's schema."""
-        known = self._plain.get((at, name))
-        if known is None or len(known) != len(fields):
-            entry: TypeEntry = next(t for t in self.state.chain.manifests[at].types if t.schema.name == name)
-            types = {f.name: f.type for f in entry.schema.fields}
-            known = self._plain[(at, name)] = [_is_plain(types.get(f)) for f in fields]
-        return known
-
-    def _canonical(self, at: int, value: Any) -> Any:  # noqa: PLR0911 - one return per kind
-        """``value`` as msgpack data that is equal exactly when the contents are."""
-        kind = type(value)
-        if kind is Ref:
-            return self._pointed_at(self.state.node(at, value))
-        if kind in (list, tuple):
-            return ["t" if kind is tuple else "l", [self._canonical(at, v) for v in value]]
-        if kind in (set, frozenset, dict, collections.Counter, collections.defaultdict):
-            items = value.items() if isinstance(value, dict) else ((v, None) for v in value)
-            pairs = [[self._canonical(at, k), self._canonical(at, v)] for k, v in items]
-            return [kind.__name__, sorted(pairs, key=self._encode)]  # equal however they were ordered
-        if kind in (collections.OrderedDict, collections.deque):
-            return [kind.__name__, getattr(value, "maxlen", None), self._canonical(at, list(_items(value)))]
-        if kind is TableNode:
-            return ["table", value.token]
-        if kind is ArrayRef:
-            content = [digest(value.data)] if value.number < 0 else self.state.chain.arrays[at].get(value.number, [])
-            return ["ndarray", value.dtype, value.shape, content]
-        if kind is float or kind in _NATIVE:
-            return value
-        try:
-            return [kind.__name__, to_json_value(value)]
-        except ValueRenderError:
-            return [kind.__name__, repr(value)]
-
-    def _pointed_at(self, node: Node) -> Any:
-        """What a reference counts by: the table entry it is, else the record's content."""
-        owner = self.owners.get(node)
-        if owner is not None:
-            return ["entry", owner[0], self._canonical(node.at, owner[1])]
-        depth = self._on_stack.get(node)
-        if depth is not None:  # a cycle through records outside tables: by how far back it points
-            self._back_edges += 1
-            return ["back", len(self._on_stack) - depth]
-        return ["record", self._record(node)]
-
-    @property
-    def owners(self) -> dict[Node, tuple[int, Any]]:
-        """(token, key) of every record that is a table entry, by its node (the first key
-        when several hold one record)."""
-        if self._owners is None:
-            node = self.state.node
-            self._owners = {}
-            for token, entries in self.state.tables.items():
-                for key, (at, value) in entries.items():
-                    if type(value) is Ref:
-                        self._owners.setdefault(node(at, value), (token, key))
-        return self._owners
-
-
-_NATIVE = {bool, int, str, bytes, type(None)}
-
-
-def _items(value: Any) -> Iterable[Any]:
-    return value.items() if isinstance(value, dict) else value
-
-
-def _is_plain(t: FieldType | None) -> bool:
-    return t is not None and all(n.kind in _PLAIN_KINDS for n in t.walk())
 
 
 def _listed(keys: list[Any]) -> list[Any]:

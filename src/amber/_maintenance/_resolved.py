@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 
 from .._format._format import Manifest, TypeEntry
 from .._schema._values import Link, Ref, TableNode
+from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointStore
-from .._store._generic import table_nodes
+from .._store._generic import GenericColumns
 from .._store._loading import check_memory
 from .._store._reading import CheckpointReader
 from ..errors import CorruptCheckpointError
@@ -53,36 +54,44 @@ class Chain:
     def __init__(self, store: CheckpointStore, checkpoint_id: str | int | None = None, keep: int | None = None) -> None:
         self.manifests: list[Manifest] = store.manifests.chain(checkpoint_id)
         check_memory(store, self.manifests)
-        self.rows: list[dict[str, list[dict[str, Any]]]] = []
+        self.types: list[dict[str, GenericColumns]] = []  # per position, by name
         self.changed: dict[Node, list[Placed]] = {}  # records changed in place: their fields, oldest first
         self.alias: dict[Node, Node] = {}  # link and adopt rows: the parent's record they are
         self.arrays: list[dict[int, list[str]]] = []  # per position: each array's segment digests
         tables: Tables = {}
-        self._kept: State | None = None
+        self._kept: tuple[int, Tables, Any] | None = None
         for at, manifest in enumerate(self.manifests):
             reader = CheckpointReader(store.storage, manifest, memory_limit=store.max_load_memory)
-            records, root = reader.generic()
-            tables = self._add(at, manifest, records, root, tables)
+            with gc_paused():  # millions of values built: the cyclic GC would run over and over
+                types, root, nodes = reader.generic_columns()
+            tables = self._add(at, manifest, types, nodes, tables)
             if at == keep:
-                self._kept = State(self, at, {token: dict(entries) for token, entries in tables.items()}, root)
-        self.last = State(self, len(self.manifests) - 1, tables, root)
+                self._kept = (at, {token: dict(entries) for token, entries in tables.items()}, root)
+        self._last = (len(self.manifests) - 1, tables, root)
+
+    # A chain does not hold its states (they hold it): no reference cycle, so that millions of
+    # values go as soon as the last state does, not at a later collection that takes seconds.
+    @property
+    def last(self) -> State:
+        """The state at the chain's last checkpoint."""
+        return State(self, *self._last)
 
     @property
     def kept(self) -> State:
+        """The state at the position ``keep`` named."""
         assert self._kept is not None, "a position to keep was given"
-        return self._kept
+        return State(self, *self._kept)
 
     def _add(
-        self, at: int, manifest: Manifest, records: list[list[dict[str, Any]]], root: Any, tables: Tables
+        self, at: int, manifest: Manifest, types: list[GenericColumns], nodes: dict[int, TableNode], tables: Tables
     ) -> Tables:
-        rows = {t.schema.name: r for t, r in zip(manifest.types, records, strict=True)}
-        self.rows.append(rows)
+        by_name = {t.entry.schema.name: t for t in types}
+        self.types.append(by_name)
         self.arrays.append(_array_digests(manifest))
         if manifest.parent:
             before = State(self, at - 1, tables, None)
-            for name, type_rows in rows.items():
-                self._resolve_parent_rows(before, at, name, type_rows)
-        nodes = table_nodes(root)
+            for name, t in by_name.items():
+                self._resolve_parent_rows(before, at, name, t)
         for token, node in nodes.items():
             if node.deleted is None:
                 tables[token] = {k: Placed(at, v) for k, v in node.entries.items()}
@@ -93,17 +102,13 @@ class Chain:
             entries.update((k, Placed(at, v)) for k, v in node.entries.items())
         return {token: tables[token] for token in nodes}
 
-    def _resolve_parent_rows(self, before: State, at: int, name: str, rows: list[dict[str, Any]]) -> None:
-        for row, record in enumerate(rows):
-            link = record.get("$link")
-            adopted = record.get("$adopts")
-            if link is None and adopted is None:
-                continue
-            target = _parent_record(before, adopted if link is None else link)
+    def _resolve_parent_rows(self, before: State, at: int, name: str, t: GenericColumns) -> None:
+        for row, link in enumerate(t.links):
+            self.alias[Node(at, name, row)] = _parent_record(before, link)
+        for row, link in t.adopts.items():
+            target = _parent_record(before, link)
             self.alias[Node(at, name, row)] = target
-            if adopted is not None:
-                fields = {k: v for k, v in record.items() if k != "$adopts"}
-                self.changed.setdefault(target, []).append(Placed(at, fields))
+            self.changed.setdefault(target, []).append(Placed(at, t.row(row)))
 
 
 class State:
@@ -139,7 +144,7 @@ class State:
             latest = [p for p in changes if p.at <= self.at]
             if latest:
                 return latest[-1]
-        return Placed(node.at, self.chain.rows[node.at][node.name][node.row])
+        return Placed(node.at, self.chain.types[node.at][node.name].row(node.row))
 
     def entries(self, token: int) -> dict[Any, Placed]:
         return self.tables.get(token, {})
@@ -174,8 +179,8 @@ class State:
                 stack.extend((at, v) for v in value)
 
 
-def _parent_record(before: State, link: Link | None) -> Node:
-    placed = None if link is None else before.tables.get(link.table, {}).get(link.key)
+def _parent_record(before: State, link: Link) -> Node:
+    placed = before.tables.get(link.table, {}).get(link.key)
     if placed is None or type(placed.value) is not Ref:
         manifest = before.chain.manifests[before.at + 1]
         raise CorruptCheckpointError(

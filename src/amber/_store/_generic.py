@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._evolution._apply import RefIndex
 from .._format._arrays import ArrayMarkers, array_sizes
@@ -18,7 +18,7 @@ from .._format._errors import Corrupt
 from .._format._format import Manifest, TypeEntry
 from .._format._tagged_decoder import TaggedDecoder
 from .._schema._types import FieldType
-from .._schema._values import Ref, TableNode
+from .._schema._values import Link, Ref, TableNode
 
 
 class RefRows(Sequence[Ref]):
@@ -38,6 +38,10 @@ class RefRows(Sequence[Ref]):
             raise IndexError(row)
         return Ref(self._name, row)
 
+    def many(self, rows: list[int]) -> list[Ref]:
+        """``Ref`` markers for rows already checked to be in range (a C loop: millions of them)."""
+        return list(map(Ref, repeat(self._name), rows))
+
 
 def markers(m: Manifest) -> tuple[TaggedDecoder, Any]:
     """A decoder and a record lookup that give ``Ref(name, row)`` markers for references."""
@@ -55,16 +59,48 @@ def dict_rows(
     entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: TaggedDecoder
 ) -> list[dict[str, Any]]:
     """A type's records as dicts of their fields, references as ``Ref`` markers."""
+    return rows_of(entry, decoded_columns(entry, columns, objects_of, decoder))
+
+
+def decoded_columns(
+    entry: TypeEntry, columns: list[list[Any]], objects_of: Any, decoder: TaggedDecoder
+) -> list[list[Any]]:
+    """A type's columns with references as ``Ref`` markers and tagged values decoded."""
     resolved = []
     for f, column in zip(entry.schema.fields, columns, strict=True):
         if f.type.is_tagged():
             resolved.append([decoder.decode(v) for v in column])
         else:
             resolved.append(decode_column(f.type, column, objects_of))
+    return resolved
+
+
+def rows_of(entry: TypeEntry, columns: list[list[Any]]) -> list[dict[str, Any]]:
     names = [f.name for f in entry.schema.fields]
     if not names:
         return [{} for _ in range(entry.count)]
-    return list(map(dict, map(zip, repeat(names), zip(*resolved, strict=True))))  # C loops: the hot path
+    return list(map(dict, map(zip, repeat(names), zip(*columns, strict=True))))  # C loops: the hot path
+
+
+class GenericColumns(NamedTuple):
+    """One type of a checkpoint read without app code, column by column: its stored rows'
+    values (``columns``, one list per field), then the rows before them that are links to
+    the parent's entries (``links``), and the rows that change a parent's record in place
+    (``adopts``, by row number counting the links first)."""
+
+    entry: TypeEntry
+    columns: list[list[Any]]
+    links: list[Link]
+    adopts: dict[int, Link]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The stored rows as dicts (links not included)."""
+        return rows_of(self.entry, self.columns)
+
+    def row(self, row: int) -> dict[str, Any]:
+        """One row's fields (``row`` counting the links first; a stored row)."""
+        at = row - len(self.links)
+        return {f.name: column[at] for f, column in zip(self.entry.schema.fields, self.columns, strict=True)}
 
 
 def ref_index(m: Manifest, readers: Sequence[str] = ()) -> RefIndex:
@@ -78,23 +114,28 @@ def ref_index(m: Manifest, readers: Sequence[str] = ()) -> RefIndex:
 def generic_root(m: Manifest, root: Any) -> Any:
     """The root (its msgpack data) with tables as ``TableNode`` values: whole ones, or
     changes in a delta."""
-    seen: set[int] = set()
+    return generic_root_and_tables(m, root)[0]
+
+
+def generic_root_and_tables(m: Manifest, root: Any) -> tuple[Any, dict[int, TableNode]]:
+    """``generic_root``, and its table nodes by token (as decoded: no walk of the root)."""
+    seen: dict[int, TableNode] = {}
 
     def node(token: int, entries: dict[Any, Any], deleted: list[Any] | None) -> TableNode:
         if token in seen:
             raise Corrupt("each table once in the state", f"table {token} twice")
         if deleted is not None and not m.is_delta:
             raise Corrupt("whole tables only, outside a delta checkpoint", f"changes to table {token}")
-        seen.add(token)
-        return TableNode(token, entries, deleted)
+        seen[token] = TableNode(token, entries, deleted)
+        return seen[token]
 
     stand_ins = [RefRows(t.schema.name, t.links + t.count) for t in m.types]
     root = TaggedDecoder(stand_ins, keyed=node).decode(root)
-    if not m.is_delta and {str(t): len(n.entries) for t, n in table_nodes(root).items()} != m.tables:
+    if not m.is_delta and {str(t): len(n.entries) for t, n in seen.items()} != m.tables:
         raise Corrupt("tables with the entry counts in the manifest", ", ".join(list(m.tables)[:3]))
     if set(map(str, seen)) != set(m.tables):
         raise Corrupt("the tables the manifest lists", ", ".join(map(str, sorted(seen)))[:200])
-    return root
+    return root, seen
 
 
 def table_nodes(root: Any) -> dict[int, TableNode]:

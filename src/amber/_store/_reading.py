@@ -43,7 +43,15 @@ from .._schema._values import Link, Ref, TableNode
 from ..errors import CheckpointError, CorruptCheckpointError, MigrationError, ObjectNotFoundError
 from ..storage import ReadsInto, Storage
 from ._delta_reading import ParentRows, applier
-from ._generic import dict_rows, generic_root, markers, ref_index, table_nodes
+from ._generic import (
+    GenericColumns,
+    decoded_columns,
+    dict_rows,
+    generic_root_and_tables,
+    markers,
+    ref_index,
+    table_nodes,
+)
 from ._memory_bound import Estimate, default_memory_limit, estimate, range_excess, refuse
 from ._pipeline import pipelined
 
@@ -194,32 +202,44 @@ class CheckpointReader:
         """Records as dicts and the root, read with the writer's schemas (no app code);
         references come back as ``Ref(name, row)`` markers, link rows as ``{"$link": Link}``
         and tables as ``TableNode`` values."""
+        types, root, _ = self.generic_columns()
+        records = []
+        for t in types:
+            rows = [{"$link": link} for link in t.links] + t.rows()
+            for row, link in t.adopts.items():
+                rows[row] = {"$adopts": link, **rows[row]}
+            records.append(rows)
+        return records, root
+
+    def generic_columns(self) -> tuple[list[GenericColumns], Any, dict[int, TableNode]]:
+        """Each type's stored columns (references as ``Ref`` markers), link rows and
+        adoptions, the root with tables as ``TableNode`` values and those by token:
+        ``generic`` without a dict per record (what a diff or an export of millions of
+        records reads)."""
         m = self.manifest
         columns = self.columns([{} for _ in m.types])
         root = self.root()
         self._check_ranges(root, columns)
         decoder, objects_of = markers(m)
         parent = ParentRows(m, self.segment)
-        links: list[list[dict[str, Any]]] = [[] for _ in m.types]
-        adoptions: list[tuple[int, int, Any]] = []  # (type, row, Link)
+        links: list[list[Link]] = [[] for _ in m.types]
+        adoptions: list[dict[int, Link]] = [{} for _ in m.types]
         for index, entry in enumerate(m.segments):
             if entry.kind == "links":
                 targets = parent.link_targets(index, entry, entry.describe(index, m))
-                links[entry.type].extend({"$link": Link(token, key)} for token, key in targets)
+                links[entry.type].extend(Link(token, key) for token, key in targets)
             elif entry.kind == "adopt":
                 found = parent.adoptions(index, entry, entry.describe(index, m))
-                adoptions.extend((entry.type, row, Link(token, key)) for row, token, key in found)
+                adoptions[entry.type].update((row, Link(token, key)) for row, token, key in found)
         try:
-            records = [
-                linked + dict_rows(entry, cols, objects_of, decoder)
-                for entry, cols, linked in zip(m.types, columns, links, strict=True)
+            types = [
+                GenericColumns(entry, decoded_columns(entry, cols, objects_of, decoder), linked, adopted)
+                for entry, cols, linked, adopted in zip(m.types, columns, links, adoptions, strict=True)
             ]
-            for index, row, link in adoptions:
-                type_entry = m.types[index]
-                if not type_entry.links <= row < type_entry.links + type_entry.count:
-                    raise Corrupt(f"adopted rows among the records of {type_entry.schema.name}", str(row))
-                records[index][row] = {"$adopts": link, **records[index][row]}
-            return records, generic_root(m, root)
+            for t in types:
+                if any(not len(t.links) <= row < len(t.links) + t.entry.count for row in t.adopts):
+                    raise Corrupt(f"adopted rows among the records of {t.entry.schema.name}", str(min(t.adopts)))
+            return (types, *generic_root_and_tables(m, root))
         except Corrupt as e:
             raise CorruptCheckpointError(m.id, e.part, e.expected, e.found) from None
         except RecursionError:

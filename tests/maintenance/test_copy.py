@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import amber
 from amber import commands
 from amber._maintenance import _copy
+from amber.testing import Crash, Faults, faulty_store, power_loss
 from tests.support.bank_service import Bank, registry
 from tests.support.helpers import amber_cli
 
@@ -38,7 +40,9 @@ def test_a_local_store_moves_to_s3_with_every_checkpoint_and_its_history(tmp_pat
     for cid in source.ids():
         assert target.load(cid) == source.load(cid)
     assert target.quarantined() == source.quarantined()
-    assert commands.log(target) == commands.log(source)
+    copied_log, source_log = commands.log(target), commands.log(source)
+    assert [{**e, "undo": ""} for e in copied_log] == [{**e, "undo": ""} for e in source_log]
+    assert [e["undo"] for e in copied_log if e.get("undo")] == [f"amber rollback {target.url} --to {source.ids()[-2]}"]
     assert len(target.storage.list("data/")) == len(source.storage.list("data/"))  # the shared file once
     again, expected = Bank(), Bank()
     amber.Manager(target, again.participants).restore()  # the service can start from the copy
@@ -107,3 +111,90 @@ def test_the_cli_copies_and_says_what_it_did(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["checkpoints"] == source.ids()
     human = amber_cli("copy", str(tmp_path / "a"), str(tmp_path / "c"))
     assert f"copied {len(source.ids())} checkpoints" in human.stdout and "verified" in human.stdout
+
+
+def test_the_undo_commands_of_a_copys_log_roll_back_the_copy_not_the_original(tmp_path: Path) -> None:
+    source, _ = service_store(tmp_path / "a")
+    commands.copy(source, str(tmp_path / "b"))
+    copied = amber.open_store(tmp_path / "b", registry=registry)
+    (undo,) = [e["undo"] for e in commands.log(copied) if e.get("undo")]
+    assert undo == f"amber rollback {copied.url} --to {source.ids()[-2]}" and source.url not in undo
+    before = source.ids()
+    result = amber_cli(*shlex.split(undo)[1:])  # as an operator pastes it
+    assert result.returncode == 0, result.stderr
+    assert source.ids() == before, "the original is untouched"
+    assert copied.ids() == [*before, f"{int(before[-1]) + 1:012d}"]
+    assert copied.load() == copied.load(before[-2])
+
+
+def test_a_log_written_with_its_stores_url_inside_names_the_store_it_is_read_from(tmp_path: Path) -> None:
+    source, _ = service_store(tmp_path / "a")
+    entry = next(p for p in sorted((tmp_path / "a" / "log").iterdir()) if b'"committed"' in p.read_bytes())
+    written = json.loads(entry.read_bytes())
+    del written["undo_to"]  # as versions before this one wrote it: the command, with the writer's URL
+    entry.write_text(json.dumps({**written, "undo": "amber rollback file:///old/place --to 000000000005"}))
+    commands.copy(source, str(tmp_path / "b"))
+    copied = amber.open_store(tmp_path / "b", registry=registry)
+    assert [e["undo"] for e in commands.log(copied) if e.get("undo")] == [
+        f"amber rollback {copied.url} --to 000000000005"
+    ]
+    assert [e["undo"] for e in commands.log(source) if e.get("undo")] == [
+        f"amber rollback {source.url} --to 000000000005"
+    ]
+
+
+def test_a_damaged_segment_in_the_source_is_refused_before_its_checkpoint_lands(tmp_path: Path) -> None:
+    source, _ = service_store(tmp_path / "a")
+    damaged = source.manifest("5")  # a full checkpoint no later one reads
+    segment = damaged.segments[-1]
+    data = tmp_path / "a" / damaged.data
+    content = bytearray(data.read_bytes())
+    content[segment.offset + segment.length // 2] ^= 0xFF  # same size, same header: only its digest tells
+    data.write_bytes(bytes(content))
+    with pytest.raises(amber.CorruptCheckpointError, match=r"checkpoint 000000000005: segment .* expected xxh3-128"):
+        commands.copy(source, str(tmp_path / "b"))
+    target = amber.open_store(tmp_path / "b", registry=registry)
+    assert target.ids() == source.ids()[:4], "the checkpoints before it, each whole, and nothing after"
+    assert target.load() == source.load(4)
+    source.quarantine("5", "damaged on disk")  # set aside: the copy carries it for the post-mortem
+    report = commands.copy(source, str(tmp_path / "b"))
+    assert report["present"] == source.ids()[:4] and report["unverified"] == ["000000000002", "000000000005"]
+    assert target.ids() == source.ids() and target.load() == source.load()
+
+
+def test_a_rerun_verifies_what_an_earlier_copy_left_in_the_target(tmp_path: Path) -> None:
+    source, _ = service_store(tmp_path / "a")
+    commands.copy(source, str(tmp_path / "b"), verify=False)
+    manifest = source.manifest("3")
+    data = tmp_path / "b" / manifest.data
+    content = bytearray(data.read_bytes())
+    content[manifest.segments[0].offset] ^= 0xFF
+    data.write_bytes(bytes(content))
+    with pytest.raises(
+        amber.CorruptCheckpointError, match=rf"checkpoint 000000000003: segment 0 .* in {tmp_path.as_uri()}/b"
+    ):
+        commands.copy(source, str(tmp_path / "b"))
+
+
+@pytest.mark.parametrize(
+    ("operation", "at"),
+    [("link", 1), ("link", 3), ("rename", 2), ("fsync_dir", 4), ("fsync", 6), ("create", 9)],
+)
+def test_a_copy_cut_off_by_a_power_loss_leaves_whole_checkpoints_and_a_rerun_finishes_it(
+    tmp_path: Path, operation: str, at: int
+) -> None:
+    source, _ = service_store(tmp_path / "a")
+    cut = faulty_store(tmp_path / "b", Faults().crash(operation, at=at), registry=registry)  # type: ignore[arg-type]
+    with pytest.raises(Crash):
+        _copy.copy_store(source, cut)
+    power_loss(cut)
+    target = amber.open_store(tmp_path / "b", registry=registry)
+    survived = target.ids()
+    assert survived == source.ids()[: len(survived)], "a prefix of the source's checkpoints"
+    for cid in survived:
+        assert target.load(cid) == source.load(cid)
+    report = commands.copy(source, str(tmp_path / "b"))
+    assert report["present"] == survived and report["verified"]
+    assert target.ids() == source.ids()
+    for cid in source.ids():
+        assert target.load(cid) == source.load(cid)

@@ -511,7 +511,7 @@ def test_log_repair_takes_no_checkpoint_for_a_run_it_does_not_continue_and_shows
     assert [e["outcome"] for e in commands.log(store)] == ["started"]
     committed = Committer(store).recommit(1, meta={"restores": "000000000001", "amber.log_run": started.run})
     for _ in range(3):  # as if three repairs raced
-        log.append(**amber._maintenance._migration_log.recovered_outcome(started, committed.id, {}, store.url))
+        log.append(**amber._maintenance._migration_log.recovered_outcome(started, committed.id, {}))
     shown = commands.log(store)
     assert [(e["outcome"], e.get("target")) for e in shown] == [("started", None), ("committed", "000000000004")]
 

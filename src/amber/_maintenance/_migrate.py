@@ -28,7 +28,7 @@ from .._store._loading import load_chain
 from .._store._reading import StepTiming
 from ..errors import CheckpointError, CheckpointNotFoundError
 from ..events import MigrationFinished, MigrationStarted, MigrationStep, RolledBack
-from ._migration_log import RUN_KEY, MigrationLog, TypeChange
+from ._migration_log import RUN_KEY, MigrationLog, TypeChange, rollback_command
 
 log = logging.getLogger("amber.migrate")
 _LINEAGE = ("migrated_from", "rollback_of", "restores", RUN_KEY)  # describe one checkpoint's origin
@@ -95,7 +95,7 @@ def _migrate(store: CheckpointStore, dry_run: bool) -> MigrationResult:
             types=result.types,
             records=result.records,
             seconds=result.seconds,
-            undo=result.undo,
+            undo_to=source.id,  # the log names no store: its undo is rendered with the one read
         )
     outcome = "dry-run" if dry_run else "committed"
     run.finished(source.id, outcome, target=result.target or "", records=result.records)
@@ -230,7 +230,7 @@ def _changes(plan: Plan, source: CheckpointInfo) -> tuple[TypeChange, ...]:
 def undo_command(store: CheckpointStore, checkpoint_id: str) -> str:
     """The command that makes ``checkpoint_id`` the newest again, as a migration or a rollback
     that replaced it as the newest prints and logs it."""
-    return f"amber rollback {store.url} --to {checkpoint_id}"
+    return rollback_command(store.url, checkpoint_id)
 
 
 def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str, Any]:
@@ -267,7 +267,7 @@ def rollback(store: CheckpointStore, *, to: str | int | None = None) -> dict[str
         run=started.run,
         source=restored.id,
         target=target.id,
-        undo=undo,
+        undo_to=newest.id,
     )
     seconds = time.perf_counter() - began
     store.emit(

@@ -6,12 +6,19 @@ run in its metadata (``amber.log_run``), so the manifest, not the log, is the pr
 became visible: an outcome entry that could not be written (a full disk, a kill just after
 the commit) is written later from the manifests (``recovered``). A ``started`` entry no
 manifest names marks a run killed before it committed anything.
+
+An entry names no store: the command that undoes a run (``undo``) is rendered when the log
+is read, with the URL of the store read, from the checkpoint it rolls back to (``undo_to``).
+So a copy's log (``amber copy``) undoes in the copy, not in the original. Entries written
+before carry the whole command, with the URL of the store that wrote them: read, it is
+rendered anew the same way.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from typing import Any, Literal
 
 import msgspec
@@ -53,7 +60,8 @@ class LogEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     types: tuple[TypeChange, ...] = ()
     records: int = 0
     seconds: float = 0.0
-    undo: str = ""  # the command that undoes it
+    undo: str = ""  # the command that undoes it: rendered when read (rollback_command), never written
+    undo_to: str = ""  # the checkpoint that command rolls back to
     error: str = ""
     recovered: bool = False  # written later, from the committed checkpoint's manifest
 
@@ -65,8 +73,22 @@ class MigrationLog:
         self.store = store
 
     def entries(self) -> list[LogEntry]:
-        """The log, oldest first, each run's outcome once."""
-        return _first_outcomes(self._written())
+        """The log, oldest first, each run's outcome once, undo commands naming this store."""
+        return [self.rendered(e) for e in _first_outcomes(self._written())]
+
+    def rendered(self, entry: LogEntry) -> LogEntry:
+        """``entry`` with its undo command naming this store (an entry written with the
+        command in it, by an earlier version, names the store that wrote it)."""
+        to = entry.undo_to
+        if not to and (old := _WRITTEN_UNDO.fullmatch(entry.undo)):
+            to = old["to"]
+        if not to:
+            return entry
+        return msgspec.structs.replace(entry, undo=rollback_command(self.store.url, to), undo_to=to)
+
+    def unwritten(self) -> list[LogEntry]:
+        """The outcome entries ``repair`` would write, as entries (sequence 0, no time)."""
+        return [self.rendered(LogEntry(sequence=0, time="", **fields)) for fields in self.recoveries()]
 
     def _written(self) -> list[LogEntry]:
         entries = []
@@ -84,7 +106,7 @@ class MigrationLog:
         for _ in range(1000):
             sequence = max((e.sequence for e in self._written()), default=0) + 1
             now = utc_stamp()
-            entry = LogEntry(sequence=sequence, time=now, **{"run": format_id(sequence), **fields})
+            entry = LogEntry(sequence=sequence, time=now, **{"run": format_id(sequence), **fields, "undo": ""})
             try:
                 with writing(self.store.storage):  # its temporary file is no leftover for gc
                     self.store.storage.put(
@@ -137,7 +159,7 @@ class MigrationLog:
             started = open_runs.get(str(meta.get(RUN_KEY, "")))
             if started is not None and cid > started.source and meta.get(_ORIGIN[started.action]) == started.source:
                 del open_runs[started.run]
-                found.append(recovered_outcome(started, cid, meta, self.store.url))
+                found.append(recovered_outcome(started, cid, meta))
         return found
 
 
@@ -157,9 +179,17 @@ def _first_outcomes(entries: list[LogEntry]) -> list[LogEntry]:
     return kept
 
 
-def recovered_outcome(started: LogEntry, target: str, meta: dict[str, Any], url: str) -> dict[str, Any]:
+def recovered_outcome(started: LogEntry, target: str, meta: dict[str, Any]) -> dict[str, Any]:
     """The outcome entry a run would have written, from the checkpoint it committed."""
     fields = {f: getattr(started, f) for f in ("action", "run", "source", "types")}
     before = started.source if started.action == "migrate" else str(meta.get("rollback_of", ""))
-    undo = f"amber rollback {url} --to {before}" if before else ""
-    return fields | {"outcome": "committed", "target": target, "recovered": True, "undo": undo}
+    return fields | {"outcome": "committed", "target": target, "recovered": True, "undo_to": before}
+
+
+def rollback_command(url: str, to: str) -> str:
+    """The command that rolls the store at ``url`` back to checkpoint ``to``."""
+    return f"amber rollback {url} --to {to}"
+
+
+# The undo command as entries held it before they named no store: the URL is whatever precedes " --to ".
+_WRITTEN_UNDO = re.compile(r"amber rollback (?P<url>.+) --to (?P<to>[0-9]+)")

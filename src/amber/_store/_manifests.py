@@ -9,6 +9,7 @@ its fence, its data file's size and header, a delta's link to its parent by dige
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._format._format import (
@@ -40,6 +41,8 @@ from ._fencing import Fence
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
+
+Parser = Callable[[bytes, str], Manifest]  # a manifest file's bytes and its id -> the checked manifest
 
 
 class Manifests:
@@ -107,10 +110,10 @@ class Manifests:
 
     # --- one manifest ---------------------------------------------------------------------
 
-    def read(self, checkpoint_id: str | int | None) -> tuple[Manifest, int]:
+    def read(self, checkpoint_id: str | int | None, *, parser: Parser = parse_manifest) -> tuple[Manifest, int]:
         """A checkpoint's checked manifest and its size in bytes: within the store's load
-        bound, its data file present with the size and header it names."""
-        manifest, size = self.parsed(checkpoint_id)
+        bound, its data file present with the size and header it names. ``parser``: see ``parse``."""
+        manifest, size = self.parsed(checkpoint_id, parser=parser)
         raw = sum(s.raw_length for s in manifest.segments)
         if raw > self.store.max_load_bytes:
             raise CheckpointTooLargeError(
@@ -122,10 +125,10 @@ class Manifests:
         self.check_data_file(manifest)
         return manifest, size
 
-    def parsed(self, checkpoint_id: str | int | None) -> tuple[Manifest, int]:
+    def parsed(self, checkpoint_id: str | int | None, *, parser: Parser = parse_manifest) -> tuple[Manifest, int]:
         """A checkpoint's manifest, checked on its own (not its data file or its size
         against ``max_load_bytes``), with the manifest's size in bytes."""
-        manifest, size = self.parse(self.resolve(checkpoint_id))
+        manifest, size = self.parse(self.resolve(checkpoint_id), parser=parser)
         fence = self.fenced_by(manifest)
         if fence is not None:
             raise CheckpointNotFoundError(
@@ -136,8 +139,10 @@ class Manifests:
             )
         return manifest, size
 
-    def parse(self, cid: str) -> tuple[Manifest, int]:
-        """The manifest file of ``cid``, fenced or not: bounded, parsed, its id and signature checked."""
+    def parse(self, cid: str, *, parser: Parser = parse_manifest) -> tuple[Manifest, int]:
+        """The manifest file of ``cid``, fenced or not: bounded, parsed, its id and signature
+        checked. ``parser`` turns its bytes into a checked manifest: ``parse_manifest``, or one
+        that remembers the bytes it parsed (``amber copy`` reads back the source's bytes)."""
         key = manifest_key(cid)
         try:
             size = self.storage.size(key)
@@ -148,7 +153,7 @@ class Manifests:
             raise CheckpointNotFoundError(cid, "manifest", "a committed checkpoint with this id", "none") from None
         except PlantedLinkError as e:  # listed, never read through
             raise CorruptCheckpointError(cid, "manifest", "a readable manifest file", str(e)) from None
-        manifest = parse_manifest(data, cid)
+        manifest = parser(data, cid)
         if manifest.id != cid:
             raise CorruptCheckpointError(cid, "manifest", f"id {cid}", manifest.id)
         if self.store.signing is not None:

@@ -130,7 +130,7 @@ def log(store: StoreArg) -> list[dict[str, Any]]:
         migration_log.repair()
         unwritten: list[dict[str, Any]] = []
     except (StoreError, SigningKeyError):  # a read-only or full store shows the outcomes, from the manifests
-        unwritten = [msgspec.to_builtins({"sequence": 0, "time": "", **f}) for f in migration_log.recoveries()]
+        unwritten = [msgspec.to_builtins(e) for e in migration_log.unwritten()]
     return [msgspec.to_builtins(e) for e in migration_log.entries()] + unwritten
 
 

@@ -33,6 +33,37 @@ class ReadsInto(Protocol):
         ...
 
 
+class Staged(Protocol):
+    """An object's bytes written by ``Stages.stage``, not yet the object."""
+
+    def publish(self, *, create_only: bool = False, durable: bool = True) -> int:
+        """Make them the object, atomically and as durably as ``put`` would (create-only
+        likewise: ``ConflictError`` when the key exists); return the byte count. With
+        ``durable=False`` the object's name survives power loss only once ``Stages.flush``
+        flushes its folder: one flush for many objects."""
+        ...
+
+    def discard(self) -> None:
+        """Drop them: the object is not made."""
+        ...
+
+
+@runtime_checkable
+class Stages(Protocol):
+    """An optional capability of a backend: ``put`` in two steps, so that the slow one
+    (writing the bytes and flushing them, on any thread) runs ahead of the quick one that
+    makes the object appear (a commit, in order: ``amber copy`` commits its manifests so).
+    Callers fall back to ``put`` without it."""
+
+    def stage(self, key: str, chunks: Iterable[bytes], *, durable: bool = True) -> Staged:
+        """Write the concatenated chunks where no reader sees them, flushed unless ``durable`` is False."""
+        ...
+
+    def flush(self, folder: str) -> None:
+        """Make the names published in ``folder`` (ending in ``/``) with ``durable=False`` survive power loss."""
+        ...
+
+
 @runtime_checkable
 class Storage(Protocol):
     """What a checkpoint store needs from a backend.

@@ -11,6 +11,7 @@ import secrets
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
@@ -59,6 +60,21 @@ def _locked(lock_path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def _links_below(root: Path, key: str) -> bool:
+    """Whether a folder between ``root`` and ``key``'s file is a symbolic link (the root and
+    its own parents may be). Without one, the file's folder is inside the root whatever the
+    links above it: ``check_key`` refused ``..``."""
+    folder = str(root)
+    for name in key.split("/")[:-1]:
+        folder = os.path.join(folder, name)
+        try:
+            if stat.S_ISLNK(os.lstat(folder).st_mode):
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False  # nor is any folder below it: what opens the file says so
+    return False
+
+
 def _is_file_or_link(path: Path) -> bool:
     try:
         mode = path.lstat().st_mode
@@ -103,6 +119,25 @@ class FileSystem:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The bytes of an object in a temporary file, until ``publish`` names it (as ``put``
+    would, and as durably) or ``discard`` removes it."""
+
+    storage: LocalStorage
+    key: str
+    path: Path
+    tmp: Path
+    size: int
+    sync: bool
+
+    def publish(self, *, create_only: bool = False, durable: bool = True) -> int:
+        return self.storage._published(self, create_only, durable)
+
+    def discard(self) -> None:
+        self.storage._discarded(self)
 
 
 class LocalStorage:
@@ -151,6 +186,12 @@ class LocalStorage:
             return info.st_size
 
     def put(self, key: str, chunks: Iterable[bytes], *, create_only: bool = False, durable: bool = True) -> int:
+        return self.stage(key, chunks, durable=durable).publish(create_only=create_only)
+
+    def stage(self, key: str, chunks: Iterable[bytes], *, durable: bool = True) -> Staged:
+        """``put``'s first half: the bytes in a temporary file beside ``key``, flushed (see
+        ``amber.storage.Stages``). A process that dies before ``publish`` or ``discard``
+        leaves a leftover that ``temporaries`` lists."""
         sync = self._fsync and durable
         with self._translated(key):
             path = self._path(key)
@@ -158,12 +199,29 @@ class LocalStorage:
             tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
             try:
                 size = self._write(tmp, chunks, sync)
-                self._publish(tmp, path, create_only)
-            finally:
+            except BaseException:
                 self.fs.unlink(tmp)
-            if sync:
-                self._sync_dir(path.parent)
-        return size
+                raise
+        return Staged(self, key, path, tmp, size, sync)
+
+    def flush(self, folder: str) -> None:
+        """Flush ``folder``'s names: those ``Staged.publish(durable=False)`` left unflushed."""
+        with self._translated(folder):
+            self._sync_dir(self._folder(folder))
+
+    def _published(self, staged: Staged, create_only: bool, durable: bool) -> int:
+        with self._translated(staged.key):
+            try:
+                self._publish(staged.tmp, staged.path, create_only)
+            finally:
+                self.fs.unlink(staged.tmp)
+            if staged.sync and durable:
+                self._sync_dir(staged.path.parent)
+        return staged.size
+
+    def _discarded(self, staged: Staged) -> None:
+        with self._translated(staged.key):
+            self.fs.unlink(staged.tmp)
 
     def ensure_root(self) -> None:
         """Create the store's folder (and its missing parents) private to the owner."""
@@ -242,6 +300,8 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         path = self.root / check_key(key)
         # A symlink planted inside the store must not lead reads, writes or deletions out of it.
+        if not _links_below(self.root, key):  # the common case, an lstat a folder: no realpath
+            return path
         inside = os.path.realpath(path.parent)
         if inside != self._real_root() and not inside.startswith(self._real_root() + os.sep):
             raise StoreError(f"{self.root}: {key}: its folder leads out of the store (a symlink)")
@@ -276,6 +336,8 @@ class LocalStorage:
             raise ConflictError(f"{path} already exists") from None
 
     def _make_dirs(self, folder: Path) -> None:
+        if folder.exists():  # the common case: one stat, not one per folder up to /
+            return
         missing = [p for p in [folder, *folder.parents] if not p.exists()]
         for path in reversed(missing):
             self.fs.mkdir(path)

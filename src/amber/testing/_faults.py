@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,6 +94,9 @@ class FaultyFileSystem(FileSystem):
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self.disk = _PowerModel()
+        # One call at a time, each with its record and its model: writers on several threads
+        # (``amber copy``) would otherwise interleave a file's creation with its registration.
+        self._lock = threading.RLock()
         self._paths: dict[int, Path] = {}  # open fd -> its file's name when opened
         self._inodes: dict[int, _Inode] = {}  # open fd -> its file, wherever renamed since
 
@@ -115,57 +119,66 @@ class FaultyFileSystem(FileSystem):
             raise OSError(errno.EIO, f"{operation} failed (injected)", str(path))
 
     def create(self, path: Path) -> int:
-        self._before("create", path)
-        fd = super().create(path)
-        self._paths[fd] = path
-        self._inodes[fd] = self.disk.created(path)
-        return fd
+        with self._lock:
+            self._before("create", path)
+            fd = super().create(path)
+            self._paths[fd] = path
+            self._inodes[fd] = self.disk.created(path)
+            return fd
 
     def write(self, fd: int, data: bytes) -> None:
-        path = self._paths.get(fd, Path("?"))
-        self._before("write", path, data, fd)
-        super().write(fd, data)
-        self._inodes[fd].data.extend(data)
+        with self._lock:
+            path = self._paths.get(fd, Path("?"))
+            self._before("write", path, data, fd)
+            super().write(fd, data)
+            self._inodes[fd].data.extend(data)
 
     def fsync(self, fd: int) -> None:
-        path = self._paths.get(fd, Path("?"))
-        self._before("fsync", path)
-        super().fsync(fd)
-        inode = self._inodes[fd]
-        inode.durable = bytes(inode.data)
+        with self._lock:
+            path = self._paths.get(fd, Path("?"))
+            self._before("fsync", path)
+            super().fsync(fd)
+            inode = self._inodes[fd]
+            inode.durable = bytes(inode.data)
 
     def close(self, fd: int) -> None:
-        self._paths.pop(fd, None)
-        self._inodes.pop(fd, None)
-        super().close(fd)
+        with self._lock:
+            self._paths.pop(fd, None)
+            self._inodes.pop(fd, None)
+            super().close(fd)
 
     def rename(self, source: Path, target: Path) -> None:
-        self._before("rename", target)
-        super().rename(source, target)
-        self.disk.renamed(source, target)
+        with self._lock:
+            self._before("rename", target)
+            super().rename(source, target)
+            self.disk.renamed(source, target)
 
     def link(self, source: Path, target: Path) -> None:
-        self._before("link", target)
-        super().link(source, target)
-        self.disk.linked(source, target)
+        with self._lock:
+            self._before("link", target)
+            super().link(source, target)
+            self.disk.linked(source, target)
 
     def unlink(self, path: Path) -> None:
-        if not path.exists():
-            return super().unlink(path)  # nothing to remove: not a change of the disk
-        self._before("unlink", path)
-        super().unlink(path)
-        self.disk.unlinked(path)
-        return None
+        with self._lock:
+            if not path.exists():
+                return super().unlink(path)  # nothing to remove: not a change of the disk
+            self._before("unlink", path)
+            super().unlink(path)
+            self.disk.unlinked(path)
+            return None
 
     def mkdir(self, path: Path) -> None:
-        self._before("mkdir", path)
-        super().mkdir(path)
-        self.disk.made_dir(path)
+        with self._lock:
+            self._before("mkdir", path)
+            super().mkdir(path)
+            self.disk.made_dir(path)
 
     def fsync_dir(self, path: Path) -> None:
-        self._before("fsync_dir", path)
-        super().fsync_dir(path)
-        self.disk.synced_dir(path)
+        with self._lock:
+            self._before("fsync_dir", path)
+            super().fsync_dir(path)
+            self.disk.synced_dir(path)
 
 
 @dataclass

@@ -136,7 +136,7 @@ def distribution_of(module: str) -> str:
     origin = Path(spec.origin).resolve()
     for name in importlib.metadata.packages_distributions().get(module.split(".", maxsplit=1)[0], []):
         dist = importlib.metadata.distribution(name)
-        if any(Path(dist.locate_file(f)).resolve() == origin for f in dist.files or ()):
+        if any(Path(str(dist.locate_file(f))).resolve() == origin for f in dist.files or ()):
             return re.sub(r"[-_.]+", "-", name).lower()
     raise AssertionError(f"no distribution holds {module}")
 

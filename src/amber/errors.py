@@ -36,6 +36,7 @@ else comes from this one tree::
     │   └── FleetCheckpointAbortedError       a sharded checkpoint was aborted for every worker
     └── RestoreError                          no checkpoint restored into a valid state
         └── InvariantError                    a restored state broke a participant's invariant
+    QueryError (ValueError)                   a SQL query over a checkpoint was refused
     MissingExtraError (ImportError)           an optional feature's packages are not installed
 
 A ``CheckpointError`` always names the checkpoint, the part that is wrong and what was
@@ -70,6 +71,7 @@ __all__ = [
     "NotInCheckpointError",
     "ObjectNotFoundError",
     "PlantedLinkError",
+    "QueryError",
     "RestoreError",
     "SchemaError",
     "SchemaMismatchError",
@@ -321,6 +323,15 @@ class InvariantError(RestoreError):
         self.violations = violations
         listing = "; ".join(map(str, violations[:5]))
         super().__init__(f"checkpoint {checkpoint}: participant {participant!r}: invariant broken: {listing}")
+
+
+class QueryError(AmberError, ValueError):
+    """A SQL query over a checkpoint was refused (DuckDB's message says why)."""
+
+    def __init__(self, checkpoint: str, message: str) -> None:
+        self.checkpoint = checkpoint
+        self.part = "query"
+        super().__init__(f"checkpoint {checkpoint}: query: {message}")
 
 
 class MissingExtraError(AmberError, ImportError):

@@ -162,8 +162,9 @@ def brute_force(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, set
     was, now = Content(a), Content(b)
     old, new = _tables(a), _tables(b)
     for token in set(old) | set(new):
-        x, y = old.get(token, {}), new.get(token, {})
-        name = NAMES[type(next(iter(y.values()), None) or next(iter(x.values())))]
+        x: dict[Any, Any] = dict(old.get(token, {}))
+        y: dict[Any, Any] = dict(new.get(token, {}))
+        name = NAMES[type(next(iter(y.values()), None) or next(iter(x.values())))]  # type: ignore[index]
         changes = found.setdefault(name, {"added": set(), "changed": set(), "deleted": set()})
         changes["added"] |= {k for k in y if k not in x}
         changes["deleted"] |= {k for k in x if k not in y}

@@ -376,6 +376,45 @@ def diff(store: str, a: str, b: str, as_json: bool) -> None:
     _run(lambda: commands.diff(store, a, b), render.diff, as_json)
 
 
+def _checkpoint_then(words: tuple[str, ...], what: str) -> tuple[str | None, str]:
+    """``[CHECKPOINT] WHAT``: one word is WHAT, two are the checkpoint and WHAT."""
+    if len(words) not in (1, 2):
+        raise click.UsageError(f"give [CHECKPOINT] {what}")
+    return (None, words[0]) if len(words) == 1 else (words[0], words[1])
+
+
+@cli.command()
+@click.argument("store")
+@click.argument("words", nargs=-1, required=True, metavar="[CHECKPOINT] SQL")
+@click.option("--no-cache", is_flag=True, help="Read the checkpoint again; neither use nor fill the query cache.")
+@_json_option
+def query(store: str, words: tuple[str, ...], no_cache: bool, as_json: bool) -> None:
+    """Run SQL (DuckDB) over a checkpoint's state: each record type is a table, named
+    "bank.Account" (quoted) or Account; references hold the _id of the record they name."""
+    checkpoint, sql = _checkpoint_then(words, "SQL")
+    _run(lambda: commands.query(store, sql, checkpoint, cache=not no_cache), render.query, as_json)
+
+
+@cli.command()
+@click.argument("store")
+@click.argument("words", nargs=-1, required=True, metavar="[CHECKPOINT] DIR")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "arrow", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="One file per record type: Parquet, Arrow IPC, or CSV (nested values as JSON text).",
+)
+@_json_option
+def export(store: str, words: tuple[str, ...], fmt: str, as_json: bool) -> None:
+    """Write each record type of a checkpoint's state as a file in DIR (a delta's chain resolved)."""
+    checkpoint, directory = _checkpoint_then(words, "DIR")
+    if _inside_store(store, directory):
+        raise click.BadParameter(f"{directory} is inside the store: export elsewhere", param_hint="DIR")
+    _run(lambda: commands.export(store, directory, checkpoint, fmt=fmt), render.export, as_json)
+
+
 @cli.command()
 @click.argument("store")
 @click.option("--html", "html_path", metavar="FILE", help="Write a self-contained HTML page with charts to FILE.")

@@ -108,6 +108,32 @@ def gc(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def query(r: dict[str, Any]) -> str:
+    """The rows as an aligned text table (values as JSON would show them)."""
+    header = [str(c) for c in r["columns"]]
+    rows = [[_cell(v) for v in row] for row in r["rows"]]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''}, checkpoint {r['checkpoint']})")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return value
+    return msgspec.json.encode(value).decode()
+
+
+def export(r: dict[str, Any]) -> str:
+    lines = [f"checkpoint {r['checkpoint']}: {len(r['files'])} {r['format']} files"]
+    lines.extend(f"  {f['path']}  {f['rows']} rows  {size(f['bytes'])}" for f in r["files"])
+    return "\n".join(lines)
+
+
 def diff(r: dict[str, Any]) -> str:
     lines = [f"{r['a']} -> {r['b']}"]
     if not (r["types"] or r["schemas"] or r["paths"]):

@@ -28,7 +28,7 @@ from .._format._format import digest
 from .._schema._types import SCALAR_TYPES, FieldType
 from .._schema._values import ArrayRef, Ref, TableNode, ValueRenderError, to_json_value
 from .._store._generic import GenericColumns
-from ._resolved import Node, Placed, State
+from .._store._resolved import Node, Placed, State
 
 _PLAIN_KINDS = {*SCALAR_TYPES, "list", "tuple", "enum", "literal", "union"} - {"bytearray"}
 _NATIVE = {bool, int, str, bytes, type(None)}

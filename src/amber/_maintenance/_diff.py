@@ -28,8 +28,8 @@ from .._format._format import TypeEntry
 from .._schema._values import Ref, to_json_value
 from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointStore
+from .._store._resolved import Chain, Placed, State
 from ._contents import Contents
-from ._resolved import Chain, Placed, State
 
 MAX_KEYS = 20  # keys listed per type and change; counts are always complete
 

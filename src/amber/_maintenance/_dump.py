@@ -19,8 +19,8 @@ import msgspec
 
 from .._schema._values import ArrayRef, Ref, TableNode, ValueRenderError, to_json_value
 from .._store._checkpoint import CheckpointStore
+from .._store._resolved import Chain, Node, Placed, State
 from ..errors import CorruptCheckpointError, NotInCheckpointError
-from ._resolved import Chain, Node, Placed, State
 
 
 def dump(

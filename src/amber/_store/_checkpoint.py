@@ -210,6 +210,15 @@ class CheckpointStore(DeprecatedMethods):
         """Check digests, lengths, structure and references, without the application's code."""
         return _loading.verify(self, checkpoint_id)
 
+    def to_arrow(self, checkpoint_id: str | int | None = None) -> dict[str, Any]:
+        """The state at a checkpoint (the newest by default; a delta's chain resolved) as
+        one ``pyarrow.Table`` per record type, without the application's code: ``_id``,
+        ``_table`` and ``_key`` columns, then a column per field (docs/query.md). Needs the
+        ``arrow`` extra."""
+        from ._arrow import to_arrow
+
+        return to_arrow(self, checkpoint_id)
+
     def read_generic(
         self, checkpoint_id: str | int | None = None
     ) -> tuple[Manifest, builtins.list[builtins.list[dict[str, Any]]], Any]:

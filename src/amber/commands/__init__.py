@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._app import load_app, schema_check, schema_lock
 from ._args import StoreArg as StoreArg  # the type of every verb's store argument
 from ._args import parse_duration
-from ._inspect import diff, dump, dump_changes, dump_lines, ls, report, show, verify, verify_all
+from ._inspect import diff, dump, dump_changes, dump_lines, export, ls, query, report, show, verify, verify_all
 from ._leases import fleet, fleet_gc, lease
 from ._maintain import copy, gc, log, migrate, release, rollback
 
@@ -21,6 +21,7 @@ __all__ = [
     "dump",
     "dump_changes",
     "dump_lines",
+    "export",
     "fleet",
     "fleet_gc",
     "gc",
@@ -30,6 +31,7 @@ __all__ = [
     "ls",
     "migrate",
     "parse_duration",
+    "query",
     "release",
     "report",
     "rollback",

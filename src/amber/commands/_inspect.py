@@ -10,7 +10,7 @@ import msgspec
 
 from .._format._format import Manifest
 from .._format._objects import utc_stamp
-from .._maintenance import _diff, _dump, _report
+from .._maintenance import _diff, _dump, _query, _report
 from .._maintenance._retention import Retention
 from .._schema._values import Link, to_json_value
 from .._store._checkpoint import CheckpointInfo
@@ -156,6 +156,23 @@ def diff(store: StoreArg, a: str, b: str) -> dict[str, Any]:
     """Per type: table keys added, changed and deleted from checkpoint ``a`` to ``b``, plus
     schema differences and counts of records outside tables (no application code needed)."""
     return _diff.diff(opened(store), a, b)
+
+
+def export(
+    store: StoreArg, directory: str, checkpoint_id: str | None = None, *, fmt: str = "parquet"
+) -> dict[str, Any]:
+    """Write each record type of the state at a checkpoint (a delta's chain resolved) as a
+    file in ``directory``: ``<type>.parquet``, ``.arrow`` (Arrow IPC) or ``.csv`` (``fmt``)."""
+    if fmt not in _query.FORMATS:
+        raise ValueError(f"fmt: one of {', '.join(_query.FORMATS)}, not {fmt!r}")
+    return _query.export(opened(store), checkpoint_id, directory, fmt)
+
+
+def query(store: StoreArg, sql: str, checkpoint_id: str | None = None, *, cache: bool = True) -> dict[str, Any]:
+    """Run SQL (DuckDB's) over the state at a checkpoint, each record type a table:
+    ``{"checkpoint", "columns", "rows"}``. ``cache``: keep the checkpoint's tables as Parquet
+    files for the next queries of it (docs/query.md)."""
+    return _query.query(opened(store), checkpoint_id, sql, cache=cache)
 
 
 def report(

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._format._format import Manifest, TypeEntry
 from .._schema._values import Link, Ref, TableNode
-from .._store._capture import gc_paused
-from .._store._checkpoint import CheckpointStore
-from .._store._generic import GenericColumns
-from .._store._loading import check_memory
-from .._store._reading import CheckpointReader
 from ..errors import CorruptCheckpointError
+from ._capture import gc_paused
+from ._generic import GenericColumns
+from ._loading import check_memory
+from ._reading import CheckpointReader
+
+if TYPE_CHECKING:
+    from ._checkpoint import CheckpointStore
 
 
 class Node(NamedTuple):

@@ -1,0 +1,324 @@
+"""A checkpoint's state as Arrow tables, one per record type, without the application's code.
+
+Each record type is a table: ``_id`` (the record's number among its type's records, what
+references hold), ``_table`` and ``_key`` (where the record is a table entry, or a value of
+a dict in the root: that table's place, as a JSON Pointer, and its key), then one column
+per field. A field's type becomes the Arrow type that holds its values exactly: ints as
+int64, datetimes as timestamps (aware ones in UTC), lists, sets and deques as lists, dicts
+as maps, fixed tuples as structs, a reference as the referenced record's ``_id``. What has
+no exact Arrow type (``Any``, unions of several kinds, decimals, arbitrary-size ints, zoned
+datetimes' zone names, numpy arrays' contents) is a column of its JSON rendering
+(docs/format.md), so that nothing is silently changed; numpy arrays give their dtype and
+shape only. A delta's chain is resolved: the tables hold the state at the checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .._schema._types import FieldType
+from .._schema._values import Ref, TableNode, ValueRenderError, to_json_value
+from ..errors import CorruptCheckpointError, MissingExtraError
+from ..events._loud import loud
+from ._capture import gc_paused
+from ._resolved import Chain, Node, State
+
+if TYPE_CHECKING:
+    from ._checkpoint import CheckpointStore
+
+log = logging.getLogger("amber.export")
+Convert = Callable[[int, Any], Any]
+
+
+def import_pyarrow(feature: str) -> Any:
+    try:
+        import pyarrow  # an optional extra, imported when asked for
+    except ImportError:
+        raise MissingExtraError(feature, "arrow", "pyarrow") from None
+    return pyarrow
+
+
+def to_arrow(
+    store: CheckpointStore, checkpoint_id: str | int | None = None, types: set[str] | None = None
+) -> dict[str, Any]:
+    """Each record type of the state at ``checkpoint_id`` (the newest by default) as an
+    Arrow table (see the module's docstring); ``types``: only those."""
+    pa = import_pyarrow("to_arrow")
+    with gc_paused():  # millions of values built: the cyclic GC would run over and over
+        state = Chain(store, checkpoint_id).last
+        return _Tables(state, pa).build(types)
+
+
+class _Tables:
+    def __init__(self, state: State, pa: Any) -> None:
+        self.state = state
+        self.pa = pa
+        self.live = live_records(state)
+        # A full checkpoint's records are its rows, numbered as stored: no map needed.
+        self.by_row = state.at == 0
+        self.ids = {} if self.by_row else {name: _numbered(nodes) for name, nodes in self.live.items()}
+        self.places = self._places()
+
+    def build(self, wanted: set[str] | None) -> dict[str, Any]:
+        return {name: self._table(name) for name in self.live if wanted is None or name in wanted}
+
+    def _table(self, name: str) -> Any:
+        nodes = self.live[name]
+        fields = _latest_fields(self.state, name)
+        columns = {"_id": self.pa.array(range(len(nodes)), self.pa.int64())}
+        columns.update(self._placed_columns(name))
+        for (field, ft), parts in zip(fields.items(), _field_values(self.state, nodes, list(fields)), strict=True):
+            columns[field] = self._column(f"{name}.{field}", ft, parts)
+        return self.pa.table(columns)
+
+    def number(self, node: Node) -> int:
+        """A record's ``_id``: its number among its type's records."""
+        return node.row if self.by_row else self.ids[node.name][node]
+
+    def _places(self) -> dict[str, tuple[list[str | None], list[Any]]]:
+        """Per type, where each record is a table entry or a value of a dict in the root:
+        (its JSON Pointer, the key), the first place found."""
+        state = self.state
+        pointers: dict[str, list[str | None]] = {name: [None] * len(nodes) for name, nodes in self.live.items()}
+        keys: dict[str, list[Any]] = {name: [None] * len(nodes) for name, nodes in self.live.items()}
+        at, root = state.placed_root()
+        for pointer, holder in _holders(root, ""):
+            if type(holder) is TableNode:
+                entries: Iterable[tuple[Any, int, Any]] = (
+                    (k, p.at, p.value) for k, p in state.entries(holder.token).items()
+                )
+            else:
+                entries = ((k, at, v) for k, v in holder.items())
+            if self.by_row:  # a million entries: the row is the number, no node to build
+                for key, _, value in entries:
+                    if type(value) is Ref and pointers[value.name][value.row] is None:
+                        pointers[value.name][value.row] = pointer
+                        keys[value.name][value.row] = key
+                continue
+            for key, position, value in entries:
+                if type(value) is not Ref:
+                    continue
+                node = state.node(position, value)
+                number = self.number(node)
+                if pointers[node.name][number] is None:
+                    pointers[node.name][number] = pointer
+                    keys[node.name][number] = key
+        return {name: (pointers[name], keys[name]) for name in self.live}
+
+    def _placed_columns(self, name: str) -> dict[str, Any]:
+        pa = self.pa
+        pointers, keys = self.places[name]
+        kinds = set(map(type, keys)) - {type(None)}
+        if kinds <= {int} or kinds == {str}:
+            key_column = pa.array(keys, pa.int64() if kinds <= {int} else pa.string())
+        else:
+            key_column = pa.array([None if k is None else _json(k) for k in keys], pa.string())
+        return {"_table": pa.array(pointers, pa.string()), "_key": key_column}
+
+    def _column(self, name: str, ft: FieldType, parts: list[tuple[int, list[Any]]]) -> Any:
+        arrow_type, convert = self._converter(ft)
+        try:
+            if convert is None:  # stored as Arrow holds them: one C loop
+                return self.pa.array([v for _, values in parts for v in values], arrow_type)
+            if convert == self._reference and self.by_row:  # a full checkpoint's reference is its row
+                return self.pa.array([None if v is None else v.row for _, vs in parts for v in vs], arrow_type)
+            values = [None if v is None else convert(at, v) for at, vs in parts for v in vs]
+            return self.pa.array(values, _settled(self.pa, arrow_type, values))
+        except (self.pa.ArrowException, OverflowError, TypeError, ValueError) as e:
+            message = "%s: its values do not fit Arrow's %s (%s): exported as their JSON rendering instead"
+            loud(log, logging.WARNING, message, name, arrow_type, e)
+            return self.pa.array([None if v is None else self._as_json(at, v) for at, vs in parts for v in vs])
+
+    def _converter(self, ft: FieldType) -> tuple[Any, Convert | None]:  # noqa: PLR0911 - one return per kind
+        """The Arrow type of a field and how a value read at a chain position becomes its
+        value (None: as it is)."""
+        pa, kind = self.pa, ft.kind
+        if kind == "union" and len(ft.items) == 2 and any(m.kind == "none" for m in ft.items):
+            return self._converter(next(m for m in ft.items if m.kind != "none"))
+        if kind == "record":
+            return pa.int64(), self._reference
+        if kind in _AS_IS:
+            return _AS_IS[kind](pa), None
+        if kind in _AS_TEXT:
+            return pa.string(), lambda at, v: str(v) if kind != "fraction" else f"{v.numerator}/{v.denominator}"
+        if kind in ("enum", "literal") and {type(v) for v in ft.values} in ({int}, {str}):
+            return (pa.int64() if type(ft.values[0]) is int else pa.string()), lambda at, v: getattr(v, "value", v)
+        if kind == "datetime":
+            return pa.timestamp("us"), _utc
+        if kind in ("list", "set", "frozenset", "deque") or (kind == "tuple" and ft.variadic):
+            inner_type, inner = self._converter(ft.items[0])
+            if inner is None and kind == "list":
+                return pa.list_(inner_type), None  # a list of plain values is already what Arrow takes
+            each = _each(inner)
+            ordered = kind in ("set", "frozenset")
+            return pa.list_(inner_type), lambda at, v: [each(at, x) for x in _items(v, ordered)]
+        if kind in ("dict", "ordereddict", "defaultdict", "counter"):
+            key_type, key = self._converter(ft.items[0])
+            value_type, value = self._converter(ft.items[1]) if kind != "counter" else (pa.int64(), None)
+            k, v = _each(key), _each(value)
+            return pa.map_(key_type, value_type), lambda at, d: [(k(at, x), v(at, y)) for x, y in d.items()]
+        if kind == "tuple":
+            parts = [(str(i), *self._converter(t)) for i, t in enumerate(ft.items)]
+            struct = pa.struct([pa.field(n, t) for n, t, _ in parts])
+            return struct, lambda at, v: {n: _each(c)(at, x) for (n, _, c), x in zip(parts, v, strict=True)}
+        return pa.string(), self._as_json
+
+    def _reference(self, at: int, value: Any) -> int:
+        return self.number(self.state.node(at, value))
+
+    def _as_json(self, at: int, value: Any) -> str:
+        def special(inner: Any) -> Any:
+            if type(inner) is Ref:
+                node = self.state.node(at, inner)
+                return {"$ref": f"{node.name}/{self.number(node)}"}
+            if type(inner) is TableNode:
+                return {"$table": {"token": str(inner.token)}}
+            return {"$ndarray": {"dtype": inner.dtype, "shape": inner.shape}}
+
+        try:
+            return msgspec.json.encode(to_json_value(value, special)).decode()
+        except ValueRenderError as e:
+            raise CorruptCheckpointError(
+                self.state.manifest.id, "values", "values with a JSON rendering", str(e)
+            ) from None
+
+
+def _each(convert: Convert | None) -> Convert:
+    if convert is None:
+        return lambda at, v: v
+    return lambda at, v: None if v is None else convert(at, v)
+
+
+def _utc(at: int, value: dt.datetime) -> dt.datetime:
+    """An aware datetime as its UTC instant (Arrow keeps one zone per column)."""
+    return value.astimezone(dt.UTC) if value.tzinfo is not None else value
+
+
+def _settled(pa: Any, arrow_type: Any, values: list[Any]) -> Any:
+    """A datetime column is UTC when its values are aware, naive when they are not; both in
+    one column cannot be one Arrow type (refused, so the column becomes JSON)."""
+    if arrow_type != pa.timestamp("us"):
+        return arrow_type
+    aware = {v.tzinfo is not None for v in values if v is not None}
+    if len(aware) > 1:
+        raise ValueError("naive and aware datetimes in one column")
+    return pa.timestamp("us", tz="UTC") if aware == {True} else arrow_type
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(to_json_value(value)).decode()
+
+
+_AS_IS: dict[str, Callable[[Any], Any]] = {
+    "bool": lambda pa: pa.bool_(),
+    "int": lambda pa: pa.int64(),
+    "float": lambda pa: pa.float64(),
+    "str": lambda pa: pa.string(),
+    "bytes": lambda pa: pa.binary(),
+    "bytearray": lambda pa: pa.binary(),
+    "date": lambda pa: pa.date32(),
+    "time": lambda pa: pa.time64("us"),
+    "timedelta": lambda pa: pa.duration("us"),
+}
+_AS_TEXT = {"decimal", "uuid", "path", "pureposixpath", "fraction"}  # exact as text, not as Arrow numbers
+
+
+def _items(value: Any, ordered: bool) -> list[Any]:
+    if not ordered:
+        return list(value)
+    return sorted(
+        value, key=lambda v: msgspec.json.encode(to_json_value(v))
+    )  # a set's export does not depend on hashing
+
+
+# --- which records the state holds, and where --------------------------------------------------
+
+
+def live_records(state: State) -> dict[str, list[Node]]:
+    """Every record the root reaches, per type, in the order of the chain and the rows
+    (a full checkpoint's records are all its rows, in order)."""
+    if state.at == 0:  # one full checkpoint: it holds exactly what its root reaches
+        chain = state.chain
+        return {name: [Node(0, name, row) for row in range(t.entry.count)] for name, t in chain.types[0].items()}
+    seen: set[Node] = set()
+    stack = list(state.walk(state.placed_root()))
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(state.walk(state.fields(node)))
+    ordered = sorted(seen, key=lambda n: (n.name, n.at, n.row))
+    return {name: list(nodes) for name, nodes in groupby(ordered, key=lambda n: n.name)}
+
+
+def _numbered(nodes: list[Node]) -> dict[Node, int]:
+    return {node: number for number, node in enumerate(nodes)}
+
+
+def _holders(value: Any, pointer: str) -> list[tuple[str, Any]]:
+    """The tables and dicts of records in the root, through its plain dicts."""
+    if type(value) is TableNode:
+        return [(pointer or "/", value)]
+    if type(value) is not dict:
+        return []
+    values = list(itertools.islice(value.values(), 64))
+    if values and all(type(v) is Ref for v in values):
+        return [(pointer or "/", value)]  # a dict of records (a plain dict of the root, by key)
+    found = []
+    for key, inner in value.items():
+        if type(inner) in (dict, TableNode):
+            found.extend(_holders(inner, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"))
+    return found
+
+
+def _latest_fields(state: State, name: str) -> dict[str, FieldType]:
+    """A type's fields as the chain last wrote them."""
+    entry = state.types[name]
+    return {f.name: f.type for f in entry.schema.fields}
+
+
+def _field_values(state: State, nodes: list[Node], fields: list[str]) -> list[list[tuple[int, list[Any]]]]:
+    """Each field's values for ``nodes``, as runs of values read at one chain position
+    (a column sliced at a time where they are stored rows)."""
+    columns: list[list[tuple[int, list[Any]]]] = [[] for _ in fields]
+    changed = state.chain.changed
+    for (at, name), group in groupby(nodes, key=lambda n: (n.at, n.name)):
+        rows = [n.row for n in group]
+        t = state.chain.types[at][name]
+        stored = {f.name: column for f, column in zip(t.entry.schema.fields, t.columns, strict=True)}
+        offset = len(t.links)
+        whole = offset == 0 and rows == list(range(len(rows))) and len(rows) == t.entry.count
+        for target, field in zip(columns, fields, strict=True):
+            column = stored.get(field)
+            if column is None:
+                target.append((at, [None] * len(rows)))
+            else:
+                target.append((at, column if whole else [column[r - offset] for r in rows]))
+    if changed:  # records a later delta changed in place: their fields from there
+        for index, node in enumerate(nodes):
+            if node in changed:
+                at, values = state.fields(node)
+                for target, field in zip(columns, fields, strict=True):
+                    _replace(target, index, (at, values.get(field)))
+    return columns
+
+
+def _replace(parts: list[tuple[int, list[Any]]], index: int, placed: tuple[int, Any]) -> None:
+    """Put one value, read at its own position, at ``index`` of a column's runs."""
+    for run, (at, values) in enumerate(parts):
+        if index < len(values):
+            parts[run : run + 1] = [(at, values[:index]), placed_run(placed), (at, values[index + 1 :])]
+            return
+        index -= len(values)
+
+
+def placed_run(placed: tuple[int, Any]) -> tuple[int, list[Any]]:
+    return placed[0], [placed[1]]

@@ -322,3 +322,29 @@ def test_errors_with_json_are_json_on_stderr_with_the_same_status(tmp_path: Path
         "checkpoint": None,
         "part": None,
     }
+
+
+# RFC 6901 (JSON Pointer), section 5: the example document and every pointer it evaluates.
+RFC6901_DOCUMENT = {"foo": ["bar", "baz"], "": 0, "a/b": 1, "c%d": 2, "e^f": 3, "g|h": 4, "i\\j": 5, 'k"l': 6, " ": 7}
+RFC6901_DOCUMENT["m~n"] = 8
+RFC6901_CASES = [
+    ("", RFC6901_DOCUMENT),
+    ("/foo", ["bar", "baz"]),
+    ("/foo/0", "bar"),
+    ("/", 0),
+    ("/a~1b", 1),
+    ("/c%d", 2),
+    ("/e^f", 3),
+    ("/g|h", 4),
+    ("/i\\j", 5),
+    ('/k"l', 6),
+    ("/ ", 7),
+    ("/m~0n", 8),
+]
+
+
+@pytest.mark.parametrize(("pointer", "expected"), RFC6901_CASES, ids=[c[0] or "(whole)" for c in RFC6901_CASES])
+def test_dump_path_evaluates_the_json_pointers_of_rfc_6901(tmp_path: Path, pointer: str, expected: Any) -> None:
+    store = amber.open_store(tmp_path / "s")
+    store.save(RFC6901_DOCUMENT)
+    assert commands.dump(store, path=pointer)["value"] == expected

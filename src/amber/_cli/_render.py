@@ -116,8 +116,12 @@ def query(r: dict[str, Any]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''}, checkpoint {r['checkpoint']})")
+    lines.append(f"({_rows(len(rows))}, checkpoint {r['checkpoint']})")
     return "\n".join(lines)
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'' if count == 1 else 's'}"
 
 
 def _cell(value: Any) -> str:
@@ -130,7 +134,7 @@ def _cell(value: Any) -> str:
 
 def export(r: dict[str, Any]) -> str:
     lines = [f"checkpoint {r['checkpoint']}: {len(r['files'])} {r['format']} files"]
-    lines.extend(f"  {f['path']}  {f['rows']} rows  {size(f['bytes'])}" for f in r["files"])
+    lines.extend(f"  {f['path']}  {_rows(f['rows'])}  {size(f['bytes'])}" for f in r["files"])
     return "\n".join(lines)
 
 

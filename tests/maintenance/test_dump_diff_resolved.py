@@ -85,7 +85,7 @@ class History:
     def step(self) -> None:
         rng, accounts, customers = self.rng, self.state["accounts"], self.state["customers"]
         for _ in range(rng.randrange(1, 4)):
-            op = rng.randrange(8)
+            op = rng.randrange(9)
             key = rng.randrange(12)
             if op == 0:
                 accounts[key] = self._account(key)
@@ -107,6 +107,9 @@ class History:
             elif op == 6:
                 self.state["settings"]["limit"] += rng.randrange(2)
                 self.state["counter"] += 1
+            elif op == 7:  # a new customer object at a key: accounts still point at the old one
+                old = customers[rng.randrange(len(customers))]
+                customers[old.id] = Customer(old.id, old.name + "?")
             else:
                 self.state["trees"][f"t{key % 4}"] = _tree(rng, f"t{key}")
 
@@ -205,6 +208,23 @@ def test_a_full_checkpoint_and_the_unchanged_delta_after_it_differ_in_nothing(tm
         "schemas": [],
     }
     assert "no differences" in amber_cli("diff", str(tmp_path / "s"), full.id, delta.id).stdout
+
+
+def test_a_record_that_stops_being_a_table_entry_changes_what_points_at_it_on_every_path(tmp_path: Path) -> None:
+    """A newcomer's case: a customer replaced at its key while an order still points at the old
+    object. A delta and a full checkpoint of that same state must diff alike against the first."""
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    people = amber.Table({i: Customer(i, f"c{i}") for i in range(1, 4)})
+    orders = amber.Table({i: Account(i, people[i], 0, Address("x", Geo(0.0)), set(), {}) for i in range(1, 4)})
+    state = {"customers": people, "accounts": orders}
+    first = store.save(state)
+    people[1] = Customer(1, "c1 again")
+    delta = store.save(state, parent=first.id)
+    full = store.save(state)
+    assert commands.diff(store, delta.id, full.id)["types"] == {}
+    by_delta, by_full = commands.diff(store, first.id, delta.id), commands.diff(store, first.id, full.id)
+    assert by_delta["types"] == by_full["types"]
+    assert by_delta["types"]["t.Account"]["keys"] == {"changed": [1]}
 
 
 def test_diff_lists_integer_keys_in_numeric_order(tmp_path: Path) -> None:

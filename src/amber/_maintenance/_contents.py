@@ -164,7 +164,7 @@ class Contents:
     def _column(self, at: int, t: FieldType, column: list[Any]) -> list[Any]:
         if _is_plain(t):
             return column
-        if not _is_reference(t):
+        if not is_reference(t):
             return [self._canonical(at, v) for v in column]
         canonical = self._canonical
         by_row = self._pointed_at_by_row(at, column)
@@ -233,6 +233,6 @@ def _is_plain(t: FieldType) -> bool:
     return all(n.kind in _PLAIN_KINDS for n in t.walk())
 
 
-def _is_reference(t: FieldType) -> bool:
+def is_reference(t: FieldType) -> bool:
     """A field holding one record (or nothing)."""
     return t.kind == "record" or (t.kind == "union" and {m.kind for m in t.items} <= {"record", "none"})

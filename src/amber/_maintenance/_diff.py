@@ -28,8 +28,9 @@ from .._format._format import TypeEntry
 from .._schema._values import Ref, to_json_value
 from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointStore
-from .._store._resolved import Chain, Placed, State
-from ._contents import Contents
+from .._store._generic import GenericColumns
+from .._store._resolved import Chain, Node, Placed, State
+from ._contents import Contents, is_reference
 
 MAX_KEYS = 20  # keys listed per type and change; counts are always complete
 
@@ -61,9 +62,9 @@ def _diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:
     old, new = _states(store, a, b)
     compare = _Comparison(old, new)
     tables: dict[str, _Changes] = collections.defaultdict(_Changes)
-    for token in _in_order(old.tables, new.tables):
-        name = new.table_type(token) or old.table_type(token)
-        compare.keyed(old.entries(token), new.entries(token), tables[name])
+    for was, now in _paired_tables(old, new):
+        name = new.table_type(now) or old.table_type(was)
+        compare.keyed(old.entries(was), new.entries(now), tables[name])
     return {
         "a": old.manifest.id,
         "b": new.manifest.id,
@@ -86,18 +87,34 @@ def _states(store: CheckpointStore, a: str | int, b: str | int) -> tuple[State, 
     return Chain(store, a).last, Chain(store, b).last
 
 
-def _in_order(*tables: dict[int, Any]) -> list[int]:
-    return sorted(set().union(*tables))
+def _paired_tables(old: State, new: State) -> list[tuple[int, int]]:
+    """Each table of one state with its counterpart in the other: the same table (its token),
+    else the table at the same place in the root (one rebuilt, ``amber.Table(...)`` anew);
+    one with no counterpart is paired with nothing (token 0: no entries)."""
+    pairs = [(t, t) for t in sorted(set(old.tables) & set(new.tables))]
+    gone, came = set(old.tables) - set(new.tables), set(new.tables) - set(old.tables)
+    if gone and came:
+        was_at, now_at = old.table_places(), new.table_places()
+        by_place = {now_at[t]: t for t in came if t in now_at}
+        for token in sorted(gone):
+            match = by_place.pop(was_at.get(token, ""), None)
+            if match is not None:
+                pairs.append((token, match))
+                gone.discard(token)
+                came.discard(match)
+    return pairs + [(t, 0) for t in sorted(gone)] + [(0, t) for t in sorted(came)]
 
 
 class _Comparison:
     def __init__(self, old: State, new: State) -> None:
         self._old = Contents(old)
         self._new = Contents(new)
-        shared = old.chain is new.chain
-        self._shared = shared
+        # One chain: an entry no delta in between rewrote is the same object in both states,
+        # unless a record it points at stopped (or started) being a table entry: a reference
+        # counts by the entry it is, else by its content, so then every entry is compared.
+        self._shared = old.chain is new.chain and not _points_at_moved(old, new)
         # records a delta between the two changed in place: the same node, other fields
-        self._rewritten = new.changed_since(old.at) | old.changed_since(new.at) if shared else set()
+        self._rewritten = new.changed_since(old.at) | old.changed_since(new.at) if self._shared else set()
 
     def keyed(self, was: dict[Any, Placed], now: dict[Any, Placed], found: _Changes) -> None:
         found.added.extend(k for k in now if k not in was)
@@ -161,6 +178,56 @@ class _Comparison:
             return False
         a, b = self._old.state.node(*was), self._new.state.node(*now)
         return a == b and a not in self._rewritten
+
+
+def _points_at_moved(old: State, new: State) -> bool:
+    """Whether a record of the chain points at a record that is a table entry in one state
+    and not (or at another key) in the other: replaced, deleted or added entries' records."""
+    moved: set[Node] = set()
+    for token in set(old.tables) | set(new.tables):
+        was, now = old.entries(token), new.entries(token)
+        for key in set(was) | set(now):
+            a, b = was.get(key), now.get(key)
+            if a is b:
+                continue
+            moved.update(state.node(*p) for state, p in ((old, a), (new, b)) if p is not None and type(p.value) is Ref)
+    if not moved:
+        return False
+    chain = old.chain
+    names: dict[int, set[Ref]] = {}  # per chain position: the markers that stand for a moved record
+    for node in moved:
+        names.setdefault(node.at, set()).add(Ref(node.name, node.row))
+    for alias, node in chain.alias.items():
+        if node in moved:
+            names.setdefault(alias.at, set()).add(Ref(alias.name, alias.row))
+    return any(_holds_any(chain.types[at], markers) for at, markers in names.items())
+
+
+def _holds_any(types: dict[str, GenericColumns], markers: set[Ref]) -> bool:
+    """Whether a field of a checkpoint's records holds one of ``markers``."""
+    for t in types.values():
+        for f, column in zip(t.entry.schema.fields, t.columns, strict=True):
+            if is_reference(f.type):  # a C loop over the column
+                if not markers.isdisjoint(column):
+                    return True
+            elif (f.type.references() or f.type.is_tagged()) and any(_contains(v, markers) for v in column):
+                return True
+    return False
+
+
+def _contains(value: Any, markers: set[Ref]) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is Ref:
+            if item in markers:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset | collections.deque):
+            stack.extend(item)
+    return False
 
 
 def _is_plain_dict(value: Any) -> bool:

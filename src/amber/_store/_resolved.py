@@ -161,6 +161,29 @@ class State:
             return self.node(placed.at, value).name if type(value) is Ref else type(value).__name__
         return ""
 
+    def table_places(self) -> dict[int, str]:
+        """Where each table sits, as a JSON Pointer into the root (through dicts, sequences
+        and records' fields; the first place found)."""
+        found: dict[int, str] = {}
+        seen: set[Node] = set()
+        stack: list[tuple[str, int, Any]] = [("", self.at, self.root)]
+        while stack:
+            pointer, at, value = stack.pop()
+            kind = type(value)
+            if kind is TableNode:
+                found.setdefault(value.token, pointer or "/")
+            elif kind is Ref:
+                node = self.node(at, value)
+                if node not in seen:
+                    seen.add(node)
+                    fields_at, fields = self.fields(node)
+                    stack.extend((f"{pointer}/{_step(k)}", fields_at, v) for k, v in fields.items())
+            elif isinstance(value, dict):
+                stack.extend((f"{pointer}/{_step(k)}", at, v) for k, v in value.items() if _may_hold_table(v))
+            elif isinstance(value, list | tuple):
+                stack.extend((f"{pointer}/{i}", at, v) for i, v in enumerate(value) if _may_hold_table(v))
+        return found
+
     def changed_since(self, earlier: int) -> set[Node]:
         """Records changed in place by the checkpoints after position ``earlier``, up to this one."""
         return {n for n, changes in self.chain.changed.items() if any(earlier < p.at <= self.at for p in changes)}
@@ -179,6 +202,15 @@ class State:
                 stack.extend((at, v) for v in (*value.keys(), *value.values()))
             elif isinstance(value, list | tuple | set | frozenset | collections.deque):
                 stack.extend((at, v) for v in value)
+
+
+def _step(key: Any) -> str:
+    """A JSON Pointer step (RFC 6901: ``~`` and ``/`` escaped)."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _may_hold_table(value: Any) -> bool:
+    return type(value) in (TableNode, Ref, dict, list, tuple)
 
 
 def _parent_record(before: State, link: Link) -> Node:

@@ -42,13 +42,14 @@ def _run(
     an error is one line on stderr, as JSON with ``--json``."""
     try:
         result = action()
+        text = None if render is None else msgspec.json.encode(result).decode() if as_json else render(result)
     except AmberError as e:
         _fail(str(e), e, as_json)
     except click.ClickException:
         raise  # said by the group, in one line
-    except BrokenPipeError:  # `amber dump ... | head`: the reader has all it wanted
+    except BrokenPipeError:  # `amber dump ... | head`: the reader has all it wanted, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
-        sys.exit(1)
+        sys.exit(0)
     except OSError as e:  # the terminal's or a file's, outside any store (a store's are StoreErrors)
         _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e), e, as_json)
     except Exception as e:  # a defect of ours: still one line (AMBER_DEBUG=1 shows the traceback)
@@ -56,12 +57,8 @@ def _run(
             raise
         message = f"internal error {type(e).__name__}: {e} (a bug: please report it; AMBER_DEBUG=1 shows where)"
         _fail(message, e, as_json)
-    if render is None:
-        pass
-    elif as_json:
-        click.echo(msgspec.json.encode(result).decode())
-    else:
-        click.echo(render(result))
+    if text is not None:
+        click.echo(text)
     if failed is not None and failed(result):
         sys.exit(1)
 
@@ -206,8 +203,10 @@ def verify(store: str, checkpoint: str | None, every: bool, as_json: bool) -> No
 def dump(store: str, checkpoint: str | None, as_json: bool, jsonl: bool, changes: bool, **select: Any) -> None:
     """Print the whole state at a checkpoint as JSON (a delta's chain resolved), streamed:
     the header, the root, then every record it reaches. --json: on one line."""
-    if changes and any(v is not None for v in select.values()):
-        raise click.UsageError("--changes shows the checkpoint's own content: no --type, --key, --path or --limit")
+    if changes and (jsonl or any(v is not None for v in select.values())):
+        raise click.UsageError(
+            "--changes shows the checkpoint's own content: no --type, --key, --path, --limit or --jsonl"
+        )
     if select["key"] is not None and select["path"] is not None:
         raise click.UsageError("give --key or --path, not both")
     if changes:
@@ -523,9 +522,12 @@ def schema_check(app: str, path: str, as_json: bool) -> None:
 
 def _inside_store(store: str, path: str) -> bool:
     """Whether ``path`` lies in a local store's folder (a page written there could replace a
-    manifest)."""
-    root = Path(store.removeprefix("file://")).resolve()
-    return "://" not in store.removeprefix("file://") and Path(path).resolve().is_relative_to(root)
+    manifest), whatever the URL spells it as (``file://localhost/...``, percent-encoded)."""
+    try:
+        root = getattr(open_store(store, create=False).storage, "root", None)
+    except AmberError:
+        return False  # no store there: the command says so itself
+    return isinstance(root, Path) and Path(path).resolve().is_relative_to(root.resolve())
 
 
 class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]

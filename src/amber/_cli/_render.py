@@ -125,11 +125,15 @@ def _rows(count: int) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A value as DuckDB's own shell shows it: text, numbers and timestamps as they read."""
     if value is None:
         return "NULL"
-    if isinstance(value, str):
-        return value
-    return msgspec.json.encode(value).decode()
+    text = (
+        msgspec.json.encode(value).decode()
+        if isinstance(value, bool | int | float | list | dict | tuple)
+        else str(value)
+    )
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)  # no terminal escapes
 
 
 def export(r: dict[str, Any]) -> str:

@@ -37,14 +37,15 @@ def dump(
     at ``path``, a JSON Pointer into the root), then one ``{"$id", ...fields}`` per record
     reached (only those of ``type_name`` when given, at most ``limit``)."""
     state = Chain(store, checkpoint_id).last
-    types = state.types
-    if type_name is not None and type_name not in types:
-        raise NotInCheckpointError(state.manifest.id, "types", f"a type among {sorted(types)}", type_name)
+    type_name = _type_named(state, type_name)
     render = _Renderer(state)
     if key is not None:
         found = _entries_at(state, key)  # refused before anything is printed
+        places = state.table_places()
         yield _header(state)
-        yield from ({"entry": {"table": str(t), "key": to_json_value(k), "value": render(p)}} for t, k, p in found)
+        for token, k, placed in found:
+            at = places.get(token, f"table {token}")
+            yield {"entry": {"table": at, "key": to_json_value(k), "value": render(placed)}}
     elif path is not None:
         value = _at_path(state, path)
         yield _header(state)
@@ -55,6 +56,17 @@ def dump(
         if type_name is None:
             yield {"root": root}
     yield from _records(render, type_name, limit)
+
+
+def _type_named(state: State, name: str | None) -> str | None:
+    """A type by its full name, or by its last part when no other type of the state has it."""
+    types = state.types
+    if name is None or name in types:
+        return name
+    short = [t for t in types if t.rsplit(".", 1)[-1] == name]
+    if len(short) == 1:
+        return short[0]
+    raise NotInCheckpointError(state.manifest.id, "types", f"a type among {sorted(types)}", name)
 
 
 def _header(state: State) -> dict[str, Any]:
@@ -177,23 +189,50 @@ def _at_path(state: State, pointer: str) -> Placed:
 
 
 def _step(state: State, placed: Placed, step: str, walked: str) -> Placed:
+    """One step of a pointer; a missing one is refused naming where and what is there."""
     at, value = placed
+    where = walked.rsplit("/", 1)[0] or "the root"
     if type(value) is Ref:
-        placed = state.fields(state.node(at, value))
-        at, value = placed
-        if step in value:
-            return Placed(at, value[step])
+        node = state.node(at, value)
+        at, fields = state.fields(node)
+        if step in fields:
+            return Placed(at, fields[step])
+        missing = f"{node.name} at {where} has no field {step!r} (its fields: {', '.join(fields)})"
     elif type(value) is TableNode:
-        entry = next((p for k, p in state.entries(value.token).items() if _matches(k, step)), None)
-        if entry is not None:
-            return entry
+        entry = _lookup(state.entries(value.token), step)
+        if entry is not _NOTHING:
+            return entry  # type: ignore[no-any-return]
+        missing = f"the table at {where} has no key {step!r}"
     elif isinstance(value, dict):
-        match = next((v for k, v in value.items() if _matches(k, step)), _NOTHING)
+        match = _lookup(value, step)
         if match is not _NOTHING:
             return Placed(at, match)
-    elif isinstance(value, list | tuple | collections.deque) and step.isdigit() and int(step) < len(value):
-        return Placed(at, value[int(step)])
-    raise NotInCheckpointError(state.manifest.id, "root", "a value at this path", walked)
+        missing = f"the dict at {where} has no key {step!r}"
+    elif isinstance(value, list | tuple | collections.deque):
+        index = _index(step)
+        if index is not None and index < len(value):
+            return Placed(at, value[index])
+        missing = f"the sequence at {where} has {len(value)} items, no index {step!r}"
+    else:
+        missing = f"{where} holds a {type(value).__name__}, which has no parts"
+    raise NotInCheckpointError(state.manifest.id, "root", f"a value at {walked}", missing)
+
+
+def _index(step: str) -> int | None:
+    """An array index as RFC 6901 spells it: ``0``, or digits not starting with ``0``."""
+    if step.isascii() and step.isdigit() and (step == "0" or not step.startswith("0")):
+        return int(step)
+    return None
+
+
+def _lookup(mapping: dict[Any, Any], step: str) -> Any:
+    """The value at the key a pointer step names: the text itself, the number it spells,
+    else any key whose JSON reads so (a scan: tuples, UUIDs, dates)."""
+    number = step.removeprefix("-")
+    for key in (step, int(step) if number.isascii() and number.isdigit() else None):
+        if key is not None and key in mapping and _matches(key, step):
+            return mapping[key]
+    return next((v for k, v in mapping.items() if _matches(k, step)), _NOTHING)
 
 
 _NOTHING = object()

@@ -24,7 +24,7 @@ import xxhash
 
 from .._store._arrow import import_pyarrow, to_arrow
 from .._store._checkpoint import CheckpointStore
-from ..errors import MissingExtraError, QueryError
+from ..errors import MissingExtraError, QueryError, StoreError
 
 FORMATS = {"parquet": ".parquet", "arrow": ".arrow", "csv": ".csv"}
 
@@ -32,10 +32,13 @@ FORMATS = {"parquet": ".parquet", "arrow": ".arrow", "csv": ".csv"}
 def export(store: CheckpointStore, checkpoint_id: str | int | None, directory: str, fmt: str) -> dict[str, Any]:
     """Write each record type of the state at a checkpoint as a file in ``directory``
     (``<type>.parquet``, ``.arrow`` or ``.csv``); return what was written."""
-    pa = import_pyarrow("amber export")
+    pa = import_pyarrow("amber export", extra="arrow")
+    target = Path(directory)
+    root = getattr(store.storage, "root", None)
+    if isinstance(root, Path) and target.resolve().is_relative_to(root.resolve()):
+        raise StoreError(f"{directory}: inside the store {store.url}: export elsewhere")
     manifest = store.manifest(checkpoint_id)
     tables = to_arrow(store, manifest.id)
-    target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     files = []
     for name, table in tables.items():
@@ -61,6 +64,7 @@ def _write(pa: Any, table: Any, path: Path, fmt: str) -> None:
             from pyarrow import csv  # the arrow extra, imported when used
 
             csv.write_csv(_flat(pa, table), partial)
+        os.chmod(partial, 0o666 & ~_umask())  # as any file the user writes (a temporary file is 0600)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -75,6 +79,17 @@ def _flat(pa: Any, table: Any) -> Any:
     return pa.table(columns)
 
 
+def _json_safe(value: Any) -> Any:
+    """A DuckDB value as JSON can hold it: a map whose keys are not all text as its pairs."""
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value):
+            return {k: _json_safe(v) for k, v in value.items()}
+        return [[_json_safe(k), _json_safe(v)] for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _json_text(value: Any) -> str | None:
     return None if value is None else msgspec.json.encode(value).decode()
 
@@ -84,11 +99,14 @@ def query(store: CheckpointStore, checkpoint_id: str | int | None, sql: str, *, 
     table named by its type (``"bank.Account"``, quoted) and by its last part when no other
     type shares it (``Account``). Returns the columns and the rows."""
     duckdb = _import_duckdb()
+    import_pyarrow("amber query", extra="sql")
     manifest = store.manifest(checkpoint_id)
     chain = store.manifests.chain(manifest.id)
     connection = duckdb.connect()
     try:
-        cached = _Cache(chain) if cache else None
+        # A signed store's checkpoints prove who wrote them; a cache in the user's folder
+        # cannot, so a signed store is read (and its signatures checked) at every query.
+        cached = _Cache(chain) if cache and store.signing is None else None
         files = cached.files() if cached is not None else None
         if files is None:
             tables = to_arrow(store, manifest.id)
@@ -100,8 +118,11 @@ def query(store: CheckpointStore, checkpoint_id: str | int | None, sql: str, *, 
             for name, path in files.items():
                 _register(connection, name, files, lambda p=path: connection.read_parquet(str(p)))
         result = connection.execute(sql)
-        columns = [d[0] for d in result.description or []]
-        return {"checkpoint": manifest.id, "columns": columns, "rows": [list(row) for row in result.fetchall()]}
+        if result is None or result.description is None:
+            raise QueryError(manifest.id, "expected a statement that returns rows (SELECT, WITH, SHOW, ...)")
+        columns = [d[0] for d in result.description]
+        rows = [[_json_safe(v) for v in row] for row in result.fetchall()]
+        return {"checkpoint": manifest.id, "columns": columns, "rows": rows}
     except duckdb.Error as e:
         raise QueryError(manifest.id, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     finally:
@@ -168,6 +189,12 @@ class _Cache:
             os.replace(scratch, self.folder)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def cache_root() -> Path:

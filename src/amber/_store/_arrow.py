@@ -19,7 +19,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -37,11 +37,11 @@ log = logging.getLogger("amber.export")
 Convert = Callable[[int, Any], Any]
 
 
-def import_pyarrow(feature: str) -> Any:
+def import_pyarrow(feature: str, extra: str = "arrow") -> Any:
     try:
         import pyarrow  # an optional extra, imported when asked for
     except ImportError:
-        raise MissingExtraError(feature, "arrow", "pyarrow") from None
+        raise MissingExtraError(feature, extra, "pyarrow") from None
     return pyarrow
 
 
@@ -50,7 +50,7 @@ def to_arrow(
 ) -> dict[str, Any]:
     """Each record type of the state at ``checkpoint_id`` (the newest by default) as an
     Arrow table (see the module's docstring); ``types``: only those."""
-    pa = import_pyarrow("to_arrow")
+    pa = import_pyarrow("store.to_arrow")
     with gc_paused():  # millions of values built: the cyclic GC would run over and over
         state = Chain(store, checkpoint_id).last
         return _Tables(state, pa).build(types)
@@ -71,11 +71,14 @@ class _Tables:
 
     def _table(self, name: str) -> Any:
         nodes = self.live[name]
-        fields = _latest_fields(self.state, name)
+        entry = self.state.types[name]  # as the chain last wrote the type
+        _say_older_versions(self.state, name)
+        defaults = {f.name: None if f.default is msgspec.UNSET else f.default for f in entry.schema.fields}
         columns = {"_id": self.pa.array(range(len(nodes)), self.pa.int64())}
         columns.update(self._placed_columns(name))
-        for (field, ft), parts in zip(fields.items(), _field_values(self.state, nodes, list(fields)), strict=True):
-            columns[field] = self._column(f"{name}.{field}", ft, parts)
+        values = _field_values(self.state, nodes, defaults)
+        for f, runs in zip(entry.schema.fields, values, strict=True):
+            columns[f.name] = self._column(f"{name}.{f.name}", f.type, runs)
         return self.pa.table(columns)
 
     def number(self, node: Node) -> int:
@@ -116,32 +119,36 @@ class _Tables:
         pa = self.pa
         pointers, keys = self.places[name]
         kinds = set(map(type, keys)) - {type(None)}
-        if kinds <= {int} or kinds == {str}:
+        try:  # ints beyond int64 (a key can be up to 2**64 - 1) as their JSON text too
+            if not (kinds <= {int} or kinds == {str}):
+                raise TypeError("keys of several kinds")
             key_column = pa.array(keys, pa.int64() if kinds <= {int} else pa.string())
-        else:
+        except (OverflowError, TypeError, pa.ArrowException):
             key_column = pa.array([None if k is None else _json(k) for k in keys], pa.string())
         return {"_table": pa.array(pointers, pa.string()), "_key": key_column}
 
-    def _column(self, name: str, ft: FieldType, parts: list[tuple[int, list[Any]]]) -> Any:
+    def _column(self, name: str, ft: FieldType, runs: _Runs) -> Any:
         arrow_type, convert = self._converter(ft)
         try:
             if convert is None:  # stored as Arrow holds them: one C loop
-                return self.pa.array([v for _, values in parts for v in values], arrow_type)
+                return self.pa.array(runs.flat(), arrow_type)
             if convert == self._reference and self.by_row:  # a full checkpoint's reference is its row
-                return self.pa.array([None if v is None else v.row for _, vs in parts for v in vs], arrow_type)
-            values = [None if v is None else convert(at, v) for at, vs in parts for v in vs]
+                return self.pa.array([None if v is None else v.row for v in runs.flat()], arrow_type)
+            values = runs.converted(convert)
             return self.pa.array(values, _settled(self.pa, arrow_type, values))
         except (self.pa.ArrowException, OverflowError, TypeError, ValueError) as e:
             message = "%s: its values do not fit Arrow's %s (%s): exported as their JSON rendering instead"
             loud(log, logging.WARNING, message, name, arrow_type, e)
-            return self.pa.array([None if v is None else self._as_json(at, v) for at, vs in parts for v in vs])
+            return self.pa.array(runs.converted(self._as_json), self.pa.string())
 
-    def _converter(self, ft: FieldType) -> tuple[Any, Convert | None]:  # noqa: PLR0911 - one return per kind
+    def _converter(self, ft: FieldType, nested: bool = False) -> tuple[Any, Convert | None]:  # noqa: PLR0911 - one return per kind
         """The Arrow type of a field and how a value read at a chain position becomes its
-        value (None: as it is)."""
+        value (None: as it is). A converter raises ValueError for a value its Arrow type
+        would change (an aware time, an aware datetime inside a container, whose column
+        holds one zone for all): the column is then JSON text, said aloud."""
         pa, kind = self.pa, ft.kind
         if kind == "union" and len(ft.items) == 2 and any(m.kind == "none" for m in ft.items):
-            return self._converter(next(m for m in ft.items if m.kind != "none"))
+            return self._converter(next(m for m in ft.items if m.kind != "none"), nested)
         if kind == "record":
             return pa.int64(), self._reference
         if kind in _AS_IS:
@@ -151,21 +158,23 @@ class _Tables:
         if kind in ("enum", "literal") and {type(v) for v in ft.values} in ({int}, {str}):
             return (pa.int64() if type(ft.values[0]) is int else pa.string()), lambda at, v: getattr(v, "value", v)
         if kind == "datetime":
-            return pa.timestamp("us"), _utc
+            return pa.timestamp("us"), _naive_only if nested else _utc
+        if kind == "time":
+            return pa.time64("us"), _naive_only
         if kind in ("list", "set", "frozenset", "deque") or (kind == "tuple" and ft.variadic):
-            inner_type, inner = self._converter(ft.items[0])
+            inner_type, inner = self._converter(ft.items[0], nested=True)
             if inner is None and kind == "list":
                 return pa.list_(inner_type), None  # a list of plain values is already what Arrow takes
             each = _each(inner)
             ordered = kind in ("set", "frozenset")
             return pa.list_(inner_type), lambda at, v: [each(at, x) for x in _items(v, ordered)]
         if kind in ("dict", "ordereddict", "defaultdict", "counter"):
-            key_type, key = self._converter(ft.items[0])
-            value_type, value = self._converter(ft.items[1]) if kind != "counter" else (pa.int64(), None)
+            key_type, key = self._converter(ft.items[0], nested=True)
+            value_type, value = self._converter(ft.items[1], nested=True) if kind != "counter" else (pa.int64(), None)
             k, v = _each(key), _each(value)
             return pa.map_(key_type, value_type), lambda at, d: [(k(at, x), v(at, y)) for x, y in d.items()]
         if kind == "tuple":
-            parts = [(str(i), *self._converter(t)) for i, t in enumerate(ft.items)]
+            parts = [(str(i), *self._converter(t, nested=True)) for i, t in enumerate(ft.items)]
             struct = pa.struct([pa.field(n, t) for n, t, _ in parts])
             return struct, lambda at, v: {n: _each(c)(at, x) for (n, _, c), x in zip(parts, v, strict=True)}
         return pa.string(), self._as_json
@@ -201,6 +210,12 @@ def _utc(at: int, value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC) if value.tzinfo is not None else value
 
 
+def _naive_only(at: int, value: Any) -> Any:
+    if value.tzinfo is not None:
+        raise ValueError(f"an aware {type(value).__name__} where the column holds no zone")
+    return value
+
+
 def _settled(pa: Any, arrow_type: Any, values: list[Any]) -> Any:
     """A datetime column is UTC when its values are aware, naive when they are not; both in
     one column cannot be one Arrow type (refused, so the column becomes JSON)."""
@@ -224,7 +239,6 @@ _AS_IS: dict[str, Callable[[Any], Any]] = {
     "bytes": lambda pa: pa.binary(),
     "bytearray": lambda pa: pa.binary(),
     "date": lambda pa: pa.date32(),
-    "time": lambda pa: pa.time64("us"),
     "timedelta": lambda pa: pa.duration("us"),
 }
 _AS_TEXT = {"decimal", "uuid", "path", "pureposixpath", "fraction"}  # exact as text, not as Arrow numbers
@@ -279,16 +293,49 @@ def _holders(value: Any, pointer: str) -> list[tuple[str, Any]]:
     return found
 
 
-def _latest_fields(state: State, name: str) -> dict[str, FieldType]:
-    """A type's fields as the chain last wrote them."""
-    entry = state.types[name]
-    return {f.name: f.type for f in entry.schema.fields}
+def _say_older_versions(state: State, name: str) -> None:
+    """Records of one type written at several versions along the chain (a delta written by
+    newer code over an older parent) are exported as stored, a new field taking its
+    default: an upgrade step between the versions runs only with the application's code."""
+    found = (types.get(name) for types in state.chain.types[: state.at + 1])
+    versions = sorted({t.entry.schema.version for t in found if t is not None})
+    if len(versions) > 1:
+        message = (
+            "%s: records written at versions %s in this chain are shown as stored (the newest version's default "
+            "for a field they lack): upgrade steps run only in a load with the application's code"
+        )
+        loud(log, logging.WARNING, message, name, ", ".join(f"v{v}" for v in versions))
 
 
-def _field_values(state: State, nodes: list[Node], fields: list[str]) -> list[list[tuple[int, list[Any]]]]:
-    """Each field's values for ``nodes``, as runs of values read at one chain position
-    (a column sliced at a time where they are stored rows)."""
-    columns: list[list[tuple[int, list[Any]]]] = [[] for _ in fields]
+class _Runs(NamedTuple):
+    """One field's values: runs read at one chain position each, and the values of records a
+    later delta changed in place, by their index in the column (read at their own position)."""
+
+    parts: list[tuple[int, list[Any]]]
+    changed: dict[int, tuple[int, Any]]
+
+    def flat(self) -> list[Any]:
+        values = [v for _, vs in self.parts for v in vs]
+        for index, (_, value) in self.changed.items():
+            values[index] = value
+        return values
+
+    def converted(self, convert: Convert) -> list[Any]:
+        if self.changed:  # a changed record's stale value may point at records no longer in the state
+            stale = self.changed
+            flat = [(at, v) for at, vs in self.parts for v in vs]
+            values = [None if v is None or i in stale else convert(at, v) for i, (at, v) in enumerate(flat)]
+        else:
+            values = [None if v is None else convert(at, v) for at, vs in self.parts for v in vs]
+        for index, (at, value) in self.changed.items():
+            values[index] = None if value is None else convert(at, value)
+        return values
+
+
+def _field_values(state: State, nodes: list[Node], fields: dict[str, Any]) -> list[_Runs]:
+    """Each field's values for ``nodes``, a column sliced at a time where they are stored
+    rows; a field an older version of the type did not have holds the newest one's default."""
+    columns = [_Runs([], {}) for _ in fields]
     changed = state.chain.changed
     for (at, name), group in groupby(nodes, key=lambda n: (n.at, n.name)):
         rows = [n.row for n in group]
@@ -296,29 +343,16 @@ def _field_values(state: State, nodes: list[Node], fields: list[str]) -> list[li
         stored = {f.name: column for f, column in zip(t.entry.schema.fields, t.columns, strict=True)}
         offset = len(t.links)
         whole = offset == 0 and rows == list(range(len(rows))) and len(rows) == t.entry.count
-        for target, field in zip(columns, fields, strict=True):
+        for target, (field, default) in zip(columns, fields.items(), strict=True):
             column = stored.get(field)
             if column is None:
-                target.append((at, [None] * len(rows)))
+                target.parts.append((at, [default] * len(rows)))
             else:
-                target.append((at, column if whole else [column[r - offset] for r in rows]))
+                target.parts.append((at, column if whole else [column[r - offset] for r in rows]))
     if changed:  # records a later delta changed in place: their fields from there
         for index, node in enumerate(nodes):
             if node in changed:
                 at, values = state.fields(node)
-                for target, field in zip(columns, fields, strict=True):
-                    _replace(target, index, (at, values.get(field)))
+                for target, (field, default) in zip(columns, fields.items(), strict=True):
+                    target.changed[index] = (at, values.get(field, default))
     return columns
-
-
-def _replace(parts: list[tuple[int, list[Any]]], index: int, placed: tuple[int, Any]) -> None:
-    """Put one value, read at its own position, at ``index`` of a column's runs."""
-    for run, (at, values) in enumerate(parts):
-        if index < len(values):
-            parts[run : run + 1] = [(at, values[:index]), placed_run(placed), (at, values[index + 1 :])]
-            return
-        index -= len(values)
-
-
-def placed_run(placed: tuple[int, Any]) -> tuple[int, list[Any]]:
-    return placed[0], [placed[1]]

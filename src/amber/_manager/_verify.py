@@ -113,6 +113,37 @@ class Hasher:
         except (TypeError, ValueError, RecursionError):
             return UNHASHABLE
 
+    def only_released(self, value: Any, was: int, released: frozenset[int]) -> bool:
+        """Whether an entry's hash differs from its baseline ``was`` only because a record it
+        points at was a table entry then and is none now (replaced or deleted at its key), its
+        content unchanged since: hashed by identity then, by content now. Nothing changed in
+        place: no touch() was forgotten. A let-go record changed since is not excused."""
+        let_go = {id(r) for r in self._records_outside_tables(value) if self.entry(r) in released}
+        if not let_go:
+            return False
+        as_then = Hasher(self.registry, ())
+        as_then.held = self.held | let_go
+        return as_then.entry(value) == was
+
+    def _records_outside_tables(self, value: Any) -> list[Any]:
+        """The declared records an entry reaches that no table holds now (through records
+        and containers, not through other entries)."""
+        found: list[Any] = []
+        seen: set[int] = {id(value)}
+        stack = [self._fields(value)] if self.registry.type_of(type(value)) is not None else [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list | tuple | set | frozenset | collections.deque):
+                stack.extend(item)
+            elif self.registry.type_of(type(item)) is not None and id(item) not in seen and id(item) not in self.held:
+                seen.add(id(item))
+                found.append(item)
+                stack.append(self._fields(item))
+        return found
+
     def _plan(self, kind: type) -> tuple[int, ...] | None:
         """None: nothing in it can be a record (not a declared record: hashed in C); for a
         declared record, the indices of the fields to walk: those that may hold records, and
@@ -230,6 +261,7 @@ class Baselines:
             written.update(id(v) for k, kh, v in found_rows if k in current or kh in marked)
         found = Missed()
         now: dict[int, Digest] = {}
+        released = self._released(hasher, changes)
         for table in tables:
             token = table.token
             before = self.digests.get(token)
@@ -239,9 +271,20 @@ class Baselines:
                 if before is None or id(value) in written:
                     continue
                 was = before.get(kh)
-                if was is not None and was != eh and UNHASHABLE not in (was, eh):
+                differs = was is not None and was != eh and UNHASHABLE not in (was, eh)
+                if differs and was is not None and not hasher.only_released(value, was, released):
                     found.keys.setdefault(token, []).append(key)
         return found, now
+
+    def _released(self, hasher: Hasher, changes: dict[int, Changes]) -> frozenset[int]:
+        """The baseline's hashes of the entries at keys set or deleted since it: the records a
+        table let go of (replaced, moved, deleted) that other entries may still point at."""
+        released: list[int] = []
+        for token, before in self.digests.items():
+            taken = changes.get(token, Changes())
+            keys = {*map(hasher.key, taken.changed | taken.deleted), *self.marked.get(token, ())}
+            released.extend(before[kh] for kh in keys if kh in before)
+        return frozenset(released)
 
     def unknown(self, tables: list[Table[Any, Any]]) -> list[Table[Any, Any]]:
         """Tables with no baseline yet (new since the last one)."""

@@ -40,7 +40,7 @@ class Contents:
 
     def __init__(self, state: State) -> None:
         self.state = state
-        self._owners: dict[Node, tuple[int, Any]] | None = None
+        self._owners: dict[Placed, tuple[int, Any]] | None = None
         self._owned_by_type: dict[tuple[int, str], list[Node]] | None = None
         self._records: dict[Node, bytes] = {}
         self._types: dict[tuple[int, str], list[bytes]] = {}  # whole types, by stored row
@@ -134,7 +134,7 @@ class Contents:
 
     def _pointed_at(self, node: Node) -> Any:
         """What a reference counts by: the table entry it is, else the record's content."""
-        owner = self.owners.get(node)
+        owner = self._owner(node)
         if owner is not None:
             return ["entry", owner[0], self._canonical(node.at, owner[1])]
         depth = self._on_stack.get(node)
@@ -194,24 +194,29 @@ class Contents:
         """The records of one type that are table entries."""
         if self._owned_by_type is None:
             self._owned_by_type = collections.defaultdict(list)
-            for node in self.owners:
-                self._owned_by_type[(node.at, node.name)].append(node)
+            for at, ref in self.owners:
+                self._owned_by_type[(at, ref.name)].append(Node(at, ref.name, ref.row))
         return self._owned_by_type.get(where, [])
 
     # --- what the module's docstring relies on -----------------------------------------------
 
     @property
-    def owners(self) -> dict[Node, tuple[int, Any]]:
-        """(token, key) of every record that is a table entry, by its node (the first key
-        when several hold one record)."""
+    def owners(self) -> dict[Placed, tuple[int, Any]]:
+        """(token, key) of every record that is a table entry (the first key when several
+        hold one record), by the entry's own ``Placed(position, Ref)`` where that is the
+        record's node (no new object per entry: a million of them), else by its node's."""
         if self._owners is None:
-            node = self.state.node
-            self._owners = {}
+            canonical = {Placed(a.at, Ref(a.name, a.row)): _placed(n) for a, n in self.state.chain.alias.items()}
+            owners: dict[Placed, tuple[int, Any]] = {}
             for token, entries in self.state.tables.items():
-                for key, (at, value) in entries.items():
-                    if type(value) is Ref:
-                        self._owners.setdefault(node(at, value), (token, key))
+                for key, placed in entries.items():
+                    if type(placed.value) is Ref:
+                        owners.setdefault(canonical.get(placed, placed), (token, key))
+            self._owners = owners
         return self._owners
+
+    def _owner(self, node: Node) -> tuple[int, Any] | None:
+        return self.owners.get(_placed(node))
 
     def _columns(self, where: tuple[int, str]) -> GenericColumns:
         return self.state.chain.types[where[0]][where[1]]
@@ -221,6 +226,11 @@ class Contents:
 
 
 _name = attrgetter("name")
+
+
+def _placed(node: Node) -> Placed:
+    """A node as the ``Placed`` reference that names it in its own checkpoint."""
+    return Placed(node.at, Ref(node.name, node.row))
 
 
 def _items(value: Any) -> Iterable[Any]:

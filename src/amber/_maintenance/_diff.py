@@ -115,19 +115,29 @@ class _Comparison:
         self._shared = old.chain is new.chain and not _points_at_moved(old, new)
         # records a delta between the two changed in place: the same node, other fields
         self._rewritten = new.changed_since(old.at) | old.changed_since(new.at) if self._shared else set()
+        self._marks: set[Placed] | None = None
 
     def keyed(self, was: dict[Any, Placed], now: dict[Any, Placed], found: _Changes) -> None:
         found.added.extend(k for k in now if k not in was)
         found.deleted.extend(k for k in was if k not in now)
         common = [k for k in now if k in was]
         if self._shared:  # an entry no delta in between rewrote, whose record none changed in place
-            common = [k for k in common if was[k] is not now[k] or self._rewritten_entry(now[k])]
+            marks = self._rewritten_marks
+            common = [k for k in common if was[k] is not now[k] or now[k] in marks]
         before = self._old.many([was[k] for k in common])
         after = self._new.many([now[k] for k in common])
         found.changed.extend(k for k, a, b in zip(common, before, after, strict=True) if a != b)
 
-    def _rewritten_entry(self, placed: Placed) -> bool:
-        return bool(self._rewritten) and type(placed.value) is Ref and self._new.state.node(*placed) in self._rewritten
+    @property
+    def _rewritten_marks(self) -> set[Placed]:
+        """Every ``Placed(position, Ref)`` that stands for a record changed in place between
+        the two: its own, and the link or adopt rows naming it (an entry is checked by one
+        set lookup, no node built: a million entries)."""
+        if self._marks is None:
+            alias = self._new.state.chain.alias
+            self._marks = {Placed(n.at, Ref(n.name, n.row)) for n in self._rewritten}
+            self._marks.update(Placed(a.at, Ref(a.name, a.row)) for a, n in alias.items() if n in self._rewritten)
+        return self._marks
 
     def _plain_dict(self, was: Placed, now: Placed, found: _Changes) -> None:
         """``keyed`` for a dict of the root (its values read at one position each)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from .._schema._types import FieldType
 from .._schema._values import ArrayRef, Ref, TableNode, ValueRenderError, to_json_value
 from .._store._checkpoint import CheckpointStore
 from .._store._resolved import Chain, Node, Placed, State
@@ -109,6 +110,8 @@ class _Renderer:
         self.ids: dict[Node, str] = {}
         self._counts: collections.Counter[str] = collections.Counter()
         self.waiting: collections.deque[Node] = collections.deque()
+        self._as_is: dict[tuple[int, str], set[str]] = {}
+        self._by_ref: dict[int, dict[Ref, str]] = {}
 
     def __call__(self, placed: Placed) -> Any:
         at = placed.at
@@ -116,7 +119,7 @@ class _Renderer:
         def special(value: Any) -> Any:
             kind = type(value)
             if kind is Ref:
-                return {"$ref": self._id(self._state.node(at, value))}
+                return {"$ref": self._ref_id(at, value)}
             if kind is TableNode:
                 entries = [(k, self(p)) for k, p in self._state.entries(value.token).items()]
                 if all(type(k) is str and not k.startswith("$") for k, _ in entries):
@@ -136,8 +139,23 @@ class _Renderer:
             ) from None
 
     def record(self, node: Node) -> dict[str, Any]:
-        rendered = self(self._state.fields(node))
-        return dict(rendered) if isinstance(rendered, dict) else {"$dict": rendered}
+        """A record's fields rendered; those whose type JSON holds as it is (ints, text,
+        booleans, lists of them) are taken as they are: a million records to print."""
+        at, fields = self._state.fields(node)
+        as_is = self._as_is.get((at, node.name))
+        if as_is is None:
+            types = {f.name: f.type for f in self._state.chain.types[at][node.name].entry.schema.fields}
+            as_is = self._as_is[(at, node.name)] = {n for n, t in types.items() if _json_native(t)}
+        return {name: value if name in as_is else self(Placed(at, value)) for name, value in fields.items()}
+
+    def _ref_id(self, at: int, ref: Ref) -> str:
+        """The id of the record a ``Ref`` read at a position names (remembered per marker:
+        a million references, each resolved once)."""
+        by_ref = self._by_ref.setdefault(at, {})
+        found = by_ref.get(ref)
+        if found is None:
+            found = by_ref[ref] = self._id(self._state.node(at, ref))
+        return found
 
     def _id(self, node: Node) -> str:
         found = self.ids.get(node)
@@ -146,6 +164,14 @@ class _Renderer:
             self._counts[node.name] += 1
             self.waiting.append(node)
         return found
+
+
+def _json_native(t: FieldType) -> bool:
+    """A field type whose values JSON holds as they are: ints, text, booleans, lists of them
+    (not floats: NaN and infinities are rendered as ``{"$float": ...}``)."""
+    return all(n.kind in ("int", "str", "bool", "list", "none", "union") for n in t.walk()) and not any(
+        n.kind == "union" and not {m.kind for m in n.items} <= {"int", "str", "bool", "none"} for n in t.walk()
+    )
 
 
 def _entries_at(state: State, key: str) -> list[tuple[int, Any, Placed]]:

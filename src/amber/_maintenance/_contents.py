@@ -206,12 +206,17 @@ class Contents:
         hold one record), by the entry's own ``Placed(position, Ref)`` where that is the
         record's node (no new object per entry: a million of them), else by its node's."""
         if self._owners is None:
-            canonical = {Placed(a.at, Ref(a.name, a.row)): _placed(n) for a, n in self.state.chain.alias.items()}
             owners: dict[Placed, tuple[int, Any]] = {}
-            for token, entries in self.state.tables.items():
-                for key, placed in entries.items():
-                    if type(placed.value) is Ref:
-                        owners.setdefault(canonical.get(placed, placed), (token, key))
+            for token, entries in reversed(self.state.tables.items()):  # the first table's key wins
+                try:  # C loops, the first key of a table winning: a million entries
+                    pairs = zip(repeat(token), reversed(entries.keys()), strict=False)
+                    owners.update(zip(reversed(entries.values()), pairs, strict=False))
+                except TypeError:  # a value that cannot be hashed (a list): no record, one at a time
+                    owners.update((p, (token, k)) for k, p in reversed(entries.items()) if type(p.value) is Ref)
+            for alias, node in self.state.chain.alias.items():  # a link or adopt row: its record's node
+                owner = owners.pop(_placed(alias), None)
+                if owner is not None:
+                    owners.setdefault(_placed(node), owner)
             self._owners = owners
         return self._owners
 

@@ -195,12 +195,12 @@ def _points_at_moved(old: State, new: State) -> bool:
     and not (or at another key) in the other: replaced, deleted or added entries' records."""
     moved: set[Node] = set()
     for token in set(old.tables) | set(new.tables):
-        was, now = old.entries(token), new.entries(token)
-        for key in set(was) | set(now):
-            a, b = was.get(key), now.get(key)
-            if a is b:
-                continue
-            moved.update(state.node(*p) for state, p in ((old, a), (new, b)) if p is not None and type(p.value) is Ref)
+        was, now = old.entries(token).values(), new.entries(token).values()
+        try:  # the values in one state only (the same Placed objects are shared): C loops
+            differ = [(old, p) for p in set(was) - set(now)] + [(new, p) for p in set(now) - set(was)]
+        except TypeError:  # an unhashable value: every value, one at a time
+            differ = [(old, p) for p in was] + [(new, p) for p in now]
+        moved.update(state.node(*p) for state, p in differ if type(p.value) is Ref)
     if not moved:
         return False
     chain = old.chain

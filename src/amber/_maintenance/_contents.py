@@ -76,10 +76,13 @@ class Contents:
         return [self.of(p) for p in placed]
 
     def many_at(self, at: int, values: list[Any]) -> list[bytes]:
-        if set(map(type, values)) == {Ref}:
+        """``many`` of values read at one position: a whole type at once when they are many
+        of its records (a few are fingerprinted one at a time)."""
+        if values and set(map(type, values)) == {Ref}:
             names = set(map(_name, values))
             where = (at, names.pop())
-            whole = self._whole_type(where) if not names and self._stored_only(where) else _BUSY
+            many = len(values) >= self._columns(where).entry.count // 8
+            whole = self._whole_type(where) if many and not names and self._stored_only(where) else _BUSY
             if whole:
                 return [whole[v.row] for v in values]
         return [self.of(Placed(at, v)) for v in values]

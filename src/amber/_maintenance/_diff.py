@@ -31,6 +31,7 @@ from .._store._checkpoint import CheckpointStore
 from .._store._generic import GenericColumns
 from .._store._resolved import Chain, Node, Placed, State
 from ._contents import Contents, is_reference
+from ._same_rows import SameRows
 
 MAX_KEYS = 20  # keys listed per type and change; counts are always complete
 
@@ -116,6 +117,7 @@ class _Comparison:
         # records a delta between the two changed in place: the same node, other fields
         self._rewritten = new.changed_since(old.at) | old.changed_since(new.at) if self._shared else set()
         self._marks: set[Placed] | None = None
+        self._same_rows = SameRows(self._old, self._new)
 
     def keyed(self, was: dict[Any, Placed], now: dict[Any, Placed], found: _Changes) -> None:
         found.added.extend(k for k in now if k not in was)
@@ -124,9 +126,19 @@ class _Comparison:
         if self._shared:  # an entry no delta in between rewrote, whose record none changed in place
             marks = self._rewritten_marks
             common = [k for k in common if was[k] is not now[k] or now[k] in marks]
-        before = self._old.many([was[k] for k in common])
-        after = self._new.many([now[k] for k in common])
+        common, old, new = self._unlike(common, [was[k].value for k in common], [now[k].value for k in common])
+        before = self._old.many_at(0, old) if self._same_rows.usable else self._old.many([was[k] for k in common])
+        after = self._new.many_at(0, new) if self._same_rows.usable else self._new.many([now[k] for k in common])
         found.changed.extend(k for k, a, b in zip(common, before, after, strict=True) if a != b)
+
+    def _unlike(self, keys: list[Any], before: list[Any], after: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+        """The keys (and their values) whose records are not found alike row by row: only
+        those are fingerprinted (two full checkpoints: ``_same_rows``)."""
+        alike = self._same_rows.alike(before, after)
+        if alike is None:
+            return keys, before, after
+        unlike = [i for i, same in enumerate(alike) if not same]
+        return [keys[i] for i in unlike], [before[i] for i in unlike], [after[i] for i in unlike]
 
     @property
     def _rewritten_marks(self) -> set[Placed]:
@@ -151,6 +163,7 @@ class _Comparison:
             if self._shared:
                 common = [k for k in common if not self._same_record(Placed(was.at, old[k]), Placed(now.at, new[k]))]
             before, after = [old[k] for k in common], [new[k] for k in common]
+        common, before, after = self._unlike(common, before, after)
         differs = map(operator.ne, self._old.many_at(was.at, before), self._new.many_at(now.at, after))
         found.changed.extend(itertools.compress(common, differs))
 

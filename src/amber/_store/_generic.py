@@ -33,7 +33,7 @@ class RefRows(Sequence[Ref]):
 
     def __getitem__(self, row: Any) -> Any:
         if isinstance(row, slice):
-            return [Ref(self._name, r) for r in range(*row.indices(self._count))]
+            return list(map(Ref, repeat(self._name), range(*row.indices(self._count))))  # a C loop
         if not 0 <= row < self._count:
             raise IndexError(row)
         return Ref(self._name, row)

@@ -29,7 +29,7 @@ from .._schema._values import Ref, to_json_value
 from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointStore
 from .._store._generic import GenericColumns
-from .._store._resolved import Chain, Node, Placed, State
+from .._store._resolved import Chain, Node, Placed, State, pointer_step
 from ._contents import Contents, is_reference
 from ._same_rows import SameRows
 
@@ -177,7 +177,7 @@ class _Comparison:
                 parts["/"] = {"changed": True}
             return parts
         for key in _sorted_keys(set(old.value) | set(new.value)):
-            pointer = "/" + str(key).replace("~", "~0").replace("/", "~1")
+            pointer = "/" + pointer_step(key)
             was, now = old.value.get(key, _NONE), new.value.get(key, _NONE)
             if was is _NONE or now is _NONE:
                 parts[pointer] = {"added" if was is _NONE else "deleted": True}

@@ -28,7 +28,7 @@ from .._schema._values import Ref, TableNode, ValueRenderError, to_json_value
 from ..errors import CorruptCheckpointError, MissingExtraError
 from ..events._loud import loud
 from ._capture import gc_paused
-from ._resolved import Chain, Node, State
+from ._resolved import Chain, Node, State, pointer_step
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
@@ -289,7 +289,7 @@ def _holders(value: Any, pointer: str) -> list[tuple[str, Any]]:
     found = []
     for key, inner in value.items():
         if type(inner) in (dict, TableNode):
-            found.extend(_holders(inner, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"))
+            found.extend(_holders(inner, f"{pointer}/{pointer_step(key)}"))
     return found
 
 

@@ -177,9 +177,9 @@ class State:
                 if node not in seen:
                     seen.add(node)
                     fields_at, fields = self.fields(node)
-                    stack.extend((f"{pointer}/{_step(k)}", fields_at, v) for k, v in fields.items())
+                    stack.extend((f"{pointer}/{pointer_step(k)}", fields_at, v) for k, v in fields.items())
             elif isinstance(value, dict):
-                stack.extend((f"{pointer}/{_step(k)}", at, v) for k, v in value.items() if _may_hold_table(v))
+                stack.extend((f"{pointer}/{pointer_step(k)}", at, v) for k, v in value.items() if _may_hold_table(v))
             elif isinstance(value, list | tuple):
                 stack.extend((f"{pointer}/{i}", at, v) for i, v in enumerate(value) if _may_hold_table(v))
         return found
@@ -204,7 +204,7 @@ class State:
                 stack.extend((at, v) for v in value)
 
 
-def _step(key: Any) -> str:
+def pointer_step(key: Any) -> str:
     """A JSON Pointer step (RFC 6901: ``~`` and ``/`` escaped)."""
     return str(key).replace("~", "~0").replace("/", "~1")
 

@@ -4,7 +4,9 @@ the states as the application's code loads them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +370,71 @@ def test_dump_path_evaluates_the_json_pointers_of_rfc_6901(tmp_path: Path, point
     store = amber.open_store(tmp_path / "s")
     store.save(RFC6901_DOCUMENT)
     assert commands.dump(store, path=pointer)["value"] == expected
+
+
+# --- a final review's cases ------------------------------------------------------------------
+
+
+@registry.record("t.A", version=1)
+class A(amber.Record):
+    n: int
+
+
+@registry.record("t.B", version=1)
+class B(amber.Record):
+    n: int
+
+
+@registry.record("t.Holder", version=1)
+class Holder(amber.Record):
+    t: A | B
+
+
+@registry.record("t.Link", version=1)
+class Link(amber.Record):
+    v: int
+    nxt: Link | None
+
+
+@registry.record("t.When", version=1)
+class When(amber.Record):
+    at: dt.datetime
+
+
+def _two_full(tmp_path: Path, first: Any, second: Any) -> tuple[amber.CheckpointStore, str, str]:
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    return store, store.save(first).id, store.save(second).id
+
+
+def test_two_full_checkpoints_differ_where_a_union_of_records_points_at_another_type(tmp_path: Path) -> None:
+    store, a, b = _two_full(
+        tmp_path,
+        {"h": amber.Table({1: Holder(B(1)), 2: Holder(A(5))})},
+        {"h": amber.Table({1: Holder(B(2)), 2: Holder(A(5))})},
+    )
+    assert commands.diff(store, a, b)["types"]["t.Holder"]["keys"] == {"changed": [1]}
+
+
+def test_a_datetime_moved_to_another_zone_at_the_same_instant_is_a_change(tmp_path: Path) -> None:
+    noon = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    paris = noon.astimezone(zoneinfo.ZoneInfo("Europe/Paris"))
+    store, a, b = _two_full(tmp_path, {"w": amber.Table({1: When(noon)})}, {"w": amber.Table({1: When(paris)})})
+    assert commands.diff(store, a, b)["types"]["t.When"]["keys"] == {"changed": [1]}
+
+
+def test_a_chain_of_records_deeper_than_python_recurses_is_a_typed_error(tmp_path: Path) -> None:
+    head = None
+    for v in range(5000):
+        head = Link(v, head)
+    store, a, b = _two_full(tmp_path, {"l": head}, {"l": head})
+    with pytest.raises(amber.CheckpointError, match="nested at most"):  # not an internal RecursionError
+        commands.diff(store, a, b)
+
+
+def test_dump_key_and_path_read_numbers_as_json_does(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    store.save({"t": amber.Table({True: Customer(1, "yes")}), "u": amber.Table({1: Customer(2, "one")}), "d": {"1": 1}})
+    assert [e["key"] for e in commands.dump(store, key="1")["entries"]] == [1]
+    assert [e["key"] for e in commands.dump(store, key="true")["entries"]] == [True]
+    with pytest.raises(amber.NotInCheckpointError):
+        commands.dump(store, path="/d/" + "1" * 5000)

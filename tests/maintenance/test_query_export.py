@@ -211,3 +211,21 @@ def test_without_the_extra_the_error_names_it(tmp_path: Path) -> None:
             [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=False, timeout=60
         )
         assert result.returncode == 1 and "pip install 'amber-state[" in result.stderr, result.stderr
+
+
+def test_a_table_in_a_list_has_its_place_and_a_field_named_as_a_built_in_column_keeps_its_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    store.save([amber.Table({1: Owner("a")})])
+    assert store.to_arrow()["k.Owner"].to_pylist() == [{"_id": 0, "_table": "/0", "_key": 1, "name": "a"}]
+    clash = amber.Registry()
+
+    @clash.record("k.Clash", version=1)
+    class Clash(amber.Record):
+        _id: str
+
+    other = amber.open_store(tmp_path / "c", registry=clash)
+    other.save({"c": amber.Table({7: Clash("abc")})})
+    assert other.to_arrow()["k.Clash"].to_pylist() == [{"_id": 0, "_table": "/c", "_key": 7, "_id_": "abc"}]
+    assert "exported as _id_" in caplog.text

@@ -30,7 +30,9 @@ from .._schema._values import ArrayRef, Ref, TableNode, ValueRenderError, to_jso
 from .._store._generic import GenericColumns
 from .._store._resolved import Node, Placed, State
 
-_PLAIN_KINDS = {*SCALAR_TYPES, "list", "tuple", "enum", "literal", "union"} - {"bytearray"}
+# msgpack encodes these as they are, canonically; not a datetime or a time (msgpack keeps a
+# datetime's instant only, and a zone moved at the same instant is a change of value).
+_PLAIN_KINDS = {*SCALAR_TYPES, "list", "tuple", "enum", "literal", "union"} - {"bytearray", "datetime", "time"}
 _NATIVE = {bool, int, str, bytes, type(None)}
 _BUSY: list[bytes] = []  # a type whose columns are being fingerprinted (a cycle between types)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import itertools
 import operator
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointStore
 from .._store._generic import GenericColumns
 from .._store._resolved import Chain, Node, Placed, State, pointer_step
+from ..errors import CheckpointError
 from ._contents import Contents, is_reference
 from ._same_rows import SameRows
 
@@ -56,7 +58,11 @@ def diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:
     """Per type: table keys added, changed and deleted from ``a`` to ``b``; per part of the
     root outside tables, what changed; schema changes."""
     with gc_paused():  # millions of values compared: the cyclic GC would run over and over
-        return _diff(store, a, b)
+        try:
+            return _diff(store, a, b)
+        except RecursionError:  # records outside tables chained deeper than Python recurses
+            expected = f"records outside tables nested at most {sys.getrecursionlimit()} deep, for a diff"
+            raise CheckpointError(str(b), "values", expected, "a deeper chain of records") from None
 
 
 def _diff(store: CheckpointStore, a: str | int, b: str | int) -> dict[str, Any]:

@@ -194,9 +194,9 @@ def _matches(stored: Any, wanted: str) -> bool:
         return False
     if as_json == wanted or (type(stored) is not str and str(stored) == wanted):
         return True
-    try:
-        return bool(as_json == msgspec.json.decode(wanted))
-    except msgspec.DecodeError:
+    try:  # as JSON text: 1 is not true, 1 is not 1.0
+        return msgspec.json.encode(as_json) == msgspec.json.encode(msgspec.json.decode(wanted))
+    except (msgspec.DecodeError, msgspec.EncodeError):
         return False
 
 
@@ -246,7 +246,7 @@ def _step(state: State, placed: Placed, step: str, walked: str) -> Placed:
 
 def _index(step: str) -> int | None:
     """An array index as RFC 6901 spells it: ``0``, or digits not starting with ``0``."""
-    if step.isascii() and step.isdigit() and (step == "0" or not step.startswith("0")):
+    if step.isascii() and step.isdigit() and len(step) <= 18 and (step == "0" or not step.startswith("0")):
         return int(step)
     return None
 
@@ -255,7 +255,7 @@ def _lookup(mapping: dict[Any, Any], step: str) -> Any:
     """The value at the key a pointer step names: the text itself, the number it spells,
     else any key whose JSON reads so (a scan: tuples, UUIDs, dates)."""
     number = step.removeprefix("-")
-    for key in (step, int(step) if number.isascii() and number.isdigit() else None):
+    for key in (step, int(step) if number.isascii() and number.isdigit() and len(number) <= 40 else None):
         if key is not None and key in mapping and _matches(key, step):
             return mapping[key]
     return next((v for k, v in mapping.items() if _matches(k, step)), _NOTHING)

@@ -24,6 +24,7 @@ import xxhash
 
 from .._store._arrow import import_pyarrow, to_arrow
 from .._store._checkpoint import CheckpointStore
+from .._version import __version__
 from ..errors import MissingExtraError, QueryError, StoreError
 
 FORMATS = {"parquet": ".parquet", "arrow": ".arrow", "csv": ".csv"}
@@ -150,7 +151,9 @@ class _Cache:
     """A checkpoint's tables as Parquet files, in a folder named by its chain's digests."""
 
     def __init__(self, chain: list[Any]) -> None:
-        key = hashlib.sha256("\n".join(f"{m.id} {m.digest}" for m in chain).encode()).hexdigest()
+        # The exporter's version too: a newer Amber may export other columns from one checkpoint.
+        named = [f"amber {__version__} tables 1", *(f"{m.id} {m.digest}" for m in chain)]
+        key = hashlib.sha256("\n".join(named).encode()).hexdigest()
         self.folder = cache_root() / "query" / key
 
     def files(self) -> dict[str, Path] | None:

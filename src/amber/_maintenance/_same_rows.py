@@ -7,8 +7,9 @@ rows that are themselves alike (or to the same table entry), the two records hav
 content (``_contents``), and the diff need not fingerprint them. Equality is asked of whole
 columns at once (``map(operator.eq, ...)``: C loops), so comparing a million accounts costs a
 few passes over lists, not a fingerprint per record. Rows that differ, or types this cannot
-judge (a set, a dict, ``Any``: values whose equality is not their content's), go to the
-fingerprints as before: this only ever says "the same" where the fingerprints would.
+judge (a set, a dict, ``Any``, a union of record types, datetimes inside containers: values
+whose equality is not their content's), go to the fingerprints as before: this says "the
+same" only where the fingerprints would.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 import msgspec
 
 from .._schema._types import FieldType
-from .._schema._values import Ref
+from .._schema._values import Ref, to_json_value
 from ._contents import Contents, is_reference
 
 # Kinds whose Python equality is exactly msgpack's (no 1 == 1.0, -0.0 == 0.0 or Decimal("1.0")
 # == Decimal("1.00") where the stored bytes differ): compared as values, else as their bytes.
 _EQUAL_AS_VALUES = {"int", "str", "bool", "bytes", "none", "list", "tuple", "enum", "literal"}
-_AS_BYTES = {"float", "datetime", "date", "time", "timedelta", "decimal", "uuid"} | _EQUAL_AS_VALUES
+_AS_BYTES = {"float", "date", "timedelta", "decimal", "uuid"} | _EQUAL_AS_VALUES
+_DATED = {"datetime", "time"}  # compared as rendered: their offset and zone are part of the value
 
 
 class SameRows:
@@ -69,14 +71,17 @@ class SameRows:
         self._same[name] = same
         return same
 
-    def _equal(self, t: FieldType, old: list[Any], new: list[Any]) -> list[bool] | None:
+    def _equal(self, t: FieldType, old: list[Any], new: list[Any]) -> list[bool] | None:  # noqa: PLR0911 - one return per kind
         kinds = {n.kind for n in t.walk()}
         if kinds <= _EQUAL_AS_VALUES or (kinds <= _EQUAL_AS_VALUES | {"float"} and not _zero(old) and not _zero(new)):
             return list(map(operator.eq, old, new))  # floats too, where no -0.0 can equal a 0.0
         if kinds <= _AS_BYTES:
             return list(map(operator.eq, map(self._encode, old), map(self._encode, new)))
-        if is_reference(t):
-            target = next(n.record for n in t.walk() if n.kind == "record")
+        if kinds & _DATED and kinds <= _DATED | {"none", "union"}:
+            return list(map(operator.eq, map(to_json_value, old), map(to_json_value, new)))
+        targets = {n.record for n in t.walk() if n.kind == "record"}
+        if is_reference(t) and len(targets) == 1:  # a union of record types: rows of which type?
+            target = targets.pop()
             alike = self._pointed_at(target)
             if alike is None:
                 return None

@@ -28,7 +28,7 @@ import xxhash
 
 from .._format._arrays import content
 from .._format._zones import token_of
-from .._schema._keyed import Changes, Table, find_tables, table_paths
+from .._schema._keyed import MISSING, Changes, Table, find_tables, table_paths
 from .._schema._registry import Registry
 from .._schema._types import FieldType
 from .._schema._wrapped import WRAPPED_CLASSES, wraps
@@ -112,37 +112,6 @@ class Hasher:
             return _hash(self._encoder.encode(self._shallow(value, set())))
         except (TypeError, ValueError, RecursionError):
             return UNHASHABLE
-
-    def only_released(self, value: Any, was: int, released: frozenset[int]) -> bool:
-        """Whether an entry's hash differs from its baseline ``was`` only because a record it
-        points at was a table entry then and is none now (replaced or deleted at its key), its
-        content unchanged since: hashed by identity then, by content now. Nothing changed in
-        place: no touch() was forgotten. A let-go record changed since is not excused."""
-        let_go = {id(r) for r in self._records_outside_tables(value) if self.entry(r) in released}
-        if not let_go:
-            return False
-        as_then = Hasher(self.registry, ())
-        as_then.held = self.held | let_go
-        return as_then.entry(value) == was
-
-    def _records_outside_tables(self, value: Any) -> list[Any]:
-        """The declared records an entry reaches that no table holds now (through records
-        and containers, not through other entries)."""
-        found: list[Any] = []
-        seen: set[int] = {id(value)}
-        stack = [self._fields(value)] if self.registry.type_of(type(value)) is not None else [value]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                stack.extend(item.keys())
-                stack.extend(item.values())
-            elif isinstance(item, list | tuple | set | frozenset | collections.deque):
-                stack.extend(item)
-            elif self.registry.type_of(type(item)) is not None and id(item) not in seen and id(item) not in self.held:
-                seen.add(id(item))
-                found.append(item)
-                stack.append(self._fields(item))
-        return found
 
     def _plan(self, kind: type) -> tuple[int, ...] | None:
         """None: nothing in it can be a record (not a declared record: hashed in C); for a
@@ -261,7 +230,7 @@ class Baselines:
             written.update(id(v) for k, kh, v in found_rows if k in current or kh in marked)
         found = Missed()
         now: dict[int, Digest] = {}
-        released = self._released(hasher, changes)
+        as_then = self._released(hasher, changes)
         for table in tables:
             token = table.token
             before = self.digests.get(token)
@@ -272,19 +241,33 @@ class Baselines:
                     continue
                 was = before.get(kh)
                 differs = was is not None and was != eh and UNHASHABLE not in (was, eh)
-                if differs and was is not None and not hasher.only_released(value, was, released):
+                if differs and (as_then is None or as_then.entry(value) != was):
                     found.keys.setdefault(token, []).append(key)
         return found, now
 
-    def _released(self, hasher: Hasher, changes: dict[int, Changes]) -> frozenset[int]:
-        """The baseline's hashes of the entries at keys set or deleted since it: the records a
-        table let go of (replaced, moved, deleted) that other entries may still point at."""
-        released: list[int] = []
-        for token, before in self.digests.items():
-            taken = changes.get(token, Changes())
-            keys = {*map(hasher.key, taken.changed | taken.deleted), *self.marked.get(token, ())}
-            released.extend(before[kh] for kh in keys if kh in before)
-        return frozenset(released)
+    def _released(self, hasher: Hasher, changes: dict[int, Changes]) -> Hasher | None:
+        """A hasher that counts by identity, as the baseline did, the records a table let go
+        of in this checkpoint (replaced or deleted at their key: the table still knows each
+        one) whose content is exactly what the baseline held at that key: an entry pointing at
+        one changed nothing in place. None when there is none. Records let go of in earlier
+        checkpoints since the baseline are not known any more: not excused (a warning too many,
+        never a change missed)."""
+        let_go: set[int] = set()
+        for token, taken in changes.items():
+            before = self.digests.get(token)
+            if before is None:
+                continue
+            for key, old in taken.before.items():
+                if old is MISSING or id(old) in hasher.held:
+                    continue
+                was = before.get(hasher.key(key))
+                if was is not None and hasher.entry(old) == was:
+                    let_go.add(id(old))
+        if not let_go:
+            return None
+        as_then = Hasher(hasher.registry, ())
+        as_then.held = hasher.held | let_go
+        return as_then
 
     def unknown(self, tables: list[Table[Any, Any]]) -> list[Table[Any, Any]]:
         """Tables with no baseline yet (new since the last one)."""

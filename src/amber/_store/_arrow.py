@@ -4,12 +4,13 @@ Each record type is a table: ``_id`` (the record's number among its type's recor
 references hold), ``_table`` and ``_key`` (where the record is a table entry, or a value of
 a dict in the root: that table's place, as a JSON Pointer, and its key), then one column
 per field. A field's type becomes the Arrow type that holds its values exactly: ints as
-int64, datetimes as timestamps (aware ones in UTC), lists, sets and deques as lists, dicts
-as maps, fixed tuples as structs, a reference as the referenced record's ``_id``. What has
-no exact Arrow type (``Any``, unions of several kinds, decimals, arbitrary-size ints, zoned
-datetimes' zone names, numpy arrays' contents) is a column of its JSON rendering
-(docs/format.md), so that nothing is silently changed; numpy arrays give their dtype and
-shape only. A delta's chain is resolved: the tables hold the state at the checkpoint.
+int64, datetimes as timestamps (aware ones as their UTC instant: a zone's name has no
+Arrow column, docs/query.md says so), lists, sets and deques as lists, dicts as maps, fixed
+tuples as structs, decimals and UUIDs as text, a reference as the referenced record's
+``_id``. What has no exact Arrow type (``Any``, unions of several kinds) or does not fit its
+column (ints beyond int64, naive and aware datetimes mixed, aware times) is a column of its
+JSON rendering (docs/format.md), said aloud; numpy arrays give their dtype and shape only.
+A delta's chain is resolved: the tables hold the state at the checkpoint.
 """
 
 from __future__ import annotations
@@ -78,7 +79,13 @@ class _Tables:
         columns.update(self._placed_columns(name))
         values = _field_values(self.state, nodes, defaults)
         for f, runs in zip(entry.schema.fields, values, strict=True):
-            columns[f.name] = self._column(f"{name}.{f.name}", f.type, runs)
+            column = f.name
+            while column in columns:  # a field named _id, _table or _key: the built-in keeps its name
+                column += "_"
+            if column != f.name:
+                message = "%s.%s: a field named as a built-in column is exported as %s"
+                loud(log, logging.WARNING, message, name, f.name, column)
+            columns[column] = self._column(f"{name}.{f.name}", f.type, runs)
         return self.pa.table(columns)
 
     def number(self, node: Node) -> int:
@@ -92,7 +99,9 @@ class _Tables:
         pointers: dict[str, list[str | None]] = {name: [None] * len(nodes) for name, nodes in self.live.items()}
         keys: dict[str, list[Any]] = {name: [None] * len(nodes) for name, nodes in self.live.items()}
         at, root = state.placed_root()
-        for pointer, holder in _holders(root, ""):
+        tables = state.table_places()
+        places = [(tables.get(n.token, f"table {n.token}"), n) for n in _tables_in(state)]
+        for pointer, holder in places + _holders(root, ""):
             if type(holder) is TableNode:
                 entries: Iterable[tuple[Any, int, Any]] = (
                     (k, p.at, p.value) for k, p in state.entries(holder.token).items()
@@ -277,18 +286,33 @@ def _numbered(nodes: list[Node]) -> dict[Node, int]:
     return {node: number for number, node in enumerate(nodes)}
 
 
+def _tables_in(state: State) -> list[TableNode]:
+    """The state's tables in its root's dicts and lists (not through records: a million of
+    them may hang from the root; a table held by a record keeps ``table <token>`` as its place)."""
+    found: dict[int, TableNode] = {}
+    stack: list[Any] = [state.root]
+    while stack:
+        value = stack.pop()
+        if type(value) is TableNode:
+            found.setdefault(value.token, value)
+        elif isinstance(value, dict):
+            stack.extend(v for v in value.values() if type(v) in (TableNode, dict, list, tuple))
+        elif isinstance(value, list | tuple):
+            stack.extend(v for v in value if type(v) in (TableNode, dict, list, tuple))
+    return list(found.values())
+
+
 def _holders(value: Any, pointer: str) -> list[tuple[str, Any]]:
-    """The tables and dicts of records in the root, through its plain dicts."""
-    if type(value) is TableNode:
-        return [(pointer or "/", value)]
+    """The dicts of records in the root, through its plain dicts (a plain dict of the
+    workload's accounts, by key)."""
     if type(value) is not dict:
         return []
     values = list(itertools.islice(value.values(), 64))
     if values and all(type(v) is Ref for v in values):
-        return [(pointer or "/", value)]  # a dict of records (a plain dict of the root, by key)
+        return [(pointer or "/", value)]
     found = []
     for key, inner in value.items():
-        if type(inner) in (dict, TableNode):
+        if type(inner) is dict:
             found.extend(_holders(inner, f"{pointer}/{pointer_step(key)}"))
     return found
 

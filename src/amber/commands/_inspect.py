@@ -153,8 +153,9 @@ def dump_changes(store: StoreArg, checkpoint_id: str | None = None) -> dict[str,
 
 
 def diff(store: StoreArg, a: str, b: str) -> dict[str, Any]:
-    """Per type: table keys added, changed and deleted from checkpoint ``a`` to ``b``, plus
-    schema differences and counts of records outside tables (no application code needed)."""
+    """Per type: table keys added, changed and deleted from checkpoint ``a`` to ``b``; per
+    part of the root outside tables (``paths``), what changed; schema differences (no
+    application code needed)."""
     return _diff.diff(opened(store), a, b)
 
 

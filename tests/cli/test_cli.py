@@ -187,3 +187,18 @@ def test_migrate_says_which_checkpoint_it_replaces_as_the_newest_and_how_to_undo
     lines = result.stdout.splitlines()
     assert "000000000003 is the newest now, replacing 000000000002, which stays" in lines[0]
     assert lines[-1] == f"  undo: amber rollback {store_dir.as_uri()} --to 000000000002"
+
+
+def test_an_argument_no_file_system_can_name_is_one_error_line_text_or_json(tmp_path: Path) -> None:
+    """Hypothesis found it: an unpaired surrogate in a path or id was an internal error (and,
+    with --json, an exception the JSON encoder raised)."""
+    from click.testing import CliRunner  # the runner passes text no shell could
+
+    from amber._cli import cli
+
+    amber.open_store(tmp_path / "s").save({})
+    for argv in (["ls", str(tmp_path / "\ud800")], ["show", str(tmp_path / "s"), "\ud800", "--json"]):
+        result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+        assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "internal error" not in result.stderr
+    assert json.loads(result.stderr)["error"]["type"] == "CheckpointNotFoundError"

@@ -47,6 +47,8 @@ def _run(
         _fail(str(e), e, as_json)
     except click.ClickException:
         raise  # said by the group, in one line
+    except (UnicodeEncodeError, UnicodeDecodeError) as e:  # a path no file system can name (a lone surrogate)
+        _fail(f"not text a file system or a store can hold: {e.object!r:.80}", e, as_json)
     except BrokenPipeError:  # `amber dump ... | head`: the reader has all it wanted, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
         sys.exit(0)
@@ -70,9 +72,9 @@ def _fail(message: str, error: BaseException | None = None, as_json: bool = Fals
     if as_json:
         body = {
             "type": _error_type(error),
-            "message": message,
-            "checkpoint": getattr(error, "checkpoint", None),
-            "part": getattr(error, "part", None),
+            "message": one_line(message),  # JSON cannot hold an unpaired surrogate either
+            "checkpoint": _text_or_none(getattr(error, "checkpoint", None)),
+            "part": _text_or_none(getattr(error, "part", None)),
         }
         click.echo(msgspec.json.encode({"error": body}).decode(), err=True)
     else:
@@ -85,11 +87,17 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else one_line(str(value))
+
+
 def _error_type(error: BaseException | None) -> str:
     """The ``type`` of a JSON error: an Amber error's class, else one of a few stable names."""
     if isinstance(error, AmberError):
         return type(error).__name__
     if isinstance(error, click.UsageError):
+        return "UsageError"
+    if isinstance(error, UnicodeError):
         return "UsageError"
     if isinstance(error, OSError | click.ClickException) or error is None:
         return "OSError" if isinstance(error, OSError) else "Error"

@@ -26,6 +26,7 @@ from ._fleet._records import FleetCheckpoint
 from ._fleet._worker import FleetWorker
 from ._format._format import FORMAT_VERSION, Manifest
 from ._maintenance._retention import GcReport, Retention
+from ._manager._follower import Follower, Lag
 from ._manager._health import Health
 from ._manager._loop import LoopFence
 from ._manager._manager import Manager
@@ -109,12 +110,14 @@ __all__ = [
     "FleetCheckpoint",
     "FleetCheckpointAbortedError",
     "FleetWorker",
+    "Follower",
     "ForeignFileError",
     "FrozenRecord",
     "GcReport",
     "Health",
     "IncompatibleSchemaError",
     "InvariantError",
+    "Lag",
     "Lease",
     "LeaseError",
     "LeaseHeldError",

@@ -37,6 +37,7 @@ from ..errors import ManagerError
 from ..events import Event, Listener
 from ..events._loud import loud
 from ._coordinate import Coordinator
+from ._follower import Follower
 from ._fork_modes import fork_capture
 from ._health import Health, HealthBook
 from ._loop import waiting_here
@@ -163,15 +164,23 @@ class Manager:
 
     # --- restore --------------------------------------------------------------------------
 
-    def restore(self) -> RestoreReport:
+    def restore(self, *, warm: Follower | None = None) -> RestoreReport:
         """Restore every participant from the newest sound checkpoint (verified: digests,
         counts, references, keys, invariants), falling back or refusing by ``on_invalid``.
-        An empty store leaves the participants as they are."""
+        An empty store leaves the participants as they are.
+
+        ``warm``: promote a follower of the store (``amber.Follower``) holding this
+        manager's participants: once this manager holds the store (its lock and lease,
+        fencing the writer it replaces), the follower applies what was committed until then
+        and stops, and its state is restored without reading the chain again."""
         with waiting_here(), self._lock:
             self._hold_store()
             self._set_phase("restoring")
             try:
-                restorer = Restorer(self.store, self.participants, self.on_invalid, self._emit, self._verifier.restored)
+                preloaded = _caught_up(warm) if warm is not None else None
+                restorer = Restorer(
+                    self.store, self.participants, self.on_invalid, self._emit, self._verifier.restored, warm=preloaded
+                )
                 report = restorer.run()
             except BaseException:
                 self._set_phase("idle")
@@ -349,3 +358,12 @@ def _raise_exit(signum: int, frame: FrameType | None) -> None:
 
 def _noop() -> None:
     pass
+
+
+def _caught_up(follower: Follower) -> tuple[str, list[str], Any] | None:
+    """A follower stopped, with every checkpoint committed before this manager took the
+    store applied: its state, as a restore would load it."""
+    follower.close()
+    follower.catch_up()
+    loaded = follower.loaded()
+    return None if loaded is None else (loaded.checkpoint, loaded.chain, loaded.state)

@@ -110,8 +110,11 @@ class Restorer:
         policy: str,
         emit: Callable[[Event], None],
         on_loaded: Callable[[Any], None] | None = None,
+        *,
+        warm: tuple[str, list[str], Any] | None = None,
     ) -> None:
         self.on_loaded = on_loaded  # sees the loaded state before the participants do
+        self.warm = warm  # (checkpoint, chain, state) a follower holds: not read again
         self.store = store
         self.participants = participants
         self.policy = policy
@@ -263,7 +266,8 @@ class Restorer:
             bad = [m.id for m in chain if m.id in quarantined]
             if bad:
                 raise _Skipped(f"it builds on quarantined checkpoint {bad[0]}")
-            state = self.store.load(cid)
+            warm = self.warm if self.warm is not None and self.warm[0] == cid else None
+            state = warm[2] if warm is not None else self.store.load(cid)  # a follower's: read and checked already
         except (_Skipped, _Blamed):
             raise
         except (IncompatibleSchemaError, MigrationError, UnsupportedFormatError, CheckpointTooLargeError):

@@ -1,0 +1,175 @@
+"""A warm follower: a read-only replica of a store's state, kept current delta by delta.
+
+A follower loads the newest checkpoint once, then applies each checkpoint committed after
+it as it appears: a delta on the one it holds is applied to its state in place (its
+tables take the delta's changes, its records changed in place are changed), anything else
+(a new full checkpoint, a rollback, a chain the writer compacted) is loaded whole. Each
+applied state is handed to the participants (``restore``), as a restore would, so a
+replica serves reads from the same objects the service would hold.
+
+Promoting it (``Manager.restore(warm=follower)``) makes a manager the store's writer from
+the follower's state: the manager takes the store's lock and lease first (fencing the
+writer it replaces), the follower applies what was committed until then, and the manager
+goes online without reading the chain again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._format._format import manifest_digest
+from .._schema._keyed import Table, find_tables
+from .._store._capture import gc_paused
+from .._store._checkpoint import CheckpointStore
+from .._store._loading import _tables_as_saved
+from .._store._reading import CheckpointReader
+from ..errors import ManagerError
+from ._participants import Participant, ordered
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far a follower is behind its store: checkpoints committed and not applied yet,
+    and the seconds since the oldest of them was committed (0 when caught up)."""
+
+    checkpoints: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A follower's state as a restore would have loaded it: the checkpoint and its chain."""
+
+    checkpoint: str
+    chain: list[str]
+    state: Any
+
+
+class Follower:
+    """A read-only replica of ``store``'s newest state, for ``participants`` (see the module).
+
+    ``catch_up()`` applies what was committed since; ``start(interval)`` does so in a
+    thread every ``interval`` seconds until ``close()``. Read the participants' state inside
+    ``with follower.reading():``, when no checkpoint is being applied to it."""
+
+    def __init__(self, store: CheckpointStore, participants: Sequence[Participant] = ()) -> None:
+        self.store = store
+        self.participants = ordered(participants)
+        self._lock = threading.RLock()
+        self._loaded: Loaded | None = None
+        self._tables: dict[int, Table[Any, Any]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: Exception | None = None  # the last catch-up's failure (the thread keeps trying)
+
+    @property
+    def checkpoint(self) -> str | None:
+        """The checkpoint whose state the follower holds (None before the first)."""
+        return self._loaded.checkpoint if self._loaded else None
+
+    @property
+    def state(self) -> Any:
+        """The whole state at ``checkpoint`` (a dict by participant name for a manager's store)."""
+        return self._loaded.state if self._loaded else None
+
+    def loaded(self) -> Loaded | None:
+        return self._loaded
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold off the next checkpoint's application while the state is read."""
+        with self._lock:
+            yield
+
+    def lag(self) -> Lag:
+        """Checkpoints committed since the one held, and how long ago the first of them was."""
+        newer = self._newer()
+        if not newer:
+            return Lag(0, 0.0)
+        return Lag(len(newer), max(0.0, time.time() - self.store.info(newer[0]).time.timestamp()))
+
+    def catch_up(self) -> int:
+        """Apply every checkpoint committed since the one held (the first call loads the
+        newest); return how many were applied."""
+        with self._lock:
+            newer = self._newer()
+            for checkpoint_id in newer:
+                self._apply(checkpoint_id)
+            return len(newer)
+
+    def start(self, interval: float = 1.0) -> None:
+        """Catch up now, then every ``interval`` seconds in a thread, until ``close()``."""
+        self.catch_up()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._follow, args=(interval,), name="amber-follower", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop following (the state stays as it is)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Follower:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _follow(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.catch_up()
+                self.error = None
+            except Exception as e:  # the store is unreachable, a checkpoint is bad: try again later
+                self.error = e
+
+    def _newer(self) -> list[str]:
+        """Committed checkpoints after the one held, oldest first, quarantined ones left out
+        (restores skip them); all of them before the first load (only the newest is loaded)."""
+        quarantined = self.store.quarantined()
+        ids = [i for i in self.store.ids() if i not in quarantined]
+        if self._loaded is None:
+            return ids[-1:]
+        return [i for i in ids if i > self._loaded.checkpoint]
+
+    def _apply(self, checkpoint_id: str) -> None:
+        manifest = self.store.manifest(checkpoint_id)
+        held = self._loaded
+        if held is not None and manifest.parent == held.checkpoint:
+            try:
+                state = self._delta(manifest)
+                _tables_as_saved(manifest, state)  # each table's entry count, as a load checks it
+                chain = [*held.chain, manifest.id]
+            except Exception:
+                self._loaded, self._tables = None, {}  # applied in part, perhaps: load it whole
+                state, chain = self.store.load(manifest.id), [m.id for m in self.store.manifests.chain(manifest.id)]
+        else:
+            state, chain = self.store.load(manifest.id), [m.id for m in self.store.manifests.chain(manifest.id)]
+        tables = {t.token: t for t in find_tables(state)}
+        for table in tables.values():  # a manager promoted from here writes its first delta on this one
+            table.last = (self.store.url, manifest.id, manifest_digest(manifest))
+        self._loaded, self._tables = Loaded(manifest.id, chain, state), tables
+        self._hand_over(manifest.id, state)
+
+    def _delta(self, manifest: Any) -> Any:
+        plan = self.store.planner.plan(manifest)
+        reader = CheckpointReader(self.store.storage, manifest, memory_limit=self.store.max_load_memory)
+        with gc_paused():
+            return reader.state(plan, self._tables)
+
+    def _hand_over(self, checkpoint_id: str, state: Any) -> None:
+        if not self.participants:
+            return
+        if not isinstance(state, dict):
+            raise ManagerError(f"checkpoint {checkpoint_id} holds no manager's state (a dict by participant name)")
+        for participant in self.participants:
+            if participant.name in state:
+                participant.restore(state[participant.name])

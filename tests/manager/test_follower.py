@@ -1,0 +1,109 @@
+"""``amber.Follower``: a warm replica that applies each committed delta to its state in place,
+and a manager promoted from it without reading the chain again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import amber
+from amber import commands
+from tests.support.bank_service import Bank, registry
+
+
+def writer(tmp_path: Path) -> tuple[Bank, amber.Manager]:
+    bank = Bank()
+    store = amber.open_store(tmp_path / "store", registry=registry)
+    manager = amber.Manager(store, bank.participants, max_delta_ratio=100.0)
+    manager.restore()
+    bank.open_accounts(5, 50)
+    return bank, manager
+
+
+def follower(tmp_path: Path) -> tuple[Bank, amber.Follower]:
+    bank = Bank()
+    store = amber.open_store(tmp_path / "store", registry=registry)
+    return bank, amber.Follower(store, bank.participants)
+
+
+def balances(bank: Bank) -> dict[int, int]:
+    return {k: a.balance for k, a in bank.accounts.items()}
+
+
+def test_a_follower_applies_each_delta_in_place_and_holds_the_writers_state(tmp_path: Path) -> None:
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    replica, follow = follower(tmp_path)
+    assert follow.catch_up() == 1 and balances(replica) == balances(live)
+    accounts = replica.accounts
+    for i in range(3):
+        live.transfer(i, i + 10, 7)
+        assert manager.checkpoint().kind == "delta"
+    assert follow.lag().checkpoints == 3
+    assert follow.catch_up() == 3
+    assert follow.lag() == amber.Lag(0, 0.0)
+    assert replica.accounts is accounts  # the deltas were applied to the table it held, not reloaded
+    assert balances(replica) == balances(live) and replica.ledger.total == live.ledger.total
+    assert follow.checkpoint == manager.store.ids()[-1]
+    manager.close()
+
+
+def test_a_full_checkpoint_or_a_rollback_is_loaded_whole(tmp_path: Path) -> None:
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    replica, follow = follower(tmp_path)
+    follow.catch_up()
+    live.transfer(1, 2, 5)
+    manager.checkpoint(full=True)
+    follow.catch_up()
+    assert balances(replica) == balances(live)
+    manager.close()
+    first = manager.store.ids()[0]
+    commands.rollback(manager.store, first)
+    follow.catch_up()
+    assert balances(replica) == balances(amber_bank(manager.store.load(first)))
+
+
+def amber_bank(state: dict[str, object]) -> Bank:
+    bank = Bank()
+    for participant in bank.participants:
+        participant.restore(state[participant.name])
+    return bank
+
+
+def test_a_follower_in_its_thread_keeps_up_and_reads_under_its_lock(tmp_path: Path) -> None:
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    replica, follow = follower(tmp_path)
+    follow.start(interval=0.01)
+    try:
+        live.transfer(3, 4, 9)
+        committed = manager.checkpoint().info.id
+        for _ in range(500):
+            if follow.checkpoint == committed:
+                break
+            follow._stop.wait(0.01)
+        with follow.reading():
+            assert follow.checkpoint == committed and balances(replica) == balances(live)
+    finally:
+        follow.close()
+        manager.close()
+
+
+def test_a_promoted_follower_writes_its_first_delta_on_the_state_it_held(tmp_path: Path) -> None:
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    replica, follow = follower(tmp_path)
+    follow.start(interval=0.01)
+    live.transfer(5, 6, 11)
+    manager.checkpoint()
+    manager.close(final=False)  # the old writer stops (a crash leaves its lock to the OS: the same)
+    expected = balances(live)
+    successor = amber.Manager(follow.store, replica.participants, max_delta_ratio=100.0)
+    report = successor.restore(warm=follow)
+    assert report.checkpoint == follow.checkpoint == manager.store.ids()[-1]
+    assert balances(replica) == expected
+    replica.transfer(7, 8, 3)
+    result = successor.checkpoint()
+    assert result.kind == "delta" and result.info.parent == report.checkpoint
+    successor.close()
+    assert balances(amber_bank(follow.store.load())) == balances(replica)

@@ -3,6 +3,11 @@ and a manager promoted from it without reading the chain again."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import amber
@@ -107,3 +112,43 @@ def test_a_promoted_follower_writes_its_first_delta_on_the_state_it_held(tmp_pat
     assert result.kind == "delta" and result.info.parent == report.checkpoint
     successor.close()
     assert balances(amber_bank(follow.store.load())) == balances(replica)
+
+
+def test_a_follower_promoted_after_its_writer_is_killed_under_load_loses_nothing_acknowledged(
+    tmp_path: Path,
+) -> None:
+    """A real process writes deltas without pause and is SIGKILLed; the follower, kept
+    current in its thread meanwhile, is promoted: it holds the last acknowledged state."""
+    store_dir = tmp_path / "store"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.follower_writer", str(store_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent.parent,
+    )
+    acknowledged: list[tuple[str, dict[str, int]]] = []
+
+    def heard(line: str) -> None:
+        _, checkpoint, balances_json = line.split(maxsplit=2)
+        acknowledged.append((checkpoint, json.loads(balances_json)))
+
+    with child:
+        assert child.stdout is not None
+        heard(child.stdout.readline())  # the first acknowledged checkpoint: the store exists
+        replica, follow = follower(tmp_path)
+        follow.start(interval=0.005)
+        while len(acknowledged) < 25:
+            heard(child.stdout.readline())
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        for line in child.stdout:  # acknowledged before the kill, not read yet
+            if line.startswith("ACK"):
+                heard(line)
+    successor = amber.Manager(follow.store, replica.participants, max_delta_ratio=100.0)
+    report = successor.restore(warm=follow)
+    last_id, last_balances = acknowledged[-1]
+    assert report.checkpoint is not None and report.checkpoint >= last_id  # nothing acknowledged is lost
+    if report.checkpoint == last_id:
+        assert {str(k): v for k, v in balances(replica).items()} == last_balances
+    assert balances(replica) == balances(amber_bank(follow.store.load(report.checkpoint)))
+    successor.close()

@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_arrays --runs 5
 	$(BIN)/python -m bench.bench_copy --runs 5
 	$(BIN)/python -m bench.bench_ops --runs 3
+	$(BIN)/python -m bench.bench_followers --runs 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

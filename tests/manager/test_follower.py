@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import amber
 from amber import commands
@@ -152,3 +153,77 @@ def test_a_follower_promoted_after_its_writer_is_killed_under_load_loses_nothing
         assert {str(k): v for k, v in balances(replica).items()} == last_balances
     assert balances(replica) == balances(amber_bank(follow.store.load(report.checkpoint)))
     successor.close()
+
+
+release_1 = amber.Registry()
+
+
+@release_1.record("shop.Item", version=1)
+class ItemV1(amber.Record):
+    sku: str
+    qty: int
+
+
+release_2 = amber.Registry()
+
+
+@release_2.record("shop.Item", version=1)
+class ItemV1Kept(amber.Record):  # the old version's declaration, kept for its steps and rules
+    sku: str
+    qty: int
+
+
+@release_2.record("shop.Item", version=2)
+class ItemV2(amber.Record):
+    sku: str
+    stock: Annotated[int, amber.field(aliases=["qty"])]  # renamed
+    price_cents: int = 0
+
+
+@release_2.upgrade("shop.Item", 1)
+def priced(fields: dict[str, object]) -> dict[str, object]:
+    fields["price_cents"] = 100
+    return fields
+
+
+class Shop:
+    name = "shop"
+
+    def __init__(self) -> None:
+        self.items: amber.Table[str, object] = amber.Table()
+
+    def snapshot(self) -> dict[str, object]:
+        return {"items": self.items}
+
+    def restore(self, state: dict[str, object]) -> None:
+        self.items = state["items"]  # type: ignore[assignment]
+
+
+def test_the_next_release_follows_the_current_one_through_its_steps_and_takes_over(tmp_path: Path) -> None:
+    """Zero-downtime upgrade: release 2 (a renamed field, an upgrade step) follows release 1's
+    checkpoints and deltas, each read through the evolution rules and steps, and is promoted
+    when caught up: its state is release 2's shape, and its first checkpoint writes it."""
+    old = Shop()
+    old.items.update({f"s{i}": ItemV1(f"s{i}", i) for i in range(20)})
+    writer_1 = amber.Manager(amber.open_store(tmp_path / "shop", registry=release_1), [old], max_delta_ratio=100.0)
+    writer_1.restore()
+    writer_1.checkpoint()
+    new = Shop()
+    follow = amber.Follower(amber.open_store(tmp_path / "shop", registry=release_2), [new])
+    follow.catch_up()
+    items = new.items
+    old.items["s3"].qty = 300  # type: ignore[attr-defined]
+    old.items.touch("s3")
+    writer_1.checkpoint()
+    follow.catch_up()
+    assert new.items is items  # the release 1 delta applied in place, through the step
+    assert new.items["s3"] == ItemV2("s3", 300, 100) and new.items["s4"] == ItemV2("s4", 4, 100)
+    writer_1.close(final=False)  # release 1 stops taking writes
+    writer_2 = amber.Manager(follow.store, [new], max_delta_ratio=100.0)
+    writer_2.restore(warm=follow)
+    new.items["s5"] = ItemV2("s5", 55, 250)
+    writer_2.checkpoint()
+    writer_2.close(final=False)
+    loaded = amber.open_store(tmp_path / "shop", registry=release_2).load()["shop"]["items"]
+    assert loaded["s5"] == ItemV2("s5", 55, 250) and loaded["s3"] == ItemV2("s3", 300, 100)
+    assert amber.open_store(tmp_path / "shop", registry=release_2).info().types["shop.Item"] == 2

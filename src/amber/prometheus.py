@@ -23,6 +23,7 @@ from .events import (
     CheckpointRefused,
     CheckpointSkipped,
     Event,
+    FollowerCaughtUp,
     GarbageCollected,
     MigrationFinished,
     MigrationStep,
@@ -90,6 +91,12 @@ class _Metrics:
             "When the last checkpoint was committed, or the service restored (Unix time).",
         )
         self.last_size = gauge("amber_last_checkpoint_size_bytes", "Bytes stored by the last committed checkpoint.")
+        self.follower_lag = gauge(
+            "amber_follower_lag_seconds", "A follower's lag at its last catch-up: from a commit to its application."
+        )
+        self.follower_applied = counter(
+            "amber_follower_applied_total", "Checkpoints a follower applied, by how.", ("how",)
+        )
         self.chain = gauge(
             "amber_delta_chain_length", "Deltas between the last committed checkpoint and its full base."
         )
@@ -202,6 +209,13 @@ class PrometheusListener:
         m.failing.labels(s).set(0)
         m.last_size.labels(s).set(event.bytes)
         m.chain.labels(s).set(event.depth)
+
+    @_on.register
+    def _caught_up(self, event: FollowerCaughtUp) -> None:
+        m, s = self.metrics, self.store_name
+        m.follower_lag.labels(s).set(event.lag_seconds)
+        m.follower_applied.labels(s, "delta").inc(event.applied - event.whole)
+        m.follower_applied.labels(s, "whole").inc(event.whole)
 
     @_on.register
     def _skipped(self, event: CheckpointSkipped) -> None:

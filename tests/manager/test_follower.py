@@ -227,3 +227,31 @@ def test_the_next_release_follows_the_current_one_through_its_steps_and_takes_ov
     loaded = amber.open_store(tmp_path / "shop", registry=release_2).load()["shop"]["items"]
     assert loaded["s5"] == ItemV2("s5", 55, 250) and loaded["s3"] == ItemV2("s3", 300, 100)
     assert amber.open_store(tmp_path / "shop", registry=release_2).info().types["shop.Item"] == 2
+
+
+def test_a_follower_says_how_far_behind_it_was_as_an_event_and_a_metric(tmp_path: Path) -> None:
+    import prometheus_client
+
+    from amber.events import FollowerCaughtUp, Recorder
+    from amber.prometheus import PrometheusListener
+
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    metrics, recorder = prometheus_client.CollectorRegistry(), Recorder()
+    store = amber.open_store(tmp_path / "store", registry=registry, listeners=[recorder])
+    store.listeners.append(PrometheusListener(registry=metrics))
+    replica = Bank()
+    follow = amber.Follower(store, replica.participants)
+    follow.catch_up()
+    live.transfer(1, 2, 3)
+    manager.checkpoint()
+    manager.checkpoint(full=True)
+    follow.catch_up()
+    manager.close()
+    first, second = recorder.of(FollowerCaughtUp)
+    assert (first.applied, first.whole) == (1, 1) and (second.applied, second.whole) == (2, 1)
+    assert second.lag_seconds >= 0 and second.checkpoint == follow.checkpoint
+    delta = metrics.get_sample_value("amber_follower_applied_total", {"store": "", "how": "delta"})
+    whole = metrics.get_sample_value("amber_follower_applied_total", {"store": "", "how": "whole"})
+    assert (delta, whole) == (1, 2)
+    assert metrics.get_sample_value("amber_follower_lag_seconds", {"store": ""}) == second.lag_seconds

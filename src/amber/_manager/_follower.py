@@ -29,6 +29,7 @@ from .._store._checkpoint import CheckpointStore
 from .._store._loading import _tables_as_saved
 from .._store._reading import CheckpointReader
 from ..errors import ManagerError
+from ..events import FollowerCaughtUp
 from ._participants import Participant, ordered
 
 
@@ -95,11 +96,26 @@ class Follower:
 
     def catch_up(self) -> int:
         """Apply every checkpoint committed since the one held (the first call loads the
-        newest); return how many were applied."""
+        newest); return how many were applied. Each catch-up that applied any is announced
+        (``FollowerCaughtUp``: its lag, for metrics) to the store's listeners."""
         with self._lock:
+            wall, began = time.time(), time.perf_counter()
             newer = self._newer()
-            for checkpoint_id in newer:
-                self._apply(checkpoint_id)
+            if not newer:
+                return 0
+            committed = self.store.info(newer[0]).time.timestamp()
+            whole = sum(not self._apply(checkpoint_id) for checkpoint_id in newer)
+            self.store.emit(
+                FollowerCaughtUp(
+                    time=time.time(),
+                    checkpoint=newer[-1],
+                    applied=len(newer),
+                    whole=whole,
+                    lag_seconds=max(0.0, time.time() - committed),
+                    start=wall,
+                    seconds=time.perf_counter() - began,
+                )
+            )
             return len(newer)
 
     def start(self, interval: float = 1.0) -> None:
@@ -140,14 +156,17 @@ class Follower:
             return ids[-1:]
         return [i for i in ids if i > self._loaded.checkpoint]
 
-    def _apply(self, checkpoint_id: str) -> None:
+    def _apply(self, checkpoint_id: str) -> bool:
+        """Apply one checkpoint; whether as a delta on the state held (not loaded whole)."""
         manifest = self.store.manifest(checkpoint_id)
         held = self._loaded
+        in_place = False
         if held is not None and manifest.parent == held.checkpoint:
             try:
                 state = self._delta(manifest)
                 _tables_as_saved(manifest, state)  # each table's entry count, as a load checks it
                 chain = [*held.chain, manifest.id]
+                in_place = True
             except Exception:
                 self._loaded, self._tables = None, {}  # applied in part, perhaps: load it whole
                 state, chain = self.store.load(manifest.id), [m.id for m in self.store.manifests.chain(manifest.id)]
@@ -158,6 +177,7 @@ class Follower:
             table.last = (self.store.url, manifest.id, manifest_digest(manifest))
         self._loaded, self._tables = Loaded(manifest.id, chain, state), tables
         self._hand_over(manifest.id, state)
+        return in_place
 
     def _delta(self, manifest: Any) -> Any:
         plan = self.store.planner.plan(manifest)

@@ -30,6 +30,7 @@ __all__ = [
     "CheckpointSkipped",
     "CheckpointStarted",
     "Event",
+    "FollowerCaughtUp",
     "GarbageCollected",
     "JsonFormatter",
     "Listener",
@@ -119,6 +120,17 @@ class CheckpointSkipped(Event, frozen=True, kw_only=True):
     start: float
     seconds: float
     pause_seconds: float
+
+
+class FollowerCaughtUp(Event, frozen=True, kw_only=True):
+    """A follower applied the checkpoints committed since the one it held (``amber.Follower``)."""
+
+    checkpoint: str  # the one it holds now
+    applied: int  # checkpoints applied
+    whole: int  # of them, loaded whole (a full checkpoint, a rollback, a delta it could not apply)
+    lag_seconds: float  # from the commit of the first one applied to now: how stale its state was
+    start: float
+    seconds: float
 
 
 class CheckpointAborted(Event, frozen=True, kw_only=True):
@@ -261,6 +273,7 @@ AnyEvent = (
     | ServiceResumed
     | CheckpointCommitted
     | CheckpointSkipped
+    | FollowerCaughtUp
     | CheckpointAborted
     | RestoreStarted
     | CheckpointRefused

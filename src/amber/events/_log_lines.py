@@ -21,6 +21,7 @@ from . import (
     CheckpointSkipped,
     CheckpointStarted,
     Event,
+    FollowerCaughtUp,
     GarbageCollected,
     MigrationFinished,
     MigrationStarted,
@@ -94,6 +95,16 @@ def _skipped(e: CheckpointSkipped) -> Fields:
         "outcome": "skipped",
         "duration": e.seconds,
         "pause": e.pause_seconds,
+    }
+
+
+def _caught_up(e: FollowerCaughtUp) -> Fields:
+    return {
+        "checkpoint": e.checkpoint,
+        "applied": e.applied,
+        "whole": e.whole,
+        "lag": e.lag_seconds,
+        "duration": e.seconds,
     }
 
 
@@ -209,6 +220,7 @@ _ROWS: list[tuple[type[Event], LogLine[Any]]] = [
     # INFO like a commit: an idle service still says, once per checkpoint, that its state is saved.
     _row(CheckpointSkipped, "checkpoint", INFO, "checkpoint skipped, nothing changed", _skipped),
     _row(CheckpointAborted, "checkpoint", WARNING, "checkpoint aborted", _aborted),
+    _row(FollowerCaughtUp, "follower", DEBUG, "follower caught up", _caught_up),
     _row(RestoreStarted, "restore", DEBUG, "restore started", _restore_started),
     _row(CheckpointRefused, "restore", WARNING, "checkpoint refused", _refused),
     _row(Quarantined, "restore", WARNING, "checkpoint quarantined", _quarantined),

@@ -1,0 +1,71 @@
+"""``amber.ray``: durable actors on a real local Ray cluster (started here, 2 CPUs)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from tests.support.ray_actors import counter_class  # noqa: E402 - after the extra is known to be here
+
+ROOT = Path(__file__).parent.parent.parent
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
+    yield
+    ray.shutdown()
+
+
+def _call_surviving(call: Any) -> Any:
+    """A call to an actor Ray is restarting: retried until it answers."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return ray.get(call(), timeout=30)
+        except ray.exceptions.RayActorError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.usefixtures("cluster")
+def test_a_killed_durable_actor_is_restarted_by_ray_with_every_acknowledged_change(tmp_path: Path) -> None:
+    counter = ray.remote(max_restarts=-1, max_task_retries=0)(counter_class(str(tmp_path / "store"))).remote()
+    rng = random.Random(3)
+    acknowledged: dict[str, int] = {}
+    for _ in range(4):  # kill it at random moments: nothing acknowledged is lost
+        for _ in range(rng.randrange(1, 8)):
+            key = rng.choice("abc")
+            acknowledged[key] = ray.get(counter.add.remote(key, rng.randrange(1, 10)))
+        pid = ray.get(counter.amber_pid.remote())
+        os.kill(pid, signal.SIGKILL)
+        assert _call_surviving(counter.total.remote) == acknowledged
+        assert ray.get(counter.amber_pid.remote()) != pid  # a new process, restored from the store
+    assert ray.get(counter.amber_restored.remote()) is not None
+
+
+@pytest.mark.usefixtures("cluster")
+def test_an_actor_checkpoints_on_demand_and_a_second_copy_cannot_write_beside_it(tmp_path: Path) -> None:
+    Counter = ray.remote(max_restarts=0)(counter_class(str(tmp_path / "store"), lock_wait=0.2))
+    first = Counter.remote()
+    ray.get(first.add.remote("x", 1))
+    assert ray.get(first.amber_checkpoint.remote())  # the id of the checkpoint holding it
+    second = Counter.remote()
+    with pytest.raises(ray.exceptions.RayActorError, match="StoreLockedError"):
+        ray.get(second.total.remote(), timeout=60)
+    ray.kill(first)

@@ -1,0 +1,33 @@
+"""Durable Ray actors for the Ray tests (importable by Ray's workers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import amber
+import amber.ray
+
+
+def counter_class(store: str, **options: Any) -> type:
+    """A durable counter in ``store``: ``add(n)`` acknowledged, ``total()`` read."""
+
+    @amber.ray.durable(store, name="counter", interval=None, **options)
+    class Counter:
+        def __init__(self) -> None:
+            self.counts: amber.Table[str, int] = amber.Table()
+
+        def snapshot(self) -> dict[str, Any]:
+            return {"counts": self.counts}
+
+        def restore(self, state: dict[str, Any]) -> None:
+            self.counts = state["counts"]
+
+        @amber.ray.acknowledged
+        def add(self, key: str, n: int) -> int:
+            self.counts[key] = self.counts.get(key, 0) + n
+            return self.counts[key]
+
+        def total(self) -> dict[str, int]:
+            return dict(self.counts)
+
+    return Counter

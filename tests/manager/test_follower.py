@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import pytest
+
 import amber
 from amber import commands
 from tests.support.bank_service import Bank, registry
@@ -255,3 +257,21 @@ def test_a_follower_says_how_far_behind_it_was_as_an_event_and_a_metric(tmp_path
     whole = metrics.get_sample_value("amber_follower_applied_total", {"store": "", "how": "whole"})
     assert (delta, whole) == (1, 2)
     assert metrics.get_sample_value("amber_follower_lag_seconds", {"store": ""}) == second.lag_seconds
+
+
+def test_a_damaged_delta_is_said_and_refused_not_applied_in_part(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    _replica, follow = follower(tmp_path)
+    follow.catch_up()
+    live.transfer(1, 2, 3)
+    delta = manager.checkpoint().info
+    manager.close(final=False)
+    data = tmp_path / "store" / manager.store.manifest(delta.id).data
+    raw = data.read_bytes()
+    data.write_bytes(raw[:-40] + bytes(40))  # its last segment's bytes zeroed: its digest fails
+    with pytest.raises(amber.CheckpointError):
+        follow.catch_up()
+    assert f"checkpoint {delta.id} not applied in place" in caplog.text

@@ -16,6 +16,7 @@ goes online without reading the chain again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,7 +31,10 @@ from .._store._loading import _tables_as_saved
 from .._store._reading import CheckpointReader
 from ..errors import ManagerError
 from ..events import FollowerCaughtUp
+from ..events._loud import loud
 from ._participants import Participant, ordered
+
+log = logging.getLogger("amber.follower")
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,10 @@ class Follower:
                 self.catch_up()
                 self.error = None
             except Exception as e:  # the store is unreachable, a checkpoint is bad: try again later
+                if str(e) != str(self.error):  # said once per distinct failure, not every interval
+                    loud(
+                        log, logging.WARNING, "follower of %s could not catch up (trying again): %s", self.store.url, e
+                    )
                 self.error = e
 
     def _newer(self) -> list[str]:
@@ -167,8 +175,9 @@ class Follower:
                 _tables_as_saved(manifest, state)  # each table's entry count, as a load checks it
                 chain = [*held.chain, manifest.id]
                 in_place = True
-            except Exception:
+            except Exception as e:
                 self._loaded, self._tables = None, {}  # applied in part, perhaps: load it whole
+                loud(log, logging.WARNING, "checkpoint %s not applied in place (%s): loading it whole", manifest.id, e)
                 state, chain = self.store.load(manifest.id), [m.id for m in self.store.manifests.chain(manifest.id)]
         else:
             state, chain = self.store.load(manifest.id), [m.id for m in self.store.manifests.chain(manifest.id)]

@@ -12,6 +12,7 @@ can be far larger than memory.
 from __future__ import annotations
 
 import collections
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -176,12 +177,7 @@ def _json_native(t: FieldType) -> bool:
 
 def _entries_at(state: State, key: str) -> list[tuple[int, Any, Placed]]:
     """Every table entry whose key is ``key``: as JSON (``42``, ``"42"``, ``[1, "a"]``) or as text."""
-    found = [
-        (token, k, placed)
-        for token, entries in state.tables.items()
-        for k, placed in entries.items()
-        if _matches(k, key)
-    ]
+    found = [(token, k, entries[k]) for token, entries in state.tables.items() for k in _keys_at(entries, key)]
     if not found:
         raise NotInCheckpointError(state.manifest.id, "tables", "a table entry at this key", key)
     return found
@@ -252,13 +248,20 @@ def _index(step: str) -> int | None:
 
 
 def _lookup(mapping: dict[Any, Any], step: str) -> Any:
-    """The value at the key a pointer step names: the text itself, the number it spells,
-    else any key whose JSON reads so (a scan: tuples, UUIDs, dates)."""
-    number = step.removeprefix("-")
-    for key in (step, int(step) if number.isascii() and number.isdigit() and len(number) <= 40 else None):
-        if key is not None and key in mapping and _matches(key, step):
-            return mapping[key]
-    return next((v for k, v in mapping.items() if _matches(k, step)), _NOTHING)
+    """The value at the key a pointer step names (the first of ``_keys_at``)."""
+    return next((mapping[k] for k in _keys_at(mapping, step)), _NOTHING)
+
+
+def _keys_at(mapping: dict[Any, Any], wanted: str) -> list[Any]:
+    """The keys ``wanted`` names: the text itself, the number it spells (looked up), else
+    any key whose JSON reads so (tuples, UUIDs, dates: a scan, only where such keys are)."""
+    if not set(map(type, mapping)) <= {int, str}:  # (True == 1: a lookup could find the other)
+        return [k for k in mapping if _matches(k, wanted)]
+    number = wanted.removeprefix("-")
+    direct = [wanted, int(wanted) if number.isascii() and number.isdigit() and len(number) <= 40 else None]
+    with contextlib.suppress(msgspec.DecodeError):  # '"42"' as JSON: the text key "42"
+        direct.append(msgspec.json.decode(wanted, type=str))
+    return [k for k in dict.fromkeys(direct) if k is not None and k in mapping and _matches(k, wanted)]  # no scan
 
 
 _NOTHING = object()

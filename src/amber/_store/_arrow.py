@@ -99,13 +99,11 @@ class _Tables:
         pointers: dict[str, list[str | None]] = {name: [None] * len(nodes) for name, nodes in self.live.items()}
         keys: dict[str, list[Any]] = {name: [None] * len(nodes) for name, nodes in self.live.items()}
         at, root = state.placed_root()
-        tables = state.table_places()
-        places = [(tables.get(n.token, f"table {n.token}"), n) for n in _tables_in(state)]
-        for pointer, holder in places + _holders(root, ""):
-            if type(holder) is TableNode:
-                entries: Iterable[tuple[Any, int, Any]] = (
-                    (k, p.at, p.value) for k, p in state.entries(holder.token).items()
-                )
+        places = state.table_places()
+        tables: list[tuple[str, Any]] = [(places.get(t, f"table {t}"), t) for t in state.tables]
+        for pointer, holder in tables + _holders(root, ""):
+            if type(holder) is int:  # a table, by its token
+                entries: Iterable[tuple[Any, int, Any]] = ((k, p.at, p.value) for k, p in state.entries(holder).items())
             else:
                 entries = ((k, at, v) for k, v in holder.items())
             if self.by_row:  # a million entries: the row is the number, no node to build
@@ -284,22 +282,6 @@ def live_records(state: State) -> dict[str, list[Node]]:
 
 def _numbered(nodes: list[Node]) -> dict[Node, int]:
     return {node: number for number, node in enumerate(nodes)}
-
-
-def _tables_in(state: State) -> list[TableNode]:
-    """The state's tables in its root's dicts and lists (not through records: a million of
-    them may hang from the root; a table held by a record keeps ``table <token>`` as its place)."""
-    found: dict[int, TableNode] = {}
-    stack: list[Any] = [state.root]
-    while stack:
-        value = stack.pop()
-        if type(value) is TableNode:
-            found.setdefault(value.token, value)
-        elif isinstance(value, dict):
-            stack.extend(v for v in value.values() if type(v) in (TableNode, dict, list, tuple))
-        elif isinstance(value, list | tuple):
-            stack.extend(v for v in value if type(v) in (TableNode, dict, list, tuple))
-    return list(found.values())
 
 
 def _holders(value: Any, pointer: str) -> list[tuple[str, Any]]:

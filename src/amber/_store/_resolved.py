@@ -162,26 +162,19 @@ class State:
         return ""
 
     def table_places(self) -> dict[int, str]:
-        """Where each table sits, as a JSON Pointer into the root (through dicts, sequences
-        and records' fields; the first place found)."""
+        """Where each table sits, as a JSON Pointer into the root's dicts and lists (the
+        first place found). Not through records: a million of them may hang from the root;
+        a table a record holds has no place here (callers say ``table <token>``)."""
         found: dict[int, str] = {}
-        seen: set[Node] = set()
-        stack: list[tuple[str, int, Any]] = [("", self.at, self.root)]
+        stack: list[tuple[str, Any]] = [("", self.root)]
         while stack:
-            pointer, at, value = stack.pop()
-            kind = type(value)
-            if kind is TableNode:
+            pointer, value = stack.pop()
+            if type(value) is TableNode:
                 found.setdefault(value.token, pointer or "/")
-            elif kind is Ref:
-                node = self.node(at, value)
-                if node not in seen:
-                    seen.add(node)
-                    fields_at, fields = self.fields(node)
-                    stack.extend((f"{pointer}/{pointer_step(k)}", fields_at, v) for k, v in fields.items())
             elif isinstance(value, dict):
-                stack.extend((f"{pointer}/{pointer_step(k)}", at, v) for k, v in value.items() if _may_hold_table(v))
+                stack.extend((f"{pointer}/{pointer_step(k)}", v) for k, v in value.items() if _may_hold_table(v))
             elif isinstance(value, list | tuple):
-                stack.extend((f"{pointer}/{i}", at, v) for i, v in enumerate(value) if _may_hold_table(v))
+                stack.extend((f"{pointer}/{i}", v) for i, v in enumerate(value) if _may_hold_table(v))
         return found
 
     def changed_since(self, earlier: int) -> set[Node]:
@@ -210,7 +203,7 @@ def pointer_step(key: Any) -> str:
 
 
 def _may_hold_table(value: Any) -> bool:
-    return type(value) in (TableNode, Ref, dict, list, tuple)
+    return type(value) in (TableNode, dict, list, tuple)
 
 
 def _parent_record(before: State, link: Link) -> Node:

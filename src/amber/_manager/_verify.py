@@ -77,10 +77,24 @@ class Hasher:
 
     def __init__(self, registry: Registry, tables: Iterable[Table[Any, Any]]) -> None:
         self.registry = registry
-        self.held = {id(v) for t in tables for v in t.values()}
+        self._tables = tuple(tables)
+        self._held: set[int] | None = None  # found when first needed: see held
         self._plans: dict[type, tuple[int, ...] | None] = {}  # per class: see _plan
         # Classes msgspec cannot encode itself (pydantic models) are encoded as their fields.
         self._encoder = msgspec.msgpack.Encoder(order="deterministic", enc_hook=self._unknown)
+
+    @property
+    def held(self) -> set[int]:
+        """The ids of every table's values, found on first use, in the same pause: a state
+        hash whose records sit in its tables alone (or at its top) never needs them, and
+        finding them costs a pass over every entry (0.4 s a million)."""
+        if self._held is None:
+            self._held = {id(v) for t in self._tables for v in t.values()}
+        return self._held
+
+    @held.setter
+    def held(self, ids: set[int]) -> None:
+        self._held = ids
 
     def _unknown(self, value: Any) -> Any:
         if type(value).__module__ == "numpy" and hasattr(value, "dtype") and hasattr(value, "shape"):
@@ -148,7 +162,7 @@ class Hasher:
             return [kind.__name__, self._container(dict(value), seen)]
         if self.registry.type_of(kind) is None:
             return value  # not a declared record
-        if id(value) in self.held and seen:  # another entry: its own hash covers its content
+        if seen and id(value) in self.held:  # another entry: its own hash covers its content
             return ["@", id(value)]
         if id(value) in seen:
             return ["^", id(value)]  # a cycle

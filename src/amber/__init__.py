@@ -20,8 +20,10 @@ import logging
 from . import events
 from ._evolution._apply import Tables
 from ._evolution._plan import Plan, Stage, TypePlan
+from ._fleet._assignment import Assignment
 from ._fleet._fleet import Fleet, open_fleet
 from ._fleet._keys import key_group
+from ._fleet._pool import Pool, PoolShard, open_pool
 from ._fleet._records import FleetCheckpoint
 from ._fleet._worker import FleetWorker
 from ._format._format import FORMAT_VERSION, Manifest
@@ -66,6 +68,7 @@ from .errors import (
     MigrationError,
     MissingExtraError,
     NotInCheckpointError,
+    NotOwnedError,
     ObjectNotFoundError,
     PlantedLinkError,
     QueryError,
@@ -92,6 +95,7 @@ logging.getLogger("amber").addHandler(logging.NullHandler())
 __all__ = [
     "FORMAT_VERSION",
     "AmberError",
+    "Assignment",
     "CheckpointAbortedError",
     "CheckpointError",
     "CheckpointInfo",
@@ -128,11 +132,14 @@ __all__ = [
     "MigrationError",
     "MissingExtraError",
     "NotInCheckpointError",
+    "NotOwnedError",
     "ObjectNotFoundError",
     "OpenFile",
     "Participant",
     "Plan",
     "PlantedLinkError",
+    "Pool",
+    "PoolShard",
     "QueryError",
     "Record",
     "RecordRejectedError",
@@ -172,6 +179,7 @@ __all__ = [
     "field",
     "key_group",
     "open_fleet",
+    "open_pool",
     "open_store",
     "record",
     "upgrade",

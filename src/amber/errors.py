@@ -47,6 +47,7 @@ expected, as attributes and in its message, so a one-line report is enough to ac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "AmberError",
@@ -69,6 +70,7 @@ __all__ = [
     "MigrationError",
     "MissingExtraError",
     "NotInCheckpointError",
+    "NotOwnedError",
     "ObjectNotFoundError",
     "PlantedLinkError",
     "QueryError",
@@ -90,7 +92,25 @@ __all__ = [
 
 
 class AmberError(Exception):
-    """Root of every error Amber raises on purpose."""
+    """Root of every error Amber raises on purpose. Each survives pickling whole (its
+    message, its attributes, and its cause when that is Amber's too): a Ray task's or a
+    process pool's caller gets the error itself, a fenced checkpoint's ``FencedError`` cause
+    included."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its args and attributes, not by calling __init__ again: many take other
+        # arguments than the message they pass on (keyword-only ones, parts of the message).
+        # A cause of another kind is left behind: it may not pickle at all.
+        state = dict(self.__dict__)
+        if isinstance(self.__cause__, AmberError):
+            state["__cause__"] = self.__cause__
+        return (_rebuilt, (type(self), self.args), state)
+
+
+def _rebuilt(cls: type[AmberError], args: tuple[Any, ...]) -> AmberError:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class SchemaError(AmberError, TypeError):
@@ -162,6 +182,18 @@ class LeaseHeldError(LeaseError):
 class FencedError(LeaseError):
     """This writer's lease was taken over (its token is older than the one that stands): it
     may commit nothing more. A checkpoint it was committing does not exist for any reader."""
+
+
+class NotOwnedError(AmberError, LookupError):
+    """A key sent to a shard of a pool that does not own its key group (the sender routed
+    with an older assignment): nothing was done; route again (``Pool.shard_for``)."""
+
+    def __init__(self, message: str, *, key: Any, group: int, shard: str, owner: str | None) -> None:
+        self.key = key
+        self.group = group
+        self.shard = shard  # the shard that refused it
+        self.owner = owner  # the shard owning the group now, as the refusing shard read it
+        super().__init__(message)
 
 
 class CheckpointError(AmberError):

@@ -25,7 +25,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
@@ -67,10 +67,15 @@ class Manager:
     bytes per second. With ``exclusive`` (the default), a manager is its store's one writer
     from its first restore or checkpoint until ``close()``: it holds a local store's writer
     lock, and takes an object store's lease: a second manager gets ``StoreLockedError`` or
-    ``LeaseHeldError`` at once, or waits up to ``lock_wait`` seconds. With
+    ``LeaseHeldError`` at once, or waits up to ``lock_wait`` seconds; the lease lasts
+    ``lease_seconds`` (renewed every third of it), the longest a replacement waits for a
+    holder that stopped without releasing it. With
     ``compact_on_close``, the final checkpoint of ``close()`` is a full one: the stopped
     service leaves a chain of one, which restores fastest and which ``amber migrate`` can
-    run checkpoint steps on.
+    run checkpoint steps on. ``meta`` is called in each checkpoint's pause, after the
+    snapshots, and what it returns (JSON values) goes into that checkpoint's manifest meta,
+    beside Amber's own ``amber`` entry: what the checkpoint holds, read without loading it
+    (``store.info(id).meta``).
     """
 
     def __init__(
@@ -92,9 +97,11 @@ class Manager:
         handle_sigterm: bool = True,
         exclusive: bool = True,
         lock_wait: float | None = None,
+        lease_seconds: float = 30.0,
         compact_on_close: bool = False,
         verify_every: int | None = None,
         stop_after: int | None = None,
+        meta: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         check_options(locals())
         self.store = store
@@ -113,7 +120,9 @@ class Manager:
         self.handle_sigterm = handle_sigterm
         self.exclusive = exclusive
         self.lock_wait = lock_wait
+        self.lease_seconds = lease_seconds
         self.compact_on_close = compact_on_close
+        self.meta = meta
         self._tenure = Tenure()
         self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
         self.last_result: CheckpointResult | None = None
@@ -298,7 +307,7 @@ class Manager:
     def _hold_store(self) -> None:
         """Become the store's one writer (with ``exclusive``): see ``Tenure.hold``."""
         if self.exclusive:
-            self._tenure.hold(self, self.store, wait=self.lock_wait)
+            self._tenure.hold(self, self.store, wait=self.lock_wait, seconds=self.lease_seconds)
 
     def capture_mode(self) -> CaptureMode:
         """The way the next checkpoint captures, from ``capture`` and the store as they are

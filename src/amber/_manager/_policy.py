@@ -13,7 +13,10 @@ import os
 import platform
 import socket
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from .._store._attempt import Attempt
 from .._store._capture import Taken
@@ -64,7 +67,21 @@ def meta(manager: Manager, attempt: Attempt, level: Level, taken: Taken) -> dict
         }
     if level == "comprehensive":
         amber_meta["diagnostics"] = diagnostics(manager, attempt, taken)
-    return {"amber": amber_meta}
+    return {**application_meta(manager), "amber": amber_meta}
+
+
+def application_meta(manager: Manager) -> dict[str, Any]:
+    """What ``Manager(meta=...)`` adds to this checkpoint's manifest: JSON values, checked
+    here, in the pause, so a bad value fails this checkpoint loudly rather than the commit."""
+    if manager.meta is None:
+        return {}
+    extra = manager.meta()
+    if not isinstance(extra, Mapping) or "amber" in extra or not all(isinstance(k, str) for k in extra):
+        raise TypeError(f"Manager(meta=...) must return a dict of text keys other than 'amber', not {extra!r:.200}")
+    try:
+        return msgspec.json.decode(msgspec.json.encode(extra))  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"Manager(meta=...) must return JSON values: {e}") from None
 
 
 def diagnostics(manager: Manager, attempt: Attempt, taken: Taken) -> dict[str, Any]:

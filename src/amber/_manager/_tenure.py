@@ -29,10 +29,10 @@ class Tenure:
         self._writer_lock: WriterLock | None = None
         self._own_lease = False  # the lease this manager took (object storage), released on close
 
-    def hold(self, manager: object, store: CheckpointStore, *, wait: float | None) -> None:
+    def hold(self, manager: object, store: CheckpointStore, *, wait: float | None, seconds: float = 30.0) -> None:
         """Become the store's one writer before the first restore or checkpoint: its writer
-        lock on a local folder, its lease elsewhere (object storage), unless the store holds
-        one already. A second manager gets ``StoreLockedError`` or ``LeaseHeldError`` before
+        lock on a local folder, its lease elsewhere (object storage: ``seconds`` long),
+        unless the store holds one already. A second manager gets ``StoreLockedError`` or ``LeaseHeldError`` before
         it has acknowledged anything, or after ``wait`` seconds. In-process memory stores
         need neither."""
         self.store = store
@@ -51,7 +51,7 @@ class Tenure:
         if store.lease is None:  # else the application took it itself: it keeps it
             self._own_lease = True
             try:
-                store.acquire_lease(wait=wait or 0.0)
+                store.acquire_lease(seconds=seconds, wait=wait or 0.0)
             except LeaseHeldError as e:
                 raise LeaseHeldError(
                     f"{e}; one manager per store (after a crash, Manager(lock_wait=SECONDS) waits for the lease)",

@@ -223,6 +223,16 @@ class LocalStorage:
         with self._translated(staged.key):
             self.fs.unlink(staged.tmp)
 
+    def folder(self, prefix: str) -> LocalStorage:
+        """The objects under ``prefix/`` as a store of its own (its own writer lock, too).
+        A link planted on the way would lead the new store out of this one: refused."""
+        path = self.root
+        for part in check_key(prefix).split("/"):
+            path = path / part
+            if path.is_symlink():
+                raise PlantedLinkError(f"{path} is a symbolic link: a store's folders are never links")
+        return LocalStorage(path, fsync=self._fsync, fs=self.fs)
+
     def ensure_root(self) -> None:
         """Create the store's folder (and its missing parents) private to the owner."""
         with self._translated(""):

@@ -6,6 +6,13 @@ import builtins
 from collections.abc import Iterable
 
 from ._base import ReadsInto, Storage, check_key
+from ._local import LocalStorage
+
+
+def sub_storage(inner: Storage, prefix: str) -> Storage:
+    """The objects of ``inner`` under ``prefix/`` as a storage of their own: a local folder
+    stays a local folder (with its own writer lock); anything else is seen through a prefix."""
+    return inner.folder(prefix) if isinstance(inner, LocalStorage) else PrefixedStorage(inner, prefix)
 
 
 class PrefixedStorage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 import re
 import tomllib
 from pathlib import Path
@@ -23,6 +24,47 @@ def test_every_error_is_in_one_tree_under_amber_error() -> None:
         assert getattr(amber, name) is error
     assert issubclass(amber.CheckpointNotFoundError, FileNotFoundError)
     assert issubclass(amber.StoreNotFoundError, FileNotFoundError)
+
+
+SPECIAL_ARGUMENTS = {"problems": [], "violations": [], "failures": [("000000000001", "bad")], "missing": (2,)}
+
+
+def _example(error: type[amber.AmberError]) -> amber.AmberError:
+    """An instance of ``error``, each argument of its constructor a made-up value."""
+    try:
+        parameters = inspect.signature(error).parameters
+    except ValueError:  # OSError's own constructor, which has no signature: a message
+        return error("a message")
+    positional, keywords = [], {}
+    for name, parameter in parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        value = SPECIAL_ARGUMENTS.get(name, 7 if name in ("epoch", "token") else f"{name}-value")
+        if parameter.kind is parameter.KEYWORD_ONLY:
+            keywords[name] = value
+        else:
+            positional.append(value)
+    return error(*positional, **keywords)
+
+
+@pytest.mark.parametrize("name", sorted(set(amber.errors.__all__) - {"SchemaProblem", "Violation"}))
+def test_every_error_survives_pickling_whole(name: str) -> None:
+    """A Ray task's or a process pool's caller gets the error itself (Ray said only that it
+    could not deserialize a FencedError: its constructor takes keyword-only arguments)."""
+    error = _example(getattr(amber.errors, name))
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and copy.args == error.args and str(copy) == str(error)
+    assert vars(copy) == vars(error)
+
+
+def test_an_errors_amber_cause_survives_pickling_and_another_is_left_behind() -> None:
+    fenced = amber.FencedError("taken over", lease="s3://b/p/leases/writer.json", token=2, holder="h")
+    aborted = amber.CheckpointAbortedError("committing", None, f"FencedError: {fenced}")
+    aborted.__cause__ = fenced
+    copy = pickle.loads(pickle.dumps(aborted))
+    assert isinstance(copy.__cause__, amber.FencedError) and copy.__cause__.token == 2
+    aborted.__cause__ = OSError("the disk")
+    assert pickle.loads(pickle.dumps(aborted)).__cause__ is None
 
 
 def _contract_layers() -> list[list[str]]:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 import amber
 from amber import commands
+from amber._store import _lease
 from amber._store._capture import capture, take_tables
 from amber._store._commit import Committer
 from amber.storage import S3Storage
@@ -39,6 +41,29 @@ def test_a_service_checkpoints_deltas_and_restores_through_s3(s3_url: str) -> No
     report = amber.Manager(amber.open_store(s3_url, registry=registry), again.participants).restore()
     assert len(report.chain) == 2 and again.balances() == bank.balances()
     assert amber.open_store(s3_url).verify().segments > 0
+
+
+def test_a_managers_lease_lasts_lease_seconds_and_a_replacement_waits_only_that_long(s3_url: str) -> None:
+    bank = Bank()
+    bank.open_accounts(5, 50)
+    manager = amber.Manager(amber.open_store(s3_url, registry=registry), bank.participants, lease_seconds=1.5)
+    manager.restore()
+    committed = manager.checkpoint().info.id
+    lease = manager.store.lease
+    assert lease is not None and lease.seconds == 1.5
+    record = _lease.peek_lease(manager.store.storage, _lease.LEASE_KEY)
+    assert record is not None and record.expires - time.time() <= 1.5
+    lease._stop.set()  # its renewals stop, as a paused process's do
+    successor = Bank()
+    taken = amber.Manager(amber.open_store(s3_url, registry=registry), successor.participants, lock_wait=120)
+    assert taken.restore().checkpoint == committed  # after waiting for the lease to expire
+    bank.transfer(1, 2, 3)
+    with pytest.raises(amber.CheckpointAbortedError) as aborted:
+        manager.checkpoint()
+    assert isinstance(aborted.value.__cause__, amber.FencedError)
+    taken.close()
+    with pytest.raises(ValueError, match="lease_seconds"):
+        amber.Manager(amber.open_store(s3_url), [], lease_seconds=0)
 
 
 def test_racing_writers_each_commit_under_their_own_sequence_number(s3_url: str) -> None:

@@ -187,3 +187,25 @@ def test_only_the_checkpoint_s_own_fork_keeps_the_writer_lock(tmp_path: Path) ->
         thread.join()
     assert other == [0]
     lock.release()
+
+
+def test_a_waiting_manager_takes_the_store_within_milliseconds_of_its_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A successor waiting for the store (a promoted follower, the next release) tries again
+    every few milliseconds: a zero-downtime handover waits no longer than that for the lock."""
+    first = amber.Manager(amber.open_store(tmp_path), [Counter()])
+    first.checkpoint()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            first.close(final=False)  # released while the second waits
+
+    monkeypatch.setattr(time, "sleep", sleep)  # the lock's waits
+    second = amber.Manager(amber.open_store(tmp_path), [Counter()], lock_wait=60)
+    assert second.restore().checkpoint == "000000000001"
+    assert len(waits) == 3, "it took the store at its first try after the release"
+    assert max(waits) <= 0.01
+    second.close(final=False)

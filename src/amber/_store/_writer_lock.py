@@ -19,6 +19,10 @@ from ..errors import StoreLockedError
 from ..storage import LocalStorage, Storage
 
 LOCK_NAME = ".amber-writer.lock"  # hidden: never listed, never collected
+# Seconds between tries while waiting for the lock: a successor waiting to take over (a
+# promoted follower, a new release) takes the store within this of its release. A try is
+# one system call.
+RETRY = 0.005
 _held: weakref.WeakSet[WriterLock] = weakref.WeakSet()
 _keeper: int | None = None  # the thread forking a checkpoint's child, while it does
 
@@ -99,7 +103,7 @@ class WriterLock:
                         f"{storage.url} is being written by {holder}: one manager per store "
                         "(Manager(lock_wait=SECONDS) waits for it)"
                     ) from None
-                time.sleep(0.05)
+                time.sleep(RETRY)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{socket.gethostname()} pid {os.getpid()}".encode(), 0)
         lock = cls(fd, path)

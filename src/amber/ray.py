@@ -264,7 +264,8 @@ def _start(actor: Any, manager: Manager, restore: Callable[[], RestoreReport]) -
 def _serialize_methods(cls: type, *, locked: bool, key: str | None = None) -> None:
     """Wrap the class's public methods: one at a time against checkpoints (``locked``), the
     key checked against the shard's groups (``key``), acknowledged ones checkpointed after."""
-    for attr, method in list(vars(cls).items()):
+    for attr in dir(cls):  # inherited methods too: an acknowledged one in a base class must still wait
+        method = inspect.getattr_static(cls, attr)
         if attr.startswith("_") or attr in _PROTOCOL or not inspect.isfunction(method):
             continue
         checks_key = key is not None and key in inspect.signature(method).parameters

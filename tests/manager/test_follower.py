@@ -4,17 +4,19 @@ and a manager promoted from it without reading the chain again."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 
 import amber
 from amber import commands
+from amber._store._manifests import Manifests
 from tests.support.bank_service import Bank, registry
 
 
@@ -275,3 +277,65 @@ def test_a_damaged_delta_is_said_and_refused_not_applied_in_part(
     with pytest.raises(amber.CheckpointError):
         follow.catch_up()
     assert f"checkpoint {delta.id} not applied in place" in caplog.text
+
+
+def test_a_promotion_reads_none_of_the_chain_the_follower_applied_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The follower read and checked each checkpoint of its chain as it applied it: promoting
+    it reads no manifest of that chain again (a chain of deltas cost one read per manifest,
+    twice, in the handover's gap), and reports the chain as a restore would."""
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    replica, follow = follower(tmp_path)
+    follow.catch_up()
+    for i in range(6):
+        live.transfer(i, i + 1, 2)
+        manager.checkpoint()
+    follow.catch_up()
+    manager.close(final=False)
+    successor = amber.Manager(follow.store, replica.participants, max_delta_ratio=100.0)
+    reads: list[object] = []
+    read = Manifests.read
+
+    def counted(self: Manifests, checkpoint_id: str | int | None, **options: Any) -> Any:
+        reads.append(checkpoint_id)
+        return read(self, checkpoint_id, **options)
+
+    monkeypatch.setattr(Manifests, "read", counted)
+    report = successor.restore(warm=follow)
+    monkeypatch.undo()
+    cold = amber.Manager(amber.open_store(tmp_path / "store", registry=registry), [], exclusive=False).restore()
+    assert report.chain == cold.chain and len(report.chain) == 7
+    assert (report.base_bytes, report.delta_bytes, report.records) == (cold.base_bytes, cold.delta_bytes, cold.records)
+    assert len(reads) <= 1, f"manifests read again: {reads}"  # the manager's own note of its last checkpoint
+    successor.close(final=False)
+
+
+def test_a_delta_on_another_checkpoint_under_the_held_ones_id_is_not_applied_in_place(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The checkpoint a follower holds is gone and another was committed under its id (its
+    manifest lost, the sequence number taken again): a delta on that one names it by digest,
+    so it is loaded whole, never applied to the state of the one it replaced."""
+    live, manager = writer(tmp_path)
+    manager.checkpoint()
+    live.transfer(1, 2, 5)
+    held = manager.checkpoint().info
+    replica, follow = follower(tmp_path)
+    follow.catch_up()
+    assert follow.checkpoint == held.id
+    manager.close(final=False)
+    (tmp_path / "store" / "checkpoints" / f"{held.id}.manifest").unlink()  # lost
+    live.transfer(3, 4, 7)  # then another writer commits under that id, and a delta on it
+    again = amber.Manager(amber.open_store(tmp_path / "store", registry=registry), live.participants)
+    again.restore()
+    live.transfer(5, 6, 9)
+    assert again.checkpoint(full=True).info.id == held.id
+    live.transfer(7, 8, 11)
+    assert again.checkpoint().info.parent == held.id
+    again.close(final=False)
+    with caplog.at_level(logging.WARNING, logger="amber.follower"):
+        follow.catch_up()
+    assert "not applied in place" in caplog.text
+    assert balances(replica) == balances(live)

@@ -23,11 +23,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._format._format import manifest_digest
+from .._format._format import Manifest, manifest_digest
 from .._schema._keyed import Table, find_tables
 from .._store._capture import gc_paused
 from .._store._checkpoint import CheckpointStore
+from .._store._info import CheckpointInfo, checkpoint_info
 from .._store._loading import _tables_as_saved
+from .._store._manifests import check_link
 from .._store._reading import CheckpointReader
 from ..errors import ManagerError
 from ..events import FollowerCaughtUp
@@ -48,11 +50,13 @@ class Lag:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A follower's state as a restore would have loaded it: the checkpoint and its chain."""
+    """A follower's state as a restore would have loaded it: the checkpoint and its chain
+    (``infos``: each of its checkpoints as read when applied, the full base first)."""
 
     checkpoint: str
     chain: list[str]
     state: Any
+    infos: tuple[CheckpointInfo, ...] = ()
 
 
 class Follower:
@@ -68,6 +72,7 @@ class Follower:
         self._lock = threading.RLock()
         self._loaded: Loaded | None = None
         self._tables: dict[int, Table[Any, Any]] = {}
+        self._head: Manifest | None = None  # the manifest of the checkpoint held
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: Exception | None = None  # the last catch-up's failure (the thread keeps trying)
@@ -166,27 +171,35 @@ class Follower:
 
     def _apply(self, checkpoint_id: str) -> bool:
         """Apply one checkpoint; whether as a delta on the state held (not loaded whole)."""
-        manifest = self.store.manifest(checkpoint_id)
-        held = self._loaded
+        manifest, size = self.store.manifests.read(checkpoint_id)
+        held, head = self._loaded, self._head
         in_place = False
-        if held is not None and manifest.parent == held.checkpoint:
+        if held is not None and head is not None and manifest.parent == held.checkpoint:
             try:
+                check_link(manifest, head)  # the one held, not another under its id: as a load checks
                 state = self._delta(manifest)
                 _tables_as_saved(manifest, state)  # each table's entry count, as a load checks it
-                chain = [*held.chain, manifest.id]
+                infos = (*held.infos, checkpoint_info(manifest, size))
                 in_place = True
             except Exception as e:
-                self._loaded, self._tables = None, {}  # applied in part, perhaps: load it whole
+                self._loaded, self._tables, self._head = None, {}, None  # applied in part, perhaps: load it whole
                 loud(log, logging.WARNING, "checkpoint %s not applied in place (%s): loading it whole", manifest.id, e)
-                state, chain = self.store.load(manifest.id), [m.id for m in self.store.manifests.chain(manifest.id)]
+                state, infos = self._whole(manifest.id)
         else:
-            state, chain = self.store.load(manifest.id), [m.id for m in self.store.manifests.chain(manifest.id)]
+            state, infos = self._whole(manifest.id)
         tables = {t.token: t for t in find_tables(state)}
         for table in tables.values():  # a manager promoted from here writes its first delta on this one
             table.last = (self.store.url, manifest.id, manifest_digest(manifest))
-        self._loaded, self._tables = Loaded(manifest.id, chain, state), tables
+        self._loaded, self._tables = Loaded(manifest.id, [i.id for i in infos], state, infos), tables
+        self._head = manifest
         self._hand_over(manifest.id, state)
         return in_place
+
+    def _whole(self, checkpoint_id: str) -> tuple[Any, tuple[CheckpointInfo, ...]]:
+        """A checkpoint loaded as a restore loads it, and its chain."""
+        chain = self.store.manifests.chain_read(checkpoint_id)
+        state = self.store.load(checkpoint_id)
+        return state, tuple(checkpoint_info(m, size) for m, size in chain)
 
     def _delta(self, manifest: Any) -> Any:
         plan = self.store.planner.plan(manifest)

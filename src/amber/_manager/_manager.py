@@ -37,7 +37,7 @@ from ..errors import ManagerError
 from ..events import Event, Listener
 from ..events._loud import loud
 from ._coordinate import Coordinator
-from ._follower import Follower
+from ._follower import Follower, Loaded
 from ._fork_modes import fork_capture
 from ._health import Health, HealthBook
 from ._loop import waiting_here
@@ -369,10 +369,9 @@ def _noop() -> None:
     pass
 
 
-def _caught_up(follower: Follower) -> tuple[str, list[str], Any] | None:
+def _caught_up(follower: Follower) -> Loaded | None:
     """A follower stopped, with every checkpoint committed before this manager took the
-    store applied: its state, as a restore would load it."""
+    store applied: its state and chain, as a restore would load them."""
     follower.close()
     follower.catch_up()
-    loaded = follower.loaded()
-    return None if loaded is None else (loaded.checkpoint, loaded.chain, loaded.state)
+    return follower.loaded()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._store._checkpoint import CheckpointStore
+from .._store._info import CheckpointInfo, checkpoint_info
 from ..errors import (
     CheckpointError,
     CheckpointTooLargeError,
@@ -40,6 +41,7 @@ from ..events import (
     RestoreFinished,
     RestoreStarted,
 )
+from ._follower import Loaded
 from ._participants import Participant, violations
 
 log = logging.getLogger("amber.restore")
@@ -111,10 +113,10 @@ class Restorer:
         emit: Callable[[Event], None],
         on_loaded: Callable[[Any], None] | None = None,
         *,
-        warm: tuple[str, list[str], Any] | None = None,
+        warm: Loaded | None = None,
     ) -> None:
         self.on_loaded = on_loaded  # sees the loaded state before the participants do
-        self.warm = warm  # (checkpoint, chain, state) a follower holds: not read again
+        self.warm = warm  # the checkpoint, chain and state a follower holds: not read again
         self.store = store
         self.participants = participants
         self.policy = policy
@@ -224,9 +226,8 @@ class Restorer:
 
     def _attempt(self, cid: str, quarantined: dict[str, str]) -> RestoreReport:
         began = time.perf_counter()
-        chain, state = self._load(cid, quarantined)
-        report = RestoreReport(cid, chain=chain, checks=list(CHECKS))
-        infos = [self.store.info(c) for c in chain]
+        infos, state = self._load(cid, quarantined)
+        report = RestoreReport(cid, chain=[i.id for i in infos], checks=list(CHECKS))
         report.base_bytes, report.delta_bytes = infos[0].size, sum(i.size for i in infos[1:])
         report.records = sum(infos[-1].counts.values())
         report.committed = infos[-1].time.timestamp()
@@ -259,15 +260,20 @@ class Restorer:
         report.phases["validating"] = time.perf_counter() - began
         return report
 
-    def _load(self, cid: str, quarantined: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
-        """The chain of ``cid`` and its state, or why it cannot be used (internal errors)."""
+    def _load(self, cid: str, quarantined: dict[str, str]) -> tuple[list[CheckpointInfo], dict[str, Any]]:
+        """The chain of ``cid`` and its state, or why it cannot be used (internal errors).
+        A follower holding ``cid`` read and checked its chain and its state already, each
+        checkpoint as it was committed: neither is read again."""
         try:
-            chain = self.store.manifests.chain(cid)
-            bad = [m.id for m in chain if m.id in quarantined]
+            warm = self.warm if self.warm is not None and self.warm.checkpoint == cid and self.warm.infos else None
+            if warm is not None:
+                infos = list(warm.infos)
+            else:
+                infos = [checkpoint_info(m, size) for m, size in self.store.manifests.chain_read(cid)]
+            bad = [i.id for i in infos if i.id in quarantined]
             if bad:
                 raise _Skipped(f"it builds on quarantined checkpoint {bad[0]}")
-            warm = self.warm if self.warm is not None and self.warm[0] == cid else None
-            state = warm[2] if warm is not None else self.store.load(cid)  # a follower's: read and checked already
+            state = warm.state if warm is not None else self.store.load(cid)
         except (_Skipped, _Blamed):
             raise
         except (IncompatibleSchemaError, MigrationError, UnsupportedFormatError, CheckpointTooLargeError):
@@ -283,7 +289,7 @@ class Restorer:
             raise _Refused(f"reading it failed unexpectedly: {type(e).__name__}: {e}", e) from e
         if not isinstance(state, dict):
             raise _Refused("its state is not a manager's (a dict by participant name)", TypeError(type(state)))
-        return [m.id for m in chain], state
+        return infos, state
 
     @staticmethod
     def _timed(report: RestoreReport, participant: Any, method: str, cid: str, *args: Any) -> Any:

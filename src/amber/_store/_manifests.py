@@ -183,19 +183,24 @@ class Manifests:
 
     def chain(self, checkpoint_id: str | int | None = None) -> list[Manifest]:
         """The manifests a checkpoint needs, its full base first and itself last."""
-        chain = [self.read(checkpoint_id)[0]]
-        while chain[-1].parent:
-            child = chain[-1]
+        return [manifest for manifest, _ in self.chain_read(checkpoint_id)]
+
+    def chain_read(self, checkpoint_id: str | int | None = None) -> list[tuple[Manifest, int]]:
+        """``chain``, each manifest with its size in bytes (as ``read`` gives them): what a
+        restore reports of the chain, from one read of each manifest."""
+        chain = [self.read(checkpoint_id)]
+        while chain[-1][0].parent:
+            child = chain[-1][0]
             try:
-                parent = self.read(child.parent)[0]
+                parent = self.read(child.parent)
             except CheckpointNotFoundError:
                 raise CorruptCheckpointError(
                     child.id, "parent", f"its parent checkpoint {child.parent}", "it is missing"
                 ) from None
-            if parent.depth != child.depth - 1:
+            if parent[0].depth != child.depth - 1:
                 expected = f"a parent at depth {child.depth - 1}"
-                raise CorruptCheckpointError(child.id, "parent", expected, str(parent.depth))
-            check_link(child, parent)
+                raise CorruptCheckpointError(child.id, "parent", expected, str(parent[0].depth))
+            check_link(child, parent[0])
             chain.append(parent)
         return chain[::-1]
 

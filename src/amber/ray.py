@@ -50,14 +50,21 @@ _ACKNOWLEDGED = "__amber_acknowledged__"
 
 
 def durable(
-    store: str, *, name: str | None = None, interval: float | None = 5.0, **manager_options: Any
+    store: str,
+    *,
+    name: str | None = None,
+    interval: float | None = 5.0,
+    store_options: Mapping[str, Any] | None = None,
+    **manager_options: Any,
 ) -> Callable[[T], T]:
     """Make a Ray actor class durable in ``store`` (a URL, as ``amber.open_store`` takes).
 
     ``name``: the participant's name in the checkpoints (default: the class's name; keep it
     when renaming the class). ``interval``: seconds between periodic checkpoints (None: only
-    on demand and at exit). Other keywords go to ``amber.Manager`` (``capture``,
-    ``max_chain``, ``lock_wait``, ...). Decorate the class before ``ray.remote``::
+    on demand and at exit). ``store_options``: keywords for ``amber.open_store``
+    (``registry``, ``signing_key``, ``storage_options``, ...). Other keywords go to
+    ``amber.Manager`` (``capture``, ``max_chain``, ``lock_wait``, ``lease_seconds``, ...).
+    Decorate the class before ``ray.remote``::
 
         @ray.remote(max_restarts=-1)
         @amber.ray.durable("s3://bucket/counters/a")
@@ -76,7 +83,8 @@ def durable(
             original_init(self, *args, **kwargs)
             if not hasattr(self, "name"):
                 self.name = name or cls.__name__
-            manager = Manager(open_store(store), [self], interval=interval, **manager_options)
+            opened = open_store(store, **(store_options or {}))
+            manager = Manager(opened, [self], interval=interval, **manager_options)
             _start(self, manager, manager.restore)
 
         cls.__init__ = __init__  # type: ignore[misc]

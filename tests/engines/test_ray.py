@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+import amber
+
 ray = pytest.importorskip("ray")
 
-from tests.support.ray_actors import counter_class  # noqa: E402 - after the extra is known to be here
+from tests.support.ray_actors import counter_class, notes_class, registry  # noqa: E402 - after the extra is known to be here
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -69,3 +71,13 @@ def test_an_actor_checkpoints_on_demand_and_a_second_copy_cannot_write_beside_it
     with pytest.raises(ray.exceptions.RayActorError, match="StoreLockedError"):
         ray.get(second.total.remote(), timeout=60)
     ray.kill(first)
+
+
+@pytest.mark.usefixtures("cluster")
+def test_an_actor_opens_its_store_with_the_options_given_its_registry_among_them(tmp_path: Path) -> None:
+    notes = ray.remote(max_restarts=-1, max_task_retries=0)(notes_class(str(tmp_path / "store"))).remote()
+    assert ray.get(notes.write.remote("first"), timeout=60) == 1  # its records are its registry's
+    os.kill(ray.get(notes.amber_pid.remote()), signal.SIGKILL)
+    assert _call_surviving(notes.read.remote) == ["first"]
+    assert amber.open_store(tmp_path / "store", registry=registry).load()["notes"]["notes"][0].text == "first"
+    ray.kill(notes)

@@ -31,3 +31,36 @@ def counter_class(store: str, **options: Any) -> type:
             return dict(self.counts)
 
     return Counter
+
+
+registry = amber.Registry()  # an application's own registry, not the default one
+
+
+@registry.record("ray.Note", version=1)
+class Note(amber.Record):
+    text: str
+
+
+def notes_class(store: str) -> type:
+    """A durable actor whose records are declared in ``registry``: ``write`` acknowledged."""
+
+    @amber.ray.durable(store, name="notes", interval=None, store_options={"registry": registry})
+    class Notes:
+        def __init__(self) -> None:
+            self.notes: amber.Table[int, Note] = amber.Table()
+
+        def snapshot(self) -> dict[str, Any]:
+            return {"notes": self.notes}
+
+        def restore(self, state: dict[str, Any]) -> None:
+            self.notes = state["notes"]
+
+        @amber.ray.acknowledged
+        def write(self, text: str) -> int:
+            self.notes[len(self.notes)] = Note(text)
+            return len(self.notes)
+
+        def read(self) -> list[str]:
+            return [note.text for note in self.notes.values()]
+
+    return Notes

@@ -1,9 +1,11 @@
 """Every example in the README, docs/ and examples/bank/README.md runs, in a fresh interpreter.
 
 A page's ```python blocks run in order in one interpreter, and its ```sh blocks run with bash
-at their place among them, in the same folder. Other blocks are shown, not run, and must say
-what they are: ```console (a command to adapt, naming your own module or bucket), ```text
-(output, a layout, a sketch), ```json.
+at their place among them, in the same folder (``AMBER_REPO`` names the repository, for a page
+that copies files from it). Other blocks are shown, not run, and must say what they are:
+```console (a command to adapt, naming your own module or bucket), ```text (output, a layout,
+a sketch), ```json, and ```yaml and ```dockerfile: a file of the repository, which its first
+line names (``# examples/kubernetes/statefulset.yaml: ...``), copied whole.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "bank" / "README.md"]
 FENCE = re.compile(r"^```(\S*)\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
 RUN = {"python", "sh"}
-SHOWN = {"console", "text", "json"}
+SHOWN = {"console", "text", "json", "yaml", "dockerfile"}
 PRELUDE = """import subprocess as _subprocess
 def _sh(code):
     _subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code], check=True)
@@ -39,7 +41,8 @@ def script(path: Path) -> str:
 
 
 def run_blocks(doc: Path, cwd: Path) -> None:
-    env = os.environ | {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = os.environ | {"PATH": path, "AMBER_REPO": str(ROOT)}
     result = subprocess.run(  # the S3 examples reach the test server through the AWS_* variables
         [sys.executable, "-c", script(doc)], cwd=cwd, env=env, check=False, capture_output=True, text=True, timeout=180
     )
@@ -58,6 +61,20 @@ def test_examples_run(doc: Path, tmp_path: Path) -> None:
 def test_every_example_says_whether_it_runs(doc: Path) -> None:
     kinds = {kind for kind, _ in blocks(doc)}
     assert kinds <= RUN | SHOWN, f"{doc.name}: blocks labelled {sorted(kinds - RUN - SHOWN)}: label them"
+
+
+COPIED = {"yaml", "dockerfile"}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_copied_file_is_the_file_itself(doc: Path) -> None:
+    """A manifest shown in a page is the one its tests check, not a copy that drifted."""
+    for kind, code in blocks(doc):
+        if kind in COPIED:
+            named = re.match(r"# ([\w./-]+?):?\s", code)
+            assert named, f"{doc.name}: a ```{kind} block must name its file on its first line: # <path>: ..."
+            assert (ROOT / named[1]).is_file(), f"{doc.name}: {named[1]} is not a file of the repository"
+            assert code == (ROOT / named[1]).read_text(), f"{doc.name}: its copy of {named[1]} differs from the file"
 
 
 def test_the_quickstart_example_runs(tmp_path: Path) -> None:

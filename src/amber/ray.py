@@ -105,6 +105,7 @@ def sharded(
     key_groups: int = 128,
     key: str = "key",
     interval: float | None = 5.0,
+    store_options: Mapping[str, Any] | None = None,
     **manager_options: Any,
 ) -> Callable[[T], T]:
     """Make a Ray actor class a shard of the pool at ``pool`` (a URL: ``amber.open_pool``).
@@ -113,11 +114,13 @@ def sharded(
     keyed by the routing key): a shard's checkpoints hold them, split by key group. Every
     public method with a parameter named ``key`` refuses a key of a group the shard does not
     own (``NotOwnedError``, after one look at the newest assignment). ``key_groups`` is fixed
-    when the pool is created. The actor is constructed by ``ShardedPool``, which passes its
-    shard's name; other options as ``durable``."""
+    when the pool is created. ``store_options``: keywords for ``amber.open_pool``
+    (``registry``, ``signing_key``, ``storage_options``, ...). The actor is constructed by
+    ``ShardedPool``, which passes its shard's name; other options as ``durable``."""
     _import_ray()
     manager_options.setdefault("handle_sigterm", False)
     names = tuple(tables)
+    options = dict(store_options or {})
 
     def decorate(cls: T) -> T:
         original_init = cls.__init__  # type: ignore[misc]
@@ -126,7 +129,7 @@ def sharded(
         def __init__(self: Any, *args: Any, amber_shard: str, **kwargs: Any) -> None:
             self._amber_lock = threading.RLock()
             original_init(self, *args, **kwargs)
-            shard = open_pool(pool, key_groups=key_groups).shard(amber_shard)
+            shard = open_pool(pool, key_groups=key_groups, **options).shard(amber_shard)
             participant = _Shard(self, shard, names)
             self._amber_shard = participant
             store = shard.pool.shard_store(amber_shard)
@@ -135,7 +138,7 @@ def sharded(
 
         del __init__.__wrapped__  # Ray checks calls against this signature
         cls.__init__ = __init__  # type: ignore[misc]
-        cls.__amber_pool__ = (pool, key_groups)  # type: ignore[attr-defined]  # for ShardedPool
+        cls.__amber_pool__ = (pool, key_groups, options)  # type: ignore[attr-defined]  # for ShardedPool
         _serialize_methods(cls, locked=True, key=key)
         _add_methods(cls, _COMMON | _SHARD)
         return cls
@@ -172,8 +175,8 @@ class ShardedPool:
         wait: float = 0.0,
     ) -> None:
         ray = _import_ray()
-        url, key_groups = _pool_of(actor_class)
-        self.pool: Pool = open_pool(url, key_groups=key_groups)
+        url, key_groups, pool_options = _pool_of(actor_class)
+        self.pool: Pool = open_pool(url, key_groups=key_groups, **pool_options)
         names = [f"shard-{i}" for i in range(shards)] if isinstance(shards, int) else list(shards)
         self.assignment: Assignment = self.pool.assign(names, wait=wait)
         self._make = functools.partial(_create, actor_class, dict(options or {}), tuple(args), dict(kwargs or {}))
@@ -363,7 +366,7 @@ def _create(
     return actor_class.options(**options).remote(*args, amber_shard=shard, **kwargs)
 
 
-def _pool_of(actor_class: Any) -> tuple[str, int]:
+def _pool_of(actor_class: Any) -> tuple[str, int, dict[str, Any]]:
     """The pool a ``ray.remote`` class decorated with ``sharded`` belongs to."""
     cls = getattr(actor_class, "__ray_actor_class__", actor_class)  # the class ray.remote was given
     found = getattr(cls, "__amber_pool__", None)

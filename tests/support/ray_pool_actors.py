@@ -24,7 +24,7 @@ def accounts_class(pool: str, **options: Any) -> type:
             return self.balances[key]
 
         def balance(self, key: str) -> int:
-            return self.balances.get(key, 0)
+            return int(self.balances.get(key, 0))
 
         def everything(self) -> dict[str, int]:
             return dict(self.balances)

@@ -29,6 +29,7 @@ import xxhash
 from .._format._arrays import content
 from .._format._zones import token_of
 from .._schema._keyed import MISSING, Changes, Table, find_tables, table_paths
+from .._schema._record_type import RecordType
 from .._schema._registry import Registry
 from .._schema._types import FieldType
 from .._schema._wrapped import WRAPPED_CLASSES, wraps
@@ -80,6 +81,7 @@ class Hasher:
         self._tables = tuple(tables)
         self._held: set[int] | None = None  # found when first needed: see held
         self._plans: dict[type, tuple[int, ...] | None] = {}  # per class: see _plan
+        self._types: dict[type, RecordType | None] = {}  # per class: its declared type, if any
         # Classes msgspec cannot encode itself (pydantic models) are encoded as their fields.
         self._encoder = msgspec.msgpack.Encoder(order="deterministic", enc_hook=self._unknown)
 
@@ -102,9 +104,17 @@ class Hasher:
         kind = WRAPPED_CLASSES.get(type(value))
         if kind is not None:  # a deque, a path, a Fraction: what it is stored as
             return [kind.kind, kind.to_stored(value)]
-        if self.registry.type_of(type(value)) is None:
+        if self._declared(type(value)) is None:
             raise TypeError(f"cannot hash {type(value).__qualname__}")
         return self._fields(value)
+
+    def _declared(self, kind: type) -> RecordType | None:
+        """``registry.type_of``, once per class: it runs for every entry hashed."""
+        try:
+            return self._types[kind]
+        except KeyError:
+            found = self._types[kind] = self.registry.type_of(kind)
+            return found
 
     def key(self, key: Any) -> int:
         return key_hash(key)
@@ -117,7 +127,7 @@ class Hasher:
             plan = self._plan(type(value))
             if plan is None:  # nothing in it can be a record: hashed in C
                 return _hash(self._encoder.encode(value))
-            if self.registry.type_of(type(value)) is not None:  # only the fields that need it are walked
+            if self._declared(type(value)) is not None:  # only the fields that need it are walked
                 fields = self._fields(value)
                 seen = {id(value)}
                 for i in plan:
@@ -160,7 +170,7 @@ class Hasher:
             return [kind.__name__, getattr(value, "maxlen", None), walked]
         if kind in (collections.Counter, collections.defaultdict):
             return [kind.__name__, self._container(dict(value), seen)]
-        if self.registry.type_of(kind) is None:
+        if self._declared(kind) is None:
             return value  # not a declared record
         if seen and id(value) in self.held:  # another entry: its own hash covers its content
             return ["@", id(value)]
@@ -170,7 +180,7 @@ class Hasher:
         return [kind.__qualname__, *(self._shallow(v, seen) for v in self._fields(value))]
 
     def _fields(self, record: Any) -> list[Any]:
-        declared = self.registry.type_of(type(record))
+        declared = self._declared(type(record))
         assert declared is not None  # planned as a declared record
         return [getter(record) for getter in declared.getters]  # not astuple: it copies deep
 
@@ -194,7 +204,7 @@ class StateHasher(Hasher):
         if isinstance(value, Table):
             return ["amber.Table", value.token]
         walked = super()._shallow(value, seen)
-        if self.registry.type_of(type(value)) is not None and isinstance(walked, list) and walked[0] != "@":
+        if self._declared(type(value)) is not None and isinstance(walked, list) and walked[0] != "@":
             return [id(value), *walked]
         return walked
 

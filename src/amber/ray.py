@@ -25,6 +25,7 @@ crash. See docs/ray.md.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import inspect
 import os
@@ -80,6 +81,7 @@ def durable(
         @functools.wraps(original_init)
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             self._amber_lock = threading.RLock()
+            self._amber_calls = _Calls()
             original_init(self, *args, **kwargs)
             if not hasattr(self, "name"):
                 self.name = name or cls.__name__
@@ -91,7 +93,7 @@ def durable(
         if fenced:
             cls.prepare = _prepare  # type: ignore[attr-defined]
             cls.resume = _resume  # type: ignore[attr-defined]
-        _serialize_methods(cls, locked=fenced)
+        _serialize_methods(cls, locked=fenced, skip=_PROTOCOL)
         _add_methods(cls, _COMMON)
         return cls
 
@@ -128,6 +130,7 @@ def sharded(
         @functools.wraps(original_init)
         def __init__(self: Any, *args: Any, amber_shard: str, **kwargs: Any) -> None:
             self._amber_lock = threading.RLock()
+            self._amber_calls = _Calls()
             original_init(self, *args, **kwargs)
             shard = open_pool(pool, key_groups=key_groups, **options).shard(amber_shard)
             participant = _Shard(self, shard, names)
@@ -139,7 +142,7 @@ def sharded(
         del __init__.__wrapped__  # Ray checks calls against this signature
         cls.__init__ = __init__  # type: ignore[misc]
         cls.__amber_pool__ = (pool, key_groups, options)  # type: ignore[attr-defined]  # for ShardedPool
-        _serialize_methods(cls, locked=True, key=key)
+        _serialize_methods(cls, locked=True, skip=frozenset(), key=key)  # the participant is _Shard
         _add_methods(cls, _COMMON | _SHARD)
         return cls
 
@@ -179,9 +182,15 @@ class ShardedPool:
         self.pool: Pool = open_pool(url, key_groups=key_groups, **pool_options)
         names = [f"shard-{i}" for i in range(shards)] if isinstance(shards, int) else list(shards)
         self.assignment: Assignment = self.pool.assign(names, wait=wait)
-        self._make = functools.partial(_create, actor_class, dict(options or {}), tuple(args), dict(kwargs or {}))
-        self.actors: dict[str, Any] = {shard: self._make(shard) for shard in names}
-        ray.get([actor.amber_groups.remote() for actor in self.actors.values()])  # every shard restored
+        make = functools.partial(_create, actor_class, dict(options or {}), tuple(args), dict(kwargs or {}))
+        self.actors: dict[str, Any] = {}
+        try:
+            for shard in names:
+                self.actors[shard] = make(shard)
+            ray.get([actor.amber_groups.remote() for actor in self.actors.values()])  # every shard restored
+        except BaseException:
+            self._abandon()  # the others would hold their stores with no handle left to stop them
+            raise
 
     def actor_for(self, key: Any) -> Any:
         """The actor owning ``key``, by the assignment this pool last read."""
@@ -191,6 +200,8 @@ class ShardedPool:
         """Give ``groups`` to the live actor ``to`` (their actor stopped or dead: its lease or
         lock is taken, waiting up to ``wait`` seconds); ``to`` takes them before this returns."""
         ray = _import_ray()
+        if to not in self.actors:
+            raise ValueError(f"no actor {to!r} in this pool: {', '.join(self.actors)}")
         self.assignment = self.pool.move(groups, to, wait=wait)
         ray.get(self.actors[to].amber_adopt.remote())
         return self.assignment
@@ -200,6 +211,16 @@ class ShardedPool:
         ray = _import_ray()
         ray.get([actor.amber_close.remote() for actor in self.actors.values()])
         for actor in self.actors.values():
+            ray.kill(actor)
+        self.actors = {}
+
+    def _abandon(self) -> None:
+        """Stop what started of a pool that failed to: a final checkpoint where an actor can
+        still take one (so it lets its store go), then kill them all."""
+        ray = _import_ray()
+        for actor in self.actors.values():
+            with contextlib.suppress(Exception):  # it failed to start, or died: nothing to close
+                ray.get(actor.amber_close.remote(), timeout=60)
             ray.kill(actor)
         self.actors = {}
 
@@ -241,19 +262,23 @@ class _Shard:
             self.manager.checkpoint()
         return report
 
-    def adopt(self) -> bool:
+    def adopt(self, calls: _Calls | None = None) -> bool:
+        """Take a newer generation's groups; checkpoint now, or (inside another method's call,
+        which holds the actor's lock) once that call returns."""
         assert self.manager is not None
         with self.actor._amber_lock:
             tables = self.tables_now()
             changed = self.shard.adopt(tables)
             self._hand(tables)
-        if changed:
+        if changed and calls is not None and calls.depth > 0:
+            calls.owed = True
+        elif changed:
             self.manager.checkpoint()
         return changed
 
-    def check(self, key: Any) -> None:
+    def check(self, key: Any, calls: _Calls) -> None:
         if not self.shard.owns(key):
-            self.adopt()  # a group given to this shard since: take it first
+            self.adopt(calls)  # a group given to this shard since: take it first
             self.shard.check(key)
 
     def _hand(self, tables: KeyedTables) -> None:
@@ -267,17 +292,18 @@ def _start(actor: Any, manager: Manager, restore: Callable[[], RestoreReport]) -
     if shard is not None:
         shard.manager = manager
     actor._amber_restored = restore()
-    atexit.register(_final, manager)  # a graceful exit (ray.actor.exit_actor, ray.shutdown)
+    _at_exit(_final, manager)  # a graceful exit (ray.actor.exit_actor, ray.shutdown)
     if manager.interval is not None:
         manager.start()
 
 
-def _serialize_methods(cls: type, *, locked: bool, key: str | None = None) -> None:
-    """Wrap the class's public methods: one at a time against checkpoints (``locked``), the
-    key checked against the shard's groups (``key``), acknowledged ones checkpointed after."""
+def _serialize_methods(cls: type, *, locked: bool, skip: frozenset[str], key: str | None = None) -> None:
+    """Wrap the class's public methods (but ``skip``): one at a time against checkpoints
+    (``locked``), the key checked against the shard's groups (``key``), acknowledged ones
+    checkpointed once the outermost call returns."""
     for attr in dir(cls):  # inherited methods too: an acknowledged one in a base class must still wait
         method = inspect.getattr_static(cls, attr)
-        if attr.startswith("_") or attr in _PROTOCOL or not inspect.isfunction(method):
+        if attr.startswith("_") or attr in skip or not inspect.isfunction(method):
             continue
         checks_key = key is not None and key in inspect.signature(method).parameters
         if inspect.iscoroutinefunction(method):
@@ -287,20 +313,37 @@ def _serialize_methods(cls: type, *, locked: bool, key: str | None = None) -> No
         setattr(cls, attr, _serialized(method, locked=locked, key=key if checks_key else None))
 
 
+class _Calls(threading.local):
+    """A thread's calls into the actor's methods: how deep, and whether a checkpoint is owed
+    (an acknowledged method called by another replies through the outermost one)."""
+
+    depth = 0
+    owed = False
+
+
 def _serialized(method: Callable[..., Any], *, locked: bool, key: str | None) -> Callable[..., Any]:
     signature = inspect.signature(method)
     acknowledge = getattr(method, _ACKNOWLEDGED, False)
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls: _Calls = self._amber_calls
         if key is not None:
-            self._amber_shard.check(signature.bind(self, *args, **kwargs).arguments[key])
-        if locked:
-            with self._amber_lock:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            self._amber_shard.check(bound.arguments[key], calls)
+        calls.depth += 1
+        try:
+            if locked:
+                with self._amber_lock:
+                    result = method(self, *args, **kwargs)
+            else:
                 result = method(self, *args, **kwargs)
-        else:
-            result = method(self, *args, **kwargs)
-        if acknowledge:  # after the lock: the checkpoint's pause takes it
+            calls.owed = calls.owed or acknowledge
+        finally:
+            calls.depth -= 1
+        if calls.depth == 0 and calls.owed:  # outside every lock: the checkpoint's pause takes it
+            calls.owed = False
             self._amber_manager.checkpoint()
         return result
 
@@ -373,6 +416,17 @@ def _pool_of(actor_class: Any) -> tuple[str, int, dict[str, Any]]:
     if found is None:
         raise TypeError(f"{actor_class!r} is not an actor class decorated with @amber.ray.sharded")
     return found  # type: ignore[no-any-return]
+
+
+def _at_exit(function: Callable[..., None], *args: Any) -> None:
+    """Run ``function`` as the interpreter exits, before ``concurrent.futures`` stops taking
+    work (a checkpoint's pipeline needs it): plain ``atexit`` runs after, and the final
+    checkpoint failed. ``threading._register_atexit`` is where concurrent.futures registers."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(function, *args)
+    else:
+        register(function, *args)
 
 
 def _final(manager: Manager) -> None:

@@ -23,7 +23,7 @@ from .._format._format import ID_PATTERN
 from .._format._objects import decode_object
 from ..errors import CorruptCheckpointError
 
-MAX_ASSIGNMENT = 8 << 20  # 65536 groups, each with an owner and a source: a few MB at most
+MAX_ASSIGNMENT = 32 << 20  # 65536 groups, each with a 64-character owner and source: about 10 MB at most
 SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -138,6 +138,22 @@ def assignment_problem(a: Assignment, generation: int, key_groups: int) -> tuple
     for source in a.sources:
         if source is not None and not (SHARD_NAME.fullmatch(source.shard) and ID_PATTERN.fullmatch(source.checkpoint)):
             return "a source of a shard's name and a checkpoint id", repr(source)[:200]
+    return None
+
+
+def succession_problem(before: Assignment | None, after: Assignment) -> tuple[str, str] | None:
+    """What makes ``after`` no successor of ``before`` (the generation before it), as
+    (expected, found), or None. A group keeping its owner keeps its ``since`` and source; a
+    group changing owner has ``since`` = ``after``'s generation. Generation 1 has no sources."""
+    if before is None:
+        if any(s != 1 for s in after.since) or any(after.sources):
+            return "generation 1: every group since 1, no sources", "other"
+        return None
+    for group, (old, new) in enumerate(zip(before.owners, after.owners, strict=True)):
+        if old == new and (after.since[group], after.sources[group]) != (before.since[group], before.sources[group]):
+            return f"group {group} as generation {before.generation} left it (same owner {new})", "changed"
+        if old != new and after.since[group] != after.generation:
+            return f"group {group}, moved to {new}, owned since {after.generation}", str(after.since[group])
     return None
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -30,7 +30,6 @@ from .._format._signing import Keyring
 from .._schema._keyed import Table
 from .._schema._registry import Registry
 from .._store._checkpoint import CheckpointStore
-from .._store._info import CheckpointInfo
 from .._store._open import storage_for
 from .._store._writer_lock import WriterLock
 from ..errors import (
@@ -58,10 +57,12 @@ from ._assignment import (
     moved,
     reassigned,
     spread,
+    succession_problem,
 )
 from ._keys import key_group
 
 KeyedTables = dict[str, Table[Any, Any]]
+Held = tuple[str, int, frozenset[int]]  # a shard's checkpoint: its id, and the generation and groups it holds
 
 
 class Pool:
@@ -92,14 +93,24 @@ class Pool:
         """The newest generation (or ``generation``); None before the first. A damaged one is
         refused, never skipped: an older generation would hand its groups to two shards."""
         if generation is None:
-            found = self.generations()
-            if not found:
+            numbers = self.generations()
+            if not numbers:
                 return None
-            generation = found[-1]
-        data = read_object(self.storage, assignment_key(generation), MAX_ASSIGNMENT)
-        if data is None:
+            generation = numbers[-1]
+        found = self._read(generation)
+        if found is None:
             raise CheckpointNotFoundError(f"generation {generation}", "assignment", "a written generation", "none")
-        return decoded_assignment(data, generation, self.key_groups, self.url)
+        before = self._read(generation - 1) if generation > 1 else None
+        if generation > 1 and before is None:
+            raise CorruptCheckpointError(self.url, assignment_key(generation - 1), "the generation before the newest")
+        problem = succession_problem(before, found)
+        if problem:  # a forged or damaged generation: it could hand groups over empty
+            raise CorruptCheckpointError(self.url, assignment_key(generation), *problem)
+        return found
+
+    def _read(self, generation: int) -> Assignment | None:
+        data = read_object(self.storage, assignment_key(generation), MAX_ASSIGNMENT)
+        return None if data is None else decoded_assignment(data, generation, self.key_groups, self.url)
 
     def assign(self, shards: Sequence[str], *, wait: float = 0.0) -> Assignment:
         """Make ``shards`` the pool's shards: the first generation (groups spread evenly), the
@@ -114,7 +125,7 @@ class Pool:
             else:
                 return first
         assert current is not None  # a generation 1 exists now
-        if current.shards == list(shards):
+        if set(current.shards) == set(shards):  # after a move too: the same shards, their groups as they are
             return current
         return self.rescale(shards, wait=wait)
 
@@ -166,16 +177,18 @@ class Pool:
         current = self._current()
         giving = sorted({old for old, new in zip(current.owners, owners, strict=True) if old != new})
         with contextlib.ExitStack() as held:
-            newest = {shard: held.enter_context(_fenced(self.shard_store(shard), wait)) for shard in giving}
+            fences = {shard: held.enter_context(_Fence(self.shard_store(shard), wait)) for shard in giving}
+            newest = {shard: self._held_by(fence.store, shard, current) for shard, fence in fences.items()}
 
             def holds(shard: str, group: int) -> Source | None:
-                info = newest[shard]
-                kept = holding(info.meta) if info is not None else None
-                if info is None or kept is None or group not in kept[1] or kept[0] < current.since[group]:
+                found = newest[shard]
+                if found is None or group not in found[2] or found[1] < current.since[group]:
                     return None  # it never wrote the group since it got it: the group's data is still at its source
-                return Source(shard, info.id)
+                return Source(shard, found[0])
 
             following = reassigned(current, owners, holds)
+            for fence in fences.values():  # an operator paused past a giver's lease must not write now
+                fence.check()
             try:
                 self._write(following)
             except ConflictError:
@@ -184,29 +197,63 @@ class Pool:
                 ) from None
         return following
 
+    def _held_by(
+        self, store: CheckpointStore, shard: str, current: Assignment
+    ) -> tuple[str, int, frozenset[int]] | None:
+        """(checkpoint, generation, groups) of a giving shard's newest checkpoint a restore
+        would take (quarantined ones set aside), from its meta; None when it has none."""
+        set_aside = store.quarantined()
+        for info in reversed(store.list()):
+            if info.id in set_aside:
+                continue
+            kept = holding(info.meta)
+            if kept is None:  # without it, which groups it holds is unknown: handing them over empty would lose them
+                raise CorruptCheckpointError(
+                    f"{info.id} of shard {shard}",
+                    "meta",
+                    "amber.pool meta naming the groups it holds (a shard's manager needs meta=shard.meta)",
+                    "none",
+                )
+            if kept[0] > current.generation:
+                raise CorruptCheckpointError(
+                    self.url,
+                    assignment_key(kept[0]),
+                    f"generation {kept[0]}, which shard {shard}'s checkpoint {info.id} was written under",
+                    f"the newest is {current.generation}: a generation is missing",
+                )
+            return info.id, kept[0], kept[1]
+        return None
+
     def _write(self, assignment: Assignment) -> None:
         self.storage.put(assignment_key(assignment.generation), [msgspec.json.encode(assignment)], create_only=True)
 
 
-@contextlib.contextmanager
-def _fenced(store: CheckpointStore, wait: float) -> Iterator[CheckpointInfo | None]:
-    """Hold ``store`` as its writer would (a local folder's lock, else its lease, fencing every
-    earlier holder) and yield its newest checkpoint (None if it has none); let go after."""
-    lock = WriterLock.take(store.storage, wait=wait)
-    if lock is None:
-        store.acquire_lease(wait=wait, keep=False)
-    try:
-        try:
-            newest: CheckpointInfo | None = store.info()
-        except CheckpointNotFoundError:
-            newest = None
-        yield newest
-    finally:
-        if lock is not None:
-            lock.release()
+class _Fence:
+    """Holding a giving shard's store as its writer would: a local folder's lock, else its
+    lease (fencing every earlier holder, renewed while held); let go after."""
+
+    def __init__(self, store: CheckpointStore, wait: float) -> None:
+        self.store = store
+        self.wait = wait
+        self._lock: WriterLock | None = None
+
+    def __enter__(self) -> _Fence:
+        self._lock = WriterLock.take(self.store.storage, wait=self.wait)
+        if self._lock is None:
+            self.store.acquire_lease(wait=self.wait)
+        return self
+
+    def check(self) -> None:
+        """``FencedError`` if the lease was taken over meanwhile (a local lock cannot be)."""
+        if self.store.lease is not None:
+            self.store.lease.check()
+
+    def __exit__(self, *_: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
         else:
             with contextlib.suppress(AmberError):  # it expires by itself if the store is unreachable
-                store.release_lease()
+                self.store.release_lease()
 
 
 class PoolShard:
@@ -260,6 +307,13 @@ class PoolShard:
                 owner=None,
             )
         own_generation, own_groups, own = _own(state, self.name)
+        if own_generation > assignment.generation:
+            raise CorruptCheckpointError(
+                self.pool.url,
+                assignment_key(own_generation),
+                f"generation {own_generation}, which shard {self.name}'s checkpoint was written under",
+                f"the newest is {assignment.generation}: a generation is missing",
+            )
         kept = {g for g in mine if g in own_groups and own_generation >= assignment.since[g]}
         tables = own if kept == own_groups else split(own, kept, self.pool.key_groups)
         self.adopted = self._take_sources(tables, assignment, mine - kept)
@@ -270,7 +324,7 @@ class PoolShard:
         """Catch up with a newer generation while running: take the groups given to this shard
         (from their sources) into ``tables``, drop those given away. Whether anything changed."""
         assignment = self.pool._current()
-        if assignment.generation == self.generation:
+        if assignment.generation <= self.generation:  # older: a generation went missing, which restores refuse
             return False
         mine = assignment.groups_of(self.name)
         stale = {g for g in mine if assignment.since[g] > self.generation}  # given (or given back) since
@@ -356,6 +410,8 @@ def open_pool(
     existing = _config(storage)
     if existing is None and not create:
         raise StoreNotFoundError(f"no pool at {storage.url}")
+    if existing is None and storage.list("assignments/"):  # recreating it could give it another number of groups
+        raise CorruptCheckpointError(storage.url, "pool.json", "a pool's configuration beside its assignments", "none")
     if existing is None:
         with contextlib.suppress(ConflictError):  # another process created it first: checked below
             config = PoolConfig("amber.pool", key_groups or 128)

@@ -105,6 +105,8 @@ def test_the_demo_runs_unattended(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert re.search(r"every one of the \d+ transfers acknowledged before the kill is there", out)
+    assert re.search(r"handover gap: \d+ ms from the last transfer release 1 acknowledged to the first", out)
+    assert re.search(r"no acknowledged transfer lost: release 2 holds all \d+, and every account as a bank", out)
     assert "holds bank.Account v2, and release 1 refuses the store, as it should" in out
     assert re.search(r"the final store, read with release 3's code, holds all \d+ acknowledged transfers", out)
     assert re.search(r"migrated \d+ -> \d+: \d+ records", out)

@@ -23,6 +23,8 @@ class Tally:
     refused: int = 0  # insufficient funds: a business answer, nothing changed
     unknown: int = 0  # no answer (the instance died mid-request), or not durable in time: never promised
     redirected: int = 0  # 503 from an instance not (or no longer) serving: sent again
+    first_ack: dict[str, float] = field(default_factory=dict)  # per release, time.monotonic() of its first ack
+    last_ack: dict[str, float] = field(default_factory=dict)  # and of its last
 
 
 class LoadClient:
@@ -54,6 +56,14 @@ class LoadClient:
     def acknowledged(self) -> list[list[int]]:
         with self._lock:
             return list(self.tally.acknowledged)
+
+    def first_ack(self, release: str, timeout: float = 30) -> float | None:
+        """When ``release`` first acknowledged a transfer (``time.monotonic()``), waiting up to
+        ``timeout`` seconds for it (None: it did not)."""
+        deadline = time.monotonic() + timeout
+        while release not in self.tally.first_ack and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.tally.first_ack.get(release)
 
     def latency_ms(self) -> dict[str, float]:
         with self._lock:
@@ -91,6 +101,7 @@ class LoadClient:
             conn.request("POST", "/transfers", json.dumps(body), {"Content-Type": "application/json"})
             response = conn.getresponse()
             answer = json.loads(response.read())
+            received = time.monotonic()
         except (OSError, http.client.HTTPException) as e:
             conn.close()
             with self._lock:
@@ -100,8 +111,11 @@ class LoadClient:
                     self.tally.unknown += 1
             time.sleep(0.02)
             return None
+        redirected = False
         with self._lock:
             if response.status == 200:
+                self.tally.first_ack[release] = min(received, self.tally.first_ack.get(release, received))
+                self.tally.last_ack[release] = max(received, self.tally.last_ack.get(release, received))
                 self.tally.acknowledged.append([answer["id"], source, target, body["amount_cents"]])
                 self.tally.by_release[release] = self.tally.by_release.get(release, 0) + 1
                 self.tally.latencies.append(time.perf_counter() - started)
@@ -111,5 +125,7 @@ class LoadClient:
                 self.tally.unknown += 1  # applied but not durable in time: never promised
             else:
                 self.tally.redirected += 1
-                time.sleep(0.02)
+                redirected = True
+        if redirected:
+            time.sleep(0.02)  # not under the lock: the other clients' answers are counted meanwhile
         return conn

@@ -7,6 +7,7 @@ that a schema change touches a few lines, as in a real service.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import random
 import threading
@@ -145,6 +146,18 @@ class Bank:
                 "balances_cents": sum(self.balance_cents(a) for a in self.accounts.values()),
                 "books_cents": self.total_cents(),
             }
+
+    def shape(self) -> dict[str, dict[str, int]]:
+        """How many records of each type this bank holds, by version (``{"bank.Account":
+        {"2": 20000}, ...}``): which release's shape its state is in."""
+        counts: dict[str, dict[str, int]] = {}
+        with self.gate:
+            records = [*self.customers.values(), *self.accounts.values(), *self.transfers.values(), self.books]
+        for kind, number in collections.Counter(map(type, records)).items():
+            declared = self.registry.type_of(kind)
+            name, version = (declared.name, str(declared.version)) if declared else (kind.__qualname__, "?")
+            counts.setdefault(name, {})[version] = counts.get(name, {}).get(version, 0) + number
+        return counts
 
     def violations(self) -> Iterator[amber.Violation]:
         """The invariants, checked before every checkpoint commits and every restore serves."""

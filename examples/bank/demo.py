@@ -1,4 +1,5 @@
-"""`make demo`: the bank service from release 1 to release 3, under load, with a crash on the way.
+"""`make demo`: the bank service from release 1 to release 3, under load, with a crash on the way
+and a zero-downtime upgrade.
 
     python -m examples.bank.demo [--dir DIR] [--accounts N] [--seconds S]
 
@@ -115,7 +116,7 @@ class Demo:
     def run(self) -> None:
         v1 = self.start_under_load()
         v1 = self.crash_and_restart(v1)
-        v2 = self.rolling_upgrade(v1)
+        v2 = self.zero_downtime_upgrade(v1)
         self.unpin(v1, v2)
         self.stop_and_migrate(v2)
         self.rollback_and_migrate_again()
@@ -162,22 +163,45 @@ class Demo:
             f"   every one of the {held} transfers acknowledged before the kill is there; "
             f"{self.client.tally.unknown - unknown_before} requests cut off by the kill were never acknowledged"
         )
-        self.load(v1, self.seconds / 2)
         return v1
 
-    def rolling_upgrade(self, v1: Instance) -> Instance:
-        step(4, "roll out release 2 beside release 1, writing bank.Account at version 1 (a write pin)")
-        say("   release 2 renames Account.owner to holder and adds Account.currency: no code to read old data")
-        v2 = self.start("v2", "--pin", "bank.Account=1")
-        time.sleep(0.5)
-        waiting = v2.get("/stats")
-        check(waiting["role"] == "standby" and waiting["restored"] == {}, "release 2 waits for the store")
-        say("   release 2 is up, and still waiting for the store's writer lock after 0.5 s; traffic moves to it")
-        self.client.point_at("v2", v2.port)
-        final = v1.post("/admin/handover")["final_checkpoint"]
-        restored = v2.wait_for("take over", lambda s: s["role"] == "primary")["restored"]["checkpoint"]
-        check(restored == final, f"release 2 restores release 1's final checkpoint {final}")
-        say(f"   release 1 took a final checkpoint ({final}) and released the store; release 2 restored it and serves")
+    def zero_downtime_upgrade(self, v1: Instance) -> Instance:
+        step(4, "upgrade to release 2 with zero downtime: it follows release 1 under load, then takes over")
+        say("   release 2 renames Account.owner to holder and adds Account.currency: no code to read old data;")
+        say("   it writes bank.Account at version 1 while release 1 may still read the store (a write pin)")
+        v2 = self.start("v2", "--follow", "--pin", "bank.Account=1")
+        v2.wait_for("follow release 1", lambda s: s["role"] == "follower" and bool(s["following"]["checkpoint"]))
+        self.load(v1, self.seconds / 2)
+        following = v2.get("/stats")["following"]
+        lag = following["lag_ms"] or {"p50": 0, "p99": 0}
+        applied, whole = following["applied"], following["whole"]
+        say(f"   meanwhile release 2, a follower, applied release 1's {applied} checkpoints as they committed,")
+        say(f"   through its own types ({applied - whole} deltas in place, {whole} full ones loaded whole);")
+        say(f"   its lag behind each commit: median {lag['p50']:.0f} ms, p99 {lag['p99']:.0f} ms")
+        self.in_release_2_shape(v2, "as a follower")
+        v2.post("/admin/promote")  # it waits for the store's writer lock
+        self.client.point_at("v2", v2.port)  # from now on transfers wait at release 2 until it serves
+        handover = v1.post("/admin/handover", {"successor": "follower"})
+        final = handover["final_checkpoint"]
+        stats = v2.wait_for("take over", lambda s: s["role"] == "primary")
+        check(stats["restored"]["checkpoint"] == final, f"release 2 takes over at release 1's final checkpoint {final}")
+        first, last = self.client.first_ack("v2"), self.client.tally.last_ack.get("v1")
+        if first is None or last is None:
+            raise DemoFailed("release 1 acknowledged transfers before the handover, and release 2 after it")
+        gap, delta = (first - last) * 1000, v1.get("/stats")["delta_ms"]
+        check(bool(delta), "release 1 committed delta checkpoints")
+        promotion = stats["promotion"]
+        say(f"   release 1 stopped taking transfers, committed a final {handover['kind']} ({final}), let the store go;")
+        say(
+            f"   release 2, promoted, {promotion['kind']} and served "
+            f"{(promotion['online_at'] - handover['released_at']) * 1000:.0f} ms later, without a restore"
+        )
+        say(f"   handover gap: {gap:.0f} ms from the last transfer release 1 acknowledged to the first release 2 did,")
+        say(f"   {gap / delta:.1f}x one delta checkpoint of release 1 ({delta:.0f} ms, median): release 2's first")
+        say("   acknowledgement waits for its own first checkpoint")
+        held = self.holds_every_acknowledged_transfer(v2)
+        self.in_release_2_shape(v2, "serving")
+        say(f"   no acknowledged transfer lost: release 2 holds all {held}, and every account as a bank.Account v2")
         self.load(v2, self.seconds / 2)
         pinned, version = self.newest_holding_accounts()
         check(version == 1, "release 2 writes bank.Account v1 while pinned")
@@ -189,6 +213,16 @@ class Demo:
             " hold. Rolling the deploy back is safe."
         )
         return v2
+
+    def in_release_2_shape(self, v2: Instance, how: str) -> None:
+        shape = v2.get("/shape")
+        accounts = shape.get("bank.Account", {})
+        check(
+            set(accounts) == {"2"} and sum(accounts.values()) == self.accounts,
+            f"release 2, {how}, holds every account as a bank.Account v2 ({shape})",
+        )
+        others = {name: versions for name, versions in shape.items() if name != "bank.Account"}
+        check(all(set(versions) == {"1"} for versions in others.values()), f"release 2, {how}, holds {shape}")
 
     def unpin(self, v1: Instance, v2: Instance) -> None:
         step(5, "lift the pin: release 2 writes bank.Account v2 from now on")

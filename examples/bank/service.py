@@ -1,17 +1,23 @@
 """The bank as an HTTP service, its state managed by Amber.
 
-    python -m examples.bank.service --release v1 --store ./state [--port 8000]
+    python -m examples.bank.service --release v1 --store ./state [--port 8000] [--follow]
 
 It restores its state from the store (waiting for the store's writer lock while another
-instance holds it), seeds a fresh store, then serves JSON over HTTP:
+instance holds it), seeds a fresh store, then serves JSON over HTTP. With ``--follow`` it
+starts as a follower of the instance writing the store instead (``amber.Follower``: each
+checkpoint that one commits is applied to its state, read through this release's code) and
+takes over when told to (``POST /admin/promote``), without a restore:
 
     POST /transfers          {"source": 1, "target": 2, "amount_cents": 500} -> {"id": 17}
     GET  /accounts/<id>      {"id": 1, "holder": "customer 0", "balance_cents": 123456}
     POST /transfers/check    {"transfers": [[id, source, target, cents], ...]} -> {"missing": [...]}
     GET  /stats              release, role, manager phase, newest checkpoint, write pins
     GET  /totals             accounts, transfers, the sum of balances and the books' total
+    GET  /shape              the records held, by type and version: {"bank.Account": {"2": 20000}, ...}
     POST /admin/checkpoint   {"full": false}: take one now, in the background
     POST /admin/handover     stop taking transfers, take a final checkpoint, release the store
+                             ({"successor": "follower"}: a delta, for a follower to apply)
+    POST /admin/promote      a follower takes the store (once released) and serves, warm
     POST /admin/unpin        write every type at this release's version from now on
     POST /admin/read-store   can this release's code restore the store's newest checkpoint?
 
@@ -23,17 +29,21 @@ The store must be a local folder: its writer lock is what makes a second instanc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import os
+import statistics
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import amber
+from amber.events import CheckpointCommitted, Event, FollowerCaughtUp
 
 from .common import Bank, Closed, InsufficientFunds, Ledger
 from .durability import Durability
@@ -64,9 +74,22 @@ class Service:
         )
         self.durability = Durability(ledger, self.manager, spacing)
         self.manager.listeners.append(self.durability.on_event)
+        self.store.listeners.append(self.on_event)  # the manager's events and a follower's
+        self.follower: amber.Follower | None = None
+        self.promote_asked = threading.Event()
+        self.online = threading.Event()  # set once this instance serves (or failed to)
+        self.deltas: list[float] = []  # seconds each delta checkpoint of this instance took
+        self.caught_up: list[FollowerCaughtUp] = []
+        self.promotion: dict[str, Any] = {}
 
     def go_online(self, accounts: int) -> None:
         report = self.manager.restore()  # waits for the writer lock, then verifies everything
+        if report.checkpoint is None:
+            self.bank.seed(accounts)
+            self.manager.checkpoint()
+        self.serve(report)
+
+    def serve(self, report: amber.RestoreReport) -> None:
         self.restored = {
             "checkpoint": report.checkpoint,
             "chain": report.chain,
@@ -74,12 +97,51 @@ class Service:
             "checks": report.checks,
             "seconds": report.seconds,
         }
-        if report.checkpoint is None:
-            self.bank.seed(accounts)
-            self.manager.checkpoint()
         self.durability.start()
         self.role = "primary"
+        self.online.set()
         log.info("online from checkpoint %s (a chain of %d)", report.checkpoint, len(report.chain))
+
+    def follow(self, interval: float) -> None:
+        """Follow the store's writer: load its newest checkpoint, then apply each one it
+        commits (a delta in place), every ``interval`` seconds, read through this release's
+        types, rules and steps. Reads are served meanwhile; transfers are not."""
+        self.follower = amber.Follower(self.store, self.bank.participants)
+        self.follower.start(interval)
+        self.role = "follower"
+        log.info("following %s from checkpoint %s", self.store.url, self.follower.checkpoint)
+
+    def take_over(self) -> None:
+        """Promote the follower: take the store (waiting for its writer to let go of it), apply
+        what it committed until then, and serve from the state held, without a restore."""
+        assert self.follower is not None
+        try:
+            report = self.manager.restore(warm=self.follower)
+        except amber.AmberError as e:
+            log.error("promotion failed: %s", e)
+            self.role, self.promotion = "failed", {"error": f"{type(e).__name__}: {e}"}
+            self.online.set()
+            raise
+        self.promotion = {"checkpoint": report.checkpoint, "online_at": time.time(), "kind": self._last_applied()}
+        self.serve(report)
+
+    def _last_applied(self) -> str:
+        last = self.caught_up[-1] if self.caught_up else None
+        return "loaded it whole" if last is not None and last.whole else "applied it in place"
+
+    def on_event(self, event: Event) -> None:
+        """A store listener: how long deltas take, how far behind the follower was."""
+        if isinstance(event, CheckpointCommitted) and event.kind == "delta":
+            self.deltas.append(event.seconds)
+        elif isinstance(event, FollowerCaughtUp):
+            self.caught_up.append(event)
+
+    def reading(self) -> contextlib.AbstractContextManager[object]:
+        """Hold off a follower's next checkpoint while its state is read."""
+        follower = self.follower
+        if follower is not None and self.role in ("follower", "promoting"):
+            return follower.reading()
+        return contextlib.nullcontext()
 
     def shut_down(self) -> None:
         """Before the final checkpoint: refuse new transfers, stop the group commit."""
@@ -89,6 +151,8 @@ class Service:
     # --- routes ----------------------------------------------------------------------------
 
     def transfer(self, body: dict[str, Any], ack_timeout: float = 10.0) -> Reply:
+        if self.role == "promoting":  # taking over now: the transfer waits for it to serve
+            self.online.wait(ack_timeout)
         if self.role != "primary":
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"this instance is {self.role}"}
         try:
@@ -107,15 +171,31 @@ class Service:
         rows = body.get("transfers")
         if not isinstance(rows, list):
             return HTTPStatus.BAD_REQUEST, {"error": "expected {'transfers': [[id, source, target, cents], ...]}"}
-        return HTTPStatus.OK, {"missing": self.bank.missing_transfers(rows)}
+        with self.reading():
+            return HTTPStatus.OK, {"missing": self.bank.missing_transfers(rows)}
 
     def handover(self, body: dict[str, Any]) -> Reply:
         """Stop taking transfers, commit a final checkpoint, and release the store's writer
-        lock, so that the new release's instance, waiting for it, takes over."""
+        lock, so that the new release's instance, waiting for it, takes over. For a follower
+        (``{"successor": "follower"}``) the final checkpoint is a delta, which it applies in
+        place, not a full one (``compact_on_close``), which it would load whole."""
         self.shut_down()
+        if body.get("successor") == "follower":
+            self.manager.compact_on_close = False
         result = self.manager.close()  # the final checkpoint acknowledges every waiting transfer
         self.role = "drained"
-        return HTTPStatus.OK, {"final_checkpoint": result.info.id if result else None}
+        return HTTPStatus.OK, {
+            "final_checkpoint": result.info.id if result else None,
+            "kind": result.kind if result else None,
+            "released_at": time.time(),
+        }
+
+    def promote(self, body: dict[str, Any]) -> Reply:
+        if self.role != "follower":
+            return HTTPStatus.CONFLICT, {"error": f"this instance is {self.role}, not a follower"}
+        self.role = "promoting"
+        self.promote_asked.set()  # the main thread takes over
+        return HTTPStatus.ACCEPTED, {"promoting": True}
 
     def unpin(self, body: dict[str, Any]) -> Reply:
         before, self.store.write_versions = self.store.write_versions, {}
@@ -158,6 +238,24 @@ class Service:
             "checkpoints": self.durability.committed,
             "write_versions": self.store.write_versions,
             "restored": self.restored,
+            "delta_ms": statistics.median(self.deltas) * 1000 if self.deltas else None,
+            "following": self.following(),
+            "promotion": self.promotion,
+        }
+
+    def following(self) -> dict[str, Any]:
+        """What the follower did: checkpoints applied (in place or whole), and its lag: from
+        each commit to its application, in ms (the first load left out)."""
+        if self.follower is None:
+            return {}
+        events = self.caught_up[1:]
+        lags = sorted(e.lag_seconds * 1000 for e in events)
+        cuts = statistics.quantiles(lags, n=100, method="inclusive") if len(lags) > 1 else lags * 99
+        return {
+            "checkpoint": self.follower.checkpoint,
+            "applied": sum(e.applied for e in events),
+            "whole": sum(e.whole for e in events),
+            "lag_ms": {"p50": cuts[49], "p99": cuts[98], "max": lags[-1]} if lags else None,
         }
 
 
@@ -169,6 +267,7 @@ class Handler(BaseHTTPRequestHandler):
         "/transfers/check": Service.check_transfers,
         "/admin/checkpoint": Service.checkpoint_soon,
         "/admin/handover": Service.handover,
+        "/admin/promote": Service.promote,
         "/admin/unpin": Service.unpin,
         "/admin/read-store": Service.read_store,
     }
@@ -178,12 +277,16 @@ class Handler(BaseHTTPRequestHandler):
         account = self.path.removeprefix("/accounts/")
         if self.path == "/stats":
             self._reply(HTTPStatus.OK, service.stats())
-        elif self.path == "/totals":
-            self._reply(HTTPStatus.OK, service.bank.totals())
-        elif account != self.path and account.isdigit() and int(account) in service.bank.accounts:
-            self._reply(HTTPStatus.OK, service.bank.account_view(int(account)))
-        else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"nothing at {self.path}"})
+            return
+        with service.reading():
+            if self.path == "/totals":
+                self._reply(HTTPStatus.OK, service.bank.totals())
+            elif self.path == "/shape":
+                self._reply(HTTPStatus.OK, service.bank.shape())
+            elif account != self.path and account.isdigit() and int(account) in service.bank.accounts:
+                self._reply(HTTPStatus.OK, service.bank.account_view(int(account)))
+            else:
+                self._reply(HTTPStatus.NOT_FOUND, {"error": f"nothing at {self.path}"})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -227,6 +330,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pin", action="append", default=[], type=pin, metavar="TYPE=VERSION", help="a write pin")
     parser.add_argument("--spacing", type=float, default=0.05, help="at most one group commit per this many s")
     parser.add_argument("--lock-wait", type=float, default=120.0, help="seconds to wait for the store")
+    parser.add_argument("--follow", action="store_true", help="follow the store's writer until POST /admin/promote")
     return parser.parse_args(argv)
 
 
@@ -249,7 +353,13 @@ def main(argv: list[str] | None = None) -> None:
     server = BankServer(args.port, service)
     threading.Thread(target=server.serve_forever, name="bank-http", daemon=True).start()
     print(json.dumps({"port": server.server_address[1], "pid": os.getpid()}), flush=True)
-    service.go_online(args.accounts)
+    if args.follow:
+        service.follow(interval=0.02)
+        while not service.promote_asked.wait(0.5):  # not untimed: see below
+            pass
+        service.take_over()
+    else:
+        service.go_online(args.accounts)
     with service.manager:  # SIGTERM: a final checkpoint, then exit with status 128 + 15
         try:
             # Not an untimed wait: the kernel may deliver SIGTERM to another thread, and Python

@@ -72,9 +72,13 @@ def durable(
         class Counter: ...
     """
     _import_ray()
-    manager_options.setdefault("handle_sigterm", False)  # Ray stops its workers its own way
+    _actor_defaults(manager_options)
 
     def decorate(cls: T) -> T:
+        _refuse_misuse(cls, "durable")
+        for method in ("snapshot", "restore"):
+            if not callable(getattr(cls, method, None)):
+                raise TypeError(f"{cls.__name__}: a durable actor is its own participant: it needs {method}()")
         fenced = not (hasattr(cls, "prepare") or hasattr(cls, "resume"))  # else the class fences itself
         original_init = cls.__init__  # type: ignore[misc]  # the class's own constructor, wrapped
 
@@ -120,11 +124,20 @@ def sharded(
     (``registry``, ``signing_key``, ``storage_options``, ...). The actor is constructed by
     ``ShardedPool``, which passes its shard's name; other options as ``durable``."""
     _import_ray()
-    manager_options.setdefault("handle_sigterm", False)
+    _actor_defaults(manager_options)
     names = tuple(tables)
+    if not names or isinstance(tables, str):
+        raise TypeError(f"tables must name the actor's amber.Table attributes, as a tuple: not {tables!r}")
     options = dict(store_options or {})
 
     def decorate(cls: T) -> T:
+        _refuse_misuse(cls, "sharded")
+        for method in ("snapshot", "restore"):
+            if method in vars(cls):
+                raise TypeError(
+                    f"{cls.__name__}.{method}(): a sharded actor's state is its tables {names}, split by key group;"
+                    " its own snapshot() and restore() would never be called"
+                )
         original_init = cls.__init__  # type: ignore[misc]
 
         @functools.wraps(original_init)
@@ -132,6 +145,12 @@ def sharded(
             self._amber_lock = threading.RLock()
             self._amber_calls = _Calls()
             original_init(self, *args, **kwargs)
+            for attr in names:  # a misspelt name would leave the real table out of every checkpoint
+                if not isinstance(getattr(self, attr, None), Table):
+                    raise TypeError(
+                        f"{cls.__name__}.{attr} must be an amber.Table set in __init__ (tables={names}),"
+                        f" not {type(getattr(self, attr, None)).__name__}"
+                    )
             shard = open_pool(pool, key_groups=key_groups, **options).shard(amber_shard)
             participant = _Shard(self, shard, names)
             self._amber_shard = participant
@@ -209,10 +228,21 @@ class ShardedPool:
     def stop(self) -> None:
         """Stop every actor after a final checkpoint (each lets its store go)."""
         ray = _import_ray()
-        ray.get([actor.amber_close.remote() for actor in self.actors.values()])
+        closing = {name: actor.amber_close.remote() for name, actor in self.actors.items()}
+        failed: dict[str, BaseException] = {}
+        for name, reply in closing.items():
+            try:
+                ray.get(reply)
+            except ray.exceptions.RayActorError:
+                pass  # dead already: its store's lock went with its process (a lease expires)
+            except Exception as e:
+                failed[name] = e
         for actor in self.actors.values():
             ray.kill(actor)
         self.actors = {}
+        if failed:
+            name, error = next(iter(failed.items()))
+            raise error from None
 
     def _abandon(self) -> None:
         """Stop what started of a pool that failed to: a final checkpoint where an actor can
@@ -344,10 +374,18 @@ def _serialized(method: Callable[..., Any], *, locked: bool, key: str | None) ->
             calls.depth -= 1
         if calls.depth == 0 and calls.owed:  # outside every lock: the checkpoint's pause takes it
             calls.owed = False
-            self._amber_manager.checkpoint()
+            _acknowledge(self._amber_manager)
         return result
 
     return wrapper
+
+
+def _acknowledge(manager: Manager) -> None:
+    """Commit what the call did. Found nothing to write: a record changed in place without
+    ``touch()`` looks unchanged, so look at every entry (the touch check: it warns, and the
+    checkpoint writes the change) before replying as if it were durable."""
+    if manager.checkpoint().skipped:
+        manager.checkpoint(verify=True)
 
 
 def _prepare(self: Any) -> None:
@@ -416,6 +454,19 @@ def _pool_of(actor_class: Any) -> tuple[str, int, dict[str, Any]]:
     if found is None:
         raise TypeError(f"{actor_class!r} is not an actor class decorated with @amber.ray.sharded")
     return found  # type: ignore[no-any-return]
+
+
+def _actor_defaults(options: dict[str, Any]) -> None:
+    """Manager options suited to an actor Ray restarts: no SIGTERM handler (Ray stops its
+    workers its own way), and a restart waiting for its dead predecessor's lease to expire
+    (on object storage it outlives a SIGKILL by ``lease_seconds``) rather than failing."""
+    options.setdefault("handle_sigterm", False)
+    options.setdefault("lock_wait", options.get("lease_seconds", 30.0) + 10.0)
+
+
+def _refuse_misuse(cls: Any, decorator: str) -> None:
+    if hasattr(cls, "__ray_actor_class__") or not isinstance(cls, type):
+        raise TypeError(f"@amber.ray.{decorator} goes under @ray.remote, on the class itself: {cls!r}")
 
 
 def _at_exit(function: Callable[..., None], *args: Any) -> None:

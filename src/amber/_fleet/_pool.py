@@ -286,6 +286,17 @@ class PoolShard:
         )
 
     def snapshot(self, tables: Mapping[str, Table[Any, Any]]) -> dict[str, Any]:
+        """The shard's state for its checkpoint; ``NotOwnedError`` for a key set since the last
+        checkpoint (or anywhere in a table never saved) outside this shard's groups: the next
+        rescale would drop it, so it is refused now, loudly, not acknowledged."""
+        for name, table in tables.items():
+            if not isinstance(table, Table):
+                raise TypeError(f"shard {self.name}: table {name!r} is a {type(table).__name__}, not an amber.Table")
+            changes = table._changes  # the keys set since the last checkpoint: only those can be new strangers
+            keys = changes.changed | changes.touched if table.last is not None else table.keys()
+            for key in keys:
+                if not self.owns(key):
+                    self.check(key)
         return {"pool": {"generation": self.generation, "groups": sorted(self.groups)}, "tables": dict(tables)}
 
     def meta(self) -> dict[str, Any]:

@@ -154,7 +154,7 @@ def test_a_well_formed_forged_generation_empties_groups_even_in_a_signed_pool(tm
     exact_or_refused(pool, expected)
 
 
-@pytest.mark.xfail(strict=True, reason="a source checkpoint is not protected from the giver's retention (loud at the taker's start); issue 21 notes")
+@pytest.mark.xfail(strict=True, reason="sources are not kept from a giver's retention (loud at the taker's start)")
 def test_retention_on_a_restarted_giver_deletes_the_checkpoint_its_moved_group_lives_in(tmp_path: Path) -> None:
     """A group moves from a dead shard ``a`` to ``b`` while ``b`` is stopped (or has not
     adopted yet). ``a`` is restarted (Ray restarts actors; the shard still owns its other
@@ -515,7 +515,7 @@ def test_an_operator_moving_a_group_while_its_shard_restores_is_refused(
 # --- a fenced giver keeps serving -----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a fenced giver's check() looks at its groups in memory; its acknowledged calls fail, unacknowledged writes are lost; issue 21 notes")
+@pytest.mark.xfail(strict=True, reason="a fenced giver checks keys against its groups in memory (acks fail)")
 def test_a_fenced_giver_still_accepts_keys_of_the_groups_it_lost(s3_url: str) -> None:
     """docs/ray.md: a key of a group the shard does not own raises ``NotOwnedError``, "so a
     caller routing with an old assignment never writes a key into the wrong shard". A paused

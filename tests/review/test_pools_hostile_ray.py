@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -45,7 +45,7 @@ def ledger_class(pool: str, **options: Any) -> type:
             self.balances[key] = value
 
         def get(self, key: str) -> int | None:
-            return self.balances.get(key)
+            return cast("int | None", self.balances.get(key))
 
         def leave(self) -> None:
             ray.actor.exit_actor()  # a graceful exit: docs/ray.md promises a final checkpoint

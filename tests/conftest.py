@@ -43,6 +43,17 @@ def s3_endpoint() -> Iterator[str]:
                     os.environ[key] = value
 
 
+@pytest.fixture(scope="session")
+def ray_cluster(s3_endpoint: str) -> Iterator[None]:
+    """One local Ray cluster for the session (2 CPUs; started once: each start costs seconds),
+    whose workers import this repository's modules and reach the S3 server."""
+    ray = pytest.importorskip("ray")
+    env = {"PYTHONPATH": str(Path(__file__).parent.parent), **CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
 def s3_url(s3_endpoint: str) -> str:
     """A fresh, empty store on the S3 server."""

@@ -6,7 +6,6 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,6 @@ import amber
 ray = pytest.importorskip("ray")
 
 from tests.support.ray_actors import counter_class, notes_class, registry  # noqa: E402 - after the extra is known to be here
-
-ROOT = Path(__file__).parent.parent.parent
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-    )
-    yield
-    ray.shutdown()
 
 
 def _call_surviving(call: Any) -> Any:
@@ -45,7 +30,7 @@ def _call_surviving(call: Any) -> Any:
             time.sleep(0.2)
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_killed_durable_actor_is_restarted_by_ray_with_every_acknowledged_change(tmp_path: Path) -> None:
     counter = ray.remote(max_restarts=-1, max_task_retries=0)(counter_class(str(tmp_path / "store"))).remote()
     rng = random.Random(3)
@@ -61,7 +46,7 @@ def test_a_killed_durable_actor_is_restarted_by_ray_with_every_acknowledged_chan
     assert ray.get(counter.amber_restored.remote()) is not None
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_an_actor_checkpoints_on_demand_and_a_second_copy_cannot_write_beside_it(tmp_path: Path) -> None:
     Counter = ray.remote(max_restarts=0)(counter_class(str(tmp_path / "store"), lock_wait=0.2))
     first = Counter.remote()
@@ -73,7 +58,7 @@ def test_an_actor_checkpoints_on_demand_and_a_second_copy_cannot_write_beside_it
     ray.kill(first)
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_an_actor_opens_its_store_with_the_options_given_its_registry_among_them(tmp_path: Path) -> None:
     notes = ray.remote(max_restarts=-1, max_task_retries=0)(notes_class(str(tmp_path / "store"))).remote()
     assert ray.get(notes.write.remote("first"), timeout=60) == 1  # its records are its registry's

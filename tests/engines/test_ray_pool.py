@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,6 @@ ray = pytest.importorskip("ray")
 import amber  # noqa: E402 - after the extra is known to be here
 import amber.ray  # noqa: E402
 from tests.support.ray_pool_actors import KEY_GROUPS, accounts_class  # noqa: E402
-
-ROOT = Path(__file__).parent.parent.parent
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-    )
-    yield
-    ray.shutdown()
 
 
 def _everything(pool: amber.ray.ShardedPool) -> dict[str, int]:
@@ -43,7 +28,7 @@ def _everything(pool: amber.ray.ShardedPool) -> dict[str, int]:
     return merged
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_pool_of_two_actors_rescaled_to_three_and_back_keeps_every_key_exactly_once(tmp_path: Path) -> None:
     Accounts = ray.remote(max_restarts=0)(accounts_class(str(tmp_path / "pool")))
     keys = {f"acct-{i}": i + 1 for i in range(60)}
@@ -66,7 +51,7 @@ def test_a_pool_of_two_actors_rescaled_to_three_and_back_keeps_every_key_exactly
     back.stop()
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_group_moves_from_a_killed_actor_to_a_live_one_while_the_others_keep_serving(tmp_path: Path) -> None:
     Accounts = ray.remote(max_restarts=0, max_task_retries=0)(accounts_class(str(tmp_path / "pool")))
     pool = amber.ray.ShardedPool(Accounts, ["a", "b", "c"])
@@ -115,7 +100,7 @@ def test_a_group_moves_from_a_killed_actor_to_a_live_one_while_the_others_keep_s
         ray.get(pool.actors[name].amber_close.remote(), timeout=120)
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_killed_shard_is_restarted_by_ray_with_its_groups_and_refuses_keys_of_others(tmp_path: Path) -> None:
     Accounts = ray.remote(max_restarts=-1, max_task_retries=0)(accounts_class(str(tmp_path / "pool")))
     pool = amber.ray.ShardedPool(Accounts, 2)

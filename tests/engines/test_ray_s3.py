@@ -5,33 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import amber
-from tests.support.s3_server import CREDENTIALS
 
 ray = pytest.importorskip("ray")
 
 from tests.support.ray_actors import counter_class  # noqa: E402 - after the extra is known to be here
 
-ROOT = Path(__file__).parent.parent.parent
 LEASE_SECONDS = 2.0  # short, so that the replacement need not wait long for the paused actor's lease
 DEADLINE = 120.0  # for liveness only: the machine may be slow or busy
 
 
-@pytest.fixture(scope="module")
-def cluster(s3_endpoint: str) -> Iterator[None]:
-    """A local Ray cluster whose workers reach the S3 server."""
-    env = {"PYTHONPATH": str(ROOT), **CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
-    yield
-    ray.shutdown()
-
-
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_paused_actor_replaced_and_resumed_is_fenced_and_readers_never_see_its_commit(s3_url: str) -> None:
     """Ray sees a stopped process as alive (it restarts only dead ones), so the replacement,
     what a scheduler would start for an actor it believes lost, is a second copy of the

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,6 @@ from examples.ray_inventory.service import inventory_actor  # noqa: E402 - after
 
 ROOT = Path(__file__).parent.parent.parent
 SKUS = ["kettle", "lamp", "mug"]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-    )
-    yield
-    ray.shutdown()
 
 
 def surviving(call: Callable[[], Any]) -> Any:
@@ -116,7 +104,7 @@ def test_the_demo_runs() -> None:
     assert "after a SIGKILL: {'kettle': (6, 5)}" in result.stdout
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_killed_inventory_actor_keeps_every_acknowledged_change(tmp_path: Path) -> None:
     inventory = inventory_actor(str(tmp_path / "store"), interval=None).remote()
     rng, model, serial = random.Random(11), Model(), 0

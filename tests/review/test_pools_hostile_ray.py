@@ -6,7 +6,6 @@ test_pools_hostile.py."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,20 +16,7 @@ ray = pytest.importorskip("ray")
 import amber  # noqa: E402 - after the extra is known to be here
 import amber.ray  # noqa: E402
 
-ROOT = Path(__file__).parent.parent.parent
 GROUPS = 16
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-    )
-    yield
-    ray.shutdown()
 
 
 def ledger_class(pool: str, **options: Any) -> type:
@@ -53,7 +39,7 @@ def ledger_class(pool: str, **options: Any) -> type:
     return Ledger
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_pool_actor_leaving_with_exit_actor_loses_its_writes_since_the_last_checkpoint(tmp_path: Path) -> None:
     """docs/ray.md: the actor checkpoints "when the actor process exits" (an atexit hook "for
     ray.actor.exit_actor, ray.shutdown"). An actor that writes and then leaves with
@@ -73,7 +59,7 @@ def test_a_pool_actor_leaving_with_exit_actor_loses_its_writes_since_the_last_ch
         again.stop()
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_a_pool_that_fails_to_start_leaves_its_other_actors_holding_their_stores(tmp_path: Path) -> None:
     """One actor of a pool cannot start (here a planted link in its shard's folder; in life a
     bad node, a constructor error, a full disk): ``ShardedPool`` raises, but the actors it

@@ -19,16 +19,13 @@ reads only the shards whose ranges overlap it, keeping each table's keys of its 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterable
 from typing import Any
 
-import msgspec
-
 from .._format._format import MAX_MANIFEST_BYTES, digest, manifest_key, parse_manifest
-from .._format._objects import decode_object, read_object
+from .._format._objects import read_object
 from .._format._signing import Keyring
 from .._maintenance._retention import Retention, collect
 from .._schema._keyed import Table
@@ -37,17 +34,23 @@ from .._store._checkpoint import CheckpointStore
 from .._store._open import storage_for
 from ..errors import (
     CheckpointNotFoundError,
-    ConflictError,
     CorruptCheckpointError,
     ObjectNotFoundError,
-    StoreError,
-    StoreNotFoundError,
 )
 from ..events import Listener
 from ..storage import Storage
 from ..storage._prefixed import PrefixedStorage
 from ._keys import groups_of, key_group, of_groups
-from ._records import MAX_OBJECT, Decision, FleetConfig, Vote, decision_key, decoded_decision, votes_folder
+from ._records import (
+    MAX_OBJECT,
+    Decision,
+    FleetConfig,
+    Vote,
+    decision_key,
+    decoded_decision,
+    opened_config,
+    votes_folder,
+)
 from ._worker import FleetWorker
 
 log = logging.getLogger("amber.fleet")
@@ -204,21 +207,6 @@ class Fleet:
         collect(store, Retention(keep_last=1), keep=needed | newer)
 
 
-def _config(storage: Storage) -> FleetConfig | None:
-    try:
-        data = read_object(storage, "fleet.json", MAX_OBJECT)
-    except StoreNotFoundError:
-        return None
-    if data is None:
-        return None
-    config = decode_object(
-        data, FleetConfig, lambda e: CorruptCheckpointError(storage.url, "fleet.json", "a fleet's configuration", e)
-    )
-    if not 1 <= config.key_groups <= 1 << 16:
-        raise CorruptCheckpointError(storage.url, "fleet.json", "1 to 65536 key groups", str(config.key_groups))
-    return config
-
-
 def open_fleet(
     url: str | os.PathLike[str],
     *,
@@ -240,17 +228,7 @@ def open_fleet(
     if key_groups is not None and not 1 <= key_groups <= 1 << 16:
         raise ValueError(f"key_groups must be between 1 and 65536, not {key_groups}")
     storage = storage_for(os.fspath(url), fsync=fsync, options=storage_options)
-    existing = _config(storage)
-    if existing is None and not create:
-        raise StoreNotFoundError(f"no fleet at {storage.url}")
-    if existing is None:
-        config = FleetConfig("amber.fleet", key_groups or 128)
-        with contextlib.suppress(ConflictError):  # another worker created it first: checked below
-            storage.put("fleet.json", [msgspec.json.encode(config)], create_only=True)
-        existing = _config(storage)
-        if existing is None:
-            raise StoreError(f"{storage.url}: fleet.json vanished as it was created")
-    if key_groups is not None and existing.key_groups != key_groups:
-        raise ValueError(f"{storage.url} has {existing.key_groups} key groups, not {key_groups}: they never change")
+    fresh = FleetConfig("amber.fleet", key_groups or 128)
+    existing = opened_config(storage, "fleet.json", fresh, key_groups=key_groups, create=create, noun="fleet")
     signing = Keyring.of(signing_key, verify_keys)  # shards are signed like any checkpoint
     return Fleet(storage, existing.key_groups, registry=registry, listeners=listeners, signing=signing)

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from .._format._objects import decode_object, read_object
+from .._format._objects import read_object
 from .._format._signing import Keyring
 from .._schema._keyed import Table
 from .._schema._registry import Registry
@@ -38,7 +38,6 @@ from ..errors import (
     ConflictError,
     CorruptCheckpointError,
     NotOwnedError,
-    StoreError,
     StoreNotFoundError,
 )
 from ..events import Listener
@@ -60,6 +59,7 @@ from ._assignment import (
     succession_problem,
 )
 from ._keys import key_group
+from ._records import opened_config, read_config
 
 KeyedTables = dict[str, Table[Any, Any]]
 Held = tuple[str, int, frozenset[int]]  # a shard's checkpoint: its id, and the generation and groups it holds
@@ -418,34 +418,10 @@ def open_pool(
     storage = storage_for(os.fspath(url), fsync=fsync, options=storage_options)
     if isinstance(storage, MemoryStorage):
         raise ValueError("a pool's shards run in other processes: memory:// cannot hold one")
-    existing = _config(storage)
-    if existing is None and not create:
-        raise StoreNotFoundError(f"no pool at {storage.url}")
-    if existing is None and storage.list("assignments/"):  # recreating it could give it another number of groups
+    if read_config(storage, "pool.json", PoolConfig, "a pool's configuration") is None and storage.list("assignments/"):
+        # recreating it could give the pool another number of groups than its generations have
         raise CorruptCheckpointError(storage.url, "pool.json", "a pool's configuration beside its assignments", "none")
-    if existing is None:
-        with contextlib.suppress(ConflictError):  # another process created it first: checked below
-            config = PoolConfig("amber.pool", key_groups or 128)
-            storage.put("pool.json", [msgspec.json.encode(config)], create_only=True)
-        existing = _config(storage)
-        if existing is None:
-            raise StoreError(f"{storage.url}: pool.json vanished as it was created")
-    if key_groups is not None and existing.key_groups != key_groups:
-        raise ValueError(f"{storage.url} has {existing.key_groups} key groups, not {key_groups}: they never change")
+    fresh = PoolConfig("amber.pool", key_groups or 128)
+    existing = opened_config(storage, "pool.json", fresh, key_groups=key_groups, create=create, noun="pool")
     signing = Keyring.of(signing_key, verify_keys)
     return Pool(storage, existing.key_groups, registry=registry, listeners=listeners, signing=signing)
-
-
-def _config(storage: Storage) -> PoolConfig | None:
-    try:
-        data = read_object(storage, "pool.json", 1 << 16)
-    except StoreNotFoundError:
-        return None
-    if data is None:
-        return None
-    config = decode_object(
-        data, PoolConfig, lambda e: CorruptCheckpointError(storage.url, "pool.json", "a pool's configuration", e)
-    )
-    if not 1 <= config.key_groups <= 1 << 16:
-        raise CorruptCheckpointError(storage.url, "pool.json", "1 to 65536 key groups", str(config.key_groups))
-    return config

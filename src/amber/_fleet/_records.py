@@ -9,14 +9,16 @@ pure the same way, and tests it with literal values).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 import msgspec
 
 from .._format._format import HEX128, ID_PATTERN, format_id
-from .._format._objects import decode_object
-from ..errors import CorruptCheckpointError
+from .._format._objects import decode_object, read_object
+from ..errors import ConflictError, CorruptCheckpointError, StoreError, StoreNotFoundError
+from ..storage import Storage
 from ._keys import groups_of
 
 MAX_OBJECT = 1 << 20  # a vote, a decision or the fleet's config: small JSON
@@ -25,6 +27,48 @@ MAX_OBJECT = 1 << 20  # a vote, a decision or the fleet's config: small JSON
 class FleetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     format: Literal["amber.fleet"]
     key_groups: int
+
+
+class _Config(Protocol):
+    @property
+    def key_groups(self) -> int: ...
+
+
+C = TypeVar("C", bound=_Config)
+
+
+def read_config(storage: Storage, name: str, kind: type[C], what: str) -> C | None:
+    """A fleet's or a pool's configuration object ``name`` (None if there is none yet),
+    checked: a number of key groups from 1 to 65536."""
+    try:
+        data = read_object(storage, name, MAX_OBJECT)
+    except StoreNotFoundError:
+        return None
+    if data is None:
+        return None
+    config = decode_object(data, kind, lambda e: CorruptCheckpointError(storage.url, name, what, e))
+    if not 1 <= config.key_groups <= 1 << 16:
+        raise CorruptCheckpointError(storage.url, name, "1 to 65536 key groups", str(config.key_groups))
+    return config
+
+
+def opened_config(storage: Storage, name: str, fresh: C, *, key_groups: int | None, create: bool, noun: str) -> C:
+    """The configuration ``name`` of a fleet or a pool, created as ``fresh`` (create-only:
+    the first process to create it wins) when missing and ``create``; ``key_groups``, when
+    given, must be the stored one: it never changes."""
+    kind, what = type(fresh), f"a {noun}'s configuration"
+    existing = read_config(storage, name, kind, what)
+    if existing is None and not create:
+        raise StoreNotFoundError(f"no {noun} at {storage.url}")
+    if existing is None:
+        with contextlib.suppress(ConflictError):  # another process created it first: checked below
+            storage.put(name, [msgspec.json.encode(fresh)], create_only=True)
+        existing = read_config(storage, name, kind, what)
+        if existing is None:
+            raise StoreError(f"{storage.url}: {name} vanished as it was created")
+    if key_groups is not None and existing.key_groups != key_groups:
+        raise ValueError(f"{storage.url} has {existing.key_groups} key groups, not {key_groups}: they never change")
+    return existing
 
 
 class Vote(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

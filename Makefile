@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_copy --runs 5
 	$(BIN)/python -m bench.bench_ops --runs 3
 	$(BIN)/python -m bench.bench_followers --runs 3
+	$(BIN)/python -m bench.bench_ray --runs 5
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

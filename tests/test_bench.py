@@ -26,6 +26,7 @@ ROOT = Path(__file__).parent.parent
         ["bench.bench_copy", "--runs", "1", "--accounts", "2000", "--checkpoints", "10"],
         ["bench.bench_ops", "--runs", "1", "--accounts", "2000"],
         ["bench.bench_followers", "--runs", "1", "--accounts", "2000"],
+        ["bench.bench_ray", "--runs", "1", "--accounts", "2000"],
     ],
     ids=lambda c: c[0],
 )

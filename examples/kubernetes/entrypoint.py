@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -120,12 +121,15 @@ def config(environ: Mapping[str, str]) -> Config:
             f"AMBER_EPOCH_TIMEOUT={epoch_timeout:g}: less than AMBER_INTERVAL={interval:g}, or a worker "
             "waiting out a missing one is late for the next epoch"
         )
+    lease_seconds = _number(environ, "AMBER_LEASE_SECONDS", 30.0)
+    if lease_seconds <= 0 or interval <= 0:
+        raise ConfigError("AMBER_LEASE_SECONDS and AMBER_INTERVAL must be more than 0 seconds")
     return Config(
         store=store.rstrip("/") if store else None,
         fleet=fleet.rstrip("/") if fleet else None,
         port=int(_number(environ, "PORT", 8080)),
         interval=interval,
-        lease_seconds=_number(environ, "AMBER_LEASE_SECONDS", 30.0),
+        lease_seconds=lease_seconds,
         lease_wait=_number(environ, "AMBER_LEASE_WAIT", 60.0),
         stop_seconds=_number(environ, "AMBER_STOP_SECONDS", interval + epoch_timeout),
         epoch_timeout=epoch_timeout,
@@ -149,8 +153,8 @@ def _number(environ: Mapping[str, str], name: str, default: float | None) -> flo
         value = float(text)
     except ValueError:
         raise ConfigError(f"{name}={text!r}: expected a number") from None
-    if value < 0:
-        raise ConfigError(f"{name}={text!r}: expected a number >= 0")
+    if not 0 <= value < math.inf:  # nan and inf too: they would pass every comparison later, or none
+        raise ConfigError(f"{name}={text!r}: expected a finite number >= 0")
     return value
 
 

@@ -31,7 +31,7 @@ from .._store._info import CheckpointInfo, checkpoint_info
 from .._store._loading import _tables_as_saved
 from .._store._manifests import check_link
 from .._store._reading import CheckpointReader
-from ..errors import ManagerError
+from ..errors import CheckpointNotFoundError, ManagerError
 from ..events import FollowerCaughtUp
 from ..events._loud import loud
 from ._participants import Participant, ordered
@@ -75,6 +75,9 @@ class Follower:
         self._head: Manifest | None = None  # the manifest of the checkpoint held
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._handed: str | None = None  # the checkpoint whose state the participants were last given
+        self._unusable: set[str] = set()  # checkpoints building on quarantined ones: restores skip them
+        self.promoted = False  # its state became a manager's (Manager.restore(warm=...)): it follows no more
         self.error: Exception | None = None  # the last catch-up's failure (the thread keeps trying)
 
     @property
@@ -98,7 +101,7 @@ class Follower:
 
     def lag(self) -> Lag:
         """Checkpoints committed since the one held, and how long ago the first of them was."""
-        newer = self._newer()
+        newer = self._newer(self.checkpoint or self._handed)  # after a failed load: what its participants hold
         if not newer:
             return Lag(0, 0.0)
         return Lag(len(newer), max(0.0, time.time() - self.store.info(newer[0]).time.timestamp()))
@@ -108,12 +111,20 @@ class Follower:
         newest); return how many were applied. Each catch-up that applied any is announced
         (``FollowerCaughtUp``: its lag, for metrics) to the store's listeners."""
         with self._lock:
+            if self.promoted:
+                raise ManagerError("this follower was promoted: its state is its manager's now; follow with a new one")
             wall, began = time.time(), time.perf_counter()
+            self._check_held()
             newer = self._newer()
             if not newer:
                 return 0
             committed = self.store.info(newer[0]).time.timestamp()
-            whole = sum(not self._apply(checkpoint_id) for checkpoint_id in newer)
+            whole = 0
+            for checkpoint_id in newer:
+                try:
+                    whole += not self._apply(checkpoint_id)
+                except _Unusable as e:  # skipped, as a restore skips it: the state held stays
+                    loud(log, logging.WARNING, "follower of %s skips %s", self.store.url, e)
             self.store.emit(
                 FollowerCaughtUp(
                     time=time.time(),
@@ -160,14 +171,31 @@ class Follower:
                     )
                 self.error = e
 
-    def _newer(self) -> list[str]:
-        """Committed checkpoints after the one held, oldest first, quarantined ones left out
-        (restores skip them); all of them before the first load (only the newest is loaded)."""
+    def _check_held(self) -> None:
+        """Whether the checkpoint held is still the store's under its id (a writer restarted
+        after a gc or a rollback may commit another under it): if not, the state held is no
+        checkpoint's any more, and the newest is loaded whole."""
+        held = self._head
+        if held is None:
+            return
+        try:
+            current, _ = self.store.manifests.read(held.id)
+        except CheckpointNotFoundError:
+            current = None
+        if current is None or manifest_digest(current) != manifest_digest(held):
+            loud(log, logging.WARNING, "checkpoint %s held by this follower was replaced: loading anew", held.id)
+            self._loaded, self._tables, self._head = None, {}, None
+
+    def _newer(self, after: str | None = None) -> list[str]:
+        """Committed checkpoints after the one held, oldest first, quarantined ones (and those
+        building on them) left out, as restores skip them; all of them before the first load
+        (only the newest is loaded)."""
         quarantined = self.store.quarantined()
-        ids = [i for i in self.store.ids() if i not in quarantined]
-        if self._loaded is None:
+        ids = [i for i in self.store.ids() if i not in quarantined and i not in self._unusable]
+        after = after or self.checkpoint
+        if after is None:
             return ids[-1:]
-        return [i for i in ids if i > self._loaded.checkpoint]
+        return [i for i in ids if i > after]
 
     def _apply(self, checkpoint_id: str) -> bool:
         """Apply one checkpoint; whether as a delta on the state held (not loaded whole)."""
@@ -198,6 +226,11 @@ class Follower:
     def _whole(self, checkpoint_id: str) -> tuple[Any, tuple[CheckpointInfo, ...]]:
         """A checkpoint loaded as a restore loads it, and its chain."""
         chain = self.store.manifests.chain_read(checkpoint_id)
+        quarantined = self.store.quarantined()
+        bad = [m.id for m, _ in chain if m.id in quarantined]
+        if bad:
+            self._unusable.add(checkpoint_id)
+            raise _Unusable(f"checkpoint {checkpoint_id} builds on quarantined checkpoint {bad[0]}")
         state = self.store.load(checkpoint_id)
         return state, tuple(checkpoint_info(m, size) for m, size in chain)
 
@@ -212,6 +245,16 @@ class Follower:
             return
         if not isinstance(state, dict):
             raise ManagerError(f"checkpoint {checkpoint_id} holds no manager's state (a dict by participant name)")
+        missing = [p.name for p in self.participants if p.name not in state]
+        if missing:  # as a restore refuses it: a follower of the wrong store must not look caught up
+            raise ManagerError(
+                f"checkpoint {checkpoint_id} holds no state for participant(s) {', '.join(map(repr, missing))}"
+                f" (it holds {', '.join(map(repr, state)) or 'none'})"
+            )
         for participant in self.participants:
-            if participant.name in state:
-                participant.restore(state[participant.name])
+            participant.restore(state[participant.name])
+        self._handed = checkpoint_id
+
+
+class _Unusable(Exception):
+    """A checkpoint a restore would skip (it builds on a quarantined one)."""

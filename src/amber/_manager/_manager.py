@@ -197,7 +197,10 @@ class Manager:
                 raise
             self._state_hash = UNHASHABLE  # the participants hold the restored state now, not a snapshot
             if report.checkpoint is not None:
-                self.last = self.store.info(report.checkpoint)
+                warm_info = preloaded.infos[-1] if preloaded and preloaded.infos else None
+                self.last = (
+                    warm_info if warm_info and warm_info.id == report.checkpoint else self.store.info(report.checkpoint)
+                )
                 self._health.last_success, self._health.last_checkpoint = report.committed, report.checkpoint
                 self._chain_bytes = (report.base_bytes, report.delta_bytes)
             self._set_phase("online")
@@ -373,5 +376,6 @@ def _caught_up(follower: Follower) -> Loaded | None:
     """A follower stopped, with every checkpoint committed before this manager took the
     store applied: its state and chain, as a restore would load them."""
     follower.close()
-    follower.catch_up()
+    follower.catch_up()  # also checks that the checkpoint held is still the store's under its id
+    follower.promoted = True  # its tables are the manager's now: a second promotion would reuse them
     return follower.loaded()

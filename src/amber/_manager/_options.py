@@ -7,6 +7,7 @@ them without importing the manager.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -70,7 +71,7 @@ def check_options(options: dict[str, Any]) -> None:
         raise ValueError(f"stop_after must be a whole number >= 1 of failed checkpoints, not {stop_after!r}")
     if verify_every is not None and (type(verify_every) is not int or verify_every < 0):
         raise ValueError(f"verify_every must be a whole number >= 0 (0: never), not {verify_every!r}")
-    if not options["lease_seconds"] > 0:
+    if not 0 < options["lease_seconds"] < math.inf:
         raise ValueError(f"lease_seconds must be a positive number of seconds, not {options['lease_seconds']!r}")
     if options.get("meta") is not None and not callable(options["meta"]):
         raise ValueError(f"meta must be a function returning a dict, not {options['meta']!r:.100}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import socket
@@ -111,8 +112,8 @@ class Lease:
         ``LeaseHeldError`` otherwise. With ``keep``, a daemon thread renews it. The token is
         one above the previous holder's and above ``floor`` (the store's highest fence: a
         lease object removed by hand must not bring an old token back)."""
-        if seconds <= 0:
-            raise ValueError(f"seconds must be positive, not {seconds}")
+        if not 0 < seconds < math.inf:  # NaN too: a lease that never expires would stop every writer
+            raise ValueError(f"seconds must be a positive, finite number, not {seconds}")
         holder = holder or holder_name()
         deadline = time.monotonic() + wait
         while True:

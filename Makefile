@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_core --runs 5
 	$(BIN)/python -m bench.bench_evolution --runs 5
 	$(BIN)/python -m bench.bench_manager --runs 5
+	$(BIN)/python -m bench.bench_deltas --runs 5
 	$(BIN)/python -m bench.bench_observability --runs 31
 	$(BIN)/python -m bench.bench_models --runs 5
 	$(BIN)/python -m bench.bench_arrays --runs 5

@@ -240,9 +240,8 @@ class ShardedPool:
         for actor in self.actors.values():
             ray.kill(actor)
         self.actors = {}
-        if failed:
-            name, error = next(iter(failed.items()))
-            raise error from None
+        if failed:  # the others stopped all the same
+            raise next(iter(failed.values())) from None
 
     def _abandon(self) -> None:
         """Stop what started of a pool that failed to: a final checkpoint where an actor can

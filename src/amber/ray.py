@@ -155,7 +155,9 @@ def sharded(
             participant = _Shard(self, shard, names)
             self._amber_shard = participant
             store = shard.pool.shard_store(amber_shard)
-            manager = Manager(store, [participant], interval=interval, meta=shard.meta, **manager_options)
+            manager = Manager(
+                store, [participant], interval=interval, meta=shard.meta, keep=shard.kept, **manager_options
+            )
             _start(self, manager, participant.start)
 
         del __init__.__wrapped__  # Ray checks calls against this signature

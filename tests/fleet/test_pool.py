@@ -37,7 +37,7 @@ class Accounts:
 def run(pool: amber.Pool, name: str) -> tuple[Accounts, amber.Manager]:
     shard = pool.shard(name)
     accounts = Accounts(shard)
-    manager = amber.Manager(pool.shard_store(name), [accounts], meta=shard.meta, handle_sigterm=False)
+    manager = amber.Manager(pool.shard_store(name), [accounts], meta=shard.meta, keep=shard.kept, handle_sigterm=False)
     if manager.restore().checkpoint is None:
         accounts.restore(None)  # an empty store: the groups may still come from other shards
     return accounts, manager

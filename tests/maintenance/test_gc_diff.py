@@ -116,6 +116,21 @@ def test_the_manager_applies_retention_after_each_checkpoint(tmp_path: Path) -> 
     assert len(infos) <= 3 and all(not i.parent or i.parent in {j.id for j in infos} for i in infos)
 
 
+def test_the_manager_keeps_what_its_keep_names_from_its_retention(tmp_path: Path) -> None:
+    store = amber.open_store(tmp_path / "s", registry=registry)
+    bank = Bank()
+    kept: set[str] = set()
+    manager = amber.Manager(store, bank.participants, retention=amber.Retention(keep_last=1), keep=lambda: kept)
+    bank.open_accounts(5, 40)
+    kept.add(manager.checkpoint(full=True).info.id)
+    for i in range(4):
+        bank.deposit(i, 1)
+        manager.checkpoint(full=True)
+    assert {i.id for i in store.list()} == kept | {manager.last.id}  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="keep must be a function"):
+        amber.Manager(store, bank.participants, keep=["000000000001"])  # type: ignore[arg-type]
+
+
 def test_gc_on_the_command_line(tmp_path: Path) -> None:
     chain(tmp_path, "FF")
     result = amber_cli("gc", str(tmp_path / "s"), "--keep-last", "1", "--dry-run")

@@ -266,6 +266,7 @@ class PoolShard:
         self.generation = 0  # the generation this shard's groups are from
         self.groups: frozenset[int] = frozenset()
         self.adopted = False  # the last restore or adopt took groups from other shards' checkpoints
+        self._kept: tuple[int, set[str]] = (-1, set())  # (generation, its sources in this shard's store)
 
     def owns(self, key: Any) -> bool:
         return key_group(key, self.pool.key_groups) in self.groups
@@ -298,6 +299,17 @@ class PoolShard:
                 if not self.owns(key):
                     self.check(key)
         return {"pool": {"generation": self.generation, "groups": sorted(self.groups)}, "tables": dict(tables)}
+
+    def kept(self) -> set[str]:
+        """This shard's checkpoints that the newest generation names as where groups it gave
+        away still live (``Manager(keep=shard.kept)``): its retention must not remove them,
+        or a group's new owner, started later, would find its data nowhere."""
+        generation = max(self.pool.generations(), default=0)  # one listing; the generation read once
+        if self._kept[0] != generation:
+            assignment = self.pool.assignment(generation) if generation else None
+            sources = assignment.sources if assignment is not None else ()
+            self._kept = (generation, {s.checkpoint for s in sources if s is not None and s.shard == self.name})
+        return set(self._kept[1])
 
     def meta(self) -> dict[str, Any]:
         """For the manifest (``Manager(meta=...)``): what a checkpoint holds, read by rescaling."""

@@ -244,7 +244,8 @@ class Coordinator:
         if manager.retention is None:
             return
         try:
-            collect(self.store, manager.retention, emit=manager._emit)
+            keep = manager.keep() if manager.keep is not None else ()
+            collect(self.store, manager.retention, emit=manager._emit, keep=keep)
         except AmberError:
             log.exception("retention failed; checkpoints are kept")
 

@@ -25,7 +25,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
@@ -75,7 +75,9 @@ class Manager:
     run checkpoint steps on. ``meta`` is called in each checkpoint's pause, after the
     snapshots, and what it returns (JSON values) goes into that checkpoint's manifest meta,
     beside Amber's own ``amber`` entry: what the checkpoint holds, read without loading it
-    (``store.info(id).meta``).
+    (``store.info(id).meta``). ``keep`` names checkpoints ``retention`` must keep (with their
+    chains) besides its own choice, asked at each collection: a pool shard's checkpoints that
+    groups it gave away still live in (``PoolShard.kept``).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class Manager:
         verify_every: int | None = None,
         stop_after: int | None = None,
         meta: Callable[[], Mapping[str, Any]] | None = None,
+        keep: Callable[[], Collection[str]] | None = None,
     ) -> None:
         check_options(locals())
         self.store = store
@@ -123,6 +126,7 @@ class Manager:
         self.lease_seconds = lease_seconds
         self.compact_on_close = compact_on_close
         self.meta = meta
+        self.keep = keep
         self._tenure = Tenure()
         self.last: CheckpointInfo | None = None  # the newest checkpoint this manager wrote or restored
         self.last_result: CheckpointResult | None = None

@@ -73,5 +73,7 @@ def check_options(options: dict[str, Any]) -> None:
         raise ValueError(f"verify_every must be a whole number >= 0 (0: never), not {verify_every!r}")
     if not 0 < options["lease_seconds"] < math.inf:
         raise ValueError(f"lease_seconds must be a positive number of seconds, not {options['lease_seconds']!r}")
+    if options.get("keep") is not None and not callable(options["keep"]):
+        raise ValueError(f"keep must be a function returning checkpoint ids, not {options['keep']!r:.100}")
     if options.get("meta") is not None and not callable(options["meta"]):
         raise ValueError(f"meta must be a function returning a dict, not {options['meta']!r:.100}")

@@ -14,22 +14,7 @@ pytest.importorskip("ray")
 
 import amber
 import amber.ray
-
-
-class Base:
-    def __init__(self) -> None:
-        self.counts: amber.Table[str, int] = amber.Table()
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"counts": self.counts}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.counts = state["counts"]
-
-    @amber.ray.acknowledged
-    def add(self, key: str, n: int) -> int:
-        self.counts[key] = self.counts.get(key, 0) + n
-        return self.counts[key]
+from tests.support.ray_actors import Counts as Base
 
 
 def test_an_acknowledged_method_inherited_from_a_base_class_replies_after_the_commit(tmp_path: Path) -> None:

@@ -8,27 +8,34 @@ import amber
 import amber.ray
 
 
+class Counts:
+    """A counter's state and methods, not yet durable: ``counter_class`` decorates a subclass
+    (tests/engines/test_ray_methods.py too: its methods are inherited)."""
+
+    def __init__(self) -> None:
+        self.counts: amber.Table[str, int] = amber.Table()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"counts": self.counts}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.counts = state["counts"]
+
+    @amber.ray.acknowledged
+    def add(self, key: str, n: int) -> int:
+        self.counts[key] = self.counts.get(key, 0) + n
+        return int(self.counts[key])
+
+    def total(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
 def counter_class(store: str, **options: Any) -> type:
     """A durable counter in ``store``: ``add(n)`` acknowledged, ``total()`` read."""
 
     @amber.ray.durable(store, name="counter", interval=None, **options)
-    class Counter:
-        def __init__(self) -> None:
-            self.counts: amber.Table[str, int] = amber.Table()
-
-        def snapshot(self) -> dict[str, Any]:
-            return {"counts": self.counts}
-
-        def restore(self, state: dict[str, Any]) -> None:
-            self.counts = state["counts"]
-
-        @amber.ray.acknowledged
-        def add(self, key: str, n: int) -> int:
-            self.counts[key] = self.counts.get(key, 0) + n
-            return self.counts[key]
-
-        def total(self) -> dict[str, int]:
-            return dict(self.counts)
+    class Counter(Counts):
+        pass
 
     return Counter
 

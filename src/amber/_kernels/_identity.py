@@ -1,0 +1,27 @@
+"""The identity index in Python: the reference the compiled ``IdIndex`` (``_compiled.c``)
+must match. A table's reverse index (which key holds an object) is built on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IdIndex:
+    """Where each object of a list sat when the index was built, by identity (the first
+    position of an object met twice). It holds no reference to the objects, so a position
+    found says only where an object *with that address* was: check it against the list."""
+
+    __slots__ = ("_positions", "duplicates")
+
+    def __init__(self, objs: list[Any]) -> None:
+        # Built from the end, so the first position of an object met twice is the one kept.
+        self._positions = dict(zip(map(id, reversed(objs)), range(len(objs) - 1, -1, -1), strict=True))
+        self.duplicates = len(self._positions) < len(objs)
+
+    def find(self, objs: list[Any]) -> list[int]:
+        """The position of each object, -1 where it was not in the list."""
+        get = self._positions.get
+        return [get(id(obj), -1) for obj in objs]
+
+    def __len__(self) -> int:
+        return len(self._positions)

@@ -1,0 +1,73 @@
+"""The writer's inner loops in Python: the reference the compiled twin (``_compiled.c``)
+must match result for result and error for error (tests/kernels checks both on generated
+inputs). Each runs over a whole column in C-implemented builtins where it can.
+
+Arguments must be of the exact types annotated (a list, not a list subclass or any other
+iterable; a dict, not a subclass): a subclass's overridden methods would run here and be
+bypassed by the C twin, so both refuse them with the same TypeError, checked in the same order."""
+
+from __future__ import annotations
+
+from itertools import repeat
+from operator import rshift
+from typing import Any
+
+
+def _need(value: object, kind: type, what: str) -> None:
+    if type(value) is not kind:
+        raise TypeError(f"{what} must be a {kind.__name__}, not {type(value).__name__}")
+
+
+def distinct(objs: list[Any]) -> bool:
+    """Whether no object appears twice (by identity) in ``objs``."""
+    _need(objs, list, "objs")
+    # Ids shifted right: objects are 16-byte aligned, and unshifted ids crowd a set's low bits.
+    # Two live objects (16 bytes at least each) never share an id's upper bits.
+    return len(set(map(rshift, map(id, objs), repeat(4)))) == len(objs)
+
+
+def rows_of(rows: dict[int, int], objs: list[Any]) -> list[int]:
+    """The row of each object, ``rows`` mapping ``id(object)`` to its row (KeyError: not there)."""
+    _need(rows, dict, "rows")
+    _need(objs, list, "objs")
+    return list(map(rows.__getitem__, map(id, objs)))
+
+
+def add_rows(objects: list[Any], rows: dict[int, int], objs: list[Any]) -> list[int]:
+    """Give each object not yet in ``rows`` the next row (appending it to ``objects``);
+    return the row of every object of ``objs``, in order."""
+    _need(objects, list, "objects")
+    _need(rows, dict, "rows")
+    _need(objs, list, "objs")
+    for obj in objs:
+        if id(obj) not in rows:
+            rows[id(obj)] = len(objects)
+            objects.append(obj)
+    return rows_of(rows, objs)
+
+
+def gather(
+    objs: list[Any], names: tuple[str, ...], allowed: tuple[tuple[type, ...] | None, ...]
+) -> tuple[list[list[Any]], list[bool]]:
+    """Each named attribute of every object as a column, and for each column whether every
+    value's exact type is one of its ``allowed`` types (False where ``allowed`` is None).
+    An object without an attribute raises AttributeError."""
+    _need(objs, list, "objs")
+    _need(names, tuple, "names")
+    _need(allowed, tuple, "allowed")
+    if len(names) != len(allowed):
+        raise ValueError(f"names and allowed differ in length: {len(names)} and {len(allowed)}")
+    for name in names:
+        if type(name) is not str:
+            raise TypeError(f"names must hold str, not {type(name).__name__}")
+    for kinds in allowed:
+        if kinds is not None and type(kinds) is not tuple:
+            raise TypeError(f"allowed must hold tuples or None, not {type(kinds).__name__}")
+    columns = [[getattr(obj, name) for obj in objs] for name in names]
+    # Types compared by identity (their ids: both sides are alive), as the C twin compares
+    # them: a metaclass's __eq__ or __hash__ never runs.
+    checked = [
+        kinds is not None and set(map(id, map(type, column))) <= set(map(id, kinds))
+        for column, kinds in zip(columns, allowed, strict=True)
+    ]
+    return columns, checked

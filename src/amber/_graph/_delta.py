@@ -62,9 +62,13 @@ class Delta:
         ]
         missing = [i for i, origin in enumerate(found) if origin is None]
         for table in self.tables if missing else ():
-            for i, held in zip(missing, table._keys_of([objs[i] for i in missing]), strict=True):
+            held_by = table._keys_of([objs[i] for i in missing])
+            own = keys if table.token == keyed.token else None  # a value's own key is changed
+            for i, held in zip(missing, held_by, strict=True):
+                if held is MISSING or found[i] is not None or (own is not None and held == own[i]):
+                    continue  # the usual case (a new object at its one key), decided without a call
                 other = self.unchanged_key(table.token, held)
-                if found[i] is None and other is not MISSING:
+                if other is not MISSING:
                     found[i] = (table.token, other)
         return found
 

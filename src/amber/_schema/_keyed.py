@@ -14,8 +14,12 @@ import copy
 import os
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
+from operator import is_
 from typing import Any, TypeVar, overload
+
+from .. import _kernels
+from .._kernels._identity import IdIndex as _IdIndex  # the type; the instances are the selected kernels'
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -52,8 +56,8 @@ class Table(MutableMapping[K, V]):
         self._data: dict[K, V] = dict(items)
         self._changes = Changes()
         self._kinds: set[type] = set(map(type, self._data.values()))  # value types ever held
-        # id(value) -> its key (or Aliases: its keys), built when a delta needs it
-        self._where: dict[int, Any] | None = None
+        # which key holds an object: built when a delta first needs it, kept up to date after
+        self._where: _Where | None = None
         self.token = new_token()
         # (store url, checkpoint id, its manifest digest) it was last saved in or loaded from
         self.last: tuple[str, str, str] | None = None
@@ -100,7 +104,7 @@ class Table(MutableMapping[K, V]):
         data = self._data
         if self._where is not None:
             self._unindex(key)
-            _index(self._where, id(value), key)
+            _index(self._where.since, id(value), key)
         changes = self._changes
         if key not in changes.before:
             changes.before[key] = data.get(key, _MISSING)
@@ -127,7 +131,7 @@ class Table(MutableMapping[K, V]):
         if self._where is not None:
             for key, value in items.items():
                 self._unindex(key)
-                _index(self._where, id(value), key)
+                _index(self._where.since, id(value), key)
         changes = self._changes
         fresh = items.keys() - changes.before.keys()
         changes.before.update({k: self._data[k] for k in fresh & self._data.keys()})  # replaced values
@@ -204,31 +208,66 @@ class Table(MutableMapping[K, V]):
         """For each value (all of one type), the key holding that very object: ``MISSING``,
         a key, or ``Aliases`` (a set of keys) when several keys hold it.
 
-        The reverse index is built on first use and kept up to date by later changes."""
+        The reverse index is built on first use (at a load already, where the compiled
+        kernels make that cheap) and kept up to date by later changes: a lookup costs what
+        it asks, not the table's size."""
         if not values or type(values[0]) not in self._kinds:
             return [_MISSING] * len(values)
-        if self._where is None:
-            self._where = _reverse_index(self._data)
-        found = list(map(self._where.get, map(id, values), repeat(_MISSING)))
+        where = self._where if self._where is not None else self._index_whole()
         data: dict[Any, Any] = self._data
+        found = list(map(where.since.get, map(id, values), repeat(_MISSING)))
         # An entry is stale when its key now holds another object (the value moved or went).
         if Aliases in set(map(type, found)):
-            return [_held(data, key, value) for key, value in zip(found, values, strict=True)]
-        current = list(map(data.get, found, repeat(_MISSING)))  # in C: this runs in the pause
-        return [key if now is value else _MISSING for key, now, value in zip(found, current, values, strict=True)]
+            found = [_held(data, key, value) for key, value in zip(found, values, strict=True)]
+        else:
+            current = list(map(data.get, found, repeat(_MISSING)))  # in C: this runs in the pause
+            found = [key if now is value else _MISSING for key, now, value in zip(found, current, values, strict=True)]
+        if where.base is not None:
+            self._add_base_keys(where, values, found)
+        return found
+
+    def _add_base_keys(self, where: _Where, values: list[Any], found: list[Any]) -> None:
+        """Add to ``found`` the keys that have held the same object since the index was built."""
+        assert where.base is not None
+        assert where.keys is not None
+        keys = where.keys
+        if not keys:
+            return
+        # -1 (not in the index) picks the last key: checked like any other candidate.
+        candidates = list(map(keys.__getitem__, where.base.find(values)))
+        current = map(self._data.get, candidates, repeat(_MISSING))
+        for i in compress(range(len(values)), map(is_, current, values)):  # in C: this runs in the pause
+            found[i] = _with_key(found[i], candidates[i])
+
+    def _index_whole(self) -> _Where:
+        """Index every entry now: by position, in the compiled kernels' identity index (an
+        object held by several keys needs the slower index that knows them all)."""
+        base = _kernels.IdIndex(list(self._data.values()))
+        if base.duplicates:
+            self._where = _Where(None, None, _reverse_index(self._data))
+        else:
+            self._where = _Where(base, list(self._data), {})
+        return self._where
+
+    def _index_if_cheap(self) -> None:
+        """Index the table now if the compiled kernels make that cheap (a few ms a million
+        entries): built in the first delta's pause instead, it would grow with the table."""
+        if _kernels.COMPILED and self._where is None and self._kinds - _NO_IDENTITY:
+            self._index_whole()
 
     def _unindex(self, key: K) -> None:
         assert self._where is not None
+        since = self._where.since
         old = self._data.get(key, _MISSING)
         if old is _MISSING:
             return
-        entry = self._where.get(id(old), _MISSING)
+        entry = since.get(id(old), _MISSING)
         if type(entry) is Aliases:
             entry.discard(key)
             if len(entry) == 1:
-                self._where[id(old)] = next(iter(entry))
+                since[id(old)] = next(iter(entry))
         elif entry is not _MISSING and entry == key:
-            del self._where[id(old)]
+            del since[id(old)]
 
     @classmethod
     def _restored(cls, token: int, data: dict[Any, Any]) -> Table[Any, Any]:
@@ -236,16 +275,22 @@ class Table(MutableMapping[K, V]):
         table._data = data
         table._kinds = set(map(type, data.values()))
         table.token = token
+        table._index_if_cheap()
         return table
 
     def _apply(self, changed: dict[Any, Any], deleted: list[Any]) -> None:
         """Apply a delta read from a checkpoint (no change tracking: this is the saved state)."""
-        data = self._data
+        data, where = self._data, self._where
+        if where is not None:  # kept up to date: a chain's restore costs what its deltas change
+            for key in deleted:
+                self._unindex(key)
+            for key, value in changed.items():
+                self._unindex(key)
+                _index(where.since, id(value), key)
         for key in deleted:
             data.pop(key, None)
         data.update(changed)
         self._kinds.update(map(type, changed.values()))
-        self._where = None
 
 
 MISSING = _MISSING
@@ -253,6 +298,26 @@ MISSING = _MISSING
 
 class Aliases(set[Any]):
     """The keys of a table that hold one and the same object."""
+
+
+@dataclass
+class _Where:
+    """A table's reverse index: which key holds an object. ``base`` gives the position (in
+    ``keys``) each value had when the index was built; ``since`` maps id(value) -> its key
+    (or Aliases) for the values set since. Either may be stale: lookups check the table."""
+
+    base: _IdIndex | None
+    keys: list[Any] | None
+    since: dict[int, Any]
+
+
+def _with_key(found: Any, key: Any) -> Any:
+    """``found`` (MISSING, a key or Aliases) with one more key holding the same object."""
+    if found is _MISSING or found == key:
+        return key if found is _MISSING else found
+    if type(found) is Aliases:
+        return Aliases(found | {key})
+    return Aliases((found, key))
 
 
 def _held(data: dict[Any, Any], key: Any, value: Any) -> Any:
@@ -322,6 +387,8 @@ def table_paths(state: Any) -> dict[int, str]:
 
 
 _CONTAINERS = frozenset({Table, dict, list, tuple, set, frozenset})
+# Values no delta looks up by identity: a table holding only these needs no reverse index.
+_NO_IDENTITY = frozenset({int, float, str, bytes, bool, type(None), complex})
 
 
 def _containers(items: Iterable[Any]) -> list[Any]:

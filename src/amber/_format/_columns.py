@@ -19,6 +19,8 @@ from itertools import chain, compress
 from operator import is_, is_not, itemgetter
 from typing import Any, Literal
 
+from .._kernels import distinct
+from .._kernels import rows_of as kernel_rows_of
 from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType, family
 from .._schema._wrapped import WRAPPED, default_factory, wraps
 from ._arrays import ArrayPlaces, numpy
@@ -41,10 +43,8 @@ _MUTABLE += (collections.Counter, collections.defaultdict)
 
 def shared_rows(column: list[Any]) -> tuple[int, int] | None:
     """Two rows of a column holding the same mutable container object, if any (checked in C)."""
-    if set(map(type, column)) <= set(_MUTABLE):  # the usual case: one container per row
-        ids = list(map(id, column))
-        if len(set(ids)) == len(ids):
-            return None
+    if set(map(type, column)) <= set(_MUTABLE) and distinct(column):  # the usual case: one container per row
+        return None
     ids = [id(v) for v in column if type(v) in _MUTABLE]
     if len(set(ids)) == len(ids):
         return None
@@ -259,7 +259,7 @@ def encode_column(
     """The storage form of a checked typed column: records become rows, sets sorted lists,
     arrays their headers (their bytes are placed in ``arrays``)."""
     if t.kind == "record":
-        return list(map(rows_of(t).__getitem__, map(id, values)))
+        return kernel_rows_of(rows_of(t), values)
     if t.kind == "float":
         return values if int not in set(map(type, values)) else list(map(_to_float, values))
     if not _needs_rewrite(t):

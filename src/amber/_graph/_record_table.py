@@ -8,11 +8,10 @@ some written rows may adopt a parent's object; both are noted here, worked out i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import rshift
 from typing import Any
 
 from .._evolution._pin import WritePin
+from .._kernels import add_rows, distinct
 from .._schema._record_type import RecordType
 
 
@@ -67,17 +66,9 @@ class RecordTable:
     def add_many(self, objs: list[Any]) -> range | list[int]:
         """Give each new object a row; return the row of every object, in order."""
         start = len(self.objects)
-        if not start and len(set(map(rshift, map(id, objs), repeat(4)))) == len(objs):
-            # The common first batch: all new, all distinct. (Ids shifted right: objects are
-            # 16-byte aligned, and unshifted ids crowd a hash table's low bits.)
+        if not start and distinct(objs):  # the common first batch: all new, all distinct
             self.objects = list(objs)
             return range(len(objs))
-        rows = self.rows
-        for obj in dict(zip(map(id, objs), objs, strict=True)).values():
-            if id(obj) not in rows:
-                rows[id(obj)] = len(self.objects)
-                self.objects.append(obj)
+        rows = add_rows(self.objects, self.rows, objs)
         self._indexed = len(self.objects)
-        if len(self.objects) - start == len(objs):
-            return range(start, len(self.objects))
-        return list(map(rows.__getitem__, map(id, objs)))
+        return range(start, len(self.objects)) if len(self.objects) - start == len(objs) else rows

@@ -12,6 +12,7 @@ delta links to or adopts from its parent is worked out by its :class:`Delta` (_d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: 
 from .._format._tagged import TABLE, TABLEDELTA, renumbered
 from .._format._tagged_encoder import ROOT, TaggedEncoder
 from .._format._zones import say_changed_offsets, say_typed_datetimes
+from .._kernels import gather
 from .._schema._fields import FieldSchema
 from .._schema._keyed import Table
 from .._schema._record_type import RecordRejected, RecordType, one_line
@@ -128,6 +130,8 @@ class StateWriter:
             node = [TABLE, table.token, encoder.keys(keys), self._owned(values)]
             if delta is not None:  # a table new since the parent may hold its records
                 delta.adopt(table, Selection(keys, [], values, []), self._tables)
+            else:  # the next delta finds its records by identity: index them while it is cheap
+                table._index_if_cheap()
             return node
         assert delta is not None  # changes come only from a delta
         chosen = delta.select(table, changes)
@@ -263,24 +267,20 @@ class StateWriter:
         if not table.written.schema.fields:
             return [[None] * len(objs)]  # a presence column: every row costs a byte (docs/format.md)
         if table.pin is not None:
-            fields, classes = table.pin.columns(objs), table.pin.classes
+            fields, classes = [(fs, values, False) for fs, values in table.pin.columns(objs)], table.pin.classes
         else:
-            fields = [
-                (fs, _column(table.rt, fs, g, objs))
-                for fs, g in zip(table.rt.schema.fields, table.rt.getters, strict=True)
-            ]
-            classes = table.rt.classes
+            fields, classes = _gathered(table.rt, objs), table.rt.classes
         if table.rt.reruns_code and table.pin is None:
-            _refuse_unkept(table.rt, [values for _, values in fields], start)
+            _refuse_unkept(table.rt, [values for _, values, _ in fields], start)
         columns = []
         self.chunk_zones = {}  # field index -> each row's zone token
         self._tagged.tracking = False  # the search of the state found any container held twice
-        for fs, values in fields:
+        for fs, values, exact in fields:
             if fs.type.is_tagged():
                 self._checked(table, fs, values, start, classes=classes)
                 columns.append([self._tagged_field(table, fs.name, v) for v in values])
                 continue
-            if table.pin is not None or not fs.type.references():
+            if not exact and (table.pin is not None or not fs.type.references()):
                 self._checked(table, fs, values, start, classes=classes)
             tokens, lost = zone_tokens(fs.type, values)
             if tokens is not None:
@@ -298,6 +298,38 @@ class StateWriter:
     def _rows_of(self, t: FieldType) -> dict[int, int]:
         table = self._by_name.get(t.record)
         return table.rows if table is not None else {}
+
+
+def _gathered(rt: RecordType, objs: list[Any]) -> list[tuple[FieldSchema, list[Any], bool]]:
+    """Every field of many records as (field, column, exact): ``exact`` when the column holds
+    only the exact scalar types its field allows, which needs no further check. Read in one
+    pass over the records where every field is a plain attribute."""
+    fields, names = rt.schema.fields, rt.attribute_names
+    if names is not None:
+        try:
+            columns, exact = gather(objs, names, _exact_types(rt))
+            return list(zip(fields, columns, exact, strict=True))
+        except AttributeError:
+            pass  # read again field by field, to say which one is missing
+    return [(fs, _column(rt, fs, g, objs), False) for fs, g in zip(fields, rt.getters, strict=True)]
+
+
+_EXACT = {"int": (int,), "str": (str,), "bytes": (bytes,), "bool": (bool,), "float": (float,), "none": (type(None),)}
+
+
+@functools.cache
+def _exact_types(rt: RecordType) -> tuple[tuple[type, ...] | None, ...]:
+    """Per field, the exact types that need no check beyond their type (None: check it):
+    scalars whose stored form is the value itself, and unions of them with None."""
+    return tuple(_exact(fs.type) for fs in rt.schema.fields)
+
+
+def _exact(t: FieldType) -> tuple[type, ...] | None:
+    if t.kind in _EXACT:
+        return _EXACT[t.kind]
+    if t.kind == "union" and not t.is_tagged() and all(m.kind in _EXACT and m.kind != "float" for m in t.items):
+        return tuple(py for m in t.items for py in _EXACT[m.kind])
+    return None
 
 
 def _column(rt: RecordType, fs: FieldSchema, getter: Any, objs: list[Any]) -> list[Any]:

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -119,6 +119,16 @@ class RecordType:
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.schema.fields)
+
+    @functools.cached_property
+    def attribute_names(self) -> tuple[str, ...] | None:
+        """The attribute each field is read from, when every getter reads one plain attribute
+        (the writer then reads all of a record's fields in one pass); None otherwise."""
+        names = self.field_names
+        plain = all(
+            type(g) is attrgetter and g.__reduce__()[1] == (name,) for g, name in zip(self.getters, names, strict=True)
+        )
+        return names if plain else None
 
     def names_for(self, field_name: str) -> tuple[str, ...]:
         """The field's name followed by its former names, in the order they are tried."""

@@ -81,6 +81,37 @@ def test_a_record_set_again_or_moved_keeps_its_identity() -> None:
     assert shape(loaded, {}) == shape(state, {})
 
 
+def random_change(rng: random.Random, customers: Any, accounts: Any, next_id: int) -> None:
+    """One random set, touch, move, deletion or cross reference."""
+    op = rng.random()
+    if op < 0.15:
+        customers.setdefault(rng.randint(0, 8), Customer(next_id, f"c{next_id}"))
+    elif op < 0.35 and len(customers):
+        owner = customers[rng.choice(list(customers))]
+        peer = accounts[rng.choice(list(accounts))] if len(accounts) and rng.random() < 0.3 else None
+        accounts.setdefault(rng.randint(0, 15), Account(next_id, owner, next_id, peer))
+    elif op < 0.55 and len(accounts):
+        key = rng.choice(list(accounts))
+        accounts[key].balance += 1
+        accounts.touch(key)
+    elif op < 0.65 and len(customers):
+        key = rng.choice(list(customers))
+        customers[key].name += "!"
+        customers.touch(key)
+    elif op < 0.7 and len(customers):  # an alias: one customer under a second key
+        key = rng.choice(list(customers))
+        customers.setdefault(rng.randint(10, 14), customers[key])
+    elif op < 0.75 and len(accounts):
+        key, target = rng.choice(list(accounts)), rng.randint(0, 20)
+        if target == key or target not in accounts:  # replacing another account would orphan it
+            accounts[target] = accounts.pop(key)
+    elif op < 0.8:
+        pointed_at = {id(a.peer) for a in accounts.values()}
+        free = [k for k, a in accounts.items() if id(a) not in pointed_at]
+        if free:
+            del accounts[rng.choice(free)]
+
+
 def random_history(seed: int, steps: int = 30, reload: float = 0.0) -> str | None:
     """Random sets, touches, moves, deletions and cross references, within the documented
     rule (a record shared between entries is a table value, changed in place rather than
@@ -93,33 +124,7 @@ def random_history(seed: int, steps: int = 30, reload: float = 0.0) -> str | Non
     for step in range(steps):
         for _ in range(rng.randint(1, 6)):
             next_id += 1
-            op = rng.random()
-            if op < 0.15:
-                customers.setdefault(rng.randint(0, 8), Customer(next_id, f"c{next_id}"))
-            elif op < 0.35 and len(customers):
-                owner = customers[rng.choice(list(customers))]
-                peer = accounts[rng.choice(list(accounts))] if len(accounts) and rng.random() < 0.3 else None
-                accounts.setdefault(rng.randint(0, 15), Account(next_id, owner, next_id, peer))
-            elif op < 0.55 and len(accounts):
-                key = rng.choice(list(accounts))
-                accounts[key].balance += 1
-                accounts.touch(key)
-            elif op < 0.65 and len(customers):
-                key = rng.choice(list(customers))
-                customers[key].name += "!"
-                customers.touch(key)
-            elif op < 0.7 and len(customers):  # an alias: one customer under a second key
-                key = rng.choice(list(customers))
-                customers.setdefault(rng.randint(10, 14), customers[key])
-            elif op < 0.75 and len(accounts):
-                key, target = rng.choice(list(accounts)), rng.randint(0, 20)
-                if target == key or target not in accounts:  # replacing another account would orphan it
-                    accounts[target] = accounts.pop(key)
-            elif op < 0.8:
-                pointed_at = {id(a.peer) for a in accounts.values()}
-                free = [k for k, a in accounts.items() if id(a) not in pointed_at]
-                if free:
-                    del accounts[rng.choice(free)]
+            random_change(rng, customers, accounts, next_id)
         info = store.save(state, parent=parent) if parent else store.save(state)
         parent = info.id if rng.random() < 0.9 else None
         loaded = store.load(info.id)

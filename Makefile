@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_evolution --runs 5
 	$(BIN)/python -m bench.bench_manager --runs 5
 	$(BIN)/python -m bench.bench_deltas --runs 5
+	$(BIN)/python -m bench.bench_kernels --runs 3
 	$(BIN)/python -m bench.bench_scaling
 	$(BIN)/python -m bench.bench_observability --runs 31
 	$(BIN)/python -m bench.bench_models --runs 5

@@ -21,6 +21,7 @@ ROOT = Path(__file__).parent.parent
         ["bench.bench_evolution", "--runs", "1", "--accounts", "2000"],
         ["bench.bench_manager", "--runs", "1", "--accounts", "2000", "--seconds", "1"],
         ["bench.bench_deltas", "--runs", "1", "--accounts", "2000"],
+        ["bench.bench_kernels", "--runs", "1", "--accounts", "2000"],
         ["bench.bench_scaling", "--sizes", "2000,4000", "--gib", "0.01"],
         ["bench.bench_observability", "--runs", "1", "--accounts", "2000"],
         ["bench.bench_models", "--runs", "1", "--accounts", "2000"],

@@ -1,32 +1,43 @@
-"""The writer's inner loops: compiled (``_compiled``, built from ``_compiled.c`` by ``pip
-install`` where a C compiler is present) or their pure-Python reference (``_python``).
+"""The writer's inner loops: compiled (``_compiled`` and ``_compiled_identity``, built from
+``_compiled.c`` and ``_identity.c`` by ``pip install`` where a C compiler is present) or their
+pure-Python reference (``_python`` and ``_identity``).
 
 Both give the same results, so checkpoints are byte-identical whichever runs. The compiled
-one is used when it imports; ``AMBER_PURE_PYTHON=1`` in the environment picks the Python one
-(to compare, or to rule the extension out)."""
+ones are used when both import; ``AMBER_PURE_PYTHON=1`` in the environment picks the Python
+ones (to compare, or to rule the extensions out)."""
 
 from __future__ import annotations
 
 import os
+from typing import cast
 
 from . import _identity, _python
 
+IdIndex: type[_identity.IdIndex]
+
+# All compiled or all Python, never a mix: COMPILED then says which path runs, and a build
+# that produced only one of the two extensions runs the path the Python tests cover.
 if os.environ.get("AMBER_PURE_PYTHON", "") not in ("", "0"):
     _kernels = _python
+    IdIndex = _identity.IdIndex
     COMPILED = False
 else:
     try:
         from . import _compiled as _kernels  # type: ignore[no-redef]  # typed by _compiled.pyi
-
-        COMPILED = True
+        from ._compiled_identity import IdIndex as _CompiledIdIndex  # typed by _compiled_identity.pyi
     except ImportError:  # no compiler where it was installed: the reference is as correct
         _kernels = _python
+        IdIndex = _identity.IdIndex
         COMPILED = False
+    else:
+        # The same interface, but not a subclass: typed as the reference, which the callers
+        # name (tests/kernels/test_identity_index.py checks the two interfaces agree).
+        IdIndex = cast("type[_identity.IdIndex]", _CompiledIdIndex)
+        COMPILED = True
 
 distinct = _kernels.distinct
 rows_of = _kernels.rows_of
 add_rows = _kernels.add_rows
 gather = _kernels.gather
-IdIndex: type[_identity.IdIndex] = getattr(_kernels, "IdIndex", _identity.IdIndex)
 
 __all__ = ["COMPILED", "IdIndex", "add_rows", "distinct", "gather", "rows_of"]

@@ -1,25 +1,38 @@
-"""The identity index in Python: the reference the compiled ``IdIndex`` (``_compiled.c``)
-must match. A table's reverse index (which key holds an object) is built on it."""
+"""The identity index in Python: the reference the compiled ``IdIndex`` (``_identity.c``)
+must match. A table's reverse index (which key holds an object) is built on it.
+
+As for the other kernels, the argument must be a list exactly (not a subclass, whose
+overridden methods the C twin would bypass): both refuse anything else with the same TypeError."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, final
+
+from ._python import _need
 
 
+@final  # as the C twin, which cannot be subclassed
 class IdIndex:
     """Where each object of a list sat when the index was built, by identity (the first
     position of an object met twice). It holds no reference to the objects, so a position
     found says only where an object *with that address* was: check it against the list."""
 
-    __slots__ = ("_positions", "duplicates")
+    __slots__ = ("_duplicates", "_positions")
 
     def __init__(self, objs: list[Any]) -> None:
+        _need(objs, list, "objs")
         # Built from the end, so the first position of an object met twice is the one kept.
         self._positions = dict(zip(map(id, reversed(objs)), range(len(objs) - 1, -1, -1), strict=True))
-        self.duplicates = len(self._positions) < len(objs)
+        self._duplicates = len(self._positions) < len(objs)
+
+    @property
+    def duplicates(self) -> bool:
+        """Whether some object appears twice (by identity) in the list indexed."""
+        return self._duplicates
 
     def find(self, objs: list[Any]) -> list[int]:
         """The position of each object, -1 where it was not in the list."""
+        _need(objs, list, "objs")
         get = self._positions.get
         return [get(id(obj), -1) for obj in objs]
 

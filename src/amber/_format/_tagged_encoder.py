@@ -87,7 +87,7 @@ class TaggedEncoder:
     def __init__(self, refs: RefSink) -> None:
         self._refs = refs
         self._open: set[int] = set()  # containers being encoded, to refuse container cycles
-        self._held: set[int] = set()  # mutable containers encoded: one met twice would come back as two
+        self._held: dict[int, Any] = {}  # mutable containers encoded: one met twice would come back as two
         self.tracking = True  # off once the state has been searched: storing encodes fields again
         self.place = ROOT  # where the values encoded now sit, as a warning names it
         self._last_zone: dt.tzinfo | None = None  # the last zone found kept as written (a plain offset)
@@ -193,6 +193,10 @@ class TaggedEncoder:
             e.path.append(f"[{key!r}]")
             raise
 
+    def held(self) -> list[Any]:
+        """The mutable containers encoded so far (while tracking)."""
+        return list(self._held.values())
+
     def _list(self, value: list[Any]) -> Any:
         return self._contained(value, self.sequence, value)
 
@@ -203,7 +207,7 @@ class TaggedEncoder:
         if self.tracking and type(container) in _MUTABLE:
             if key in self._held:
                 raise BadValue(_shared(container))
-            self._held.add(key)
+            self._held[key] = container
         if len(self._open) >= MAX_DEPTH:
             raise BadValue(f"containers nested more than {MAX_DEPTH} deep (readers follow at most {MAX_DEPTH})")
         self._open.add(key)

@@ -148,6 +148,20 @@ class Delta:
                 if key is not MISSING and row not in links and id(table.objects[row]) not in written:
                     links[row] = (keyed.token, key)
 
+    def refuse_shared_containers(self, written: list[Any]) -> None:
+        """A list, dict or set the delta writes (in the root's containers or a changed entry)
+        that an unchanged entry of a table also holds would come back as two objects: refused,
+        as a full checkpoint refuses it (the encoder never meets the unchanged entry)."""
+        for kind in (list, dict, set):
+            objs = [c for c in written if type(c) is kind]
+            for table in self.tables if objs else ():
+                if table.token not in self.changes:
+                    continue  # a table new since the parent is written whole: the encoder met it
+                for held in table._keys_of(objs):
+                    key = self.unchanged_key(table.token, held)
+                    if key is not MISSING:
+                        raise BadValue(f"{shared_message(kind.__name__)} (an unchanged entry of a table, key {key!r})")
+
 
 @dataclass(frozen=True)
 class Selection:

@@ -101,6 +101,11 @@ class StateWriter:
         except BadValue as e:
             raise SerializationError(f"cannot save {e.where('state')}: {e.message}") from None
         self._scan_until_closed()
+        if self._delta is not None:
+            try:
+                self._delta.refuse_shared_containers(self._tagged.held())
+            except BadValue as e:
+                raise SerializationError(f"cannot save the state: {e.message}") from None
         return root
 
     # RefSink protocol, used by the tagged encoder

@@ -10,7 +10,8 @@ content. :class:`Delta` holds the changes and works out both; the writer asks it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
 from .._format._canonical import sort_canonically
@@ -138,7 +139,8 @@ class Delta:
             if changes is None:
                 continue  # a table new since the parent is written whole
             found = keyed._keys_of(new)
-            for row, held in ((r, h) for r, h in enumerate(found, first) if h is not MISSING):
+            for i in compress(range(len(found)), map(is_not, found, repeat(MISSING))):  # in C: the pause
+                row, held = first + i, found[i]
                 if type(held) is Aliases:
                     key = self.unchanged_key(keyed.token, held)
                 elif held in changes.changed or held in changes.touched:

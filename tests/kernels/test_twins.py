@@ -20,7 +20,7 @@ try:
 except ImportError:  # test_selection.py fails where a compiler should have built it
     pytest.skip("the compiled kernels are not built", allow_module_level=True)
 
-FUNCTIONS = ["distinct", "rows_of", "add_rows", "gather"]
+FUNCTIONS = ["distinct", "rows_of", "add_rows", "gather", "exact_items"]
 
 
 class Slot:

@@ -14,30 +14,34 @@ from typing import cast
 from . import _identity, _python
 
 IdIndex: type[_identity.IdIndex]
+RowIndex: type[_identity.RowIndex]
 
 # All compiled or all Python, never a mix: COMPILED then says which path runs, and a build
 # that produced only one of the two extensions runs the path the Python tests cover.
 if os.environ.get("AMBER_PURE_PYTHON", "") not in ("", "0"):
     _kernels = _python
-    IdIndex = _identity.IdIndex
+    IdIndex, RowIndex = _identity.IdIndex, _identity.RowIndex
     COMPILED = False
 else:
     try:
         from . import _compiled as _kernels  # type: ignore[no-redef]  # typed by _compiled.pyi
         from ._compiled_identity import IdIndex as _CompiledIdIndex  # typed by _compiled_identity.pyi
+        from ._compiled_identity import RowIndex as _CompiledRowIndex
     except ImportError:  # no compiler where it was installed: the reference is as correct
         _kernels = _python
-        IdIndex = _identity.IdIndex
+        IdIndex, RowIndex = _identity.IdIndex, _identity.RowIndex
         COMPILED = False
     else:
-        # The same interface, but not a subclass: typed as the reference, which the callers
-        # name (tests/kernels/test_identity_index.py checks the two interfaces agree).
+        # The same interfaces, but not subclasses: typed as the references, which the callers
+        # name (tests/kernels/test_identity_index.py and test_row_index.py check they agree).
         IdIndex = cast("type[_identity.IdIndex]", _CompiledIdIndex)
+        RowIndex = cast("type[_identity.RowIndex]", _CompiledRowIndex)
         COMPILED = True
 
 distinct = _kernels.distinct
 rows_of = _kernels.rows_of
 add_rows = _kernels.add_rows
 gather = _kernels.gather
+exact_items = _kernels.exact_items
 
-__all__ = ["COMPILED", "IdIndex", "add_rows", "distinct", "gather", "rows_of"]
+__all__ = ["COMPILED", "IdIndex", "RowIndex", "add_rows", "distinct", "exact_items", "gather", "rows_of"]

@@ -1,5 +1,6 @@
-"""The identity index in Python: the reference the compiled ``IdIndex`` (``_identity.c``)
-must match. A table's reverse index (which key holds an object) is built on it.
+"""The identity indexes in Python: the references the compiled ``IdIndex`` and ``RowIndex``
+(``_identity.c``) must match. A table's reverse index (which key holds an object) is built on
+``IdIndex``; the writer's record tables give their objects rows with ``RowIndex``.
 
 As for the other kernels, the argument must be a list exactly (not a subclass, whose
 overridden methods the C twin would bypass): both refuse anything else with the same TypeError."""
@@ -38,3 +39,45 @@ class IdIndex:
 
     def __len__(self) -> int:
         return len(self._positions)
+
+
+@final  # as the C twin, which cannot be subclassed
+class RowIndex:
+    """The rows of a table's objects, by identity: ``add`` gives each new object the next
+    row, appending it to ``objects``, which holds it (so its address stays its own)."""
+
+    __slots__ = ("_objects", "_rows")
+
+    def __init__(self) -> None:
+        self._objects: list[Any] = []
+        self._rows: dict[int, int] = {}  # id(object) -> row
+
+    @property
+    def objects(self) -> list[Any]:
+        """The objects indexed, each at its row (the same list each time, held by the index)."""
+        return self._objects
+
+    def add(self, objs: list[Any]) -> list[int]:
+        """Give each object not yet in the index the next row (appending it to ``objects``);
+        return the row of every object, in order."""
+        _need(objs, list, "objs")
+        rows, objects = self._rows, self._objects
+        for obj in objs:
+            if id(obj) not in rows:
+                rows[id(obj)] = len(objects)
+                objects.append(obj)
+        return list(map(rows.__getitem__, map(id, objs)))
+
+    def rows(self, objs: list[Any]) -> list[int]:
+        """The row of each object; KeyError(id(obj)) for the first not in the index."""
+        _need(objs, list, "objs")
+        return list(map(self._rows.__getitem__, map(id, objs)))
+
+    def find(self, objs: list[Any]) -> list[int]:
+        """The row of each object, -1 where it is not in the index."""
+        _need(objs, list, "objs")
+        get = self._rows.get
+        return [get(id(obj), -1) for obj in objs]
+
+    def __len__(self) -> int:
+        return len(self._rows)

@@ -8,7 +8,7 @@ bypassed by the C twin, so both refuse them with the same TypeError, checked in 
 
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import chain, repeat
 from operator import rshift
 from typing import Any
 
@@ -71,3 +71,19 @@ def gather(
         for column, kinds in zip(columns, allowed, strict=True)
     ]
     return columns, checked
+
+
+def exact_items(values: list[Any], container: type, items: tuple[type, ...]) -> bool:
+    """Whether every value's exact type is ``container`` (list, set or frozenset) and every
+    item of every value has an exact type among ``items`` (compared by identity)."""
+    _need(values, list, "values")
+    if container is not list and container is not set and container is not frozenset:
+        raise TypeError(f"container must be list, set or frozenset, not {container!r}")
+    _need(items, tuple, "items")
+    for kind in items:
+        if not issubclass(type(kind), type):  # not isinstance, which a __class__ could fool
+            raise TypeError(f"items must hold types, not {type(kind).__name__}")
+    # First the containers, then their items; types by their ids, as for gather.
+    if not set(map(id, map(type, values))) <= {id(container)}:
+        return False
+    return set(map(id, map(type, chain.from_iterable(values)))) <= set(map(id, items))

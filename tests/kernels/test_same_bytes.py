@@ -24,10 +24,12 @@ compiled = pytest.importorskip("amber._kernels._compiled", reason="the compiled 
 
 # Every module that took a kernel by name at import, and the names it took.
 USERS = {
-    "amber._graph._writer": ["gather"],
-    "amber._graph._record_table": ["add_rows", "distinct"],
-    "amber._format._columns": ["distinct", "kernel_rows_of"],
+    "amber._graph._writer": ["exact_items", "gather"],
+    "amber._graph._record_table": ["RowIndex", "distinct"],
+    "amber._format._columns": ["distinct"],
 }
+PURE = {name: getattr(_python, name, None) for names in USERS.values() for name in names}
+PURE["RowIndex"] = _identity.RowIndex
 
 
 @contextlib.contextmanager
@@ -41,7 +43,7 @@ def pure_kernels() -> Iterator[None]:
             for name in names:
                 assert hasattr(module, name), f"{module_name} no longer takes {name}: update USERS"
                 saved.append((module, name, getattr(module, name)))
-                setattr(module, name, getattr(_python, name.removeprefix("kernel_")))
+                setattr(module, name, PURE[name])
         saved.append((_kernels, "IdIndex", _kernels.IdIndex))
         _kernels.IdIndex = _identity.IdIndex
         yield

@@ -20,7 +20,6 @@ from operator import is_, is_not, itemgetter
 from typing import Any, Literal
 
 from .._kernels import distinct
-from .._kernels import rows_of as kernel_rows_of
 from .._schema._types import CONTAINER_KINDS, SCALAR_TYPES, FieldType, family
 from .._schema._wrapped import WRAPPED, default_factory, wraps
 from ._arrays import ArrayPlaces, numpy
@@ -250,7 +249,7 @@ def _needs_rewrite(t: FieldType) -> bool:
 _REWRITTEN = frozenset(["record", "set", "frozenset", "float", "ndarray", *WRAPPED])
 
 
-RowsOf = Callable[[FieldType], dict[int, int]]
+RowsOf = Callable[[FieldType], Callable[[list[Any]], list[int]]]  # a record type -> its records' rows
 
 
 def encode_column(
@@ -259,7 +258,7 @@ def encode_column(
     """The storage form of a checked typed column: records become rows, sets sorted lists,
     arrays their headers (their bytes are placed in ``arrays``)."""
     if t.kind == "record":
-        return kernel_rows_of(rows_of(t), values)
+        return rows_of(t)(values)
     if t.kind == "float":
         return values if int not in set(map(type, values)) else list(map(_to_float, values))
     if not _needs_rewrite(t):
@@ -274,7 +273,7 @@ def _encode_value(  # noqa: PLR0911 - one return per kind
         t = _members_by_type(t, classes)[type(value)]
     kind = t.kind
     if kind == "record":
-        return rows_of(t)[id(value)]
+        return rows_of(t)([value])[0]
     if kind == "ndarray":
         if arrays is None:
             raise BadValue("an array where arrays cannot be stored")

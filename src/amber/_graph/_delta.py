@@ -122,7 +122,7 @@ class Delta:
             table = tables.get(cls)
             if table is None or hashed_by_value(cls):
                 continue  # not records; or frozen ones, whose equal content is all that counts
-            rows = list(map(table.rows.__getitem__, map(id, objs)))
+            rows = table.rows_of(objs)
             links, adopted = table.links, table.adopted
             for row, origin in zip(rows, self.origins(keyed, keys, objs), strict=True):
                 if origin is not None and row not in links and row not in adopted:

@@ -28,11 +28,9 @@ _PLAIN = (str, int, float, bool, type(None), bytes)
 _TEXT = (dt.datetime, dt.date, dt.time, dt.timedelta, decimal.Decimal, uuid.UUID)
 
 
-class _Ids(dict[int, int]):
+def _ids(records: list[Any]) -> list[int]:
     """Rows of records for ``encode_column``: a record's identity stands for its row."""
-
-    def __missing__(self, key: int) -> int:
-        return key
+    return list(map(id, records))
 
 
 class _ArrayIds:
@@ -53,7 +51,7 @@ def _column_form(t: FieldType, values: list[Any], rt: RecordType) -> list[Any]:
     if t.is_tagged():
         return list(map(_shape, values))
     try:
-        return encode_column(t, values, lambda _: _Ids(), rt.classes, _ArrayIds())  # type: ignore[arg-type]
+        return encode_column(t, values, lambda _: _ids, rt.classes, _ArrayIds())  # type: ignore[arg-type]
     except Exception:  # the class's code made values its type does not allow: differ from any stored
         return [["?", id(v)] for v in values]
 

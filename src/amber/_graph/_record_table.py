@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._evolution._pin import WritePin
-from .._kernels import add_rows, distinct
+from .._kernels import RowIndex, distinct
+from .._kernels._identity import RowIndex as _RowIndex  # the type; instances are the selected kernels'
 from .._schema._record_type import RecordType
 
 
@@ -19,8 +20,8 @@ from .._schema._record_type import RecordType
 class RecordTable:
     """The records of one type found in a state, in discovery order.
 
-    The id -> row index is built lazily: most tables (a million accounts in a dict) are
-    never pointed at by a typed field, and hashing every record twice would be wasted.
+    The identity index (record -> row) is built lazily: most tables (a million accounts in a
+    dict) are never pointed at by a typed field, and indexing every record would be wasted.
     """
 
     index: int
@@ -31,8 +32,7 @@ class RecordTable:
     links: dict[int, tuple[int, Any]] = field(default_factory=dict)  # delta: row -> (table token, key)
     adopted: dict[int, tuple[int, Any]] = field(default_factory=dict)  # delta: written row -> (token, key)
     linked: int = 0  # rows 0..linked-1 stand for records of earlier checkpoints (second pass)
-    _rows: dict[int, int] = field(default_factory=dict)  # id(object) -> row, for objects[:_indexed]
-    _indexed: int = 0
+    _rows: _RowIndex | None = None  # holds ``objects`` once built: rows are added through it
 
     def links_first(self) -> list[int]:
         """Move the link rows to the front (the format puts them there); return, for each
@@ -46,7 +46,7 @@ class RecordTable:
         self.links = {new_of_old[old]: links[old] for old in sorted(links)}
         self.adopted = {new_of_old[old]: target for old, target in self.adopted.items()}
         self.linked, self.scanned = len(links), len(self.objects)
-        self._rows, self._indexed = {}, 0
+        self._rows = None
         return new_of_old
 
     @property
@@ -54,13 +54,15 @@ class RecordTable:
         """The declared version the table is written as."""
         return self.pin.written if self.pin is not None else self.rt
 
-    @property
-    def rows(self) -> dict[int, int]:
-        """id(record) -> row for every record in the table."""
-        if self._indexed < len(self.objects):
-            start = self._indexed
-            self._rows.update(zip(map(id, self.objects[start:]), range(start, len(self.objects)), strict=True))
-            self._indexed = len(self.objects)
+    def rows_of(self, objs: list[Any]) -> list[int]:
+        """The row of each record (KeyError: one not in the table)."""
+        return self._indexed().rows(objs)
+
+    def _indexed(self) -> _RowIndex:
+        if self._rows is None:
+            self._rows = RowIndex()
+            self._rows.add(self.objects)
+            self.objects = self._rows.objects  # one list: rows added through the index land in it
         return self._rows
 
     def add_many(self, objs: list[Any]) -> range | list[int]:
@@ -69,6 +71,5 @@ class RecordTable:
         if not start and distinct(objs):  # the common first batch: all new, all distinct
             self.objects = list(objs)
             return range(len(objs))
-        rows = add_rows(self.objects, self.rows, objs)
-        self._indexed = len(self.objects)
+        rows = self._indexed().add(objs)
         return range(start, len(self.objects)) if len(self.objects) - start == len(objs) else rows

@@ -13,7 +13,7 @@ delta links to or adopts from its parent is worked out by its :class:`Delta` (_d
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._evolution._pin import write_pin
@@ -32,7 +32,7 @@ from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: 
 from .._format._tagged import TABLE, TABLEDELTA, renumbered
 from .._format._tagged_encoder import ROOT, TaggedEncoder
 from .._format._zones import say_changed_offsets, say_typed_datetimes
-from .._kernels import gather
+from .._kernels import exact_items, gather
 from .._schema._fields import FieldSchema
 from .._schema._keyed import Table
 from .._schema._record_type import RecordRejected, RecordType, one_line
@@ -216,17 +216,27 @@ class StateWriter:
             self._tagged.place = ROOT
 
     def _checked(
-        self, table: RecordTable, fs: FieldSchema, column: list[Any], first_row: int, *, classes: Classes
+        self,
+        table: RecordTable,
+        fs: FieldSchema,
+        column: list[Any],
+        first_row: int,
+        *,
+        classes: Classes,
+        exact: bool = False,
     ) -> dict[FieldType, list[Any]]:
+        """Check a column against its field's type (``exact``: its values' exact types are
+        known to be allowed, and hold no time zone; only the shared-container rule is left)."""
         name, t = fs.name, fs.type
         found: dict[FieldType, list[Any]] = {}
         try:
-            check_column(t, column, classes, found)
+            if not exact:
+                check_column(t, column, classes, found)
         except BadValue as e:
             row = locate_bad_row(t, column, classes)
             where = f" (row {first_row + row}: {shown(column[row], 80)})" if row is not None else ""
             raise SerializationError(f"cannot save {table.rt.name}.{name}{where}: {e.message}") from None
-        if not t.is_tagged():  # tagged values are said by the encoder, which keeps their offsets
+        if not t.is_tagged() and not exact:  # tagged values are said by the encoder, which keeps their offsets
             where = f"{table.rt.name}.{name}"
             say_typed_datetimes(where, changed_zones(t, column, "datetime"))
             say_changed_offsets(where, changed_zones(t, column, "time"))
@@ -285,8 +295,8 @@ class StateWriter:
                 self._checked(table, fs, values, start, classes=classes)
                 columns.append([self._tagged_field(table, fs.name, v) for v in values])
                 continue
-            if not exact and (table.pin is not None or not fs.type.references()):
-                self._checked(table, fs, values, start, classes=classes)
+            if table.pin is not None or not fs.type.references():
+                self._checked(table, fs, values, start, classes=classes, exact=exact)
             tokens, lost = zone_tokens(fs.type, values)
             if tokens is not None:
                 self.chunk_zones[len(columns)] = tokens
@@ -300,9 +310,16 @@ class StateWriter:
                 raise SerializationError(f"{table.rt.name}.{fs.name} changed while the state was being saved") from None
         return columns
 
-    def _rows_of(self, t: FieldType) -> dict[int, int]:
+    def _rows_of(self, t: FieldType) -> Callable[[list[Any]], list[int]]:
         table = self._by_name.get(t.record)
-        return table.rows if table is not None else {}
+        return table.rows_of if table is not None else _no_rows
+
+
+def _no_rows(objs: list[Any]) -> list[int]:
+    """Rows in a table that holds no record: any record asked for is missing."""
+    if objs:
+        raise KeyError(id(objs[0]))
+    return []
 
 
 def _gathered(rt: RecordType, objs: list[Any]) -> list[tuple[FieldSchema, list[Any], bool]]:
@@ -313,9 +330,12 @@ def _gathered(rt: RecordType, objs: list[Any]) -> list[tuple[FieldSchema, list[A
     if names is not None:
         try:
             columns, exact = gather(objs, names, _exact_types(rt))
-            return list(zip(fields, columns, exact, strict=True))
         except AttributeError:
             pass  # read again field by field, to say which one is missing
+        else:
+            for i, (container, items) in _exact_items(rt):
+                exact[i] = exact_items(columns[i], container, items)
+            return list(zip(fields, columns, exact, strict=True))
     return [(fs, _column(rt, fs, g, objs), False) for fs, g in zip(fields, rt.getters, strict=True)]
 
 
@@ -327,6 +347,21 @@ def _exact_types(rt: RecordType) -> tuple[tuple[type, ...] | None, ...]:
     """Per field, the exact types that need no check beyond their type (None: check it):
     scalars whose stored form is the value itself, and unions of them with None."""
     return tuple(_exact(fs.type) for fs in rt.schema.fields)
+
+
+@functools.cache
+def _exact_items(rt: RecordType) -> list[tuple[int, tuple[type, tuple[type, ...]]]]:
+    """The fields that are lists or sets of exact scalars (``list[str]``): (index, (container
+    class, the exact item types)); their columns are checked in one compiled pass."""
+    found = []
+    for i, fs in enumerate(rt.schema.fields):
+        t = fs.type
+        if t.kind in _CONTAINERS and (items := _exact(t.items[0])) is not None:
+            found.append((i, (_CONTAINERS[t.kind], items)))
+    return found
+
+
+_CONTAINERS: dict[str, type] = {"list": list, "set": set, "frozenset": frozenset}
 
 
 def _exact(t: FieldType) -> tuple[type, ...] | None:

@@ -32,7 +32,7 @@ from .._format._format import MAX_ROWS as CHUNK_ROWS  # rows per table segment: 
 from .._format._tagged import TABLE, TABLEDELTA, renumbered
 from .._format._tagged_encoder import ROOT, TaggedEncoder
 from .._format._zones import say_changed_offsets, say_typed_datetimes
-from .._kernels import exact_items, gather
+from .._kernels import distinct, exact_items, gather
 from .._schema._fields import FieldSchema
 from .._schema._keyed import Table
 from .._schema._record_type import RecordRejected, RecordType, one_line
@@ -201,8 +201,11 @@ class StateWriter:
                 for value in map(getter, objs):
                     self._tagged_field(table, fs.name, value)
             elif fs.type.references():
-                column = _column(table.rt, fs, getter, objs)
-                self._found_records(self._checked(table, fs, column, start, classes=table.rt.classes))
+                column, exact = _referencing(table.rt, fs, getter, objs)
+                if exact:  # records of the declared class only: found as they are
+                    self._found_records({fs.type: column})
+                else:
+                    self._found_records(self._checked(table, fs, column, start, classes=table.rt.classes))
 
     def _tagged_field(self, table: RecordTable, name: str, value: Any) -> Any:
         self._in_fields = True
@@ -240,7 +243,7 @@ class StateWriter:
             where = f"{table.rt.name}.{name}"
             say_typed_datetimes(where, changed_zones(t, column, "datetime"))
             say_changed_offsets(where, changed_zones(t, column, "time"))
-        if t.kind in _MUTABLE_KINDS and (twice := shared_rows(column)) is not None:
+        if t.kind in _MUTABLE_KINDS and not (exact and distinct(column)) and (twice := shared_rows(column)) is not None:
             rows = f"rows {first_row + twice[0]} and {first_row + twice[1]}"
             message = shared_message(type(column[twice[0]]).__name__)
             raise SerializationError(f"cannot save {table.rt.name}.{name} ({rows}): {message}")
@@ -313,6 +316,18 @@ class StateWriter:
     def _rows_of(self, t: FieldType) -> Callable[[list[Any]], list[int]]:
         table = self._by_name.get(t.record)
         return table.rows_of if table is not None else _no_rows
+
+
+def _referencing(rt: RecordType, fs: FieldSchema, getter: Any, objs: list[Any]) -> tuple[list[Any], bool]:
+    """A field that references records, as a column, and whether it holds records of its
+    declared class only (a plain record field read in one compiled pass)."""
+    if fs.type.kind == "record" and rt.attribute_names is not None:
+        try:
+            columns, exact = gather(objs, (fs.name,), ((rt.classes[fs.type],),))
+            return columns[0], exact[0]
+        except AttributeError:
+            pass  # read again by its getter, to say which record lacks it
+    return _column(rt, fs, getter, objs), False
 
 
 def _no_rows(objs: list[Any]) -> list[int]:

@@ -7,6 +7,8 @@ overridden methods the C twin would bypass): both refuse anything else with the 
 
 from __future__ import annotations
 
+from itertools import compress, repeat
+from operator import not_
 from typing import Any, final
 
 from ._python import _need
@@ -34,8 +36,7 @@ class IdIndex:
     def find(self, objs: list[Any]) -> list[int]:
         """The position of each object, -1 where it was not in the list."""
         _need(objs, list, "objs")
-        get = self._positions.get
-        return [get(id(obj), -1) for obj in objs]
+        return list(map(self._positions.get, map(id, objs), repeat(-1)))
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -62,10 +63,11 @@ class RowIndex:
         return the row of every object, in order."""
         _need(objs, list, "objs")
         rows, objects = self._rows, self._objects
-        for obj in objs:
-            if id(obj) not in rows:
-                rows[id(obj)] = len(objects)
-                objects.append(obj)
+        # In C-level passes: one object per identity, first met first; then those not yet in.
+        once = list(dict(zip(map(id, objs), objs, strict=True)).values())
+        fresh = list(compress(once, map(not_, map(rows.__contains__, map(id, once)))))
+        rows.update(zip(map(id, fresh), range(len(objects), len(objects) + len(fresh)), strict=True))
+        objects.extend(fresh)
         return list(map(rows.__getitem__, map(id, objs)))
 
     def rows(self, objs: list[Any]) -> list[int]:
@@ -76,8 +78,7 @@ class RowIndex:
     def find(self, objs: list[Any]) -> list[int]:
         """The row of each object, -1 where it is not in the index."""
         _need(objs, list, "objs")
-        get = self._rows.get
-        return [get(id(obj), -1) for obj in objs]
+        return list(map(self._rows.get, map(id, objs), repeat(-1)))
 
     def __len__(self) -> int:
         return len(self._rows)

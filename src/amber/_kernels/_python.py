@@ -9,7 +9,7 @@ bypassed by the C twin, so both refuse them with the same TypeError, checked in 
 from __future__ import annotations
 
 from itertools import chain, repeat
-from operator import rshift
+from operator import is_, rshift
 from typing import Any
 
 
@@ -63,14 +63,17 @@ def gather(
     for kinds in allowed:
         if kinds is not None and type(kinds) is not tuple:
             raise TypeError(f"allowed must hold tuples or None, not {type(kinds).__name__}")
-    columns = [[getattr(obj, name) for obj in objs] for name in names]
-    # Types compared by identity (their ids: both sides are alive), as the C twin compares
-    # them: a metaclass's __eq__ or __hash__ never runs.
-    checked = [
-        kinds is not None and set(map(id, map(type, column))) <= set(map(id, kinds))
-        for column, kinds in zip(columns, allowed, strict=True)
-    ]
+    columns = [list(map(getattr, objs, repeat(name))) for name in names]
+    checked = [kinds is not None and _all_of(column, kinds) for column, kinds in zip(columns, allowed, strict=True)]
     return columns, checked
+
+
+def _all_of(values: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether every value's exact type is one of ``kinds``, compared by identity as the C
+    twin compares them (a metaclass's __eq__ or __hash__ never runs)."""
+    if len(kinds) == 1:  # the usual case, in one C-level pass
+        return all(map(is_, map(type, values), repeat(kinds[0])))
+    return set(map(id, map(type, values))) <= set(map(id, kinds))
 
 
 def exact_items(values: list[Any], container: type, items: tuple[type, ...]) -> bool:
@@ -83,7 +86,5 @@ def exact_items(values: list[Any], container: type, items: tuple[type, ...]) -> 
     for kind in items:
         if not issubclass(type(kind), type):  # not isinstance, which a __class__ could fool
             raise TypeError(f"items must hold types, not {type(kind).__name__}")
-    # First the containers, then their items; types by their ids, as for gather.
-    if not set(map(id, map(type, values))) <= {id(container)}:
-        return False
-    return set(map(id, map(type, chain.from_iterable(values)))) <= set(map(id, items))
+    # First the containers, then their items; types by identity, as for gather.
+    return _all_of(values, (container,)) and _all_of(chain.from_iterable(values), items)

@@ -136,7 +136,7 @@ class StateWriter:
             if delta is not None:  # a table new since the parent may hold its records
                 delta.adopt(table, Selection(keys, [], values, []), self._tables)
             else:  # the next delta finds its records by identity: index them while it is cheap
-                table._index_if_cheap()
+                table._index_if_cheap(keys, values)
             return node
         assert delta is not None  # changes come only from a delta
         chosen = delta.select(table, changes)

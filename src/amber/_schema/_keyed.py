@@ -239,21 +239,22 @@ class Table(MutableMapping[K, V]):
         for i in compress(range(len(values)), map(is_, current, values)):  # in C: this runs in the pause
             found[i] = _with_key(found[i], candidates[i])
 
-    def _index_whole(self) -> _Where:
+    def _index_whole(self, keys: list[Any] | None = None, values: list[Any] | None = None) -> _Where:
         """Index every entry now: by position, in the compiled kernels' identity index (an
-        object held by several keys needs the slower index that knows them all)."""
-        base = _kernels.IdIndex(list(self._data.values()))
+        object held by several keys needs the slower index that knows them all). ``keys``
+        and ``values``: the table's entries as lists already made (a checkpoint's writer)."""
+        base = _kernels.IdIndex(values if values is not None else list(self._data.values()))
         if base.duplicates:
             self._where = _Where(None, None, _reverse_index(self._data))
         else:
-            self._where = _Where(base, list(self._data), {})
+            self._where = _Where(base, keys if keys is not None else list(self._data), {})
         return self._where
 
-    def _index_if_cheap(self) -> None:
-        """Index the table now if the compiled kernels make that cheap (a few ms a million
+    def _index_if_cheap(self, keys: list[Any] | None = None, values: list[Any] | None = None) -> None:
+        """Index the table now if the compiled kernels make that cheap (tens of ms a million
         entries): built in the first delta's pause instead, it would grow with the table."""
         if _kernels.COMPILED and self._where is None and self._kinds - _NO_IDENTITY:
-            self._index_whole()
+            self._index_whole(keys, values)
 
     def _unindex(self, key: K) -> None:
         assert self._where is not None

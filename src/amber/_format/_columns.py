@@ -36,18 +36,18 @@ from ._zones import (
 )
 
 Classes = dict[FieldType, type]
-_MUTABLE: tuple[type, ...] = (list, dict, set, bytearray, collections.deque, collections.OrderedDict)
-_MUTABLE += (collections.Counter, collections.defaultdict)
+MUTABLE_CLASSES: tuple[type, ...] = (list, dict, set, bytearray, collections.deque, collections.OrderedDict)
+MUTABLE_CLASSES += (collections.Counter, collections.defaultdict)
 
 
 def shared_rows(column: list[Any]) -> tuple[int, int] | None:
     """Two rows of a column holding the same mutable container object, if any (checked in C)."""
-    if set(map(type, column)) <= set(_MUTABLE) and distinct(column):  # the usual case: one container per row
+    if set(map(type, column)) <= set(MUTABLE_CLASSES) and distinct(column):  # the usual case: one container per row
         return None
-    ids = [id(v) for v in column if type(v) in _MUTABLE]
+    ids = [id(v) for v in column if type(v) in MUTABLE_CLASSES]
     if len(set(ids)) == len(ids):
         return None
-    rows = [i for i, v in enumerate(column) if type(v) in _MUTABLE]
+    rows = [i for i, v in enumerate(column) if type(v) in MUTABLE_CLASSES]
     first: dict[int, int] = {}
     for row in rows:
         other = first.setdefault(id(column[row]), row)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 from .._evolution._pin import write_pin
 from .._format._arrays import ArrayPlaces
 from .._format._columns import (
+    MUTABLE_CLASSES,
     Classes,
     changed_zones,
     check_column,
@@ -70,6 +72,8 @@ class StateWriter:
         self.keyed_tables: dict[int, int] = {}  # token -> entries of every amber.Table written
         self.arrays = ArrayPlaces()  # numpy arrays met in typed columns: their bytes follow each table chunk
         self.chunk_zones: dict[int, list[str | None]] = {}  # the last chunk's zone tokens, per field
+        # typed columns of containers written, with where: one container in two is refused at the end
+        self._containers: list[tuple[list[Any], str, int]] = []
 
     def take_zoned(self) -> bool:
         """Whether a zone key was written in a tagged value since the last call (the segment
@@ -88,6 +92,7 @@ class StateWriter:
         self._tables = {}
         self._by_name = {}
         self.arrays = ArrayPlaces()
+        self._containers = []
 
     def discover(self, state: Any) -> Any:
         """Discover all records and return the root node (tagged encoding)."""
@@ -247,7 +252,26 @@ class StateWriter:
             rows = f"rows {first_row + twice[0]} and {first_row + twice[1]}"
             message = shared_message(type(column[twice[0]]).__name__)
             raise SerializationError(f"cannot save {table.rt.name}.{name} ({rows}): {message}")
+        if t.kind in _MUTABLE_KINDS and not t.is_tagged() and not self._tagged.tracking:  # typed, written: see below
+            self._containers.append((column, f"{table.rt.name}.{name}", first_row))
         return found
+
+    def refuse_shared_containers(self) -> None:
+        """Once every chunk is written: a container object held by two typed fields (of two
+        types, or in two chunks of one), or by one and the state's containers, would load as
+        two objects. One compiled pass over them all; the places are found only on failure."""
+        held = self._tagged.held()
+        if len(self._containers) + bool(held) < 2 or distinct(
+            held + list(chain.from_iterable(column for column, _, _ in self._containers))
+        ):
+            return
+        seen: dict[int, str] = {id(c): "the state's containers" for c in held}
+        for column, where, first_row in self._containers:
+            for row, value in enumerate(column, first_row):
+                other = seen.setdefault(id(value), f"{where} (row {row})")
+                if type(value) in MUTABLE_CLASSES and other != f"{where} (row {row})":
+                    message = shared_message(type(value).__name__)
+                    raise SerializationError(f"cannot save {other} and {where} (row {row}): {message}")
 
     def _found_records(self, found: dict[FieldType, list[Any]]) -> None:
         for _t, objs in found.items():

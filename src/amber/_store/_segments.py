@@ -60,6 +60,7 @@ def raw_segments(writer: StateWriter, root: Any) -> Iterator[tuple[SegmentEntry,
             yield from _table_segments(writer, table, first_row, rows)
             for number, part, chunk in writer.arrays.unwritten():  # the arrays this chunk named
                 yield SegmentEntry("array", 0, 0, len(chunk), "", array=number, part=part), chunk
+    writer.refuse_shared_containers()  # before the checkpoint can commit
 
 
 def _table_segments(

@@ -20,7 +20,7 @@ try:
 except ImportError:  # test_selection.py fails where a compiler should have built it
     pytest.skip("the compiled kernels are not built", allow_module_level=True)
 
-FUNCTIONS = ["distinct", "rows_of", "add_rows", "gather", "exact_items"]
+FUNCTIONS = ["distinct", "gather", "exact_items"]
 
 
 class Slot:
@@ -126,68 +126,6 @@ def test_distinct_of_empty_and_single_lists() -> None:
         assert _compiled.distinct(objs) is _python.distinct(objs) is (len(objs) < 2)
 
 
-# ---- rows_of and add_rows ------------------------------------------------------------------
-
-
-@settings(deadline=None)
-@given(with_repeats(anything), st.data())
-def test_add_rows_then_rows_of(objs: list[Any], data: st.DataObject) -> None:
-    known = data.draw(st.lists(st.sampled_from(objs), max_size=5)) if objs else []
-    states = []
-    for twin in (_compiled, _python):
-        objects: list[Any] = []
-        rows: dict[int, int] = {}
-        first = outcome(twin.add_rows, objects, rows, known)
-        found = outcome(twin.rows_of, rows, objs)  # KeyError for the first object not added
-        second = outcome(twin.add_rows, objects, rows, objs)
-        states.append((first, found, second, ids(objects), rows, outcome(twin.rows_of, rows, objs)))
-    assert states[0] == states[1]
-    first, found, second, objects_ids, rows, _ = states[0]
-    assert objects_ids == list(dict.fromkeys(ids(known) + ids(objs)))
-    assert rows == {o: row for row, o in enumerate(objects_ids)}
-    assert second == ("returned", [rows[id(o)] for o in objs])
-    if not set(ids(objs)) <= set(ids(known)):
-        missing = next(id(o) for o in objs if id(o) not in set(ids(known)))
-        assert found == ("raised", (KeyError, (missing,)))
-
-
-@settings(deadline=None)
-@given(with_repeats(records), with_repeats(records))
-def test_add_rows_twice_on_overlapping_inputs(first: list[Any], second: list[Any]) -> None:
-    second = second + first[: len(first) // 2]  # some of the first call's objects again
-    results = []
-    for twin in (_compiled, _python):
-        objects: list[Any] = []
-        rows: dict[int, int] = {}
-        one = twin.add_rows(objects, rows, first)
-        given_rows = dict(rows)
-        two = twin.add_rows(objects, rows, second)
-        assert rows.items() >= given_rows.items()  # rows keep growing: none taken back or moved
-        assert sorted(rows.values()) == list(range(len(objects)))
-        assert one == [rows[id(o)] for o in first] and two == [rows[id(o)] for o in second]
-        results.append((one, two, ids(objects), rows))
-    assert results[0] == results[1]
-
-
-def test_add_rows_into_the_list_it_reads() -> None:
-    """objs may be objects itself: it grows as it is read, in both twins alike."""
-    results = []
-    for twin in (_compiled, _python):
-        a, b = Slot(1, 2), Slot(3, 4)
-        objects: list[Any] = [a, b, a]
-        rows: dict[int, int] = {}
-        got = twin.add_rows(objects, rows, objects)
-        results.append((got, len(objects), len(rows)))
-    assert results[0] == results[1] == ([3, 4, 3, 3, 4], 5, 2)
-
-
-def test_rows_values_are_returned_as_stored() -> None:
-    a, b = Slot(1, 2), Data(3, 4)
-    rows: Any = {id(a): "row a", id(b): None}  # any values: handed back as they are
-    expected: Any = ["row a", None, "row a"]
-    assert _compiled.rows_of(rows, [a, b, a]) == _python.rows_of(rows, [a, b, a]) == expected
-
-
 # ---- gather ----------------------------------------------------------------------------------
 
 names = st.lists(st.sampled_from(["a", "b", "a", "b", "c", "__class__"]), min_size=1, max_size=4).map(tuple)
@@ -268,10 +206,6 @@ class ListChild(list[Any]):
     pass
 
 
-class DictChild(dict[int, int]):
-    pass
-
-
 BAD_CALLS: list[tuple[str, tuple[Any, ...]]] = [
     ("distinct", ((1, 2),)),
     ("distinct", (iter([1]),)),
@@ -279,14 +213,6 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...]]] = [
     ("distinct", (None,)),
     ("distinct", ()),
     ("distinct", ([], [])),
-    ("rows_of", ({}, (1,))),
-    ("rows_of", ([], [])),
-    ("rows_of", (DictChild(), [])),
-    ("rows_of", ({}, "ab")),
-    ("add_rows", ((), {}, [])),
-    ("add_rows", ([], DictChild(), [])),
-    ("add_rows", ([], {}, ListChild())),
-    ("add_rows", ([], {})),
     ("gather", ((), ("a",), (None,))),
     ("gather", ([], ["a"], [None])),
     ("gather", ([], ("a",), [None])),
@@ -316,8 +242,6 @@ def test_keyword_arguments() -> None:
     a = Slot(1, 2)
     for twin in (_compiled, _python):
         assert twin.distinct(objs=[a, a]) is False
-        assert twin.add_rows(objects=[], rows={}, objs=[a]) == [0]
-        assert twin.rows_of(rows={id(a): 7}, objs=[a]) == [7]
         assert twin.gather(objs=[a], names=("b",), allowed=((int,),)) == ([[2]], [True])
 
 
@@ -369,29 +293,3 @@ def test_a_property_that_changes_the_list_being_gathered(action: str, at: int, s
         objs, _ = meddling_case(action, at, size)
         got.append(shape(outcome(twin.gather, objs, ("a", "a"), ((int,), None))) + repr(objs))
     assert got[0] == got[1]
-
-
-class Sly(int):
-    """An id as a dict key whose comparison runs Python code: it empties ``target``."""
-
-    target: list[Any] = []
-
-    def __eq__(self, other: object) -> bool:
-        Sly.target.clear()
-        return int(self) == other
-
-    def __hash__(self) -> int:
-        return int.__hash__(self)
-
-
-@pytest.mark.parametrize("twin", [_compiled, _python], ids=["compiled", "python"])
-def test_a_key_comparison_that_empties_the_list_being_looked_up(twin: Any) -> None:
-    objs: list[Any] = [Slot(i, None) for i in range(5)]
-    rows: dict[int, int] = {id(objs[0]): 0, Sly(id(objs[1])): 1}
-    Sly.target = objs
-    assert twin.rows_of(rows, objs) == [0, 1]  # emptied while objs[1] was looked up
-    objs[:] = [Slot(i, None) for i in range(5)]
-    rows = {Sly(id(objs[1])): 1}
-    objects: list[Any] = []
-    got = twin.add_rows(objects, rows, objs)  # no crash; the twins differ here (see the report)
-    assert len(got) <= 5 and len(objects) <= 5

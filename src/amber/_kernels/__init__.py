@@ -39,9 +39,7 @@ else:
         COMPILED = True
 
 distinct = _kernels.distinct
-rows_of = _kernels.rows_of
-add_rows = _kernels.add_rows
 gather = _kernels.gather
 exact_items = _kernels.exact_items
 
-__all__ = ["COMPILED", "IdIndex", "RowIndex", "add_rows", "distinct", "exact_items", "gather", "rows_of"]
+__all__ = ["COMPILED", "IdIndex", "RowIndex", "distinct", "exact_items", "gather"]

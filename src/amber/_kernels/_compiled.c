@@ -210,115 +210,6 @@ distinct(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     return PyBool_FromLong(unique);
 }
 
-/* ---- rows_of and add_rows ------------------------------------------------------------- */
-
-/* rows[id(obj)] as a new reference; KeyError (the id its key, as dict raises it) when absent. */
-static PyObject *
-row_of(PyObject *rows, PyObject *obj)
-{
-    PyObject *key = PyLong_FromVoidPtr(obj);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *row = PyDict_GetItemWithError(rows, key);
-    if (row != NULL) {
-        Py_INCREF(row);
-    }
-    else if (!PyErr_Occurred()) {
-        PyErr_SetObject(PyExc_KeyError, key);
-    }
-    Py_DECREF(key);
-    return row;
-}
-
-PyDoc_STRVAR(rows_of_doc,
-             "rows_of(rows, objs)\n--\n\n"
-             "The row of each object, ``rows`` mapping ``id(object)`` to its row (KeyError: not "
-             "there).");
-
-static PyObject *
-rows_of(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
-{
-    static char *keywords[] = {"rows", "objs", NULL};
-    PyObject *rows, *objs;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:rows_of", keywords, &rows, &objs)) {
-        return NULL;
-    }
-    if (need_exact(rows, &PyDict_Type, "rows") < 0 || need_exact(objs, &PyList_Type, "objs") < 0) {
-        return NULL;
-    }
-    refs out;
-    if (refs_init(&out, PyList_GET_SIZE(objs)) < 0) {
-        return NULL;
-    }
-    /* A dict whose keys compare in Python code could change objs while it is looked up in:
-     * its size is read again at each step. */
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs); i++) {
-        PyObject *obj = PyList_GET_ITEM(objs, i);
-        Py_INCREF(obj);
-        PyObject *row = row_of(rows, obj);
-        Py_DECREF(obj);
-        if (row == NULL || refs_push(&out, row) < 0) {
-            refs_clear(&out);
-            return NULL;
-        }
-    }
-    return refs_to_list(&out);
-}
-
-PyDoc_STRVAR(add_rows_doc,
-             "add_rows(objects, rows, objs)\n--\n\n"
-             "Give each object not yet in ``rows`` the next row (appending it to ``objects``);\n"
-             "return the row of every object of ``objs``, in order.");
-
-static PyObject *
-add_rows(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
-{
-    static char *keywords[] = {"objects", "rows", "objs", NULL};
-    PyObject *objects, *rows, *objs;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO:add_rows", keywords, &objects, &rows,
-                                     &objs)) {
-        return NULL;
-    }
-    if (need_exact(objects, &PyList_Type, "objects") < 0 ||
-        need_exact(rows, &PyDict_Type, "rows") < 0 || need_exact(objs, &PyList_Type, "objs") < 0) {
-        return NULL;
-    }
-    refs out;
-    if (refs_init(&out, PyList_GET_SIZE(objs)) < 0) {
-        return NULL;
-    }
-    /* One pass where the Python twin makes two (add the new, then look every object up): the
-     * row added for an object is the one a later look-up finds. objs may be objects itself,
-     * growing as it is read, so its size is read again at each step as Python's loop does. */
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs); i++) {
-        PyObject *obj = PyList_GET_ITEM(objs, i);
-        Py_INCREF(obj);
-        PyObject *row = NULL;
-        PyObject *key = PyLong_FromVoidPtr(obj);
-        if (key != NULL) {
-            row = PyDict_GetItemWithError(rows, key);
-            if (row != NULL) {
-                Py_INCREF(row);
-            }
-            else if (!PyErr_Occurred()) {
-                row = PyLong_FromSsize_t(PyList_GET_SIZE(objects));
-                if (row != NULL &&
-                    (PyDict_SetItem(rows, key, row) < 0 || PyList_Append(objects, obj) < 0)) {
-                    Py_CLEAR(row);
-                }
-            }
-            Py_DECREF(key);
-        }
-        Py_DECREF(obj);
-        if (row == NULL || refs_push(&out, row) < 0) {
-            refs_clear(&out);
-            return NULL;
-        }
-    }
-    return refs_to_list(&out);
-}
-
 /* ---- gather --------------------------------------------------------------------------- */
 
 /* A member descriptor's kind and flags (descrobject.h from 3.12, structmember.h before). */
@@ -813,8 +704,6 @@ exact_items(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 
 static PyMethodDef methods[] = {
     {"distinct", (PyCFunction)(void (*)(void))distinct, METH_VARARGS | METH_KEYWORDS, distinct_doc},
-    {"rows_of", (PyCFunction)(void (*)(void))rows_of, METH_VARARGS | METH_KEYWORDS, rows_of_doc},
-    {"add_rows", (PyCFunction)(void (*)(void))add_rows, METH_VARARGS | METH_KEYWORDS, add_rows_doc},
     {"gather", (PyCFunction)(void (*)(void))gather, METH_VARARGS | METH_KEYWORDS, gather_doc},
     {"exact_items", (PyCFunction)(void (*)(void))exact_items, METH_VARARGS | METH_KEYWORDS,
      exact_items_doc},

@@ -26,26 +26,6 @@ def distinct(objs: list[Any]) -> bool:
     return len(set(map(rshift, map(id, objs), repeat(4)))) == len(objs)
 
 
-def rows_of(rows: dict[int, int], objs: list[Any]) -> list[int]:
-    """The row of each object, ``rows`` mapping ``id(object)`` to its row (KeyError: not there)."""
-    _need(rows, dict, "rows")
-    _need(objs, list, "objs")
-    return list(map(rows.__getitem__, map(id, objs)))
-
-
-def add_rows(objects: list[Any], rows: dict[int, int], objs: list[Any]) -> list[int]:
-    """Give each object not yet in ``rows`` the next row (appending it to ``objects``);
-    return the row of every object of ``objs``, in order."""
-    _need(objects, list, "objects")
-    _need(rows, dict, "rows")
-    _need(objs, list, "objs")
-    for obj in objs:
-        if id(obj) not in rows:
-            rows[id(obj)] = len(objects)
-            objects.append(obj)
-    return rows_of(rows, objs)
-
-
 def gather(
     objs: list[Any], names: tuple[str, ...], allowed: tuple[tuple[type, ...] | None, ...]
 ) -> tuple[list[list[Any]], list[bool]]:

@@ -234,6 +234,11 @@ class Loose(amber.Record):
     body: str | bytes = ""
 
 
+@tiny.record("r.Tagged", version=1)
+class Tagged(amber.Record):
+    tags: list[str]
+
+
 def saved_with(tmp_path: Path, state: Any) -> amber.CheckpointStore:
     store = amber.open_store(tmp_path, registry=tiny)
     store.save(state)
@@ -280,6 +285,22 @@ def test_table_chunks_are_halved_to_fit_the_segment_limit(monkeypatch: pytest.Mo
     assert store.load() == state
     with pytest.raises(amber.SerializationError, match="one record takes"):
         store.save([Loose(["y" * 6_000])])
+
+
+def test_typed_lists_in_halved_chunks_are_not_taken_for_shared_ones(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A chunk too big for one segment is encoded again as two halves: its typed lists must
+    not count twice for the end-of-save check of containers held in two places."""
+    monkeypatch.setattr("amber._store._segments.MAX_SEGMENT_BYTES", 5_000)
+    state = [Tagged(["x" * 100] * 10) for _ in range(50)]
+    store = amber.open_store(tmp_path, registry=tiny)
+    store.save(state)
+    assert len([s for s in store.manifest().segments if s.kind == "table"]) > 1
+    assert store.load() == state
+    state.append(Tagged(state[0].tags))  # one list in two records: still refused
+    with pytest.raises(amber.SerializationError, match="held by both"):
+        store.save(state)
 
 
 def test_a_store_is_freed_without_the_cyclic_gc(tmp_path: Path) -> None:

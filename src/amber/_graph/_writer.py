@@ -72,8 +72,10 @@ class StateWriter:
         self.keyed_tables: dict[int, int] = {}  # token -> entries of every amber.Table written
         self.arrays = ArrayPlaces()  # numpy arrays met in typed columns: their bytes follow each table chunk
         self.chunk_zones: dict[int, list[str | None]] = {}  # the last chunk's zone tokens, per field
-        # typed columns of containers written, with where: one container in two is refused at the end
-        self._containers: list[tuple[list[Any], str, int]] = []
+        # typed columns of containers written, by (where, first row): one container in two is
+        # refused at the end. A chunk split in halves (too big a segment) writes its first half
+        # under the same key, so no row counts twice.
+        self._containers: dict[tuple[str, int], list[Any]] = {}
 
     def take_zoned(self) -> bool:
         """Whether a zone key was written in a tagged value since the last call (the segment
@@ -92,7 +94,7 @@ class StateWriter:
         self._tables = {}
         self._by_name = {}
         self.arrays = ArrayPlaces()
-        self._containers = []
+        self._containers = {}
 
     def discover(self, state: Any) -> Any:
         """Discover all records and return the root node (tagged encoding)."""
@@ -253,7 +255,7 @@ class StateWriter:
             message = shared_message(type(column[twice[0]]).__name__)
             raise SerializationError(f"cannot save {table.rt.name}.{name} ({rows}): {message}")
         if t.kind in _MUTABLE_KINDS and not t.is_tagged() and not self._tagged.tracking:  # typed, written: see below
-            self._containers.append((column, f"{table.rt.name}.{name}", first_row))
+            self._containers[f"{table.rt.name}.{name}", first_row] = column
         return found
 
     def refuse_shared_containers(self) -> None:
@@ -262,11 +264,11 @@ class StateWriter:
         two objects. One compiled pass over them all; the places are found only on failure."""
         held = self._tagged.held()
         if len(self._containers) + bool(held) < 2 or distinct(
-            held + list(chain.from_iterable(column for column, _, _ in self._containers))
+            held + list(chain.from_iterable(self._containers.values()))
         ):
             return
         seen: dict[int, str] = {id(c): "the state's containers" for c in held}
-        for column, where, first_row in self._containers:
+        for (where, first_row), column in self._containers.items():
             for row, value in enumerate(column, first_row):
                 other = seen.setdefault(id(value), f"{where} (row {row})")
                 if type(value) in MUTABLE_CLASSES and other != f"{where} (row {row})":

@@ -6,8 +6,6 @@ one per object indexed, through ``objects``, given back when the index goes (cyc
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
 import sys
 import weakref
 from collections.abc import Callable
@@ -259,14 +257,3 @@ def test_the_compiled_index_before_init_is_empty() -> None:
 def test_the_compiled_type_cannot_be_subclassed() -> None:
     with pytest.raises(TypeError):
         type("Sub", (Compiled,), {})
-
-
-def test_the_selected_index_follows_the_kernels() -> None:
-    code = "import amber._kernels as k; print(k.COMPILED, k.RowIndex.__module__)"
-    modules = {"True": "amber._kernels._compiled_identity", "False": "amber._kernels._identity"}
-    for pure in ("1", "0"):
-        env = {**os.environ, "AMBER_PURE_PYTHON": pure}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        compiled, module = out.stdout.split()
-        assert module == modules[compiled]
-        assert compiled == "False" or pure == "0"

@@ -6,7 +6,6 @@ files compared. ``make test`` also runs the whole suite once per path."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,11 +66,6 @@ def saved_twice(tmp: Path, states: list[Any]) -> tuple[list[bytes], list[bytes]]
                 data.append((root / store.manifest(info.id).data).read_bytes())
         found.append(data)
     return found[0], found[1]
-
-
-def test_the_compiled_kernels_are_the_ones_in_use() -> None:
-    if os.environ.get("AMBER_PURE_PYTHON", "") in ("", "0"):
-        assert _kernels.COMPILED
 
 
 names = st.text(max_size=8)

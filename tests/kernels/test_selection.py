@@ -28,3 +28,15 @@ def test_amber_pure_python_picks_the_python_kernels() -> None:
     env = {**os.environ, "AMBER_PURE_PYTHON": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "amber._kernels._python"]
+
+
+@pytest.mark.parametrize("name", ["IdIndex", "RowIndex"])
+def test_the_selected_indexes_follow_the_kernels(name: str) -> None:
+    code = f"import amber._kernels as k; print(k.COMPILED, k.{name}.__module__)"
+    modules = {"True": "amber._kernels._compiled_identity", "False": "amber._kernels._identity"}
+    for pure in ("1", "0"):
+        env = {**os.environ, "AMBER_PURE_PYTHON": pure}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        compiled, module = out.stdout.split()
+        assert module == modules[compiled]
+        assert compiled == "False" or pure == "0"
